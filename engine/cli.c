@@ -1,0 +1,115 @@
+/* cli.c: command line -> df_config -> df_run(), nothing else. Exit codes are df_status. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+
+static const char *USAGE =
+    "usage: defector run RULES [--data DIR] [--out DIR] [--as-of YYYY-MM-DD] [options]\n"
+    "\n"
+    "Reads the CSV exports a rule file names (gzip or plain) from the data folder, scores every\n"
+    "customer with the rules, and writes the outputs the rule file declares, with rejects.csv and\n"
+    "run_summary.json, into the output folder. A failed run leaves the folder as it was.\n"
+    "\n"
+    "  RULES               the rule file, e.g. rules/retention.lua\n"
+    "  --data DIR          folder holding the input files (default: data)\n"
+    "  --out DIR           folder for the outputs, created if missing (default: out)\n"
+    "  --as-of DATE        score as of this date, YYYY-MM-DD (default: today, UTC);\n"
+    "                      history rows dated after it are counted and ignored\n"
+    "  --max-rejects N     set up to N malformed rows aside in rejects.csv and go on\n"
+    "                      (default 0: stop at the first one)\n"
+    "  --threads N         worker threads (default: all cores; this version scores on one)\n"
+    "  --progress          show a progress line even when stderr is not a terminal\n"
+    "  --no-progress       never show it\n"
+    "  --quiet             no report on stderr (errors are still printed)\n"
+    "  --help, --version\n"
+    "\n"
+    "Exit codes: 0 ok, 1 internal error, 2 usage, 3 input file (missing, truncated or corrupt\n"
+    "gzip), 4 data (malformed rows, missing columns), 5 rule file, 6 writing outputs, 7 out of memory.\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "defector: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nRun 'defector --help' for the options.\n");
+    return DF_ERR_USAGE;
+}
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0) return -1;
+    *out = v;
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    df_config cfg = {.data_dir = "data", .out_dir = "out", .progress = isatty(2)};
+    time_t now = time(NULL);
+    cfg.as_of = (int32_t)(now / 86400);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(USAGE, stdout);
+            return 0;
+        } else if (strcmp(a, "--data") == 0 && v) cfg.data_dir = v, i++;
+        else if (strcmp(a, "--out") == 0 && v) cfg.out_dir = v, i++;
+        else if (strcmp(a, "--as-of") == 0 && v) {
+            if (df_parse_date(v, strlen(v), &cfg.as_of) != 0) return usage_error("--as-of: '%s' is not a date; write it as YYYY-MM-DD", v);
+            i++;
+        } else if (strcmp(a, "--max-rejects") == 0 && v) {
+            if (parse_long(v, &n) != 0) return usage_error("--max-rejects: '%s' is not a count", v);
+            cfg.max_rejects = n, i++;
+        } else if (strcmp(a, "--threads") == 0 && v) {
+            if (parse_long(v, &n) != 0 || n > 1024) return usage_error("--threads: '%s' is not a thread count", v);
+            cfg.threads = (int)n, i++;
+        } else if (strcmp(a, "--progress") == 0) cfg.progress = 1;
+        else if (strcmp(a, "--no-progress") == 0) cfg.progress = 0;
+        else if (strcmp(a, "--quiet") == 0) cfg.quiet = 1;
+        else if (a[0] == '-' && a[1] == '-') {
+            if (!v && (strcmp(a, "--data") == 0 || strcmp(a, "--out") == 0 || strcmp(a, "--as-of") == 0 ||
+                       strcmp(a, "--max-rejects") == 0 || strcmp(a, "--threads") == 0))
+                return usage_error("%s needs a value", a);
+            return usage_error("unknown option %s", a);
+        } else if (!cfg.rules_path) cfg.rules_path = a;
+        else return usage_error("unexpected argument '%s' (one rule file per run)", a);
+    }
+    if (!cfg.rules_path) return usage_error("%s", "run needs a rule file, e.g. defector run rules/retention.lua");
+    if (cfg.threads == 0) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg.threads = nc > 0 ? (int)nc : 1;
+    }
+    df_error err = {0};
+    df_status st = df_run(&cfg, &err);
+    if (st != DF_OK) {
+        df_error_print(&err, stderr);
+        if (st == DF_ERR_INTERNAL) fprintf(stderr, "(raised at %s:%d)\n", err.src_file, err.src_line);
+        fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), cfg.out_dir);
+    }
+    return st;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return DF_ERR_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("defector %s\n", DF_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
+    return usage_error("unknown command '%s'; the command is 'run'", argv[1]);
+}

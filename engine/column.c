@@ -1,0 +1,237 @@
+/* column.c: typed columns (see column.h) and the parsers of their text forms.
+ * Parsing is strict and never trims: " 12" is not an integer. Decimals are read exactly into
+ * micro-units; more than 6 fractional digits is an error rather than a silent rounding. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "column.h"
+#include "defector.h"
+
+static const char *type_names[] = {"int", "decimal", "date", "category", "text"};
+
+const char *col_type_name(col_type t) { return type_names[t]; }
+
+int col_type_from_name(const char *s, col_type *t)
+{
+    for (int i = 0; i < 5; i++)
+        if (strcmp(s, type_names[i]) == 0) return *t = (col_type)i, 0;
+    return -1;
+}
+
+int column_init(column *c, const char *name, col_type type)
+{
+    memset(c, 0, sizeof *c);
+    c->name = strdup(name);
+    c->type = type;
+    if (!c->name) return -1;
+    if (type == COL_CATEGORY) {
+        int added;
+        if (strmap_init(&c->dict) != 0 || strmap_intern(&c->dict, "", 0, &added) != 0) return -1;
+    }
+    if (type == COL_TEXT) {
+        c->offs = malloc(sizeof *c->offs);
+        if (!c->offs) return -1;
+        c->offs[0] = 0;
+    }
+    return 0;
+}
+
+void column_free(column *c)
+{
+    if (!c) return;
+    free(c->name);
+    free(c->i64);
+    free(c->date);
+    free(c->codes);
+    free(c->offs);
+    free(c->arena);
+    if (c->type == COL_CATEGORY) strmap_free(&c->dict);
+    memset(c, 0, sizeof *c);
+}
+
+static int grow(void **p, uint64_t cap, size_t elem)
+{
+    void *q = realloc(*p, (size_t)cap * elem);
+    if (!q) return -1;
+    *p = q;
+    return 0;
+}
+
+int column_reserve(column *c, uint64_t n)
+{
+    if (n <= c->cap) return 0;
+    uint64_t cap = c->cap ? c->cap : 1024;
+    while (cap < n) cap *= 2;
+    int rc = 0;
+    switch (c->type) {
+    case COL_INT:
+    case COL_DECIMAL: rc = grow((void **)&c->i64, cap, sizeof *c->i64); break;
+    case COL_DATE: rc = grow((void **)&c->date, cap, sizeof *c->date); break;
+    case COL_CATEGORY: rc = grow((void **)&c->codes, cap, sizeof *c->codes); break;
+    case COL_TEXT: rc = grow((void **)&c->offs, cap + 1, sizeof *c->offs); break;
+    }
+    if (rc == 0) c->cap = cap;
+    return rc;
+}
+
+int parse_int64(const char *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
+    if (i == n) return -1;
+    uint64_t v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    if (v > (uint64_t)INT64_MAX) return -1; /* INT64_MIN is the empty marker, not a value */
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return 0;
+}
+
+int parse_decimal(const char *s, size_t n, int64_t *out, const char **why)
+{
+    size_t i = 0;
+    int neg = 0;
+    *why = "not a decimal number (expected digits with an optional sign and '.', e.g. -12.50)";
+    if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
+    uint64_t ip = 0, fp = 0;
+    int idig = 0, fdig = 0;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, idig++) {
+        if (ip > 9000000000000ull) return *why = "decimal number too large (at most 9000000000000)", -1;
+        ip = ip * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (i < n && s[i] == '.') {
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, fdig++) {
+            if (fdig == DF_DECIMAL_DIGITS)
+                return *why = "more than 6 decimal places (the engine keeps decimals exact to 6 places)", -1;
+            fp = fp * 10 + (uint64_t)(s[i] - '0');
+        }
+    }
+    if (i != n || idig + fdig == 0) return -1;
+    for (int k = fdig; k < DF_DECIMAL_DIGITS; k++) fp *= 10;
+    int64_t v = (int64_t)(ip * DF_DECIMAL_SCALE + fp);
+    *out = neg ? -v : v;
+    return 0;
+}
+
+const char *column_parse(column *c, const char *s, size_t n, cell *out)
+{
+    const char *why = NULL;
+    out->s = s, out->n = n;
+    switch (c->type) {
+    case COL_INT:
+        if (n == 0) out->i = DF_NA_I64;
+        else if (parse_int64(s, n, &out->i) != 0) why = "not an integer (expected digits with an optional sign)";
+        break;
+    case COL_DECIMAL:
+        if (n == 0) out->i = DF_NA_I64;
+        else if (parse_decimal(s, n, &out->i, &why) != 0) return why;
+        why = NULL;
+        break;
+    case COL_DATE:
+        if (n == 0) out->i = DF_NA_DATE;
+        else {
+            int32_t d;
+            if (df_parse_date(s, n, &d) != 0) why = "not a date (expected YYYY-MM-DD, e.g. 2026-03-31)";
+            out->i = d;
+        }
+        break;
+    case COL_CATEGORY:
+    case COL_TEXT: break;
+    }
+    return why;
+}
+
+int column_append(column *c, const cell *v)
+{
+    if (c->n == c->cap && column_reserve(c, c->n + 1) != 0) return -1;
+    switch (c->type) {
+    case COL_INT:
+    case COL_DECIMAL: c->i64[c->n] = v->i; break;
+    case COL_DATE: c->date[c->n] = (int32_t)v->i; break;
+    case COL_CATEGORY: {
+        int added;
+        int64_t code = strmap_intern(&c->dict, v->s, v->n, &added);
+        if (code < 0) return -1;
+        c->codes[c->n] = (uint32_t)code;
+        break;
+    }
+    case COL_TEXT:
+        if (c->arena_len + v->n > c->arena_cap) {
+            uint64_t cap = c->arena_cap ? c->arena_cap * 2 : 65536;
+            while (cap < c->arena_len + v->n) cap *= 2;
+            if (grow((void **)&c->arena, cap, 1) != 0) return -1;
+            c->arena_cap = cap;
+        }
+        if (v->n) memcpy(c->arena + c->arena_len, v->s, v->n);
+        c->arena_len += v->n;
+        c->offs[c->n + 1] = c->arena_len;
+        break;
+    }
+    c->n++;
+    return 0;
+}
+
+static int permute_text(column *c, const uint32_t *perm, uint64_t n)
+{
+    uint64_t *offs = malloc((size_t)(n + 1) * sizeof *offs);
+    char *arena = malloc(c->arena_len ? (size_t)c->arena_len : 1);
+    if (!offs || !arena) {
+        free(offs);
+        free(arena);
+        return -1;
+    }
+    uint64_t len = 0;
+    offs[0] = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        size_t k;
+        const char *s = column_text(c, perm[i], &k);
+        memcpy(arena + len, s, k);
+        len += k;
+        offs[i + 1] = len;
+    }
+    free(c->offs);
+    free(c->arena);
+    c->offs = offs, c->arena = arena, c->arena_len = c->arena_cap = len, c->cap = n;
+    return 0;
+}
+
+#define PERMUTE(field)                                                                             \
+    do {                                                                                           \
+        __typeof__(c->field) a = malloc((size_t)(n ? n : 1) * sizeof *a);                          \
+        if (!a) return -1;                                                                         \
+        for (uint64_t i = 0; i < n; i++) a[i] = c->field[perm[i]];                                 \
+        free(c->field);                                                                            \
+        c->field = a;                                                                              \
+    } while (0)
+
+int column_permute(column *c, const uint32_t *perm, uint64_t n)
+{
+    switch (c->type) {
+    case COL_INT:
+    case COL_DECIMAL: PERMUTE(i64); break;
+    case COL_DATE: PERMUTE(date); break;
+    case COL_CATEGORY: PERMUTE(codes); break;
+    case COL_TEXT:
+        if (permute_text(c, perm, n) != 0) return -1;
+        break;
+    }
+    c->n = c->cap = n;
+    return 0;
+}
+
+uint64_t column_bytes(const column *c)
+{
+    switch (c->type) {
+    case COL_INT:
+    case COL_DECIMAL: return c->cap * 8;
+    case COL_DATE:
+    case COL_CATEGORY: return c->cap * 4 + (c->type == COL_CATEGORY ? c->dict.arena_cap + c->dict.nslots * 8ull : 0);
+    case COL_TEXT: return (c->cap + 1) * 8 + c->arena_cap;
+    }
+    return 0;
+}

@@ -1,0 +1,69 @@
+/* column.h: typed columns with an explicit "empty" state.
+ *   INT      int64, empty = DF_NA_I64
+ *   DECIMAL  int64 micro-units (value * 10^6, exact), empty = DF_NA_I64
+ *   DATE     int32 days since 1970-01-01, empty = DF_NA_DATE
+ *   CATEGORY uint32 codes into a dictionary (low-cardinality text), code 0 = empty text
+ *   TEXT     bytes in an arena, row i = arena[offs[i] .. offs[i+1]), empty = length 0
+ * Arrays grow by doubling: no allocation per row. */
+#ifndef DF_COLUMN_H
+#define DF_COLUMN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strmap.h"
+
+typedef enum col_type { COL_INT, COL_DECIMAL, COL_DATE, COL_CATEGORY, COL_TEXT } col_type;
+
+#define DF_NA_I64 INT64_MIN
+#define DF_NA_DATE INT32_MIN
+#define DF_DECIMAL_SCALE 1000000
+#define DF_DECIMAL_DIGITS 6
+
+typedef struct column {
+    char *name;
+    col_type type;
+    uint64_t n, cap;
+    int64_t *i64;    /* INT, DECIMAL */
+    int32_t *date;   /* DATE */
+    uint32_t *codes; /* CATEGORY */
+    strmap dict;     /* CATEGORY: code -> text; code 0 is "" */
+    uint64_t *offs;  /* TEXT: n + 1 offsets */
+    char *arena;
+    uint64_t arena_len, arena_cap;
+} column;
+
+/* A parsed cell waiting to be appended (the loader stages a whole row before committing). */
+typedef struct cell {
+    int64_t i; /* INT, DECIMAL, DATE, CATEGORY code */
+    const char *s;
+    size_t n; /* TEXT */
+} cell;
+
+int column_init(column *c, const char *name, col_type type);
+void column_free(column *c);
+const char *col_type_name(col_type t);
+int col_type_from_name(const char *s, col_type *t);
+
+/* Parses text into a cell of the column's type. Returns NULL on success, else the reason
+ * ("not a date (expected YYYY-MM-DD)", ...). Empty text is the empty value, not an error. */
+const char *column_parse(column *c, const char *s, size_t n, cell *out);
+/* Appends a parsed cell; -1 on out of memory. */
+int column_append(column *c, const cell *v);
+int column_reserve(column *c, uint64_t n);
+/* Reorders rows: new row i = old row perm[i] (perm holds n distinct rows). -1 on OOM. */
+int column_permute(column *c, const uint32_t *perm, uint64_t n);
+/* Bytes held by the column's arrays (for the run summary). */
+uint64_t column_bytes(const column *c);
+
+static inline const char *column_text(const column *c, uint64_t row, size_t *n)
+{
+    if (c->type == COL_CATEGORY) return strmap_str(&c->dict, c->codes[row], n);
+    *n = (size_t)(c->offs[row + 1] - c->offs[row]);
+    return c->arena + c->offs[row];
+}
+
+int parse_int64(const char *s, size_t n, int64_t *out);
+int parse_decimal(const char *s, size_t n, int64_t *out, const char **why);
+
+#endif

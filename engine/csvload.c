@@ -1,0 +1,465 @@
+/* csvload.c: libcsv callbacks -> typed column appends, with line and column tracking.
+ *
+ * Decompressed text is fed to libcsv one physical line at a time (memchr for '\n'), so the
+ * loader always knows the line it is on and where the current record began, and keeps the
+ * record's raw text for rejects. A record's cells are parsed into a staging row as libcsv
+ * hands them over and appended to the columns only when the whole record is valid: a
+ * rejected record leaves no trace in the columns. Only the columns the rule file declares
+ * are parsed and stored; the others are skipped at the field callback. */
+#include <csv.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "csvload.h"
+#include "gzsource.h"
+#include "progress.h"
+
+#define CHUNK (1u << 20)
+#define MAX_RECORD_BYTES (64u << 20)
+#define MSG_TEXT 200
+
+typedef struct loader {
+    table *t;
+    const table *entity;
+    const load_opts *o;
+    df_error *err;
+    const char *disp;
+    struct csv_parser p;
+    int failed;
+    /* header */
+    int header_done, nheader, header_cap;
+    char **names;
+    int *map; /* header field -> column index, -1 = not stored */
+    int key_field, date_field;
+    /* current record */
+    int field;
+    uint64_t line, rec_line;
+    cell *stage;
+    size_t *soff; /* staged text offsets into sbuf, per column */
+    char *sbuf;
+    size_t slen, scap;
+    size_t key_off, key_len;
+    int bad_field; /* first field that failed to parse, -1 none */
+    const char *bad_reason;
+    char *raw;
+    size_t rawlen, rawcap;
+} loader;
+
+static int grow_buf(char **b, size_t *cap, size_t need)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 4096;
+    while (c < need) c *= 2;
+    char *n = realloc(*b, c);
+    if (!n) return -1;
+    *b = n, *cap = c;
+    return 0;
+}
+
+/* The first n bytes of s as a printable excerpt for a message. */
+static void excerpt(char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 5 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\n') dst[k++] = '\\', dst[k++] = 'n';
+        else if (ch == '\r') dst[k++] = '\\', dst[k++] = 'r';
+        else dst[k++] = (char)ch;
+    }
+    if (k + 5 >= cap || n > MSG_TEXT) memcpy(dst + k, "...", 3), k += 3;
+    dst[k] = 0;
+}
+
+static void where_at(loader *L, char *w, size_t cap, int field)
+{
+    if (field >= 0 && field < L->nheader)
+        snprintf(w, cap, "%s:%llu: column %s", L->disp, (unsigned long long)L->rec_line, L->names[field]);
+    else
+        snprintf(w, cap, "%s:%llu", L->disp, (unsigned long long)L->rec_line);
+}
+
+/* Sets a malformed record aside, or fails the load when over the allowed count. */
+static void reject(loader *L, int field, const char *reason, const char *text, size_t tn)
+{
+    char w[512], ex[MSG_TEXT + 8];
+    where_at(L, w, sizeof w, field);
+    excerpt(ex, sizeof ex, text, tn);
+    L->t->st.rejected++;
+    uint64_t total = ++*L->o->rejects;
+    if ((long)total > L->o->max_rejects) {
+        if (L->o->max_rejects == 0)
+            DF_FAIL(L->err, DF_ERR_DATA, w, "%s: \"%s\". Fix the export, or run with --max-rejects N to set up to N such rows aside in rejects.csv", reason, ex);
+        else
+            DF_FAIL(L->err, DF_ERR_DATA, w, "%s: \"%s\". This is rejected row %llu, more than --max-rejects %ld allows", reason, ex, (unsigned long long)total, L->o->max_rejects);
+        L->failed = 1;
+        return;
+    }
+    csvw *r = L->o->rejects_out;
+    if (!r) return;
+    size_t rn = L->rawlen;
+    while (rn && (L->raw[rn - 1] == '\n' || L->raw[rn - 1] == '\r')) rn--;
+    char lb[32];
+    int ln = snprintf(lb, sizeof lb, "%llu", (unsigned long long)L->rec_line);
+    csvw_text(r, L->t->file, strlen(L->t->file));
+    csvw_plain(r, lb, (size_t)ln);
+    if (field >= 0 && field < L->nheader) csvw_text(r, L->names[field], strlen(L->names[field]));
+    else csvw_empty(r);
+    csvw_text(r, reason, strlen(reason));
+    csvw_text(r, L->raw, rn);
+    csvw_end_row(r);
+}
+
+static void on_header_field(loader *L, const char *s, size_t n)
+{
+    if (L->nheader == L->header_cap) {
+        int cap = L->header_cap ? L->header_cap * 2 : 32;
+        char **names = realloc(L->names, (size_t)cap * sizeof *names);
+        if (!names) goto nomem;
+        L->names = names, L->header_cap = cap;
+    }
+    char *name = malloc(n + 1);
+    if (!name) goto nomem;
+    memcpy(name, s, n);
+    name[n] = 0;
+    L->names[L->nheader++] = name;
+    return;
+nomem:
+    DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory reading the header");
+    L->failed = 1;
+}
+
+static void on_field(void *s, size_t n, void *ud)
+{
+    loader *L = ud;
+    int f = L->field++;
+    if (L->failed) return;
+    if (!L->header_done) {
+        on_header_field(L, s ? s : "", n);
+        return;
+    }
+    if (f >= L->nheader) return;
+    if (!s) s = "";
+    if (f == L->key_field && L->t->is_history) {
+        if (grow_buf(&L->sbuf, &L->scap, L->slen + n) != 0) goto nomem;
+        memcpy(L->sbuf + L->slen, s, n);
+        L->key_off = L->slen, L->key_len = n;
+        L->slen += n;
+    }
+    int c = L->map[f];
+    if (c < 0) return;
+    column *col = &L->t->cols[c];
+    if (col->type == COL_TEXT || col->type == COL_CATEGORY) {
+        if (grow_buf(&L->sbuf, &L->scap, L->slen + n) != 0) goto nomem;
+        memcpy(L->sbuf + L->slen, s, n);
+        L->soff[c] = L->slen;
+        L->stage[c].n = n;
+        L->slen += n;
+        return;
+    }
+    const char *why = column_parse(col, s, n, &L->stage[c]);
+    if (why && L->bad_field < 0) {
+        L->bad_field = f;
+        L->bad_reason = why;
+        /* keep the offending text for the message */
+        if (grow_buf(&L->sbuf, &L->scap, L->slen + n) != 0) goto nomem;
+        memcpy(L->sbuf + L->slen, s, n);
+        L->soff[c] = L->slen;
+        L->stage[c].n = n;
+        L->slen += n;
+    }
+    return;
+nomem:
+    DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
+    L->failed = 1;
+}
+
+static int setup_header(loader *L)
+{
+    table *t = L->t;
+    t->st.header_columns = (uint64_t)L->nheader;
+    L->map = malloc((size_t)(L->nheader ? L->nheader : 1) * sizeof *L->map);
+    L->stage = calloc((size_t)t->ncols, sizeof *L->stage);
+    L->soff = calloc((size_t)t->ncols, sizeof *L->soff);
+    if (!L->map || !L->stage || !L->soff) return DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory"), -1;
+    int found[DF_MAX_COLUMNS] = {0};
+    L->key_field = L->date_field = -1;
+    for (int f = 0; f < L->nheader; f++) {
+        L->map[f] = table_find_col(t, L->names[f]);
+        if (strcmp(L->names[f], t->key) == 0) {
+            if (L->key_field >= 0) {
+                DF_FAIL(L->err, DF_ERR_DATA, L->disp, "the header names the key column '%s' twice; rename one of them", t->key);
+                return -1;
+            }
+            L->key_field = f;
+        }
+        if (t->date_col && strcmp(L->names[f], t->date_col) == 0) L->date_field = f;
+        int c = L->map[f];
+        if (c < 0) {
+            if (strcmp(L->names[f], t->key) != 0) t->st.ignored_columns++;
+            continue;
+        }
+        if (found[c]++) {
+            DF_FAIL(L->err, DF_ERR_DATA, L->disp, "the header names column '%s' twice; rename one of them", L->names[f]);
+            return -1;
+        }
+    }
+    char missing[1024] = "", have[1024] = "";
+    if (L->key_field < 0) snprintf(missing, sizeof missing, "%s", t->key);
+    for (int c = 0; c < t->ncols; c++) {
+        if (found[c] || (strcmp(t->cols[c].name, t->key) == 0 && L->key_field >= 0)) continue;
+        size_t k = strlen(missing);
+        if (strstr(missing, t->cols[c].name) != missing)
+            snprintf(missing + k, sizeof missing - k, "%s%s", k ? ", " : "", t->cols[c].name);
+    }
+    if (missing[0]) {
+        for (int f = 0; f < L->nheader; f++) {
+            size_t k = strlen(have);
+            snprintf(have + k, sizeof have - k, "%s%s", f ? ", " : "", L->names[f]);
+        }
+        DF_FAIL(L->err, DF_ERR_DATA, L->disp,
+                "missing column(s) %s, which the rule file declares for '%s'. The header has: %s. "
+                "Fix the export or the column names in the rule file",
+                missing, t->name, L->nheader ? have : "(nothing)");
+        return -1;
+    }
+    return 0;
+}
+
+static void commit_row(loader *L)
+{
+    table *t = L->t;
+    for (int c = 0; c < t->ncols; c++) {
+        column *col = &t->cols[c];
+        if (col->type == COL_TEXT || col->type == COL_CATEGORY) L->stage[c].s = L->sbuf + L->soff[c];
+        if (column_append(col, &L->stage[c]) != 0) {
+            DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory storing row %llu", (unsigned long long)L->rec_line);
+            L->failed = 1;
+            return;
+        }
+    }
+    t->nrows++;
+    t->st.rows_loaded++;
+}
+
+static void note_example(char ex[DF_EXAMPLES][64], uint64_t count, const char *s, size_t n)
+{
+    if (count > DF_EXAMPLES) return;
+    if (n > 63) n = 63;
+    memcpy(ex[count - 1], s, n);
+    ex[count - 1][n] = 0;
+}
+
+static void on_data_row(loader *L)
+{
+    table *t = L->t;
+    t->st.rows_read++;
+    if (L->field != L->nheader) {
+        char why[160];
+        snprintf(why, sizeof why, "wrong number of fields: the header has %d, this row has %d", L->nheader, L->field);
+        reject(L, -1, why, L->raw, L->rawlen);
+        return;
+    }
+    if (L->bad_field >= 0) {
+        int c = L->map[L->bad_field];
+        reject(L, L->bad_field, L->bad_reason, L->sbuf + L->soff[c], L->stage[c].n);
+        return;
+    }
+    if (!t->is_history) {
+        const char *k = L->sbuf + L->soff[t->key_col];
+        size_t kn = L->stage[t->key_col].n;
+        if (kn == 0) {
+            reject(L, L->key_field, "empty key", "", 0);
+            return;
+        }
+        int added;
+        if (strmap_intern(&t->keys, k, kn, &added) < 0) {
+            DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
+            L->failed = 1;
+            return;
+        }
+        if (!added) {
+            note_example(t->st.dup_examples, ++t->st.duplicates, k, kn);
+            return;
+        }
+        commit_row(L);
+        return;
+    }
+    int64_t owner = strmap_find(&L->entity->keys, L->sbuf + L->key_off, L->key_len);
+    if (owner < 0) {
+        note_example(t->st.orphan_examples, ++t->st.orphans, L->sbuf + L->key_off, L->key_len);
+        return;
+    }
+    if (t->date_idx >= 0) {
+        int64_t d = L->stage[t->date_idx].i;
+        if (d == DF_NA_DATE) {
+            reject(L, L->date_field, "empty date (history rows need a date)", "", 0);
+            return;
+        }
+        if (d > L->o->as_of) {
+            t->st.future++;
+            return;
+        }
+    }
+    if (t->nrows == t->owner_cap) {
+        uint64_t cap = t->owner_cap ? t->owner_cap * 2 : 4096;
+        uint32_t *o = realloc(t->owner, (size_t)cap * sizeof *o);
+        if (!o) {
+            DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
+            L->failed = 1;
+            return;
+        }
+        t->owner = o, t->owner_cap = cap;
+    }
+    t->owner[t->nrows] = (uint32_t)owner;
+    commit_row(L);
+}
+
+static void reset_record(loader *L)
+{
+    L->field = 0;
+    L->slen = 0;
+    L->bad_field = -1;
+    L->key_len = 0;
+    for (int c = 0; c < L->t->ncols && L->stage; c++) L->stage[c].n = 0;
+}
+
+static void on_row(int ch, void *ud)
+{
+    loader *L = ud;
+    (void)ch;
+    if (!L->failed) {
+        if (!L->header_done) {
+            L->header_done = 1;
+            if (setup_header(L) != 0) L->failed = 1;
+        } else {
+            on_data_row(L);
+            progress_update(L->o->prog, L->t->st.bytes_text, L->t->st.rows_read);
+        }
+    }
+    reset_record(L);
+}
+
+static int no_space(unsigned char c)
+{
+    (void)c;
+    return 0; /* never trim: spaces are data */
+}
+
+/* A record libcsv refused (a quote in the wrong place): reject it and resume at the next line. */
+static void parse_error(loader *L)
+{
+    if (!L->header_done) {
+        DF_FAIL(L->err, DF_ERR_DATA, L->disp, "line %llu: malformed header (a quote in the wrong place)", (unsigned long long)L->line);
+        L->failed = 1;
+        return;
+    }
+    L->t->st.rows_read++;
+    reject(L, L->field < L->nheader ? L->field : -1,
+           "malformed quoting: a '\"' inside an unquoted field, or text after a closing quote (write a quote inside a quoted field as \"\")",
+           L->raw, L->rawlen);
+    csv_fini(&L->p, NULL, NULL, NULL);
+    reset_record(L);
+}
+
+static int feed(loader *L, const char *p, const char *end)
+{
+    while (p < end && !L->failed) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *seg = nl ? nl + 1 : end;
+        size_t n = (size_t)(seg - p);
+        if (L->p.pstate == 0) { /* libcsv's ROW_NOT_BEGUN: a record starts on this line */
+            L->rec_line = L->line;
+            L->rawlen = 0;
+            if (nl && (n == 1 || (n == 2 && p[0] == '\r'))) L->t->st.blank_lines++;
+        }
+        if (L->rawlen + n > MAX_RECORD_BYTES) {
+            DF_FAIL(L->err, DF_ERR_DATA, L->disp,
+                    "line %llu: a quoted field opened here runs on for more than %u MB; a closing quote is probably missing",
+                    (unsigned long long)L->rec_line, MAX_RECORD_BYTES >> 20);
+            L->failed = 1;
+            return -1;
+        }
+        if (grow_buf(&L->raw, &L->rawcap, L->rawlen + n) != 0) {
+            DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
+            return -1;
+        }
+        memcpy(L->raw + L->rawlen, p, n);
+        L->rawlen += n;
+        if (csv_parse(&L->p, p, n, on_field, on_row, L) < n && !L->failed) parse_error(L);
+        if (nl) L->line++;
+        p = seg;
+    }
+    return L->failed ? -1 : 0;
+}
+
+static void loader_free(loader *L)
+{
+    csv_free(&L->p);
+    for (int i = 0; i < L->nheader; i++) free(L->names[i]);
+    free(L->names);
+    free(L->map);
+    free(L->stage);
+    free(L->soff);
+    free(L->sbuf);
+    free(L->raw);
+}
+
+static df_status finish(loader *L)
+{
+    if (csv_fini(&L->p, on_field, on_row, L) != 0 && !L->failed) {
+        L->t->st.rows_read++;
+        reject(L, -1, "unterminated quoted field: the quote opened in this record is never closed", L->raw, L->rawlen);
+    }
+    if (L->failed) return L->err->status;
+    if (!L->header_done)
+        return DF_FAIL(L->err, DF_ERR_DATA, L->disp, "the file is empty: expected a header line naming the columns");
+    return DF_OK;
+}
+
+df_status csvload_table(table *t, const table *entity, const load_opts *o, df_error *err)
+{
+    loader L = {.t = t, .entity = entity, .o = o, .err = err, .line = 1, .bad_field = -1};
+    L.disp = o->display ? o->display : t->path;
+    t->key_col = table_find_col(t, t->key);
+    t->date_idx = t->date_col ? table_find_col(t, t->date_col) : -1;
+    if (!t->is_history && strmap_init(&t->keys) != 0) return DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
+    if (csv_init(&L.p, CSV_STRICT | CSV_STRICT_FINI) != 0) return DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
+    csv_set_space_func(&L.p, no_space);
+    gzsource *src = NULL;
+    char *buf = NULL;
+    df_status st = gzsource_open(t->path, &src, err);
+    if (st != DF_OK) goto done;
+    t->st.bytes = gzsource_file_size(src);
+    buf = malloc(CHUNK);
+    if (!buf) {
+        st = DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
+        goto done;
+    }
+    char label[300];
+    snprintf(label, sizeof label, "reading %s", t->file);
+    progress_phase(o->prog, label, t->st.bytes);
+    int first = 1;
+    for (;;) {
+        long n = gzsource_read(src, buf, CHUNK, err);
+        if (n < 0) {
+            st = err->status;
+            goto done;
+        }
+        if (n == 0) break;
+        const char *p = buf;
+        if (first && n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3; /* UTF-8 BOM */
+        first = 0;
+        t->st.bytes_text += (uint64_t)n;
+        if (feed(&L, p, buf + n) != 0) {
+            st = err->status;
+            goto done;
+        }
+    }
+    st = finish(&L);
+done:
+    progress_end(o->prog);
+    free(buf);
+    gzsource_free(src);
+    loader_free(&L);
+    return st;
+}

@@ -1,0 +1,23 @@
+/* csvload.h: streams one CSV (gzip or plain) through libcsv into a table's typed columns. */
+#ifndef DF_CSVLOAD_H
+#define DF_CSVLOAD_H
+
+#include "output.h"
+#include "table.h"
+
+typedef struct progress progress;
+
+typedef struct load_opts {
+    int32_t as_of;        /* history rows dated after it are counted and dropped */
+    long max_rejects;     /* malformed rows tolerated; beyond that the load fails */
+    uint64_t *rejects;    /* running count over all files */
+    csvw *rejects_out;    /* rejects.csv (file, line, column, reason, raw) or NULL */
+    progress *prog;       /* NULL: no progress line */
+    const char *display;  /* name used in messages (default: t->path) */
+} load_opts;
+
+/* Loads t (its path, columns, key and date column set). A history table needs the loaded
+ * entity table to resolve its keys. */
+df_status csvload_table(table *t, const table *entity, const load_opts *o, df_error *err);
+
+#endif

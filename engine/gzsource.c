@@ -1,0 +1,152 @@
+/* gzsource.c: bytes in. A file is gzip when it starts with the gzip magic (1f 8b), whatever
+ * its name; otherwise it is read as plain text. Gzip members are inflated one after another
+ * (exports made by `cat a.gz b.gz` or by parallel compressors are multi-member); zero bytes
+ * after the last member are tolerated, anything else there is reported as corruption.
+ * Invariant: `in` holds [in_pos, in_len) unread compressed bytes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "gzsource.h"
+
+#define IN_CAP (1u << 18)
+
+struct gzsource {
+    FILE *f;
+    const char *path;
+    int gzip;
+    int stream_open; /* inside a gzip member (inflate initialised and not at its end) */
+    int eof;         /* no more bytes from the file */
+    z_stream z;
+    unsigned char in[IN_CAP];
+    size_t in_pos, in_len;
+    uint64_t consumed, size;
+};
+
+static int fill(gzsource *s)
+{
+    if (s->in_pos < s->in_len || s->eof) return 0;
+    s->in_len = fread(s->in, 1, IN_CAP, s->f);
+    s->in_pos = 0;
+    if (s->in_len == 0) {
+        s->eof = 1;
+        return ferror(s->f) ? -1 : 0;
+    }
+    return 0;
+}
+
+df_status gzsource_open(const char *path, gzsource **out, df_error *err)
+{
+    *out = NULL;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return DF_FAIL(err, DF_ERR_IO, path, "cannot open the file: %s (check --data and the file name the rule file gives)", strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return DF_FAIL(err, DF_ERR_IO, path, "is a folder, not a file");
+    gzsource *s = calloc(1, sizeof *s);
+    if (!s) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory opening the file");
+    s->f = fopen(path, "rb");
+    if (!s->f) {
+        free(s);
+        return DF_FAIL(err, DF_ERR_IO, path, "cannot open the file: %s", strerror(errno));
+    }
+    s->path = path;
+    s->size = (uint64_t)st.st_size;
+    if (fill(s) != 0) {
+        gzsource_free(s);
+        return DF_FAIL(err, DF_ERR_IO, path, "cannot read the file: %s", strerror(errno));
+    }
+    s->gzip = s->in_len >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
+    if (s->gzip && inflateInit2(&s->z, 15 + 16) != Z_OK) {
+        gzsource_free(s);
+        return DF_FAIL(err, DF_ERR_NOMEM, path, "cannot start zlib");
+    }
+    s->stream_open = s->gzip;
+    *out = s;
+    return DF_OK;
+}
+
+/* After a member's end: another member, trailing zero padding, or garbage. */
+static int next_member(gzsource *s, df_error *err)
+{
+    for (;;) {
+        if (fill(s) != 0) return DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;
+        if (s->in_pos == s->in_len) return 0; /* clean end */
+        if (s->in[s->in_pos] == 0x1f) {
+            inflateReset(&s->z);
+            s->stream_open = 1;
+            return 0;
+        }
+        if (s->in[s->in_pos] != 0) {
+            DF_FAIL(err, DF_ERR_IO, s->path,
+                    "corrupt gzip: unexpected data after the end of the compressed stream at byte %llu; "
+                    "re-create the export or check that it was copied completely",
+                    (unsigned long long)(s->consumed));
+            return -1;
+        }
+        s->in_pos++, s->consumed++;
+    }
+}
+
+static long read_plain(gzsource *s, char *buf, size_t cap, df_error *err)
+{
+    size_t n = 0;
+    while (n < cap) {
+        if (fill(s) != 0) return DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;
+        if (s->in_pos == s->in_len) break;
+        size_t k = s->in_len - s->in_pos;
+        if (k > cap - n) k = cap - n;
+        memcpy(buf + n, s->in + s->in_pos, k);
+        s->in_pos += k, s->consumed += k, n += k;
+    }
+    return (long)n;
+}
+
+long gzsource_read(gzsource *s, char *buf, size_t cap, df_error *err)
+{
+    if (!s->gzip) return read_plain(s, buf, cap, err);
+    size_t n = 0;
+    while (n < cap && s->stream_open) {
+        if (fill(s) != 0) return DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;
+        if (s->in_pos == s->in_len) {
+            DF_FAIL(err, DF_ERR_IO, s->path,
+                    "truncated gzip: the file ends in the middle of the compressed data (after %llu bytes); "
+                    "the export was probably cut off, copy it again",
+                    (unsigned long long)s->consumed);
+            return -1;
+        }
+        s->z.next_in = s->in + s->in_pos;
+        s->z.avail_in = (uInt)(s->in_len - s->in_pos);
+        s->z.next_out = (unsigned char *)buf + n;
+        s->z.avail_out = (uInt)(cap - n);
+        int rc = inflate(&s->z, Z_NO_FLUSH);
+        size_t used = (s->in_len - s->in_pos) - s->z.avail_in;
+        s->in_pos += used, s->consumed += used;
+        n = cap - s->z.avail_out;
+        if (rc == Z_STREAM_END) {
+            s->stream_open = 0;
+            if (next_member(s, err) != 0) return -1;
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            DF_FAIL(err, DF_ERR_IO, s->path,
+                    "corrupt gzip data near byte %llu (%s); re-create the export or check that it was copied completely",
+                    (unsigned long long)s->consumed, s->z.msg ? s->z.msg : "inflate failed");
+            return -1;
+        }
+    }
+    return (long)n;
+}
+
+uint64_t gzsource_bytes_in(const gzsource *s) { return s->consumed; }
+uint64_t gzsource_file_size(const gzsource *s) { return s->size; }
+int gzsource_is_gzip(const gzsource *s) { return s->gzip; }
+
+void gzsource_free(gzsource *s)
+{
+    if (!s) return;
+    if (s->gzip) inflateEnd(&s->z);
+    if (s->f) fclose(s->f);
+    free(s);
+}

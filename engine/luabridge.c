@@ -1,0 +1,302 @@
+/* luabridge.c: LuaJIT state, the embedded prelude (engine/prelude.lua), and the two calls
+ * into it: declare (rule file -> tables to load) and run (columns -> outputs). Columns are
+ * handed over as light userdata pointers that the prelude wraps with ffi.cast: no copy.
+ * Every call into Lua is protected; an error object {where, message} is the user's error,
+ * anything else is reported as an internal error with a traceback. */
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "luabridge.h"
+
+extern const char df_prelude_lua[];
+extern const size_t df_prelude_lua_len;
+
+/* Must match the cdef in prelude.lua. */
+typedef struct df_api {
+    void *ctx;
+    int (*open)(void *ctx, const char *name);
+    void (*text)(void *ctx, int f, const char *s, size_t n);
+    void (*plain)(void *ctx, int f, const char *s, size_t n);
+    void (*number)(void *ctx, int f, double v);
+    void (*empty)(void *ctx, int f);
+    void (*end_row)(void *ctx, int f);
+    double (*now)(void);
+    void (*progress)(void *ctx, double done, double total);
+} df_api;
+
+struct lbridge {
+    lua_State *L;
+    int module_ref;
+};
+
+typedef struct api_ctx {
+    outset *o;
+    df_error *err;
+    progress *prog;
+    csvw *files[64];
+    int n;
+} api_ctx;
+
+static int api_open(void *ctx, const char *name)
+{
+    api_ctx *a = ctx;
+    if (a->n == 64) return -1;
+    csvw *w = outset_open(a->o, name, a->err);
+    if (!w) return -1;
+    a->files[a->n] = w;
+    return a->n++;
+}
+static void api_text(void *ctx, int f, const char *s, size_t n) { csvw_text(((api_ctx *)ctx)->files[f], s, n); }
+static void api_plain(void *ctx, int f, const char *s, size_t n) { csvw_plain(((api_ctx *)ctx)->files[f], s, n); }
+static void api_number(void *ctx, int f, double v) { csvw_number(((api_ctx *)ctx)->files[f], v); }
+static void api_empty(void *ctx, int f) { csvw_empty(((api_ctx *)ctx)->files[f]); }
+static void api_end_row(void *ctx, int f) { csvw_end_row(((api_ctx *)ctx)->files[f]); }
+static void api_progress(void *ctx, double done, double total)
+{
+    (void)total;
+    progress_update(((api_ctx *)ctx)->prog, (uint64_t)done, (uint64_t)done);
+}
+
+static int traceback(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TTABLE) return 1; /* a user error: keep the object */
+    luaL_traceback(L, L, lua_tostring(L, 1), 1);
+    return 1;
+}
+
+/* Converts the error on top of the stack into err. */
+static df_status lua_failure(lbridge *b, df_error *err)
+{
+    lua_State *L = b->L;
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_getfield(L, -1, "where");
+        lua_getfield(L, -2, "message");
+        const char *where = lua_tostring(L, -2), *msg = lua_tostring(L, -1);
+        df_status st = DF_FAIL(err, DF_ERR_RULES, where ? where : "", "%s", msg ? msg : "error in the rule file");
+        lua_pop(L, 3);
+        return st;
+    }
+    const char *msg = lua_tostring(L, -1);
+    df_status st = DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error in the Lua driver: %s", msg ? msg : "(no message)");
+    lua_pop(L, 1);
+    return st;
+}
+
+static df_status pcall_module(lbridge *b, const char *fn, int nargs, int nres, df_error *err)
+{
+    lua_State *L = b->L;
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, traceback);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, b->module_ref);
+    lua_getfield(L, -1, fn);
+    lua_remove(L, -2);
+    lua_insert(L, base + 1); /* function below the arguments */
+    lua_insert(L, base + 1); /* handler below the function */
+    int rc = lua_pcall(L, nargs, nres, base + 1);
+    lua_remove(L, base + 1); /* the handler */
+    if (rc == LUA_ERRMEM) {
+        lua_pop(L, 1);
+        return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory in the Lua rules");
+    }
+    if (rc != 0) return lua_failure(b, err);
+    return DF_OK;
+}
+
+df_status lb_new(lbridge **out, df_error *err)
+{
+    *out = NULL;
+    lbridge *b = calloc(1, sizeof *b);
+    if (!b) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    b->L = luaL_newstate();
+    if (!b->L) {
+        free(b);
+        return DF_FAIL(err, DF_ERR_NOMEM, "", "cannot create a Lua state (LuaJIT needs its memory below 2 GB on some systems)");
+    }
+    luaL_openlibs(b->L);
+    if (luaL_loadbuffer(b->L, df_prelude_lua, df_prelude_lua_len, "=prelude") != 0 || lua_pcall(b->L, 0, 1, 0) != 0) {
+        df_status st = DF_FAIL(err, DF_ERR_INTERNAL, "", "the embedded prelude failed: %s", lua_tostring(b->L, -1));
+        lb_free(b);
+        return st;
+    }
+    b->module_ref = luaL_ref(b->L, LUA_REGISTRYINDEX);
+    *out = b;
+    return DF_OK;
+}
+
+void lb_free(lbridge *b)
+{
+    if (!b) return;
+    if (b->L) lua_close(b->L);
+    free(b);
+}
+
+static char *field_str(lua_State *L, int idx, const char *key)
+{
+    lua_getfield(L, idx, key);
+    char *s = lua_isstring(L, -1) ? strdup(lua_tostring(L, -1)) : NULL;
+    lua_pop(L, 1);
+    return s;
+}
+
+static df_status table_from_plan(lua_State *L, int idx, table *t, const char *rules_path, df_error *err)
+{
+    memset(t, 0, sizeof *t);
+    t->name = field_str(L, idx, "name");
+    t->file = field_str(L, idx, "file");
+    t->key = field_str(L, idx, "key");
+    t->date_col = field_str(L, idx, "date");
+    char *kind = field_str(L, idx, "kind");
+    t->is_history = kind && strcmp(kind, "history") == 0;
+    free(kind);
+    t->key_col = t->date_idx = -1;
+    lua_getfield(L, idx, "columns");
+    int n = (int)lua_objlen(L, -1);
+    if (n > DF_MAX_COLUMNS) {
+        lua_pop(L, 1);
+        return DF_FAIL(err, DF_ERR_RULES, rules_path, "table %s declares %d columns; at most %d are supported", t->name, n, DF_MAX_COLUMNS);
+    }
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        lua_getfield(L, -1, "name");
+        lua_getfield(L, -2, "type");
+        col_type ty;
+        col_type_from_name(lua_tostring(L, -1), &ty);
+        if (column_init(&t->cols[t->ncols++], lua_tostring(L, -2), ty) != 0) {
+            lua_pop(L, 4);
+            return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        }
+        lua_pop(L, 3);
+    }
+    lua_pop(L, 1);
+    return DF_OK;
+}
+
+df_status lb_declare(lbridge *b, const char *rules_path, const char *source, size_t len, int32_t as_of,
+                     table *tables, int *ntables, df_error *err)
+{
+    lua_State *L = b->L;
+    char as_of_text[16];
+    df_format_date(as_of, as_of_text);
+    lua_pushlstring(L, source, len);
+    lua_pushstring(L, rules_path);
+    lua_pushnumber(L, as_of);
+    lua_pushstring(L, as_of_text);
+    df_status st = pcall_module(b, "declare", 4, 1, err);
+    if (st != DF_OK) return st;
+    lua_getfield(L, -1, "tables");
+    int n = (int)lua_objlen(L, -1);
+    if (n > DF_MAX_TABLES) {
+        lua_pop(L, 2);
+        return DF_FAIL(err, DF_ERR_RULES, rules_path, "at most %d input tables are supported", DF_MAX_TABLES);
+    }
+    *ntables = 0;
+    for (int pass = 0; pass < 2; pass++) { /* the entity first, then histories in file order */
+        for (int i = 1; i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            lua_getfield(L, -1, "kind");
+            int is_entity = strcmp(lua_tostring(L, -1), "entity") == 0;
+            lua_pop(L, 1);
+            if (is_entity == (pass == 0)) {
+                st = table_from_plan(L, lua_gettop(L), &tables[*ntables], rules_path, err);
+                (*ntables)++;
+            }
+            lua_pop(L, 1);
+            if (st != DF_OK) break;
+        }
+    }
+    lua_pop(L, 2);
+    return st;
+}
+
+static void push_lud(lua_State *L, const char *key, const void *p)
+{
+    lua_pushlightuserdata(L, (void *)p);
+    lua_setfield(L, -2, key);
+}
+
+static void push_column(lua_State *L, const column *c)
+{
+    lua_newtable(L);
+    lua_pushstring(L, col_type_name(c->type));
+    lua_setfield(L, -2, "type");
+    switch (c->type) {
+    case COL_INT:
+    case COL_DECIMAL: push_lud(L, "ptr", c->i64); break;
+    case COL_DATE: push_lud(L, "ptr", c->date); break;
+    case COL_CATEGORY:
+        push_lud(L, "ptr", c->codes);
+        lua_createtable(L, (int)c->dict.n, 1);
+        for (uint32_t i = 0; i < c->dict.n; i++) {
+            size_t n;
+            const char *s = strmap_str(&c->dict, i, &n);
+            lua_pushlstring(L, s, n);
+            lua_rawseti(L, -2, (int)i);
+        }
+        lua_setfield(L, -2, "dict");
+        break;
+    case COL_TEXT:
+        push_lud(L, "offs", c->offs);
+        push_lud(L, "arena", c->arena ? c->arena : "");
+        break;
+    }
+}
+
+static void push_data(lua_State *L, table *tables, int ntables, int32_t as_of)
+{
+    lua_newtable(L);
+    lua_pushnumber(L, as_of);
+    lua_setfield(L, -2, "as_of");
+    lua_newtable(L);
+    for (int i = 0; i < ntables; i++) {
+        table *t = &tables[i];
+        lua_newtable(L);
+        lua_pushnumber(L, (lua_Number)t->nrows);
+        lua_setfield(L, -2, "n");
+        if (t->offsets) push_lud(L, "offsets", t->offsets);
+        lua_newtable(L);
+        for (int c = 0; c < t->ncols; c++) {
+            push_column(L, &t->cols[c]);
+            lua_setfield(L, -2, t->cols[c].name);
+        }
+        lua_setfield(L, -2, "cols");
+        lua_setfield(L, -2, t->name);
+    }
+    lua_setfield(L, -2, "tables");
+}
+
+df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
+                 score_stats *st, df_error *err)
+{
+    lua_State *L = b->L;
+    api_ctx ctx = {.o = o, .err = err, .prog = prog};
+    df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress};
+    progress_phase(prog, "scoring", tables[0].nrows);
+    push_data(L, tables, ntables, as_of);
+    lua_pushlightuserdata(L, &api);
+    df_status s = pcall_module(b, "run", 2, 1, err);
+    progress_end(prog);
+    if (s != DF_OK) return s;
+    lua_getfield(L, -1, "customers");
+    st->customers = (uint64_t)lua_tonumber(L, -1);
+    lua_getfield(L, -2, "score_seconds");
+    st->score_seconds = lua_tonumber(L, -1);
+    lua_getfield(L, -3, "write_seconds");
+    st->write_seconds = lua_tonumber(L, -1);
+    lua_pop(L, 3);
+    lua_getfield(L, -1, "rules");
+    int n = (int)lua_objlen(L, -1);
+    st->nrules = n > DF_MAX_RULES ? DF_MAX_RULES : n;
+    for (int i = 0; i < st->nrules; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, 2);
+        snprintf(st->rule_code[i], sizeof st->rule_code[i], "%s", lua_tostring(L, -2));
+        st->rule_fired[i] = (uint64_t)lua_tonumber(L, -1);
+        lua_pop(L, 3);
+    }
+    lua_pop(L, 2);
+    return DF_OK;
+}

@@ -1,0 +1,33 @@
+/* luabridge.h: the LuaJIT side of a run. One Lua state per worker; the rule file runs in a
+ * sandbox; the per-customer loop runs inside LuaJIT over FFI views of the C columns. */
+#ifndef DF_LUABRIDGE_H
+#define DF_LUABRIDGE_H
+
+#include "output.h"
+#include "progress.h"
+#include "table.h"
+
+#define DF_MAX_TABLES 16
+#define DF_MAX_RULES 256
+
+typedef struct lbridge lbridge;
+
+typedef struct score_stats {
+    uint64_t customers;
+    double score_seconds, write_seconds;
+    int nrules;
+    char rule_code[DF_MAX_RULES][64];
+    uint64_t rule_fired[DF_MAX_RULES];
+} score_stats;
+
+df_status lb_new(lbridge **out, df_error *err);
+void lb_free(lbridge *b);
+/* Runs the rule file's declarations and fills tables[] (name, file, key, columns) from them;
+ * the entity table comes first. */
+df_status lb_declare(lbridge *b, const char *rules_path, const char *source, size_t len, int32_t as_of,
+                     table *tables, int *ntables, df_error *err);
+/* Scores every entity and writes the outputs the rule file declares into o. */
+df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
+                 score_stats *st, df_error *err);
+
+#endif

@@ -1,0 +1,209 @@
+/* output.c: CSV writers (RFC 4180, \n line ends, UTF-8 as given, formula guard) and the
+ * all-or-nothing commit of a run's output files (see output.h). Invariant: until commit,
+ * nothing outside the temporaries ".NAME.tmp-PID" has been touched in the output folder. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "output.h"
+
+#define MAX_FILES 64
+#define WBUF (1u << 20)
+
+struct outset {
+    char *dir;
+    int n;
+    csvw files[MAX_FILES];
+};
+
+static char *join(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 2);
+    if (!s) return NULL;
+    memcpy(s, a, na);
+    s[na] = '/';
+    memcpy(s + na + 1, b, nb + 1);
+    return s;
+}
+
+static int mkdirs(const char *dir)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+df_status outset_new(const char *dir, outset **out, df_error *err)
+{
+    *out = NULL;
+    if (mkdirs(dir) != 0)
+        return DF_FAIL(err, DF_ERR_OUTPUT, dir, "cannot create the output folder: %s", strerror(errno));
+    outset *o = calloc(1, sizeof *o);
+    if (!o || !(o->dir = strdup(dir))) {
+        free(o);
+        return DF_FAIL(err, DF_ERR_NOMEM, dir, "out of memory");
+    }
+    *out = o;
+    return DF_OK;
+}
+
+csvw *outset_open(outset *o, const char *name, df_error *err)
+{
+    if (o->n == MAX_FILES) return DF_FAIL(err, DF_ERR_OUTPUT, name, "too many output files (at most %d)", MAX_FILES), NULL;
+    for (int i = 0; i < o->n; i++)
+        if (strcmp(o->files[i].name, name) == 0)
+            return DF_FAIL(err, DF_ERR_RULES, name, "the output file is declared twice"), NULL;
+    csvw *w = &o->files[o->n];
+    memset(w, 0, sizeof *w);
+    char tmpname[512];
+    snprintf(tmpname, sizeof tmpname, ".%s.tmp-%ld", name, (long)getpid());
+    w->name = strdup(name);
+    w->tmp = join(o->dir, tmpname);
+    w->final = join(o->dir, name);
+    w->buf = malloc(WBUF);
+    if (!w->name || !w->tmp || !w->final || !w->buf) goto nomem;
+    w->f = fopen(w->tmp, "wb");
+    if (!w->f) {
+        DF_FAIL(err, DF_ERR_OUTPUT, w->tmp, "cannot create the file: %s", strerror(errno));
+        goto fail;
+    }
+    setvbuf(w->f, w->buf, _IOFBF, WBUF);
+    o->n++;
+    return w;
+nomem:
+    DF_FAIL(err, DF_ERR_NOMEM, name, "out of memory");
+fail:
+    free(w->name), free(w->tmp), free(w->final), free(w->buf);
+    memset(w, 0, sizeof *w);
+    return NULL;
+}
+
+int outset_count(const outset *o) { return o->n; }
+const csvw *outset_file(const outset *o, int i) { return &o->files[i]; }
+
+static void close_file(csvw *w, int remove_tmp)
+{
+    if (w->f) fclose(w->f);
+    w->f = NULL;
+    if (remove_tmp && w->tmp) unlink(w->tmp);
+}
+
+df_status outset_commit(outset *o, df_error *err)
+{
+    for (int i = 0; i < o->n; i++) {
+        csvw *w = &o->files[i];
+        if (fflush(w->f) != 0 || ferror(w->f) || fsync(fileno(w->f)) != 0) {
+            df_status st = DF_FAIL(err, DF_ERR_OUTPUT, w->tmp, "cannot write the file: %s (is the disk full?)", strerror(errno));
+            return st;
+        }
+        fclose(w->f);
+        w->f = NULL;
+    }
+    for (int i = 0; i < o->n; i++) {
+        csvw *w = &o->files[i];
+        if (rename(w->tmp, w->final) != 0)
+            return DF_FAIL(err, DF_ERR_OUTPUT, w->final, "cannot move the finished file into place: %s", strerror(errno));
+    }
+    int dfd = open(o->dir, O_RDONLY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return DF_OK;
+}
+
+void outset_free(outset *o)
+{
+    if (!o) return;
+    for (int i = 0; i < o->n; i++) {
+        csvw *w = &o->files[i];
+        close_file(w, 1); /* after a commit the temporaries are gone already */
+        free(w->name), free(w->tmp), free(w->final), free(w->buf);
+    }
+    free(o->dir);
+    free(o);
+}
+
+void outset_abort(outset *o) { outset_free(o); }
+
+static void put_field(csvw *w, const char *s, size_t n, int guard)
+{
+    if (w->ncells++) putc(',', w->f);
+    int g = guard && n > 0 && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r');
+    int q = 0;
+    for (size_t i = 0; i < n && !q; i++) q = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
+    if (!q) {
+        if (g) putc('\'', w->f);
+        fwrite(s, 1, n, w->f);
+        return;
+    }
+    putc('"', w->f);
+    if (g) putc('\'', w->f);
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '"') continue;
+        fwrite(s + start, 1, i + 1 - start, w->f);
+        putc('"', w->f);
+        start = i + 1;
+    }
+    fwrite(s + start, 1, n - start, w->f);
+    putc('"', w->f);
+}
+
+void csvw_text(csvw *w, const char *s, size_t n) { put_field(w, s, n, 1); }
+void csvw_plain(csvw *w, const char *s, size_t n) { put_field(w, s, n, 0); }
+void csvw_empty(csvw *w) { put_field(w, "", 0, 0); }
+
+int format_number(double v, char *buf, size_t cap)
+{
+    if (v != v) return snprintf(buf, cap, "NaN");
+    if (isinf(v)) return snprintf(buf, cap, v > 0 ? "Infinity" : "-Infinity");
+    if (v == 0) return snprintf(buf, cap, "0");
+    if (v == floor(v) && fabs(v) < 1e15) return snprintf(buf, cap, "%.0f", v);
+    int n = snprintf(buf, cap, "%.15g", v);
+    if (!memchr(buf, 'e', (size_t)n)) return n;
+    /* very large or very small: fixed notation, 15 significant digits at most */
+    int e = (int)floor(log10(fabs(v)));
+    int dec = e >= 14 ? 0 : 14 - e;
+    if (dec > 30) dec = 30;
+    n = snprintf(buf, cap, "%.*f", dec, v);
+    if (dec > 0) {
+        while (n > 0 && buf[n - 1] == '0') buf[--n] = 0;
+        if (n > 0 && buf[n - 1] == '.') buf[--n] = 0;
+    }
+    return n;
+}
+
+void csvw_number(csvw *w, double v)
+{
+    char b[64];
+    int n = format_number(v, b, sizeof b);
+    put_field(w, b, (size_t)n, 0);
+}
+
+void csvw_int(csvw *w, int64_t v)
+{
+    char b[32];
+    int n = snprintf(b, sizeof b, "%lld", (long long)v);
+    put_field(w, b, (size_t)n, 0);
+}
+
+void csvw_end_row(csvw *w)
+{
+    putc('\n', w->f);
+    w->ncells = 0;
+    if (w->header_done) w->rows++;
+    w->header_done = 1;
+}

@@ -1,0 +1,48 @@
+/* output.h: CSV writers for a set of output files that are committed together.
+ * Each file is written to a temporary name in the output folder and renamed into place only
+ * by outset_commit(), after every file of the run is complete; outset_abort() removes the
+ * temporaries, so a failed run leaves the previous outputs untouched. */
+#ifndef DF_OUTPUT_H
+#define DF_OUTPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "error.h"
+
+typedef struct csvw {
+    FILE *f;
+    char *name, *tmp, *final;
+    char *buf;
+    int ncells; /* cells written in the current row */
+    uint64_t rows; /* data rows (header excluded) */
+    int header_done;
+} csvw;
+
+typedef struct outset outset;
+
+df_status outset_new(const char *dir, outset **out, df_error *err);
+/* Opens NAME (a plain file name) for writing; NULL with err set on failure. */
+csvw *outset_open(outset *o, const char *name, df_error *err);
+df_status outset_commit(outset *o, df_error *err);
+void outset_abort(outset *o); /* also frees; NULL is a no-op */
+void outset_free(outset *o);
+int outset_count(const outset *o);
+const csvw *outset_file(const outset *o, int i);
+
+/* A text cell: a leading = + - @ TAB or CR gets a ' so a spreadsheet shows it as text;
+ * quoted when it holds , " CR or LF. */
+void csvw_text(csvw *w, const char *s, size_t n);
+/* A cell written as is (numbers, codes), quoted only when needed, never guarded. */
+void csvw_plain(csvw *w, const char *s, size_t n);
+void csvw_number(csvw *w, double v);
+void csvw_int(csvw *w, int64_t v);
+void csvw_empty(csvw *w);
+void csvw_end_row(csvw *w); /* the first row ended is the header */
+
+/* Formats a number plainly: integers without a point, others with at most 15 significant
+ * digits and no exponent, trailing zeros dropped. Returns the length. */
+int format_number(double v, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,1092 @@
+-- prelude.lua: the engine's Lua side. Embedded in the binary and run once per Lua state.
+--
+-- It gives rule files their API (entity, history, feature, rule, score, bands, stages, value,
+-- output, metrics and the helpers), runs the rule file in a sandbox that holds only that API
+-- and the safe parts of the standard library, and then drives the per-customer loop inside
+-- LuaJIT over zero-copy FFI views of the C columns: history aggregates are compiled into one
+-- generated scan per history table, so a customer's events are read once whatever the
+-- number of features. Outputs are filled in the same pass (rows kept for lists, accumulators
+-- for metric tables) and written through the C writers, which own quoting and atomicity.
+--
+-- Contract with luabridge.c: this chunk returns M with
+--   M.declare(source, chunkname, as_of, as_of_text) -> plan   (tables and columns to load)
+--   M.run(data, api)                                  -> stats
+-- Errors raised for the user are tables {where=..., message=...}; anything else is a bug.
+
+local ffi = require("ffi")
+local bit = require("bit")
+local floor, abs, huge = math.floor, math.abs, math.huge
+local fmt, concat, sort = string.format, table.concat, table.sort
+local type, pairs, ipairs, tostring, tonumber, select = type, pairs, ipairs, tostring, tonumber, select
+local setmetatable, rawget, rawset, error, pcall = setmetatable, rawget, rawset, error, pcall
+
+ffi.cdef [[
+typedef struct df_api {
+    void *ctx;
+    int (*open)(void *ctx, const char *name);
+    void (*text)(void *ctx, int f, const char *s, size_t n);
+    void (*plain)(void *ctx, int f, const char *s, size_t n);
+    void (*number)(void *ctx, int f, double v);
+    void (*empty)(void *ctx, int f);
+    void (*end_row)(void *ctx, int f);
+    double (*now)(void);
+    void (*progress)(void *ctx, double done, double total);
+} df_api;
+]]
+
+local M = {}
+local NA_I64 = tonumber(ffi.cast("int64_t", -9223372036854775807LL - 1))
+local NA_DATE = -2147483648
+local SCALE = 1e6
+
+--------------------------------------------------------------------------------------------
+-- Errors for the user: where (rule file:line) + message.
+
+local RULES_FILE = "rules"
+
+local function user_error(message, level)
+  -- level: stack level of the rule file's call (2 = the caller of the API function)
+  local info = debug.getinfo((level or 2) + 1, "Sl")
+  local where = RULES_FILE
+  if info and info.currentline and info.currentline > 0 and info.source:sub(1, 1) == "@" then
+    where = info.source:sub(2) .. ":" .. info.currentline
+  end
+  error({ where = where, message = message }, 0)
+end
+
+local function check(cond, message, level)
+  if not cond then user_error(message, (level or 2) + 1) end
+end
+
+--------------------------------------------------------------------------------------------
+-- Dates: days since 1970-01-01.
+
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+local function civil_from_days(z)
+  z = z + 719468
+  local era = floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = floor((doe - floor(doe / 1460) + floor(doe / 36524) - floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + floor(yoe / 4) - floor(yoe / 100))
+  local mp = floor((5 * doy + 2) / 153)
+  local d = doy - floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return y, m, d
+end
+
+local function parse_date(s)
+  if type(s) ~= "string" then return nil end
+  local y, m, d = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
+  if not y then return nil end
+  y, m, d = tonumber(y), tonumber(m), tonumber(d)
+  if m < 1 or m > 12 or d < 1 then return nil end
+  local days = days_from_civil(y, m, d)
+  local y2, m2, d2 = civil_from_days(days)
+  if y2 ~= y or m2 ~= m or d2 ~= d then return nil end
+  return days
+end
+
+local function date_text(days)
+  if days == nil then return nil end
+  local y, m, d = civil_from_days(days)
+  return fmt("%04d-%02d-%02d", y, m, d)
+end
+
+--------------------------------------------------------------------------------------------
+-- Exact decimal helpers.
+
+local POW10 = {}
+for i = 0, 22 do POW10[i] = 10 ^ i end
+
+-- round half away from zero of x to `places` decimals. x is first taken to the decimal it
+-- stands for at 15 significant digits (as a spreadsheet does), so that 0.015 computed as
+-- 0.01499999... still rounds to 0.02; the rounding itself is done on integers.
+local function round(x, places)
+  if x == nil then return nil end
+  places = places or 0
+  if x ~= x or x == huge or x == -huge then return x end
+  local ax = abs(x)
+  if ax == 0 then return 0 end
+  local e = floor(math.log10(ax))
+  local g = 14 - e -- decimals kept by a 15-significant-digit grid
+  if g > 22 then g = 22 end
+  if g <= places then
+    if places - g > 0 then return x end
+    local p = POW10[places]
+    local r = floor(ax * p + 0.5) / p
+    return x < 0 and -r or r
+  end
+  local n
+  if g >= 0 then n = floor(ax * POW10[g] + 0.5) else n = floor(ax / POW10[-g] + 0.5) end
+  local d = POW10[g - places]
+  local q = floor(n / d)
+  local r = n - q * d
+  if 2 * r >= d then q = q + 1 end
+  local v = q / POW10[places]
+  return x < 0 and -v or v
+end
+
+local I64 = ffi.typeof("int64_t")
+
+-- a / b rounded half away from zero, on 64-bit integers
+local function rha64(a, b)
+  if b < 0 then a, b = -a, -b end
+  if a >= 0 then return (2 * a + b) / (2 * b) end
+  return -((-2 * a + b) / (2 * b))
+end
+
+-- ratio(a, b, places): a / b rounded half away from zero to `places` decimals, exact for
+-- integers a and b; nil when b is 0 or either is nil.
+local function ratio(a, b, places)
+  if a == nil or b == nil or b == 0 then return nil end
+  places = places or 4
+  if a == floor(a) and b == floor(b) then
+    local q = rha64(I64(a) * I64(POW10[places]), I64(b))
+    return tonumber(q) / POW10[places]
+  end
+  return round(a / b, places)
+end
+
+local function number_text(v)
+  if v == floor(v) and abs(v) < 1e15 then return fmt("%d", v) end
+  local s = fmt("%.15g", v)
+  return s
+end
+
+--------------------------------------------------------------------------------------------
+-- Declarations: what the rule file says. Collected into `decl` while the file runs.
+
+local decl
+
+local function new_decl()
+  return {
+    tables = {}, by_name = {}, entity = nil,
+    features = {}, feature_names = {},
+    rules = {}, rule_codes = {},
+    score = nil, bands = nil, stages = nil,
+    values = {}, fields = {},
+    outputs = {}, out_files = {},
+  }
+end
+
+local VALID_TYPES = { int = true, decimal = true, date = true, category = true, text = true }
+
+local function declare_field(name, kind, level)
+  check(type(name) == "string" and name:match("^[%a_][%w_]*$"),
+    "a name must be a word of letters, digits and _ (got " .. tostring(name) .. ")", level + 1)
+  check(not decl.fields[name], "'" .. name .. "' is declared twice (as a " .. (decl.fields[name] or "") ..
+    " and as a " .. kind .. "); use another name", level + 1)
+  decl.fields[name] = kind
+end
+
+local function declare_table(kind, spec, level)
+  check(type(spec) == "table", kind .. " { file = ..., key = ..., columns = { ... } } expects a table", level + 1)
+  check(type(spec.file) == "string", kind .. ": 'file' must name the input file, e.g. file = \"customers.csv.gz\"", level + 1)
+  check(type(spec.key) == "string", kind .. ": 'key' must name the key column, e.g. key = \"customer_id\"", level + 1)
+  check(type(spec.columns) == "table", kind .. ": 'columns' must list the columns to read with their types", level + 1)
+  local name = spec.name or spec.file:match("^([^%.]+)")
+  check(not decl.by_name[name], "a table named '" .. name .. "' is declared twice", level + 1)
+  local t = { kind = kind, name = name, file = spec.file, key = spec.key, date = spec.date, columns = {} }
+  local names = {}
+  for cname in pairs(spec.columns) do names[#names + 1] = cname end
+  sort(names)
+  for _, cname in ipairs(names) do
+    local ctype = spec.columns[cname]
+    check(type(cname) == "string", kind .. ": column names must be strings", level + 1)
+    check(VALID_TYPES[ctype], fmt("%s: column '%s' has type %s; use one of int, decimal, date, category, text",
+      kind, cname, tostring(ctype)), level + 1)
+    t.columns[#t.columns + 1] = { name = cname, type = ctype }
+    t.columns[cname] = ctype
+  end
+  if kind == "entity" then
+    check(decl.entity == nil, "only one entity table can be declared", level + 1)
+    if not t.columns[spec.key] then
+      t.columns[#t.columns + 1] = { name = spec.key, type = "text" }
+      t.columns[spec.key] = "text"
+    end
+    check(t.columns[spec.key] == "text", "entity: the key column must be text", level + 1)
+    decl.entity = t
+    for _, c in ipairs(t.columns) do declare_field(c.name, "column", level + 1) end
+  else
+    check(spec.date == nil or t.columns[spec.date] == "date",
+      "history: 'date' must name one of its columns of type date", level + 1)
+  end
+  decl.tables[#decl.tables + 1] = t
+  decl.by_name[name] = t
+  return setmetatable({}, { __index = t, __newindex = function() user_error("table declarations are read-only", 2) end,
+    __metatable = false, __tostring = function() return "history " .. name end })
+end
+
+-- Filters on history rows: { column = literal | {literals} | predicate | function, last_days = N }
+local PRED = {}
+local function pred(kind, a, b) return setmetatable({ kind = kind, a = a, b = b }, PRED) end
+
+-- History aggregates used as features.
+local AGG = {}
+
+local function history_spec(h, level)
+  -- h is the proxy returned by history{}; its fields read through to the declaration
+  check(type(h) == "table" and h.kind == "history", "the first argument must be a history table, e.g. events", level + 1)
+  return decl.by_name[h.name]
+end
+
+local function make_agg(kind, h, column, filter, tie, level)
+  local t = history_spec(h, level + 1)
+  filter = filter or {}
+  check(type(filter) == "table" and getmetatable(filter) == nil, kind .. ": the filter must be a table like { event_type = \"complaint\", last_days = 90 }", level + 1)
+  if column ~= nil then
+    check(t.columns[column], fmt("%s: '%s' is not a column of %s (its columns: %s)", kind, tostring(column), t.name,
+      concat((function() local l = {} for _, c in ipairs(t.columns) do l[#l + 1] = c.name end return l end)(), ", ")), level + 1)
+  end
+  for k, v in pairs(filter) do
+    if k == "last_days" then
+      check(type(v) == "number" and v >= 0, "last_days must be a number of days", level + 1)
+      check(t.date, "last_days needs the history's date column: add date = \"...\" to its declaration", level + 1)
+    else
+      check(type(k) == "string" and t.columns[k], fmt("%s: filter on '%s', which is not a column of %s", kind, tostring(k), t.name), level + 1)
+      check(t.columns[k] ~= "text" or type(v) == "function",
+        fmt("%s: column '%s' is free text; filter on a category column (declare it as category) or with a function", kind, k), level + 1)
+    end
+  end
+  return setmetatable({ kind = kind, t = t, column = column, filter = filter, tie = tie }, AGG)
+end
+
+--------------------------------------------------------------------------------------------
+-- The API rule files see.
+
+local function api_entity(spec) return declare_table("entity", spec, 2) end
+local function api_history(spec) return declare_table("history", spec, 2) end
+
+local function api_feature(name, def)
+  declare_field(name, "feature", 2)
+  check(type(def) == "function" or getmetatable(def) == AGG,
+    "feature '" .. tostring(name) .. "': give a function(c) ... end or a history aggregate such as count(events, {...})", 2)
+  decl.features[#decl.features + 1] = { name = name, def = def, line = debug.getinfo(2, "l").currentline }
+end
+
+local function api_rule(spec)
+  check(type(spec) == "table", "rule { \"code\", points = N, when = function(c) ... end, reason = \"...\" }", 2)
+  local code = spec[1] or spec.code
+  check(type(code) == "string" and code:match("^[%w_%-%.]+$"), "a rule needs a code: a word like \"renewal_due\" as its first item", 2)
+  check(not decl.rule_codes[code], "rule code '" .. code .. "' is used twice; codes must be unique", 2)
+  check(type(spec.points) == "number", "rule " .. code .. ": points must be a number", 2)
+  check(type(spec.when) == "function", "rule " .. code .. ": 'when' must be a function(c) returning true when the rule fires", 2)
+  check(spec.reason == nil or type(spec.reason) == "string" or type(spec.reason) == "function",
+    "rule " .. code .. ": reason must be text (may hold {feature} placeholders) or a function(c)", 2)
+  local r = { code = code, points = spec.points, when = spec.when, reason = spec.reason or code,
+              index = #decl.rules + 1, line = debug.getinfo(2, "l").currentline }
+  decl.rules[#decl.rules + 1] = r
+  decl.rule_codes[code] = r
+end
+
+local function api_score(fn)
+  check(type(fn) == "function", "score(function(c) return math.min(100, c.points) end) expects a function", 2)
+  check(decl.score == nil, "score is declared twice", 2)
+  decl.score = fn
+end
+
+local function api_bands(list)
+  check(type(list) == "table" and #list > 0, "bands { {\"high\", 60}, {\"medium\", 30}, {\"low\", 0} } expects a list", 2)
+  check(decl.bands == nil, "bands are declared twice", 2)
+  local prev = huge
+  for i, b in ipairs(list) do
+    check(type(b) == "table" and type(b[1]) == "string" and type(b[2]) == "number",
+      "band " .. i .. ": write it as {\"name\", minimum score}", 2)
+    check(b[2] < prev, "bands must be listed from the highest minimum score to the lowest", 2)
+    prev = b[2]
+  end
+  decl.bands = list
+end
+
+local function api_stages(list)
+  check(type(list) == "table" and #list > 0, "stages { {\"name\", function(c) ... end}, ..., {\"default\"} } expects a list", 2)
+  check(decl.stages == nil, "stages are declared twice", 2)
+  for i, s in ipairs(list) do
+    check(type(s) == "table" and type(s[1]) == "string", "stage " .. i .. ": write it as {\"name\", function(c) ... end}", 2)
+    check(s[2] == nil or type(s[2]) == "function", "stage " .. s[1] .. ": the condition must be a function(c)", 2)
+  end
+  decl.stages = list
+end
+
+local function api_value(name, fn)
+  declare_field(name, "value", 2)
+  check(type(fn) == "function", "value '" .. name .. "' expects a function(c)", 2)
+  decl.values[#decl.values + 1] = { name = name, fn = fn }
+end
+
+local function check_file_name(file, what)
+  check(type(file) == "string" and file:match("^[%w_%-%.]+$") and not file:match("^%."),
+    what .. ": 'file' must be a plain file name like \"risk_list.csv\"", 3)
+  check(not decl.out_files[file], "two outputs write '" .. file .. "'", 3)
+  decl.out_files[file] = true
+end
+
+local function parse_order(order, what)
+  local keys = {}
+  for i, o in ipairs(order or {}) do
+    check(type(o) == "string", what .. ": order entries are field names, optionally followed by ' desc'", 3)
+    local f, dir = o:match("^%s*([%w_]+)%s*(%a*)%s*$")
+    check(f and (dir == "" or dir == "asc" or dir == "desc"), what .. ": cannot read order entry '" .. o .. "'", 3)
+    keys[i] = { field = f, desc = dir == "desc" }
+  end
+  return keys
+end
+
+local function api_output(spec)
+  check(type(spec) == "table", "output { file = ..., where = ..., order = {...}, columns = {...} } expects a table", 2)
+  check_file_name(spec.file, "output")
+  check(spec.where == nil or type(spec.where) == "function", "output " .. spec.file .. ": 'where' must be a function(c)", 2)
+  check(type(spec.columns) == "table" and #spec.columns > 0, "output " .. spec.file .. ": 'columns' must list the fields to write", 2)
+  local cols = {}
+  for i, c in ipairs(spec.columns) do
+    if type(c) == "string" then cols[i] = { name = c, field = c }
+    else
+      check(type(c) == "table" and type(c[1]) == "string" and (type(c[2]) == "string" or type(c[2]) == "function"),
+        "output " .. spec.file .. ": column " .. i .. " must be a field name or {\"header\", field name or function(c)}", 2)
+      cols[i] = { name = c[1], field = c[2] }
+    end
+  end
+  decl.outputs[#decl.outputs + 1] = { kind = "list", file = spec.file, where = spec.where, columns = cols,
+    order = parse_order(spec.order, "output " .. spec.file), line = debug.getinfo(2, "l").currentline }
+end
+
+-- Metric aggregates (over customers), distinct from history aggregates by their arguments.
+local MAGG = {}
+local function magg(kind, field, places, where) return setmetatable({ kind = kind, field = field, places = places, where = where }, MAGG) end
+
+local function api_metrics(spec)
+  check(type(spec) == "table", "metrics { file = ..., group_by = {...}, columns = {...} } expects a table", 2)
+  check_file_name(spec.file, "metrics")
+  check(spec.where == nil or type(spec.where) == "function", "metrics " .. spec.file .. ": 'where' must be a function(c)", 2)
+  local group_by = spec.group_by or {}
+  check(type(group_by) == "table", "metrics " .. spec.file .. ": group_by must list field names", 2)
+  local cols, gset = {}, {}
+  for _, g in ipairs(group_by) do gset[g] = true end
+  for i, c in ipairs(spec.columns or {}) do
+    if type(c) == "string" then
+      check(gset[c], "metrics " .. spec.file .. ": column '" .. c .. "' is not in group_by; give it an aggregate like {\"" .. c .. "\", sum(\"" .. c .. "\")}", 2)
+      cols[i] = { name = c, group = c }
+    else
+      check(type(c) == "table" and type(c[1]) == "string" and (getmetatable(c[2]) == MAGG or type(c[2]) == "function"),
+        "metrics " .. spec.file .. ": column " .. i .. " must be a group_by field or {\"name\", count() | sum(...) | avg(...) | function(row)}", 2)
+      cols[i] = { name = c[1], agg = getmetatable(c[2]) == MAGG and c[2] or nil, fn = type(c[2]) == "function" and c[2] or nil }
+    end
+  end
+  check(#cols > 0, "metrics " .. spec.file .. ": 'columns' must list what to write", 2)
+  decl.outputs[#decl.outputs + 1] = { kind = "metrics", file = spec.file, where = spec.where, group_by = group_by,
+    columns = cols, order = parse_order(spec.order or group_by, "metrics " .. spec.file), line = debug.getinfo(2, "l").currentline }
+end
+
+local function api_count(a, b)
+  if type(a) == "table" and a.kind == "history" then return make_agg("count", a, nil, b, nil, 2) end
+  check(a == nil or type(a) == "function", "count() counts customers; count(function(c) ... end) those for which it is true; count(events, {...}) counts history rows", 2)
+  return magg("count", nil, nil, a)
+end
+local function api_any(h, filter) return make_agg("any", h, nil, filter, nil, 2) end
+local function api_sum(a, b, c, d)
+  if type(a) == "table" and a.kind == "history" then return make_agg("sum", a, b, c, nil, 2) end
+  check(type(a) == "string", "sum(\"field\" [, places [, where]]) or sum(events, \"column\", {...})", 2)
+  return magg("sum", a, b, c)
+end
+local function api_avg(field, places, where)
+  check(type(field) == "string", "avg(\"field\", places [, where])", 2)
+  return magg("avg", field, places or 2, where)
+end
+local function api_min(h, column, filter) return make_agg("min", h, column, filter, nil, 2) end
+local function api_max(h, column, filter) return make_agg("max", h, column, filter, nil, 2) end
+local function api_latest(h, column, filter, tie)
+  check(tie == nil or tie == "lowest" or tie == "highest", "latest: ties must be \"lowest\" or \"highest\" (or left out: the first in the file)", 2)
+  return make_agg("latest", h, column, filter, tie, 2)
+end
+local function api_earliest(h, column, filter, tie)
+  check(tie == nil or tie == "lowest" or tie == "highest", "earliest: ties must be \"lowest\" or \"highest\"", 2)
+  return make_agg("earliest", h, column, filter, tie, 2)
+end
+
+local function api_between(x, lo, hi)
+  if x == nil then return false end
+  return x >= lo and x <= hi
+end
+
+local function api_date(s)
+  local d = parse_date(s)
+  check(d, "date(\"YYYY-MM-DD\") expects a valid date, got " .. tostring(s), 2)
+  return d
+end
+
+local function api_quarter(d)
+  if d == nil then return nil end
+  local y, m = civil_from_days(d)
+  return fmt("%04d-Q%d", y, floor((m - 1) / 3) + 1)
+end
+
+local function api_month(d)
+  if d == nil then return nil end
+  local y, m = civil_from_days(d)
+  return fmt("%04d-%02d", y, m)
+end
+
+local function api_year(d)
+  if d == nil then return nil end
+  return (civil_from_days(d))
+end
+
+-- A copy of a library table holding only the names listed.
+local function pick(lib, names)
+  local t = {}
+  for name in names:gmatch("%S+") do t[name] = lib[name] end
+  return t
+end
+
+local function build_env(as_of, as_of_text)
+  local env = {
+    -- declarations
+    entity = api_entity, history = api_history, feature = api_feature, rule = api_rule,
+    score = api_score, bands = api_bands, stages = api_stages, value = api_value,
+    output = api_output, metrics = api_metrics,
+    -- aggregates
+    count = api_count, any = api_any, sum = api_sum, avg = api_avg, min = api_min, max = api_max,
+    latest = api_latest, earliest = api_earliest,
+    -- filter predicates
+    above = function(x) return pred("above", x) end, below = function(x) return pred("below", x) end,
+    at_least = function(x) return pred("at_least", x) end, at_most = function(x) return pred("at_most", x) end,
+    present = pred("present"), empty = pred("empty"),
+    -- helpers
+    between = api_between, round = round, ratio = ratio, date = api_date, date_text = date_text,
+    quarter = api_quarter, month = api_month, year = api_year,
+    AS_OF = as_of, AS_OF_TEXT = as_of_text,
+    -- safe standard library
+    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, select = select,
+    tonumber = tonumber, tostring = tostring, type = type, unpack = unpack, pcall = pcall,
+    rawequal = rawequal, rawget = rawget, rawlen = rawlen,
+    string = pick(string, "byte char find format gmatch gsub len lower match rep reverse sub upper"),
+    table = pick(table, "concat insert remove sort"),
+    math = pick(math, "abs ceil floor fmod huge log log10 max min modf pi pow sqrt exp"),
+  }
+  return setmetatable(env, {
+    __index = function(_, k)
+      user_error("unknown name '" .. tostring(k) .. "': not part of the rule API (see docs/rules.md)", 2)
+    end,
+    __newindex = function(_, k)
+      user_error("cannot set global '" .. tostring(k) .. "': rule files cannot create globals; use 'local " .. tostring(k) .. " = ...'", 2)
+    end,
+    __metatable = false,
+  })
+end
+
+local function plan_of(d)
+  local tables = {}
+  for i, t in ipairs(d.tables) do
+    local cols = {}
+    for j, c in ipairs(t.columns) do cols[j] = { name = c.name, type = c.type } end
+    tables[i] = { name = t.name, file = t.file, kind = t.kind, key = t.key, date = t.date, columns = cols }
+  end
+  return { tables = tables }
+end
+
+local function finish_declarations(d)
+  check(d.entity, "the rule file declares no entity table: add entity { file = ..., key = ..., columns = {...} }", 1)
+  check(#d.outputs > 0, "the rule file declares no output: add output { ... } or metrics { ... }", 1)
+  d.fields.points = d.fields.points or "builtin"
+  d.fields.score = d.fields.score or "builtin"
+  d.fields.band = "builtin"
+  d.fields.stage = "builtin"
+  d.fields.reason_codes = "builtin"
+  d.fields.reasons = "builtin"
+  d.fields.rank = "builtin"
+  for _, o in ipairs(d.outputs) do
+    local function known(f, what)
+      if not d.fields[f] then
+        error({ where = RULES_FILE .. ":" .. o.line, message = fmt("%s %s: '%s' is not a column, feature or value of the rule file", o.kind == "list" and "output" or "metrics", o.file, f) }, 0)
+      end
+    end
+    for _, c in ipairs(o.columns) do
+      if type(c.field) == "string" then known(c.field) end
+      if c.group then known(c.group) end
+      if c.agg and c.agg.field then known(c.agg.field) end
+    end
+    for _, g in ipairs(o.group_by or {}) do known(g) end
+    for _, k in ipairs(o.order) do
+      if o.kind == "metrics" then
+        local ok = false
+        for _, c in ipairs(o.columns) do if c.name == k.field then ok = true end end
+        if not ok then error({ where = RULES_FILE .. ":" .. o.line, message = fmt("metrics %s: order by '%s', which is not one of its columns", o.file, k.field) }, 0) end
+      else
+        known(k.field)
+      end
+    end
+  end
+end
+
+function M.declare(source, chunkname, as_of, as_of_text)
+  RULES_FILE = chunkname
+  decl = new_decl()
+  local env = build_env(as_of, as_of_text)
+  local chunk, err = load(source, "@" .. chunkname, "t", env)
+  if not chunk then
+    local line, msg = tostring(err):match("^[^:]*:(%d+): (.*)$")
+    error({ where = line and (chunkname .. ":" .. line) or chunkname, message = "syntax error: " .. (msg or tostring(err)) }, 0)
+  end
+  local ok, e = pcall(chunk)
+  if not ok then
+    if type(e) == "table" then error(e, 0) end
+    local where, msg = tostring(e):match("^([^:]+:%d+): (.*)$")
+    error({ where = where or chunkname, message = msg or tostring(e) }, 0)
+  end
+  finish_declarations(decl)
+  return plan_of(decl)
+end
+
+--------------------------------------------------------------------------------------------
+-- Binding the loaded columns: FFI views over the C arrays (no copy).
+
+local CT = {
+  int = "int64_t*", decimal = "int64_t*", date = "int32_t*", category = "uint32_t*",
+}
+
+local function bind_column(c)
+  local v = { type = c.type, dict = c.dict }
+  if c.type == "text" then
+    v.offs = ffi.cast("uint64_t*", c.offs)
+    v.arena = ffi.cast("const char*", c.arena)
+  else
+    v.ptr = ffi.cast(CT[c.type], c.ptr)
+  end
+  if c.type == "category" then
+    v.code_of = {}
+    for code = 0, #c.dict do v.code_of[c.dict[code]] = code end
+  end
+  return v
+end
+
+-- The Lua value of row i of a bound column.
+local function reader(v)
+  local p = v.ptr
+  if v.type == "int" then
+    return function(i) local x = tonumber(p[i]); if x == NA_I64 then return nil end return x end
+  elseif v.type == "decimal" then
+    return function(i) local x = tonumber(p[i]); if x == NA_I64 then return nil end return x / SCALE end
+  elseif v.type == "date" then
+    return function(i) local x = p[i]; if x == NA_DATE then return nil end return x end
+  elseif v.type == "category" then
+    local dict = v.dict
+    return function(i) return dict[p[i]] end
+  else
+    local offs, arena = v.offs, v.arena
+    return function(i) local a = offs[i]; return ffi.string(arena + a, offs[i + 1] - a) end
+  end
+end
+
+--------------------------------------------------------------------------------------------
+-- Code generation: one scan function per history table computing all its aggregates.
+
+local function lit(x)
+  if type(x) == "number" then return fmt("%.17g", x) end
+  return fmt("%q", x)
+end
+
+-- Expression (Lua source) testing value expression `v` of a column of type ctype against a
+-- filter entry; `up` collects upvalues (functions, sets) the expression needs.
+local function filter_expr(var, ctype, bound, spec, up)
+  local function upv(x)
+    up[#up + 1] = x
+    return "U[" .. #up .. "]"
+  end
+  local isnum = ctype == "int" or ctype == "decimal" or ctype == "date"
+  local present = ctype == "category" and (var .. " ~= 0") or (var .. " ~= nil")
+  if type(spec) == "function" then
+    return upv(spec) .. "(" .. (ctype == "category" and ("D_" .. var .. "[" .. var .. "]") or var) .. ")"
+  end
+  if getmetatable(spec) == PRED then
+    if spec.kind == "present" then return present end
+    if spec.kind == "empty" then return "not (" .. present .. ")" end
+    local op = ({ above = ">", below = "<", at_least = ">=", at_most = "<=" })[spec.kind]
+    return "(" .. present .. " and " .. var .. " " .. op .. " " .. lit(spec.a) .. ")"
+  end
+  local list = type(spec) == "table" and spec or { spec }
+  local parts = {}
+  for _, x in ipairs(list) do
+    if ctype == "category" then
+      local code = bound.code_of[x]
+      if code then parts[#parts + 1] = var .. " == " .. code end
+    elseif isnum then
+      parts[#parts + 1] = var .. " == " .. lit(x)
+    end
+  end
+  if #parts == 0 then return "false" end
+  return "(" .. concat(parts, " or ") .. ")"
+end
+
+-- Returns fn(lo, hi, c): scans history rows [lo, hi) and stores each aggregate into c.
+local function compile_scan(t, aggs, names, bound, as_of)
+  local up = {}
+  local uses = {}
+  local src = {}
+  local function add(s) src[#src + 1] = s end
+  for _, a in ipairs(aggs) do
+    if a.column then uses[a.column] = true end
+    for k in pairs(a.filter) do if k ~= "last_days" then uses[k] = true end end
+    if (a.kind == "latest" or a.kind == "earliest") or a.filter.last_days then uses[t.date] = true end
+  end
+  local cols, var = {}, {}
+  for name in pairs(uses) do cols[#cols + 1] = name end
+  sort(cols)
+  add("local COLS, DICTS, U, NA_I64, NA_DATE, SCALE, tonumber, rawset = ...")
+  for i, name in ipairs(cols) do
+    var[name] = "v" .. i
+    add(fmt("local P_v%d = COLS[%d]", i, i))
+    if bound[name].type == "category" then add(fmt("local D_v%d = DICTS[%d]", i, i)) end
+  end
+  add("return function(lo, hi, c)")
+  for k, a in ipairs(aggs) do
+    if a.kind == "count" or a.kind == "sum" then add(fmt("  local a%d = 0", k))
+    elseif a.kind == "any" then add(fmt("  local a%d = false", k))
+    else add(fmt("  local a%d, d%d = nil, nil", k, k)) end
+  end
+  add("  for j = lo, hi - 1 do")
+  for _, name in ipairs(cols) do
+    local ty, v = bound[name].type, var[name]
+    if ty == "int" then add(fmt("    local %s = tonumber(P_%s[j]); if %s == NA_I64 then %s = nil end", v, v, v, v))
+    elseif ty == "decimal" then add(fmt("    local %s = tonumber(P_%s[j]); if %s == NA_I64 then %s = nil else %s = %s / SCALE end", v, v, v, v, v, v))
+    elseif ty == "date" then add(fmt("    local %s = P_%s[j]; if %s == NA_DATE then %s = nil end", v, v, v, v))
+    elseif ty == "category" then add(fmt("    local %s = P_%s[j]", v, v))
+    end
+  end
+  local dv = t.date and var[t.date]
+  for k, a in ipairs(aggs) do
+    local conds = {}
+    for fk, spec in pairs(a.filter) do
+      if fk == "last_days" then
+        conds[#conds + 1] = fmt("%s > %s", dv, lit(as_of - spec))
+      else
+        conds[#conds + 1] = filter_expr(var[fk], bound[fk].type, bound[fk], spec, up)
+      end
+    end
+    sort(conds)
+    local col = a.column
+    if col and a.kind ~= "count" and a.kind ~= "any" then
+      conds[#conds + 1] = bound[col].type == "category" and (var[col] .. " ~= 0") or (var[col] .. " ~= nil")
+    end
+    local cond = #conds > 0 and concat(conds, " and ") or "true"
+    local v = col and (bound[col].type == "category" and ("D_" .. var[col] .. "[" .. var[col] .. "]") or var[col]) or nil
+    local body
+    if a.kind == "count" then body = fmt("a%d = a%d + 1", k, k)
+    elseif a.kind == "any" then body = fmt("a%d = true", k)
+    elseif a.kind == "sum" then body = fmt("a%d = a%d + %s", k, k, v)
+    elseif a.kind == "min" then body = fmt("if a%d == nil or %s < a%d then a%d = %s end", k, v, k, k, v)
+    elseif a.kind == "max" then body = fmt("if a%d == nil or %s > a%d then a%d = %s end", k, v, k, k, v)
+    else
+      local better = a.kind == "latest" and ">" or "<"
+      local tie = a.tie == "lowest" and fmt(" or (%s == d%d and %s < a%d)", dv, k, v, k)
+               or a.tie == "highest" and fmt(" or (%s == d%d and %s > a%d)", dv, k, v, k) or ""
+      body = fmt("if d%d == nil or %s %s d%d%s then d%d = %s; a%d = %s end", k, dv, better, k, tie, k, dv, k, v)
+    end
+    add(fmt("    if %s then %s end", cond, body))
+  end
+  add("  end")
+  for k = 1, #aggs do add(fmt("  rawset(c, %q, a%d)", names[k], k)) end
+  add("end")
+  local code = concat(src, "\n")
+  local fn, err = load(code, "=scan " .. t.name, "t", {})
+  if not fn then error("internal: generated scan does not compile: " .. err .. "\n" .. code) end
+  local colv, dicts = {}, {}
+  for i, name in ipairs(cols) do
+    colv[i] = bound[name].ptr
+    dicts[i] = bound[name].dict
+  end
+  return fn(colv, dicts, up, NA_I64, NA_DATE, SCALE, tonumber, rawset), code
+end
+
+--------------------------------------------------------------------------------------------
+-- Running the job.
+
+local function reason_text(r, c)
+  local reason = r.reason
+  if type(reason) == "function" then
+    local s = reason(c)
+    return s == nil and r.code or tostring(s)
+  end
+  return (reason:gsub("{([%w_]+)}", function(name)
+    local v = c[name]
+    if v == nil then return "" end
+    if type(v) == "number" then return number_text(v) end
+    return tostring(v)
+  end))
+end
+
+function M.run(data, api_ptr)
+  local api = ffi.cast("df_api*", api_ptr)
+  local ctx = api.ctx
+  local d = decl
+  local A = data.as_of
+  local ent = d.entity
+  local edata = data.tables[ent.name]
+  local n = edata.n
+  local t0 = api.now()
+
+  -- views of the entity columns
+  local ebound, ereaders, eager, lazy = {}, {}, {}, {}
+  for _, c in ipairs(ent.columns) do
+    ebound[c.name] = bind_column(edata.cols[c.name])
+    ereaders[c.name] = reader(ebound[c.name])
+    if c.type == "text" then lazy[c.name] = ereaders[c.name] else eager[#eager + 1] = { c.name, ereaders[c.name] } end
+  end
+  local key_of = ereaders[ent.key]
+
+  -- history scans
+  local scans = {}
+  for _, t in ipairs(d.tables) do
+    if t.kind == "history" then
+      local aggs, names = {}, {}
+      for _, f in ipairs(d.features) do
+        if getmetatable(f.def) == AGG and f.def.t == t then
+          aggs[#aggs + 1] = f.def
+          names[#names + 1] = f.name
+        end
+      end
+      if #aggs > 0 then
+        local hd = data.tables[t.name]
+        local bound = {}
+        for _, c in ipairs(t.columns) do bound[c.name] = bind_column(hd.cols[c.name]) end
+        local fn = compile_scan(t, aggs, names, bound, A)
+        scans[#scans + 1] = { fn = fn, offs = ffi.cast("uint64_t*", hd.offsets) }
+      end
+    end
+  end
+  local fnfeats = {}
+  for _, f in ipairs(d.features) do
+    if type(f.def) == "function" then fnfeats[#fnfeats + 1] = f end
+  end
+
+  -- the customer being scored
+  local row, cur_rule, cur_what = 0, nil, nil
+  local c = {}
+  local fields = d.fields
+  setmetatable(c, {
+    __index = function(_, k)
+      local l = lazy[k]
+      if l then return l(row) end
+      if fields[k] then return nil end
+      error("unknown field '" .. tostring(k) .. "': not a column, feature or value declared in the rule file", 2)
+    end,
+    __newindex = function(_, k)
+      error("rules cannot change the customer: '" .. tostring(k) .. "' is read-only", 2)
+    end,
+    __metatable = false,
+  })
+  local fired = {}
+  local rules, nrules = d.rules, #d.rules
+  local score_fn = d.score or function(cc) return cc.points end
+  local bands, stages, values = d.bands, d.stages, d.values
+  local fire_counts = {}
+  for k = 1, nrules do fire_counts[k] = 0 end
+
+  -- outputs: list rows and metric accumulators
+  local outs = d.outputs
+  local lists, mets = {}, {}
+  for oi, o in ipairs(outs) do
+    if o.kind == "list" then lists[#lists + 1] = { o = o, rows = {} }
+    else mets[#mets + 1] = { o = o, groups = {}, order = {} } end
+  end
+
+  local function get(k)
+    local v = rawget(c, k)
+    if v == nil then v = c[k] end
+    return v
+  end
+  local function reasons_of(sep, text)
+    local parts = {}
+    for k = 1, nrules do
+      if fired[k] then parts[#parts + 1] = text and reason_text(rules[k], c) or rules[k].code end
+    end
+    return concat(parts, sep)
+  end
+  local function field_value(f)
+    if type(f) == "function" then return f(c) end
+    if f == "reason_codes" then return reasons_of(";", false) end
+    if f == "reasons" then return reasons_of("; ", true) end
+    return get(f)
+  end
+
+  local function take_list(L)
+    local o = L.o
+    cur_what = "output " .. o.file
+    if o.where and not o.where(c) then return end
+    local r = { __row = row }
+    for _, col in ipairs(o.columns) do
+      if col.field ~= "rank" then r[col.name] = field_value(col.field) end
+    end
+    for _, k in ipairs(o.order) do
+      if r[k.field] == nil and k.field ~= "rank" then r[k.field] = field_value(k.field) end
+    end
+    L.rows[#L.rows + 1] = r
+  end
+
+  local function take_metric(Mt)
+    local o = Mt.o
+    cur_what = "metrics " .. o.file
+    if o.where and not o.where(c) then return end
+    local key = {}
+    for i, g in ipairs(o.group_by) do
+      local v = get(g)
+      key[i] = v == nil and "\0nil" or tostring(v)
+    end
+    local ks = concat(key, "\1")
+    local grp = Mt.groups[ks]
+    if not grp then
+      grp = { keys = {}, acc = {} }
+      for i, g in ipairs(o.group_by) do grp.keys[g] = get(g) end
+      for ci, col in ipairs(o.columns) do
+        local a = col.agg
+        if a then grp.acc[ci] = (a.kind == "count" or a.places == nil) and 0 or I64(0) end
+      end
+      grp.n = 0
+      Mt.groups[ks] = grp
+      Mt.order[#Mt.order + 1] = grp
+    end
+    grp.n = grp.n + 1
+    for ci, col in ipairs(o.columns) do
+      local a = col.agg
+      if a and (a.where == nil or a.where(c)) then
+        if a.kind == "count" then grp.acc[ci] = grp.acc[ci] + 1
+        else
+          local v = get(a.field)
+          if v ~= nil then
+            if type(v) == "boolean" then v = v and 1 or 0 end
+            if a.kind == "avg" then
+              grp.acc[ci] = grp.acc[ci] + I64(round(v * SCALE))
+              grp["n" .. ci] = (grp["n" .. ci] or 0) + 1
+            elseif a.places then
+              grp.acc[ci] = grp.acc[ci] + I64(round(v * POW10[a.places]))
+            else
+              grp.acc[ci] = grp.acc[ci] + v
+            end
+          end
+        end
+      end
+    end
+  end
+
+  local progress_every = 65536
+
+  local function score_all()
+    for i = 0, n - 1 do
+      row = i
+      for e = 1, #eager do local p = eager[e]; rawset(c, p[1], p[2](i)) end
+      cur_rule, cur_what = nil, "history aggregates"
+      for s = 1, #scans do
+        local sc = scans[s]
+        sc.fn(tonumber(sc.offs[i]), tonumber(sc.offs[i + 1]), c)
+      end
+      for k = 1, #fnfeats do
+        local f = fnfeats[k]
+        cur_what = "feature " .. f.name
+        rawset(c, f.name, f.def(c))
+      end
+      local points = 0
+      for k = 1, nrules do
+        local r = rules[k]
+        cur_rule, cur_what = r, nil
+        if r.when(c) then
+          fired[k] = true
+          points = points + r.points
+          fire_counts[k] = fire_counts[k] + 1
+        else
+          fired[k] = false
+        end
+      end
+      cur_rule = nil
+      rawset(c, "points", points)
+      cur_what = "score"
+      local score = score_fn(c)
+      rawset(c, "score", score)
+      local band
+      if bands then
+        for b = 1, #bands do if score >= bands[b][2] then band = bands[b][1]; break end end
+      end
+      rawset(c, "band", band)
+      local stage
+      if stages then
+        for s = 1, #stages do
+          local st = stages[s]
+          cur_what = "stage " .. st[1]
+          if st[2] == nil or st[2](c) then stage = st[1]; break end
+        end
+      end
+      rawset(c, "stage", stage)
+      for v = 1, #values do
+        local val = values[v]
+        cur_what = "value " .. val.name
+        rawset(c, val.name, val.fn(c))
+      end
+      for l = 1, #lists do take_list(lists[l]) end
+      for m = 1, #mets do take_metric(mets[m]) end
+      if i % progress_every == 0 then api.progress(ctx, i, n) end
+    end
+  end
+
+  local function on_error(e)
+    if type(e) == "table" then return e end
+    local msg = tostring(e)
+    local where, rest = msg:match("^([^:\n]+:%d+): (.*)$")
+    local id = key_of(row)
+    local ctxs = cur_rule and ("rule " .. cur_rule.code) or (cur_what or "")
+    return { where = (where or RULES_FILE) .. (ctxs ~= "" and (": " .. ctxs) or ""),
+             message = fmt("%s (customer %s)", rest or msg, id), customer = id }
+  end
+
+  local ok, err = xpcall(score_all, on_error)
+  if not ok then error(err, 0) end
+  local t1 = api.now()
+
+  -- write list outputs
+  local function enum_rank(field)
+    if field == "band" and bands then
+      local r = {}
+      for i, b in ipairs(bands) do r[b[1]] = i end
+      return r
+    end
+    if field == "stage" and stages then
+      local r = {}
+      for i, s in ipairs(stages) do r[s[1]] = i end
+      return r
+    end
+  end
+  local function cmp_values(a, b, rank)
+    if a == b then return 0 end
+    if a == nil then return 1 end -- empty values last
+    if b == nil then return -1 end
+    if rank then a, b = rank[a] or huge, rank[b] or huge end
+    if type(a) == "boolean" then a = a and 1 or 0 end
+    if type(b) == "boolean" then b = b and 1 or 0 end
+    if type(a) ~= type(b) then a, b = tostring(a), tostring(b) end
+    if a < b then return -1 elseif a > b then return 1 end
+    return 0
+  end
+  local function sorter(order, get_of)
+    local ranks = {}
+    for i, k in ipairs(order) do ranks[i] = enum_rank(k.field) end
+    return function(x, y)
+      for i, k in ipairs(order) do
+        local r = cmp_values(get_of(x, k.field), get_of(y, k.field), ranks[i])
+        if r ~= 0 then
+          if k.desc then return r > 0 end
+          return r < 0
+        end
+      end
+      return x.__row < y.__row
+    end
+  end
+
+  local function write_value(f, v, is_date)
+    if v == nil then api.empty(ctx, f)
+    elseif type(v) == "number" then
+      if is_date then local s = date_text(v); api.plain(ctx, f, s, #s)
+      else api.number(ctx, f, v) end
+    elseif type(v) == "boolean" then
+      local s = v and "true" or "false"
+      api.plain(ctx, f, s, #s)
+    else
+      local s = tostring(v)
+      api.text(ctx, f, s, #s)
+    end
+  end
+  local function is_date_field(name)
+    return ent.columns[name] == "date" or (function()
+      for _, f in ipairs(d.features) do
+        if f.name == name and getmetatable(f.def) == AGG and (f.def.kind == "latest" or f.def.kind == "earliest" or f.def.kind == "min" or f.def.kind == "max")
+          and f.def.column == f.def.t.date then return true end
+      end
+      return false
+    end)()
+  end
+  local function header(f, cols)
+    for _, col in ipairs(cols) do api.text(ctx, f, col.name, #col.name) end
+    api.end_row(ctx, f)
+  end
+  local counts = {}
+  for _, L in ipairs(lists) do
+    local o = L.o
+    local f = api.open(ctx, o.file)
+    if f < 0 then error({ where = o.file, message = "cannot open the output file" }, 0) end
+    sort(L.rows, sorter(o.order, function(r, k) return r[k] end))
+    header(f, o.columns)
+    local dates = {}
+    for ci, col in ipairs(o.columns) do dates[ci] = type(col.field) == "string" and is_date_field(col.field) end
+    for rank, r in ipairs(L.rows) do
+      for ci, col in ipairs(o.columns) do
+        if col.field == "rank" then api.number(ctx, f, rank) else write_value(f, r[col.name], dates[ci]) end
+      end
+      api.end_row(ctx, f)
+    end
+    counts[o.file] = #L.rows
+  end
+  for _, Mt in ipairs(mets) do
+    local o = Mt.o
+    local f = api.open(ctx, o.file)
+    if f < 0 then error({ where = o.file, message = "cannot open the output file" }, 0) end
+    local rows = {}
+    if #o.group_by == 0 and #Mt.order == 0 then
+      -- one row over no customers: aggregates of nothing
+      local grp = { keys = {}, acc = {}, n = 0 }
+      for ci, col in ipairs(o.columns) do
+        local a = col.agg
+        if a then grp.acc[ci] = (a.kind == "count" or a.places == nil) and 0 or I64(0) end
+      end
+      Mt.order[1] = grp
+    end
+    for gi, grp in ipairs(Mt.order) do
+      local r = { __row = gi }
+      for ci, col in ipairs(o.columns) do
+        if col.group then r[col.name] = grp.keys[col.group]
+        elseif col.agg then
+          local a, acc = col.agg, grp.acc[ci]
+          if a.kind == "count" then r[col.name] = acc
+          elseif a.kind == "avg" then
+            local cnt = grp["n" .. ci] or 0
+            if cnt == 0 then r[col.name] = nil
+            else r[col.name] = tonumber(rha64(acc * POW10[a.places], I64(cnt) * SCALE)) / POW10[a.places] end
+          elseif a.places then r[col.name] = tonumber(acc) / POW10[a.places]
+          else r[col.name] = acc end
+        end
+      end
+      for ci, col in ipairs(o.columns) do
+        if col.fn then
+          cur_what = "metrics " .. o.file .. " column " .. col.name
+          local okf, v = pcall(col.fn, r)
+          if not okf then
+            error({ where = RULES_FILE .. ":" .. o.line, message = fmt("metrics %s, column %s: %s", o.file, col.name, tostring(v)) }, 0)
+          end
+          r[col.name] = v
+        end
+      end
+      rows[#rows + 1] = r
+    end
+    local group_rank = {}
+    for _, g in ipairs(o.group_by) do group_rank[g] = enum_rank(g) end
+    sort(rows, sorter(o.order, function(r, k) return r[k] end))
+    header(f, o.columns)
+    for _, r in ipairs(rows) do
+      for _, col in ipairs(o.columns) do write_value(f, r[col.name], col.group and is_date_field(col.group)) end
+      api.end_row(ctx, f)
+    end
+    counts[o.file] = #rows
+  end
+  local t2 = api.now()
+  local rule_counts = {}
+  for k = 1, nrules do rule_counts[k] = { rules[k].code, fire_counts[k] } end
+  return { customers = n, score_seconds = t1 - t0, write_seconds = t2 - t1, rules = rule_counts }
+end
+
+return M

@@ -1,0 +1,17 @@
+/* progress.h: a one-line progress report on stderr for long phases (only on a terminal). */
+#ifndef DF_PROGRESS_H
+#define DF_PROGRESS_H
+
+#include <stdint.h>
+
+typedef struct progress progress;
+
+progress *progress_new(int enabled);
+void progress_free(progress *p);
+void progress_phase(progress *p, const char *label, uint64_t total_bytes);
+/* Cheap to call often: redraws at most 4 times a second. */
+void progress_update(progress *p, uint64_t bytes_done, uint64_t rows);
+void progress_end(progress *p);
+double now_seconds(void);
+
+#endif

@@ -1,0 +1,124 @@
+/* run.c: one run, stage by stage: rule declarations -> load the entity table -> load and
+ * group each history -> score and write outputs (to temporaries) -> run summary -> commit.
+ * Any failure before the commit aborts the output set, so the output folder keeps its
+ * previous files. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "csvload.h"
+#include "group.h"
+#include "luabridge.h"
+#include "progress.h"
+#include "run.h"
+#include "sha256.h"
+
+static df_status read_file(const char *path, char **buf, size_t *len, df_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return DF_FAIL(err, DF_ERR_IO, path, "cannot read the rule file: %s", strerror(errno));
+    size_t cap = 65536, n = 0;
+    char *b = malloc(cap);
+    for (;;) {
+        if (!b) {
+            fclose(f);
+            return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
+        }
+        n += fread(b + n, 1, cap - n, f);
+        if (n < cap) break;
+        char *nb = realloc(b, cap *= 2);
+        if (!nb) free(b);
+        b = nb;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(b);
+        return DF_FAIL(err, DF_ERR_IO, path, "cannot read the rule file");
+    }
+    *buf = b, *len = n;
+    return DF_OK;
+}
+
+static char *path_join(const char *dir, const char *file)
+{
+    size_t a = strlen(dir), b = strlen(file);
+    char *s = malloc(a + b + 2);
+    if (!s) return NULL;
+    memcpy(s, dir, a);
+    s[a] = '/';
+    memcpy(s + a + 1, file, b + 1);
+    return s;
+}
+
+static df_status open_rejects(outset *o, csvw **out, df_error *err)
+{
+    csvw *w = outset_open(o, "rejects.csv", err);
+    if (!w) return err->status;
+    const char *h[] = {"file", "line", "column", "reason", "raw"};
+    for (int i = 0; i < 5; i++) csvw_plain(w, h[i], strlen(h[i]));
+    csvw_end_row(w);
+    *out = w;
+    return DF_OK;
+}
+
+static df_status load_all(run_info *r, outset *o, progress *prog, df_error *err)
+{
+    const df_config *cfg = r->cfg;
+    csvw *rej = NULL;
+    df_status st = open_rejects(o, &rej, err);
+    if (st != DF_OK) return st;
+    for (int i = 0; i < r->ntables && st == DF_OK; i++) {
+        table *t = &r->tables[i];
+        t->path = path_join(cfg->data_dir, t->file);
+        if (!t->path) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        load_opts lo = {.as_of = cfg->as_of, .max_rejects = cfg->max_rejects, .rejects = &r->rejects,
+                        .rejects_out = rej, .prog = prog};
+        double t0 = now_seconds();
+        st = csvload_table(t, &r->tables[0], &lo, err);
+        r->t_load[i] = now_seconds() - t0;
+    }
+    if (st != DF_OK) return st;
+    double t0 = now_seconds();
+    for (int i = 1; i < r->ntables && st == DF_OK; i++) st = group_history(&r->tables[i], r->tables[0].nrows, err);
+    r->t_group = now_seconds() - t0;
+    return st;
+}
+
+df_status df_run(const df_config *cfg, df_error *err)
+{
+    double t0 = now_seconds();
+    table tables[DF_MAX_TABLES];
+    run_info r = {.cfg = cfg, .tables = tables};
+    char *src = NULL;
+    size_t len = 0;
+    lbridge *lb = NULL;
+    outset *o = NULL;
+    progress *prog = progress_new(cfg->progress);
+    df_status st = read_file(cfg->rules_path, &src, &len, err);
+    if (st == DF_OK) {
+        sha256_hex(src, len, r.rules_sha256);
+        st = lb_new(&lb, err);
+    }
+    if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
+    if (st == DF_OK) st = outset_new(cfg->out_dir, &o, err);
+    if (st == DF_OK) st = load_all(&r, o, prog, err);
+    if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &r.score, err);
+    if (st == DF_OK) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        r.peak_rss = (uint64_t)ru.ru_maxrss * 1024;
+        r.t_total = now_seconds() - t0;
+        st = summary_write(o, &r, err);
+    }
+    if (st == DF_OK) st = outset_commit(o, err);
+    if (st == DF_OK && !cfg->quiet) summary_report(&r, o, stderr);
+    if (st != DF_OK) outset_abort(o);
+    else outset_free(o);
+    progress_free(prog);
+    lb_free(lb);
+    for (int i = 0; i < r.ntables; i++) table_free(&tables[i]);
+    free(src);
+    return st;
+}

@@ -1,0 +1,126 @@
+/* strmap.c: see strmap.h. Load factor is kept under 1/2; lookups compare the stored hash
+ * before the bytes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "strmap.h"
+
+static uint32_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    for (; i < n; i++) h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    h ^= h >> 29;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 32;
+    return (uint32_t)h;
+}
+
+int strmap_init(strmap *m)
+{
+    memset(m, 0, sizeof *m);
+    m->nslots = 64;
+    m->slots = calloc(m->nslots, sizeof *m->slots);
+    m->hashes = calloc(m->nslots, sizeof *m->hashes);
+    m->offs_cap = 64;
+    m->offs = malloc(m->offs_cap * sizeof *m->offs);
+    m->arena_cap = 1024;
+    m->arena = malloc(m->arena_cap);
+    if (!m->slots || !m->hashes || !m->offs || !m->arena) {
+        strmap_free(m);
+        return -1;
+    }
+    m->offs[0] = 0;
+    return 0;
+}
+
+void strmap_free(strmap *m)
+{
+    free(m->arena);
+    free(m->offs);
+    free(m->slots);
+    free(m->hashes);
+    memset(m, 0, sizeof *m);
+}
+
+static int64_t probe(const strmap *m, const char *s, size_t n, uint32_t h, uint32_t *slot)
+{
+    uint32_t mask = m->nslots - 1, i = h & mask;
+    for (;;) {
+        uint32_t v = m->slots[i];
+        if (v == 0) {
+            *slot = i;
+            return -1;
+        }
+        if (m->hashes[i] == h) {
+            size_t len;
+            const char *t = strmap_str(m, v - 1, &len);
+            if (len == n && memcmp(t, s, n) == 0) return v - 1;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+int64_t strmap_find(const strmap *m, const char *s, size_t n)
+{
+    uint32_t slot;
+    return probe(m, s, n, hash_bytes(s, n), &slot);
+}
+
+static int grow_slots(strmap *m)
+{
+    uint32_t ns = m->nslots * 2;
+    uint32_t *slots = calloc(ns, sizeof *slots), *hashes = calloc(ns, sizeof *hashes);
+    if (!slots || !hashes) {
+        free(slots);
+        free(hashes);
+        return -1;
+    }
+    for (uint32_t i = 0; i < m->nslots; i++) {
+        if (!m->slots[i]) continue;
+        uint32_t j = m->hashes[i] & (ns - 1);
+        while (slots[j]) j = (j + 1) & (ns - 1);
+        slots[j] = m->slots[i];
+        hashes[j] = m->hashes[i];
+    }
+    free(m->slots);
+    free(m->hashes);
+    m->slots = slots, m->hashes = hashes, m->nslots = ns;
+    return 0;
+}
+
+int64_t strmap_intern(strmap *m, const char *s, size_t n, int *added)
+{
+    uint32_t h = hash_bytes(s, n), slot;
+    int64_t id = probe(m, s, n, h, &slot);
+    *added = 0;
+    if (id >= 0) return id;
+    if (m->n == UINT32_MAX - 1) return -1;
+    if (m->arena_len + n > m->arena_cap) {
+        uint64_t cap = m->arena_cap * 2;
+        while (cap < m->arena_len + n) cap *= 2;
+        char *a = realloc(m->arena, cap);
+        if (!a) return -1;
+        m->arena = a, m->arena_cap = cap;
+    }
+    if (m->n + 2 > m->offs_cap) {
+        uint64_t *o = realloc(m->offs, (size_t)m->offs_cap * 2 * sizeof *o);
+        if (!o) return -1;
+        m->offs = o, m->offs_cap *= 2;
+    }
+    memcpy(m->arena + m->arena_len, s, n);
+    m->arena_len += n;
+    id = m->n++;
+    m->offs[m->n] = m->arena_len;
+    m->slots[slot] = (uint32_t)id + 1;
+    m->hashes[slot] = h;
+    if ((uint64_t)m->n * 2 > m->nslots && grow_slots(m) != 0) return -1;
+    *added = 1;
+    return id;
+}

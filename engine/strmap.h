@@ -1,0 +1,32 @@
+/* strmap.h: interned byte strings -> dense ids 0..n-1, in insertion order.
+ * Backs dictionary-encoded text columns and the entity key index. Strings live in one
+ * arena; the table is open-addressed with the hash kept beside each id. */
+#ifndef DF_STRMAP_H
+#define DF_STRMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct strmap {
+    char *arena;
+    uint64_t arena_len, arena_cap;
+    uint64_t *offs; /* string i is arena[offs[i] .. offs[i+1]) */
+    uint32_t n, offs_cap;
+    uint32_t *slots; /* id + 1, 0 = free */
+    uint32_t *hashes;
+    uint32_t nslots; /* power of two */
+} strmap;
+
+int strmap_init(strmap *m);
+void strmap_free(strmap *m);
+/* Returns the id of s, adding it when new (*added = 1); -1 on out of memory. */
+int64_t strmap_intern(strmap *m, const char *s, size_t n, int *added);
+/* Returns the id of s, or -1 when absent. */
+int64_t strmap_find(const strmap *m, const char *s, size_t n);
+static inline const char *strmap_str(const strmap *m, uint32_t id, size_t *n)
+{
+    *n = (size_t)(m->offs[id + 1] - m->offs[id]);
+    return m->arena + m->offs[id];
+}
+
+#endif

@@ -1,0 +1,122 @@
+/* summary.c: run_summary.json (inputs, rule file and its SHA-256, as-of date, output counts,
+ * rule fire counts, timings per phase, peak memory) and the short report on stderr. */
+#include <stdio.h>
+#include <string.h>
+
+#include "run.h"
+
+static void json_str(FILE *f, const char *s)
+{
+    putc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else putc(c, f);
+    }
+    putc('"', f);
+}
+
+static void examples(FILE *f, const char ex[DF_EXAMPLES][64], uint64_t n)
+{
+    fputs("[", f);
+    for (uint64_t i = 0; i < n && i < DF_EXAMPLES; i++) {
+        if (i) fputs(", ", f);
+        json_str(f, ex[i]);
+    }
+    fputs("]", f);
+}
+
+df_status summary_write(outset *o, const run_info *r, df_error *err)
+{
+    csvw *w = outset_open(o, "run_summary.json", err);
+    if (!w) return err->status;
+    FILE *f = w->f;
+    char date[16];
+    df_format_date(r->cfg->as_of, date);
+    fprintf(f, "{\n  \"engine\": \"defector %s\",\n  \"as_of\": \"%s\",\n  \"rules\": {\"path\": ", DF_VERSION, date);
+    json_str(f, r->cfg->rules_path);
+    fprintf(f, ", \"sha256\": \"%s\"},\n  \"threads\": %d,\n  \"max_rejects\": %ld,\n  \"inputs\": [", r->rules_sha256,
+            r->cfg->threads, r->cfg->max_rejects);
+    for (int i = 0; i < r->ntables; i++) {
+        const table *t = &r->tables[i];
+        const table_stats *s = &t->st;
+        fprintf(f, "%s\n    {\"table\": ", i ? "," : "");
+        json_str(f, t->name);
+        fputs(", \"path\": ", f);
+        json_str(f, t->path);
+        fprintf(f, ", \"kind\": \"%s\", \"bytes\": %llu, \"bytes_uncompressed\": %llu, \"rows_read\": %llu, "
+                   "\"rows_loaded\": %llu, \"rows_rejected\": %llu, \"duplicate_keys\": %llu, \"orphans\": %llu, "
+                   "\"future_dated\": %llu, \"blank_lines\": %llu, \"columns_in_file\": %llu, \"columns_ignored\": %llu, "
+                   "\"duplicate_examples\": ",
+                t->is_history ? "history" : "entity", (unsigned long long)s->bytes, (unsigned long long)s->bytes_text,
+                (unsigned long long)s->rows_read, (unsigned long long)s->rows_loaded, (unsigned long long)s->rejected,
+                (unsigned long long)s->duplicates, (unsigned long long)s->orphans, (unsigned long long)s->future,
+                (unsigned long long)s->blank_lines, (unsigned long long)s->header_columns,
+                (unsigned long long)s->ignored_columns);
+        examples(f, s->dup_examples, s->duplicates);
+        fputs(", \"orphan_examples\": ", f);
+        examples(f, s->orphan_examples, s->orphans);
+        fprintf(f, ", \"load_seconds\": %.3f}", r->t_load[i]);
+    }
+    fprintf(f, "\n  ],\n  \"customers_scored\": %llu,\n  \"rows_rejected\": %llu,\n  \"outputs\": {",
+            (unsigned long long)r->score.customers, (unsigned long long)r->rejects);
+    int first = 1;
+    for (int i = 0; i < outset_count(o); i++) {
+        const csvw *x = outset_file(o, i);
+        if (x == w) continue;
+        fprintf(f, "%s\n    ", first ? "" : ",");
+        json_str(f, x->name);
+        fprintf(f, ": {\"rows\": %llu}", (unsigned long long)x->rows);
+        first = 0;
+    }
+    fputs("\n  },\n  \"rules_fired\": {", f);
+    for (int i = 0; i < r->score.nrules; i++) {
+        fprintf(f, "%s\n    ", i ? "," : "");
+        json_str(f, r->score.rule_code[i]);
+        fprintf(f, ": %llu", (unsigned long long)r->score.rule_fired[i]);
+    }
+    fputs("\n  },\n  \"timings_seconds\": {", f);
+    for (int i = 0; i < r->ntables; i++) {
+        fputs("\n    ", f);
+        char key[128];
+        snprintf(key, sizeof key, "load_%s", r->tables[i].name);
+        json_str(f, key);
+        fprintf(f, ": %.3f,", r->t_load[i]);
+    }
+    fprintf(f, "\n    \"group\": %.3f,\n    \"score\": %.3f,\n    \"sort_and_write\": %.3f,\n    \"total\": %.3f\n  },\n",
+            r->t_group, r->score.score_seconds, r->score.write_seconds, r->t_total);
+    fprintf(f, "  \"peak_memory_bytes\": %llu\n}\n", (unsigned long long)r->peak_rss);
+    return DF_OK;
+}
+
+void summary_report(const run_info *r, const outset *o, FILE *f)
+{
+    for (int i = 0; i < r->ntables; i++) {
+        const table *t = &r->tables[i];
+        const table_stats *s = &t->st;
+        fprintf(f, "defector: %s: %llu rows read, %llu loaded", t->file, (unsigned long long)s->rows_read,
+                (unsigned long long)s->rows_loaded);
+        if (s->rejected) fprintf(f, ", %llu rejected (see rejects.csv)", (unsigned long long)s->rejected);
+        fputs("\n", f);
+        if (s->duplicates)
+            fprintf(f, "defector: warning: %s: %llu rows repeat a %s already seen (e.g. %s); the first row of each was kept\n",
+                    t->file, (unsigned long long)s->duplicates, t->key, s->dup_examples[0]);
+        if (s->orphans)
+            fprintf(f, "defector: warning: %s: %llu rows name a %s that is not in %s (e.g. %s); they were ignored\n",
+                    t->file, (unsigned long long)s->orphans, t->key, r->tables[0].file, s->orphan_examples[0]);
+        if (s->future) {
+            char date[16];
+            df_format_date(r->cfg->as_of, date);
+            fprintf(f, "defector: warning: %s: %llu rows are dated after the as-of date %s; they were ignored\n", t->file,
+                    (unsigned long long)s->future, date);
+        }
+    }
+    fprintf(f, "defector: scored %llu customers in %.2f s; wrote", (unsigned long long)r->score.customers, r->t_total);
+    for (int i = 0; i < outset_count(o); i++) {
+        const csvw *x = outset_file(o, i);
+        if (strcmp(x->name, "run_summary.json") == 0) continue;
+        fprintf(f, " %s (%llu rows)%s", x->name, (unsigned long long)x->rows, i + 2 < outset_count(o) ? "," : "");
+    }
+    fprintf(f, " to %s\n", r->cfg->out_dir);
+}

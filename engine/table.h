@@ -1,0 +1,52 @@
+/* table.h: one input table as the rule file declares it, and what loading it found.
+ * The entity table (customers) has one row per key and a key index; a history table has
+ * many rows per key, each row carrying its entity row (owner) until group.c orders the rows
+ * by entity and fills offsets (history rows of entity e are [offsets[e], offsets[e+1])). */
+#ifndef DF_TABLE_H
+#define DF_TABLE_H
+
+#include <stdint.h>
+
+#include "column.h"
+#include "strmap.h"
+
+#define DF_MAX_COLUMNS 256
+#define DF_EXAMPLES 5
+
+typedef struct table_stats {
+    uint64_t bytes;        /* file size on disk */
+    uint64_t bytes_text;   /* decompressed bytes */
+    uint64_t rows_read;    /* data records (header excluded) */
+    uint64_t rows_loaded;
+    uint64_t rejected;     /* malformed rows (set aside with --max-rejects) */
+    uint64_t duplicates;   /* entity: rows whose key was already seen (first kept) */
+    uint64_t orphans;      /* history: rows whose key is not an entity */
+    uint64_t future;       /* history: rows dated after the as-of date */
+    uint64_t blank_lines;  /* empty lines skipped */
+    uint64_t header_columns, ignored_columns;
+    char dup_examples[DF_EXAMPLES][64];
+    char orphan_examples[DF_EXAMPLES][64];
+} table_stats;
+
+typedef struct table {
+    char *name;     /* name in the rule file, e.g. "events" */
+    char *file;     /* file name in the data folder */
+    char *path;     /* data folder + file */
+    int is_history;
+    char *key;      /* key column */
+    char *date_col; /* history: date column compared with the as-of date (NULL: none) */
+    int ncols;
+    column cols[DF_MAX_COLUMNS]; /* declared columns; an entity's key column is among them */
+    int key_col, date_idx;       /* indexes into cols (-1 when not stored) */
+    strmap keys;                 /* entity: key -> row */
+    uint32_t *owner;             /* history: entity row of each row (freed by grouping) */
+    uint64_t owner_cap;
+    uint64_t *offsets;           /* history after grouping: n_entities + 1 */
+    uint64_t nrows;
+    table_stats st;
+} table;
+
+void table_free(table *t);
+int table_find_col(const table *t, const char *name);
+
+#endif

@@ -1,0 +1,57 @@
+/* defector: public API of the batch retention engine.
+ *
+ * The engine streams gzip (or plain) CSV exports into typed columns, runs a Lua rule file
+ * over every entity (customer) and its grouped histories, and writes the outputs the rule
+ * file declares (CSV tables plus run_summary.json) atomically into an output folder.
+ * The CLI (engine/cli.c) is a thin layer over df_run(). */
+#ifndef DEFECTOR_H
+#define DEFECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DF_VERSION "0.1.0"
+
+/* Status codes double as the CLI's exit codes. */
+typedef enum df_status {
+    DF_OK = 0,
+    DF_ERR_INTERNAL = 1, /* a bug: please report it */
+    DF_ERR_USAGE = 2,    /* bad command line */
+    DF_ERR_IO = 3,       /* missing/unreadable input, truncated or corrupt gzip */
+    DF_ERR_DATA = 4,     /* malformed rows, missing columns, too many rejects */
+    DF_ERR_RULES = 5,    /* rule file: syntax, declaration or runtime error */
+    DF_ERR_OUTPUT = 6,   /* cannot write the outputs */
+    DF_ERR_NOMEM = 7     /* out of memory */
+} df_status;
+
+typedef struct df_error {
+    df_status status;
+    const char *src_file; /* where in the engine it was raised (for us) */
+    int src_line;
+    char where[512];    /* where in the user's data or rules (for the user), may be empty */
+    char message[2048]; /* what is wrong and how to fix it */
+} df_error;
+
+typedef struct df_config {
+    const char *rules_path; /* the rule file */
+    const char *data_dir;   /* folder holding the input files the rule file names */
+    const char *out_dir;    /* folder for the outputs, created if missing */
+    int32_t as_of;          /* days since 1970-01-01 */
+    int threads;            /* worker threads; 0 = all cores */
+    long max_rejects;       /* malformed rows tolerated (to rejects.csv); 0 = stop on the first */
+    int progress;           /* 1: progress line on stderr */
+    int quiet;              /* 1: no report on stderr */
+} df_config;
+
+/* Runs the job. On failure fills *err (when err != NULL) and leaves out_dir untouched. */
+df_status df_run(const df_config *cfg, df_error *err);
+
+/* "YYYY-MM-DD" -> days since 1970-01-01; returns 0 on success, -1 when not a valid date. */
+int df_parse_date(const char *s, size_t n, int32_t *days);
+/* days since 1970-01-01 -> "YYYY-MM-DD" (buf of at least 11 bytes). */
+void df_format_date(int32_t days, char *buf);
+
+/* Human-readable name of a status. */
+const char *df_status_name(df_status s);
+
+#endif
