@@ -442,11 +442,28 @@ local function api_year(d)
   return (civil_from_days(d))
 end
 
--- A copy of a library table holding only the names listed.
-local function pick(lib, names)
+-- A read-only view of a library table holding only the names listed.
+local function pick(lib, names, libname)
   local t = {}
   for name in names:gmatch("%S+") do t[name] = lib[name] end
-  return t
+  return setmetatable({}, {
+    __index = function(_, k)
+      local v = t[k]
+      if v == nil then user_error("'" .. libname .. "." .. tostring(k) .. "' is not available to rule files", 2) end
+      return v
+    end,
+    __newindex = function(_, k) user_error("'" .. libname .. "' is read-only: cannot set " .. libname .. "." .. tostring(k), 2) end,
+    __metatable = false,
+  })
+end
+
+-- String methods ("x"):upper() go through the string metatable, which is shared with the engine:
+-- point it at the safe subset (no string.dump) and lock it.
+local SAFE_STRING = pick(string, "byte char find format gmatch gsub len lower match rep reverse sub upper", "string")
+do
+  local smt = debug.getmetatable("")
+  smt.__index = SAFE_STRING
+  smt.__metatable = false
 end
 
 local function build_env(as_of, as_of_text)
@@ -470,9 +487,9 @@ local function build_env(as_of, as_of_text)
     assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, select = select,
     tonumber = tonumber, tostring = tostring, type = type, unpack = unpack, pcall = pcall,
     rawequal = rawequal, rawget = rawget, rawlen = rawlen,
-    string = pick(string, "byte char find format gmatch gsub len lower match rep reverse sub upper"),
-    table = pick(table, "concat insert remove sort"),
-    math = pick(math, "abs ceil floor fmod huge log log10 max min modf pi pow sqrt exp"),
+    string = SAFE_STRING,
+    table = pick(table, "concat insert remove sort", "table"),
+    math = pick(math, "abs ceil floor fmod huge log log10 max min modf pi pow sqrt exp", "math"),
   }
   return setmetatable(env, {
     __index = function(_, k)
