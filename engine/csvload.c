@@ -333,7 +333,6 @@ static void on_row(int ch, void *ud)
             if (setup_header(L) != 0) L->failed = 1;
         } else {
             on_data_row(L);
-            progress_update(L->o->prog, L->t->st.bytes_text, L->t->st.rows_read);
         }
     }
     reset_record(L);
@@ -426,21 +425,19 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     if (csv_init(&L.p, CSV_STRICT | CSV_STRICT_FINI) != 0) return DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
     csv_set_space_func(&L.p, no_space);
     gzsource *src = NULL;
-    char *buf = NULL;
+    gzpipe *pipe = NULL;
     df_status st = gzsource_open(t->path, &src, err);
     if (st != DF_OK) goto done;
     t->st.bytes = gzsource_file_size(src);
-    buf = malloc(CHUNK);
-    if (!buf) {
-        st = DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
-        goto done;
-    }
+    st = gzpipe_start(src, CHUNK, o->threads > 1 && gzsource_is_gzip(src), &pipe, err);
+    if (st != DF_OK) goto done;
     char label[300];
     snprintf(label, sizeof label, "reading %s", t->file);
     progress_phase(o->prog, label, t->st.bytes);
     int first = 1;
     for (;;) {
-        long n = gzsource_read(src, buf, CHUNK, err);
+        const char *buf;
+        long n = gzpipe_next(pipe, &buf, err);
         if (n < 0) {
             st = err->status;
             goto done;
@@ -450,6 +447,7 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
         if (first && n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3; /* UTF-8 BOM */
         first = 0;
         t->st.bytes_text += (uint64_t)n;
+        progress_update(o->prog, gzsource_bytes_in(src), t->st.rows_read);
         if (feed(&L, p, buf + n) != 0) {
             st = err->status;
             goto done;
@@ -458,7 +456,7 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     st = finish(&L);
 done:
     progress_end(o->prog);
-    free(buf);
+    gzpipe_free(pipe);
     gzsource_free(src);
     loader_free(&L);
     return st;

@@ -14,6 +14,7 @@ typedef struct load_opts {
     csvw *rejects_out;    /* rejects.csv (file, line, column, reason, raw) or NULL */
     progress *prog;       /* NULL: no progress line */
     const char *display;  /* name used in messages (default: t->path) */
+    int threads;          /* > 1: decompress in a second thread while parsing */
 } load_opts;
 
 /* Loads t (its path, columns, key and date column set). A history table needs the loaded

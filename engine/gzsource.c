@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <zlib.h>
 
 #include "gzsource.h"
@@ -149,4 +150,118 @@ void gzsource_free(gzsource *s)
     if (s->gzip) inflateEnd(&s->z);
     if (s->f) fclose(s->f);
     free(s);
+}
+
+/* gzpipe: a ring of NBUF chunks between one decompressing thread and the parsing caller.
+ * Invariant: slots [head, head + count) are filled, in order; the producer waits while the
+ * ring is full and the consumer while it is empty. The consumer's current chunk stays
+ * reserved (not reusable) until its next call. */
+#define NBUF 4
+
+struct gzpipe {
+    gzsource *src;
+    size_t chunk;
+    int threaded;
+    char *buf[NBUF];
+    long len[NBUF];
+    int head, count, held; /* held: the consumer still reads slot head */
+    int done, stop;        /* producer finished (end or error); consumer asks to stop */
+    df_error err;
+    df_status status;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static void *producer(void *arg)
+{
+    gzpipe *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->count == NBUF && !p->stop) pthread_cond_wait(&p->cv, &p->mu);
+        if (p->stop) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        int slot = (p->head + p->count) % NBUF;
+        pthread_mutex_unlock(&p->mu);
+        long n = gzsource_read(p->src, p->buf[slot], p->chunk, &p->err);
+        pthread_mutex_lock(&p->mu);
+        if (n < 0) p->status = p->err.status;
+        if (n <= 0) p->done = 1;
+        else p->len[slot] = n, p->count++;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (n <= 0) return NULL;
+    }
+}
+
+df_status gzpipe_start(gzsource *src, size_t chunk, int threaded, gzpipe **out, df_error *err)
+{
+    *out = NULL;
+    gzpipe *p = calloc(1, sizeof *p);
+    if (!p) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    p->src = src, p->chunk = chunk, p->threaded = threaded;
+    for (int i = 0; i < (threaded ? NBUF : 1); i++) {
+        if (!(p->buf[i] = malloc(chunk))) {
+            gzpipe_free(p);
+            return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        }
+    }
+    if (threaded) {
+        pthread_mutex_init(&p->mu, NULL);
+        pthread_cond_init(&p->cv, NULL);
+        if (pthread_create(&p->th, NULL, producer, p) != 0) {
+            pthread_mutex_destroy(&p->mu);
+            pthread_cond_destroy(&p->cv);
+            p->threaded = 0; /* fall back to reading in this thread */
+        }
+    }
+    *out = p;
+    return DF_OK;
+}
+
+long gzpipe_next(gzpipe *p, const char **buf, df_error *err)
+{
+    if (!p->threaded) {
+        *buf = p->buf[0];
+        return gzsource_read(p->src, p->buf[0], p->chunk, err);
+    }
+    pthread_mutex_lock(&p->mu);
+    if (p->held) { /* release the chunk returned last time */
+        p->head = (p->head + 1) % NBUF;
+        p->count--;
+        p->held = 0;
+        pthread_cond_broadcast(&p->cv);
+    }
+    while (p->count == 0 && !p->done) pthread_cond_wait(&p->cv, &p->mu);
+    long n;
+    if (p->count > 0) {
+        *buf = p->buf[p->head];
+        n = p->len[p->head];
+        p->held = 1;
+    } else if (p->status != DF_OK) {
+        *err = p->err;
+        n = -1;
+    } else {
+        n = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+void gzpipe_free(gzpipe *p)
+{
+    if (!p) return;
+    if (p->threaded) {
+        pthread_mutex_lock(&p->mu);
+        p->stop = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->th, NULL);
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+    }
+    for (int i = 0; i < NBUF; i++) free(p->buf[i]);
+    free(p);
 }

@@ -20,3 +20,14 @@ int gzsource_is_gzip(const gzsource *s);
 void gzsource_free(gzsource *s);
 
 #endif
+
+/* A read-ahead pipe over a gzsource: with threaded = 1 a second thread decompresses the next
+ * chunks while the caller parses the current one (a ring of NBUF chunks); with threaded = 0 it
+ * reads in the caller's thread. Same bytes, same order either way. */
+typedef struct gzpipe gzpipe;
+
+df_status gzpipe_start(gzsource *src, size_t chunk, int threaded, gzpipe **out, df_error *err);
+/* Points *buf at the next chunk (valid until the next call); returns its length, 0 at the end,
+ * or -1 with err set (the source's error, as gzsource_read reports it). */
+long gzpipe_next(gzpipe *p, const char **buf, df_error *err);
+void gzpipe_free(gzpipe *p); /* stops the thread; NULL is a no-op */

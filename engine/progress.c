@@ -11,7 +11,7 @@ struct progress {
     char label[256];
     uint64_t total;
     double start, last;
-    unsigned calls;
+
 };
 
 double now_seconds(void)
@@ -45,7 +45,7 @@ void progress_phase(progress *p, const char *label, uint64_t total_bytes)
 
 void progress_update(progress *p, uint64_t bytes_done, uint64_t rows)
 {
-    if (!p || !p->enabled || (++p->calls & 1023)) return;
+    if (!p || !p->enabled) return;
     double t = now_seconds();
     if (t - p->last < 0.25) return;
     p->last = t;

@@ -74,7 +74,7 @@ static df_status load_all(run_info *r, outset *o, progress *prog, df_error *err)
         t->path = path_join(cfg->data_dir, t->file);
         if (!t->path) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
         load_opts lo = {.as_of = cfg->as_of, .max_rejects = cfg->max_rejects, .rejects = &r->rejects,
-                        .rejects_out = rej, .prog = prog};
+                        .rejects_out = rej, .prog = prog, .threads = cfg->threads};
         double t0 = now_seconds();
         st = csvload_table(t, &r->tables[0], &lo, err);
         r->t_load[i] = now_seconds() - t0;
