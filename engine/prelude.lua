@@ -784,7 +784,11 @@ function M.run(data, api_ptr)
   local fnfeats = {}
   for _, f in ipairs(d.features) do
     if type(f.def) == "function" then fnfeats[#fnfeats + 1] = f end
+    f.label = "feature " .. f.name
   end
+  for _, v in ipairs(d.values) do v.label = "value " .. v.name end
+  local stage_labels = {}
+  for s, st in ipairs(d.stages or {}) do stage_labels[s] = "stage " .. st[1] end
 
   -- the customer being scored
   local row, cur_rule, cur_what = 0, nil, nil
@@ -813,8 +817,8 @@ function M.run(data, api_ptr)
   local outs = d.outputs
   local lists, mets = {}, {}
   for oi, o in ipairs(outs) do
-    if o.kind == "list" then lists[#lists + 1] = { o = o, rows = {} }
-    else mets[#mets + 1] = { o = o, groups = {}, order = {} } end
+    if o.kind == "list" then lists[#lists + 1] = { o = o, rows = {}, label = "output " .. o.file }
+    else mets[#mets + 1] = { o = o, groups = {}, order = {}, label = "metrics " .. o.file } end
   end
 
   local function get(k)
@@ -838,7 +842,7 @@ function M.run(data, api_ptr)
 
   local function take_list(L)
     local o = L.o
-    cur_what = "output " .. o.file
+    cur_what = L.label
     if o.where and not o.where(c) then return end
     local r = { __row = row }
     for _, col in ipairs(o.columns) do
@@ -850,44 +854,63 @@ function M.run(data, api_ptr)
     L.rows[#L.rows + 1] = r
   end
 
+  local NIL = {} -- stands for a nil group value in the group tree
+  local function new_group(Mt)
+    local o = Mt.o
+    local grp = { keys = {}, acc = {}, cnt = {}, n = 0 }
+    for _, g in ipairs(o.group_by) do grp.keys[g] = get(g) end
+    for ci, col in ipairs(o.columns) do
+      local a = col.agg
+      if a then
+        grp.acc[ci] = (a.kind == "count" or (a.kind == "sum" and a.places == nil)) and 0 or I64(0)
+        grp.cnt[ci] = 0
+      end
+    end
+    Mt.order[#Mt.order + 1] = grp
+    return grp
+  end
+
   local function take_metric(Mt)
     local o = Mt.o
-    cur_what = "metrics " .. o.file
+    cur_what = Mt.label
     if o.where and not o.where(c) then return end
-    local key = {}
-    for i, g in ipairs(o.group_by) do
-      local v = get(g)
-      key[i] = v == nil and "\0nil" or tostring(v)
-    end
-    local ks = concat(key, "\1")
-    local grp = Mt.groups[ks]
-    if not grp then
-      grp = { keys = {}, acc = {} }
-      for i, g in ipairs(o.group_by) do grp.keys[g] = get(g) end
-      for ci, col in ipairs(o.columns) do
-        local a = col.agg
-        if a then grp.acc[ci] = (a.kind == "count" or a.places == nil) and 0 or I64(0) end
+    -- find the group: a tree keyed by each group_by value in turn (no allocation once seen)
+    local node, gb = Mt.groups, o.group_by
+    local ng = #gb
+    local grp
+    if ng == 0 then
+      grp = node[1]
+      if not grp then grp = new_group(Mt); node[1] = grp end
+    else
+      for i = 1, ng do
+        local v = get(gb[i])
+        if v == nil then v = NIL end
+        local nxt = node[v]
+        if nxt == nil then
+          nxt = i == ng and new_group(Mt) or {}
+          node[v] = nxt
+        end
+        node = nxt
       end
-      grp.n = 0
-      Mt.groups[ks] = grp
-      Mt.order[#Mt.order + 1] = grp
+      grp = node
     end
     grp.n = grp.n + 1
+    local acc, cnt = grp.acc, grp.cnt
     for ci, col in ipairs(o.columns) do
       local a = col.agg
       if a and (a.where == nil or a.where(c)) then
-        if a.kind == "count" then grp.acc[ci] = grp.acc[ci] + 1
+        if a.kind == "count" then acc[ci] = acc[ci] + 1
         else
           local v = get(a.field)
           if v ~= nil then
             if type(v) == "boolean" then v = v and 1 or 0 end
+            cnt[ci] = cnt[ci] + 1
             if a.kind == "avg" then
-              grp.acc[ci] = grp.acc[ci] + I64(round(v * SCALE))
-              grp["n" .. ci] = (grp["n" .. ci] or 0) + 1
+              acc[ci] = acc[ci] + I64(round(v * SCALE))
             elseif a.places then
-              grp.acc[ci] = grp.acc[ci] + I64(round(v * POW10[a.places]))
+              acc[ci] = acc[ci] + I64(round(v * POW10[a.places]))
             else
-              grp.acc[ci] = grp.acc[ci] + v
+              acc[ci] = acc[ci] + v
             end
           end
         end
@@ -908,7 +931,7 @@ function M.run(data, api_ptr)
       end
       for k = 1, #fnfeats do
         local f = fnfeats[k]
-        cur_what = "feature " .. f.name
+        cur_what = f.label
         rawset(c, f.name, f.def(c))
       end
       local points = 0
@@ -937,14 +960,14 @@ function M.run(data, api_ptr)
       if stages then
         for s = 1, #stages do
           local st = stages[s]
-          cur_what = "stage " .. st[1]
+          cur_what = stage_labels[s]
           if st[2] == nil or st[2](c) then stage = st[1]; break end
         end
       end
       rawset(c, "stage", stage)
       for v = 1, #values do
         local val = values[v]
-        cur_what = "value " .. val.name
+        cur_what = val.label
         rawset(c, val.name, val.fn(c))
       end
       for l = 1, #lists do take_list(lists[l]) end
@@ -1055,13 +1078,7 @@ function M.run(data, api_ptr)
     if f < 0 then error({ where = o.file, message = "cannot open the output file" }, 0) end
     local rows = {}
     if #o.group_by == 0 and #Mt.order == 0 then
-      -- one row over no customers: aggregates of nothing
-      local grp = { keys = {}, acc = {}, n = 0 }
-      for ci, col in ipairs(o.columns) do
-        local a = col.agg
-        if a then grp.acc[ci] = (a.kind == "count" or a.places == nil) and 0 or I64(0) end
-      end
-      Mt.order[1] = grp
+      new_group(Mt) -- one row over no customers: aggregates of nothing
     end
     for gi, grp in ipairs(Mt.order) do
       local r = { __row = gi }
@@ -1071,7 +1088,7 @@ function M.run(data, api_ptr)
           local a, acc = col.agg, grp.acc[ci]
           if a.kind == "count" then r[col.name] = acc
           elseif a.kind == "avg" then
-            local cnt = grp["n" .. ci] or 0
+            local cnt = grp.cnt[ci]
             if cnt == 0 then r[col.name] = nil
             else r[col.name] = tonumber(rha64(acc * POW10[a.places], I64(cnt) * SCALE)) / POW10[a.places] end
           elseif a.places then r[col.name] = tonumber(acc) / POW10[a.places]
