@@ -986,7 +986,11 @@ function M.run(data, api_ptr)
              message = fmt("%s (customer %s)", rest or msg, id), customer = id }
   end
 
+  -- DEFECTOR_LUA_PROFILE=FILE: LuaJIT's sampling profiler over the scoring loop (for tuning)
+  local prof = os.getenv("DEFECTOR_LUA_PROFILE")
+  if prof then require("jit.p").start("Fl", prof) end
   local ok, err = xpcall(score_all, on_error)
+  if prof then require("jit.p").stop() end
   if not ok then error(err, 0) end
   local t1 = api.now()
 
