@@ -230,7 +230,7 @@ uint64_t column_bytes(const column *c)
     case COL_INT:
     case COL_DECIMAL: return c->cap * 8;
     case COL_DATE:
-    case COL_CATEGORY: return c->cap * 4 + (c->type == COL_CATEGORY ? c->dict.arena_cap + c->dict.nslots * 8ull : 0);
+    case COL_CATEGORY: return c->cap * 4 + (c->type == COL_CATEGORY ? c->dict.arena_cap + c->dict.nslots * (uint64_t)sizeof(struct strmap_slot) : 0);
     case COL_TEXT: return (c->cap + 1) * 8 + c->arena_cap;
     }
     return 0;

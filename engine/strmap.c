@@ -22,17 +22,23 @@ static uint32_t hash_bytes(const char *s, size_t n)
     return (uint32_t)h;
 }
 
+static uint64_t prefix_of(const char *s, size_t n)
+{
+    uint64_t p = 0;
+    memcpy(&p, s, n < 8 ? n : 8);
+    return p;
+}
+
 int strmap_init(strmap *m)
 {
     memset(m, 0, sizeof *m);
     m->nslots = 64;
     m->slots = calloc(m->nslots, sizeof *m->slots);
-    m->hashes = calloc(m->nslots, sizeof *m->hashes);
     m->offs_cap = 64;
     m->offs = malloc(m->offs_cap * sizeof *m->offs);
     m->arena_cap = 1024;
     m->arena = malloc(m->arena_cap);
-    if (!m->slots || !m->hashes || !m->offs || !m->arena) {
+    if (!m->slots || !m->offs || !m->arena) {
         strmap_free(m);
         return -1;
     }
@@ -45,24 +51,21 @@ void strmap_free(strmap *m)
     free(m->arena);
     free(m->offs);
     free(m->slots);
-    free(m->hashes);
     memset(m, 0, sizeof *m);
 }
 
-static int64_t probe(const strmap *m, const char *s, size_t n, uint32_t h, uint32_t *slot)
+static int64_t probe(const strmap *m, const char *s, size_t n, uint32_t h, uint64_t pre, uint32_t *slot)
 {
     uint32_t mask = m->nslots - 1, i = h & mask;
     for (;;) {
-        uint32_t v = m->slots[i];
-        if (v == 0) {
+        const struct strmap_slot *e = &m->slots[i];
+        if (e->id1 == 0) {
             *slot = i;
             return -1;
         }
-        if (m->hashes[i] == h) {
-            size_t len;
-            const char *t = strmap_str(m, v - 1, &len);
-            if (len == n && memcmp(t, s, n) == 0) return v - 1;
-        }
+        if (e->hash == h && e->len == n && e->prefix == pre &&
+            (n <= 8 || memcmp(m->arena + m->offs[e->id1 - 1] + 8, s + 8, n - 8) == 0))
+            return e->id1 - 1;
         i = (i + 1) & mask;
     }
 }
@@ -70,38 +73,33 @@ static int64_t probe(const strmap *m, const char *s, size_t n, uint32_t h, uint3
 int64_t strmap_find(const strmap *m, const char *s, size_t n)
 {
     uint32_t slot;
-    return probe(m, s, n, hash_bytes(s, n), &slot);
+    return probe(m, s, n, hash_bytes(s, n), prefix_of(s, n), &slot);
 }
 
 static int grow_slots(strmap *m)
 {
     uint32_t ns = m->nslots * 2;
-    uint32_t *slots = calloc(ns, sizeof *slots), *hashes = calloc(ns, sizeof *hashes);
-    if (!slots || !hashes) {
-        free(slots);
-        free(hashes);
-        return -1;
-    }
+    struct strmap_slot *slots = calloc(ns, sizeof *slots);
+    if (!slots) return -1;
     for (uint32_t i = 0; i < m->nslots; i++) {
-        if (!m->slots[i]) continue;
-        uint32_t j = m->hashes[i] & (ns - 1);
-        while (slots[j]) j = (j + 1) & (ns - 1);
+        if (!m->slots[i].id1) continue;
+        uint32_t j = m->slots[i].hash & (ns - 1);
+        while (slots[j].id1) j = (j + 1) & (ns - 1);
         slots[j] = m->slots[i];
-        hashes[j] = m->hashes[i];
     }
     free(m->slots);
-    free(m->hashes);
-    m->slots = slots, m->hashes = hashes, m->nslots = ns;
+    m->slots = slots, m->nslots = ns;
     return 0;
 }
 
 int64_t strmap_intern(strmap *m, const char *s, size_t n, int *added)
 {
     uint32_t h = hash_bytes(s, n), slot;
-    int64_t id = probe(m, s, n, h, &slot);
+    uint64_t pre = prefix_of(s, n);
+    int64_t id = probe(m, s, n, h, pre, &slot);
     *added = 0;
     if (id >= 0) return id;
-    if (m->n == UINT32_MAX - 1) return -1;
+    if (m->n == UINT32_MAX - 1 || n > UINT32_MAX) return -1;
     if (m->arena_len + n > m->arena_cap) {
         uint64_t cap = m->arena_cap * 2;
         while (cap < m->arena_len + n) cap *= 2;
@@ -118,8 +116,7 @@ int64_t strmap_intern(strmap *m, const char *s, size_t n, int *added)
     m->arena_len += n;
     id = m->n++;
     m->offs[m->n] = m->arena_len;
-    m->slots[slot] = (uint32_t)id + 1;
-    m->hashes[slot] = h;
+    m->slots[slot] = (struct strmap_slot){.prefix = pre, .hash = h, .id1 = (uint32_t)id + 1, .len = (uint32_t)n};
     if ((uint64_t)m->n * 2 > m->nslots && grow_slots(m) != 0) return -1;
     *added = 1;
     return id;

@@ -7,14 +7,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* One probe reads one slot: the hash, the length and the first 8 bytes are kept beside the id,
+ * so a key of up to 8 bytes (most ids) is matched without touching the arena. */
+struct strmap_slot {
+    uint64_t prefix; /* first 8 bytes, zero-padded */
+    uint32_t hash, id1, len, pad;
+};
+
 typedef struct strmap {
     char *arena;
     uint64_t arena_len, arena_cap;
     uint64_t *offs; /* string i is arena[offs[i] .. offs[i+1]) */
     uint32_t n, offs_cap;
-    uint32_t *slots; /* id + 1, 0 = free */
-    uint32_t *hashes;
-    uint32_t nslots; /* power of two */
+    struct strmap_slot *slots; /* open addressing; id + 1, 0 = free */
+    uint32_t nslots;           /* power of two */
 } strmap;
 
 int strmap_init(strmap *m);
