@@ -25,6 +25,10 @@ typedef struct df_api {
     void (*end_row)(void *ctx, int f);
     double (*now)(void);
     void (*progress)(void *ctx, double done, double total);
+    void (*row_begin)(void *ctx, int f);
+    void (*row_split)(void *ctx, int f);
+    void (*row_end)(void *ctx, int f);
+    int (*write_rows)(void *ctx, int f, const uint32_t *order, size_t n);
 } df_api;
 
 struct lbridge {
@@ -38,6 +42,7 @@ typedef struct api_ctx {
     progress *prog;
     csvw *files[64];
     int n;
+    int nomem;
 } api_ctx;
 
 static int api_open(void *ctx, const char *name)
@@ -58,6 +63,25 @@ static void api_progress(void *ctx, double done, double total)
 {
     (void)total;
     progress_update(((api_ctx *)ctx)->prog, (uint64_t)done, (uint64_t)done);
+}
+
+/* Capturing can only fail for memory; the failure is kept and reported by write_rows. */
+static void api_row_begin(void *ctx, int f)
+{
+    api_ctx *a = ctx;
+    if (csvw_row_begin(a->files[f]) != 0) a->nomem = 1;
+}
+static void api_row_split(void *ctx, int f) { csvw_row_split(((api_ctx *)ctx)->files[f]); }
+static void api_row_end(void *ctx, int f)
+{
+    api_ctx *a = ctx;
+    if (csvw_row_end(a->files[f]) != 0) a->nomem = 1;
+}
+static int api_write_rows(void *ctx, int f, const uint32_t *order, size_t n)
+{
+    api_ctx *a = ctx;
+    if (a->nomem) return -1;
+    return csvw_write_rows(a->files[f], order, n);
 }
 
 static int traceback(lua_State *L)
@@ -272,8 +296,9 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
 {
     lua_State *L = b->L;
     api_ctx ctx = {.o = o, .err = err, .prog = prog};
-    df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress};
-    progress_phase(prog, "scoring", tables[0].nrows);
+    df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
+                  api_row_begin, api_row_split, api_row_end, api_write_rows};
+    progress_phase_items(prog, "scoring", "customers", tables[0].nrows);
     push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
     df_status s = pcall_module(b, "run", 2, 1, err);

@@ -129,6 +129,12 @@ void outset_free(outset *o)
     if (!o) return;
     for (int i = 0; i < o->n; i++) {
         csvw *w = &o->files[i];
+        if (w->mem) {
+            if (w->f == w->mem) w->f = w->file; /* a run that failed while capturing */
+            fclose(w->mem);
+        }
+        free(w->membuf);
+        free(w->spans);
         close_file(w, 1); /* after a commit the temporaries are gone already */
         free(w->name), free(w->tmp), free(w->final), free(w->buf);
     }
@@ -206,4 +212,62 @@ void csvw_end_row(csvw *w)
     w->ncells = 0;
     if (w->header_done) w->rows++;
     w->header_done = 1;
+}
+
+#define NO_SPLIT UINT64_MAX
+#define SPLIT_COMMA (1ull << 62)
+
+int csvw_row_begin(csvw *w)
+{
+    if (!w->mem && !(w->mem = open_memstream(&w->membuf, &w->memlen))) return -1;
+    w->file = w->f;
+    w->f = w->mem;
+    w->ncells = 0;
+    w->cur_start = (uint64_t)ftell(w->mem);
+    w->cur_split = NO_SPLIT;
+    return 0;
+}
+
+void csvw_row_split(csvw *w)
+{
+    w->cur_split = (uint64_t)ftell(w->mem) | (w->ncells ? SPLIT_COMMA : 0);
+    w->ncells++;
+}
+
+int csvw_row_end(csvw *w)
+{
+    uint64_t end = (uint64_t)ftell(w->mem);
+    w->f = w->file;
+    w->ncells = 0;
+    if (w->nspans + 3 > w->spans_cap) {
+        uint64_t cap = w->spans_cap ? w->spans_cap * 2 : 3 * 4096;
+        uint64_t *sp = realloc(w->spans, (size_t)cap * sizeof *sp);
+        if (!sp) return -1;
+        w->spans = sp, w->spans_cap = cap;
+    }
+    w->spans[w->nspans++] = w->cur_start;
+    w->spans[w->nspans++] = w->cur_split;
+    w->spans[w->nspans++] = end;
+    return 0;
+}
+
+int csvw_write_rows(csvw *w, const uint32_t *order, size_t n)
+{
+    if (w->mem && fflush(w->mem) != 0) return -1;
+    for (size_t k = 0; k < n; k++) {
+        const uint64_t *sp = &w->spans[3 * (uint64_t)order[k]];
+        uint64_t start = sp[0], split = sp[1], end = sp[2];
+        if (split == NO_SPLIT) {
+            fwrite(w->membuf + start, 1, end - start, w->f);
+        } else {
+            int comma = (split & SPLIT_COMMA) != 0;
+            split &= ~SPLIT_COMMA;
+            fwrite(w->membuf + start, 1, split - start, w->f);
+            fprintf(w->f, comma ? ",%zu" : "%zu", k + 1);
+            fwrite(w->membuf + split, 1, end - split, w->f);
+        }
+        putc('\n', w->f);
+        w->rows++;
+    }
+    return 0;
 }

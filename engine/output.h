@@ -18,6 +18,13 @@ typedef struct csvw {
     int ncells; /* cells written in the current row */
     uint64_t rows; /* data rows (header excluded) */
     int header_done;
+    /* rows rendered ahead of their order (see csvw_row_begin) */
+    FILE *file, *mem;
+    char *membuf;
+    size_t memlen;
+    uint64_t *spans; /* per row: start, split (| SPLIT_COMMA), end in membuf */
+    uint64_t nspans, spans_cap;
+    uint64_t cur_start, cur_split;
 } csvw;
 
 typedef struct outset outset;
@@ -40,6 +47,15 @@ void csvw_number(csvw *w, double v);
 void csvw_int(csvw *w, int64_t v);
 void csvw_empty(csvw *w);
 void csvw_end_row(csvw *w); /* the first row ended is the header */
+
+/* Rows whose order is known only at the end: csvw_row_begin() starts capturing a row's cells in
+ * memory, csvw_row_split() marks where a rank column goes (filled in when written), and
+ * csvw_row_end() closes the row. csvw_write_rows() then writes the captured rows in the given
+ * order, numbering the rank from 1. Returns -1 on out of memory. */
+int csvw_row_begin(csvw *w);
+void csvw_row_split(csvw *w);
+int csvw_row_end(csvw *w);
+int csvw_write_rows(csvw *w, const uint32_t *order, size_t n);
 
 /* Formats a number plainly: integers without a point, others with at most 15 significant
  * digits and no exponent, trailing zeros dropped. Returns the length. */

@@ -31,6 +31,10 @@ typedef struct df_api {
     void (*end_row)(void *ctx, int f);
     double (*now)(void);
     void (*progress)(void *ctx, double done, double total);
+    void (*row_begin)(void *ctx, int f);
+    void (*row_split)(void *ctx, int f);
+    void (*row_end)(void *ctx, int f);
+    int (*write_rows)(void *ctx, int f, const uint32_t *order, size_t n);
 } df_api;
 ]]
 
@@ -156,6 +160,19 @@ local function ratio(a, b, places)
     return tonumber(q) / POW10[places]
   end
   return round(a / b, places)
+end
+
+-- A reason template "renewal due in {days_to_renewal} days" split once into its parts:
+-- odd entries are literal text, even entries field names.
+local function compile_reason(text)
+  local parts, pos = {}, 1
+  for a, name, b in text:gmatch("(){([%w_]+)}()") do
+    parts[#parts + 1] = text:sub(pos, a - 1)
+    parts[#parts + 1] = name
+    pos = b
+  end
+  parts[#parts + 1] = text:sub(pos)
+  return parts
 end
 
 local function number_text(v)
@@ -286,6 +303,7 @@ local function api_rule(spec)
     "rule " .. code .. ": reason must be text (may hold {feature} placeholders) or a function(c)", 2)
   local r = { code = code, points = spec.points, when = spec.when, reason = spec.reason or code,
               index = #decl.rules + 1, line = debug.getinfo(2, "l").currentline }
+  if type(r.reason) == "string" then r.parts = compile_reason(r.reason) end
   decl.rules[#decl.rules + 1] = r
   decl.rule_codes[code] = r
 end
@@ -444,14 +462,13 @@ end
 
 -- A read-only view of a library table holding only the names listed.
 local function pick(lib, names, libname)
-  local t = {}
-  for name in names:gmatch("%S+") do t[name] = lib[name] end
+  local t = setmetatable({}, {
+    __index = function(_, k) user_error("'" .. libname .. "." .. tostring(k) .. "' is not available to rule files", 2) end,
+  })
+  for name in names:gmatch("%S+") do rawset(t, name, lib[name]) end
+  -- the view's misses fall through to t (a plain table, fast), and t's misses to the error
   return setmetatable({}, {
-    __index = function(_, k)
-      local v = t[k]
-      if v == nil then user_error("'" .. libname .. "." .. tostring(k) .. "' is not available to rule files", 2) end
-      return v
-    end,
+    __index = t,
     __newindex = function(_, k) user_error("'" .. libname .. "' is read-only: cannot set " .. libname .. "." .. tostring(k), 2) end,
     __metatable = false,
   })
@@ -734,12 +751,20 @@ local function reason_text(r, c)
     local s = reason(c)
     return s == nil and r.code or tostring(s)
   end
-  return (reason:gsub("{([%w_]+)}", function(name)
-    local v = c[name]
-    if v == nil then return "" end
-    if type(v) == "number" then return number_text(v) end
-    return tostring(v)
-  end))
+  local parts = r.parts
+  if #parts == 1 then return parts[1] end
+  local out = {}
+  for i = 1, #parts do
+    local p = parts[i]
+    if i % 2 == 0 then
+      local v = c[p]
+      if v == nil then p = ""
+      elseif type(v) == "number" then p = number_text(v)
+      else p = tostring(v) end
+    end
+    out[i] = p
+  end
+  return concat(out)
 end
 
 function M.run(data, api_ptr)
@@ -817,7 +842,7 @@ function M.run(data, api_ptr)
   local outs = d.outputs
   local lists, mets = {}, {}
   for oi, o in ipairs(outs) do
-    if o.kind == "list" then lists[#lists + 1] = { o = o, rows = {}, label = "output " .. o.file }
+    if o.kind == "list" then lists[#lists + 1] = { o = o, label = "output " .. o.file }
     else mets[#mets + 1] = { o = o, groups = {}, order = {}, label = "metrics " .. o.file } end
   end
 
@@ -840,18 +865,106 @@ function M.run(data, api_ptr)
     return get(f)
   end
 
+  -- ordering and writing values
+  local function enum_rank(field)
+    if field == "band" and bands then
+      local r = {}
+      for i, b in ipairs(bands) do r[b[1]] = i end
+      return r
+    end
+    if field == "stage" and stages then
+      local r = {}
+      for i, s in ipairs(stages) do r[s[1]] = i end
+      return r
+    end
+  end
+  local function cmp_values(a, b, rank)
+    if a == b then return 0 end
+    if a == nil then return 1 end -- empty values last
+    if b == nil then return -1 end
+    if rank then a, b = rank[a] or huge, rank[b] or huge end
+    if type(a) == "boolean" then a = a and 1 or 0 end
+    if type(b) == "boolean" then b = b and 1 or 0 end
+    if type(a) ~= type(b) then a, b = tostring(a), tostring(b) end
+    if a < b then return -1 elseif a > b then return 1 end
+    return 0
+  end
+  local function sorter(order, get_of)
+    local ranks = {}
+    for i, k in ipairs(order) do ranks[i] = enum_rank(k.field) end
+    return function(x, y)
+      for i, k in ipairs(order) do
+        local r = cmp_values(get_of(x, k.field), get_of(y, k.field), ranks[i])
+        if r ~= 0 then
+          if k.desc then return r > 0 end
+          return r < 0
+        end
+      end
+      return x.__row < y.__row
+    end
+  end
+
+  local function write_value(f, v, is_date)
+    if v == nil then api.empty(ctx, f)
+    elseif type(v) == "number" then
+      if is_date then local s = date_text(v); api.plain(ctx, f, s, #s)
+      else api.number(ctx, f, v) end
+    elseif type(v) == "boolean" then
+      local s = v and "true" or "false"
+      api.plain(ctx, f, s, #s)
+    else
+      local s = tostring(v)
+      api.text(ctx, f, s, #s)
+    end
+  end
+  local function is_date_field(name)
+    return ent.columns[name] == "date" or (function()
+      for _, f in ipairs(d.features) do
+        if f.name == name and getmetatable(f.def) == AGG and (f.def.kind == "latest" or f.def.kind == "earliest" or f.def.kind == "min" or f.def.kind == "max")
+          and f.def.column == f.def.t.date then return true end
+      end
+      return false
+    end)()
+  end
+  local function header(f, cols)
+    for _, col in ipairs(cols) do api.text(ctx, f, col.name, #col.name) end
+    api.end_row(ctx, f)
+  end
+  -- A list output's rows are rendered to CSV by the C writer as the customer is scored (into
+  -- memory); only the sort keys stay in Lua. After the loop the rows are ordered and copied out.
+  for _, L in ipairs(lists) do
+    local o = L.o
+    L.f = api.open(ctx, o.file)
+    if L.f < 0 then error({ where = o.file, message = "cannot open the output file" }, 0) end
+    header(L.f, o.columns)
+    L.dates = {}
+    for ci, col in ipairs(o.columns) do L.dates[ci] = type(col.field) == "string" and is_date_field(col.field) end
+    L.keys = {}
+    for k, key in ipairs(o.order) do
+      if key.field == "rank" then
+        error({ where = RULES_FILE .. ":" .. o.line, message = "output " .. o.file .. ": cannot order by rank (rank is the position in the order)" }, 0)
+      end
+      L.keys[k] = {}
+    end
+    L.m = 0
+  end
+
   local function take_list(L)
     local o = L.o
     cur_what = L.label
     if o.where and not o.where(c) then return end
-    local r = { __row = row }
-    for _, col in ipairs(o.columns) do
-      if col.field ~= "rank" then r[col.name] = field_value(col.field) end
+    local f, cols, dates = L.f, o.columns, L.dates
+    api.row_begin(ctx, f)
+    for ci = 1, #cols do
+      local col = cols[ci]
+      if col.field == "rank" then api.row_split(ctx, f)
+      else write_value(f, field_value(col.field), dates[ci]) end
     end
-    for _, k in ipairs(o.order) do
-      if r[k.field] == nil and k.field ~= "rank" then r[k.field] = field_value(k.field) end
-    end
-    L.rows[#L.rows + 1] = r
+    api.row_end(ctx, f)
+    local m = L.m + 1
+    L.m = m
+    local order, keys = o.order, L.keys
+    for k = 1, #order do keys[k][m] = field_value(order[k].field) end
   end
 
   local NIL = {} -- stands for a nil group value in the group tree
@@ -994,87 +1107,29 @@ function M.run(data, api_ptr)
   if not ok then error(err, 0) end
   local t1 = api.now()
 
-  -- write list outputs
-  local function enum_rank(field)
-    if field == "band" and bands then
-      local r = {}
-      for i, b in ipairs(bands) do r[b[1]] = i end
-      return r
-    end
-    if field == "stage" and stages then
-      local r = {}
-      for i, s in ipairs(stages) do r[s[1]] = i end
-      return r
-    end
-  end
-  local function cmp_values(a, b, rank)
-    if a == b then return 0 end
-    if a == nil then return 1 end -- empty values last
-    if b == nil then return -1 end
-    if rank then a, b = rank[a] or huge, rank[b] or huge end
-    if type(a) == "boolean" then a = a and 1 or 0 end
-    if type(b) == "boolean" then b = b and 1 or 0 end
-    if type(a) ~= type(b) then a, b = tostring(a), tostring(b) end
-    if a < b then return -1 elseif a > b then return 1 end
-    return 0
-  end
-  local function sorter(order, get_of)
+  local counts = {}
+  for _, L in ipairs(lists) do
+    local o, m, keys = L.o, L.m, L.keys
     local ranks = {}
-    for i, k in ipairs(order) do ranks[i] = enum_rank(k.field) end
-    return function(x, y)
-      for i, k in ipairs(order) do
-        local r = cmp_values(get_of(x, k.field), get_of(y, k.field), ranks[i])
+    for k, key in ipairs(o.order) do ranks[k] = enum_rank(key.field) end
+    local idx = {}
+    for i = 1, m do idx[i] = i end
+    sort(idx, function(x, y)
+      for k, key in ipairs(o.order) do
+        local r = cmp_values(keys[k][x], keys[k][y], ranks[k])
         if r ~= 0 then
-          if k.desc then return r > 0 end
+          if key.desc then return r > 0 end
           return r < 0
         end
       end
-      return x.__row < y.__row
+      return x < y
+    end)
+    local arr = ffi.new("uint32_t[?]", m > 0 and m or 1)
+    for i = 1, m do arr[i - 1] = idx[i] - 1 end
+    if api.write_rows(ctx, L.f, arr, m) ~= 0 then
+      error({ where = o.file, message = "cannot write the output file (out of memory?)" }, 0)
     end
-  end
-
-  local function write_value(f, v, is_date)
-    if v == nil then api.empty(ctx, f)
-    elseif type(v) == "number" then
-      if is_date then local s = date_text(v); api.plain(ctx, f, s, #s)
-      else api.number(ctx, f, v) end
-    elseif type(v) == "boolean" then
-      local s = v and "true" or "false"
-      api.plain(ctx, f, s, #s)
-    else
-      local s = tostring(v)
-      api.text(ctx, f, s, #s)
-    end
-  end
-  local function is_date_field(name)
-    return ent.columns[name] == "date" or (function()
-      for _, f in ipairs(d.features) do
-        if f.name == name and getmetatable(f.def) == AGG and (f.def.kind == "latest" or f.def.kind == "earliest" or f.def.kind == "min" or f.def.kind == "max")
-          and f.def.column == f.def.t.date then return true end
-      end
-      return false
-    end)()
-  end
-  local function header(f, cols)
-    for _, col in ipairs(cols) do api.text(ctx, f, col.name, #col.name) end
-    api.end_row(ctx, f)
-  end
-  local counts = {}
-  for _, L in ipairs(lists) do
-    local o = L.o
-    local f = api.open(ctx, o.file)
-    if f < 0 then error({ where = o.file, message = "cannot open the output file" }, 0) end
-    sort(L.rows, sorter(o.order, function(r, k) return r[k] end))
-    header(f, o.columns)
-    local dates = {}
-    for ci, col in ipairs(o.columns) do dates[ci] = type(col.field) == "string" and is_date_field(col.field) end
-    for rank, r in ipairs(L.rows) do
-      for ci, col in ipairs(o.columns) do
-        if col.field == "rank" then api.number(ctx, f, rank) else write_value(f, r[col.name], dates[ci]) end
-      end
-      api.end_row(ctx, f)
-    end
-    counts[o.file] = #L.rows
+    counts[o.file] = m
   end
   for _, Mt in ipairs(mets) do
     local o = Mt.o

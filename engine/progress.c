@@ -9,6 +9,7 @@
 struct progress {
     int enabled, drawn;
     char label[256];
+    const char *unit; /* NULL: bytes */
     uint64_t total;
     double start, last;
 
@@ -40,7 +41,15 @@ void progress_phase(progress *p, const char *label, uint64_t total_bytes)
     progress_end(p);
     snprintf(p->label, sizeof p->label, "%s", label);
     p->total = total_bytes;
+    p->unit = NULL;
     p->start = p->last = now_seconds();
+}
+
+void progress_phase_items(progress *p, const char *label, const char *unit, uint64_t total)
+{
+    if (!p) return;
+    progress_phase(p, label, total);
+    p->unit = unit;
 }
 
 void progress_update(progress *p, uint64_t bytes_done, uint64_t rows)
@@ -50,6 +59,13 @@ void progress_update(progress *p, uint64_t bytes_done, uint64_t rows)
     if (t - p->last < 0.25) return;
     p->last = t;
     double el = t - p->start, mb = (double)bytes_done / 1e6, tot = (double)p->total / 1e6;
+    if (p->unit) {
+        fprintf(stderr, "\r%s  %.2fM of %.2fM %s (%.0f%%)  %.2fM %s/s   ", p->label, mb, tot, p->unit,
+                p->total ? 100.0 * (double)bytes_done / (double)p->total : 0.0, el > 0 ? mb / el : 0.0, p->unit);
+        fflush(stderr);
+        p->drawn = 1;
+        return;
+    }
     fprintf(stderr, "\r%s  %.1f of %.1f MB (%.0f%%)  %.2fM rows/s   ", p->label, mb, tot,
             p->total ? 100.0 * (double)bytes_done / (double)p->total : 0.0,
             el > 0 ? (double)rows / el / 1e6 : 0.0);
