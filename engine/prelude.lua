@@ -699,15 +699,23 @@ local function compile_scan(t, aggs, names, bound, as_of)
   end
   local dv = t.date and var[t.date]
   for k, a in ipairs(aggs) do
-    local conds = {}
+    -- cheap and selective tests first: category matches, then the window, then the rest
+    local conds, first = {}, {}
     for fk, spec in pairs(a.filter) do
+      local e
       if fk == "last_days" then
-        conds[#conds + 1] = fmt("%s > %s", dv, lit(as_of - spec))
+        e = fmt("%s > %s", dv, lit(as_of - spec))
+        first[e] = 2
       else
-        conds[#conds + 1] = filter_expr(var[fk], bound[fk].type, bound[fk], spec, up)
+        e = filter_expr(var[fk], bound[fk].type, bound[fk], spec, up)
+        first[e] = (bound[fk].type == "category" and type(spec) ~= "function" and getmetatable(spec) ~= PRED) and 1 or 3
       end
+      conds[#conds + 1] = e
     end
-    sort(conds)
+    sort(conds, function(x, y)
+      if first[x] ~= first[y] then return first[x] < first[y] end
+      return x < y
+    end)
     local col = a.column
     if col and a.kind ~= "count" and a.kind ~= "any" then
       conds[#conds + 1] = bound[col].type == "category" and (var[col] .. " ~= 0") or (var[col] .. " ~= nil")
@@ -732,6 +740,7 @@ local function compile_scan(t, aggs, names, bound, as_of)
   for k = 1, #aggs do add(fmt("  rawset(c, %q, a%d)", names[k], k)) end
   add("end")
   local code = concat(src, "\n")
+  if os.getenv("DEFECTOR_DUMP_SCAN") then io.stderr:write(code, "\n") end
   local fn, err = load(code, "=scan " .. t.name, "t", {})
   if not fn then error("internal: generated scan does not compile: " .. err .. "\n" .. code) end
   local colv, dicts = {}, {}
