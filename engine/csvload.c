@@ -43,6 +43,9 @@ typedef struct loader {
     const char *bad_reason;
     char *raw;
     size_t rawlen, rawcap;
+    char last_key[64]; /* history: the previous row's key and its entity (-1: none) */
+    size_t last_key_len;
+    int64_t last_owner;
 } loader;
 
 static int grow_buf(char **b, size_t *cap, size_t need)
@@ -284,7 +287,21 @@ static void on_data_row(loader *L)
         commit_row(L);
         return;
     }
-    int64_t owner = strmap_find(&L->entity->keys, L->sbuf + L->key_off, L->key_len);
+    /* exports often list a customer's rows together: remember the last key's entity */
+    const char *key = L->sbuf + L->key_off;
+    int64_t owner;
+    if (L->last_owner >= 0 && L->key_len == L->last_key_len && memcmp(key, L->last_key, L->key_len) == 0) {
+        owner = L->last_owner;
+    } else {
+        owner = strmap_find(&L->entity->keys, key, L->key_len);
+        if (L->key_len <= sizeof L->last_key) {
+            memcpy(L->last_key, key, L->key_len);
+            L->last_key_len = L->key_len;
+            L->last_owner = owner;
+        } else {
+            L->last_owner = -1;
+        }
+    }
     if (owner < 0) {
         note_example(t->st.orphan_examples, ++t->st.orphans, L->sbuf + L->key_off, L->key_len);
         return;
@@ -417,7 +434,7 @@ static df_status finish(loader *L)
 
 df_status csvload_table(table *t, const table *entity, const load_opts *o, df_error *err)
 {
-    loader L = {.t = t, .entity = entity, .o = o, .err = err, .line = 1, .bad_field = -1};
+    loader L = {.t = t, .entity = entity, .o = o, .err = err, .line = 1, .bad_field = -1, .last_owner = -1};
     L.disp = o->display ? o->display : t->path;
     t->key_col = table_find_col(t, t->key);
     t->date_idx = t->date_col ? table_find_col(t, t->date_col) : -1;
