@@ -1060,18 +1060,25 @@ function M.run(data, api_ptr)
       for k = 1, nrules do
         local r = rules[k]
         cur_rule, cur_what = r, nil
-        if r.when(c) then
+        local yes = r.when(c)
+        if yes == true then
           fired[k] = true
           points = points + r.points
           fire_counts[k] = fire_counts[k] + 1
-        else
+        elseif yes == false or yes == nil then
           fired[k] = false
+        else
+          error(fmt("%s:%d: 'when' returned %s %s; it must return true or false (e.g. a comparison like c.complaints_90 >= 2)",
+            RULES_FILE, r.line, type(yes), tostring(yes)), 0)
         end
       end
       cur_rule = nil
       rawset(c, "points", points)
       cur_what = "score"
       local score = score_fn(c)
+      if type(score) ~= "number" then
+        error(fmt("%s: score must return a number, it returned %s", RULES_FILE, tostring(score)), 0)
+      end
       rawset(c, "score", score)
       local band
       if bands then
