@@ -826,15 +826,25 @@ function M.run(data, api_ptr)
 
   -- the customer being scored
   local row, cur_rule, cur_what = 0, nil, nil
-  local c = {}
+  -- cr holds the customer's values (set with rawset by the engine); rules see c, a read-only
+  -- view whose misses fall through to cr (a plain table, fast) and cr's misses to lazy text
+  -- columns or an "unknown field" error.
+  local cr = {}
   local fields = d.fields
-  setmetatable(c, {
+  setmetatable(cr, {
     __index = function(_, k)
       local l = lazy[k]
       if l then return l(row) end
       if fields[k] then return nil end
       error("unknown field '" .. tostring(k) .. "': not a column, feature or value declared in the rule file", 2)
     end,
+    __newindex = function(_, k)
+      error("rules cannot change the customer: '" .. tostring(k) .. "' is read-only", 2)
+    end,
+    __metatable = false,
+  })
+  local c = setmetatable({}, {
+    __index = cr,
     __newindex = function(_, k)
       error("rules cannot change the customer: '" .. tostring(k) .. "' is read-only", 2)
     end,
@@ -856,7 +866,7 @@ function M.run(data, api_ptr)
   end
 
   local function get(k)
-    local v = rawget(c, k)
+    local v = rawget(cr, k)
     if v == nil then v = c[k] end
     return v
   end
@@ -1045,16 +1055,16 @@ function M.run(data, api_ptr)
   local function score_all()
     for i = 0, n - 1 do
       row = i
-      for e = 1, #eager do local p = eager[e]; rawset(c, p[1], p[2](i)) end
+      for e = 1, #eager do local p = eager[e]; rawset(cr, p[1], p[2](i)) end
       cur_rule, cur_what = nil, "history aggregates"
       for s = 1, #scans do
         local sc = scans[s]
-        sc.fn(tonumber(sc.offs[i]), tonumber(sc.offs[i + 1]), c)
+        sc.fn(tonumber(sc.offs[i]), tonumber(sc.offs[i + 1]), cr)
       end
       for k = 1, #fnfeats do
         local f = fnfeats[k]
         cur_what = f.label
-        rawset(c, f.name, f.def(c))
+        rawset(cr, f.name, f.def(c))
       end
       local points = 0
       for k = 1, nrules do
@@ -1073,18 +1083,18 @@ function M.run(data, api_ptr)
         end
       end
       cur_rule = nil
-      rawset(c, "points", points)
+      rawset(cr, "points", points)
       cur_what = "score"
       local score = score_fn(c)
       if type(score) ~= "number" then
         error(fmt("%s: score must return a number, it returned %s", RULES_FILE, tostring(score)), 0)
       end
-      rawset(c, "score", score)
+      rawset(cr, "score", score)
       local band
       if bands then
         for b = 1, #bands do if score >= bands[b][2] then band = bands[b][1]; break end end
       end
-      rawset(c, "band", band)
+      rawset(cr, "band", band)
       local stage
       if stages then
         for s = 1, #stages do
@@ -1093,11 +1103,11 @@ function M.run(data, api_ptr)
           if st[2] == nil or st[2](c) then stage = st[1]; break end
         end
       end
-      rawset(c, "stage", stage)
+      rawset(cr, "stage", stage)
       for v = 1, #values do
         local val = values[v]
         cur_what = val.label
-        rawset(c, val.name, val.fn(c))
+        rawset(cr, val.name, val.fn(c))
       end
       for l = 1, #lists do take_list(lists[l]) end
       for m = 1, #mets do take_metric(mets[m]) end
