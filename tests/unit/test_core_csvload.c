@@ -1,0 +1,320 @@
+/* test_core_csvload.c: the loader on real CSV edge cases: the csv-spectrum suite, BOM, CRLF,
+ * quotes and line breaks, blank lines, typed parsing with file:line:column errors, rejects,
+ * duplicate keys, orphans and future-dated history rows, gzip input. */
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "csvload.h"
+#include "group.h"
+#include "test.h"
+
+static char tmpdir[512];
+
+static const char *write_file(const char *name, const char *content, size_t n, int gz)
+{
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    if (gz) {
+        gzFile f = gzopen(path, "wb");
+        gzwrite(f, content, (unsigned)n);
+        gzclose(f);
+    } else {
+        FILE *f = fopen(path, "wb");
+        fwrite(content, 1, n, f);
+        fclose(f);
+    }
+    return path;
+}
+
+/* a table of the given columns ("name:type" ...) reading path */
+static void mk_table(table *t, const char *path, const char *key, int history, const char *date, int n, ...)
+{
+    memset(t, 0, sizeof *t);
+    t->name = strdup(history ? "events" : "customers");
+    t->file = strdup(strrchr(path, '/') + 1);
+    t->path = strdup(path);
+    t->key = strdup(key);
+    t->date_col = date ? strdup(date) : NULL;
+    t->is_history = history;
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        char spec[128];
+        snprintf(spec, sizeof spec, "%s", va_arg(ap, const char *));
+        char *colon = strchr(spec, ':');
+        *colon = 0;
+        col_type ty;
+        col_type_from_name(colon + 1, &ty);
+        column_init(&t->cols[t->ncols++], spec, ty);
+    }
+    va_end(ap);
+}
+
+static df_status load(table *t, const table *entity, long max_rejects, uint64_t *rejects, csvw *rej, df_error *err)
+{
+    int32_t as_of;
+    df_parse_date("2026-11-01", 10, &as_of);
+    load_opts o = {.as_of = as_of, .max_rejects = max_rejects, .rejects = rejects, .rejects_out = rej};
+    memset(err, 0, sizeof *err);
+    return csvload_table(t, entity, &o, err);
+}
+
+static const char *text_at(const table *t, int col, uint64_t row)
+{
+    static char buf[4096];
+    size_t n;
+    const char *s = column_text(&t->cols[col], row, &n);
+    snprintf(buf, sizeof buf, "%.*s", (int)n, s);
+    return buf;
+}
+
+/* ---- csv-spectrum: every cell of every case ---- */
+static void unescape(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (*r == '\\' && r[1]) {
+            r++;
+            *w++ = *r == 'n' ? '\n' : *r == 'r' ? '\r' : *r == 't' ? '\t' : *r;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = 0;
+}
+
+static int split_tabs(char *line, char **cells, int max)
+{
+    int n = 0;
+    line[strcspn(line, "\n")] = 0;
+    for (char *p = line; n < max;) {
+        cells[n++] = p;
+        char *tab = strchr(p, '\t');
+        if (!tab) break;
+        *tab = 0;
+        p = tab + 1;
+    }
+    for (int i = 0; i < n; i++) unescape(cells[i]);
+    return n;
+}
+
+static void spectrum_case(const char *name)
+{
+    char csv[1024], exp[1024];
+    snprintf(csv, sizeof csv, "%s/data/csv-spectrum/%s.csv", getenv("TESTS_DIR"), name);
+    snprintf(exp, sizeof exp, "%s/data/csv-spectrum/%s.expected", getenv("TESTS_DIR"), name);
+    FILE *f = fopen(exp, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    char line[8192], *cells[16];
+    fgets(line, sizeof line, f);
+    int nh = split_tabs(line, cells, 16);
+    table t;
+    memset(&t, 0, sizeof t);
+    t.name = strdup(name), t.file = strdup(name), t.path = strdup(csv), t.key = strdup(cells[0]);
+    for (int i = 0; i < nh; i++) column_init(&t.cols[t.ncols++], cells[i], COL_TEXT);
+    uint64_t rejects = 0;
+    df_error err;
+    df_status st = load(&t, NULL, 0, &rejects, NULL, &err);
+    if (st != DF_OK) fprintf(stderr, "%s: %s: %s\n", name, err.where, err.message);
+    CHECK_INT(st, DF_OK);
+    uint64_t row = 0;
+    while (fgets(line, sizeof line, f)) {
+        int n = split_tabs(line, cells, 16);
+        CHECK_INT(n, nh);
+        for (int c = 0; c < n && row < t.nrows; c++) {
+            CHECK_STR(text_at(&t, c, row), cells[c]);
+        }
+        row++;
+    }
+    CHECK_INT(t.nrows, row);
+    fclose(f);
+    table_free(&t);
+}
+
+static void test_spectrum(void)
+{
+    const char *cases[] = {"comma_in_quotes", "empty", "empty_crlf", "escaped_quotes", "json", "newlines",
+                           "newlines_crlf", "quotes_and_newlines", "simple", "simple_crlf", "utf8"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) spectrum_case(cases[i]);
+
+    /* a bare quote inside an unquoted field is not RFC 4180: rejected with line and column */
+    char csv[1024];
+    snprintf(csv, sizeof csv, "%s/data/csv-spectrum/location_coordinates.csv", getenv("TESTS_DIR"));
+    table t;
+    mk_table(&t, csv, "Cities", 0, NULL, 2, "Cities:text", "Location Coordinates:text");
+    uint64_t rejects = 0;
+    df_error err;
+    CHECK_INT(load(&t, NULL, 0, &rejects, NULL, &err), DF_ERR_DATA);
+    CHECK_CONTAINS(err.where, "location_coordinates.csv:2: column Location Coordinates");
+    CHECK_CONTAINS(err.message, "malformed quoting");
+    table_free(&t);
+}
+
+/* ---- quirks of real exports ---- */
+static void test_quirks(void)
+{
+    const char data[] = "\xEF\xBB\xBF" "extra,amount,id,when,name\r\n"
+                        "x,49.90,C1,2026-01-31,\"Smith, \"\"Ann\"\"\"\r\n"
+                        "\r\n"
+                        "y,9.9,C2,2024-02-29,\"two\r\nlines\"\r\n"
+                        "z,-1.5,C3,,  spaced  \r\n"
+                        ",,C4,2000-02-29,last row without newline";
+    const char *path = write_file("quirks.csv.gz", data, sizeof data - 1, 1);
+    table t;
+    mk_table(&t, path, "id", 0, NULL, 4, "id:text", "name:text", "amount:decimal", "when:date");
+    uint64_t rejects = 0;
+    df_error err;
+    df_status st = load(&t, NULL, 0, &rejects, NULL, &err);
+    if (st) fprintf(stderr, "%s: %s\n", err.where, err.message);
+    CHECK_INT(st, DF_OK);
+    CHECK_INT(t.nrows, 4);
+    CHECK_INT(t.st.blank_lines, 1);
+    CHECK_INT(t.st.ignored_columns, 1);
+    CHECK_INT(t.st.header_columns, 5);
+    CHECK_STR(text_at(&t, 0, 0), "C1");
+    CHECK_STR(text_at(&t, 1, 0), "Smith, \"Ann\"");
+    CHECK_STR(text_at(&t, 1, 1), "two\r\nlines");
+    CHECK_STR(text_at(&t, 1, 2), "  spaced  ");
+    CHECK_STR(text_at(&t, 1, 3), "last row without newline");
+    CHECK_INT(t.cols[2].i64[0], 49900000);
+    CHECK_INT(t.cols[2].i64[1], 9900000);
+    CHECK_INT(t.cols[2].i64[2], -1500000);
+    CHECK_INT(t.cols[2].i64[3], DF_NA_I64);
+    int32_t d;
+    df_parse_date("2024-02-29", 10, &d);
+    CHECK_INT(t.cols[3].date[1], d);
+    CHECK_INT(t.cols[3].date[2], DF_NA_DATE);
+    CHECK_INT(strmap_find(&t.keys, "C3", 2), 2);
+    table_free(&t);
+}
+
+/* ---- errors name file, line (of the record's start), column and text ---- */
+static void expect_error(const char *label, const char *content, const char *where, const char *msg)
+{
+    const char *path = write_file("bad.csv", content, strlen(content), 0);
+    table t;
+    mk_table(&t, path, "id", 0, NULL, 3, "id:text", "n:int", "d:date");
+    uint64_t rejects = 0;
+    df_error err;
+    df_status st = load(&t, NULL, 0, &rejects, NULL, &err);
+    if (st != DF_ERR_DATA) fprintf(stderr, "case %s\n", label);
+    CHECK_INT(st, DF_ERR_DATA);
+    CHECK_CONTAINS(err.where, where);
+    CHECK_CONTAINS(err.message, msg);
+    table_free(&t);
+}
+
+static void test_errors(void)
+{
+    expect_error("int", "id,n,d\nA,1,2026-01-01\nB,x1,2026-01-01\n", "bad.csv:3: column n", "not an integer");
+    expect_error("int text", "id,n,d\nB,x1,2026-01-01\n", "bad.csv:2", "\"x1\"");
+    expect_error("date", "id,n,d\nA,1,2026-02-29\n", "bad.csv:2: column d", "not a date");
+    expect_error("after multiline", "id,n,d\n\"A\nB\nC\",1,2026-01-01\nD,2,01/02/2026\n", "bad.csv:5: column d", "\"01/02/2026\"");
+    expect_error("field count", "id,n,d\nA,1\n", "bad.csv:2", "the header has 3, this row has 2");
+    expect_error("too many", "id,n,d\nA,1,2026-01-01,x\n", "bad.csv:2", "this row has 4");
+    expect_error("unterminated", "id,n,d\nA,1,2026-01-01\n\"B,2,2026-01-01\nC,3,2026-01-01\n", "bad.csv:3", "unterminated quoted field");
+    expect_error("quote in field", "id,n,d\nA\"x,1,2026-01-01\n", "bad.csv:2: column id", "malformed quoting");
+    expect_error("text after quote", "id,n,d\n\"A\"x,1,2026-01-01\n", "bad.csv:2", "malformed quoting");
+    expect_error("empty key", "id,n,d\n,1,2026-01-01\n", "bad.csv:2: column id", "empty key");
+    expect_error("missing column", "id,d\nA,2026-01-01\n", "bad.csv", "missing column(s) n");
+    expect_error("missing column header", "id,d\nA,2026-01-01\n", "bad.csv", "The header has: id, d");
+    expect_error("empty file", "", "bad.csv", "the file is empty");
+    expect_error("no trimming", "id,n,d\nA, 1,2026-01-01\n", "bad.csv:2: column n", "\" 1\"");
+}
+
+/* ---- --max-rejects: bad rows set aside, the rest loaded, rejects.csv written ---- */
+static void test_rejects(void)
+{
+    const char data[] = "id,n,d\nA,1,2026-01-01\nB,zz,2026-01-01\nC,3\nD,4,2026-01-04\n";
+    const char *path = write_file("rej.csv", data, sizeof data - 1, 0);
+    outset *o;
+    df_error err;
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/rejout", tmpdir);
+    CHECK_INT(outset_new(dir, &o, &err), DF_OK);
+    csvw *w = outset_open(o, "rejects.csv", &err);
+    table t;
+    mk_table(&t, path, "id", 0, NULL, 3, "id:text", "n:int", "d:date");
+    uint64_t rejects = 0;
+    CHECK_INT(load(&t, NULL, 2, &rejects, w, &err), DF_OK);
+    CHECK_INT(t.nrows, 2);
+    CHECK_INT(t.st.rejected, 2);
+    CHECK_INT(rejects, 2);
+    CHECK_STR(text_at(&t, 0, 1), "D");
+    CHECK_INT(outset_commit(o, &err), DF_OK);
+    outset_free(o);
+    char p[700], buf[1024] = "";
+    snprintf(p, sizeof p, "%s/rejects.csv", dir);
+    FILE *f = fopen(p, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[n] = 0;
+    if (f) fclose(f);
+    CHECK_STR(buf, "rej.csv,3,n,not an integer (expected digits with an optional sign),\"B,zz,2026-01-01\"\n"
+                   "rej.csv,4,,\"wrong number of fields: the header has 3, this row has 2\",\"C,3\"\n");
+    table_free(&t);
+
+    /* one more than allowed fails, naming the row */
+    mk_table(&t, path, "id", 0, NULL, 3, "id:text", "n:int", "d:date");
+    rejects = 0;
+    CHECK_INT(load(&t, NULL, 1, &rejects, NULL, &err), DF_ERR_DATA);
+    CHECK_CONTAINS(err.where, "rej.csv:4");
+    CHECK_CONTAINS(err.message, "more than --max-rejects 1");
+    table_free(&t);
+}
+
+/* ---- entity keys, history orphans, future rows, grouping ---- */
+static void test_entity_history(void)
+{
+    const char cust[] = "id,seg\nC1,a\nC2,b\nC1,dup\nC3,a\n";
+    const char ev[] = "when,id,kind,amt\n2026-10-01,C2,x,1\n2026-10-02,C9,x,2\n2026-11-02,C1,x,3\n"
+                      "2026-11-01,C1,y,4\n2026-01-01,C2,y,5\n2026-10-05,C1,x,\n";
+    table c, h;
+    mk_table(&c, write_file("cust.csv", cust, sizeof cust - 1, 0), "id", 0, NULL, 2, "id:text", "seg:category");
+    uint64_t rejects = 0;
+    df_error err;
+    CHECK_INT(load(&c, NULL, 0, &rejects, NULL, &err), DF_OK);
+    CHECK_INT(c.nrows, 3);
+    CHECK_INT(c.st.duplicates, 1);
+    CHECK_STR(c.st.dup_examples[0], "C1");
+    CHECK_STR(text_at(&c, 1, 0), "a"); /* the first row of a repeated key is kept */
+    CHECK_INT(c.cols[1].codes[0], c.cols[1].codes[2]);
+    mk_table(&h, write_file("ev.csv", ev, sizeof ev - 1, 0), "id", 1, "when", 3, "when:date", "kind:category", "amt:decimal");
+    CHECK_INT(load(&h, &c, 0, &rejects, NULL, &err), DF_OK);
+    CHECK_INT(h.st.rows_read, 6);
+    CHECK_INT(h.st.orphans, 1);
+    CHECK_STR(h.st.orphan_examples[0], "C9");
+    CHECK_INT(h.st.future, 1);
+    CHECK_INT(h.nrows, 4);
+    CHECK_INT(group_history(&h, c.nrows, &err), DF_OK);
+    /* C1: rows 2026-11-01 (4) then 2026-10-05 (empty), file order; C2: 1 then 5; C3: none */
+    CHECK_INT(h.offsets[0], 0);
+    CHECK_INT(h.offsets[1], 2);
+    CHECK_INT(h.offsets[2], 4);
+    CHECK_INT(h.offsets[3], 4);
+    CHECK_INT(h.cols[2].i64[0], 4000000);
+    CHECK_INT(h.cols[2].i64[1], DF_NA_I64);
+    CHECK_INT(h.cols[2].i64[2], 1000000);
+    CHECK_INT(h.cols[2].i64[3], 5000000);
+    CHECK_STR(text_at(&h, 1, 0), "y");
+    CHECK_STR(text_at(&h, 1, 1), "x");
+    table_free(&c);
+    table_free(&h);
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/csvload-XXXXXX", getenv("TMPDIR_BASE") ? getenv("TMPDIR_BASE") : "/tmp");
+    if (!mkdtemp(tmpdir)) return perror("mkdtemp"), 2;
+    test_spectrum();
+    test_quirks();
+    test_errors();
+    test_rejects();
+    test_entity_history();
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    TEST_END();
+}
