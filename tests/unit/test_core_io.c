@@ -1,0 +1,247 @@
+/* test_core_io.c: bytes in (gzip members, padding, truncation, corruption, the read-ahead pipe)
+ * and bytes out (CSV quoting, formula guard, number format, all-or-nothing commit). */
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "gzsource.h"
+#include "output.h"
+#include "test.h"
+
+static char tmpdir[512];
+
+static char *path_of(const char *name)
+{
+    static char p[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", tmpdir, name);
+    return p[k];
+}
+
+static void put_file(const char *name, const void *data, size_t n)
+{
+    FILE *f = fopen(path_of(name), "wb");
+    fwrite(data, 1, n, f);
+    fclose(f);
+}
+
+/* gzip of data as one member, in memory */
+static unsigned char *gz(const char *data, size_t n, size_t *out_n)
+{
+    z_stream z = {0};
+    deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    size_t cap = deflateBound(&z, (uLong)n) + 64;
+    unsigned char *out = malloc(cap);
+    z.next_in = (unsigned char *)data, z.avail_in = (uInt)n;
+    z.next_out = out, z.avail_out = (uInt)cap;
+    deflate(&z, Z_FINISH);
+    *out_n = cap - z.avail_out;
+    deflateEnd(&z);
+    return out;
+}
+
+/* reads a whole file through gzsource with a small buffer; returns status, fills text */
+static df_status read_all(const char *name, char *text, size_t cap, size_t *n, df_error *err, int pipe)
+{
+    gzsource *s;
+    df_status st = gzsource_open(path_of(name), &s, err);
+    *n = 0;
+    if (st) return st;
+    if (pipe) {
+        gzpipe *p;
+        gzpipe_start(s, 4096, 1, &p, err);
+        const char *b;
+        long k;
+        while ((k = gzpipe_next(p, &b, err)) > 0) {
+            if (*n + (size_t)k <= cap) memcpy(text + *n, b, (size_t)k);
+            *n += (size_t)k;
+        }
+        gzpipe_free(p);
+        gzsource_free(s);
+        return k < 0 ? err->status : DF_OK;
+    }
+    char buf[777];
+    long k;
+    while ((k = gzsource_read(s, buf, sizeof buf, err)) > 0) {
+        if (*n + (size_t)k <= cap) memcpy(text + *n, buf, (size_t)k);
+        *n += (size_t)k;
+    }
+    gzsource_free(s);
+    return k < 0 ? err->status : DF_OK;
+}
+
+static void test_gzsource(void)
+{
+    size_t big = 300000, n, zn1, zn2;
+    char *text = malloc(big), *back = malloc(2 * big + 10);
+    for (size_t i = 0; i < big; i++) text[i] = (char)("abc,\n\"x"[i % 7] + (i % 13 == 0));
+    df_error err;
+    put_file("plain.csv", text, big);
+    CHECK_INT(read_all("plain.csv", back, 2 * big, &n, &err, 0), DF_OK);
+    CHECK(n == big && memcmp(back, text, big) == 0);
+
+    unsigned char *z1 = gz(text, big, &zn1), *z2 = gz("tail\n", 5, &zn2);
+    put_file("one.gz", z1, zn1);
+    for (int pipe = 0; pipe < 2; pipe++) {
+        CHECK_INT(read_all("one.gz", back, 2 * big, &n, &err, pipe), DF_OK);
+        CHECK(n == big && memcmp(back, text, big) == 0);
+    }
+
+    /* two members, as `cat a.gz b.gz` makes */
+    unsigned char *two = malloc(zn1 + zn2 + 16);
+    memcpy(two, z1, zn1);
+    memcpy(two + zn1, z2, zn2);
+    put_file("two.gz", two, zn1 + zn2);
+    CHECK_INT(read_all("two.gz", back, 2 * big, &n, &err, 0), DF_OK);
+    CHECK_INT(n, big + 5);
+    CHECK(memcmp(back + big, "tail\n", 5) == 0);
+
+    /* zero padding after the last member is tolerated; other trailing bytes are not */
+    memset(two + zn1, 0, 16);
+    put_file("padded.gz", two, zn1 + 16);
+    CHECK_INT(read_all("padded.gz", back, 2 * big, &n, &err, 0), DF_OK);
+    CHECK_INT(n, big);
+    memcpy(two + zn1, "garbage!", 8);
+    put_file("garbage.gz", two, zn1 + 8);
+    CHECK_INT(read_all("garbage.gz", back, 2 * big, &n, &err, 0), DF_ERR_IO);
+    CHECK_CONTAINS(err.message, "corrupt gzip");
+
+    /* cut in the middle */
+    put_file("cut.gz", z1, zn1 / 2);
+    for (int pipe = 0; pipe < 2; pipe++) {
+        CHECK_INT(read_all("cut.gz", back, 2 * big, &n, &err, pipe), DF_ERR_IO);
+        CHECK_CONTAINS(err.message, "truncated gzip");
+        CHECK_CONTAINS(err.where, "cut.gz");
+    }
+    /* damaged data: the check sum in the trailer no longer matches (damage inside the deflate
+     * data may also read as a stream that ends early: then the message says truncated) */
+    memcpy(two, z1, zn1);
+    two[zn1 - 8] ^= 0x01;
+    put_file("bad.gz", two, zn1);
+    for (int pipe = 0; pipe < 2; pipe++) {
+        CHECK_INT(read_all("bad.gz", back, 2 * big, &n, &err, pipe), DF_ERR_IO);
+        CHECK_CONTAINS(err.message, "corrupt gzip");
+        CHECK_CONTAINS(err.message, "incorrect data check");
+    }
+
+    CHECK_INT(read_all("no-such-file.gz", back, 2 * big, &n, &err, 0), DF_ERR_IO);
+    CHECK_CONTAINS(err.message, "cannot open the file");
+    put_file("empty.csv", "", 0);
+    CHECK_INT(read_all("empty.csv", back, 2 * big, &n, &err, 0), DF_OK);
+    CHECK_INT(n, 0);
+    free(text), free(back), free(z1), free(z2), free(two);
+}
+
+static char *slurp(const char *path)
+{
+    static char buf[8192];
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))) n++;
+    closedir(d);
+    return n;
+}
+
+static void test_output(void)
+{
+    char *dir = path_of("out");
+    df_error err;
+    outset *o;
+    CHECK_INT(outset_new(dir, &o, &err), DF_OK);
+    csvw *w = outset_open(o, "t.csv", &err);
+    csvw_plain(w, "a", 1), csvw_plain(w, "b", 1), csvw_end_row(w);
+    const char *cells[] = {"plain", "with,comma", "say \"hi\"", "two\nlines", "cr\rhere", "=SUM(A1)", "+44 1",
+                           "-Smith", "@risk", "\tTab", "\rCR", "=a,b", "mid=dle", "", "José"};
+    for (size_t i = 0; i < sizeof cells / sizeof *cells; i++) csvw_text(w, cells[i], strlen(cells[i]));
+    csvw_number(w, -5);
+    csvw_number(w, 120.5);
+    csvw_end_row(w);
+    CHECK_INT(w->rows, 1);
+    /* not visible before the commit */
+    CHECK(access(path_of("out/t.csv"), F_OK) != 0);
+    CHECK_INT(outset_commit(o, &err), DF_OK);
+    outset_free(o);
+    CHECK_STR(slurp(path_of("out/t.csv")),
+              "a,b\nplain,\"with,comma\",\"say \"\"hi\"\"\",\"two\nlines\",\"cr\rhere\",'=SUM(A1),'+44 1,'-Smith,"
+              "'@risk,'\tTab,\"'\rCR\",\"'=a,b\",mid=dle,,José,-5,120.5\n");
+    CHECK_INT(count_files(dir), 1);
+
+    /* a failed run: the previous file stays, no temporaries remain */
+    CHECK_INT(outset_new(dir, &o, &err), DF_OK);
+    w = outset_open(o, "t.csv", &err);
+    csvw_plain(w, "new", 3), csvw_end_row(w);
+    csvw *w2 = outset_open(o, "u.csv", &err);
+    csvw_plain(w2, "x", 1), csvw_end_row(w2);
+    CHECK(outset_open(o, "t.csv", &err) == NULL); /* the same file twice */
+    outset_abort(o);
+    CHECK_STR(slurp(path_of("out/t.csv")), "a,b\nplain,\"with,comma\",\"say \"\"hi\"\"\",\"two\nlines\",\"cr\rhere\",'=SUM(A1),'+44 1,'-Smith,"
+                                            "'@risk,'\tTab,\"'\rCR\",\"'=a,b\",mid=dle,,José,-5,120.5\n");
+    CHECK_INT(count_files(dir), 1);
+
+    /* rows captured ahead of their order, rank filled in when written */
+    CHECK_INT(outset_new(dir, &o, &err), DF_OK);
+    w = outset_open(o, "r.csv", &err);
+    csvw_plain(w, "rank", 4), csvw_plain(w, "id", 2), csvw_end_row(w);
+    const char *ids[] = {"c", "a", "b"};
+    for (int i = 0; i < 3; i++) {
+        csvw_row_begin(w);
+        csvw_row_split(w);
+        csvw_text(w, ids[i], 1);
+        csvw_row_end(w);
+    }
+    uint32_t order[] = {1, 2, 0};
+    CHECK_INT(csvw_write_rows(w, order, 3), 0);
+    CHECK_INT(outset_commit(o, &err), DF_OK);
+    outset_free(o);
+    CHECK_STR(slurp(path_of("out/r.csv")), "rank,id\n1,a\n2,b\n3,c\n");
+}
+
+static void check_num(double v, const char *want)
+{
+    char b[64];
+    format_number(v, b, sizeof b);
+    CHECK_STR(b, want);
+}
+
+static void test_numbers(void)
+{
+    check_num(0, "0");
+    check_num(-0.0, "0");
+    check_num(3, "3");
+    check_num(120.5, "120.5");
+    check_num(299.43, "299.43");
+    check_num(0.1235, "0.1235");
+    check_num(-0.5, "-0.5");
+    check_num(1234567.25, "1234567.25");
+    check_num(1e20, "100000000000000000000");
+    check_num(123456789012345, "123456789012345");
+    check_num(0.1 + 0.2, "0.3");
+    check_num(1e-7, "0.0000001");
+}
+
+int main(void)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/io-XXXXXX", getenv("TMPDIR_BASE") ? getenv("TMPDIR_BASE") : "/tmp");
+    if (!mkdtemp(tmpdir)) return perror("mkdtemp"), 2;
+    test_gzsource();
+    test_output();
+    test_numbers();
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    TEST_END();
+}

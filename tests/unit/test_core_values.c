@@ -1,0 +1,205 @@
+/* test_core_values.c: typed parsing (int, exact decimal, date), the string map, SHA-256. */
+#include "column.h"
+#include "defector.h"
+#include "sha256.h"
+#include "strmap.h"
+#include "test.h"
+
+static int64_t dec(const char *s, const char **why)
+{
+    int64_t v = 12345;
+    *why = NULL;
+    if (parse_decimal(s, strlen(s), &v, why) != 0) return INT64_MIN + 1;
+    return v;
+}
+
+static void test_decimal(void)
+{
+    const char *why;
+    CHECK_INT(dec("49.90", &why), 49900000);
+    CHECK_INT(dec("9.9", &why), 9900000);
+    CHECK_INT(dec("99", &why), 99000000);
+    CHECK_INT(dec("49.905", &why), 49905000);
+    CHECK_INT(dec("+2.00", &why), 2000000);
+    CHECK_INT(dec("-1.50", &why), -1500000);
+    CHECK_INT(dec(".5", &why), 500000);
+    CHECK_INT(dec("7.", &why), 7000000);
+    CHECK_INT(dec("0.000001", &why), 1);
+    CHECK_INT(dec("-0.000001", &why), -1);
+    CHECK_INT(dec("1234567.123456", &why), 1234567123456);
+    CHECK_INT(dec("0.0000001", &why), INT64_MIN + 1);
+    CHECK_CONTAINS(why, "6 decimal places");
+    CHECK_INT(dec(" 1", &why), INT64_MIN + 1);
+    CHECK_INT(dec("1 ", &why), INT64_MIN + 1);
+    CHECK_INT(dec("1e3", &why), INT64_MIN + 1);
+    CHECK_INT(dec("12,5", &why), INT64_MIN + 1);
+    CHECK_CONTAINS(why, "not a decimal number");
+    CHECK_INT(dec("-", &why), INT64_MIN + 1);
+    CHECK_INT(dec(".", &why), INT64_MIN + 1);
+    CHECK_INT(dec("99999999999999", &why), INT64_MIN + 1);
+    CHECK_CONTAINS(why, "too large");
+}
+
+static void test_int(void)
+{
+    int64_t v = 0;
+    CHECK_INT(parse_int64("42", 2, &v), 0);
+    CHECK_INT(v, 42);
+    CHECK_INT(parse_int64("-9223372036854775807", 20, &v), 0);
+    CHECK_INT(v, -9223372036854775807LL);
+    CHECK_INT(parse_int64("9223372036854775808", 19, &v), -1);
+    CHECK_INT(parse_int64("+7", 2, &v), 0);
+    CHECK_INT(v, 7);
+    CHECK_INT(parse_int64("", 0, &v), -1);
+    CHECK_INT(parse_int64("1.0", 3, &v), -1);
+    CHECK_INT(parse_int64(" 1", 2, &v), -1);
+}
+
+static int32_t day(const char *s)
+{
+    int32_t d = -1;
+    if (df_parse_date(s, strlen(s), &d) != 0) return INT32_MIN;
+    return d;
+}
+
+static void test_dates(void)
+{
+    CHECK_INT(day("1970-01-01"), 0);
+    CHECK_INT(day("1970-01-02"), 1);
+    CHECK_INT(day("1969-12-31"), -1);
+    CHECK_INT(day("2000-03-01") - day("2000-02-28"), 2); /* 2000 is a leap year */
+    CHECK_INT(day("1900-03-01") - day("1900-02-28"), 1); /* 1900 is not */
+    CHECK_INT(day("2026-11-01"), 20758); /* python: (date(2026,11,1) - date(1970,1,1)).days */
+    CHECK_INT(day("2024-02-29") != INT32_MIN, 1);
+    CHECK_INT(day("2023-02-29"), INT32_MIN);
+    CHECK_INT(day("1900-02-29"), INT32_MIN);
+    CHECK_INT(day("2026-04-31"), INT32_MIN);
+    CHECK_INT(day("2026-13-01"), INT32_MIN);
+    CHECK_INT(day("2026-00-10"), INT32_MIN);
+    CHECK_INT(day("2026-1-01"), INT32_MIN);
+    CHECK_INT(day("2026/01/01"), INT32_MIN);
+    CHECK_INT(day("20260101"), INT32_MIN);
+    char buf[16];
+    int bad = 0;
+    for (int32_t d = -719162; d <= 2932896; d += 7) { /* round trip over 0001-01-01 .. 9999-12-31 */
+        df_format_date(d, buf);
+        if (day(buf) != d) bad++;
+    }
+    CHECK_INT(bad, 0);
+    df_format_date(day("2024-02-29"), buf);
+    CHECK_STR(buf, "2024-02-29");
+}
+
+static void test_columns(void)
+{
+    column c;
+    cell v;
+    CHECK_INT(column_init(&c, "seg", COL_CATEGORY), 0);
+    const char *vals[] = {"smb", "consumer", "smb", "", "enterprise", "consumer"};
+    for (int i = 0; i < 6; i++) {
+        CHECK(column_parse(&c, vals[i], strlen(vals[i]), &v) == NULL);
+        CHECK_INT(column_append(&c, &v), 0);
+    }
+    CHECK_INT(c.n, 6);
+    CHECK_INT(c.codes[0], c.codes[2]);
+    CHECK_INT(c.codes[3], 0); /* empty text is code 0 */
+    CHECK_INT(c.dict.n, 4);
+    uint32_t perm[] = {5, 4, 3, 2, 1, 0};
+    CHECK_INT(column_permute(&c, perm, 6), 0);
+    size_t n;
+    const char *s = column_text(&c, 1, &n);
+    CHECK_MEM(s, n, "enterprise");
+    column_free(&c);
+
+    CHECK_INT(column_init(&c, "name", COL_TEXT), 0);
+    const char *names[] = {"Ann", "", "José \"J\", Jr.", "line\nbreak"};
+    for (int i = 0; i < 4; i++) {
+        column_parse(&c, names[i], strlen(names[i]), &v);
+        CHECK_INT(column_append(&c, &v), 0);
+    }
+    uint32_t p2[] = {3, 2, 1, 0};
+    CHECK_INT(column_permute(&c, p2, 4), 0);
+    s = column_text(&c, 0, &n);
+    CHECK_MEM(s, n, "line\nbreak");
+    s = column_text(&c, 2, &n);
+    CHECK_INT(n, 0);
+    s = column_text(&c, 1, &n);
+    CHECK_MEM(s, n, "José \"J\", Jr.");
+    column_free(&c);
+
+    CHECK_INT(column_init(&c, "d", COL_DATE), 0);
+    CHECK(column_parse(&c, "", 0, &v) == NULL);
+    CHECK_INT(v.i, DF_NA_DATE);
+    CHECK_CONTAINS(column_parse(&c, "31/12/2026", 10, &v), "YYYY-MM-DD");
+    column_free(&c);
+    CHECK_INT(column_init(&c, "x", COL_DECIMAL), 0);
+    CHECK(column_parse(&c, "", 0, &v) == NULL);
+    CHECK_INT(v.i, DF_NA_I64);
+    CHECK(column_parse(&c, "49.90", 5, &v) == NULL);
+    CHECK_INT(v.i, 49900000);
+    column_free(&c);
+}
+
+static void test_strmap(void)
+{
+    strmap m;
+    CHECK_INT(strmap_init(&m), 0);
+    int added;
+    char key[32];
+    int bad = 0;
+    for (int i = 0; i < 100000; i++) {
+        int n = snprintf(key, sizeof key, i % 3 ? "C%07d" : "customer-number-%d", i);
+        if (strmap_intern(&m, key, (size_t)n, &added) != i || !added) bad++;
+    }
+    CHECK_INT(bad, 0);
+    for (int i = 0; i < 100000; i++) {
+        int n = snprintf(key, sizeof key, i % 3 ? "C%07d" : "customer-number-%d", i);
+        if (strmap_find(&m, key, (size_t)n) != i || strmap_intern(&m, key, (size_t)n, &added) != i || added) bad++;
+    }
+    CHECK_INT(bad, 0);
+    CHECK_INT(strmap_find(&m, "C0000001x", 9), -1);
+    CHECK_INT(strmap_find(&m, "C000000", 7), -1);
+    CHECK_INT(strmap_find(&m, "", 0), -1);
+    int64_t e = strmap_intern(&m, "", 0, &added);
+    CHECK_INT(added, 1);
+    CHECK_INT(strmap_find(&m, "", 0), e);
+    int64_t z1 = strmap_intern(&m, "a\0b", 3, &added), z2 = strmap_intern(&m, "a\0c", 3, &added);
+    CHECK(z1 != z2);
+    CHECK_INT(strmap_find(&m, "a\0b", 3), z1);
+    CHECK_INT(strmap_find(&m, "a", 1), -1);
+    size_t n;
+    const char *s = strmap_str(&m, 2, &n);
+    CHECK_MEM(s, n, "C0000002");
+    strmap_free(&m);
+}
+
+static void test_sha256(void)
+{
+    char hex[65];
+    sha256_hex("", 0, hex);
+    CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    sha256_hex("abc", 3, hex);
+    CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha256_hex(m448, strlen(m448), hex);
+    CHECK_STR(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    const char *m896 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
+    sha256_hex(m896, strlen(m896), hex);
+    CHECK_STR(hex, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+    char *a = malloc(1000000);
+    memset(a, 'a', 1000000);
+    sha256_hex(a, 1000000, hex);
+    CHECK_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    free(a);
+}
+
+int main(void)
+{
+    test_decimal();
+    test_int();
+    test_dates();
+    test_columns();
+    test_strmap();
+    test_sha256();
+    TEST_END();
+}
