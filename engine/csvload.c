@@ -50,7 +50,7 @@ typedef struct loader {
 
 static int grow_buf(char **b, size_t *cap, size_t need)
 {
-    if (need <= *cap) return 0;
+    if (*b && need <= *cap) return 0;
     size_t c = *cap ? *cap : 4096;
     while (c < need) c *= 2;
     char *n = realloc(*b, c);
