@@ -362,7 +362,16 @@ int main(int argc, char **argv)
     }
     if (n < 1 || n > 100000000 || !dir || level < 0 || level > 9 || avg < 0 || avg > 500)
         return fputs(USAGE, stderr), 2;
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return fprintf(stderr, "defector-gen: cannot create %s\n", dir), 1;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) { /* mkdir -p */
+        if (*p != '/') continue;
+        *p = 0;
+        mkdir(tmp, 0777);
+        *p = '/';
+    }
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return fprintf(stderr, "defector-gen: cannot create %s: %s\n", dir, strerror(errno)), 1;
     rng_state = seed;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
