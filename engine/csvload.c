@@ -131,6 +131,20 @@ nomem:
     L->failed = 1;
 }
 
+/* Copies a cell's text into the row's staging buffer (libcsv reuses its own); *off gets where. */
+static int stage_text(loader *L, const char *s, size_t n, size_t *off)
+{
+    if (grow_buf(&L->sbuf, &L->scap, L->slen + n) != 0) {
+        DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
+        L->failed = 1;
+        return -1;
+    }
+    memcpy(L->sbuf + L->slen, s, n);
+    *off = L->slen;
+    L->slen += n;
+    return 0;
+}
+
 static void on_field(void *s, size_t n, void *ud)
 {
     loader *L = ud;
@@ -143,37 +157,22 @@ static void on_field(void *s, size_t n, void *ud)
     if (f >= L->nheader) return;
     if (!s) s = "";
     if (f == L->key_field && L->t->is_history) {
-        if (grow_buf(&L->sbuf, &L->scap, L->slen + n) != 0) goto nomem;
-        memcpy(L->sbuf + L->slen, s, n);
-        L->key_off = L->slen, L->key_len = n;
-        L->slen += n;
+        if (stage_text(L, s, n, &L->key_off) != 0) return;
+        L->key_len = n;
     }
     int c = L->map[f];
     if (c < 0) return;
     column *col = &L->t->cols[c];
     if (col->type == COL_TEXT || col->type == COL_CATEGORY) {
-        if (grow_buf(&L->sbuf, &L->scap, L->slen + n) != 0) goto nomem;
-        memcpy(L->sbuf + L->slen, s, n);
-        L->soff[c] = L->slen;
-        L->stage[c].n = n;
-        L->slen += n;
+        if (stage_text(L, s, n, &L->soff[c]) == 0) L->stage[c].n = n;
         return;
     }
     const char *why = column_parse(col, s, n, &L->stage[c]);
-    if (why && L->bad_field < 0) {
+    if (why && L->bad_field < 0) { /* keep the offending text for the message */
         L->bad_field = f;
         L->bad_reason = why;
-        /* keep the offending text for the message */
-        if (grow_buf(&L->sbuf, &L->scap, L->slen + n) != 0) goto nomem;
-        memcpy(L->sbuf + L->slen, s, n);
-        L->soff[c] = L->slen;
-        L->stage[c].n = n;
-        L->slen += n;
+        if (stage_text(L, s, n, &L->soff[c]) == 0) L->stage[c].n = n;
     }
-    return;
-nomem:
-    DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
-    L->failed = 1;
 }
 
 static int setup_header(loader *L)

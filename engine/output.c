@@ -20,7 +20,7 @@ struct outset {
     csvw files[MAX_FILES];
 };
 
-static char *join(const char *a, const char *b)
+char *path_join(const char *a, const char *b)
 {
     size_t na = strlen(a), nb = strlen(b);
     char *s = malloc(na + nb + 2);
@@ -70,8 +70,8 @@ csvw *outset_open(outset *o, const char *name, df_error *err)
     char tmpname[512];
     snprintf(tmpname, sizeof tmpname, ".%s.tmp-%ld", name, (long)getpid());
     w->name = strdup(name);
-    w->tmp = join(o->dir, tmpname);
-    w->final = join(o->dir, name);
+    w->tmp = path_join(o->dir, tmpname);
+    w->final = path_join(o->dir, name);
     w->buf = malloc(WBUF);
     if (!w->name || !w->tmp || !w->final || !w->buf) goto nomem;
     w->f = fopen(w->tmp, "wb");

@@ -57,6 +57,9 @@ void csvw_row_split(csvw *w);
 int csvw_row_end(csvw *w);
 int csvw_write_rows(csvw *w, const uint32_t *order, size_t n);
 
+/* "dir/file", malloc'd (NULL on out of memory). */
+char *path_join(const char *dir, const char *file);
+
 /* Formats a number plainly: integers without a point, others with at most 15 significant
  * digits and no exponent, trailing zeros dropped. Returns the length. */
 int format_number(double v, char *buf, size_t cap);

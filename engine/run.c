@@ -41,17 +41,6 @@ static df_status read_file(const char *path, char **buf, size_t *len, df_error *
     return DF_OK;
 }
 
-static char *path_join(const char *dir, const char *file)
-{
-    size_t a = strlen(dir), b = strlen(file);
-    char *s = malloc(a + b + 2);
-    if (!s) return NULL;
-    memcpy(s, dir, a);
-    s[a] = '/';
-    memcpy(s + a + 1, file, b + 1);
-    return s;
-}
-
 static df_status open_rejects(outset *o, csvw **out, df_error *err)
 {
     csvw *w = outset_open(o, "rejects.csv", err);
