@@ -9,8 +9,9 @@
 
 static const char *USAGE =
     "usage: defector run RULES [--data DIR] [--out DIR] [--as-of YYYY-MM-DD] [options]\n"
+    "       defector explain RULES --customer ID [--data DIR] [--as-of YYYY-MM-DD] [--json]\n"
     "\n"
-    "Reads the CSV exports a rule file names (gzip or plain) from the data folder, scores every\n"
+    "run: reads the CSV exports a rule file names (gzip or plain) from the data folder, scores every\n"
     "customer with the rules, and writes the outputs the rule file declares, with rejects.csv and\n"
     "run_summary.json, into the output folder. A failed run leaves the folder as it was.\n"
     "\n"
@@ -26,6 +27,10 @@ static const char *USAGE =
     "  --no-progress       never show it\n"
     "  --quiet             no report on stderr (errors are still printed)\n"
     "  --help, --version\n"
+    "\n"
+    "explain: scores one customer and shows every feature with its value, every rule (fired with\n"
+    "its reason, or how far it was from firing), then points, score, band and stage. Writes no\n"
+    "files. --json prints the same as one JSON object.\n"
     "\n"
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 input file (missing, truncated or corrupt\n"
     "gzip), 4 data (malformed rows, missing columns), 5 rule file, 6 writing outputs, 7 out of memory.\n";
@@ -47,9 +52,11 @@ static int parse_long(const char *s, long *out)
     return 0;
 }
 
-static int cmd_run(int argc, char **argv)
+static int cmd_run(int argc, char **argv, int explain)
 {
     df_config cfg = {.data_dir = "data", .out_dir = "out", .progress = isatty(2)};
+    const char *customer = NULL;
+    int json = 0;
     time_t now = time(NULL);
     cfg.as_of = (int32_t)(now / 86400);
     for (int i = 2; i < argc; i++) {
@@ -70,28 +77,32 @@ static int cmd_run(int argc, char **argv)
         } else if (strcmp(a, "--threads") == 0 && v) {
             if (parse_long(v, &n) != 0 || n > 1024) return usage_error("--threads: '%s' is not a thread count", v);
             cfg.threads = (int)n, i++;
-        } else if (strcmp(a, "--progress") == 0) cfg.progress = 1;
+        } else if (explain && strcmp(a, "--customer") == 0 && v) customer = v, i++;
+        else if (explain && strcmp(a, "--json") == 0) json = 1;
+        else if (strcmp(a, "--progress") == 0) cfg.progress = 1;
         else if (strcmp(a, "--no-progress") == 0) cfg.progress = 0;
         else if (strcmp(a, "--quiet") == 0) cfg.quiet = 1;
         else if (a[0] == '-' && a[1] == '-') {
             if (!v && (strcmp(a, "--data") == 0 || strcmp(a, "--out") == 0 || strcmp(a, "--as-of") == 0 ||
-                       strcmp(a, "--max-rejects") == 0 || strcmp(a, "--threads") == 0))
+                       strcmp(a, "--max-rejects") == 0 || strcmp(a, "--threads") == 0 || strcmp(a, "--customer") == 0))
                 return usage_error("%s needs a value", a);
             return usage_error("unknown option %s", a);
         } else if (!cfg.rules_path) cfg.rules_path = a;
         else return usage_error("unexpected argument '%s' (one rule file per run)", a);
     }
     if (!cfg.rules_path) return usage_error("%s", "run needs a rule file, e.g. defector run rules/retention.lua");
+    if (explain && !customer) return usage_error("%s", "explain needs --customer ID");
     if (cfg.threads == 0) {
         long nc = sysconf(_SC_NPROCESSORS_ONLN);
         cfg.threads = nc > 0 ? (int)nc : 1;
     }
     df_error err = {0};
-    df_status st = df_run(&cfg, &err);
+    df_status st = explain ? df_explain(&cfg, customer, json, stdout, &err) : df_run(&cfg, &err);
     if (st != DF_OK) {
         df_error_print(&err, stderr);
         if (st == DF_ERR_INTERNAL) fprintf(stderr, "(raised at %s:%d)\n", err.src_file, err.src_line);
-        fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), cfg.out_dir);
+        if (explain) fprintf(stderr, "defector: %s\n", df_status_name(st));
+        else fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), cfg.out_dir);
     }
     return st;
 }
@@ -110,6 +121,7 @@ int main(int argc, char **argv)
         printf("defector %s\n", DF_VERSION);
         return 0;
     }
-    if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv);
-    return usage_error("unknown command '%s'; the command is 'run'", argv[1]);
+    if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv, 0);
+    if (strcmp(argv[1], "explain") == 0) return cmd_run(argc, argv, 1);
+    return usage_error("unknown command '%s'; the commands are run and explain", argv[1]);
 }

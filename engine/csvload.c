@@ -273,6 +273,7 @@ static void on_data_row(loader *L)
             reject(L, L->key_field, "empty key", "", 0);
             return;
         }
+        if (L->o->only_key && (strlen(L->o->only_key) != kn || memcmp(L->o->only_key, k, kn) != 0)) return;
         int added;
         if (strmap_intern(&t->keys, k, kn, &added) < 0) {
             DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
@@ -301,6 +302,7 @@ static void on_data_row(loader *L)
             L->last_owner = -1;
         }
     }
+    if (owner < 0 && L->o->only_key) return; /* another customer's row */
     if (owner < 0) {
         note_example(t->st.orphan_examples, ++t->st.orphans, L->sbuf + L->key_off, L->key_len);
         return;

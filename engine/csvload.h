@@ -15,6 +15,7 @@ typedef struct load_opts {
     progress *prog;       /* NULL: no progress line */
     const char *display;  /* name used in messages (default: t->path) */
     int threads;          /* > 1: decompress in a second thread while parsing */
+    const char *only_key; /* explain: keep only this entity (and its history rows) */
 } load_opts;
 
 /* Loads t (its path, columns, key and date column set). A history table needs the loaded

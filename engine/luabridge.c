@@ -325,3 +325,26 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     lua_pop(L, 2);
     return DF_OK;
 }
+
+df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int json, char **text, df_error *err)
+{
+    lua_State *L = b->L;
+    api_ctx ctx = {.err = err};
+    df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
+                  api_row_begin, api_row_split, api_row_end, api_write_rows};
+    *text = NULL;
+    push_data(L, tables, ntables, as_of);
+    lua_pushlightuserdata(L, &api);
+    lua_newtable(L);
+    lua_pushnumber(L, 1);
+    lua_setfield(L, -2, "explain");
+    lua_pushboolean(L, json);
+    lua_setfield(L, -2, "json");
+    df_status s = pcall_module(b, "run", 3, 1, err);
+    if (s != DF_OK) return s;
+    lua_getfield(L, -1, "explain");
+    const char *t = lua_tostring(L, -1);
+    *text = t ? strdup(t) : NULL;
+    lua_pop(L, 2);
+    return *text ? DF_OK : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+}

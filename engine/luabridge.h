@@ -30,4 +30,8 @@ df_status lb_declare(lbridge *b, const char *rules_path, const char *source, siz
 df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
                  score_stats *st, df_error *err);
 
+/* Evaluates entity row 0 (the loader kept only that customer) with a trace and returns the
+ * report (malloc'd text, or JSON when json = 1) in *text. */
+df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int json, char **text, df_error *err);
+
 #endif

@@ -563,8 +563,12 @@ local function finish_declarations(d)
   end
 end
 
+local SOURCE_LINES = {}
+
 function M.declare(source, chunkname, as_of, as_of_text)
   RULES_FILE = chunkname
+  SOURCE_LINES = {}
+  for line in (source .. "\n"):gmatch("([^\n]*)\n") do SOURCE_LINES[#SOURCE_LINES + 1] = line end
   decl = new_decl()
   local env = build_env(as_of, as_of_text)
   local chunk, err = load(source, "@" .. chunkname, "t", env)
@@ -776,7 +780,8 @@ local function reason_text(r, c)
   return concat(out)
 end
 
-function M.run(data, api_ptr)
+function M.run(data, api_ptr, opts)
+  opts = opts or {}
   local api = ffi.cast("df_api*", api_ptr)
   local ctx = api.ctx
   local d = decl
@@ -951,6 +956,7 @@ function M.run(data, api_ptr)
   end
   -- A list output's rows are rendered to CSV by the C writer as the customer is scored (into
   -- memory); only the sort keys stay in Lua. After the loop the rows are ordered and copied out.
+  if opts.explain then lists, mets = {}, {} end
   for _, L in ipairs(lists) do
     local o = L.o
     L.f = api.open(ctx, o.file)
@@ -1052,63 +1058,76 @@ function M.run(data, api_ptr)
 
   local progress_every = 65536
 
+  -- Everything the rule file computes for customer i, into cr. With trace (explain), each
+  -- rule's 'when' sees a view that records the fields it reads.
+  local function evaluate(i, trace)
+    row = i
+    for e = 1, #eager do local p = eager[e]; rawset(cr, p[1], p[2](i)) end
+    cur_rule, cur_what = nil, "history aggregates"
+    for s = 1, #scans do
+      local sc = scans[s]
+      sc.fn(tonumber(sc.offs[i]), tonumber(sc.offs[i + 1]), cr)
+    end
+    for k = 1, #fnfeats do
+      local f = fnfeats[k]
+      cur_what = f.label
+      rawset(cr, f.name, f.def(c))
+    end
+    local points = 0
+    for k = 1, nrules do
+      local r = rules[k]
+      cur_rule, cur_what = r, nil
+      local view = c
+      if trace then
+        local seen = {}
+        trace[k] = seen
+        view = setmetatable({}, { __index = function(_, f) seen[#seen + 1] = f; return c[f] end,
+                                  __newindex = function(_, f) error("rules cannot change the customer: '" .. tostring(f) .. "' is read-only", 2) end })
+      end
+      local yes = r.when(view)
+      if yes == true then
+        fired[k] = true
+        points = points + r.points
+        fire_counts[k] = fire_counts[k] + 1
+      elseif yes == false or yes == nil then
+        fired[k] = false
+      else
+        error(fmt("%s:%d: 'when' returned %s %s; it must return true or false (e.g. a comparison like c.complaints_90 >= 2)",
+          RULES_FILE, r.line, type(yes), tostring(yes)), 0)
+      end
+    end
+    cur_rule = nil
+    rawset(cr, "points", points)
+    cur_what = "score"
+    local score = score_fn(c)
+    if type(score) ~= "number" then
+      error(fmt("%s: score must return a number, it returned %s", RULES_FILE, tostring(score)), 0)
+    end
+    rawset(cr, "score", score)
+    local band
+    if bands then
+      for b = 1, #bands do if score >= bands[b][2] then band = bands[b][1]; break end end
+    end
+    rawset(cr, "band", band)
+    local stage
+    if stages then
+      for s = 1, #stages do
+        local st = stages[s]
+        cur_what = stage_labels[s]
+        if st[2] == nil or st[2](c) then stage = st[1]; break end
+      end
+    end
+    rawset(cr, "stage", stage)
+    for v = 1, #values do
+      local val = values[v]
+      cur_what = val.label
+      rawset(cr, val.name, val.fn(c))
+    end
+  end
+
   local function score_all()
     for i = 0, n - 1 do
-      row = i
-      for e = 1, #eager do local p = eager[e]; rawset(cr, p[1], p[2](i)) end
-      cur_rule, cur_what = nil, "history aggregates"
-      for s = 1, #scans do
-        local sc = scans[s]
-        sc.fn(tonumber(sc.offs[i]), tonumber(sc.offs[i + 1]), cr)
-      end
-      for k = 1, #fnfeats do
-        local f = fnfeats[k]
-        cur_what = f.label
-        rawset(cr, f.name, f.def(c))
-      end
-      local points = 0
-      for k = 1, nrules do
-        local r = rules[k]
-        cur_rule, cur_what = r, nil
-        local yes = r.when(c)
-        if yes == true then
-          fired[k] = true
-          points = points + r.points
-          fire_counts[k] = fire_counts[k] + 1
-        elseif yes == false or yes == nil then
-          fired[k] = false
-        else
-          error(fmt("%s:%d: 'when' returned %s %s; it must return true or false (e.g. a comparison like c.complaints_90 >= 2)",
-            RULES_FILE, r.line, type(yes), tostring(yes)), 0)
-        end
-      end
-      cur_rule = nil
-      rawset(cr, "points", points)
-      cur_what = "score"
-      local score = score_fn(c)
-      if type(score) ~= "number" then
-        error(fmt("%s: score must return a number, it returned %s", RULES_FILE, tostring(score)), 0)
-      end
-      rawset(cr, "score", score)
-      local band
-      if bands then
-        for b = 1, #bands do if score >= bands[b][2] then band = bands[b][1]; break end end
-      end
-      rawset(cr, "band", band)
-      local stage
-      if stages then
-        for s = 1, #stages do
-          local st = stages[s]
-          cur_what = stage_labels[s]
-          if st[2] == nil or st[2](c) then stage = st[1]; break end
-        end
-      end
-      rawset(cr, "stage", stage)
-      for v = 1, #values do
-        local val = values[v]
-        cur_what = val.label
-        rawset(cr, val.name, val.fn(c))
-      end
+      evaluate(i)
       for l = 1, #lists do take_list(lists[l]) end
       for m = 1, #mets do take_metric(mets[m]) end
       if i % progress_every == 0 then api.progress(ctx, i, n) end
@@ -1123,6 +1142,13 @@ function M.run(data, api_ptr)
     local ctxs = cur_rule and ("rule " .. cur_rule.code) or (cur_what or "")
     return { where = (where or RULES_FILE) .. (ctxs ~= "" and (": " .. ctxs) or ""),
              message = fmt("%s (customer %s)", rest or msg, id), customer = id }
+  end
+
+  if opts.explain then
+    local trace = {}
+    local ok, err = xpcall(function() evaluate(opts.explain - 1, trace) end, on_error)
+    if not ok then error(err, 0) end
+    return { explain = M.explain_report(d, c, fired, trace, key_of(opts.explain - 1), is_date_field, opts.json, A) }
   end
 
   -- DEFECTOR_LUA_PROFILE=FILE: LuaJIT's sampling profiler over the scoring loop (for tuning)
@@ -1206,6 +1232,127 @@ function M.run(data, api_ptr)
   local rule_counts = {}
   for k = 1, nrules do rule_counts[k] = { rules[k].code, fire_counts[k] } end
   return { customers = n, score_seconds = t1 - t0, write_seconds = t2 - t1, rules = rule_counts }
+end
+
+--------------------------------------------------------------------------------------------
+-- explain: one customer, every feature, every rule (fired or how far from firing), the result.
+
+local function json_value(v)
+  if v == nil then return "null" end
+  if type(v) == "boolean" then return tostring(v) end
+  if type(v) == "number" then return number_text(v) end
+  return '"' .. tostring(v):gsub('[%c"\\]', function(ch)
+    local map = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
+    return map[ch] or fmt("\\u%04x", ch:byte())
+  end) .. '"'
+end
+
+-- The comparisons a rule's condition makes, read from its source: c.x OP number, number OP c.x,
+-- c.x OP c.y, between(c.x, lo, hi), and bare c.x tests.
+local FLIP = { ["<"] = ">", [">"] = "<", ["<="] = ">=", [">="] = "<=", ["=="] = "==", ["~="] = "~=" }
+local function conditions_of(fn)
+  local info = debug.getinfo(fn, "S")
+  if not info or info.linedefined < 1 then return {} end
+  local lines = {}
+  for l = info.linedefined, info.lastlinedefined do lines[#lines + 1] = SOURCE_LINES[l] or "" end
+  local src = concat(lines, " ")
+  src = src:match("return%s+(.-)%s+end[%s%)]*$") or src:match("return%s+(.*)") or ""
+  local conds, used = {}, {}
+  for f, lo, hi in src:gmatch("between%(%s*c%.([%w_]+)%s*,%s*(%-?[%d%.]+)%s*,%s*(%-?[%d%.]+)%s*%)") do
+    conds[#conds + 1] = { kind = "between", f = f, lo = tonumber(lo), hi = tonumber(hi) }; used[f] = true
+  end
+  for f, op, g in src:gmatch("c%.([%w_]+)%s*([<>=~]=?)%s*c%.([%w_]+)") do
+    conds[#conds + 1] = { kind = "fields", f = f, op = op, g = g }; used[f] = true; used[g] = true
+  end
+  for f, op, x in src:gmatch("c%.([%w_]+)%s*([<>=~]=?)%s*(%-?[%d%.]+)") do
+    if op ~= "=" then conds[#conds + 1] = { kind = "cmp", f = f, op = op, x = tonumber(x) }; used[f] = true end
+  end
+  for x, op, f in src:gmatch("(%-?[%d%.]+)%s*([<>=~]=?)%s*c%.([%w_]+)") do
+    if op ~= "=" then conds[#conds + 1] = { kind = "cmp", f = f, op = FLIP[op], x = tonumber(x) }; used[f] = true end
+  end
+  for f in src:gmatch("c%.([%w_]+)") do
+    if not used[f] then conds[#conds + 1] = { kind = "bool", f = f }; used[f] = true end
+  end
+  return conds
+end
+
+local function holds(v, op, x)
+  if v == nil or x == nil or type(v) ~= type(x) then return false end
+  if op == "<" then return v < x elseif op == ">" then return v > x
+  elseif op == "<=" then return v <= x elseif op == ">=" then return v >= x
+  elseif op == "==" then return v == x else return v ~= x end
+end
+
+function M.explain_report(d, c, fired, trace, id, is_date, as_json, as_of)
+  local function show(name, v)
+    if v == nil then return "(none)" end
+    if type(v) == "number" and is_date(name) then return date_text(v) end
+    if type(v) == "number" then return number_text(v) end
+    return tostring(v)
+  end
+  local out, J = {}, { features = {}, rules = {} }
+  local function add(...) out[#out + 1] = fmt(...) end
+  add("customer %s (as of %s)", id, date_text(as_of))
+  add("")
+  add("features")
+  local width = 0
+  for _, f in ipairs(d.features) do if #f.name > width then width = #f.name end end
+  for _, f in ipairs(d.features) do
+    add("  %-" .. width .. "s  %s", f.name, show(f.name, c[f.name]))
+    J.features[#J.features + 1] = { name = f.name, value = c[f.name] }
+  end
+  add("")
+  add("rules")
+  for k, r in ipairs(d.rules) do
+    local jr = { code = r.code, points = r.points, fired = fired[k] }
+    if fired[k] then
+      local reason = reason_text(r, c)
+      add("  FIRED  +%-4s %s: %s", number_text(r.points), r.code, reason)
+      jr.reason = reason
+    else
+      local why = {}
+      for _, cd in ipairs(conditions_of(r.when)) do
+        local v = c[cd.f]
+        if cd.kind == "between" and not api_between(v, cd.lo, cd.hi) then
+          why[#why + 1] = fmt("%s = %s, fires at %s to %s", cd.f, show(cd.f, v), number_text(cd.lo), number_text(cd.hi))
+        elseif cd.kind == "cmp" and not holds(v, cd.op, cd.x) then
+          why[#why + 1] = fmt("%s = %s, fires at %s %s", cd.f, show(cd.f, v), cd.op, number_text(cd.x))
+        elseif cd.kind == "fields" and not holds(v, cd.op, c[cd.g]) then
+          why[#why + 1] = fmt("%s = %s, %s = %s, fires when %s %s %s", cd.f, show(cd.f, v), cd.g, show(cd.g, c[cd.g]), cd.f, cd.op, cd.g)
+        elseif cd.kind == "bool" and not v then
+          why[#why + 1] = fmt("%s = %s", cd.f, show(cd.f, v))
+        end
+      end
+      if #why == 0 then -- the condition's shape is not one we read: show what it looked at
+        local seen, done = trace[k] or {}, {}
+        for _, f in ipairs(seen) do
+          if not done[f] then done[f] = true; why[#why + 1] = fmt("%s = %s", f, show(f, c[f])) end
+        end
+      end
+      add("  -      %-5s %s: %s", number_text(r.points), r.code, concat(why, "; "))
+      jr.why_not = concat(why, "; ")
+    end
+    J.rules[#J.rules + 1] = jr
+  end
+  add("")
+  add("points %s, score %s, band %s, stage %s", show("points", c.points), show("score", c.score), show("band", c.band), show("stage", c.stage))
+  for _, v in ipairs(d.values) do add("  %s = %s", v.name, show(v.name, c[v.name])) end
+  if not as_json then return concat(out, "\n") .. "\n" end
+  local parts = { '{"customer": ' .. json_value(id), '"features": {' }
+  local fs = {}
+  for _, f in ipairs(J.features) do fs[#fs + 1] = json_value(f.name) .. ": " .. json_value(type(f.value) == "number" and is_date(f.name) and date_text(f.value) or f.value) end
+  parts[2] = parts[2] .. concat(fs, ", ") .. "}"
+  local rs = {}
+  for _, r in ipairs(J.rules) do
+    rs[#rs + 1] = fmt('{"code": %s, "points": %s, "fired": %s, %s}', json_value(r.code), json_value(r.points), tostring(r.fired),
+      r.fired and ('"reason": ' .. json_value(r.reason)) or ('"why_not": ' .. json_value(r.why_not)))
+  end
+  parts[3] = '"rules": [' .. concat(rs, ", ") .. "]"
+  parts[4] = fmt('"points": %s, "score": %s, "band": %s, "stage": %s', json_value(c.points), json_value(c.score), json_value(c.band), json_value(c.stage))
+  local vs = {}
+  for _, v in ipairs(d.values) do vs[#vs + 1] = json_value(v.name) .. ": " .. json_value(c[v.name]) end
+  parts[5] = '"values": {' .. concat(vs, ", ") .. "}"
+  return concat(parts, ", ") .. "}\n"
 end
 
 return M

@@ -52,18 +52,18 @@ static df_status open_rejects(outset *o, csvw **out, df_error *err)
     return DF_OK;
 }
 
-static df_status load_all(run_info *r, outset *o, progress *prog, df_error *err)
+static df_status load_all(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err)
 {
     const df_config *cfg = r->cfg;
     csvw *rej = NULL;
-    df_status st = open_rejects(o, &rej, err);
+    df_status st = o ? open_rejects(o, &rej, err) : DF_OK;
     if (st != DF_OK) return st;
     for (int i = 0; i < r->ntables && st == DF_OK; i++) {
         table *t = &r->tables[i];
         t->path = path_join(cfg->data_dir, t->file);
         if (!t->path) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
         load_opts lo = {.as_of = cfg->as_of, .max_rejects = cfg->max_rejects, .rejects = &r->rejects,
-                        .rejects_out = rej, .prog = prog, .threads = cfg->threads};
+                        .rejects_out = rej, .prog = prog, .threads = cfg->threads, .only_key = only_key};
         double t0 = now_seconds();
         st = csvload_table(t, &r->tables[0], &lo, err);
         r->t_load[i] = now_seconds() - t0;
@@ -92,7 +92,7 @@ df_status df_run(const df_config *cfg, df_error *err)
     }
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
     if (st == DF_OK) st = outset_new(cfg->out_dir, &o, err);
-    if (st == DF_OK) st = load_all(&r, o, prog, err);
+    if (st == DF_OK) st = load_all(&r, o, prog, NULL, err);
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &r.score, err);
     if (st == DF_OK) {
         struct rusage ru;
@@ -105,6 +105,30 @@ df_status df_run(const df_config *cfg, df_error *err)
     if (st == DF_OK && !cfg->quiet) summary_report(&r, o, stderr);
     if (st != DF_OK) outset_abort(o);
     else outset_free(o);
+    progress_free(prog);
+    lb_free(lb);
+    for (int i = 0; i < r.ntables; i++) table_free(&tables[i]);
+    free(src);
+    return st;
+}
+
+df_status df_explain(const df_config *cfg, const char *customer, int json, FILE *out, df_error *err)
+{
+    table tables[DF_MAX_TABLES];
+    run_info r = {.cfg = cfg, .tables = tables};
+    char *src = NULL, *text = NULL;
+    size_t len = 0;
+    lbridge *lb = NULL;
+    progress *prog = progress_new(cfg->progress);
+    df_status st = read_file(cfg->rules_path, &src, &len, err);
+    if (st == DF_OK) st = lb_new(&lb, err);
+    if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
+    if (st == DF_OK) st = load_all(&r, NULL, prog, customer, err);
+    if (st == DF_OK && tables[0].nrows == 0)
+        st = DF_FAIL(err, DF_ERR_DATA, tables[0].path, "no customer with %s = \"%s\" (ids match byte for byte)", tables[0].key, customer);
+    if (st == DF_OK) st = lb_explain(lb, tables, r.ntables, cfg->as_of, json, &text, err);
+    if (st == DF_OK) fputs(text, out);
+    free(text);
     progress_free(prog);
     lb_free(lb);
     for (int i = 0; i < r.ntables; i++) table_free(&tables[i]);

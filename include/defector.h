@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define DF_VERSION "0.1.0"
 
@@ -45,6 +46,11 @@ typedef struct df_config {
 
 /* Runs the job. On failure fills *err (when err != NULL) and leaves out_dir untouched. */
 df_status df_run(const df_config *cfg, df_error *err);
+
+/* explain: scores one customer (matched byte for byte on the entity key) with the rule file and
+ * writes every feature, every rule (fired, or how far from firing), score, band and stage to out,
+ * as text or (json = 1) JSON. Writes no files. */
+df_status df_explain(const df_config *cfg, const char *customer, int json, FILE *out, df_error *err);
 
 /* "YYYY-MM-DD" -> days since 1970-01-01; returns 0 on success, -1 when not a valid date. */
 int df_parse_date(const char *s, size_t n, int32_t *days);
