@@ -10,6 +10,7 @@
 static const char *USAGE =
     "usage: defector run RULES [--data DIR] [--out DIR] [--as-of YYYY-MM-DD] [options]\n"
     "       defector explain RULES --customer ID [--data DIR] [--as-of YYYY-MM-DD] [--json]\n"
+    "       defector test RULES [TESTS]\n"
     "\n"
     "run: reads the CSV exports a rule file names (gzip or plain) from the data folder, scores every\n"
     "customer with the rules, and writes the outputs the rule file declares, with rejects.csv and\n"
@@ -32,8 +33,13 @@ static const char *USAGE =
     "its reason, or how far it was from firing), then points, score, band and stage. Writes no\n"
     "files. --json prints the same as one JSON object.\n"
     "\n"
+    "test: runs the rule test cases in TESTS (default: RULES with .lua replaced by .test.lua),\n"
+    "each a customer and a few history rows with the expected score, band, stage and rules,\n"
+    "through the real loader and rules; prints PASS/FAIL per case and \"N passed, N failed\".\n"
+    "\n"
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 input file (missing, truncated or corrupt\n"
-    "gzip), 4 data (malformed rows, missing columns), 5 rule file, 6 writing outputs, 7 out of memory.\n";
+    "gzip), 4 data (malformed rows, missing columns), 5 rule file, 6 writing outputs, 7 out of memory,\n"
+    "8 rule test cases failed.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -107,6 +113,40 @@ static int cmd_run(int argc, char **argv, int explain)
     return st;
 }
 
+static int cmd_test(int argc, char **argv)
+{
+    df_config cfg = {.data_dir = "", .out_dir = ""};
+    cfg.as_of = (int32_t)(time(NULL) / 86400);
+    const char *tests = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) return fputs(USAGE, stdout), 0;
+        if (strcmp(argv[i], "--as-of") == 0 && i + 1 < argc) {
+            if (df_parse_date(argv[i + 1], strlen(argv[i + 1]), &cfg.as_of) != 0)
+                return usage_error("--as-of: '%s' is not a date; write it as YYYY-MM-DD", argv[i + 1]);
+            i++;
+        } else if (argv[i][0] == '-') return usage_error("unknown option %s", argv[i]);
+        else if (!cfg.rules_path) cfg.rules_path = argv[i];
+        else if (!tests) tests = argv[i];
+        else return usage_error("unexpected argument '%s'", argv[i]);
+    }
+    if (!cfg.rules_path) return usage_error("%s", "test needs a rule file, e.g. defector test rules/retention.lua");
+    char buf[4096];
+    if (!tests) {
+        size_t n = strlen(cfg.rules_path);
+        if (n > 4 && strcmp(cfg.rules_path + n - 4, ".lua") == 0) n -= 4;
+        snprintf(buf, sizeof buf, "%.*s.test.lua", (int)n, cfg.rules_path);
+        tests = buf;
+    }
+    df_error err = {0};
+    int failed = 0;
+    df_status st = df_test(&cfg, tests, stdout, &failed, &err);
+    if (st != DF_OK) {
+        df_error_print(&err, stderr);
+        return st;
+    }
+    return failed ? DF_ERR_TESTS : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -123,5 +163,6 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv, 0);
     if (strcmp(argv[1], "explain") == 0) return cmd_run(argc, argv, 1);
-    return usage_error("unknown command '%s'; the commands are run and explain", argv[1]);
+    if (strcmp(argv[1], "test") == 0) return cmd_test(argc, argv);
+    return usage_error("unknown command '%s'; the commands are run, explain and test", argv[1]);
 }

@@ -40,6 +40,7 @@ const char *df_status_name(df_status s)
     case DF_ERR_RULES: return "rule error";
     case DF_ERR_OUTPUT: return "output error";
     case DF_ERR_NOMEM: return "out of memory";
+    case DF_ERR_TESTS: return "rule tests failed";
     }
     return "unknown";
 }

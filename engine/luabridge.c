@@ -348,3 +348,82 @@ df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int 
     lua_pop(L, 2);
     return *text ? DF_OK : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
 }
+
+/* ---- defector test: cases from a test file, each run through the real loader ---- */
+
+df_status lb_load_cases(lbridge *b, const char *path, const char *src, size_t len, int *ncases, df_error *err)
+{
+    lua_State *L = b->L;
+    lua_pushlstring(L, src, len);
+    lua_pushstring(L, path);
+    df_status st = pcall_module(b, "load_cases", 2, 1, err);
+    if (st != DF_OK) return st;
+    *ncases = (int)lua_objlen(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "defector.cases");
+    return DF_OK;
+}
+
+void lb_case_info(lbridge *b, int i, char *name, size_t ncap, char *as_of, size_t acap)
+{
+    lua_State *L = b->L;
+    lua_getfield(L, LUA_REGISTRYINDEX, "defector.cases");
+    lua_rawgeti(L, -1, i);
+    lua_getfield(L, -1, "name");
+    snprintf(name, ncap, "%s", lua_tostring(L, -1));
+    lua_getfield(L, -2, "as_of");
+    snprintf(as_of, acap, "%s", lua_tostring(L, -1));
+    lua_pop(L, 4);
+}
+
+df_status lb_case_files(lbridge *b, int i, const char *dir, char *id, size_t idcap, df_error *err)
+{
+    lua_State *L = b->L;
+    lua_pushnumber(L, i);
+    df_status st = pcall_module(b, "case_files", 1, 2, err);
+    if (st != DF_OK) return st;
+    snprintf(id, idcap, "%s", lua_tostring(L, -1));
+    int n = (int)lua_objlen(L, -2);
+    for (int k = 1; k <= n && st == DF_OK; k++) {
+        lua_rawgeti(L, -2, k);
+        lua_getfield(L, -1, "file");
+        lua_getfield(L, -2, "text");
+        size_t tl;
+        const char *text = lua_tolstring(L, -1, &tl);
+        char *path = path_join(dir, lua_tostring(L, -2));
+        FILE *f = path ? fopen(path, "wb") : NULL;
+        if (!f || fwrite(text, 1, tl, f) != tl) st = DF_FAIL(err, DF_ERR_OUTPUT, path ? path : dir, "cannot write a test input file");
+        if (f) fclose(f);
+        free(path);
+        lua_pop(L, 3);
+    }
+    lua_pop(L, 2);
+    return st;
+}
+
+df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, int i, int *pass, char *msg,
+                        size_t mcap, df_error *err)
+{
+    lua_State *L = b->L;
+    api_ctx ctx = {.err = err};
+    df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
+                  api_row_begin, api_row_split, api_row_end, api_write_rows};
+    push_data(L, tables, ntables, as_of);
+    lua_pushlightuserdata(L, &api);
+    lua_newtable(L);
+    lua_pushnumber(L, 1);
+    lua_setfield(L, -2, "explain");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "result");
+    df_status st = pcall_module(b, "run", 3, 1, err);
+    if (st != DF_OK) return st;
+    lua_getfield(L, -1, "result");
+    lua_remove(L, -2);
+    lua_pushnumber(L, i);
+    lua_insert(L, -2);
+    st = pcall_module(b, "case_check", 2, 2, err);
+    if (st != DF_OK) return st;
+    *pass = lua_toboolean(L, -2);
+    snprintf(msg, mcap, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_pop(L, 2);
+    return DF_OK;
+}

@@ -1148,6 +1148,14 @@ function M.run(data, api_ptr, opts)
     local trace = {}
     local ok, err = xpcall(function() evaluate(opts.explain - 1, trace) end, on_error)
     if not ok then error(err, 0) end
+    if opts.result then
+      local codes, vals = {}, {}
+      for k, r in ipairs(d.rules) do if fired[k] then codes[#codes + 1] = r.code end end
+      for _, f in ipairs(d.features) do vals[f.name] = c[f.name] end
+      for _, v in ipairs(d.values) do vals[v.name] = c[v.name] end
+      return { result = { score = c.score, points = c.points, band = c.band, stage = c.stage, rules = codes, fields = vals,
+                          reasons = (function() local t = {} for k, r in ipairs(d.rules) do if fired[k] then t[r.code] = reason_text(r, c) end end return t end)() } }
+    end
     return { explain = M.explain_report(d, c, fired, trace, key_of(opts.explain - 1), is_date_field, opts.json, A) }
   end
 
@@ -1353,6 +1361,138 @@ function M.explain_report(d, c, fired, trace, id, is_date, as_json, as_of)
   for _, v in ipairs(d.values) do vs[#vs + 1] = json_value(v.name) .. ": " .. json_value(c[v.name]) end
   parts[5] = '"values": {' .. concat(vs, ", ") .. "}"
   return concat(parts, ", ") .. "}\n"
+end
+
+--------------------------------------------------------------------------------------------
+-- defector test: rule test cases written by business users.
+--
+--   case { "renewal in 60 days", as_of = "2026-11-01",
+--          customer = { customer_id = "A1", signup_date = "2024-01-01", renewal_date = "2026-12-31" },
+--          events = { { event_date = "2026-10-31", event_type = "login" } },
+--          expect = { score = 20, band = "low", stage = "pre_renewal", rules = { "renewal_due" } } }
+
+local CASES, CASES_FILE
+
+function M.load_cases(source, chunkname)
+  CASES, CASES_FILE = {}, chunkname
+  local env = setmetatable({
+    case = function(t)
+      check(type(t) == "table", "case { \"name\", customer = {...}, expect = {...} } expects a table", 2)
+      local name = t[1] or t.name
+      check(type(name) == "string", "a case needs a name as its first item", 2)
+      check(type(t.customer) == "table", "case '" .. name .. "': 'customer' must give the customer's columns", 2)
+      check(type(t.expect) == "table", "case '" .. name .. "': 'expect' must give the expected score, band, stage, rules or fields", 2)
+      check(t.as_of == nil or parse_date(t.as_of), "case '" .. name .. "': as_of must be a date \"YYYY-MM-DD\"", 2)
+      t.name = name
+      t.line = debug.getinfo(2, "l").currentline
+      CASES[#CASES + 1] = t
+    end,
+    pairs = pairs, ipairs = ipairs, tostring = tostring, tonumber = tonumber, type = type, select = select,
+    unpack = unpack, string = SAFE_STRING, table = pick(table, "concat insert remove sort", "table"),
+    math = pick(math, "abs ceil floor fmod huge max min modf", "math"),
+  }, {
+    __index = function(_, k) user_error("unknown name '" .. tostring(k) .. "' in a test file: write case { ... }", 2) end,
+    __newindex = function(_, k) user_error("cannot set global '" .. tostring(k) .. "' in a test file; use local", 2) end,
+  })
+  local chunk, err = load(source, "@" .. chunkname, "t", env)
+  if not chunk then
+    local line, msg = tostring(err):match("^[^:]*:(%d+): (.*)$")
+    error({ where = line and (chunkname .. ":" .. line) or chunkname, message = "syntax error: " .. (msg or tostring(err)) }, 0)
+  end
+  local ok, e = pcall(chunk)
+  if not ok then
+    if type(e) == "table" then error(e, 0) end
+    local where, msg = tostring(e):match("^([^:]+:%d+): (.*)$")
+    error({ where = where or chunkname, message = msg or tostring(e) }, 0)
+  end
+  local out = {}
+  for i, t in ipairs(CASES) do out[i] = { name = t.name, as_of = t.as_of or "", line = t.line } end
+  return out
+end
+
+local function csv_cell(v)
+  if v == nil then return "" end
+  if type(v) == "number" then v = number_text(v) end
+  v = tostring(v)
+  if v:find('[,"\r\n]') then return '"' .. v:gsub('"', '""') .. '"' end
+  return v
+end
+
+-- The CSV text of each input file for case i: the declared columns, the case's values.
+function M.case_files(i)
+  local t = CASES[i]
+  local files = {}
+  for _, tb in ipairs(decl.tables) do
+    local cols = {}
+    for _, c in ipairs(tb.columns) do cols[#cols + 1] = c.name end
+    if tb.kind == "history" and not tb.columns[tb.key] then cols[#cols + 1] = tb.key end
+    local lines = { concat(cols, ",") }
+    local rows
+    if tb.kind == "entity" then
+      rows = { t.customer }
+      if t.customer[tb.key] == nil then t.customer[tb.key] = "test-customer" end
+    else
+      rows = t[tb.name] or {}
+      if type(rows) ~= "table" then error({ where = RULES_FILE, message = "case '" .. t.name .. "': " .. tb.name .. " must be a list of rows" }, 0) end
+    end
+    for _, r in ipairs(rows) do
+      local cells = {}
+      for k, name in ipairs(cols) do
+        local v = r[name]
+        if tb.kind == "history" and name == tb.key and v == nil then v = t.customer[decl.entity.key] end
+        cells[k] = csv_cell(v)
+      end
+      lines[#lines + 1] = concat(cells, ",")
+    end
+    for k in pairs(t) do
+      if type(k) == "string" and k ~= "name" and k ~= "customer" and k ~= "expect" and k ~= "as_of" and k ~= "line" and not decl.by_name[k] then
+        error({ where = CASES_FILE .. ":" .. t.line, message = "case '" .. t.name .. "': '" .. k .. "' is not a table of the rule file (its tables: " ..
+          (function() local l = {} for _, x in ipairs(decl.tables) do l[#l + 1] = x.name end return concat(l, ", ") end)() .. ")" }, 0)
+      end
+    end
+    files[#files + 1] = { file = tb.file, text = concat(lines, "\n") .. "\n" }
+  end
+  return files, tostring(t.customer[decl.entity.key])
+end
+
+local function list_text(l)
+  return "{" .. concat(l, ", ") .. "}"
+end
+
+-- Compares case i's expectations with a result from M.run(..., {result = true}).
+function M.case_check(i, res)
+  local t, e = CASES[i], CASES[i].expect
+  local bad = {}
+  local function cmp(what, want, got)
+    if want ~= nil and want ~= got then
+      bad[#bad + 1] = fmt("%s: expected %s, got %s", what, tostring(want), tostring(got))
+    end
+  end
+  cmp("score", e.score, res.score)
+  cmp("points", e.points, res.points)
+  cmp("band", e.band, res.band)
+  cmp("stage", e.stage, res.stage)
+  if e.rules ~= nil then
+    if list_text(e.rules) ~= list_text(res.rules) then
+      bad[#bad + 1] = fmt("rules: expected %s, got %s", list_text(e.rules), list_text(res.rules))
+    end
+  end
+  local keys = {}
+  for k in pairs(e) do keys[#keys + 1] = k end
+  sort(keys)
+  for _, k in ipairs(keys) do
+    local v = e[k]
+    if k ~= "score" and k ~= "points" and k ~= "band" and k ~= "stage" and k ~= "rules" and k ~= "reasons" then
+      local got = res.fields[k]
+      if type(v) == "string" and type(got) == "number" and parse_date(v) then v = parse_date(v) end
+      if got ~= v then bad[#bad + 1] = fmt("%s: expected %s, got %s", k, tostring(v), tostring(got)) end
+    end
+  end
+  local codes = {}
+  for code in pairs(e.reasons or {}) do codes[#codes + 1] = code end
+  sort(codes)
+  for _, code in ipairs(codes) do cmp("reason of " .. code, e.reasons[code], res.reasons[code]) end
+  return #bad == 0, concat(bad, "; ")
 end
 
 return M

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "csvload.h"
 #include "group.h"
@@ -133,5 +134,74 @@ df_status df_explain(const df_config *cfg, const char *customer, int json, FILE 
     lb_free(lb);
     for (int i = 0; i < r.ntables; i++) table_free(&tables[i]);
     free(src);
+    return st;
+}
+
+/* One case of a test file: its own Lua state and rule declarations (for its as-of date), its
+ * rows written as the input files into dir and read by the real loader. */
+static df_status test_case(const df_config *cfg, const char *rsrc, size_t rlen, const char *tpath, const char *tsrc,
+                           size_t tlen, int i, const char *dir, int *pass, char *msg, size_t mcap, df_error *err)
+{
+    char name[512], as_of_text[32], id[256];
+    table tables[DF_MAX_TABLES];
+    lbridge *b = NULL;
+    int ncases = 0;
+    df_config c = *cfg;
+    c.data_dir = dir;
+    run_info r = {.cfg = &c, .tables = tables};
+    df_status st = lb_new(&b, err);
+    if (st == DF_OK) st = lb_load_cases(b, tpath, tsrc, tlen, &ncases, err);
+    if (st == DF_OK) {
+        lb_case_info(b, i, name, sizeof name, as_of_text, sizeof as_of_text);
+        if (as_of_text[0]) df_parse_date(as_of_text, strlen(as_of_text), &c.as_of);
+        st = lb_declare(b, cfg->rules_path, rsrc, rlen, c.as_of, tables, &r.ntables, err);
+    }
+    if (st == DF_OK) st = lb_case_files(b, i, dir, id, sizeof id, err);
+    if (st == DF_OK) st = load_all(&r, NULL, NULL, id, err);
+    if (st == DF_OK && tables[0].nrows == 0)
+        st = DF_FAIL(err, DF_ERR_DATA, tpath, "the case's customer was not loaded (is its key column empty?)");
+    if (st == DF_OK) st = lb_case_check(b, tables, r.ntables, c.as_of, i, pass, msg, mcap, err);
+    lb_free(b);
+    for (int k = 0; k < r.ntables; k++) table_free(&tables[k]);
+    return st;
+}
+
+df_status df_test(const df_config *cfg, const char *tests_path, FILE *out, int *failed, df_error *err)
+{
+    char *rsrc = NULL, *tsrc = NULL;
+    size_t rlen = 0, tlen = 0;
+    lbridge *b = NULL;
+    int n = 0, passed = 0;
+    *failed = 0;
+    df_status st = read_file(cfg->rules_path, &rsrc, &rlen, err);
+    if (st == DF_OK) st = read_file(tests_path, &tsrc, &tlen, err);
+    if (st == DF_OK) st = lb_new(&b, err);
+    if (st == DF_OK) st = lb_load_cases(b, tests_path, tsrc, tlen, &n, err);
+    char dir[512];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/defector-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (st == DF_OK && !mkdtemp(dir)) st = DF_FAIL(err, DF_ERR_OUTPUT, dir, "cannot make a temporary folder: %s", strerror(errno));
+    for (int i = 1; st == DF_OK && i <= n; i++) {
+        char name[512], as_of[32], msg[4096] = "";
+        lb_case_info(b, i, name, sizeof name, as_of, sizeof as_of);
+        int pass = 0;
+        df_error cerr = {0};
+        if (test_case(cfg, rsrc, rlen, tests_path, tsrc, tlen, i, dir, &pass, msg, sizeof msg, &cerr) != DF_OK) {
+            pass = 0;
+            snprintf(msg, sizeof msg, "%s%s%s", cerr.where, cerr.where[0] ? ": " : "", cerr.message);
+        }
+        if (pass) passed++;
+        else (*failed)++;
+        fprintf(out, pass ? "PASS  %s\n" : "FAIL  %s\n      %s\n", name, msg);
+    }
+    if (st == DF_OK) {
+        fprintf(out, "%d passed, %d failed\n", passed, *failed);
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir); /* our own mkdtemp folder: no quotes in it */
+        if (system(cmd) != 0) fprintf(stderr, "defector: could not remove %s\n", dir);
+    }
+    lb_free(b);
+    free(rsrc);
+    free(tsrc);
     return st;
 }

@@ -22,7 +22,8 @@ typedef enum df_status {
     DF_ERR_DATA = 4,     /* malformed rows, missing columns, too many rejects */
     DF_ERR_RULES = 5,    /* rule file: syntax, declaration or runtime error */
     DF_ERR_OUTPUT = 6,   /* cannot write the outputs */
-    DF_ERR_NOMEM = 7     /* out of memory */
+    DF_ERR_NOMEM = 7,    /* out of memory */
+    DF_ERR_TESTS = 8     /* defector test: some rule test cases failed */
 } df_status;
 
 typedef struct df_error {
@@ -51,6 +52,11 @@ df_status df_run(const df_config *cfg, df_error *err);
  * writes every feature, every rule (fired, or how far from firing), score, band and stage to out,
  * as text or (json = 1) JSON. Writes no files. */
 df_status df_explain(const df_config *cfg, const char *customer, int json, FILE *out, df_error *err);
+
+/* test: runs the cases of a rule test file (each a customer with a few history rows and the
+ * expected score, band, stage, rules or feature values) through the real loader and the rule
+ * file, printing PASS/FAIL per case and "N passed, N failed"; *failed counts the failures. */
+df_status df_test(const df_config *cfg, const char *tests_path, FILE *out, int *failed, df_error *err);
 
 /* "YYYY-MM-DD" -> days since 1970-01-01; returns 0 on success, -1 when not a valid date. */
 int df_parse_date(const char *s, size_t n, int32_t *days);
