@@ -24,6 +24,10 @@ static const char *USAGE =
     "  --max-rejects N     set up to N malformed rows aside in rejects.csv and go on\n"
     "                      (default 0: stop at the first one)\n"
     "  --threads N         worker threads (default: all cores; this version scores on one)\n"
+    "  --rule-time-limit S stop the run when one customer's rules take more than S seconds\n"
+    "                      (default 10; 0 = no limit)\n"
+    "  --rule-memory-limit MB  stop the run when scoring grows the process by more than MB\n"
+    "                      (default 4096; 0 = no limit)\n"
     "  --progress          show a progress line even when stderr is not a terminal\n"
     "  --no-progress       never show it\n"
     "  --quiet             no report on stderr (errors are still printed)\n"
@@ -60,7 +64,8 @@ static int parse_long(const char *s, long *out)
 
 static int cmd_run(int argc, char **argv, int explain)
 {
-    df_config cfg = {.data_dir = "data", .out_dir = "out", .progress = isatty(2)};
+    df_config cfg = {.data_dir = "data", .out_dir = "out", .progress = isatty(2), .rule_time_limit = 10,
+                     .rule_memory_limit = 4096};
     const char *customer = NULL;
     int json = 0;
     time_t now = time(NULL);
@@ -83,6 +88,13 @@ static int cmd_run(int argc, char **argv, int explain)
         } else if (strcmp(a, "--threads") == 0 && v) {
             if (parse_long(v, &n) != 0 || n > 1024) return usage_error("--threads: '%s' is not a thread count", v);
             cfg.threads = (int)n, i++;
+        } else if ((strcmp(a, "--rule-time-limit") == 0 || strcmp(a, "--rule-memory-limit") == 0) && v) {
+            char *end;
+            double x = strtod(v, &end);
+            if (!*v || *end || x < 0) return usage_error("%s needs a number of seconds or MB, 0 for no limit", a);
+            if (a[7] == 't') cfg.rule_time_limit = x;
+            else cfg.rule_memory_limit = x;
+            i++;
         } else if (explain && strcmp(a, "--customer") == 0 && v) customer = v, i++;
         else if (explain && strcmp(a, "--json") == 0) json = 1;
         else if (strcmp(a, "--progress") == 0) cfg.progress = 1;

@@ -6,15 +6,23 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "luabridge.h"
 
 extern const char df_prelude_lua[];
 extern const size_t df_prelude_lua_len;
 
-/* Must match the cdef in prelude.lua. */
+/* Must match the cdefs in prelude.lua. */
+typedef struct df_watch {
+    volatile double row;
+    volatile const char *what;
+} df_watch;
+
 typedef struct df_api {
     void *ctx;
     int (*open)(void *ctx, const char *name);
@@ -29,6 +37,7 @@ typedef struct df_api {
     void (*row_split)(void *ctx, int f);
     void (*row_end)(void *ctx, int f);
     int (*write_rows)(void *ctx, int f, const uint32_t *order, size_t n);
+    struct df_watch *watch;
 } df_api;
 
 struct lbridge {
@@ -82,6 +91,104 @@ static int api_write_rows(void *ctx, int f, const uint32_t *order, size_t n)
     api_ctx *a = ctx;
     if (a->nomem) return -1;
     return csvw_write_rows(a->files[f], order, n);
+}
+
+/* The watchdog: a thread that samples which customer is being scored. When one customer takes
+ * longer than the time budget, or scoring grows the process by more than the memory budget, it
+ * says which rule file, rule and customer, removes the run's temporary outputs and ends the
+ * process: JIT-compiled Lua cannot be interrupted safely, and the previous outputs were never
+ * touched. */
+typedef struct watchdog {
+    df_watch w;
+    const lb_limits *lim;
+    const table *entity;
+    const outset *o;
+    double rss0;
+    int stop, running;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} watchdog;
+
+static double rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &res) != 2) res = 0;
+        fclose(f);
+    }
+    return (double)res * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+}
+
+static void watchdog_fire(watchdog *wd, double row, const char *what, const char *fmt, double limit)
+{
+    char id[128] = "?";
+    const table *t = wd->entity;
+    if (row >= 0 && row < (double)t->nrows && t->key_col >= 0) {
+        size_t n;
+        const char *s = column_text(&t->cols[t->key_col], (uint64_t)row, &n);
+        snprintf(id, sizeof id, "%.*s", (int)(n < 100 ? n : 100), s);
+    }
+    char why[256];
+    snprintf(why, sizeof why, fmt, limit);
+    fprintf(stderr, "defector: error: %s%s%s: stopped while scoring customer %s: %s\n", wd->lim->rules_path,
+            what ? ": " : "", what ? what : "", id, why);
+    fprintf(stderr, "defector: rule error; the outputs were left as they were\n");
+    outset_unlink_temps(wd->o);
+    _exit(DF_ERR_RULES);
+}
+
+static void *watchdog_main(void *arg)
+{
+    watchdog *wd = arg;
+    double last_row = -2, since = now_seconds();
+    pthread_mutex_lock(&wd->mu);
+    while (!wd->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&wd->cv, &wd->mu, &ts);
+        if (wd->stop) break;
+        double row = wd->w.row, t = now_seconds();
+        const char *what = (const char *)wd->w.what;
+        if (row != last_row) last_row = row, since = t;
+        else if (row >= 0 && wd->lim->time_limit > 0 && t - since > wd->lim->time_limit)
+            watchdog_fire(wd, row, what, "one customer took more than %g s (--rule-time-limit); does a rule loop forever?",
+                          wd->lim->time_limit);
+        if (row >= 0 && wd->lim->memory_limit > 0 && rss_mb() - wd->rss0 > wd->lim->memory_limit)
+            watchdog_fire(wd, row, what, "scoring used more than %g MB (--rule-memory-limit); does a rule build up data without end?",
+                          wd->lim->memory_limit);
+    }
+    pthread_mutex_unlock(&wd->mu);
+    return NULL;
+}
+
+static int watchdog_start(watchdog *wd, const lb_limits *lim, const table *entity, const outset *o)
+{
+    memset(wd, 0, sizeof *wd);
+    wd->w.row = -1;
+    wd->lim = lim, wd->entity = entity, wd->o = o;
+    if (!lim || (lim->time_limit <= 0 && lim->memory_limit <= 0)) return 0;
+    wd->rss0 = rss_mb();
+    pthread_mutex_init(&wd->mu, NULL);
+    pthread_cond_init(&wd->cv, NULL);
+    if (pthread_create(&wd->th, NULL, watchdog_main, wd) != 0) return -1;
+    wd->running = 1;
+    return 0;
+}
+
+static void watchdog_stop(watchdog *wd)
+{
+    if (!wd->running) return;
+    pthread_mutex_lock(&wd->mu);
+    wd->stop = 1;
+    pthread_cond_signal(&wd->cv);
+    pthread_mutex_unlock(&wd->mu);
+    pthread_join(wd->th, NULL);
+    pthread_mutex_destroy(&wd->mu);
+    pthread_cond_destroy(&wd->cv);
 }
 
 static int traceback(lua_State *L)
@@ -292,16 +399,19 @@ static void push_data(lua_State *L, table *tables, int ntables, int32_t as_of)
 }
 
 df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
-                 score_stats *st, df_error *err)
+                 const lb_limits *lim, score_stats *st, df_error *err)
 {
     lua_State *L = b->L;
     api_ctx ctx = {.o = o, .err = err, .prog = prog};
+    watchdog wd;
+    if (watchdog_start(&wd, lim, &tables[0], o) != 0) return DF_FAIL(err, DF_ERR_INTERNAL, "", "cannot start the watchdog thread");
     df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
-                  api_row_begin, api_row_split, api_row_end, api_write_rows};
+                  api_row_begin, api_row_split, api_row_end, api_write_rows, &wd.w};
     progress_phase_items(prog, "scoring", "customers", tables[0].nrows);
     push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
     df_status s = pcall_module(b, "run", 2, 1, err);
+    watchdog_stop(&wd);
     progress_end(prog);
     if (s != DF_OK) return s;
     lua_getfield(L, -1, "customers");
@@ -330,8 +440,9 @@ df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int 
 {
     lua_State *L = b->L;
     api_ctx ctx = {.err = err};
+    df_watch w = {-1, NULL};
     df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
-                  api_row_begin, api_row_split, api_row_end, api_write_rows};
+                  api_row_begin, api_row_split, api_row_end, api_write_rows, &w};
     *text = NULL;
     push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
@@ -405,8 +516,9 @@ df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, i
 {
     lua_State *L = b->L;
     api_ctx ctx = {.err = err};
+    df_watch w = {-1, NULL};
     df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
-                  api_row_begin, api_row_split, api_row_end, api_write_rows};
+                  api_row_begin, api_row_split, api_row_end, api_write_rows, &w};
     push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
     lua_newtable(L);

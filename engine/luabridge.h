@@ -20,6 +20,13 @@ typedef struct score_stats {
     uint64_t rule_fired[DF_MAX_RULES];
 } score_stats;
 
+/* Budgets for scoring, enforced by a watchdog thread (see luabridge.c). */
+typedef struct lb_limits {
+    const char *rules_path;
+    double time_limit;   /* seconds per customer, 0 = none */
+    double memory_limit; /* MB the scoring phase may add, 0 = none */
+} lb_limits;
+
 df_status lb_new(lbridge **out, df_error *err);
 void lb_free(lbridge *b);
 /* Runs the rule file's declarations and fills tables[] (name, file, key, columns) from them;
@@ -28,7 +35,7 @@ df_status lb_declare(lbridge *b, const char *rules_path, const char *source, siz
                      table *tables, int *ntables, df_error *err);
 /* Scores every entity and writes the outputs the rule file declares into o. */
 df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
-                 score_stats *st, df_error *err);
+                 const lb_limits *lim, score_stats *st, df_error *err);
 
 /* Evaluates entity row 0 (the loader kept only that customer) with a trace and returns the
  * report (malloc'd text, or JSON when json = 1) in *text. */

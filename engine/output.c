@@ -144,6 +144,11 @@ void outset_free(outset *o)
 
 void outset_abort(outset *o) { outset_free(o); }
 
+void outset_unlink_temps(const outset *o)
+{
+    for (int i = 0; o && i < o->n; i++) unlink(o->files[i].tmp);
+}
+
 static void put_field(csvw *w, const char *s, size_t n, int guard)
 {
     if (w->ncells++) putc(',', w->f);

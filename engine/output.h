@@ -35,6 +35,9 @@ csvw *outset_open(outset *o, const char *name, df_error *err);
 df_status outset_commit(outset *o, df_error *err);
 void outset_abort(outset *o); /* also frees; NULL is a no-op */
 void outset_free(outset *o);
+/* Removes the temporaries without touching anything else: for the watchdog, just before it ends
+ * the process (another thread may still be writing them). */
+void outset_unlink_temps(const outset *o);
 int outset_count(const outset *o);
 const csvw *outset_file(const outset *o, int i);
 

@@ -21,6 +21,10 @@ local type, pairs, ipairs, tostring, tonumber, select = type, pairs, ipairs, tos
 local setmetatable, rawget, rawset, error, pcall = setmetatable, rawget, rawset, error, pcall
 
 ffi.cdef [[
+typedef struct df_watch {
+    volatile double row;        /* the customer being scored (entity row), -1 between phases */
+    volatile const char *what;  /* the rule code (or feature, stage...) being evaluated */
+} df_watch;
 typedef struct df_api {
     void *ctx;
     int (*open)(void *ctx, const char *name);
@@ -35,6 +39,7 @@ typedef struct df_api {
     void (*row_split)(void *ctx, int f);
     void (*row_end)(void *ctx, int f);
     int (*write_rows)(void *ctx, int f, const uint32_t *order, size_t n);
+    struct df_watch *watch;
 } df_api;
 ]]
 
@@ -784,6 +789,8 @@ function M.run(data, api_ptr, opts)
   opts = opts or {}
   local api = ffi.cast("df_api*", api_ptr)
   local ctx = api.ctx
+  local watch = api.watch
+  for _, r in ipairs(decl.rules) do r.wcode = "rule " .. r.code end -- kept alive by decl for the watchdog
   local d = decl
   local A = data.as_of
   local ent = d.entity
@@ -1062,6 +1069,7 @@ function M.run(data, api_ptr, opts)
   -- rule's 'when' sees a view that records the fields it reads.
   local function evaluate(i, trace)
     row = i
+    watch.row = i
     for e = 1, #eager do local p = eager[e]; rawset(cr, p[1], p[2](i)) end
     cur_rule, cur_what = nil, "history aggregates"
     for s = 1, #scans do
@@ -1077,6 +1085,7 @@ function M.run(data, api_ptr, opts)
     for k = 1, nrules do
       local r = rules[k]
       cur_rule, cur_what = r, nil
+      watch.what = r.wcode
       local view = c
       if trace then
         local seen = {}
@@ -1097,6 +1106,7 @@ function M.run(data, api_ptr, opts)
       end
     end
     cur_rule = nil
+    watch.what = nil
     rawset(cr, "points", points)
     cur_what = "score"
     local score = score_fn(c)
@@ -1132,6 +1142,7 @@ function M.run(data, api_ptr, opts)
       for m = 1, #mets do take_metric(mets[m]) end
       if i % progress_every == 0 then api.progress(ctx, i, n) end
     end
+    watch.row = -1
   end
 
   local function on_error(e)

@@ -40,6 +40,8 @@ typedef struct df_config {
     const char *out_dir;    /* folder for the outputs, created if missing */
     int32_t as_of;          /* days since 1970-01-01 */
     int threads;            /* worker threads; 0 = all cores */
+    double rule_time_limit; /* seconds one customer's evaluation may take; 0 = no limit */
+    double rule_memory_limit; /* MB the scoring phase may add to the process; 0 = no limit */
     long max_rejects;       /* malformed rows tolerated (to rejects.csv); 0 = stop on the first */
     int progress;           /* 1: progress line on stderr */
     int quiet;              /* 1: no report on stderr */
