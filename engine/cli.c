@@ -11,6 +11,7 @@ static const char *USAGE =
     "usage: defector run RULES [--data DIR] [--out DIR] [--as-of YYYY-MM-DD] [options]\n"
     "       defector explain RULES --customer ID [--data DIR] [--as-of YYYY-MM-DD] [--json]\n"
     "       defector test RULES [TESTS]\n"
+    "       defector check RULES [--data DIR]\n"
     "\n"
     "run: reads the CSV exports a rule file names (gzip or plain) from the data folder, scores every\n"
     "customer with the rules, and writes the outputs the rule file declares, with rejects.csv and\n"
@@ -43,7 +44,11 @@ static const char *USAGE =
     "\n"
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 input file (missing, truncated or corrupt\n"
     "gzip), 4 data (malformed rows, missing columns), 5 rule file, 6 writing outputs, 7 out of memory,\n"
-    "8 rule test cases failed.\n";
+    "8 rule test cases failed.\n"
+    "\n"
+    "check: validates a rule file without running it and prints every problem at once as\n"
+    "FILE:LINE: error|warning: what — how to fix; with --data, also the columns against the\n"
+    "headers of the files there. Exit code 5 when there is an error.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -125,6 +130,28 @@ static int cmd_run(int argc, char **argv, int explain)
     return st;
 }
 
+static int cmd_check(int argc, char **argv)
+{
+    df_config cfg = {.data_dir = NULL};
+    cfg.as_of = (int32_t)(time(NULL) / 86400);
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) return fputs(USAGE, stdout), 0;
+        if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) cfg.data_dir = argv[++i];
+        else if (argv[i][0] == '-') return usage_error("unknown option %s", argv[i]);
+        else if (!cfg.rules_path) cfg.rules_path = argv[i];
+        else return usage_error("unexpected argument '%s'", argv[i]);
+    }
+    if (!cfg.rules_path) return usage_error("%s", "check needs a rule file, e.g. defector check rules/retention.lua");
+    df_error err = {0};
+    int errors = 0;
+    df_status st = df_check(&cfg, stdout, &errors, &err);
+    if (st != DF_OK) {
+        df_error_print(&err, stderr);
+        return st;
+    }
+    return errors ? DF_ERR_RULES : 0;
+}
+
 static int cmd_test(int argc, char **argv)
 {
     df_config cfg = {.data_dir = "", .out_dir = ""};
@@ -176,5 +203,6 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc, argv, 0);
     if (strcmp(argv[1], "explain") == 0) return cmd_run(argc, argv, 1);
     if (strcmp(argv[1], "test") == 0) return cmd_test(argc, argv);
-    return usage_error("unknown command '%s'; the commands are run, explain and test", argv[1]);
+    if (strcmp(argv[1], "check") == 0) return cmd_check(argc, argv);
+    return usage_error("unknown command '%s'; the commands are run, explain, test and check", argv[1]);
 }

@@ -479,3 +479,71 @@ done:
     loader_free(&L);
     return st;
 }
+
+/* ---- the header line alone (defector check) ---- */
+typedef struct header_reader {
+    char **names;
+    int n, cap, done, failed;
+} header_reader;
+
+static void hdr_field(void *s, size_t n, void *ud)
+{
+    header_reader *h = ud;
+    if (h->done || h->failed) return;
+    if (h->n == h->cap) {
+        int cap = h->cap ? h->cap * 2 : 16;
+        char **nn = realloc(h->names, (size_t)cap * sizeof *nn);
+        if (!nn) {
+            h->failed = 1;
+            return;
+        }
+        h->names = nn, h->cap = cap;
+    }
+    char *name = malloc(n + 1);
+    if (!name) {
+        h->failed = 1;
+        return;
+    }
+    if (n) memcpy(name, s, n);
+    name[n] = 0;
+    h->names[h->n++] = name;
+}
+
+static void hdr_row(int c, void *ud)
+{
+    (void)c;
+    ((header_reader *)ud)->done = 1;
+}
+
+df_status csvload_header(const char *path, char ***names, int *n, df_error *err)
+{
+    header_reader h = {0};
+    struct csv_parser p;
+    gzsource *src = NULL;
+    *names = NULL, *n = 0;
+    if (csv_init(&p, CSV_STRICT) != 0) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
+    csv_set_space_func(&p, no_space);
+    df_status st = gzsource_open(path, &src, err);
+    char buf[65536];
+    int first = 1;
+    while (st == DF_OK && !h.done && !h.failed) {
+        long k = gzsource_read(src, buf, sizeof buf, err);
+        if (k < 0) st = err->status;
+        if (k <= 0) break;
+        const char *b = buf;
+        if (first && k >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0) b += 3, k -= 3;
+        first = 0;
+        for (long i = 0; i < k && !h.done; i++) csv_parse(&p, b + i, 1, hdr_field, hdr_row, &h);
+    }
+    if (st == DF_OK && !h.done) csv_fini(&p, hdr_field, hdr_row, &h);
+    csv_free(&p);
+    gzsource_free(src);
+    if (st == DF_OK && h.failed) st = DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
+    if (st != DF_OK) {
+        for (int i = 0; i < h.n; i++) free(h.names[i]);
+        free(h.names);
+        return st;
+    }
+    *names = h.names, *n = h.n;
+    return DF_OK;
+}

@@ -22,4 +22,7 @@ typedef struct load_opts {
  * entity table to resolve its keys. */
 df_status csvload_table(table *t, const table *entity, const load_opts *o, df_error *err);
 
+/* Reads only the header line of a CSV (gzip or plain): *names (malloc'd, n of them). */
+df_status csvload_header(const char *path, char ***names, int *n, df_error *err);
+
 #endif

@@ -539,3 +539,36 @@ df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, i
     lua_pop(L, 2);
     return DF_OK;
 }
+
+df_status lb_check(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
+                   const lb_header *headers, int nheaders, int have_data, char **text, int *errors, int *warnings,
+                   df_error *err)
+{
+    lua_State *L = b->L;
+    char as_of_text[16];
+    df_format_date(as_of, as_of_text);
+    lua_pushlstring(L, src, len);
+    lua_pushstring(L, rules_path);
+    lua_pushnumber(L, as_of);
+    lua_pushstring(L, as_of_text);
+    if (have_data) {
+        lua_newtable(L);
+        for (int i = 0; i < nheaders; i++) {
+            lua_createtable(L, headers[i].n, 0);
+            for (int k = 0; k < headers[i].n; k++) {
+                lua_pushstring(L, headers[i].names[k]);
+                lua_rawseti(L, -2, k + 1);
+            }
+            lua_setfield(L, -2, headers[i].file);
+        }
+    } else {
+        lua_pushnil(L);
+    }
+    df_status st = pcall_module(b, "check", 5, 3, err);
+    if (st != DF_OK) return st;
+    *text = strdup(lua_tostring(L, -3));
+    *errors = (int)lua_tonumber(L, -2);
+    *warnings = (int)lua_tonumber(L, -1);
+    lua_pop(L, 3);
+    return *text ? DF_OK : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+}

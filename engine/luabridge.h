@@ -50,4 +50,16 @@ df_status lb_case_files(lbridge *b, int i, const char *dir, char *id, size_t idc
 df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, int i, int *pass, char *msg,
                         size_t mcap, df_error *err);
 
+/* defector check: all findings of a rule file at once, "file:line: severity: what — how to fix"
+ * per line (malloc'd *text), checked against the headers of the files in the data folder when
+ * have_data. */
+typedef struct lb_header {
+    const char *file;
+    char **names;
+    int n;
+} lb_header;
+df_status lb_check(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
+                   const lb_header *headers, int nheaders, int have_data, char **text, int *errors, int *warnings,
+                   df_error *err);
+
 #endif

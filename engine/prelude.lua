@@ -53,14 +53,29 @@ local SCALE = 1e6
 
 local RULES_FILE = "rules"
 
+-- The line (and file) of the user's file being run: the nearest frame, from `level` up, whose
+-- chunk is a file ("@path"; the engine's own chunks are named "=...").
+local function rule_line(level)
+  for l = (level or 2) + 1, 40 do
+    local info = debug.getinfo(l, "Sl")
+    if not info then break end
+    if info.source:sub(1, 1) == "@" and info.currentline > 0 then return info.currentline, info.source:sub(2) end
+  end
+  return nil
+end
+
 local function user_error(message, level)
   -- level: stack level of the rule file's call (2 = the caller of the API function)
-  local info = debug.getinfo((level or 2) + 1, "Sl")
-  local where = RULES_FILE
-  if info and info.currentline and info.currentline > 0 and info.source:sub(1, 1) == "@" then
-    where = info.source:sub(2) .. ":" .. info.currentline
-  end
-  error({ where = where, message = message }, 0)
+  local line, file = rule_line((level or 2))
+  error({ where = line and (file .. ":" .. line) or RULES_FILE, message = message }, 0)
+end
+
+-- defector check collects findings instead of stopping at the first error.
+local FINDINGS = nil
+
+local function raise_or_record(obj)
+  if FINDINGS then FINDINGS[#FINDINGS + 1] = obj return end
+  error(obj, 0)
 end
 
 local function check(cond, message, level)
@@ -219,7 +234,8 @@ local function declare_table(kind, spec, level)
   check(type(spec.columns) == "table", kind .. ": 'columns' must list the columns to read with their types", level + 1)
   local name = spec.name or spec.file:match("^([^%.]+)")
   check(not decl.by_name[name], "a table named '" .. name .. "' is declared twice", level + 1)
-  local t = { kind = kind, name = name, file = spec.file, key = spec.key, date = spec.date, columns = {} }
+  local t = { kind = kind, name = name, file = spec.file, key = spec.key, date = spec.date, columns = {},
+              line = rule_line(level) }
   local names = {}
   for cname in pairs(spec.columns) do names[#names + 1] = cname end
   sort(names)
@@ -294,7 +310,7 @@ local function api_feature(name, def)
   declare_field(name, "feature", 2)
   check(type(def) == "function" or getmetatable(def) == AGG,
     "feature '" .. tostring(name) .. "': give a function(c) ... end or a history aggregate such as count(events, {...})", 2)
-  decl.features[#decl.features + 1] = { name = name, def = def, line = debug.getinfo(2, "l").currentline }
+  decl.features[#decl.features + 1] = { name = name, def = def, line = rule_line(1) }
 end
 
 local function api_rule(spec)
@@ -307,7 +323,7 @@ local function api_rule(spec)
   check(spec.reason == nil or type(spec.reason) == "string" or type(spec.reason) == "function",
     "rule " .. code .. ": reason must be text (may hold {feature} placeholders) or a function(c)", 2)
   local r = { code = code, points = spec.points, when = spec.when, reason = spec.reason or code,
-              index = #decl.rules + 1, line = debug.getinfo(2, "l").currentline }
+              index = #decl.rules + 1, line = rule_line(1) }
   if type(r.reason) == "string" then r.parts = compile_reason(r.reason) end
   decl.rules[#decl.rules + 1] = r
   decl.rule_codes[code] = r
@@ -330,6 +346,7 @@ local function api_bands(list)
     prev = b[2]
   end
   decl.bands = list
+  decl.bands_line = rule_line(1)
 end
 
 local function api_stages(list)
@@ -340,6 +357,7 @@ local function api_stages(list)
     check(s[2] == nil or type(s[2]) == "function", "stage " .. s[1] .. ": the condition must be a function(c)", 2)
   end
   decl.stages = list
+  decl.stages_line = rule_line(1)
 end
 
 local function api_value(name, fn)
@@ -381,7 +399,7 @@ local function api_output(spec)
     end
   end
   decl.outputs[#decl.outputs + 1] = { kind = "list", file = spec.file, where = spec.where, columns = cols,
-    order = parse_order(spec.order, "output " .. spec.file), line = debug.getinfo(2, "l").currentline }
+    order = parse_order(spec.order, "output " .. spec.file), line = rule_line(1) }
 end
 
 -- Metric aggregates (over customers), distinct from history aggregates by their arguments.
@@ -408,7 +426,7 @@ local function api_metrics(spec)
   end
   check(#cols > 0, "metrics " .. spec.file .. ": 'columns' must list what to write", 2)
   decl.outputs[#decl.outputs + 1] = { kind = "metrics", file = spec.file, where = spec.where, group_by = group_by,
-    columns = cols, order = parse_order(spec.order or group_by, "metrics " .. spec.file), line = debug.getinfo(2, "l").currentline }
+    columns = cols, order = parse_order(spec.order or group_by, "metrics " .. spec.file), line = rule_line(1) }
 end
 
 local function api_count(a, b)
@@ -535,8 +553,8 @@ local function plan_of(d)
 end
 
 local function finish_declarations(d)
-  check(d.entity, "the rule file declares no entity table: add entity { file = ..., key = ..., columns = {...} }", 1)
-  check(#d.outputs > 0, "the rule file declares no output: add output { ... } or metrics { ... }", 1)
+  if not d.entity then raise_or_record({ where = RULES_FILE, message = "the rule file declares no entity table", fix = "add entity { file = ..., key = ..., columns = {...} }" }) end
+  if #d.outputs == 0 then raise_or_record({ where = RULES_FILE, message = "the rule file declares no output", fix = "add output { ... } or metrics { ... }" }) end
   d.fields.points = d.fields.points or "builtin"
   d.fields.score = d.fields.score or "builtin"
   d.fields.band = "builtin"
@@ -547,7 +565,8 @@ local function finish_declarations(d)
   for _, o in ipairs(d.outputs) do
     local function known(f, what)
       if not d.fields[f] then
-        error({ where = RULES_FILE .. ":" .. o.line, message = fmt("%s %s: '%s' is not a column, feature or value of the rule file", o.kind == "list" and "output" or "metrics", o.file, f) }, 0)
+        raise_or_record({ where = RULES_FILE .. ":" .. o.line, message = fmt("%s %s: '%s' is not a column, feature or value of the rule file", o.kind == "list" and "output" or "metrics", o.file, f),
+                          fix = "use a name the rule file declares, or declare it with feature(...) or value(...)", name = f })
       end
     end
     for _, c in ipairs(o.columns) do
@@ -560,7 +579,7 @@ local function finish_declarations(d)
       if o.kind == "metrics" then
         local ok = false
         for _, c in ipairs(o.columns) do if c.name == k.field then ok = true end end
-        if not ok then error({ where = RULES_FILE .. ":" .. o.line, message = fmt("metrics %s: order by '%s', which is not one of its columns", o.file, k.field) }, 0) end
+        if not ok then raise_or_record({ where = RULES_FILE .. ":" .. o.line, message = fmt("metrics %s: order by '%s', which is not one of its columns", o.file, k.field), fix = "order by one of the table's column names" }) end
       else
         known(k.field)
       end
@@ -1395,7 +1414,7 @@ function M.load_cases(source, chunkname)
       check(type(t.expect) == "table", "case '" .. name .. "': 'expect' must give the expected score, band, stage, rules or fields", 2)
       check(t.as_of == nil or parse_date(t.as_of), "case '" .. name .. "': as_of must be a date \"YYYY-MM-DD\"", 2)
       t.name = name
-      t.line = debug.getinfo(2, "l").currentline
+      t.line = rule_line(1)
       CASES[#CASES + 1] = t
     end,
     pairs = pairs, ipairs = ipairs, tostring = tostring, tonumber = tonumber, type = type, select = select,
@@ -1504,6 +1523,203 @@ function M.case_check(i, res)
   sort(codes)
   for _, code in ipairs(codes) do cmp("reason of " .. code, e.reasons[code], res.reasons[code]) end
   return #bad == 0, concat(bad, "; ")
+end
+
+--------------------------------------------------------------------------------------------
+-- defector check: every problem of a rule file at once, each "file:line: what — how to fix".
+
+local function distance(a, b)
+  local la, lb = #a, #b
+  if math.abs(la - lb) > 3 then return 99 end
+  local prev = {}
+  for j = 0, lb do prev[j] = j end
+  for i = 1, la do
+    local cur = { [0] = i }
+    for j = 1, lb do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[lb]
+end
+
+local function suggest(name, candidates)
+  local best, bd = nil, 3
+  for _, c in ipairs(candidates) do
+    local dd = distance(name, c)
+    if dd < bd then best, bd = c, dd end
+  end
+  return best
+end
+
+local function line_of(where)
+  return tonumber(tostring(where):match(":(%d+)$") or tostring(where):match(":(%d+):")) or 0
+end
+
+-- headers: { [file] = { names... } } for the files found in --data (may be empty)
+function M.check(source, chunkname, as_of, as_of_text, headers)
+  RULES_FILE = chunkname
+  SOURCE_LINES = {}
+  for line in (source .. "\n"):gmatch("([^\n]*)\n") do SOURCE_LINES[#SOURCE_LINES + 1] = line end
+  decl = new_decl()
+  FINDINGS = {}
+  local findings = FINDINGS
+  local function add(where, severity, message, fix)
+    findings[#findings + 1] = { where = where, severity = severity, message = message, fix = fix }
+  end
+  local env = build_env(as_of, as_of_text)
+  -- lenient: an API call that fails is recorded and the file goes on; an unknown name is
+  -- recorded and stands for a function that does nothing
+  local lenient = {}
+  for k, v in pairs(env) do
+    if type(v) == "function" and k ~= "round" and k ~= "ratio" and k ~= "between" then
+      lenient[k] = function(...)
+        local info = debug.getinfo(2, "l")
+        local res = { pcall(v, ...) }
+        if res[1] then return unpack(res, 2) end
+        local e = res[2]
+        if type(e) == "table" then
+          if not tostring(e.where):find(":%d+$") and info and info.currentline > 0 then
+            e.where = chunkname .. ":" .. info.currentline
+          end
+          findings[#findings + 1] = e
+        else
+          local where, msg = tostring(e):match("^([^:]+:%d+): (.*)$")
+          add(where or chunkname, "error", msg or tostring(e))
+        end
+        return nil
+      end
+    else
+      lenient[k] = v
+    end
+  end
+  setmetatable(lenient, {
+    __index = function(_, k)
+      local info = debug.getinfo(2, "Sl")
+      local cands = {}
+      for name in pairs(lenient) do cands[#cands + 1] = name end
+      sort(cands)
+      local s = suggest(tostring(k), cands)
+      add(chunkname .. ":" .. (info and info.currentline or 0), "error", "unknown name '" .. tostring(k) .. "'",
+        s and ("did you mean '" .. s .. "'?") or "see docs/rules.md for the rule API")
+      return function() end
+    end,
+    __newindex = function(_, k)
+      local info = debug.getinfo(2, "Sl")
+      add(chunkname .. ":" .. (info and info.currentline or 0), "error", "cannot set global '" .. tostring(k) .. "'",
+        "write 'local " .. tostring(k) .. " = ...'")
+    end,
+  })
+  local chunk, err = load(source, "@" .. chunkname, "t", lenient)
+  if not chunk then
+    local line, msg = tostring(err):match("^[^:]*:(%d+): (.*)$")
+    add(chunkname .. ":" .. (line or 0), "error", "syntax error: " .. (msg or tostring(err)), "fix the Lua syntax on that line")
+  else
+    local ok, e = pcall(chunk)
+    if not ok then
+      if type(e) == "table" then findings[#findings + 1] = e
+      else
+        local where, msg = tostring(e):match("^([^:]+:%d+): (.*)$")
+        add(where or chunkname, "error", msg or tostring(e), "the rest of the file was not checked")
+      end
+    end
+    pcall(finish_declarations, decl)
+    local d = decl
+    -- names used as c.name in functions must be declared
+    local known = {}
+    for name in pairs(d.fields) do known[#known + 1] = name end
+    sort(known)
+    for ln, text in ipairs(SOURCE_LINES) do
+      local code = text:gsub("%-%-.*$", "")
+      for name in code:gmatch("%f[%w_]c%.([%a_][%w_]*)") do
+        if not d.fields[name] then
+          local s = suggest(name, known)
+          add(chunkname .. ":" .. ln, "error", "unknown field '" .. name .. "': not a column, feature or value",
+            s and ("did you mean '" .. s .. "'?") or "declare it with feature(...) or value(...), or add the column to the table")
+        end
+      end
+      for name in code:gmatch("{([%w_]+)}") do
+        if code:find("reason") and not d.fields[name] then
+          add(chunkname .. ":" .. ln, "error", "the reason shows {" .. name .. "}, which is not a feature or column",
+            (suggest(name, known) and ("did you mean {" .. suggest(name, known) .. "}?")) or "use a declared name")
+        end
+      end
+    end
+    -- bands: listed from the highest minimum down; a lowest minimum above 0 leaves a gap
+    if d.bands then
+      local lowest = d.bands[#d.bands][2]
+      if lowest > 0 then
+        add(chunkname .. ":" .. (d.bands_line or 0), "warning", fmt("scores below %s fall in no band", number_text(lowest)),
+          fmt("add a last band with minimum 0, e.g. { \"low\", 0 }"))
+      end
+      local seen = {}
+      for _, b in ipairs(d.bands) do
+        if seen[b[1]] then add(chunkname .. ":" .. (d.bands_line or 0), "error", "band '" .. b[1] .. "' is listed twice", "give each band its own name") end
+        seen[b[1]] = true
+      end
+    end
+    -- stages: a stage after one without a condition can never be reached
+    if d.stages then
+      local catch_all, seen = nil, {}
+      for _, st in ipairs(d.stages) do
+        if catch_all then
+          add(chunkname .. ":" .. (d.stages_line or 0), "error", "stage '" .. st[1] .. "' can never be reached: stage '" .. catch_all .. "' before it has no condition",
+            "move '" .. catch_all .. "' to the end of the stages")
+        end
+        if seen[st[1]] then add(chunkname .. ":" .. (d.stages_line or 0), "error", "stage '" .. st[1] .. "' is listed twice", "give each stage its own name") end
+        seen[st[1]] = true
+        if st[2] == nil then catch_all = catch_all or st[1] end
+      end
+      if not catch_all then
+        add(chunkname .. ":" .. (d.stages_line or 0), "warning", "customers that meet no stage's condition get no stage", "end the stages with a default, e.g. { \"active\" }")
+      end
+    end
+    -- columns against the files' headers
+    for _, t in ipairs(d.tables) do
+      local h = headers and headers[t.file]
+      if h then
+        local have = {}
+        for _, name in ipairs(h) do have[name] = true end
+        local wanted = {}
+        for _, c in ipairs(t.columns) do wanted[#wanted + 1] = c.name end
+        if not have[t.key] and t.columns[t.key] == nil then wanted[#wanted + 1] = t.key end
+        for _, name in ipairs(wanted) do
+          if not have[name] then
+            local s = suggest(name, h)
+            local at = t.line or 0 -- the line that names the column, if it is near the declaration
+            for ln = at, math.min(at + 40, #SOURCE_LINES) do
+              if SOURCE_LINES[ln]:find("%f[%w_]" .. name .. "%s*=") then at = ln break end
+            end
+            add(chunkname .. ":" .. at, "error", fmt("%s has no column '%s'", t.file, name),
+              s and fmt("the header has '%s': did you mean it?", s) or ("the header has: " .. concat(h, ", ")))
+          end
+        end
+      elseif headers then
+        add(chunkname .. ":" .. (t.line or 0), "warning", fmt("%s is not in the data folder, its columns were not checked", t.file),
+          "give --data the folder that holds it")
+      end
+    end
+  end
+  FINDINGS = nil
+  -- one line per finding, sorted by line
+  local seen, out = {}, {}
+  for _, f in ipairs(findings) do
+    local where = f.where or chunkname
+    if not where:find(":%d+") then where = where end
+    local text = fmt("%s: %s: %s%s", where, f.severity or "error", f.message, f.fix and (" — " .. f.fix) or "")
+    if not seen[text] then
+      seen[text] = true
+      out[#out + 1] = { line = line_of(where), text = text, error = (f.severity or "error") == "error" }
+    end
+  end
+  sort(out, function(a, b) if a.line ~= b.line then return a.line < b.line end return a.text < b.text end)
+  local lines, errors, warnings = {}, 0, 0
+  for _, f in ipairs(out) do
+    lines[#lines + 1] = f.text
+    if f.error then errors = errors + 1 else warnings = warnings + 1 end
+  end
+  return concat(lines, "\n") .. (#lines > 0 and "\n" or ""), errors, warnings
 end
 
 return M

@@ -2,6 +2,7 @@
  * group each history -> score and write outputs (to temporaries) -> run summary -> commit.
  * Any failure before the commit aborts the output set, so the output folder keeps its
  * previous files. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,5 +205,57 @@ df_status df_test(const df_config *cfg, const char *tests_path, FILE *out, int *
     lb_free(b);
     free(rsrc);
     free(tsrc);
+    return st;
+}
+
+static int is_csv_name(const char *name)
+{
+    size_t n = strlen(name);
+    return (n > 4 && strcmp(name + n - 4, ".csv") == 0) || (n > 7 && strcmp(name + n - 7, ".csv.gz") == 0);
+}
+
+df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
+{
+    char *src = NULL, *text = NULL;
+    size_t len = 0;
+    lbridge *b = NULL;
+    lb_header headers[256];
+    int nh = 0, warnings = 0;
+    *errors = 0;
+    df_status st = read_file(cfg->rules_path, &src, &len, err);
+    DIR *d = NULL;
+    if (st == DF_OK && cfg->data_dir && cfg->data_dir[0]) {
+        d = opendir(cfg->data_dir);
+        if (!d) st = DF_FAIL(err, DF_ERR_IO, cfg->data_dir, "cannot open the data folder: %s", strerror(errno));
+        struct dirent *e;
+        while (st == DF_OK && d && (e = readdir(d)) && nh < 256) {
+            if (!is_csv_name(e->d_name)) continue;
+            char *path = path_join(cfg->data_dir, e->d_name);
+            headers[nh].file = strdup(e->d_name);
+            if (!path || !headers[nh].file) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+            else st = csvload_header(path, &headers[nh].names, &headers[nh].n, err);
+            free(path);
+            if (st == DF_OK) nh++;
+            else free((char *)headers[nh].file);
+        }
+        if (d) closedir(d);
+    }
+    if (st == DF_OK) st = lb_new(&b, err);
+    if (st == DF_OK)
+        st = lb_check(b, cfg->rules_path, src, len, cfg->as_of, headers, nh, cfg->data_dir && cfg->data_dir[0], &text,
+                      errors, &warnings, err);
+    if (st == DF_OK) {
+        fputs(text, out);
+        if (*errors || warnings) fprintf(out, "%d error(s), %d warning(s)\n", *errors, warnings);
+        else fprintf(out, "%s: no problems found\n", cfg->rules_path);
+    }
+    for (int i = 0; i < nh; i++) {
+        for (int k = 0; k < headers[i].n; k++) free(headers[i].names[k]);
+        free(headers[i].names);
+        free((char *)headers[i].file);
+    }
+    free(text);
+    lb_free(b);
+    free(src);
     return st;
 }

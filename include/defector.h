@@ -60,6 +60,11 @@ df_status df_explain(const df_config *cfg, const char *customer, int json, FILE 
  * file, printing PASS/FAIL per case and "N passed, N failed"; *failed counts the failures. */
 df_status df_test(const df_config *cfg, const char *tests_path, FILE *out, int *failed, df_error *err);
 
+/* check: validates a rule file without running the job (syntax, unknown names and fields, outputs,
+ * bands, stages, and with cfg->data_dir the columns against the files' headers), printing every
+ * finding as "file:line: severity: what — how to fix"; *errors counts the errors. */
+df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err);
+
 /* "YYYY-MM-DD" -> days since 1970-01-01; returns 0 on success, -1 when not a valid date. */
 int df_parse_date(const char *s, size_t n, int32_t *days);
 /* days since 1970-01-01 -> "YYYY-MM-DD" (buf of at least 11 bytes). */

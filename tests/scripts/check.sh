@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# defector check: the shipped rule file is clean; a deliberately broken one gets every problem
+# reported at once with its line and a fix.
+source "$TESTS_DIR/fixtures/lib.sh"
+cd "$REPO_DIR"
+out=$("$DEFECTOR" check rules/retention.lua --data sample-data); rc=$?
+[ $rc = 0 ] || fail "check rules/retention.lua: exit $rc: $out"
+[ "$out" = "rules/retention.lua: no problems found" ] || fail "check rules/retention.lua: $out"
+
+"$DEFECTOR" check tests/rules/broken.lua --data sample-data >"$T/out"; rc=$?
+[ $rc = 5 ] || fail "broken.lua: exit $rc, expected 5"
+cat > "$T/want" <<'WANT'
+tests/rules/broken.lua:6: error: customers.csv.gz has no column 'segmnt' — the header has 'segment': did you mean it?
+tests/rules/broken.lua:14: error: 'complaints_90' is declared twice (as a feature and as a feature); use another name
+tests/rules/broken.lua:15: error: unknown field 'complaints_9': not a column, feature or value — did you mean 'complaints_90'?
+tests/rules/broken.lua:16: error: rule code 'complaints' is used twice; codes must be unique
+tests/rules/broken.lua:17: error: rule new: points must be a number
+tests/rules/broken.lua:18: error: the reason shows {tenur_days}, which is not a feature or column — did you mean {tenure_days}?
+tests/rules/broken.lua:19: error: unknown name 'scor' — did you mean 'score'?
+tests/rules/broken.lua:20: warning: scores below 30 fall in no band — add a last band with minimum 0, e.g. { "low", 0 }
+tests/rules/broken.lua:21: error: stage 'lapsed' can never be reached: stage 'active' before it has no condition — move 'active' to the end of the stages
+tests/rules/broken.lua:22: error: cannot set global 'threshold' — write 'local threshold = ...'
+tests/rules/broken.lua:23: error: output risk.csv: 'revenue' is not a column, feature or value of the rule file — use a name the rule file declares, or declare it with feature(...) or value(...)
+10 error(s), 1 warning(s)
+WANT
+diff -u "$T/want" "$T/out" || fail "broken.lua findings differ"
+
+# without --data the columns are not checked against headers
+"$DEFECTOR" check tests/rules/broken.lua >"$T/out2"; rc=$?
+grep -q "segmnt" "$T/out2" && fail "without --data, headers should not be checked"
+grep -q "^9 error(s), 1 warning(s)$" "$T/out2" || fail "without --data: $(tail -n 1 "$T/out2")"
+
+printf 'entity { file = "c.csv", key = "id", columns = { id = "text" } }\nrule { "x", points = 1, when = function(c) return true end\n' > "$T/syntax.lua"
+"$DEFECTOR" check "$T/syntax.lua" >"$T/out3"; rc=$?
+[ $rc = 5 ] || fail "syntax: exit $rc"
+grep -q "syntax.lua:3: error: syntax error: '}' expected (to close '{' at line 2) near '<eof>'" "$T/out3" || fail "syntax: $(cat "$T/out3")"
+finish
