@@ -27,6 +27,8 @@ static const char *USAGE =
     "  --threads N         worker threads (default: all cores; this version scores on one)\n"
     "  --rule-time-limit S stop the run when one customer's rules take more than S seconds\n"
     "                      (default 10; 0 = no limit)\n"
+    "  --on-rule-error stop|skip  stop at a rule that fails (default), or count it as not\n"
+    "                      fired for that customer, list it in rule_errors.csv and go on\n"
     "  --rule-memory-limit MB  stop the run when scoring grows the process by more than MB\n"
     "                      (default 4096; 0 = no limit)\n"
     "  --progress          show a progress line even when stderr is not a terminal\n"
@@ -100,6 +102,9 @@ static int cmd_run(int argc, char **argv, int explain)
             if (a[7] == 't') cfg.rule_time_limit = x;
             else cfg.rule_memory_limit = x;
             i++;
+        } else if (strcmp(a, "--on-rule-error") == 0 && v) {
+            if (strcmp(v, "stop") && strcmp(v, "skip")) return usage_error("--on-rule-error: '%s'; use stop or skip", v);
+            cfg.skip_rule_errors = strcmp(v, "skip") == 0, i++;
         } else if (explain && strcmp(a, "--customer") == 0 && v) customer = v, i++;
         else if (explain && strcmp(a, "--json") == 0) json = 1;
         else if (strcmp(a, "--progress") == 0) cfg.progress = 1;
@@ -107,7 +112,7 @@ static int cmd_run(int argc, char **argv, int explain)
         else if (strcmp(a, "--quiet") == 0) cfg.quiet = 1;
         else if (a[0] == '-' && a[1] == '-') {
             if (!v && (strcmp(a, "--data") == 0 || strcmp(a, "--out") == 0 || strcmp(a, "--as-of") == 0 ||
-                       strcmp(a, "--max-rejects") == 0 || strcmp(a, "--threads") == 0 || strcmp(a, "--customer") == 0))
+                       strcmp(a, "--max-rejects") == 0 || strcmp(a, "--threads") == 0 || strcmp(a, "--customer") == 0 || strcmp(a, "--on-rule-error") == 0))
                 return usage_error("%s needs a value", a);
             return usage_error("unknown option %s", a);
         } else if (!cfg.rules_path) cfg.rules_path = a;

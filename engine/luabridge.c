@@ -410,7 +410,10 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     progress_phase_items(prog, "scoring", "customers", tables[0].nrows);
     push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
-    df_status s = pcall_module(b, "run", 2, 1, err);
+    lua_newtable(L);
+    lua_pushboolean(L, lim && lim->skip_rule_errors);
+    lua_setfield(L, -2, "skip_rule_errors");
+    df_status s = pcall_module(b, "run", 3, 1, err);
     watchdog_stop(&wd);
     progress_end(prog);
     if (s != DF_OK) return s;
@@ -428,9 +431,11 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
         lua_rawgeti(L, -1, i + 1);
         lua_rawgeti(L, -1, 1);
         lua_rawgeti(L, -2, 2);
-        snprintf(st->rule_code[i], sizeof st->rule_code[i], "%s", lua_tostring(L, -2));
-        st->rule_fired[i] = (uint64_t)lua_tonumber(L, -1);
-        lua_pop(L, 3);
+        lua_rawgeti(L, -3, 3);
+        snprintf(st->rule_code[i], sizeof st->rule_code[i], "%s", lua_tostring(L, -3));
+        st->rule_fired[i] = (uint64_t)lua_tonumber(L, -2);
+        st->rule_errors[i] = (uint64_t)lua_tonumber(L, -1);
+        lua_pop(L, 4);
     }
     lua_pop(L, 2);
     return DF_OK;

@@ -18,6 +18,7 @@ typedef struct score_stats {
     int nrules;
     char rule_code[DF_MAX_RULES][64];
     uint64_t rule_fired[DF_MAX_RULES];
+    uint64_t rule_errors[DF_MAX_RULES]; /* --on-rule-error skip: failures per rule */
 } score_stats;
 
 /* Budgets for scoring, enforced by a watchdog thread (see luabridge.c). */
@@ -25,6 +26,7 @@ typedef struct lb_limits {
     const char *rules_path;
     double time_limit;   /* seconds per customer, 0 = none */
     double memory_limit; /* MB the scoring phase may add, 0 = none */
+    int skip_rule_errors; /* 1: a failing rule counts as not fired (rule_errors.csv) */
 } lb_limits;
 
 df_status lb_new(lbridge **out, df_error *err);

@@ -1084,6 +1084,42 @@ function M.run(data, api_ptr, opts)
 
   local progress_every = 65536
 
+  -- The fields a rule reads, with this customer's values: run it again on a recording view.
+  local function values_seen(r)
+    local seen, done, parts = {}, {}, {}
+    local view = setmetatable({}, { __index = function(_, f) seen[#seen + 1] = f; return c[f] end })
+    pcall(r.when, view)
+    for _, f in ipairs(seen) do
+      if not done[f] and fields[f] then
+        done[f] = true
+        local v = c[f]
+        parts[#parts + 1] = f .. " = " .. (v == nil and "nil" or type(v) == "number" and number_text(v) or tostring(v))
+      end
+    end
+    return concat(parts, ", ")
+  end
+
+  -- --on-rule-error skip: a rule that fails counts as not fired for this customer, the failure is
+  -- counted per rule and listed in rule_errors.csv
+  local skip_errors = opts.skip_rule_errors
+  local error_counts, errors_file = {}, nil
+  for k = 1, nrules do error_counts[k] = 0 end
+  if skip_errors and not opts.explain then
+    errors_file = api.open(ctx, "rule_errors.csv")
+    if errors_file < 0 then error({ where = "rule_errors.csv", message = "cannot open the output file" }, 0) end
+    for _, h in ipairs({ "customer_id", "rule", "where", "error", "values" }) do api.plain(ctx, errors_file, h, #h) end
+    api.end_row(ctx, errors_file)
+  end
+  local function rule_failed(k, r, e)
+    error_counts[k] = error_counts[k] + 1
+    if not errors_file then return end
+    local msg = tostring(type(e) == "table" and e.message or e)
+    local where, rest = msg:match("^([^:\n]+:%d+): (.*)$")
+    local cells = { key_of(row), r.code, where or (RULES_FILE .. ":" .. r.line), rest or msg, values_seen(r) }
+    for _, x in ipairs(cells) do api.text(ctx, errors_file, x, #x) end
+    api.end_row(ctx, errors_file)
+  end
+
   -- Everything the rule file computes for customer i, into cr. With trace (explain), each
   -- rule's 'when' sees a view that records the fields it reads.
   local function evaluate(i, trace)
@@ -1112,7 +1148,13 @@ function M.run(data, api_ptr, opts)
         view = setmetatable({}, { __index = function(_, f) seen[#seen + 1] = f; return c[f] end,
                                   __newindex = function(_, f) error("rules cannot change the customer: '" .. tostring(f) .. "' is read-only", 2) end })
       end
-      local yes = r.when(view)
+      local yes
+      if skip_errors then
+        local ok, e = pcall(r.when, view)
+        if ok then yes = e else rule_failed(k, r, e); yes = false end
+      else
+        yes = r.when(view)
+      end
       if yes == true then
         fired[k] = true
         points = points + r.points
@@ -1170,8 +1212,9 @@ function M.run(data, api_ptr, opts)
     local where, rest = msg:match("^([^:\n]+:%d+): (.*)$")
     local id = key_of(row)
     local ctxs = cur_rule and ("rule " .. cur_rule.code) or (cur_what or "")
+    local vals = cur_rule and values_seen(cur_rule) or ""
     return { where = (where or RULES_FILE) .. (ctxs ~= "" and (": " .. ctxs) or ""),
-             message = fmt("%s (customer %s)", rest or msg, id), customer = id }
+             message = fmt("%s (customer %s%s)", rest or msg, id, vals ~= "" and ("; it looked at " .. vals) or ""), customer = id }
   end
 
   if opts.explain then
@@ -1268,7 +1311,7 @@ function M.run(data, api_ptr, opts)
   end
   local t2 = api.now()
   local rule_counts = {}
-  for k = 1, nrules do rule_counts[k] = { rules[k].code, fire_counts[k] } end
+  for k = 1, nrules do rule_counts[k] = { rules[k].code, fire_counts[k], error_counts[k] } end
   return { customers = n, score_seconds = t1 - t0, write_seconds = t2 - t1, rules = rule_counts }
 end
 

@@ -76,6 +76,13 @@ df_status summary_write(outset *o, const run_info *r, df_error *err)
         json_str(f, r->score.rule_code[i]);
         fprintf(f, ": %llu", (unsigned long long)r->score.rule_fired[i]);
     }
+    fputs("\n  },\n  \"rule_errors\": {", f);
+    for (int i = 0, k = 0; i < r->score.nrules; i++) {
+        if (!r->score.rule_errors[i]) continue;
+        fprintf(f, "%s\n    ", k++ ? "," : "");
+        json_str(f, r->score.rule_code[i]);
+        fprintf(f, ": %llu", (unsigned long long)r->score.rule_errors[i]);
+    }
     fputs("\n  },\n  \"timings_seconds\": {", f);
     for (int i = 0; i < r->ntables; i++) {
         fputs("\n    ", f);
@@ -112,6 +119,10 @@ void summary_report(const run_info *r, const outset *o, FILE *f)
                     (unsigned long long)s->future, date);
         }
     }
+    for (int i = 0; i < r->score.nrules; i++)
+        if (r->score.rule_errors[i])
+            fprintf(f, "defector: warning: rule %s failed for %llu customers and was skipped for them (see rule_errors.csv)\n",
+                    r->score.rule_code[i], (unsigned long long)r->score.rule_errors[i]);
     fprintf(f, "defector: scored %llu customers in %.2f s; wrote", (unsigned long long)r->score.customers, r->t_total);
     for (int i = 0; i < outset_count(o); i++) {
         const csvw *x = outset_file(o, i);

@@ -81,8 +81,18 @@ unchanged "$OUT" "$T/snap.good" syntax
 
 sed 's/return c.complaints_90 >= 2 end/return c.complaints_90 >= 2 and c.renewal_date > 0 end/' "$RULES" > "$T/runtime.lua"
 RULES_FILE="$T/runtime.lua" run_engine "$OUT"
-expect_rc 5 runtime; expect_err "runtime.lua:72: rule complaints: attempt to compare" runtime; expect_err "(customer C2)" runtime
+expect_rc 5 runtime; expect_err "runtime.lua:72: rule complaints: attempt to compare" runtime; expect_err "(customer C2; it looked at complaints_90 = 2, renewal_date = nil)" runtime
 unchanged "$OUT" "$T/snap.good" runtime
+
+# --on-rule-error skip: the customer gets the other rules; the failure is counted and listed
+RULES_FILE="$T/runtime.lua" run_engine "$T/out-skip" --on-rule-error skip
+expect_rc 0 skip
+expect_err "rule complaints failed for 1 customers and was skipped for them (see rule_errors.csv)" skip
+[ "$(cat "$T/out-skip/rule_errors.csv")" = "$(printf 'customer_id,rule,where,error,values\nC2,complaints,%s:72,attempt to compare number with nil,"complaints_90 = 2, renewal_date = nil"' "$T/runtime.lua")" ] \
+  || fail "rule_errors.csv: $(cat "$T/out-skip/rule_errors.csv")"
+grep -q '"complaints": 1' "$T/out-skip/run_summary.json" || fail "run_summary.json rule_errors"
+grep -q "^C2," "$T/out-skip/risk_list.csv" && fail "C2 should score 15 (detractor only) without the failed rule"
+"$DEFECTOR" run "$RULES" --on-rule-error maybe 2>/dev/null; [ $? = 2 ] || fail "--on-rule-error maybe accepted"
 
 sed 's/return c.complaints_90 >= 2 end/return c.complaints_9 >= 2 end/' "$RULES" > "$T/unknown.lua"
 RULES_FILE="$T/unknown.lua" run_engine "$OUT"
