@@ -1,0 +1,202 @@
+---@meta
+-- Annotations of the rule API for the Lua language server (sumneko / LuaLS): with the
+-- repository's .luarc.json, an editor completes and checks these names as you type a rule file.
+-- This file is never run; docs/rules.md describes the same API with examples.
+
+---@class Customer
+---One customer as rules see it: the entity's columns, the features, and after the rules
+---`points`, `score`, `band`, `stage` and the values. Read-only.
+---@field points number sum of the points of the rules that fired
+---@field score number
+---@field band string?
+---@field stage string?
+---@field [string] any
+
+---@class TableSpec
+---@field file string file name in the --data folder (.csv.gz or .csv)
+---@field key string key column (customer id)
+---@field date? string history only: the date column; rows after AS_OF are ignored
+---@field columns table<string, "int"|"decimal"|"date"|"category"|"text">
+---@field name? string defaults to the file name before the first dot
+
+---@class History
+---@field name string
+
+---@class Aggregate
+---@class MetricAggregate
+---@class Predicate
+
+---The as-of date (days since 1970-01-01): --as-of on the command line.
+---@type integer
+AS_OF = 0
+---The as-of date as "YYYY-MM-DD".
+---@type string
+AS_OF_TEXT = ""
+
+---Declares the entity table: one row per customer.
+---@param spec TableSpec
+function entity(spec) end
+
+---Declares a history table: many rows per customer.
+---@param spec TableSpec
+---@return History
+function history(spec) end
+
+---Declares a feature: a function of the customer, or an aggregate over a history.
+---@param name string
+---@param def fun(c: Customer): any | Aggregate
+function feature(name, def) end
+
+---@class RuleSpec
+---@field [1] string the rule code, unique
+---@field points number
+---@field when fun(c: Customer): boolean
+---@field reason? string|fun(c: Customer): string text with {feature} placeholders, or a function
+
+---Declares a rule.
+---@param spec RuleSpec
+function rule(spec) end
+
+---How points become the score (default: the points).
+---@param fn fun(c: Customer): number
+function score(fn) end
+
+---Bands from the highest minimum score down: { {"high", 60}, {"medium", 30}, {"low", 0} }.
+---@param list table
+function bands(list) end
+
+---Stages, the first that holds: { {"name", function(c) ... end}, ..., {"default"} }.
+---@param list table
+function stages(list) end
+
+---A per-customer value computed after score, band and stage.
+---@param name string
+---@param fn fun(c: Customer): any
+function value(name, fn) end
+
+---@class OutputSpec
+---@field file string
+---@field where? fun(c: Customer): boolean
+---@field order? string[] field names, optionally followed by " desc"
+---@field columns table field names or {"header", field or function(c)}
+
+---A list output: one row per customer that passes `where`.
+---@param spec OutputSpec
+function output(spec) end
+
+---@class MetricsSpec
+---@field file string
+---@field where? fun(c: Customer): boolean
+---@field group_by? string[]
+---@field order? string[]
+---@field columns table group_by names or {"name", count() | sum(...) | avg(...) | function(row)}
+
+---A metric table: one row per group.
+---@param spec MetricsSpec
+function metrics(spec) end
+
+---History rows that pass the filter: count(events, {event_type = "complaint", last_days = 90});
+---or, in metrics, customers: count() or count(function(c) ... end).
+---@param h? History|fun(c: Customer): boolean
+---@param filter? table
+---@return Aggregate|MetricAggregate
+function count(h, filter) end
+
+---True when a history row passes the filter.
+---@param h History
+---@param filter table
+---@return Aggregate
+function any(h, filter) end
+
+---Sum of a history column (sum(events, "amount", {...})) or, in metrics, of a field
+---(sum("revenue_at_risk", 2 [, where])).
+---@return Aggregate|MetricAggregate
+function sum(a, b, c) end
+
+---Average of a field in metrics, rounded half away from zero to `places`.
+---@param field string
+---@param places? integer
+---@param where? fun(c: Customer): boolean
+---@return MetricAggregate
+function avg(field, places, where) end
+
+---@param h History
+---@param column string
+---@param filter? table
+---@return Aggregate
+function min(h, column, filter) end
+
+---@param h History
+---@param column string
+---@param filter? table
+---@return Aggregate
+function max(h, column, filter) end
+
+---The column's value on the latest date among the rows that pass; ties: "lowest" or "highest".
+---@param h History
+---@param column string
+---@param filter? table
+---@param tie? "lowest"|"highest"
+---@return Aggregate
+function latest(h, column, filter, tie) end
+
+---The same on the earliest date.
+---@param h History
+---@param column string
+---@param filter? table
+---@param tie? "lowest"|"highest"
+---@return Aggregate
+function earliest(h, column, filter, tie) end
+
+---@param x number
+---@return Predicate
+function above(x) end
+---@param x number
+---@return Predicate
+function below(x) end
+---@param x number
+---@return Predicate
+function at_least(x) end
+---@param x number
+---@return Predicate
+function at_most(x) end
+---@type Predicate
+present = nil
+---@type Predicate
+empty = nil
+
+---False when x is nil, else lo <= x <= hi.
+---@param x number?
+---@param lo number
+---@param hi number
+---@return boolean
+function between(x, lo, hi) end
+
+---Rounds half away from zero to `places` decimals (x taken at 15 significant digits).
+---@param x number?
+---@param places? integer
+---@return number?
+function round(x, places) end
+
+---a / b rounded half away from zero, exact for integers; nil when b is 0.
+---@param a number?
+---@param b number?
+---@param places? integer
+---@return number?
+function ratio(a, b, places) end
+
+---@param s string "YYYY-MM-DD"
+---@return integer days
+function date(s) end
+---@param d integer?
+---@return string?
+function date_text(d) end
+---@param d integer?
+---@return string? "YYYY-Qn"
+function quarter(d) end
+---@param d integer?
+---@return string? "YYYY-MM"
+function month(d) end
+---@param d integer?
+---@return integer?
+function year(d) end
