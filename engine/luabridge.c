@@ -424,6 +424,22 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     lua_getfield(L, -3, "write_seconds");
     st->write_seconds = lua_tonumber(L, -1);
     lua_pop(L, 3);
+    lua_getfield(L, -1, "overrides");
+    st->has_overrides = lua_istable(L, -1);
+    if (st->has_overrides) {
+        lua_getfield(L, -1, "file");
+        snprintf(st->overrides_file, sizeof st->overrides_file, "%s", lua_tostring(L, -1));
+        lua_getfield(L, -2, "expired_list");
+        snprintf(st->overrides_expired_list, sizeof st->overrides_expired_list, "%s", lua_tostring(L, -1));
+        lua_getfield(L, -3, "applied");
+        lua_getfield(L, -4, "active");
+        lua_getfield(L, -5, "expired");
+        st->overrides_applied = (uint64_t)lua_tonumber(L, -3);
+        st->overrides_active = (uint64_t)lua_tonumber(L, -2);
+        st->overrides_expired = (uint64_t)lua_tonumber(L, -1);
+        lua_pop(L, 5);
+    }
+    lua_pop(L, 1);
     lua_getfield(L, -1, "rules");
     int n = (int)lua_objlen(L, -1);
     st->nrules = n > DF_MAX_RULES ? DF_MAX_RULES : n;

@@ -19,6 +19,9 @@ typedef struct score_stats {
     char rule_code[DF_MAX_RULES][64];
     uint64_t rule_fired[DF_MAX_RULES];
     uint64_t rule_errors[DF_MAX_RULES]; /* --on-rule-error skip: failures per rule */
+    int has_overrides;
+    char overrides_file[512], overrides_expired_list[2048];
+    uint64_t overrides_applied, overrides_active, overrides_expired;
 } score_stats;
 
 /* Budgets for scoring, enforced by a watchdog thread (see luabridge.c). */

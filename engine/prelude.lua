@@ -506,12 +506,134 @@ do
   smt.__metatable = false
 end
 
+
+-- Small CSV files beside the rule file (lookup tables, overrides): read whole, RFC 4180.
+local function parse_csv(text, name)
+  if text:sub(1, 3) == "\239\187\191" then text = text:sub(4) end
+  local rows, row, field, i, n, line = {}, {}, {}, 1, #text, 1
+  local function end_field() row[#row + 1] = concat(field); field = {} end
+  local function end_row() end_field(); rows[#rows + 1] = row; row = {} end
+  while i <= n do
+    local ch = text:sub(i, i)
+    if ch == '"' and #field == 0 then
+      local j = i + 1
+      while true do
+        local q = text:find('"', j, true)
+        if not q then error({ where = name .. ":" .. line, message = "unterminated quoted field" }, 0) end
+        local part = text:sub(j, q - 1)
+        local _, nl = part:gsub("\n", "")
+        line = line + nl
+        field[#field + 1] = part
+        if text:sub(q + 1, q + 1) == '"' then field[#field + 1] = '"'; j = q + 2 else i = q + 1; break end
+      end
+    elseif ch == "," then end_field(); i = i + 1
+    elseif ch == "\r" and text:sub(i + 1, i + 1) == "\n" then end_row(); i = i + 2; line = line + 1
+    elseif ch == "\n" then end_row(); i = i + 1; line = line + 1
+    else
+      local j = text:find('[,\r\n]', i) or n + 1
+      field[#field + 1] = text:sub(i, j - 1)
+      i = j
+    end
+  end
+  if #field > 0 or #row > 0 then end_row() end
+  local out = {}
+  for _, r in ipairs(rows) do if not (#r == 1 and r[1] == "") then out[#out + 1] = r end end
+  return out
+end
+
+local function read_beside_rules(file, what, level)
+  check(type(file) == "string" and file:match("^[%w_%-%.]+$") and not file:match("^%."),
+    what .. ": 'file' must be a plain file name beside the rule file, e.g. \"thresholds.csv\"", level + 1)
+  local dir = RULES_FILE:match("^(.*)/[^/]*$") or "."
+  local path = dir .. "/" .. file
+  local f = io.open(path, "rb")
+  check(f, what .. ": cannot read " .. path .. " (it must be in the same folder as the rule file)", level + 1)
+  local text = f:read("*a")
+  f:close()
+  return parse_csv(text, path), path
+end
+
+local function typed(v)
+  if v == "" then return nil end
+  local x = tonumber(v)
+  if x and v:match("^[%+%-]?%d*%.?%d+$") then return x end
+  return v
+end
+
+local function read_only(t, what)
+  return setmetatable({}, { __index = t, __newindex = function() user_error(what .. " is read-only", 2) end,
+    __metatable = false, __len = function() return #t end })
+end
+
+-- lookup { file = "thresholds.csv", key = "segment" } -> rows by key (numbers where the text is one);
+-- without key, the list of rows.
+local function api_lookup(spec)
+  check(type(spec) == "table", "lookup { file = \"thresholds.csv\", key = \"segment\" } expects a table", 2)
+  local rows, path = read_beside_rules(spec.file, "lookup", 2)
+  check(#rows >= 1, "lookup: " .. path .. " is empty: it needs a header line", 2)
+  local header = rows[1]
+  local out = {}
+  local keycol
+  if spec.key then
+    for i, h in ipairs(header) do if h == spec.key then keycol = i end end
+    check(keycol, "lookup: " .. path .. " has no column '" .. tostring(spec.key) .. "' (its columns: " .. concat(header, ", ") .. ")", 2)
+  end
+  for r = 2, #rows do
+    local t = {}
+    for i, h in ipairs(header) do t[h] = typed(rows[r][i] or "") end
+    t = read_only(t, "a lookup row")
+    if keycol then
+      local k = rows[r][keycol]
+      check(out[k] == nil, fmt("lookup: %s: key '%s' appears twice (line %d)", path, k, r), 2)
+      out[k] = t
+    else
+      out[#out + 1] = t
+    end
+  end
+  return read_only(out, "a lookup table")
+end
+
+-- overrides { file = "overrides.csv", key = "customer_id" }: columns key, band and/or points,
+-- reason, expires_on. Applied after the rules; an expired row is ignored and reported.
+local function api_overrides(spec)
+  check(type(spec) == "table", "overrides { file = \"overrides.csv\", key = \"customer_id\" } expects a table", 2)
+  check(decl.overrides == nil, "overrides are declared twice", 2)
+  local key = spec.key or (decl.entity and decl.entity.key) or "customer_id"
+  local rows, path = read_beside_rules(spec.file, "overrides", 2)
+  check(#rows >= 1, "overrides: " .. path .. " is empty: it needs a header line", 2)
+  local col = {}
+  for i, h in ipairs(rows[1]) do col[h] = i end
+  check(col[key], "overrides: " .. path .. " has no column '" .. key .. "'", 2)
+  check(col.band or col.points, "overrides: " .. path .. " needs a column band or points", 2)
+  check(col.reason, "overrides: " .. path .. " needs a column reason (it is shown with the customer)", 2)
+  local map, expired, applied_rows = {}, {}, 0
+  for r = 2, #rows do
+    local row = rows[r]
+    local function get_(name) return col[name] and row[col[name]] or "" end
+    local id, band, points, reason, expires = get_(key), get_("band"), get_("points"), get_("reason"), get_("expires_on")
+    local where = path .. ":" .. r
+    check(id ~= "", "overrides: " .. where .. ": empty " .. key, 2)
+    check(band ~= "" or points ~= "", "overrides: " .. where .. ": give a band or points", 2)
+    check(points == "" or tonumber(points), "overrides: " .. where .. ": points '" .. points .. "' is not a number", 2)
+    local exp = expires ~= "" and parse_date(expires) or nil
+    check(expires == "" or exp, "overrides: " .. where .. ": expires_on '" .. expires .. "' is not a date YYYY-MM-DD", 2)
+    check(map[id] == nil, "overrides: " .. where .. ": " .. id .. " has two overrides", 2)
+    if exp and exp < decl.as_of then
+      expired[#expired + 1] = { id = id, expires = expires, line = r }
+    else
+      map[id] = { band = band ~= "" and band or nil, points = tonumber(points), reason = reason, expires = expires, line = r }
+      applied_rows = applied_rows + 1
+    end
+  end
+  decl.overrides = { map = map, expired = expired, path = path, rows = applied_rows, line = rule_line(1) }
+end
+
 local function build_env(as_of, as_of_text)
   local env = {
     -- declarations
     entity = api_entity, history = api_history, feature = api_feature, rule = api_rule,
     score = api_score, bands = api_bands, stages = api_stages, value = api_value,
-    output = api_output, metrics = api_metrics,
+    output = api_output, metrics = api_metrics, lookup = api_lookup, overrides = api_overrides,
     -- aggregates
     count = api_count, any = api_any, sum = api_sum, avg = api_avg, min = api_min, max = api_max,
     latest = api_latest, earliest = api_earliest,
@@ -562,6 +684,16 @@ local function finish_declarations(d)
   d.fields.reason_codes = "builtin"
   d.fields.reasons = "builtin"
   d.fields.rank = "builtin"
+  if d.overrides then
+    local known_band = {}
+    for _, b in ipairs(d.bands or {}) do known_band[b[1]] = true end
+    for id, ov in pairs(d.overrides.map) do
+      if ov.band and not known_band[ov.band] then
+        raise_or_record({ where = d.overrides.path .. ":" .. ov.line, message = fmt("override for %s forces band '%s', which the rule file does not declare", id, ov.band),
+                          fix = "use one of the bands declared with bands { ... }" })
+      end
+    end
+  end
   for _, o in ipairs(d.outputs) do
     local function known(f, what)
       if not d.fields[f] then
@@ -594,6 +726,7 @@ function M.declare(source, chunkname, as_of, as_of_text)
   SOURCE_LINES = {}
   for line in (source .. "\n"):gmatch("([^\n]*)\n") do SOURCE_LINES[#SOURCE_LINES + 1] = line end
   decl = new_decl()
+  decl.as_of = as_of
   local env = build_env(as_of, as_of_text)
   local chunk, err = load(source, "@" .. chunkname, "t", env)
   if not chunk then
@@ -901,11 +1034,14 @@ function M.run(data, api_ptr, opts)
     if v == nil then v = c[k] end
     return v
   end
+  local overrides = d.overrides and d.overrides.map
+  local cur_override, override_count = nil, 0
   local function reasons_of(sep, text)
     local parts = {}
     for k = 1, nrules do
       if fired[k] then parts[#parts + 1] = text and reason_text(rules[k], c) or rules[k].code end
     end
+    if cur_override then parts[#parts + 1] = text and ("override: " .. cur_override.reason) or "override" end
     return concat(parts, sep)
   end
   local function field_value(f)
@@ -1168,6 +1304,15 @@ function M.run(data, api_ptr, opts)
     end
     cur_rule = nil
     watch.what = nil
+    cur_override = nil
+    if overrides then
+      local ov = overrides[key_of(i)]
+      if ov then
+        cur_override = ov
+        points = points + (ov.points or 0)
+        override_count = override_count + 1
+      end
+    end
     rawset(cr, "points", points)
     cur_what = "score"
     local score = score_fn(c)
@@ -1179,6 +1324,7 @@ function M.run(data, api_ptr, opts)
     if bands then
       for b = 1, #bands do if score >= bands[b][2] then band = bands[b][1]; break end end
     end
+    if cur_override and cur_override.band then band = cur_override.band end
     rawset(cr, "band", band)
     local stage
     if stages then
@@ -1312,7 +1458,13 @@ function M.run(data, api_ptr, opts)
   local t2 = api.now()
   local rule_counts = {}
   for k = 1, nrules do rule_counts[k] = { rules[k].code, fire_counts[k], error_counts[k] } end
-  return { customers = n, score_seconds = t1 - t0, write_seconds = t2 - t1, rules = rule_counts }
+  local ov_report = nil
+  if d.overrides then
+    local ex = {}
+    for _, e in ipairs(d.overrides.expired) do ex[#ex + 1] = fmt("%s (expired %s, line %d)", e.id, e.expires, e.line) end
+    ov_report = { file = d.overrides.path, applied = override_count, active = d.overrides.rows, expired = #d.overrides.expired, expired_list = concat(ex, ", ") }
+  end
+  return { customers = n, score_seconds = t1 - t0, write_seconds = t2 - t1, rules = rule_counts, overrides = ov_report }
 end
 
 --------------------------------------------------------------------------------------------
@@ -1606,6 +1758,7 @@ function M.check(source, chunkname, as_of, as_of_text, headers)
   SOURCE_LINES = {}
   for line in (source .. "\n"):gmatch("([^\n]*)\n") do SOURCE_LINES[#SOURCE_LINES + 1] = line end
   decl = new_decl()
+  decl.as_of = as_of
   FINDINGS = {}
   local findings = FINDINGS
   local function add(where, severity, message, fix)

@@ -83,7 +83,17 @@ df_status summary_write(outset *o, const run_info *r, df_error *err)
         json_str(f, r->score.rule_code[i]);
         fprintf(f, ": %llu", (unsigned long long)r->score.rule_errors[i]);
     }
-    fputs("\n  },\n  \"timings_seconds\": {", f);
+    fputs("\n  },\n", f);
+    if (r->score.has_overrides) {
+        fputs("  \"overrides\": {\"file\": ", f);
+        json_str(f, r->score.overrides_file);
+        fprintf(f, ", \"active\": %llu, \"applied\": %llu, \"expired\": %llu, \"expired_list\": ",
+                (unsigned long long)r->score.overrides_active, (unsigned long long)r->score.overrides_applied,
+                (unsigned long long)r->score.overrides_expired);
+        json_str(f, r->score.overrides_expired_list);
+        fputs("},\n", f);
+    }
+    fputs("  \"timings_seconds\": {", f);
     for (int i = 0; i < r->ntables; i++) {
         fputs("\n    ", f);
         char key[128];
@@ -123,6 +133,13 @@ void summary_report(const run_info *r, const outset *o, FILE *f)
         if (r->score.rule_errors[i])
             fprintf(f, "defector: warning: rule %s failed for %llu customers and was skipped for them (see rule_errors.csv)\n",
                     r->score.rule_code[i], (unsigned long long)r->score.rule_errors[i]);
+    if (r->score.has_overrides) {
+        fprintf(f, "defector: %s: %llu overrides applied", r->score.overrides_file, (unsigned long long)r->score.overrides_applied);
+        if (r->score.overrides_expired)
+            fprintf(f, "; %llu expired and ignored: %s", (unsigned long long)r->score.overrides_expired,
+                    r->score.overrides_expired_list);
+        fputs("\n", f);
+    }
     fprintf(f, "defector: scored %llu customers in %.2f s; wrote", (unsigned long long)r->score.customers, r->t_total);
     for (int i = 0; i < outset_count(o); i++) {
         const csvw *x = outset_file(o, i);
