@@ -1375,7 +1375,7 @@ function M.run(data, api_ptr, opts)
       return { result = { score = c.score, points = c.points, band = c.band, stage = c.stage, rules = codes, fields = vals,
                           reasons = (function() local t = {} for k, r in ipairs(d.rules) do if fired[k] then t[r.code] = reason_text(r, c) end end return t end)() } }
     end
-    return { explain = M.explain_report(d, c, fired, trace, key_of(opts.explain - 1), is_date_field, opts.json, A) }
+    return { explain = M.explain_report(d, c, fired, trace, key_of(opts.explain - 1), is_date_field, opts.json, A, cur_override) }
   end
 
   -- DEFECTOR_LUA_PROFILE=FILE: LuaJIT's sampling profiler over the scoring loop (for tuning)
@@ -1516,7 +1516,7 @@ local function holds(v, op, x)
   elseif op == "==" then return v == x else return v ~= x end
 end
 
-function M.explain_report(d, c, fired, trace, id, is_date, as_json, as_of)
+function M.explain_report(d, c, fired, trace, id, is_date, as_json, as_of, ov)
   local function show(name, v)
     if v == nil then return "(none)" end
     if type(v) == "number" and is_date(name) then return date_text(v) end
@@ -1566,6 +1566,10 @@ function M.explain_report(d, c, fired, trace, id, is_date, as_json, as_of)
       jr.why_not = concat(why, "; ")
     end
     J.rules[#J.rules + 1] = jr
+  end
+  if ov then
+    add("  OVERRIDE %s%s: %s%s", ov.points and fmt("%+g points", ov.points) or "", ov.band and ((ov.points and ", " or "") .. "band " .. ov.band) or "",
+      ov.reason, ov.expires ~= "" and (" (until " .. ov.expires .. ")") or "")
   end
   add("")
   add("points %s, score %s, band %s, stage %s", show("points", c.points), show("score", c.score), show("band", c.band), show("stage", c.stage))

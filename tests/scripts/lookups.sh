@@ -13,6 +13,10 @@ C3,60,60,high,renewal_due;strategic,renewal due in 0 days; strategic account'
 expect_err "overrides.csv: 2 overrides applied; 1 expired and ignored: C9 (expired 2026-10-01, line 4)" lookups
 grep -q '"expired": 1' "$T/out/run_summary.json" || fail "run_summary.json overrides"
 
+"$DEFECTOR" explain "$TESTS_DIR/rules/lookups/lookups.lua" --data "$T/data" --as-of 2026-11-01 --customer C1 >"$T/ex" 2>&1
+grep -qF "OVERRIDE band high: CEO escalation, call weekly (until 2026-12-31)" "$T/ex" || fail "explain shows the override: $(cat "$T/ex")"
+grep -qF "points 0, score 0, band high" "$T/ex" || fail "explain: forced band: $(cat "$T/ex")"
+
 # a copy of the folder with one thing wrong at a time
 bad() {
   rm -rf "$T/r" && cp -r "$TESTS_DIR/rules/lookups" "$T/r"
