@@ -31,6 +31,13 @@ assert j["features"]["complaints_90"] == 3 and j["features"]["last_nps"] == 0
 assert j["values"]["revenue_at_risk"] == 1.5
 PY
 
+# the guide's example, on sample-data
+"$DEFECTOR" explain "$RULES" --data "$REPO_DIR/sample-data" --as-of 2026-11-01 --customer C0000042 >"$T/out" 2>"$T/err" || fail "sample-data explain: $(cat "$T/err")"
+for want in "customer C0000042 (as of 2026-11-01)" "tenure_days        412" "renewal_due: days_to_renewal = 326, fires at 0 to 60" \
+            "inactive: days_inactive = 36, fires at > 60" "points 0, score 0, band low, stage active"; do
+  grep -qF -- "$want" "$T/out" || fail "sample-data explain lacks '$want': $(cat "$T/out")"
+done
+
 ex --customer nobody
 [ $RC = 4 ] || fail "unknown customer: exit $RC"
 grep -qF 'no customer with customer_id = "nobody"' "$T/err" || fail "unknown customer message: $(cat "$T/err")"
