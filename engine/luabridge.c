@@ -457,14 +457,15 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     return DF_OK;
 }
 
-df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int json, char **text, df_error *err)
+/* Calls M.run for entity row 0 alone (the loader kept one customer), with opts {explain = 1,
+ * json, result}; leaves run's return value on the stack. */
+static df_status run_single(lbridge *b, table *tables, int ntables, int32_t as_of, int json, int result, df_error *err)
 {
     lua_State *L = b->L;
-    api_ctx ctx = {.err = err};
+    api_ctx ctx = {.err = err}; /* no output files are opened in this mode */
     df_watch w = {-1, NULL};
     df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
                   api_row_begin, api_row_split, api_row_end, api_write_rows, &w};
-    *text = NULL;
     push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
     lua_newtable(L);
@@ -472,7 +473,16 @@ df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int 
     lua_setfield(L, -2, "explain");
     lua_pushboolean(L, json);
     lua_setfield(L, -2, "json");
-    df_status s = pcall_module(b, "run", 3, 1, err);
+    lua_pushboolean(L, result);
+    lua_setfield(L, -2, "result");
+    return pcall_module(b, "run", 3, 1, err);
+}
+
+df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int json, char **text, df_error *err)
+{
+    lua_State *L = b->L;
+    *text = NULL;
+    df_status s = run_single(b, tables, ntables, as_of, json, 0, err);
     if (s != DF_OK) return s;
     lua_getfield(L, -1, "explain");
     const char *t = lua_tostring(L, -1);
@@ -536,18 +546,7 @@ df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, i
                         size_t mcap, df_error *err)
 {
     lua_State *L = b->L;
-    api_ctx ctx = {.err = err};
-    df_watch w = {-1, NULL};
-    df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
-                  api_row_begin, api_row_split, api_row_end, api_write_rows, &w};
-    push_data(L, tables, ntables, as_of);
-    lua_pushlightuserdata(L, &api);
-    lua_newtable(L);
-    lua_pushnumber(L, 1);
-    lua_setfield(L, -2, "explain");
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, "result");
-    df_status st = pcall_module(b, "run", 3, 1, err);
+    df_status st = run_single(b, tables, ntables, as_of, 0, 1, err);
     if (st != DF_OK) return st;
     lua_getfield(L, -1, "result");
     lua_remove(L, -2);

@@ -719,15 +719,8 @@ local function finish_declarations(d)
   end
 end
 
-local SOURCE_LINES = {}
-
-function M.declare(source, chunkname, as_of, as_of_text)
-  RULES_FILE = chunkname
-  SOURCE_LINES = {}
-  for line in (source .. "\n"):gmatch("([^\n]*)\n") do SOURCE_LINES[#SOURCE_LINES + 1] = line end
-  decl = new_decl()
-  decl.as_of = as_of
-  local env = build_env(as_of, as_of_text)
+-- Loads and runs a user's file (rule file, test file) in env; errors become {where, message}.
+local function run_user_chunk(source, chunkname, env)
   local chunk, err = load(source, "@" .. chunkname, "t", env)
   if not chunk then
     local line, msg = tostring(err):match("^[^:]*:(%d+): (.*)$")
@@ -739,6 +732,18 @@ function M.declare(source, chunkname, as_of, as_of_text)
     local where, msg = tostring(e):match("^([^:]+:%d+): (.*)$")
     error({ where = where or chunkname, message = msg or tostring(e) }, 0)
   end
+end
+
+local SOURCE_LINES = {}
+
+function M.declare(source, chunkname, as_of, as_of_text)
+  RULES_FILE = chunkname
+  SOURCE_LINES = {}
+  for line in (source .. "\n"):gmatch("([^\n]*)\n") do SOURCE_LINES[#SOURCE_LINES + 1] = line end
+  decl = new_decl()
+  decl.as_of = as_of
+  local env = build_env(as_of, as_of_text)
+  run_user_chunk(source, chunkname, env)
   finish_declarations(decl)
   return plan_of(decl)
 end
@@ -1623,17 +1628,7 @@ function M.load_cases(source, chunkname)
     __index = function(_, k) user_error("unknown name '" .. tostring(k) .. "' in a test file: write case { ... }", 2) end,
     __newindex = function(_, k) user_error("cannot set global '" .. tostring(k) .. "' in a test file; use local", 2) end,
   })
-  local chunk, err = load(source, "@" .. chunkname, "t", env)
-  if not chunk then
-    local line, msg = tostring(err):match("^[^:]*:(%d+): (.*)$")
-    error({ where = line and (chunkname .. ":" .. line) or chunkname, message = "syntax error: " .. (msg or tostring(err)) }, 0)
-  end
-  local ok, e = pcall(chunk)
-  if not ok then
-    if type(e) == "table" then error(e, 0) end
-    local where, msg = tostring(e):match("^([^:]+:%d+): (.*)$")
-    error({ where = where or chunkname, message = msg or tostring(e) }, 0)
-  end
+  run_user_chunk(source, chunkname, env)
   local out = {}
   for i, t in ipairs(CASES) do out[i] = { name = t.name, as_of = t.as_of or "", line = t.line } end
   return out
