@@ -439,14 +439,14 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     L.disp = o->display ? o->display : t->path;
     t->key_col = table_find_col(t, t->key);
     t->date_idx = t->date_col ? table_find_col(t, t->date_col) : -1;
-    if (!t->is_history && strmap_init(&t->keys) != 0) return DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
+    if (!t->is_history && !t->keys.slots && strmap_init(&t->keys) != 0) return DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
     if (csv_init(&L.p, CSV_STRICT | CSV_STRICT_FINI) != 0) return DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
     csv_set_space_func(&L.p, no_space);
     gzsource *src = NULL;
     gzpipe *pipe = NULL;
     df_status st = gzsource_open(t->path, &src, err);
     if (st != DF_OK) goto done;
-    t->st.bytes = gzsource_file_size(src);
+    t->st.bytes += gzsource_file_size(src);
     st = gzpipe_start(src, CHUNK, o->threads > 1 && gzsource_is_gzip(src), &pipe, err);
     if (st != DF_OK) goto done;
     char label[300];

@@ -232,7 +232,8 @@ local function declare_table(kind, spec, level)
   check(type(spec.file) == "string", kind .. ": 'file' must name the input file, e.g. file = \"customers.csv.gz\"", level + 1)
   check(type(spec.key) == "string", kind .. ": 'key' must name the key column, e.g. key = \"customer_id\"", level + 1)
   check(type(spec.columns) == "table", kind .. ": 'columns' must list the columns to read with their types", level + 1)
-  local name = spec.name or spec.file:match("^([^%.]+)")
+  -- "customers.csv.gz" -> customers; an export in parts "events-*.csv.gz" -> events
+  local name = spec.name or (spec.file:match("^([^%.]+)"):gsub("[-_]?[%*%?].*$", ""))
   check(not decl.by_name[name], "a table named '" .. name .. "' is declared twice", level + 1)
   local t = { kind = kind, name = name, file = spec.file, key = spec.key, date = spec.date, columns = {},
               line = rule_line(level) }

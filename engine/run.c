@@ -12,6 +12,7 @@
 #include "csvload.h"
 #include "group.h"
 #include "luabridge.h"
+#include "parts.h"
 #include "progress.h"
 #include "run.h"
 #include "sha256.h"
@@ -67,7 +68,16 @@ static df_status load_all(run_info *r, outset *o, progress *prog, const char *on
         load_opts lo = {.as_of = cfg->as_of, .max_rejects = cfg->max_rejects, .rejects = &r->rejects,
                         .rejects_out = rej, .prog = prog, .threads = cfg->threads, .only_key = only_key};
         double t0 = now_seconds();
-        st = csvload_table(t, &r->tables[0], &lo, err);
+        if (strpbrk(t->file, "*?")) { /* an export in parts: events-*.csv.gz */
+            char **paths = NULL;
+            int n = 0;
+            st = parts_expand(cfg->data_dir, t->file, &paths, &n, err);
+            if (st == DF_OK) st = parts_load(t, &r->tables[0], paths, n, &lo, cfg->threads, err);
+            t->parts = n;
+            parts_free(paths, n);
+        } else {
+            st = csvload_table(t, &r->tables[0], &lo, err);
+        }
         r->t_load[i] = now_seconds() - t0;
     }
     if (st != DF_OK) return st;

@@ -43,6 +43,7 @@ typedef struct table {
     uint64_t owner_cap;
     uint64_t *offsets;           /* history after grouping: n_entities + 1 */
     uint64_t nrows;
+    int parts; /* files read for this table when its name is a pattern (events-*.csv.gz) */
     table_stats st;
 } table;
 

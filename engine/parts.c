@@ -1,0 +1,213 @@
+/* parts.c: see parts.h. Invariant: after parts_load, t holds the rows of part 0, then part 1, ...
+ * each in file order, exactly as if the parts had been one file read in that order. */
+#include <glob.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parts.h"
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+df_status parts_expand(const char *dir, const char *pattern, char ***paths, int *n, df_error *err)
+{
+    char *full = path_join(dir, pattern);
+    if (!full) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    glob_t g;
+    int rc = glob(full, GLOB_NOSORT, NULL, &g);
+    *paths = NULL, *n = 0;
+    if (rc == GLOB_NOMATCH || (rc == 0 && g.gl_pathc == 0)) {
+        df_status st = DF_FAIL(err, DF_ERR_IO, full, "no file matches this name (check --data and the file name the rule file gives)");
+        free(full);
+        if (rc == 0) globfree(&g);
+        return st;
+    }
+    free(full);
+    if (rc != 0) return DF_FAIL(err, DF_ERR_IO, pattern, "cannot list the files matching this name");
+    char **p = calloc(g.gl_pathc, sizeof *p);
+    for (size_t i = 0; p && i < g.gl_pathc; i++) p[i] = strdup(g.gl_pathv[i]);
+    int count = (int)g.gl_pathc;
+    globfree(&g);
+    if (!p) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    qsort(p, (size_t)count, sizeof *p, cmp_str);
+    *paths = p, *n = count;
+    return DF_OK;
+}
+
+void parts_free(char **paths, int n)
+{
+    for (int i = 0; paths && i < n; i++) free(paths[i]);
+    free(paths);
+}
+
+/* A table with t's name, key, date column and columns, reading path. */
+static int clone_spec(table *dst, const table *t, const char *path)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->name = strdup(t->name);
+    dst->file = strdup(strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+    dst->path = strdup(path);
+    dst->key = strdup(t->key);
+    dst->date_col = t->date_col ? strdup(t->date_col) : NULL;
+    dst->is_history = t->is_history;
+    dst->key_col = dst->date_idx = -1;
+    if (!dst->name || !dst->file || !dst->path || !dst->key || (t->date_col && !dst->date_col)) return -1;
+    for (int c = 0; c < t->ncols; c++)
+        if (column_init(&dst->cols[dst->ncols++], t->cols[c].name, t->cols[c].type) != 0) return -1;
+    return 0;
+}
+
+static void add_examples(char dst[DF_EXAMPLES][64], uint64_t have, const char src[DF_EXAMPLES][64], uint64_t n)
+{
+    for (uint64_t i = 0; i < n && i < DF_EXAMPLES && have + i < DF_EXAMPLES; i++) memcpy(dst[have + i], src[i], 64);
+}
+
+static void add_stats(table_stats *d, const table_stats *s)
+{
+    add_examples(d->dup_examples, d->duplicates, s->dup_examples, s->duplicates);
+    add_examples(d->orphan_examples, d->orphans, s->orphan_examples, s->orphans);
+    d->bytes += s->bytes, d->bytes_text += s->bytes_text, d->rows_read += s->rows_read;
+    d->rows_loaded += s->rows_loaded, d->rejected += s->rejected, d->duplicates += s->duplicates;
+    d->orphans += s->orphans, d->future += s->future, d->blank_lines += s->blank_lines;
+    d->header_columns = s->header_columns, d->ignored_columns = s->ignored_columns;
+}
+
+/* Appends src's rows to dst (same columns, in the same order); category codes are re-mapped. */
+static int append_rows(table *dst, const table *src)
+{
+    uint64_t n = src->nrows, at = dst->nrows;
+    for (int c = 0; c < dst->ncols; c++) {
+        column *d = &dst->cols[c];
+        const column *s = &src->cols[c];
+        if (column_reserve(d, at + n) != 0) return -1;
+        switch (d->type) {
+        case COL_INT:
+        case COL_DECIMAL: memcpy(d->i64 + at, s->i64, (size_t)n * sizeof *d->i64); break;
+        case COL_DATE: memcpy(d->date + at, s->date, (size_t)n * sizeof *d->date); break;
+        case COL_CATEGORY: {
+            uint32_t *map = malloc((size_t)s->dict.n * sizeof *map);
+            if (!map) return -1;
+            for (uint32_t k = 0; k < s->dict.n; k++) {
+                size_t len;
+                const char *str = strmap_str(&s->dict, k, &len);
+                int added;
+                int64_t code = strmap_intern(&d->dict, str, len, &added);
+                if (code < 0) return free(map), -1;
+                map[k] = (uint32_t)code;
+            }
+            for (uint64_t r = 0; r < n; r++) d->codes[at + r] = map[s->codes[r]];
+            free(map);
+            break;
+        }
+        case COL_TEXT:
+            for (uint64_t r = 0; r < n; r++) {
+                cell v;
+                v.s = column_text(s, r, &v.n);
+                if (column_append(d, &v) != 0) return -1;
+            }
+            break;
+        }
+        d->n = at + n;
+    }
+    if (dst->is_history && n) {
+        if (at + n > dst->owner_cap) {
+            uint32_t *o = realloc(dst->owner, (size_t)(at + n) * sizeof *o);
+            if (!o) return -1;
+            dst->owner = o, dst->owner_cap = at + n;
+        }
+        memcpy(dst->owner + at, src->owner, (size_t)n * sizeof *dst->owner);
+    }
+    dst->nrows = at + n;
+    return 0;
+}
+
+typedef struct part_job {
+    table *parts;
+    char **paths;
+    int n, next;
+    const table *entity;
+    const load_opts *o;
+    df_error *errs;
+    df_status *sts;
+    pthread_mutex_t mu;
+} part_job;
+
+static void *part_worker(void *arg)
+{
+    part_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        int i = j->next < j->n ? j->next++ : -1;
+        pthread_mutex_unlock(&j->mu);
+        if (i < 0) return NULL;
+        uint64_t rejects = 0;
+        load_opts lo = *j->o;
+        lo.rejects = &rejects, lo.rejects_out = NULL, lo.prog = NULL, lo.display = NULL;
+        j->sts[i] = csvload_table(&j->parts[i], j->entity, &lo, &j->errs[i]);
+    }
+}
+
+static df_status load_parallel(table *t, const table *entity, char **paths, int n, const load_opts *o, int threads,
+                               df_error *err)
+{
+    table *parts = calloc((size_t)n, sizeof *parts);
+    df_error *errs = calloc((size_t)n, sizeof *errs);
+    df_status *sts = calloc((size_t)n, sizeof *sts);
+    df_status st = DF_OK;
+    if (!parts || !errs || !sts) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    for (int i = 0; st == DF_OK && i < n; i++)
+        if (clone_spec(&parts[i], t, paths[i]) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    if (st == DF_OK) {
+        part_job j = {.parts = parts, .paths = paths, .n = n, .entity = entity, .o = o, .errs = errs, .sts = sts};
+        pthread_mutex_init(&j.mu, NULL);
+        int nw = threads < n ? threads : n;
+        pthread_t th[64];
+        int started = 0;
+        for (; started < nw && started < 64; started++)
+            if (pthread_create(&th[started], NULL, part_worker, &j) != 0) break;
+        if (started == 0) part_worker(&j); /* no thread could start: read them here */
+        for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
+        pthread_mutex_destroy(&j.mu);
+        for (int i = 0; i < n && st == DF_OK; i++) /* the first failing part, in file order */
+            if (sts[i] != DF_OK) *err = errs[i], st = sts[i];
+    }
+    for (int i = 0; st == DF_OK && i < n; i++) {
+        if (append_rows(t, &parts[i]) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, t->path, "out of memory joining the parts");
+        add_stats(&t->st, &parts[i].st);
+        table_free(&parts[i]);
+    }
+    for (int i = 0; parts && i < n; i++) table_free(&parts[i]);
+    free(parts), free(errs), free(sts);
+    return st;
+}
+
+df_status parts_load(table *t, const table *entity, char **paths, int n, const load_opts *o, int threads, df_error *err)
+{
+    if (t->is_history && o->max_rejects == 0 && threads > 1 && n > 1)
+        return load_parallel(t, entity, paths, n, o, threads, err);
+    df_status st = DF_OK;
+    for (int i = 0; i < n && st == DF_OK; i++) {
+        table part;
+        if (clone_spec(&part, t, paths[i]) != 0) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        if (!t->is_history) { /* keys must be unique across the parts: read into t itself */
+            char *pattern_path = t->path, *file = t->file;
+            t->path = part.path, t->file = part.file;
+            table_stats before = t->st;
+            memset(&t->st, 0, sizeof t->st);
+            st = csvload_table(t, entity, o, err);
+            table_stats mine = t->st;
+            t->st = before;
+            add_stats(&t->st, &mine);
+            t->path = pattern_path, t->file = file;
+        } else {
+            st = csvload_table(&part, entity, o, err);
+            if (st == DF_OK && append_rows(t, &part) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, t->path, "out of memory joining the parts");
+            add_stats(&t->st, &part.st);
+        }
+        table_free(&part);
+    }
+    return st;
+}
