@@ -43,87 +43,6 @@ void parts_free(char **paths, int n)
     free(paths);
 }
 
-/* A table with t's name, key, date column and columns, reading path. */
-static int clone_spec(table *dst, const table *t, const char *path)
-{
-    memset(dst, 0, sizeof *dst);
-    dst->name = strdup(t->name);
-    dst->file = strdup(strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
-    dst->path = strdup(path);
-    dst->key = strdup(t->key);
-    dst->date_col = t->date_col ? strdup(t->date_col) : NULL;
-    dst->is_history = t->is_history;
-    dst->key_col = dst->date_idx = -1;
-    if (!dst->name || !dst->file || !dst->path || !dst->key || (t->date_col && !dst->date_col)) return -1;
-    for (int c = 0; c < t->ncols; c++)
-        if (column_init(&dst->cols[dst->ncols++], t->cols[c].name, t->cols[c].type) != 0) return -1;
-    return 0;
-}
-
-static void add_examples(char dst[DF_EXAMPLES][64], uint64_t have, const char src[DF_EXAMPLES][64], uint64_t n)
-{
-    for (uint64_t i = 0; i < n && i < DF_EXAMPLES && have + i < DF_EXAMPLES; i++) memcpy(dst[have + i], src[i], 64);
-}
-
-static void add_stats(table_stats *d, const table_stats *s)
-{
-    add_examples(d->dup_examples, d->duplicates, s->dup_examples, s->duplicates);
-    add_examples(d->orphan_examples, d->orphans, s->orphan_examples, s->orphans);
-    d->bytes += s->bytes, d->bytes_text += s->bytes_text, d->rows_read += s->rows_read;
-    d->rows_loaded += s->rows_loaded, d->rejected += s->rejected, d->duplicates += s->duplicates;
-    d->orphans += s->orphans, d->future += s->future, d->blank_lines += s->blank_lines;
-    d->header_columns = s->header_columns, d->ignored_columns = s->ignored_columns;
-}
-
-/* Appends src's rows to dst (same columns, in the same order); category codes are re-mapped. */
-static int append_rows(table *dst, const table *src)
-{
-    uint64_t n = src->nrows, at = dst->nrows;
-    for (int c = 0; c < dst->ncols; c++) {
-        column *d = &dst->cols[c];
-        const column *s = &src->cols[c];
-        if (column_reserve(d, at + n) != 0) return -1;
-        switch (d->type) {
-        case COL_INT:
-        case COL_DECIMAL: memcpy(d->i64 + at, s->i64, (size_t)n * sizeof *d->i64); break;
-        case COL_DATE: memcpy(d->date + at, s->date, (size_t)n * sizeof *d->date); break;
-        case COL_CATEGORY: {
-            uint32_t *map = malloc((size_t)s->dict.n * sizeof *map);
-            if (!map) return -1;
-            for (uint32_t k = 0; k < s->dict.n; k++) {
-                size_t len;
-                const char *str = strmap_str(&s->dict, k, &len);
-                int added;
-                int64_t code = strmap_intern(&d->dict, str, len, &added);
-                if (code < 0) return free(map), -1;
-                map[k] = (uint32_t)code;
-            }
-            for (uint64_t r = 0; r < n; r++) d->codes[at + r] = map[s->codes[r]];
-            free(map);
-            break;
-        }
-        case COL_TEXT:
-            for (uint64_t r = 0; r < n; r++) {
-                cell v;
-                v.s = column_text(s, r, &v.n);
-                if (column_append(d, &v) != 0) return -1;
-            }
-            break;
-        }
-        d->n = at + n;
-    }
-    if (dst->is_history && n) {
-        if (at + n > dst->owner_cap) {
-            uint32_t *o = realloc(dst->owner, (size_t)(at + n) * sizeof *o);
-            if (!o) return -1;
-            dst->owner = o, dst->owner_cap = at + n;
-        }
-        memcpy(dst->owner + at, src->owner, (size_t)n * sizeof *dst->owner);
-    }
-    dst->nrows = at + n;
-    return 0;
-}
-
 typedef struct part_job {
     table *parts;
     char **paths;
@@ -159,7 +78,7 @@ static df_status load_parallel(table *t, const table *entity, char **paths, int 
     df_status st = DF_OK;
     if (!parts || !errs || !sts) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     for (int i = 0; st == DF_OK && i < n; i++)
-        if (clone_spec(&parts[i], t, paths[i]) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        if (table_clone_spec(&parts[i], t, paths[i]) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     if (st == DF_OK) {
         part_job j = {.parts = parts, .paths = paths, .n = n, .entity = entity, .o = o, .errs = errs, .sts = sts};
         pthread_mutex_init(&j.mu, NULL);
@@ -175,8 +94,8 @@ static df_status load_parallel(table *t, const table *entity, char **paths, int 
             if (sts[i] != DF_OK) *err = errs[i], st = sts[i];
     }
     for (int i = 0; st == DF_OK && i < n; i++) {
-        if (append_rows(t, &parts[i]) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, t->path, "out of memory joining the parts");
-        add_stats(&t->st, &parts[i].st);
+        if (table_append_rows(t, &parts[i]) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, t->path, "out of memory joining the parts");
+        table_add_stats(&t->st, &parts[i].st);
         table_free(&parts[i]);
     }
     for (int i = 0; parts && i < n; i++) table_free(&parts[i]);
@@ -191,7 +110,7 @@ df_status parts_load(table *t, const table *entity, char **paths, int n, const l
     df_status st = DF_OK;
     for (int i = 0; i < n && st == DF_OK; i++) {
         table part;
-        if (clone_spec(&part, t, paths[i]) != 0) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        if (table_clone_spec(&part, t, paths[i]) != 0) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
         if (!t->is_history) { /* keys must be unique across the parts: read into t itself */
             char *pattern_path = t->path, *file = t->file;
             t->path = part.path, t->file = part.file;
@@ -200,12 +119,12 @@ df_status parts_load(table *t, const table *entity, char **paths, int n, const l
             st = csvload_table(t, entity, o, err);
             table_stats mine = t->st;
             t->st = before;
-            add_stats(&t->st, &mine);
+            table_add_stats(&t->st, &mine);
             t->path = pattern_path, t->file = file;
         } else {
             st = csvload_table(&part, entity, o, err);
-            if (st == DF_OK && append_rows(t, &part) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, t->path, "out of memory joining the parts");
-            add_stats(&t->st, &part.st);
+            if (st == DF_OK && table_append_rows(t, &part) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, t->path, "out of memory joining the parts");
+            table_add_stats(&t->st, &part.st);
         }
         table_free(&part);
     }

@@ -25,3 +25,85 @@ int table_find_col(const table *t, const char *name)
         if (strcmp(t->cols[i].name, name) == 0) return i;
     return -1;
 }
+
+/* A table with t's name, key, date column and columns, reading path. */
+int table_clone_spec(table *dst, const table *t, const char *path)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->name = strdup(t->name);
+    dst->file = strdup(strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+    dst->path = strdup(path);
+    dst->key = strdup(t->key);
+    dst->date_col = t->date_col ? strdup(t->date_col) : NULL;
+    dst->is_history = t->is_history;
+    dst->key_col = dst->date_idx = -1;
+    if (!dst->name || !dst->file || !dst->path || !dst->key || (t->date_col && !dst->date_col)) return -1;
+    for (int c = 0; c < t->ncols; c++)
+        if (column_init(&dst->cols[dst->ncols++], t->cols[c].name, t->cols[c].type) != 0) return -1;
+    return 0;
+}
+
+static void add_examples(char dst[DF_EXAMPLES][64], uint64_t have, const char src[DF_EXAMPLES][64], uint64_t n)
+{
+    for (uint64_t i = 0; i < n && i < DF_EXAMPLES && have + i < DF_EXAMPLES; i++) memcpy(dst[have + i], src[i], 64);
+}
+
+void table_add_stats(table_stats *d, const table_stats *s)
+{
+    add_examples(d->dup_examples, d->duplicates, s->dup_examples, s->duplicates);
+    add_examples(d->orphan_examples, d->orphans, s->orphan_examples, s->orphans);
+    d->bytes += s->bytes, d->bytes_text += s->bytes_text, d->rows_read += s->rows_read;
+    d->rows_loaded += s->rows_loaded, d->rejected += s->rejected, d->duplicates += s->duplicates;
+    d->orphans += s->orphans, d->future += s->future, d->blank_lines += s->blank_lines;
+    d->header_columns = s->header_columns, d->ignored_columns = s->ignored_columns;
+}
+
+/* Appends src's rows to dst (same columns, in the same order); category codes are re-mapped. */
+int table_append_rows(table *dst, const table *src)
+{
+    uint64_t n = src->nrows, at = dst->nrows;
+    for (int c = 0; c < dst->ncols; c++) {
+        column *d = &dst->cols[c];
+        const column *s = &src->cols[c];
+        if (column_reserve(d, at + n) != 0) return -1;
+        switch (d->type) {
+        case COL_INT:
+        case COL_DECIMAL: memcpy(d->i64 + at, s->i64, (size_t)n * sizeof *d->i64); break;
+        case COL_DATE: memcpy(d->date + at, s->date, (size_t)n * sizeof *d->date); break;
+        case COL_CATEGORY: {
+            uint32_t *map = malloc((size_t)s->dict.n * sizeof *map);
+            if (!map) return -1;
+            for (uint32_t k = 0; k < s->dict.n; k++) {
+                size_t len;
+                const char *str = strmap_str(&s->dict, k, &len);
+                int added;
+                int64_t code = strmap_intern(&d->dict, str, len, &added);
+                if (code < 0) return free(map), -1;
+                map[k] = (uint32_t)code;
+            }
+            for (uint64_t r = 0; r < n; r++) d->codes[at + r] = map[s->codes[r]];
+            free(map);
+            break;
+        }
+        case COL_TEXT:
+            for (uint64_t r = 0; r < n; r++) {
+                cell v;
+                v.s = column_text(s, r, &v.n);
+                if (column_append(d, &v) != 0) return -1;
+            }
+            break;
+        }
+        d->n = at + n;
+    }
+    if (dst->is_history && n) {
+        if (at + n > dst->owner_cap) {
+            uint32_t *o = realloc(dst->owner, (size_t)(at + n) * sizeof *o);
+            if (!o) return -1;
+            dst->owner = o, dst->owner_cap = at + n;
+        }
+        memcpy(dst->owner + at, src->owner, (size_t)n * sizeof *dst->owner);
+    }
+    dst->nrows = at + n;
+    return 0;
+}
+

@@ -48,6 +48,12 @@ typedef struct table {
 } table;
 
 void table_free(table *t);
+/* An empty table with t's name, key, date column and columns, reading path. -1 on OOM. */
+int table_clone_spec(table *dst, const table *t, const char *path);
+/* Appends src's rows (same columns in the same order) to dst, re-mapping category codes. */
+int table_append_rows(table *dst, const table *src);
+/* Adds the counts of s to d (examples kept up to DF_EXAMPLES). */
+void table_add_stats(table_stats *d, const table_stats *s);
 int table_find_col(const table *t, const char *name);
 
 #endif
