@@ -24,7 +24,10 @@ static const char *USAGE =
     "                      history rows dated after it are counted and ignored\n"
     "  --max-rejects N     set up to N malformed rows aside in rejects.csv and go on\n"
     "                      (default 0: stop at the first one)\n"
-    "  --threads N         worker threads (default: all cores; this version scores on one)\n"
+    "  --threads N         worker threads (default: all cores): a history's text is cut into\n"
+    "                      blocks of whole records parsed in parallel; parts of an export are\n"
+    "                      read in parallel; scoring runs on one\n"
+    "  --parse-block-kb N  text per parsing block (default 8192)\n"
     "  --rule-time-limit S stop the run when one customer's rules take more than S seconds\n"
     "                      (default 10; 0 = no limit)\n"
     "  --on-rule-error stop|skip  stop at a rule that fails (default), or count it as not\n"
@@ -92,6 +95,9 @@ static int cmd_run(int argc, char **argv, int explain)
         } else if (strcmp(a, "--max-rejects") == 0 && v) {
             if (parse_long(v, &n) != 0) return usage_error("--max-rejects: '%s' is not a count", v);
             cfg.max_rejects = n, i++;
+        } else if (strcmp(a, "--parse-block-kb") == 0 && v) {
+            if (parse_long(v, &n) != 0 || n < 1) return usage_error("--parse-block-kb: '%s' is not a size in KB", v);
+            cfg.parse_block_kb = n, i++;
         } else if (strcmp(a, "--threads") == 0 && v) {
             if (parse_long(v, &n) != 0 || n > 1024) return usage_error("--threads: '%s' is not a thread count", v);
             cfg.threads = (int)n, i++;

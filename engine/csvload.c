@@ -7,6 +7,7 @@
  * rejected record leaves no trace in the columns. Only the columns the rule file declares
  * are parsed and stored; the others are skipped at the field callback. */
 #include <csv.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -378,9 +379,11 @@ static void parse_error(loader *L)
     reset_record(L);
 }
 
-static int feed(loader *L, const char *p, const char *end)
+/* Feeds [p, end) line by line; with stop_after_header, returns as soon as the header is read
+ * and sets *rest to the first byte not fed. */
+static int feed_lines(loader *L, const char *p, const char *end, int stop_after_header, const char **rest)
 {
-    while (p < end && !L->failed) {
+    while (p < end && !L->failed && !(stop_after_header && L->header_done)) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *seg = nl ? nl + 1 : end;
         size_t n = (size_t)(seg - p);
@@ -406,7 +409,13 @@ static int feed(loader *L, const char *p, const char *end)
         if (nl) L->line++;
         p = seg;
     }
+    if (rest) *rest = p;
     return L->failed ? -1 : 0;
+}
+
+static int feed(loader *L, const char *p, const char *end)
+{
+    return feed_lines(L, p, end, 0, NULL);
 }
 
 static void loader_free(loader *L)
@@ -433,6 +442,239 @@ static df_status finish(loader *L)
     return DF_OK;
 }
 
+
+/* ---- one file parsed by several workers ----
+ * The reader (this thread) decompresses, cuts the text into blocks of whole records and hands
+ * them to workers; each worker parses its block into a table of its own with a copy of the
+ * header, starting at the block's line number; the blocks' tables are appended in order.
+ * A newline ends a record only outside quotes: since every record starts outside quotes, the
+ * parity of '"' counted from a block's start tells, at each newline, whether it is inside a
+ * quoted field ("" counts twice, so it keeps the parity). */
+
+#define BLOCK_BYTES (8u << 20) /* default; load_opts.block_bytes overrides */
+#define MAX_BLOCK_BYTES (256u << 20)
+
+typedef struct block_job {
+    char *text;
+    size_t len;
+    uint64_t line;
+    table tbl;
+    df_error err;
+    df_status st;
+    int state; /* 0 queued, 1 taken, 2 done */
+} block_job;
+
+typedef struct block_pool {
+    const loader *head; /* the loader that read the header */
+    table *t;
+    const table *entity;
+    const load_opts *o;
+    block_job **jobs;
+    int njobs, cap, next_take, next_append, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} block_pool;
+
+static int copy_header(loader *W, const loader *H)
+{
+    W->nheader = W->header_cap = H->nheader;
+    W->names = calloc((size_t)(H->nheader ? H->nheader : 1), sizeof *W->names);
+    W->map = malloc((size_t)(H->nheader ? H->nheader : 1) * sizeof *W->map);
+    W->stage = calloc((size_t)W->t->ncols, sizeof *W->stage);
+    W->soff = calloc((size_t)W->t->ncols, sizeof *W->soff);
+    if (!W->names || !W->map || !W->stage || !W->soff) return -1;
+    for (int i = 0; i < H->nheader; i++)
+        if (!(W->names[i] = strdup(H->names[i]))) return -1;
+    memcpy(W->map, H->map, (size_t)H->nheader * sizeof *W->map);
+    W->key_field = H->key_field, W->date_field = H->date_field;
+    W->header_done = 1;
+    return 0;
+}
+
+static void parse_block(block_pool *bp, block_job *j)
+{
+    uint64_t rejects = 0;
+    load_opts lo = *bp->o;
+    lo.rejects = &rejects, lo.rejects_out = NULL, lo.prog = NULL;
+    loader W = {.t = &j->tbl, .entity = bp->entity, .o = &lo, .err = &j->err, .line = j->line, .bad_field = -1,
+                .last_owner = -1, .disp = bp->head->disp};
+    j->tbl.key_col = table_find_col(&j->tbl, j->tbl.key);
+    j->tbl.date_idx = j->tbl.date_col ? table_find_col(&j->tbl, j->tbl.date_col) : -1;
+    j->st = DF_OK;
+    if (csv_init(&W.p, CSV_STRICT | CSV_STRICT_FINI) != 0 || copy_header(&W, bp->head) != 0) {
+        j->st = DF_FAIL(&j->err, DF_ERR_NOMEM, W.disp, "out of memory");
+    } else {
+        csv_set_space_func(&W.p, no_space);
+        if (feed(&W, j->text, j->text + j->len) != 0) j->st = j->err.status;
+        else j->st = finish(&W);
+    }
+    loader_free(&W);
+    free(j->text);
+    j->text = NULL;
+}
+
+static void *block_worker(void *arg)
+{
+    block_pool *bp = arg;
+    pthread_mutex_lock(&bp->mu);
+    for (;;) {
+        while (bp->next_take >= bp->njobs && !bp->stop) pthread_cond_wait(&bp->cv, &bp->mu);
+        if (bp->next_take >= bp->njobs && bp->stop) break;
+        block_job *j = bp->jobs[bp->next_take++];
+        j->state = 1;
+        pthread_mutex_unlock(&bp->mu);
+        parse_block(bp, j);
+        pthread_mutex_lock(&bp->mu);
+        j->state = 2;
+        pthread_cond_broadcast(&bp->cv);
+    }
+    pthread_mutex_unlock(&bp->mu);
+    return NULL;
+}
+
+/* Appends the finished blocks at the head of the queue, in order; with wait, until all are. */
+static df_status append_done(block_pool *bp, int wait_all, df_status st, df_error *err)
+{
+    pthread_mutex_lock(&bp->mu);
+    for (;;) {
+        while (bp->next_append < bp->njobs && bp->jobs[bp->next_append]->state == 2) {
+            block_job *j = bp->jobs[bp->next_append++];
+            pthread_mutex_unlock(&bp->mu);
+            if (st == DF_OK && j->st != DF_OK) *err = j->err, st = j->st;
+            if (st == DF_OK && table_append_rows(bp->t, &j->tbl) != 0)
+                st = DF_FAIL(err, DF_ERR_NOMEM, bp->head->disp, "out of memory joining the blocks");
+            if (st == DF_OK) table_add_stats(&bp->t->st, &j->tbl.st);
+            table_free(&j->tbl);
+            pthread_mutex_lock(&bp->mu);
+        }
+        /* bound the text in flight: wait while too many blocks are queued */
+        int in_flight = bp->njobs - bp->next_append;
+        if (!(wait_all ? bp->next_append < bp->njobs : in_flight > 4)) break;
+        pthread_cond_wait(&bp->cv, &bp->mu);
+    }
+    pthread_mutex_unlock(&bp->mu);
+    return st;
+}
+
+static int submit_block(block_pool *bp, char *text, size_t len, uint64_t line)
+{
+    block_job *j = calloc(1, sizeof *j);
+    if (!j || table_clone_spec(&j->tbl, bp->t, bp->t->path) != 0) {
+        if (j) table_free(&j->tbl);
+        free(j), free(text);
+        return -1;
+    }
+    j->text = text, j->len = len, j->line = line;
+    pthread_mutex_lock(&bp->mu);
+    if (bp->njobs == bp->cap) {
+        int cap = bp->cap ? bp->cap * 2 : 64;
+        block_job **nj = realloc(bp->jobs, (size_t)cap * sizeof *nj);
+        if (!nj) {
+            pthread_mutex_unlock(&bp->mu);
+            table_free(&j->tbl), free(j), free(text);
+            return -1;
+        }
+        bp->jobs = nj, bp->cap = cap;
+    }
+    bp->jobs[bp->njobs++] = j;
+    pthread_cond_broadcast(&bp->cv);
+    pthread_mutex_unlock(&bp->mu);
+    return 0;
+}
+
+/* The end of the last whole record in buf[0, n) (just after a newline outside quotes), or 0. */
+static size_t last_record_end(const char *buf, size_t n)
+{
+    size_t end = 0;
+    int quoted = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = buf[i];
+        if (c == '"') quoted ^= 1;
+        else if (c == '\n' && !quoted) end = i + 1;
+    }
+    return end;
+}
+
+static uint64_t count_lines(const char *p, size_t n)
+{
+    uint64_t k = 0;
+    const char *end = p + n;
+    while ((p = memchr(p, '\n', (size_t)(end - p)))) k++, p++;
+    return k;
+}
+
+static df_status load_blocks(loader *H, gzsource *src, const char *rest, const char *rest_end, int workers, df_error *err)
+{
+    table *t = H->t;
+    block_pool bp = {.head = H, .t = t, .entity = H->entity, .o = H->o};
+    pthread_mutex_init(&bp.mu, NULL);
+    pthread_cond_init(&bp.cv, NULL);
+    pthread_t th[16];
+    int started = 0;
+    for (; started < workers && started < 16; started++)
+        if (pthread_create(&th[started], NULL, block_worker, &bp) != 0) break;
+    df_status st = started ? DF_OK : DF_FAIL(err, DF_ERR_INTERNAL, H->disp, "cannot start the parsing threads");
+    size_t target = H->o->block_bytes ? H->o->block_bytes : BLOCK_BYTES;
+    size_t cap = target + CHUNK + 1, len = 0;
+    char *block = malloc(cap), *chunk = malloc(CHUNK);
+    if (!block || !chunk) st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
+    uint64_t line = H->line;
+    if (st == DF_OK) memcpy(block, rest, (size_t)(rest_end - rest)), len = (size_t)(rest_end - rest);
+    int eof = 0;
+    while (st == DF_OK && !eof) {
+        long n = gzsource_read(src, chunk, CHUNK, err);
+        if (n < 0) {
+            st = err->status;
+            break;
+        }
+        if (n == 0) eof = 1;
+        t->st.bytes_text += (uint64_t)n;
+        progress_update(H->o->prog, gzsource_bytes_in(src), t->st.rows_read);
+        if (len + (size_t)n > cap) {
+            while (cap < len + (size_t)n) cap *= 2;
+            char *nb = realloc(block, cap);
+            if (!nb) {
+                st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
+                break;
+            }
+            block = nb;
+        }
+        memcpy(block + len, chunk, (size_t)n);
+        len += (size_t)n;
+        if (len < target && !eof) continue;
+        size_t cut = eof || len > MAX_BLOCK_BYTES ? len : last_record_end(block, len);
+        if (cut == 0) continue; /* one record longer than a block: read on */
+        char *text = malloc(cut ? cut : 1), *next = malloc(cap);
+        if (!text || !next) {
+            free(text), free(next);
+            st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
+            break;
+        }
+        memcpy(text, block, cut);
+        memcpy(next, block + cut, len - cut);
+        free(block);
+        block = next, len -= cut;
+        uint64_t first_line = line;
+        line += count_lines(text, cut);
+        if (submit_block(&bp, text, cut, first_line) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
+        if (st == DF_OK) st = append_done(&bp, 0, st, err);
+    }
+    pthread_mutex_lock(&bp.mu);
+    bp.stop = 1;
+    pthread_cond_broadcast(&bp.cv);
+    pthread_mutex_unlock(&bp.mu);
+    st = append_done(&bp, 1, st, err);
+    for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
+    for (int k = bp.next_append; k < bp.njobs; k++) table_free(&bp.jobs[k]->tbl), free(bp.jobs[k]->text);
+    for (int k = 0; k < bp.njobs; k++) free(bp.jobs[k]);
+    free(bp.jobs);
+    free(block);
+    free(chunk);
+    pthread_mutex_destroy(&bp.mu);
+    pthread_cond_destroy(&bp.cv);
+    return st;
+}
+
 df_status csvload_table(table *t, const table *entity, const load_opts *o, df_error *err)
 {
     loader L = {.t = t, .entity = entity, .o = o, .err = err, .line = 1, .bad_field = -1, .last_owner = -1};
@@ -447,7 +689,10 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     df_status st = gzsource_open(t->path, &src, err);
     if (st != DF_OK) goto done;
     t->st.bytes += gzsource_file_size(src);
-    st = gzpipe_start(src, CHUNK, o->threads > 1 && gzsource_is_gzip(src), &pipe, err);
+    /* A large history read by several workers: the reader only decompresses and cuts blocks.
+     * Not when rows may be set aside (rejects.csv keeps file order) or for one customer. */
+    int blocks = t->is_history && o->threads > 1 && o->max_rejects == 0 && !o->only_key;
+    st = gzpipe_start(src, CHUNK, !blocks && o->threads > 1 && gzsource_is_gzip(src), &pipe, err);
     if (st != DF_OK) goto done;
     char label[300];
     snprintf(label, sizeof label, "reading %s", t->file);
@@ -466,6 +711,18 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
         first = 0;
         t->st.bytes_text += (uint64_t)n;
         progress_update(o->prog, gzsource_bytes_in(src), t->st.rows_read);
+        if (blocks && !L.header_done) {
+            const char *rest;
+            if (feed_lines(&L, p, buf + n, 1, &rest) != 0) {
+                st = err->status;
+                goto done;
+            }
+            if (L.header_done) {
+                st = load_blocks(&L, src, rest, buf + n, o->threads, err);
+                goto done;
+            }
+            continue;
+        }
         if (feed(&L, p, buf + n) != 0) {
             st = err->status;
             goto done;

@@ -16,6 +16,7 @@ typedef struct load_opts {
     const char *display;  /* name used in messages (default: t->path) */
     int threads;          /* > 1: decompress in a second thread while parsing */
     const char *only_key; /* explain: keep only this entity (and its history rows) */
+    size_t block_bytes;   /* threads > 1: text per parsing block of a history (0: 8 MB) */
 } load_opts;
 
 /* Loads t (its path, columns, key and date column set). A history table needs the loaded

@@ -66,7 +66,8 @@ static df_status load_all(run_info *r, outset *o, progress *prog, const char *on
         t->path = path_join(cfg->data_dir, t->file);
         if (!t->path) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
         load_opts lo = {.as_of = cfg->as_of, .max_rejects = cfg->max_rejects, .rejects = &r->rejects,
-                        .rejects_out = rej, .prog = prog, .threads = cfg->threads, .only_key = only_key};
+                        .rejects_out = rej, .prog = prog, .threads = cfg->threads, .only_key = only_key,
+                        .block_bytes = (size_t)cfg->parse_block_kb * 1024};
         double t0 = now_seconds();
         if (strpbrk(t->file, "*?")) { /* an export in parts: events-*.csv.gz */
             char **paths = NULL;

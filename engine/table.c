@@ -55,7 +55,7 @@ void table_add_stats(table_stats *d, const table_stats *s)
     d->bytes += s->bytes, d->bytes_text += s->bytes_text, d->rows_read += s->rows_read;
     d->rows_loaded += s->rows_loaded, d->rejected += s->rejected, d->duplicates += s->duplicates;
     d->orphans += s->orphans, d->future += s->future, d->blank_lines += s->blank_lines;
-    d->header_columns = s->header_columns, d->ignored_columns = s->ignored_columns;
+    if (s->header_columns) d->header_columns = s->header_columns, d->ignored_columns = s->ignored_columns;
 }
 
 /* Appends src's rows to dst (same columns, in the same order); category codes are re-mapped. */

@@ -43,6 +43,7 @@ typedef struct df_config {
     double rule_time_limit; /* seconds one customer's evaluation may take; 0 = no limit */
     double rule_memory_limit; /* MB the scoring phase may add to the process; 0 = no limit */
     int skip_rule_errors;   /* 1: a rule that fails counts as not fired (rule_errors.csv); 0: stop */
+    long parse_block_kb;    /* text per parsing block when threads > 1 (0: 8192 KB) */
     long max_rejects;       /* malformed rows tolerated (to rejects.csv); 0 = stop on the first */
     int progress;           /* 1: progress line on stderr */
     int quiet;              /* 1: no report on stderr */
