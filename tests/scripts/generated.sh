@@ -17,12 +17,37 @@ for f in "$TESTS_DIR"/expected/generated_quirks/*.csv; do
     echo "FAIL: $b differs from the expected output"; diff -u "$f" "$work/out1/$b" | head -20; fail=1
   fi
 done
-for t in 2 4; do
+# tiny parsing blocks: many cuts, some next to quoted line breaks
+"$DEFECTOR" run "$REPO_DIR/rules/retention.lua" --data "$work/data" --out "$work/outb" --as-of 2026-11-01 \
+  --threads 3 --parse-block-kb 1 --no-progress 2>"$work/stderrb" || { echo "FAIL: run with 1 KB blocks"; cat "$work/stderrb"; exit 1; }
+for t in 2 4 b; do
   for f in "$work"/out1/*.csv; do
     b=$(basename "$f")
-    cmp -s "$f" "$work/out$t/$b" || { echo "FAIL: $b differs between --threads 1 and --threads $t"; fail=1; }
+    cmp -s "$f" "$work/out$t/$b" || { echo "FAIL: $b differs between --threads 1 and run $t"; fail=1; }
   done
 done
+grep -o '"rows_read": [0-9]*, "rows_loaded": [0-9]*' "$work/out1/run_summary.json" > "$work/rows1"
+grep -o '"rows_read": [0-9]*, "rows_loaded": [0-9]*' "$work/outb/run_summary.json" > "$work/rowsb"
+cmp -s "$work/rows1" "$work/rowsb" || { echo "FAIL: row counts differ with blocks"; fail=1; }
+
+# a malformed row deep in the file: the same message, with the same line, in every mode
+python3 - "$work/data/events.csv.gz" <<'PY'
+import gzip, sys
+p = sys.argv[1]
+t = gzip.open(p, 'rb').read().decode('utf-8')
+k = t.index('\r\nlogin,', len(t) * 2 // 3) + 2
+t = t[:k] + 'login,12x' + t[k + len('login,'):]
+gzip.open(p, 'wb').write(t.encode('utf-8'))
+PY
+msgs=""
+for a in "--threads 1" "--threads 2" "--threads 3 --parse-block-kb 1"; do
+  "$DEFECTOR" run "$REPO_DIR/rules/retention.lua" --data "$work/data" --out "$work/outerr" --as-of 2026-11-01 $a --no-progress 2>"$work/err"
+  [ $? = 4 ] || { echo "FAIL: malformed row with $a: exit code"; fail=1; }
+  msgs="$msgs$(head -n 1 "$work/err")
+"
+done
+[ "$(printf '%s' "$msgs" | sort -u | wc -l)" = 1 ] || { echo "FAIL: the error differs between modes:"; printf '%s' "$msgs"; fail=1; }
+grep -q 'column amount: more than 6 decimal places\|column amount: not a decimal number' "$work/err" || { echo "FAIL: message: $(cat "$work/err")"; fail=1; }
 # the quirks are counted and reported, not silently dropped
 grep -q "rows name a customer_id that is not in customers.csv.gz" "$work/stderr1" || { echo "FAIL: orphans not reported"; fail=1; }
 grep -q "rows are dated after the as-of date 2026-11-01" "$work/stderr1" || { echo "FAIL: future-dated rows not reported"; fail=1; }
