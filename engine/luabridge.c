@@ -307,16 +307,22 @@ static df_status table_from_plan(lua_State *L, int idx, table *t, const char *ru
     return DF_OK;
 }
 
-df_status lb_declare(lbridge *b, const char *rules_path, const char *source, size_t len, int32_t as_of,
-                     table *tables, int *ntables, df_error *err)
+/* The arguments of M.declare and M.check: source, chunk name, as-of (days and text). */
+static void push_rule_args(lua_State *L, const char *rules_path, const char *source, size_t len, int32_t as_of)
 {
-    lua_State *L = b->L;
     char as_of_text[16];
     df_format_date(as_of, as_of_text);
     lua_pushlstring(L, source, len);
     lua_pushstring(L, rules_path);
     lua_pushnumber(L, as_of);
     lua_pushstring(L, as_of_text);
+}
+
+df_status lb_declare(lbridge *b, const char *rules_path, const char *source, size_t len, int32_t as_of,
+                     table *tables, int *ntables, df_error *err)
+{
+    lua_State *L = b->L;
+    push_rule_args(L, rules_path, source, len, as_of);
     df_status st = pcall_module(b, "declare", 4, 1, err);
     if (st != DF_OK) return st;
     lua_getfield(L, -1, "tables");
@@ -567,12 +573,7 @@ df_status lb_check(lbridge *b, const char *rules_path, const char *src, size_t l
                    df_error *err)
 {
     lua_State *L = b->L;
-    char as_of_text[16];
-    df_format_date(as_of, as_of_text);
-    lua_pushlstring(L, src, len);
-    lua_pushstring(L, rules_path);
-    lua_pushnumber(L, as_of);
-    lua_pushstring(L, as_of_text);
+    push_rule_args(L, rules_path, src, len, as_of);
     if (have_data) {
         lua_newtable(L);
         for (int i = 0; i < nheaders; i++) {
