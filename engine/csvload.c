@@ -505,8 +505,10 @@ static void parse_block(block_pool *bp, block_job *j)
         j->st = DF_FAIL(&j->err, DF_ERR_NOMEM, W.disp, "out of memory");
     } else {
         csv_set_space_func(&W.p, no_space);
+        double c0 = thread_cpu_seconds();
         if (feed(&W, j->text, j->text + j->len) != 0) j->st = j->err.status;
         else j->st = finish(&W);
+        j->tbl.st.parse_cpu += thread_cpu_seconds() - c0;
     }
     loader_free(&W);
     free(j->text);
@@ -723,7 +725,10 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
             }
             continue;
         }
-        if (feed(&L, p, buf + n) != 0) {
+        double c0 = thread_cpu_seconds();
+        int fed = feed(&L, p, buf + n);
+        t->st.parse_cpu += thread_cpu_seconds() - c0;
+        if (fed != 0) {
             st = err->status;
             goto done;
         }
@@ -731,7 +736,8 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     st = finish(&L);
 done:
     progress_end(o->prog);
-    gzpipe_free(pipe);
+    gzpipe_free(pipe); /* joins the read-ahead thread: its CPU time is in src */
+    if (src) t->st.decompress_cpu += gzsource_cpu_seconds(src);
     gzsource_free(src);
     loader_free(&L);
     return st;

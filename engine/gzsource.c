@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "gzsource.h"
+#include "progress.h"
 
 #define IN_CAP (1u << 18)
 
@@ -25,6 +26,7 @@ struct gzsource {
     unsigned char in[IN_CAP];
     size_t in_pos, in_len;
     uint64_t consumed, size;
+    double cpu; /* thread CPU time spent reading and inflating */
 };
 
 static int fill(gzsource *s)
@@ -106,9 +108,20 @@ static long read_plain(gzsource *s, char *buf, size_t cap, df_error *err)
     return (long)n;
 }
 
+static long read_gzip(gzsource *s, char *buf, size_t cap, df_error *err);
+
 long gzsource_read(gzsource *s, char *buf, size_t cap, df_error *err)
 {
-    if (!s->gzip) return read_plain(s, buf, cap, err);
+    double t0 = thread_cpu_seconds();
+    long n = s->gzip ? read_gzip(s, buf, cap, err) : read_plain(s, buf, cap, err);
+    s->cpu += thread_cpu_seconds() - t0;
+    return n;
+}
+
+double gzsource_cpu_seconds(const gzsource *s) { return s->cpu; }
+
+static long read_gzip(gzsource *s, char *buf, size_t cap, df_error *err)
+{
     size_t n = 0;
     while (n < cap && s->stream_open) {
         if (fill(s) != 0) return DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;

@@ -17,6 +17,7 @@ long gzsource_read(gzsource *s, char *buf, size_t cap, df_error *err);
 uint64_t gzsource_bytes_in(const gzsource *s);   /* file bytes consumed so far */
 uint64_t gzsource_file_size(const gzsource *s);  /* size of the file on disk */
 int gzsource_is_gzip(const gzsource *s);
+double gzsource_cpu_seconds(const gzsource *s); /* CPU time spent in gzsource_read */
 void gzsource_free(gzsource *s);
 
 #endif

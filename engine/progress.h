@@ -15,5 +15,7 @@ void progress_phase_items(progress *p, const char *label, const char *unit, uint
 void progress_update(progress *p, uint64_t bytes_done, uint64_t rows);
 void progress_end(progress *p);
 double now_seconds(void);
+/* CPU time used by the calling thread, in seconds. */
+double thread_cpu_seconds(void);
 
 #endif

@@ -58,6 +58,7 @@ df_status summary_write(outset *o, const run_info *r, df_error *err)
         fputs(", \"orphan_examples\": ", f);
         examples(f, s->orphan_examples, s->orphans);
         if (t->parts) fprintf(f, ", \"parts\": %d", t->parts);
+        fprintf(f, ", \"cpu_seconds\": {\"decompress\": %.3f, \"parse\": %.3f}", s->decompress_cpu, s->parse_cpu);
         fprintf(f, ", \"load_seconds\": %.3f}", r->t_load[i]);
     }
     fprintf(f, "\n  ],\n  \"customers_scored\": %llu,\n  \"rows_rejected\": %llu,\n  \"outputs\": {",

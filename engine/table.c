@@ -53,6 +53,7 @@ void table_add_stats(table_stats *d, const table_stats *s)
     add_examples(d->dup_examples, d->duplicates, s->dup_examples, s->duplicates);
     add_examples(d->orphan_examples, d->orphans, s->orphan_examples, s->orphans);
     d->bytes += s->bytes, d->bytes_text += s->bytes_text, d->rows_read += s->rows_read;
+    d->decompress_cpu += s->decompress_cpu, d->parse_cpu += s->parse_cpu;
     d->rows_loaded += s->rows_loaded, d->rejected += s->rejected, d->duplicates += s->duplicates;
     d->orphans += s->orphans, d->future += s->future, d->blank_lines += s->blank_lines;
     if (s->header_columns) d->header_columns = s->header_columns, d->ignored_columns = s->ignored_columns;

@@ -16,6 +16,7 @@
 typedef struct table_stats {
     uint64_t bytes;        /* file size on disk */
     uint64_t bytes_text;   /* decompressed bytes */
+    double decompress_cpu, parse_cpu; /* CPU seconds: reading and inflating; parsing into columns */
     uint64_t rows_read;    /* data records (header excluded) */
     uint64_t rows_loaded;
     uint64_t rejected;     /* malformed rows (set aside with --max-rejects) */
