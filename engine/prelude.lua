@@ -64,6 +64,20 @@ local function rule_line(level)
   return nil
 end
 
+-- Lua shortens a long chunk name in error messages to "...<end of the path>" (LUA_IDSIZE):
+-- the user's files are remembered so that such a location is given back with its full path.
+local KNOWN_FILES = {}
+local function full_where(where)
+  if type(where) ~= "string" or where:sub(1, 3) ~= "..." then return where end
+  local tail, line = where:match("^%.%.%.(.-):(%d+)$")
+  if not tail then return where end
+  local best
+  for f in pairs(KNOWN_FILES) do
+    if f:sub(-#tail) == tail and (not best or f < best) then best = f end
+  end
+  return best and (best .. ":" .. line) or where
+end
+
 local function user_error(message, level)
   -- level: stack level of the rule file's call (2 = the caller of the API function)
   local line, file = rule_line((level or 2))
@@ -722,6 +736,7 @@ end
 
 -- Loads and runs a user's file (rule file, test file) in env; errors become {where, message}.
 local function run_user_chunk(source, chunkname, env)
+  KNOWN_FILES[chunkname] = true
   local chunk, err = load(source, "@" .. chunkname, "t", env)
   if not chunk then
     local line, msg = tostring(err):match("^[^:]*:(%d+): (.*)$")
@@ -731,7 +746,7 @@ local function run_user_chunk(source, chunkname, env)
   if not ok then
     if type(e) == "table" then error(e, 0) end
     local where, msg = tostring(e):match("^([^:]+:%d+): (.*)$")
-    error({ where = where or chunkname, message = msg or tostring(e) }, 0)
+    error({ where = full_where(where) or chunkname, message = msg or tostring(e) }, 0)
   end
 end
 
@@ -1257,7 +1272,7 @@ function M.run(data, api_ptr, opts)
     if not errors_file then return end
     local msg = tostring(type(e) == "table" and e.message or e)
     local where, rest = msg:match("^([^:\n]+:%d+): (.*)$")
-    local cells = { key_of(row), r.code, where or (RULES_FILE .. ":" .. r.line), rest or msg, values_seen(r) }
+    local cells = { key_of(row), r.code, full_where(where) or (RULES_FILE .. ":" .. r.line), rest or msg, values_seen(r) }
     for _, x in ipairs(cells) do api.text(ctx, errors_file, x, #x) end
     api.end_row(ctx, errors_file)
   end
@@ -1365,7 +1380,7 @@ function M.run(data, api_ptr, opts)
     local id = key_of(row)
     local ctxs = cur_rule and ("rule " .. cur_rule.code) or (cur_what or "")
     local vals = cur_rule and values_seen(cur_rule) or ""
-    return { where = (where or RULES_FILE) .. (ctxs ~= "" and (": " .. ctxs) or ""),
+    return { where = (full_where(where) or RULES_FILE) .. (ctxs ~= "" and (": " .. ctxs) or ""),
              message = fmt("%s (customer %s%s)", rest or msg, id, vals ~= "" and ("; it looked at " .. vals) or ""), customer = id }
   end
 
@@ -1782,7 +1797,7 @@ function M.check(source, chunkname, as_of, as_of_text, headers)
           findings[#findings + 1] = e
         else
           local where, msg = tostring(e):match("^([^:]+:%d+): (.*)$")
-          add(where or chunkname, "error", msg or tostring(e))
+          add(full_where(where) or chunkname, "error", msg or tostring(e))
         end
         return nil
       end
@@ -1807,6 +1822,7 @@ function M.check(source, chunkname, as_of, as_of_text, headers)
         "write 'local " .. tostring(k) .. " = ...'")
     end,
   })
+  KNOWN_FILES[chunkname] = true
   local chunk, err = load(source, "@" .. chunkname, "t", lenient)
   if not chunk then
     local line, msg = tostring(err):match("^[^:]*:(%d+): (.*)$")
@@ -1817,7 +1833,7 @@ function M.check(source, chunkname, as_of, as_of_text, headers)
       if type(e) == "table" then findings[#findings + 1] = e
       else
         local where, msg = tostring(e):match("^([^:]+:%d+): (.*)$")
-        add(where or chunkname, "error", msg or tostring(e), "the rest of the file was not checked")
+        add(full_where(where) or chunkname, "error", msg or tostring(e), "the rest of the file was not checked")
       end
     end
     pcall(finish_declarations, decl)
