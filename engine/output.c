@@ -14,9 +14,14 @@
 #define MAX_FILES 64
 #define WBUF (1u << 20)
 
+#define MAX_MADE 32
+
 struct outset {
     char *dir;
     int n;
+    int committed;
+    int nmade;                /* folders this run created for --out, outermost first */
+    char *made[MAX_MADE];     /* removed again when the run fails */
     csvw files[MAX_FILES];
 };
 
@@ -31,29 +36,44 @@ char *path_join(const char *a, const char *b)
     return s;
 }
 
-static int mkdirs(const char *dir)
+/* Creates dir and its missing parents; the ones it created are remembered in o->made. */
+static int mkdirs(outset *o, const char *dir)
 {
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
+    if (!dir[0]) return errno = ENOENT, -1;
+    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) return errno = ENAMETOOLONG, -1;
+    for (char *p = tmp + 1;; p++) {
+        if (*p != '/' && *p != 0) continue;
+        char c = *p;
         *p = 0;
-        if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
+        if (mkdir(tmp, 0777) == 0) {
+            if (o->nmade < MAX_MADE && !(o->made[o->nmade++] = strdup(tmp))) return errno = ENOMEM, -1;
+        } else if (errno != EEXIST) {
+            return -1;
+        }
+        *p = c;
+        if (!c) return 0;
     }
-    if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
-    return 0;
+}
+
+/* A failed run leaves --out as it found it: the folders it created are removed (only if empty). */
+static void remove_made(const outset *o)
+{
+    for (int i = o->nmade - 1; i >= 0; i--) rmdir(o->made[i]);
 }
 
 df_status outset_new(const char *dir, outset **out, df_error *err)
 {
     *out = NULL;
-    if (mkdirs(dir) != 0)
-        return DF_FAIL(err, DF_ERR_OUTPUT, dir, "cannot create the output folder: %s", strerror(errno));
     outset *o = calloc(1, sizeof *o);
     if (!o || !(o->dir = strdup(dir))) {
         free(o);
         return DF_FAIL(err, DF_ERR_NOMEM, dir, "out of memory");
+    }
+    if (mkdirs(o, dir) != 0) {
+        df_status st = DF_FAIL(err, DF_ERR_OUTPUT, dir, "cannot create the output folder: %s", strerror(errno));
+        outset_free(o);
+        return st;
     }
     *out = o;
     return DF_OK;
@@ -121,6 +141,7 @@ df_status outset_commit(outset *o, df_error *err)
         fsync(dfd);
         close(dfd);
     }
+    o->committed = 1;
     return DF_OK;
 }
 
@@ -138,6 +159,8 @@ void outset_free(outset *o)
         close_file(w, 1); /* after a commit the temporaries are gone already */
         free(w->name), free(w->tmp), free(w->final), free(w->buf);
     }
+    if (!o->committed) remove_made(o);
+    for (int i = 0; i < o->nmade; i++) free(o->made[i]);
     free(o->dir);
     free(o);
 }
@@ -146,7 +169,9 @@ void outset_abort(outset *o) { outset_free(o); }
 
 void outset_unlink_temps(const outset *o)
 {
-    for (int i = 0; o && i < o->n; i++) unlink(o->files[i].tmp);
+    if (!o) return;
+    for (int i = 0; i < o->n; i++) unlink(o->files[i].tmp);
+    remove_made(o);
 }
 
 static void put_field(csvw *w, const char *s, size_t n, int guard)

@@ -208,6 +208,28 @@ static void test_output(void)
     CHECK_INT(outset_commit(o, &err), DF_OK);
     outset_free(o);
     CHECK_STR(slurp(path_of("out/r.csv")), "rank,id\n1,a\n2,b\n3,c\n");
+
+    /* a failed run into folders that did not exist leaves none of them behind; one that
+       existed already stays */
+    char *top = path_of("new"), *deep = path_of("new/a/b");
+    CHECK_INT(outset_new(deep, &o, &err), DF_OK);
+    w = outset_open(o, "t.csv", &err);
+    csvw_plain(w, "x", 1), csvw_end_row(w);
+    CHECK(access(deep, F_OK) == 0);
+    outset_abort(o);
+    CHECK(access(top, F_OK) != 0);
+    CHECK_INT(mkdir(top, 0777), 0);
+    CHECK_INT(outset_new(deep, &o, &err), DF_OK);
+    outset_abort(o);
+    CHECK(access(top, F_OK) == 0);
+    CHECK(access(path_of("new/a"), F_OK) != 0);
+    /* a successful one keeps them */
+    CHECK_INT(outset_new(deep, &o, &err), DF_OK);
+    w = outset_open(o, "t.csv", &err);
+    csvw_plain(w, "x", 1), csvw_end_row(w);
+    CHECK_INT(outset_commit(o, &err), DF_OK);
+    outset_free(o);
+    CHECK_STR(slurp(path_of("new/a/b/t.csv")), "x\n");
 }
 
 static void check_num(double v, const char *want)
