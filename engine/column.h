@@ -23,6 +23,7 @@ typedef enum col_type { COL_INT, COL_DECIMAL, COL_DATE, COL_CATEGORY, COL_TEXT }
 typedef struct column {
     char *name;
     col_type type;
+    int required;    /* an empty value rejects the row */
     uint64_t n, cap;
     int64_t *i64;    /* INT, DECIMAL */
     int32_t *date;   /* DATE */

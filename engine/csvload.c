@@ -164,6 +164,14 @@ static void on_field(void *s, size_t n, void *ud)
     int c = L->map[f];
     if (c < 0) return;
     column *col = &L->t->cols[c];
+    if (n == 0 && col->required) {
+        if (L->bad_field < 0) {
+            L->bad_field = f;
+            L->bad_reason = "empty, but the rule file declares this column required";
+            L->stage[c].n = 0;
+        }
+        return;
+    }
     if (col->type == COL_TEXT || col->type == COL_CATEGORY) {
         if (stage_text(L, s, n, &L->soff[c]) == 0) L->stage[c].n = n;
         return;

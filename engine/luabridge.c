@@ -297,11 +297,14 @@ static df_status table_from_plan(lua_State *L, int idx, table *t, const char *ru
         lua_getfield(L, -2, "type");
         col_type ty;
         col_type_from_name(lua_tostring(L, -1), &ty);
-        if (column_init(&t->cols[t->ncols++], lua_tostring(L, -2), ty) != 0) {
+        column *col = &t->cols[t->ncols++];
+        if (column_init(col, lua_tostring(L, -2), ty) != 0) {
             lua_pop(L, 4);
             return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
         }
-        lua_pop(L, 3);
+        lua_getfield(L, -3, "required");
+        col->required = lua_toboolean(L, -1);
+        lua_pop(L, 4);
     }
     lua_pop(L, 1);
     return DF_OK;

@@ -231,6 +231,26 @@ local function new_decl()
   }
 end
 
+-- What the API hands to rule files (table declarations, filters, aggregates) is an opaque,
+-- read-only handle: the engine keeps the object itself in SEALED, out of the rule file's reach.
+-- getmetatable(handle) still answers its kind (TABLE, PRED, AGG, MAGG) for the engine's checks.
+local TABLE = {}
+local SEALED = setmetatable({}, { __mode = "k" })
+local function seal(obj, kind, readonly_msg, name)
+  local h = setmetatable({}, {
+    __index = function(_, k) user_error(fmt("%s is read-only: rule files cannot read or change its field '%s'", name, tostring(k)), 2) end,
+    __newindex = function() user_error(readonly_msg, 2) end,
+    __metatable = kind, __tostring = function() return name end,
+  })
+  SEALED[h] = obj
+  return h
+end
+-- the object behind handle h when h is one of kind's handles, else nil
+local function unseal(h, kind)
+  local obj = type(h) == "table" and SEALED[h]
+  return obj and getmetatable(obj) == kind and obj or nil
+end
+
 local VALID_TYPES = { int = true, decimal = true, date = true, category = true, text = true }
 
 local function declare_field(name, kind, level)
@@ -244,10 +264,16 @@ end
 local function declare_table(kind, spec, level)
   check(type(spec) == "table", kind .. " { file = ..., key = ..., columns = { ... } } expects a table", level + 1)
   check(type(spec.file) == "string", kind .. ": 'file' must name the input file, e.g. file = \"customers.csv.gz\"", level + 1)
+  check(spec.file:match("^[%w_%-%.%*%?]+$") and not spec.file:match("^%."),
+    kind .. ": 'file' must be a file name in the --data folder, without a folder or '..' (got \"" .. spec.file ..
+    "\"), e.g. file = \"customers.csv.gz\" or \"events-*.csv.gz\"", level + 1)
+  check(spec.name == nil or (type(spec.name) == "string" and spec.name:match("^[%a_][%w_]*$")),
+    kind .. ": 'name' must be a word of letters, digits and _", level + 1)
   check(type(spec.key) == "string", kind .. ": 'key' must name the key column, e.g. key = \"customer_id\"", level + 1)
   check(type(spec.columns) == "table", kind .. ": 'columns' must list the columns to read with their types", level + 1)
   -- "customers.csv.gz" -> customers; an export in parts "events-*.csv.gz" -> events
-  local name = spec.name or (spec.file:match("^([^%.]+)"):gsub("[-_]?[%*%?].*$", ""))
+  local name = spec.name or (spec.file:match("^([^%.]+)") or ""):gsub("[-_]?[%*%?].*$", "")
+  check(name:match("^[%a_][%w_]*$"), fmt("%s: no table name can be made from the file name \"%s\"; add name = \"...\"", kind, spec.file), level + 1)
   check(not decl.by_name[name], "a table named '" .. name .. "' is declared twice", level + 1)
   local t = { kind = kind, name = name, file = spec.file, key = spec.key, date = spec.date, columns = {},
               line = rule_line(level) }
@@ -262,6 +288,15 @@ local function declare_table(kind, spec, level)
     t.columns[#t.columns + 1] = { name = cname, type = ctype }
     t.columns[cname] = ctype
   end
+  -- required = { "signup_date", ... }: a row with one of these empty is bad input (rejected
+  -- with file, line and column), not a customer the rules would have to guard against
+  check(spec.required == nil or type(spec.required) == "table", kind .. ": 'required' must list column names, e.g. required = { \"signup_date\" }", level + 1)
+  local required = {}
+  for _, cname in ipairs(spec.required or {}) do
+    check(type(cname) == "string" and t.columns[cname], fmt("%s: required column '%s' is not one of its columns", kind, tostring(cname)), level + 1)
+    required[cname] = true
+  end
+  for _, c in ipairs(t.columns) do c.required = required[c.name] or nil end
   if kind == "entity" then
     check(decl.entity == nil, "only one entity table can be declared", level + 1)
     if not t.columns[spec.key] then
@@ -277,27 +312,42 @@ local function declare_table(kind, spec, level)
   end
   decl.tables[#decl.tables + 1] = t
   decl.by_name[name] = t
-  return setmetatable({}, { __index = t, __newindex = function() user_error("table declarations are read-only", 2) end,
-    __metatable = false, __tostring = function() return "history " .. name end })
+  return seal(setmetatable(t, TABLE), TABLE, "table declarations are read-only", kind .. " " .. name)
 end
 
 -- Filters on history rows: { column = literal | {literals} | predicate | function, last_days = N }
 local PRED = {}
-local function pred(kind, a, b) return setmetatable({ kind = kind, a = a, b = b }, PRED) end
+local function pred(kind, a, b)
+  return seal(setmetatable({ kind = kind, a = a, b = b }, PRED), PRED, "a filter such as " .. kind .. " is read-only", kind)
+end
 
 -- History aggregates used as features.
 local AGG = {}
 
 local function history_spec(h, level)
-  -- h is the proxy returned by history{}; its fields read through to the declaration
-  check(type(h) == "table" and h.kind == "history", "the first argument must be a history table, e.g. events", level + 1)
-  return decl.by_name[h.name]
+  -- h is the handle returned by history{}
+  local t = unseal(h, TABLE)
+  check(t and t.kind == "history", "the first argument must be a history table, e.g. events", level + 1)
+  return t
 end
 
 local function make_agg(kind, h, column, filter, tie, level)
   local t = history_spec(h, level + 1)
   filter = filter or {}
   check(type(filter) == "table" and getmetatable(filter) == nil, kind .. ": the filter must be a table like { event_type = \"complaint\", last_days = 90 }", level + 1)
+  -- a copy: the rule file keeps its table and may change it later, the aggregate must not change
+  local copy = {}
+  for k, v in pairs(filter) do
+    if type(v) == "table" and unseal(v, PRED) then v = unseal(v, PRED)
+    elseif type(v) == "table" then
+      check(getmetatable(v) == nil, fmt("%s: the filter on '%s' must be a value, a list of values, a predicate such as above(3), or a function", kind, tostring(k)), level + 1)
+      local l = {}
+      for i, x in ipairs(v) do l[i] = x end
+      v = l
+    end
+    copy[k] = v
+  end
+  filter = copy
   if column ~= nil then
     check(t.columns[column], fmt("%s: '%s' is not a column of %s (its columns: %s)", kind, tostring(column), t.name,
       concat((function() local l = {} for _, c in ipairs(t.columns) do l[#l + 1] = c.name end return l end)(), ", ")), level + 1)
@@ -312,7 +362,8 @@ local function make_agg(kind, h, column, filter, tie, level)
         fmt("%s: column '%s' is free text; filter on a category column (declare it as category) or with a function", kind, k), level + 1)
     end
   end
-  return setmetatable({ kind = kind, t = t, column = column, filter = filter, tie = tie }, AGG)
+  return seal(setmetatable({ kind = kind, t = t, column = column, filter = filter, tie = tie }, AGG), AGG,
+    "an aggregate such as " .. kind .. "(...) is read-only", kind .. "(" .. t.name .. ")")
 end
 
 --------------------------------------------------------------------------------------------
@@ -323,6 +374,7 @@ local function api_history(spec) return declare_table("history", spec, 2) end
 
 local function api_feature(name, def)
   declare_field(name, "feature", 2)
+  if type(def) == "table" then def = unseal(def, AGG) or def end
   check(type(def) == "function" or getmetatable(def) == AGG,
     "feature '" .. tostring(name) .. "': give a function(c) ... end or a history aggregate such as count(events, {...})", 2)
   decl.features[#decl.features + 1] = { name = name, def = def, line = rule_line(1) }
@@ -419,7 +471,10 @@ end
 
 -- Metric aggregates (over customers), distinct from history aggregates by their arguments.
 local MAGG = {}
-local function magg(kind, field, places, where) return setmetatable({ kind = kind, field = field, places = places, where = where }, MAGG) end
+local function magg(kind, field, places, where)
+  return seal(setmetatable({ kind = kind, field = field, places = places, where = where }, MAGG), MAGG,
+    "a metric such as " .. kind .. "(...) is read-only", kind .. "(...)")
+end
 
 local function api_metrics(spec)
   check(type(spec) == "table", "metrics { file = ..., group_by = {...}, columns = {...} } expects a table", 2)
@@ -436,7 +491,7 @@ local function api_metrics(spec)
     else
       check(type(c) == "table" and type(c[1]) == "string" and (getmetatable(c[2]) == MAGG or type(c[2]) == "function"),
         "metrics " .. spec.file .. ": column " .. i .. " must be a group_by field or {\"name\", count() | sum(...) | avg(...) | function(row)}", 2)
-      cols[i] = { name = c[1], agg = getmetatable(c[2]) == MAGG and c[2] or nil, fn = type(c[2]) == "function" and c[2] or nil }
+      cols[i] = { name = c[1], agg = unseal(c[2], MAGG), fn = type(c[2]) == "function" and c[2] or nil }
     end
   end
   check(#cols > 0, "metrics " .. spec.file .. ": 'columns' must list what to write", 2)
@@ -445,13 +500,13 @@ local function api_metrics(spec)
 end
 
 local function api_count(a, b)
-  if type(a) == "table" and a.kind == "history" then return make_agg("count", a, nil, b, nil, 2) end
+  if unseal(a, TABLE) then return make_agg("count", a, nil, b, nil, 2) end
   check(a == nil or type(a) == "function", "count() counts customers; count(function(c) ... end) those for which it is true; count(events, {...}) counts history rows", 2)
   return magg("count", nil, nil, a)
 end
 local function api_any(h, filter) return make_agg("any", h, nil, filter, nil, 2) end
 local function api_sum(a, b, c, d)
-  if type(a) == "table" and a.kind == "history" then return make_agg("sum", a, b, c, nil, 2) end
+  if unseal(a, TABLE) then return make_agg("sum", a, b, c, nil, 2) end
   check(type(a) == "string", "sum(\"field\" [, places [, where]]) or sum(events, \"column\", {...})", 2)
   return magg("sum", a, b, c)
 end
@@ -668,22 +723,32 @@ local function build_env(as_of, as_of_text)
     table = pick(table, "concat insert remove sort", "table"),
     math = pick(math, "abs ceil floor fmod huge log log10 max min modf pi pow sqrt exp", "math"),
   }
-  return setmetatable(env, {
+  setmetatable(env, {
     __index = function(_, k)
       user_error("unknown name '" .. tostring(k) .. "': not part of the rule API (see docs/rules.md)", 2)
     end,
+    __metatable = false,
+  })
+  -- the rule file's globals are an empty proxy, so that every assignment, also to a name the
+  -- API already has (AS_OF = 0, round = ...), is refused; reads go through to env (a table, so
+  -- the JIT compiles them as plain lookups)
+  return setmetatable({}, {
+    __index = env,
     __newindex = function(_, k)
+      if rawget(env, k) ~= nil then
+        user_error("cannot set global '" .. tostring(k) .. "': it is part of the rule API and read-only; use a local of another name", 2)
+      end
       user_error("cannot set global '" .. tostring(k) .. "': rule files cannot create globals; use 'local " .. tostring(k) .. " = ...'", 2)
     end,
     __metatable = false,
-  })
+  }), env
 end
 
 local function plan_of(d)
   local tables = {}
   for i, t in ipairs(d.tables) do
     local cols = {}
-    for j, c in ipairs(t.columns) do cols[j] = { name = c.name, type = c.type } end
+    for j, c in ipairs(t.columns) do cols[j] = { name = c.name, type = c.type, required = c.required } end
     tables[i] = { name = t.name, file = t.file, kind = t.kind, key = t.key, date = t.date, columns = cols }
   end
   return { tables = tables }
@@ -1779,7 +1844,7 @@ function M.check(source, chunkname, as_of, as_of_text, headers)
   local function add(where, severity, message, fix)
     findings[#findings + 1] = { where = where, severity = severity, message = message, fix = fix }
   end
-  local env = build_env(as_of, as_of_text)
+  local _, env = build_env(as_of, as_of_text)
   -- lenient: an API call that fails is recorded and the file goes on; an unknown name is
   -- recorded and stands for a function that does nothing
   local lenient = {}
@@ -1816,14 +1881,18 @@ function M.check(source, chunkname, as_of, as_of_text, headers)
         s and ("did you mean '" .. s .. "'?") or "see docs/rules.md for the rule API")
       return function() end
     end,
+  })
+  -- an empty proxy, so that assigning to a name the API has is found too
+  local lenient_env = setmetatable({}, {
+    __index = lenient,
     __newindex = function(_, k)
       local info = debug.getinfo(2, "Sl")
       add(chunkname .. ":" .. (info and info.currentline or 0), "error", "cannot set global '" .. tostring(k) .. "'",
-        "write 'local " .. tostring(k) .. " = ...'")
+        rawget(env, k) ~= nil and "it is part of the rule API; use a local of another name" or ("write 'local " .. tostring(k) .. " = ...'"))
     end,
   })
   KNOWN_FILES[chunkname] = true
-  local chunk, err = load(source, "@" .. chunkname, "t", lenient)
+  local chunk, err = load(source, "@" .. chunkname, "t", lenient_env)
   if not chunk then
     local line, msg = tostring(err):match("^[^:]*:(%d+): (.*)$")
     add(chunkname .. ":" .. (line or 0), "error", "syntax error: " .. (msg or tostring(err)), "fix the Lua syntax on that line")

@@ -38,8 +38,11 @@ int table_clone_spec(table *dst, const table *t, const char *path)
     dst->is_history = t->is_history;
     dst->key_col = dst->date_idx = -1;
     if (!dst->name || !dst->file || !dst->path || !dst->key || (t->date_col && !dst->date_col)) return -1;
-    for (int c = 0; c < t->ncols; c++)
-        if (column_init(&dst->cols[dst->ncols++], t->cols[c].name, t->cols[c].type) != 0) return -1;
+    for (int c = 0; c < t->ncols; c++) {
+        column *col = &dst->cols[dst->ncols++];
+        if (column_init(col, t->cols[c].name, t->cols[c].type) != 0) return -1;
+        col->required = t->cols[c].required;
+    }
     return 0;
 }
 

@@ -20,6 +20,7 @@ entity {
     renewal_date = "date",     -- may be empty: no contract
     monthly_fee  = "decimal",
   },
+  required = { "signup_date", "monthly_fee" },  -- a customer without them is bad input
 }
 
 local events = history {
@@ -31,6 +32,7 @@ local events = history {
     event_type = "category",
     amount     = "decimal",
   },
+  required = { "event_date" },
 }
 
 ----------------------------------------------------------------------------------------------

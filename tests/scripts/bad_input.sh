@@ -73,22 +73,25 @@ DATA="$T/bad" run_engine "$OUT"
 expect_rc 3 missing_file; expect_err "events.csv.gz: cannot open the file" missing_file
 unchanged "$OUT" "$T/snap.good" missing_file
 
-# rule file errors
+# rule file errors (lines as they are in rules/retention.lua)
+L_SCORE=$(grep -n '^score(function' "$RULES" | cut -d: -f1)
+L_BANDS=$(grep -n '^bands' "$RULES" | cut -d: -f1)
+L_COMPLAINTS=$(grep -n 'return c.complaints_90 >= 2 end' "$RULES" | cut -d: -f1)
 sed 's/^score(function(c) return math.min(100, c.points) end)$/score(function(c) return math.min(100, c.points) end/' "$RULES" > "$T/syntax.lua"
 RULES_FILE="$T/syntax.lua" run_engine "$OUT"
-expect_rc 5 syntax; expect_err "syntax.lua:96: syntax error: ')' expected (to close '(' at line 94)" syntax
+expect_rc 5 syntax; expect_err "syntax.lua:$L_BANDS: syntax error: ')' expected (to close '(' at line $L_SCORE)" syntax
 unchanged "$OUT" "$T/snap.good" syntax
 
 sed 's/return c.complaints_90 >= 2 end/return c.complaints_90 >= 2 and c.renewal_date > 0 end/' "$RULES" > "$T/runtime.lua"
 RULES_FILE="$T/runtime.lua" run_engine "$OUT"
-expect_rc 5 runtime; expect_err "runtime.lua:72: rule complaints: attempt to compare" runtime; expect_err "(customer C2; it looked at complaints_90 = 2, renewal_date = nil)" runtime
+expect_rc 5 runtime; expect_err "runtime.lua:$L_COMPLAINTS: rule complaints: attempt to compare" runtime; expect_err "(customer C2; it looked at complaints_90 = 2, renewal_date = nil)" runtime
 unchanged "$OUT" "$T/snap.good" runtime
 
 # --on-rule-error skip: the customer gets the other rules; the failure is counted and listed
 RULES_FILE="$T/runtime.lua" run_engine "$T/out-skip" --on-rule-error skip
 expect_rc 0 skip
 expect_err "rule complaints failed for 1 customers and was skipped for them (see rule_errors.csv)" skip
-[ "$(cat "$T/out-skip/rule_errors.csv")" = "$(printf 'customer_id,rule,where,error,values\nC2,complaints,%s:72,attempt to compare number with nil,"complaints_90 = 2, renewal_date = nil"' "$T/runtime.lua")" ] \
+[ "$(cat "$T/out-skip/rule_errors.csv")" = "$(printf 'customer_id,rule,where,error,values\nC2,complaints,%s:%s,attempt to compare number with nil,"complaints_90 = 2, renewal_date = nil"' "$T/runtime.lua" "$L_COMPLAINTS")" ] \
   || fail "rule_errors.csv: $(cat "$T/out-skip/rule_errors.csv")"
 grep -q '"complaints": 1' "$T/out-skip/run_summary.json" || fail "run_summary.json rule_errors"
 grep -q "^C2," "$T/out-skip/risk_list.csv" && fail "C2 should score 15 (detractor only) without the failed rule"
@@ -96,7 +99,7 @@ grep -q "^C2," "$T/out-skip/risk_list.csv" && fail "C2 should score 15 (detracto
 
 sed 's/return c.complaints_90 >= 2 end/return c.complaints_9 >= 2 end/' "$RULES" > "$T/unknown.lua"
 RULES_FILE="$T/unknown.lua" run_engine "$OUT"
-expect_rc 5 unknown_field; expect_err "unknown.lua:72: rule complaints: unknown field 'complaints_9'" unknown_field
+expect_rc 5 unknown_field; expect_err "unknown.lua:$L_COMPLAINTS: rule complaints: unknown field 'complaints_9'" unknown_field
 unchanged "$OUT" "$T/snap.good" unknown_field
 
 RULES_FILE="$T/no-such-rules.lua" run_engine "$OUT"

@@ -18,7 +18,7 @@ case { "wrong on purpose", as_of = "2026-11-01",
   events = { { event_date = "2026-10-31", event_type = "login" } },
   expect = { score = 20, band = "low", rules = { "renewal_due" }, days_to_renewal = 60 } }
 case { "bad data in a case", as_of = "2026-11-01",
-  customer = { customer_id = "A1", signup_date = "2024-13-01" },
+  customer = { customer_id = "A1", signup_date = "2024-13-01", monthly_fee = 10 },
   expect = { score = 0 } }
 LUA
 "$DEFECTOR" test "$RULES" "$T/wrong.test.lua" >"$T/out" 2>"$T/err"; rc=$?

@@ -45,9 +45,12 @@ static void mk_table(table *t, const char *path, const char *key, int history, c
         snprintf(spec, sizeof spec, "%s", va_arg(ap, const char *));
         char *colon = strchr(spec, ':');
         *colon = 0;
+        char *bang = strchr(colon + 1, '!'); /* "name:type!": required */
+        if (bang) *bang = 0;
         col_type ty;
         col_type_from_name(colon + 1, &ty);
-        column_init(&t->cols[t->ncols++], spec, ty);
+        column_init(&t->cols[t->ncols], spec, ty);
+        t->cols[t->ncols++].required = bang != NULL;
     }
     va_end(ap);
 }
@@ -225,6 +228,30 @@ static void test_errors(void)
     expect_error("no trimming", "id,n,d\nA, 1,2026-01-01\n", "bad.csv:2: column n", "\" 1\"");
 }
 
+/* ---- required columns: an empty value is bad input, naming line and column ---- */
+static void test_required(void)
+{
+    const char data[] = "id,n,d,s\nA,1,2026-01-01,x\nB,,2026-01-02,y\nC,3,,z\nD,4,2026-01-04,\n\"E\",,,\n";
+    const char *path = write_file("req.csv", data, sizeof data - 1, 0);
+    table t;
+    df_error err;
+    uint64_t rejects = 0;
+    mk_table(&t, path, "id", 0, NULL, 4, "id:text", "n:int", "d:date!", "s:text!");
+    CHECK_INT(load(&t, NULL, 0, &rejects, NULL, &err), DF_ERR_DATA);
+    CHECK_CONTAINS(err.where, "req.csv:4: column d");
+    CHECK_CONTAINS(err.message, "empty, but the rule file declares this column required");
+    table_free(&t);
+    /* set aside with --max-rejects: B stays (n is not required), C, D and E go */
+    mk_table(&t, path, "id", 0, NULL, 4, "id:text", "n:int", "d:date!", "s:text!");
+    rejects = 0;
+    CHECK_INT(load(&t, NULL, 10, &rejects, NULL, &err), DF_OK);
+    CHECK_INT(t.nrows, 2);
+    CHECK_INT(rejects, 3);
+    CHECK_STR(text_at(&t, 0, 1), "B");
+    CHECK(t.cols[1].i64[1] == DF_NA_I64);
+    table_free(&t);
+}
+
 /* ---- --max-rejects: bad rows set aside, the rest loaded, rejects.csv written ---- */
 static void test_rejects(void)
 {
@@ -312,6 +339,7 @@ int main(void)
     test_quirks();
     test_errors();
     test_rejects();
+    test_required();
     test_entity_history();
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
