@@ -13,14 +13,14 @@
 ---@field [string] any
 
 ---@class TableSpec
----@field file string file name in the --data folder (.csv.gz or .csv)
+---@field file string plain file name in the --data folder (.csv.gz or .csv; no folder, no ..), or a pattern such as "events-*.csv.gz"
 ---@field key string key column (customer id)
 ---@field date? string history only: the date column; rows after AS_OF are ignored
 ---@field columns table<string, "int"|"decimal"|"date"|"category"|"text">
 ---@field name? string defaults to the file name before the first dot
+---@field required? string[] columns that must not be empty: a row with one empty is bad input
 
----@class History
----@field name string
+---@class History opaque and read-only
 
 ---@class Aggregate
 ---@class MetricAggregate
