@@ -44,6 +44,12 @@ typedef struct loader {
     const char *bad_reason;
     char *raw;
     size_t rawlen, rawcap;
+    const char *rec; /* the record's text for messages: raw, or the line itself (fast path) */
+    /* fast path (one-line records): field spans and unescaped text of the current line */
+    struct span { const char *s; size_t n; int esc; } *spans;
+    int nspans;
+    char *unq;
+    size_t unqcap;
     char last_key[64]; /* history: the previous row's key and its entity (-1: none) */
     size_t last_key_len;
     int64_t last_owner;
@@ -87,6 +93,7 @@ static void reject(loader *L, int field, const char *reason, const char *text, s
 {
     char w[512], ex[MSG_TEXT + 8];
     where_at(L, w, sizeof w, field);
+    while (tn && (text[tn - 1] == '\n' || text[tn - 1] == '\r')) tn--; /* a record's line end */
     excerpt(ex, sizeof ex, text, tn);
     L->t->st.rejected++;
     uint64_t total = ++*L->o->rejects;
@@ -101,7 +108,7 @@ static void reject(loader *L, int field, const char *reason, const char *text, s
     csvw *r = L->o->rejects_out;
     if (!r) return;
     size_t rn = L->rawlen;
-    while (rn && (L->raw[rn - 1] == '\n' || L->raw[rn - 1] == '\r')) rn--;
+    while (rn && (L->rec[rn - 1] == '\n' || L->rec[rn - 1] == '\r')) rn--;
     char lb[32];
     int ln = snprintf(lb, sizeof lb, "%llu", (unsigned long long)L->rec_line);
     csvw_text(r, L->t->file, strlen(L->t->file));
@@ -109,7 +116,7 @@ static void reject(loader *L, int field, const char *reason, const char *text, s
     if (field >= 0 && field < L->nheader) csvw_text(r, L->names[field], strlen(L->names[field]));
     else csvw_empty(r);
     csvw_text(r, reason, strlen(reason));
-    csvw_text(r, L->raw, rn);
+    csvw_text(r, L->rec, rn);
     csvw_end_row(r);
 }
 
@@ -267,7 +274,7 @@ static void on_data_row(loader *L)
     if (L->field != L->nheader) {
         char why[160];
         snprintf(why, sizeof why, "wrong number of fields: the header has %d, this row has %d", L->nheader, L->field);
-        reject(L, -1, why, L->raw, L->rawlen);
+        reject(L, -1, why, L->rec, L->rawlen);
         return;
     }
     if (L->bad_field >= 0) {
@@ -382,9 +389,73 @@ static void parse_error(loader *L)
     L->t->st.rows_read++;
     reject(L, L->field < L->nheader ? L->field : -1,
            "malformed quoting: a '\"' inside an unquoted field, or text after a closing quote (write a quote inside a quoted field as \"\")",
-           L->raw, L->rawlen);
+           L->rec, L->rawlen);
     csv_fini(&L->p, NULL, NULL, NULL);
     reset_record(L);
+}
+
+/* The common case, a whole record on one line [p, p + n) (its \n or \r\n cut off, no other
+ * CR in it), is split here rather than by libcsv, with libcsv's rules under CSV_STRICT and
+ * no trimming (see no_space): fields end at commas; a field starting with a quote runs to the
+ * closing quote, which must be followed by a comma or the end of the line, and holds "" for a
+ * quote; a quote anywhere else is an error. Returns 0 when the line was split (no callback
+ * has run yet), -1 when it is anything else (an error, a quoted field going on to the next
+ * line, more fields than the header): then libcsv reads it, to report it as it always has. */
+static int split_line(loader *L, const char *p, size_t n)
+{
+    if (!L->spans && !(L->spans = malloc((size_t)(L->nheader + 1) * sizeof *L->spans))) return -1;
+    const char *end = p + n;
+    int quotes = memchr(p, '"', n) != NULL, k = 0;
+    for (;;) {
+        if (k > L->nheader) return -1;
+        struct span *f = &L->spans[k++];
+        if (quotes && p < end && *p == '"') {
+            const char *q = p + 1, *c;
+            f->esc = 0;
+            for (;;) {
+                if (!(c = memchr(q, '"', (size_t)(end - q)))) return -1; /* goes on to the next line */
+                if (c + 1 < end && c[1] == '"') {
+                    f->esc = 1;
+                    q = c + 2;
+                    continue;
+                }
+                break;
+            }
+            f->s = p + 1, f->n = (size_t)(c - p - 1);
+            p = c + 1;
+            if (p == end) break;
+            if (*p != ',') return -1; /* text after the closing quote */
+            p++;
+        } else {
+            const char *c = memchr(p, ',', (size_t)(end - p)), *fe = c ? c : end;
+            if (quotes && memchr(p, '"', (size_t)(fe - p))) return -1; /* a quote inside an unquoted field */
+            f->s = p, f->n = (size_t)(fe - p), f->esc = 0;
+            if (!c) break;
+            p = c + 1;
+        }
+    }
+    L->nspans = k;
+    return 0;
+}
+
+static void fast_line(loader *L)
+{
+    size_t used = 0;
+    for (int i = 0; i < L->nspans; i++) {
+        struct span *f = &L->spans[i];
+        if (f->esc && i < L->nheader && (L->map[i] >= 0 || i == L->key_field)) { /* "" -> ", into unq (kept until the row ends) */
+            char *d = L->unq + used;
+            for (size_t j = 0; j < f->n; j++) {
+                *d++ = f->s[j];
+                if (f->s[j] == '"') j++;
+            }
+            f->s = L->unq + used;
+            f->n = (size_t)(d - f->s);
+            used += f->n;
+        }
+        on_field((void *)f->s, f->n, L);
+    }
+    on_row('\n', L);
 }
 
 /* Feeds [p, end) line by line; with stop_after_header, returns as soon as the header is read
@@ -395,6 +466,26 @@ static int feed_lines(loader *L, const char *p, const char *end, int stop_after_
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *seg = nl ? nl + 1 : end;
         size_t n = (size_t)(seg - p);
+        if (nl && L->header_done && L->p.pstate == 0 && !L->o->libcsv_only) {
+            size_t len = (size_t)(nl - p);
+            if (len && p[len - 1] == '\r') len--;
+            if (len && !memchr(p, '\r', len) && split_line(L, p, len) == 0) {
+                if (len > L->unqcap) {
+                    free(L->unq);
+                    L->unqcap = len * 2;
+                    if (!(L->unq = malloc(L->unqcap))) {
+                        DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
+                        return -1;
+                    }
+                }
+                L->rec_line = L->line;
+                L->rec = p, L->rawlen = len;
+                fast_line(L);
+                L->line++;
+                p = seg;
+                continue;
+            }
+        }
         if (L->p.pstate == 0) { /* libcsv's ROW_NOT_BEGUN: a record starts on this line */
             L->rec_line = L->line;
             L->rawlen = 0;
@@ -413,6 +504,7 @@ static int feed_lines(loader *L, const char *p, const char *end, int stop_after_
         }
         memcpy(L->raw + L->rawlen, p, n);
         L->rawlen += n;
+        L->rec = L->raw;
         if (csv_parse(&L->p, p, n, on_field, on_row, L) < n && !L->failed) parse_error(L);
         if (nl) L->line++;
         p = seg;
@@ -436,6 +528,8 @@ static void loader_free(loader *L)
     free(L->soff);
     free(L->sbuf);
     free(L->raw);
+    free(L->spans);
+    free(L->unq);
 }
 
 static df_status finish(loader *L)

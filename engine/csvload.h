@@ -1,4 +1,5 @@
-/* csvload.h: streams one CSV (gzip or plain) through libcsv into a table's typed columns. */
+/* csvload.h: streams one CSV (gzip or plain) into a table's typed columns: one-line records
+ * split by csvload's own fast path, everything else (and every malformed line) by libcsv. */
 #ifndef DF_CSVLOAD_H
 #define DF_CSVLOAD_H
 
@@ -17,6 +18,7 @@ typedef struct load_opts {
     int threads;          /* > 1: decompress in a second thread while parsing */
     const char *only_key; /* explain: keep only this entity (and its history rows) */
     size_t block_bytes;   /* threads > 1: text per parsing block of a history (0: 8 MB) */
+    int libcsv_only;      /* tests: every line through libcsv (no one-line fast path) */
 } load_opts;
 
 /* Loads t (its path, columns, key and date column set). A history table needs the loaded

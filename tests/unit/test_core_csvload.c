@@ -55,11 +55,13 @@ static void mk_table(table *t, const char *path, const char *key, int history, c
     va_end(ap);
 }
 
+static int libcsv_only; /* load(): every line through libcsv */
+
 static df_status load(table *t, const table *entity, long max_rejects, uint64_t *rejects, csvw *rej, df_error *err)
 {
     int32_t as_of;
     df_parse_date("2026-11-01", 10, &as_of);
-    load_opts o = {.as_of = as_of, .max_rejects = max_rejects, .rejects = rejects, .rejects_out = rej};
+    load_opts o = {.as_of = as_of, .max_rejects = max_rejects, .rejects = rejects, .rejects_out = rej, .libcsv_only = libcsv_only};
     memset(err, 0, sizeof *err);
     return csvload_table(t, entity, &o, err);
 }
@@ -218,6 +220,8 @@ static void test_errors(void)
     expect_error("after multiline", "id,n,d\n\"A\nB\nC\",1,2026-01-01\nD,2,01/02/2026\n", "bad.csv:5: column d", "\"01/02/2026\"");
     expect_error("field count", "id,n,d\nA,1\n", "bad.csv:2", "the header has 3, this row has 2");
     expect_error("too many", "id,n,d\nA,1,2026-01-01,x\n", "bad.csv:2", "this row has 4");
+    expect_error("lone CR ends a record", "id,n,d\nA,1\r2,2026-01-01\n", "bad.csv:2", "the header has 3, this row has 2");
+    expect_error("text of a one-line record", "id,n,d\nA,1,2026-01-01\nB,2,2026-13-01\n", "bad.csv:3: column d", "\"2026-13-01\"");
     expect_error("unterminated", "id,n,d\nA,1,2026-01-01\n\"B,2,2026-01-01\nC,3,2026-01-01\n", "bad.csv:3", "unterminated quoted field");
     expect_error("quote in field", "id,n,d\nA\"x,1,2026-01-01\n", "bad.csv:2: column id", "malformed quoting");
     expect_error("text after quote", "id,n,d\n\"A\"x,1,2026-01-01\n", "bad.csv:2", "malformed quoting");
@@ -226,6 +230,83 @@ static void test_errors(void)
     expect_error("missing column header", "id,d\nA,2026-01-01\n", "bad.csv", "The header has: id, d");
     expect_error("empty file", "", "bad.csv", "the file is empty");
     expect_error("no trimming", "id,n,d\nA, 1,2026-01-01\n", "bad.csv:2: column n", "\" 1\"");
+}
+
+/* ---- the one-line fast path reads every line as libcsv does: random lines of commas, quotes,
+ * CRs, spaces and letters, loaded both ways, give the same rows, cells, rejects and errors ---- */
+static uint32_t rnd_state = 12345;
+static uint32_t rnd(uint32_t n)
+{
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return (rnd_state >> 16) % n;
+}
+
+typedef struct loaded {
+    df_status st;
+    char msg[3072];
+    uint64_t nrows, rejected, blank;
+    char cells[64][3][64];
+} loaded;
+
+static void load_both_ways(const char *path, long max_rejects, loaded *r, int slow)
+{
+    table t;
+    df_error err;
+    uint64_t rejects = 0;
+    mk_table(&t, path, "id", 0, NULL, 3, "id:text", "a:text", "n:int");
+    libcsv_only = slow;
+    memset(r, 0, sizeof *r);
+    r->st = load(&t, NULL, max_rejects, &rejects, NULL, &err);
+    libcsv_only = 0;
+    if (r->st != DF_OK) snprintf(r->msg, sizeof r->msg, "%s: %s", err.where, err.message);
+    r->nrows = t.nrows, r->rejected = t.st.rejected, r->blank = t.st.blank_lines;
+    for (uint64_t i = 0; i < t.nrows && i < 64; i++)
+        for (int c = 0; c < 3; c++) {
+            if (c == 2) snprintf(r->cells[i][c], 64, "%lld", (long long)t.cols[c].i64[i]);
+            else snprintf(r->cells[i][c], 64, "%s", text_at(&t, c, i));
+        }
+    table_free(&t);
+}
+
+static void test_fast_path_matches_libcsv(void)
+{
+    static const char *tok[] = {"x", "y", ",", ",", "\"", "\"\"", "\r", " ", "1", "2", "\"x,y\"", "\"a\"\"b\"", ""};
+    int differ = 0;
+    for (int doc = 0; doc < 3000 && differ < 3; doc++) {
+        char text[2048];
+        size_t n = (size_t)snprintf(text, sizeof text, "id,a,n\n");
+        int lines = 1 + (int)rnd(6);
+        for (int l = 0; l < lines; l++) {
+            /* mostly well-formed rows (id, a, n) with random quoting, sometimes random tokens */
+            if (rnd(3)) {
+                int k = (int)rnd(40);
+                n += (size_t)snprintf(text + n, sizeof text - n, "%s%d%s,%s,%s", rnd(4) ? "" : "\"", k, "", 
+                                      (const char *[]){"plain", "\"q,uoted\"", "\"say \"\"hi\"\"\"", "", "\"\"", "sp ace"}[rnd(6)],
+                                      (const char *[]){"1", "-2", "", "x", "\"3\""}[rnd(5)]);
+                if (text[n - 1] == '"' && rnd(5) == 0) text[n++] = 'z'; /* text after a closing quote */
+            } else {
+                int toks = (int)rnd(9);
+                for (int i = 0; i < toks; i++) n += (size_t)snprintf(text + n, sizeof text - n, "%s", tok[rnd(13)]);
+            }
+            if (l < lines - 1 || rnd(2)) n += (size_t)snprintf(text + n, sizeof text - n, "%s", rnd(3) ? "\n" : "\r\n");
+        }
+        const char *path = write_file("diff.csv", text, n, 0);
+        for (int mr = 0; mr < 2; mr++) {
+            loaded *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+            load_both_ways(path, mr ? 1000 : 0, a, 0);
+            load_both_ways(path, mr ? 1000 : 0, b, 1);
+            if (a->st != b->st || strcmp(a->msg, b->msg) != 0 || a->nrows != b->nrows || a->rejected != b->rejected ||
+                a->blank != b->blank || memcmp(a->cells, b->cells, sizeof a->cells) != 0) {
+                fprintf(stderr, "fast path and libcsv differ (max-rejects %d) on:\n%.*s\n-- fast: %d %s rows %llu rejected %llu\n"
+                                "-- libcsv: %d %s rows %llu rejected %llu\n",
+                        mr ? 1000 : 0, (int)n, text, a->st, a->msg, (unsigned long long)a->nrows, (unsigned long long)a->rejected,
+                        b->st, b->msg, (unsigned long long)b->nrows, (unsigned long long)b->rejected);
+                differ++;
+            }
+            free(a), free(b);
+        }
+    }
+    CHECK_INT(differ, 0);
 }
 
 /* ---- required columns: an empty value is bad input, naming line and column ---- */
@@ -340,6 +421,7 @@ int main(void)
     test_errors();
     test_rejects();
     test_required();
+    test_fast_path_matches_libcsv();
     test_entity_history();
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
