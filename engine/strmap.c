@@ -1,5 +1,6 @@
 /* strmap.c: see strmap.h. Load factor is kept under 1/2; lookups compare the stored hash
  * before the bytes. */
+#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -85,9 +86,7 @@ static struct strmap_slot *alloc_slots(uint32_t ns)
     if (bytes < ((size_t)4 << 20)) return calloc(ns, sizeof(struct strmap_slot));
     void *p;
     if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0) return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without it (or without THP) only slower */
-#endif
+    madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without THP only slower */
     memset(p, 0, bytes);
     return p;
 }
