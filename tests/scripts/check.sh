@@ -3,12 +3,13 @@
 # reported at once with its line and a fix.
 source "$TESTS_DIR/fixtures/lib.sh"
 cd "$REPO_DIR"
-out=$("$DEFECTOR" check rules/retention.lua --data sample-data); rc=$?
-[ $rc = 0 ] || fail "check rules/retention.lua: exit $rc: $out"
-[ "$out" = "rules/retention.lua: no problems found" ] || fail "check rules/retention.lua: $out"
+run_cli retention check rules/retention.lua --data sample-data
+assert_rc retention 0
+check retention "expected 'rules/retention.lua: no problems found', got: $OUTPUT" \
+  [ "$OUTPUT" = "rules/retention.lua: no problems found" ]
 
-"$DEFECTOR" check tests/rules/broken.lua --data sample-data >"$T/out"; rc=$?
-[ $rc = 5 ] || fail "broken.lua: exit $rc, expected 5"
+run_cli broken check tests/rules/broken.lua --data sample-data
+assert_rc broken 5
 cat > "$T/want" <<'WANT'
 tests/rules/broken.lua:6: error: customers.csv.gz has no column 'segmnt' — the header has 'segment': did you mean it?
 tests/rules/broken.lua:14: error: 'complaints_90' is declared twice (as a feature and as a feature); use another name
@@ -23,15 +24,15 @@ tests/rules/broken.lua:22: error: cannot set global 'threshold' — write 'local
 tests/rules/broken.lua:23: error: output risk.csv: 'revenue' is not a column, feature or value of the rule file — use a name the rule file declares, or declare it with feature(...) or value(...)
 10 error(s), 1 warning(s)
 WANT
-diff -u "$T/want" "$T/out" || fail "broken.lua findings differ"
+check broken "broken.lua findings differ (see the diff above)" diff -u "$T/want" "$T/broken.stdout"
 
 # without --data the columns are not checked against headers
-"$DEFECTOR" check tests/rules/broken.lua >"$T/out2"; rc=$?
-grep -q "segmnt" "$T/out2" && fail "without --data, headers should not be checked"
-grep -q "^9 error(s), 1 warning(s)$" "$T/out2" || fail "without --data: $(tail -n 1 "$T/out2")"
+run_cli no_data check tests/rules/broken.lua
+refute no_data "without --data, headers should not be checked" grep -q "segmnt" <<<"$OUTPUT"
+check no_data "expected '9 error(s), 1 warning(s)', got: $(tail -n 1 <<<"$OUTPUT")" grep -q "^9 error(s), 1 warning(s)$" <<<"$OUTPUT"
 
 printf 'entity { file = "c.csv", key = "id", columns = { id = "text" } }\nrule { "x", points = 1, when = function(c) return true end\n' > "$T/syntax.lua"
-"$DEFECTOR" check "$T/syntax.lua" >"$T/out3"; rc=$?
-[ $rc = 5 ] || fail "syntax: exit $rc"
-grep -q "syntax.lua:3: error: syntax error: '}' expected (to close '{' at line 2) near '<eof>'" "$T/out3" || fail "syntax: $(cat "$T/out3")"
+run_cli syntax check "$T/syntax.lua"
+assert_rc syntax 5
+assert_out syntax "syntax.lua:3: error: syntax error: '}' expected (to close '{' at line 2) near '<eof>'"
 finish

@@ -1,49 +1,131 @@
 #!/usr/bin/env bash
-# The command line: help, version, usage errors, defaults, the report and run_summary.json.
+# The command line: --help, --version, usage errors (exit 2, nothing written), the default
+# folders and as-of date, the report on stderr and run_summary.json.
 source "$TESTS_DIR/fixtures/lib.sh"
 make_data "$T/data"
+mkdir -p "$T/rules" && cp "$RULES" "$T/rules/retention.lua"
+RULES_FILE="$T/rules/retention.lua" # a copy: its sha256 cannot change under the test
 
-out=$("$DEFECTOR" --help); rc=$?
-[ $rc = 0 ] || fail "--help exit code $rc"
-for w in "defector run RULES" --data --out --as-of --max-rejects --threads "Exit codes"; do
-  grep -qF -- "$w" <<<"$out" || fail "--help does not mention $w"
+# --- --help -----------------------------------------------------------------------------
+for args in "--help" "-h" "run --help"; do
+  run_cli "help${args// /_}" $args
+  assert_rc "$args" 0
+  for w in "defector run RULES" --data --out --as-of --max-rejects --threads --no-progress "Exit codes"; do
+    assert_out "$args" "$w"
+  done
+  for code in "0 ok" "1 internal" "2 usage" "3 input file" "4 data" "5 rule file" "6 writing outputs"; do
+    assert_out "$args: exit code" "$code"
+  done
 done
-"$DEFECTOR" run --help | grep -qF -- "--max-rejects" || fail "run --help"
-[ "$("$DEFECTOR" --version)" = "defector 0.1.0" ] || fail "--version: $("$DEFECTOR" --version)"
 
-"$DEFECTOR" >/dev/null 2>&1; [ $? = 2 ] || fail "no arguments should exit 2"
-"$DEFECTOR" frobnicate 2>"$T/e"; [ $? = 2 ] && grep -q "unknown command 'frobnicate'" "$T/e" || fail "unknown command"
-"$DEFECTOR" run "$RULES" --colour 2>"$T/e"; [ $? = 2 ] && grep -q "unknown option --colour" "$T/e" || fail "unknown option"
-"$DEFECTOR" run "$RULES" --as-of 2026-13-01 2>"$T/e"; [ $? = 2 ] && grep -q "'2026-13-01' is not a date" "$T/e" || fail "bad --as-of"
-"$DEFECTOR" run "$RULES" --max-rejects lots 2>"$T/e"; [ $? = 2 ] && grep -q "is not a count" "$T/e" || fail "bad --max-rejects"
-"$DEFECTOR" run "$RULES" --data 2>"$T/e"; [ $? = 2 ] && grep -q -- "--data needs a value" "$T/e" || fail "--data without value"
-"$DEFECTOR" run 2>"$T/e"; [ $? = 2 ] && grep -q "needs a rule file" "$T/e" || fail "run without rule file"
+# --- --version: "defector X.Y.Z", the version CMakeLists.txt gives the project ------------
+want_version=$(sed -n 's/^project(defector VERSION \([0-9.]*\).*/\1/p' "$REPO_DIR/CMakeLists.txt")
+check --version "no project version found in CMakeLists.txt" test -n "$want_version"
+run_cli version --version
+assert_rc --version 0
+check --version "expected 'defector $want_version', got '$OUTPUT'" [ "$OUTPUT" = "defector $want_version" ]
 
-# defaults: --data data, --out out, relative to the current folder
+# --- usage errors: exit 2, a message, nothing written --------------------------------------
+mkdir -p "$T/cwd-usage" && cd "$T/cwd-usage" || exit 1
+run_cli no_args
+assert_rc "no arguments" 2
+assert_err "no arguments" "usage: defector run RULES"
+
+run_cli unknown_command frobnicate
+assert_rc "unknown command" 2
+assert_err "unknown command" "unknown command 'frobnicate'"
+
+run_cli unknown_option run "$RULES_FILE" --data "$T/data" --out "$T/out-usage" --as-of "$AS_OF" --colour
+assert_rc "unknown option" 2
+assert_err "unknown option" "unknown option --colour"
+assert_err "unknown option" "defector --help"
+
+for bad in 2026-13-01 2026-02-29 2026-11-1 26-11-01 tomorrow "2026-11-01T00:00" ""; do
+  run_cli bad_as_of run "$RULES_FILE" --data "$T/data" --out "$T/out-usage" --as-of "$bad"
+  assert_rc "--as-of '$bad'" 2
+  assert_err "--as-of '$bad'" "'$bad' is not a date"
+done
+
+for bad in -1 lots; do
+  run_cli bad_max_rejects run "$RULES_FILE" --data "$T/data" --out "$T/out-usage" --max-rejects "$bad"
+  assert_rc "--max-rejects $bad" 2
+  assert_err "--max-rejects $bad" "--max-rejects: '$bad' is not a count"
+done
+
+run_cli data_no_value run "$RULES_FILE" --data
+assert_rc "--data without a value" 2
+assert_err "--data without a value" "--data needs a value"
+
+run_cli run_no_rules run
+assert_rc "run without a rule file" 2
+assert_err "run without a rule file" "needs a rule file"
+
+refute "usage errors" "a usage error created the output folder $T/out-usage" test -e "$T/out-usage"
+refute "usage errors" "a usage error created ./out" test -e "$T/cwd-usage/out"
+
+# --- an accepted leap day -------------------------------------------------------------------
+run_cli leap_day run "$RULES_FILE" --data "$T/data" --out "$T/out-leap" --as-of 2028-02-29 --no-progress
+assert_rc "--as-of 2028-02-29" 0
+
+# --- defaults: --data data, --out out (relative to the current folder), --as-of today (UTC) -
 mkdir -p "$T/cwd" && cp -r "$T/data" "$T/cwd/data"
-(cd "$T/cwd" && "$DEFECTOR" run "$RULES" --as-of 2026-11-01 --no-progress 2>"$T/e") || fail "run with default folders: $(cat "$T/e")"
-[ -f "$T/cwd/out/risk_list.csv" ] || fail "default --out is not ./out"
-grep -q "scored 3 customers" "$T/e" || fail "report: $(cat "$T/e")"
-grep -qF "to out" "$T/e" || fail "the report does not say where the outputs are"
+cd "$T/cwd" || exit 1
+today=$(date -u +%F)
+run_cli defaults run "$RULES_FILE" --no-progress
+assert_rc defaults 0
+check defaults "expected the outputs in ./out, found: $(ls -A "$T/cwd" | tr '\n' ' ')" \
+  test -f "$T/cwd/out/risk_list.csv" -a -f "$T/cwd/out/run_summary.json"
+assert_err defaults "to out"
+got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["as_of"])' "$T/cwd/out/run_summary.json" 2>&1)
+# (a run across midnight UTC cannot tell which day it meant: then the check passes)
+today_or_midnight() { [ "$got" = "$today" ] || [ "$(date -u +%F)" != "$today" ]; }
+check defaults "as_of without --as-of: expected today (UTC) $today, got $got" today_or_midnight
+cd "$T" || exit 1
 
-run_engine "$T/out"
-expect_rc 0 "good run"
-python3 - "$T/out/run_summary.json" "$(sha256sum "$RULES" | cut -d' ' -f1)" <<'PY' || fail "run_summary.json"
-import json, sys
-s = json.load(open(sys.argv[1]))
-assert s["as_of"] == "2026-11-01", s["as_of"]
-assert s["rules"]["sha256"] == sys.argv[2], (s["rules"]["sha256"], sys.argv[2])
-assert s["rules"]["path"].endswith("rules/retention.lua")
-ins = {i["table"]: i for i in s["inputs"]}
-assert ins["customers"]["rows_read"] == 3 and ins["customers"]["rows_loaded"] == 3
-assert ins["events"]["rows_read"] == 5 and ins["events"]["rows_loaded"] == 5
+# --- a successful run: the report names the output folder; run_summary.json ---------------
+OUT="$T/out"
+run_engine summary "$OUT"
+assert_rc summary 0
+assert_err summary "to $OUT"
+assert_err summary "scored 3 customers"
+assert_err summary "customers.csv.gz: 3 rows read, 3 loaded"
+assert_err summary "events.csv.gz: 5 rows read, 5 loaded"
+check run_summary.json "see above" python3 - "$OUT" "$(sha256sum "$RULES_FILE" | cut -d' ' -f1)" "$AS_OF" <<'PY'
+import csv, json, os, sys
+out, sha, as_of = sys.argv[1:4]
+problems = []
+def check(cond, msg):
+    if not cond: problems.append(msg)
+s = json.load(open(os.path.join(out, "run_summary.json")))
+check(s.get("as_of") == as_of, "as_of: expected %r, got %r" % (as_of, s.get("as_of")))
+rules = s.get("rules", {})
+check(rules.get("sha256") == sha, "rules.sha256: expected %s (sha256sum of the rule file), got %r" % (sha, rules.get("sha256")))
+check(str(rules.get("path")).endswith("rules/retention.lua"), "rules.path: expected the rule file's path, got %r" % rules.get("path"))
+ins = {i.get("table"): i for i in s.get("inputs", [])}
+for table, rows in (("customers", 3), ("events", 5)):
+    i = ins.get(table)
+    if i is None:
+        problems.append("inputs: no entry for %s (got %r)" % (table, list(ins))); continue
+    check(i.get("rows_read") == rows, "inputs.%s.rows_read: expected %d, got %r" % (table, rows, i.get("rows_read")))
+    check(i.get("rows_loaded") == rows, "inputs.%s.rows_loaded: expected %d, got %r" % (table, rows, i.get("rows_loaded")))
 for k in ("path", "bytes", "rows_rejected", "orphans", "future_dated"):
-    assert k in ins["events"], k
-assert s["outputs"]["risk_list.csv"]["rows"] == 3, s["outputs"]
-assert s["outputs"]["metrics_service.csv"]["rows"] == 1
+    check(k in ins.get("events", {}), "inputs.events: no %r" % k)
+outputs = s.get("outputs", {})
+files = sorted(f for f in os.listdir(out) if f.endswith(".csv"))
+check(sorted(outputs) == files, "outputs: expected one entry per CSV file written %r, got %r" % (files, sorted(outputs)))
+for f in files:
+    records = list(csv.reader(open(os.path.join(out, f), newline="", encoding="utf-8")))
+    want = len(records) - 1
+    got = outputs.get(f, {}).get("rows")
+    check(got == want, "outputs.%s.rows: the file has %d rows, the summary says %r" % (f, want, got))
+check(outputs.get("risk_list.csv", {}).get("rows") == 3, "outputs.risk_list.csv.rows: expected 3 (every customer of the test data), got %r" % outputs.get("risk_list.csv"))
+check(outputs.get("metrics_service.csv", {}).get("rows") == 1, "outputs.metrics_service.csv.rows: expected 1, got %r" % outputs.get("metrics_service.csv"))
 for k in ("load_customers", "load_events", "group", "score", "sort_and_write", "total"):
-    assert k in s["timings_seconds"], k
-assert s["peak_memory_bytes"] > 1_000_000
-assert s["rules_fired"]["complaints"] == 1, s["rules_fired"]
+    check(k in s.get("timings_seconds", {}), "timings_seconds: no %r" % k)
+check(s.get("peak_memory_bytes", 0) > 1_000_000, "peak_memory_bytes: expected more than 1 MB, got %r" % s.get("peak_memory_bytes"))
+check(s.get("rules_fired", {}).get("complaints") == 1, "rules_fired.complaints: expected 1, got %r" % s.get("rules_fired"))
+for p in problems: print("  run_summary.json: " + p)
+sys.exit(1 if problems else 0)
 PY
+
 finish

@@ -1,58 +1,110 @@
 #!/usr/bin/env bash
-# Rule files are untrusted: every way out of the sandbox is refused with a message naming the
-# rule file and line, exit code 5, and the previous outputs untouched.
+# Rule files are untrusted (docs/rules.md, "The sandbox"). tests/rules/sandbox/NAME.lua is
+# base.lua with one escape attempt on line 8 (inside a rule's `when`, run for every customer) or
+# line 12 (top level). Each must be refused: exit code 5, one message naming NAME.lua and the
+# line, the previous outputs byte for byte as they were, nothing written outside them.
 source "$TESTS_DIR/fixtures/lib.sh"
-make_data "$T/data"
+make_data4 "$T/data"
+SB="$TESTS_DIR/rules/sandbox"
 OUT="$T/out"
-RULES_FILE="$TESTS_DIR/rules/minimal.lua" run_engine "$OUT"
-expect_rc 0 "minimal rule file"
-grep -q "^C1,0,$" "$OUT/list.csv" && grep -q "^C2,10,quiet$" "$OUT/list.csv" || fail "minimal outputs: $(cat "$OUT/list.csv")"
-snapshot "$OUT" "$T/snap.good"
+cd "$T" || exit 1 # relative paths an escape might write ("pwned") land here
 
-# try LABEL WHERE CODE MESSAGE: CODE is added at the top level (WHERE=top) or inside a rule (WHERE=rule)
-try() {
-  local label=$1 where=$2 code=$3 msg=$4
-  local f="$T/$label.lua"
-  if [ "$where" = end ]; then
-    { cat "$TESTS_DIR/rules/minimal.lua"; printf '%s\n' "$code"; } > "$f"
-  elif [ "$where" = top ]; then
-    { head -n 1 "$TESTS_DIR/rules/minimal.lua"; printf '%s\n' "$code"; tail -n +2 "$TESTS_DIR/rules/minimal.lua"; } > "$f"
-  else
-    sed "s|when = function(c) return c.logins == 0 end|when = function(c) $code; return c.logins == 0 end|" "$TESTS_DIR/rules/minimal.lua" > "$f"
+RULES_FILE="$SB/base.lua" run_engine base "$OUT"
+assert_rc base 0
+want=$'customer_id,score,reason_codes\nC1,0,\nC2,10,quiet\nC3,10,quiet\nC4,0,'
+check base "list.csv: expected
+$want
+got
+$(cat "$OUT/list.csv" 2>/dev/null)" [ "$(cat "$OUT/list.csv" 2>/dev/null)" = "$want" ]
+snapshot "$OUT" "$T/snap.good"
+cp -a "$OUT" "$T/out.good" # restored before each attempt, in case an escape got through
+
+# NAME|WHERE (rule = line 8, top = line 12)|what the message must say (extended regex)
+ESCAPES=(
+  "io_open|top|unknown name 'io'"
+  "io_write_file|top|unknown name 'io'"
+  "os_execute|top|unknown name 'os'"
+  "require_ffi|top|unknown name 'require'"
+  "ffi_global|top|unknown name 'ffi'"
+  "debug_getinfo|top|unknown name 'debug'"
+  "jit|top|unknown name 'jit'"
+  "load_bytecode|top|unknown name 'load'|string\\.dump"
+  "load_text|top|unknown name 'load'"
+  "string_dump|top|'string\\.dump' is not available"
+  "string_method_dump|top|'string\\.dump' is not available"
+  "loadstring|top|unknown name 'loadstring'"
+  "dofile|top|unknown name 'dofile'"
+  "loadfile|top|unknown name 'loadfile'"
+  "getfenv|top|unknown name 'getfenv'"
+  "setfenv|top|unknown name 'setfenv'"
+  "string_metatable|top|unknown name 'getmetatable'"
+  "string_metatable_index|top|__index"
+  "string_patch|top|'string' is read-only"
+  "math_patch|top|'math' is read-only"
+  "math_random|top|'math\\.random' is not available"
+  "global_table|top|unknown name '_G'"
+  "newproxy|top|unknown name 'newproxy'"
+  "coroutine|top|unknown name 'coroutine'"
+  "package|top|unknown name 'package'"
+  "collectgarbage|top|unknown name 'collectgarbage'"
+  "setmetatable_top|top|unknown name 'setmetatable'"
+  "rawset_engine|top|unknown name 'rawset'"
+  "global_new|top|cannot set global 'threshold'"
+  "global_existing_as_of|top|AS_OF"
+  "global_existing_api|top|round"
+  "table_decl|top|table declarations are read-only"
+  "engine_table_nested|top|read-only"
+  "engine_table_aggregate|top|read-only"
+  "engine_predicate|top|read-only"
+  "input_outside_data|top|file"
+  "customer_field_new|rule|rules cannot change the customer"
+  "customer_field_existing|rule|rules cannot change the customer"
+  "customer_setmetatable|rule|unknown name 'setmetatable'"
+  "customer_getmetatable|rule|unknown name 'getmetatable'"
+  "customer_rawset|rule|unknown name 'rawset'"
+  "rule_global_new|rule|cannot set global 'seen'"
+  "rule_global_existing|rule|AS_OF"
+  "rule_io|rule|unknown name 'io'"
+  "rule_os_exit|rule|unknown name 'os'"
+  "rule_debug_sethook|rule|unknown name 'debug'"
+)
+
+# every fixture is in the list, so none is silently skipped
+for f in "$SB"/*.lua; do
+  name=$(basename "$f" .lua)
+  [ "$name" = base ] && continue
+  refute "$name" "$f is not in ESCAPES: add it with the message it must give" \
+    test -z "$(printf '%s\n' "${ESCAPES[@]}" | grep "^$name|")"
+done
+
+for entry in "${ESCAPES[@]}"; do
+  name=${entry%%|*}; rest=${entry#*|}
+  where=${rest%%|*}; msg=${rest#*|}
+  line=12; [ "$where" = rule ] && line=8
+  f="$SB/$name.lua"
+  if [ ! -f "$f" ]; then CHECKS=$((CHECKS + 1)); fail "$name" "missing rule file $f"; continue; fi
+  # the fixture is base.lua with exactly its escape line changed
+  check "$name" "$f should differ from base.lua on line $line only; diff says: $(diff "$SB/base.lua" "$f" | head -3)" \
+    [ "$(diff "$SB/base.lua" "$f" | grep -E '^[0-9]+c[0-9]+$')" = "${line}c${line}" ]
+
+  rm -f "$T/pwned"
+  rm -rf "$OUT" && cp -a "$T/out.good" "$OUT"
+  RULES_FILE="$f" run_engine "$name" "$OUT"
+  if [ "$RC" != 5 ]; then
+    # one line per escape that got through (or failed the wrong way); the rest is moot
+    CHECKS=$((CHECKS + 1))
+    fail "$name" "NOT REFUSED: exit code expected 5, got $RC ($(sed -n "${line}p" "$f" | sed 's/ -- escape:.*//;s/^ *//')); stderr:
+$ERR"
+    continue
   fi
-  RULES_FILE="$f" run_engine "$OUT"
-  expect_rc 5 "$label"
-  expect_err "$label.lua:" "$label"
-  expect_err "$msg" "$label"
-  unchanged "$OUT" "$T/snap.good" "$label"
-  [ -e "$T/pwned" ] && fail "$label: the escape wrote a file"
-}
-P="$T/pwned"
-try io_open       top  "io.open('$P', 'w')"                        "unknown name 'io'"
-try os_execute    top  "os.execute('touch $P')"                    "unknown name 'os'"
-try require_ffi   top  "local ffi = require('ffi')"                "unknown name 'require'"
-try ffi_global    top  "ffi.C.system('touch $P')"                  "unknown name 'ffi'"
-try debug_lib     top  "debug.getinfo(1)"                          "unknown name 'debug'"
-try jit_lib       top  "jit.off()"                                 "unknown name 'jit'"
-try load_text     top  "load('return 1')"                          "unknown name 'load'"
-try loadstring    top  "loadstring('return 1')"                    "unknown name 'loadstring'"
-try dofile        top  "dofile('/etc/passwd')"                     "unknown name 'dofile'"
-try loadfile      top  "loadfile('/etc/passwd')"                   "unknown name 'loadfile'"
-try string_dump   top  "local s = string.dump(function() end)"     "'string.dump' is not available"
-try string_method top  "local s = ('x').dump(function() end)"      "'string.dump' is not available"
-try getfenv       top  "local e = getfenv(1)"                      "unknown name 'getfenv'"
-try setfenv       top  "setfenv(1, {})"                            "unknown name 'setfenv'"
-try getmetatable  top  "local m = getmetatable('')"                "unknown name 'getmetatable'"
-try setmetatable  top  "setmetatable({}, {})"                      "unknown name 'setmetatable'"
-try rawset        top  "rawset({}, 'x', 1)"                        "unknown name 'rawset'"
-try global_table  top  "local g = _G"                              "unknown name '_G'"
-try collectgarbage top "collectgarbage('stop')"                    "unknown name 'collectgarbage'"
-try new_global    top  "threshold = 5"                             "cannot set global 'threshold'"
-try string_patch  top  "string.upper = function() return 'x' end"  "'string' is read-only"
-try math_patch    top  "math.min = function() return 0 end"        "'math' is read-only"
-try math_random   top  "local r = math.random()"                   "'math.random' is not available"
-try table_decl    end  "events.file = '/etc/passwd'"               "table declarations are read-only"
-try customer_write rule "c.logins = 1"                             "rules cannot change the customer"
-try rule_global   rule "seen = 1"                                  "cannot set global 'seen'"
-try rule_io       rule "io.write('x')"                             "unknown name 'io'"
+  assert_err "$name" "$name.lua:$line"
+  check "$name" "stderr: expected a message matching /$msg/, got:
+$ERR" grep -qE -- "$msg" <<<"$ERR"
+  assert_one_error "$name"
+  assert_unchanged "$name" "$OUT" "$T/snap.good"
+  refute "$name" "the escape wrote a file ($T/pwned)" test -e "$T/pwned"
+  refute "$name" "stderr shows the content of /etc/passwd: the rule file read a file outside --data" \
+    grep -q "root:x:0:0" <<<"$ERR"
+done
+
 finish
