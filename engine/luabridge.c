@@ -46,7 +46,7 @@ struct lbridge {
 };
 
 typedef struct api_ctx {
-    outset *o;
+    outset *o; /* NULL: a scoring worker's, whose writers only capture rows */
     df_error *err;
     progress *prog;
     csvw *files[64];
@@ -58,7 +58,7 @@ static int api_open(void *ctx, const char *name)
 {
     api_ctx *a = ctx;
     if (a->n == 64) return -1;
-    csvw *w = outset_open(a->o, name, a->err);
+    csvw *w = a->o ? outset_open(a->o, name, a->err) : csvw_capture_new();
     if (!w) return -1;
     a->files[a->n] = w;
     return a->n++;
@@ -98,8 +98,11 @@ static int api_write_rows(void *ctx, int f, const uint32_t *order, size_t n)
  * says which rule file, rule and customer, removes the run's temporary outputs and ends the
  * process: JIT-compiled Lua cannot be interrupted safely, and the previous outputs were never
  * touched. */
+#define MAX_WORKERS 16
+
 typedef struct watchdog {
-    df_watch w;
+    df_watch w[MAX_WORKERS]; /* one per Lua state scoring */
+    int nw;
     const lb_limits *lim;
     const table *entity;
     const outset *o;
@@ -142,7 +145,8 @@ static void watchdog_fire(watchdog *wd, double row, const char *what, const char
 static void *watchdog_main(void *arg)
 {
     watchdog *wd = arg;
-    double last_row = -2, since = now_seconds();
+    double last_row[MAX_WORKERS], since[MAX_WORKERS];
+    for (int k = 0; k < MAX_WORKERS; k++) last_row[k] = -2, since[k] = now_seconds();
     pthread_mutex_lock(&wd->mu);
     while (!wd->stop) {
         struct timespec ts;
@@ -151,26 +155,30 @@ static void *watchdog_main(void *arg)
         if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
         pthread_cond_timedwait(&wd->cv, &wd->mu, &ts);
         if (wd->stop) break;
-        /* a sampling read of what LuaJIT stores (plain aligned 8-byte stores, atomic on the
-         * platforms LuaJIT runs on): ThreadSanitizer reports it, by design */
-        double row = wd->w.row, t = now_seconds();
-        const char *what = (const char *)wd->w.what;
-        if (row != last_row) last_row = row, since = t;
-        else if (row >= 0 && wd->lim->time_limit > 0 && t - since > wd->lim->time_limit)
-            watchdog_fire(wd, row, what, "one customer took more than %g s (--rule-time-limit); does a rule loop forever?",
-                          wd->lim->time_limit);
-        if (row >= 0 && wd->lim->memory_limit > 0 && rss_mb() - wd->rss0 > wd->lim->memory_limit)
-            watchdog_fire(wd, row, what, "scoring used more than %g MB (--rule-memory-limit); does a rule build up data without end?",
-                          wd->lim->memory_limit);
+        double rss = wd->lim->memory_limit > 0 ? rss_mb() : 0;
+        for (int k = 0; k < wd->nw; k++) {
+            /* a sampling read of what LuaJIT stores (plain aligned 8-byte stores, atomic on the
+             * platforms LuaJIT runs on): ThreadSanitizer reports it, by design */
+            double row = wd->w[k].row, t = now_seconds();
+            const char *what = (const char *)wd->w[k].what;
+            if (row != last_row[k]) last_row[k] = row, since[k] = t;
+            else if (row >= 0 && wd->lim->time_limit > 0 && t - since[k] > wd->lim->time_limit)
+                watchdog_fire(wd, row, what, "one customer took more than %g s (--rule-time-limit); does a rule loop forever?",
+                              wd->lim->time_limit);
+            if (row >= 0 && wd->lim->memory_limit > 0 && rss - wd->rss0 > wd->lim->memory_limit)
+                watchdog_fire(wd, row, what, "scoring used more than %g MB (--rule-memory-limit); does a rule build up data without end?",
+                              wd->lim->memory_limit);
+        }
     }
     pthread_mutex_unlock(&wd->mu);
     return NULL;
 }
 
-static int watchdog_start(watchdog *wd, const lb_limits *lim, const table *entity, const outset *o)
+static int watchdog_start(watchdog *wd, const lb_limits *lim, const table *entity, const outset *o, int nw)
 {
     memset(wd, 0, sizeof *wd);
-    wd->w.row = -1;
+    wd->nw = nw;
+    for (int k = 0; k < MAX_WORKERS; k++) wd->w[k].row = -1;
     wd->lim = lim, wd->entity = entity, wd->o = o;
     if (!lim || (lim->time_limit <= 0 && lim->memory_limit <= 0)) return 0;
     wd->rss0 = rss_mb();
@@ -409,25 +417,171 @@ static void push_data(lua_State *L, table *tables, int ntables, int32_t as_of)
     lua_setfield(L, -2, "tables");
 }
 
+/* Copies the value at idx of `from` (nil, boolean, number, string, or a table of these) onto
+ * the stack of `to`: how a worker's part reaches the main state. */
+static int copy_value(lua_State *from, int idx, lua_State *to, int depth)
+{
+    if (idx < 0) idx = lua_gettop(from) + idx + 1;
+    switch (lua_type(from, idx)) {
+    case LUA_TNIL: lua_pushnil(to); return 0;
+    case LUA_TBOOLEAN: lua_pushboolean(to, lua_toboolean(from, idx)); return 0;
+    case LUA_TNUMBER: lua_pushnumber(to, lua_tonumber(from, idx)); return 0;
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(from, idx, &n);
+        lua_pushlstring(to, s, n);
+        return 0;
+    }
+    case LUA_TTABLE:
+        if (depth > 16) return -1;
+        lua_newtable(to);
+        lua_pushnil(from);
+        while (lua_next(from, idx)) {
+            if (copy_value(from, -2, to, depth + 1) != 0 || copy_value(from, -1, to, depth + 1) != 0) {
+                lua_pop(from, 2);
+                return -1;
+            }
+            lua_rawset(to, -3);
+            lua_pop(from, 1);
+        }
+        return 0;
+    default: return -1;
+    }
+}
+
+/* Scoring in parallel: the customers are cut into contiguous parts, one per Lua state. The
+ * main state scores the first part; each worker builds its own state from the same rule file,
+ * scores its part into writers that only capture rows, and returns its counts and metric
+ * groups. Then, in customer order, the captured rows are appended to the run's writers and the
+ * parts merged (M.finish): the outputs are the bytes one state would write. */
+#define MIN_PER_WORKER 500
+
+typedef struct worker {
+    lbridge *b;
+    pthread_t th;
+    int started;
+    api_ctx ctx;
+    df_api api;
+    df_error err;
+    df_status st;
+    const char *rules_path, *source;
+    size_t len;
+    int32_t as_of;
+    table *tables;
+    int ntables, skip;
+    uint64_t lo, hi;
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    table scratch[DF_MAX_TABLES];
+    int nt = 0;
+    w->st = lb_new(&w->b, &w->err);
+    if (w->st == DF_OK) w->st = lb_declare(w->b, w->rules_path, w->source, w->len, w->as_of, scratch, &nt, &w->err);
+    for (int i = 0; i < nt; i++) table_free(&scratch[i]);
+    if (w->st != DF_OK) return NULL;
+    lua_State *L = w->b->L;
+    push_data(L, w->tables, w->ntables, w->as_of);
+    lua_pushlightuserdata(L, &w->api);
+    lua_newtable(L);
+    lua_pushboolean(L, w->skip);
+    lua_setfield(L, -2, "skip_rule_errors");
+    lua_pushnumber(L, (double)w->lo);
+    lua_setfield(L, -2, "lo");
+    lua_pushnumber(L, (double)w->hi);
+    lua_setfield(L, -2, "hi");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "part");
+    w->st = pcall_module(w->b, "run", 3, 1, &w->err);
+    return NULL;
+}
+
+static void workers_free(worker *ws, int n)
+{
+    for (int k = 0; k < n; k++) {
+        if (ws[k].started) pthread_join(ws[k].th, NULL);
+        for (int f = 0; f < ws[k].ctx.n; f++) csvw_capture_free(ws[k].ctx.files[f]);
+        lb_free(ws[k].b);
+    }
+    free(ws);
+}
+
 df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
                  const lb_limits *lim, score_stats *st, df_error *err)
 {
     lua_State *L = b->L;
+    uint64_t n = tables[0].nrows;
+    int parts = lim && lim->threads > 1 && lim->source ? lim->threads : 1;
+    if (parts > MAX_WORKERS) parts = MAX_WORKERS;
+    if ((uint64_t)parts > n / MIN_PER_WORKER) parts = n / MIN_PER_WORKER > 1 ? (int)(n / MIN_PER_WORKER) : 1;
     api_ctx ctx = {.o = o, .err = err, .prog = prog};
     watchdog wd;
-    if (watchdog_start(&wd, lim, &tables[0], o) != 0) return DF_FAIL(err, DF_ERR_INTERNAL, "", "cannot start the watchdog thread");
+    if (watchdog_start(&wd, lim, &tables[0], o, parts) != 0) return DF_FAIL(err, DF_ERR_INTERNAL, "", "cannot start the watchdog thread");
     df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
-                  api_row_begin, api_row_split, api_row_end, api_write_rows, &wd.w};
-    progress_phase_items(prog, "scoring", "customers", tables[0].nrows);
+                  api_row_begin, api_row_split, api_row_end, api_write_rows, &wd.w[0]};
+    progress_phase_items(prog, "scoring", "customers", n);
+    worker *ws = parts > 1 ? calloc((size_t)parts - 1, sizeof *ws) : NULL;
+    if (parts > 1 && !ws) parts = 1;
+    for (int k = 0; k + 1 < parts; k++) {
+        worker *w = &ws[k];
+        w->ctx.err = &w->err;
+        w->api = api;
+        w->api.ctx = &w->ctx;
+        w->api.watch = &wd.w[k + 1];
+        w->rules_path = lim->rules_path, w->source = lim->source, w->len = lim->source_len, w->as_of = as_of;
+        w->tables = tables, w->ntables = ntables, w->skip = lim->skip_rule_errors;
+        w->lo = n * (uint64_t)(k + 1) / (uint64_t)parts, w->hi = n * (uint64_t)(k + 2) / (uint64_t)parts;
+        w->started = pthread_create(&w->th, NULL, worker_main, w) == 0;
+        if (!w->started) w->st = DF_FAIL(&w->err, DF_ERR_INTERNAL, "", "cannot start a scoring thread");
+    }
     push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
     lua_newtable(L);
     lua_pushboolean(L, lim && lim->skip_rule_errors);
     lua_setfield(L, -2, "skip_rule_errors");
+    if (parts > 1) {
+        lua_pushnumber(L, 0);
+        lua_setfield(L, -2, "lo");
+        lua_pushnumber(L, (double)(n / (uint64_t)parts));
+        lua_setfield(L, -2, "hi");
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "defer");
+    }
     df_status s = pcall_module(b, "run", 3, 1, err);
+    for (int k = 0; k + 1 < parts; k++) {
+        if (ws[k].started) pthread_join(ws[k].th, NULL);
+        ws[k].started = 0;
+    }
     watchdog_stop(&wd);
+    /* the first failure in customer order is the one a single state would have reported */
+    for (int k = 0; s == DF_OK && k + 1 < parts; k++)
+        if (ws[k].st != DF_OK) {
+            *err = ws[k].err;
+            s = ws[k].st;
+            lua_pop(L, 1); /* run's nil */
+        }
+    if (s == DF_OK && parts > 1) {
+        lua_pop(L, 1); /* run's nil */
+        lua_newtable(L);
+        for (int k = 0; k + 1 < parts && s == DF_OK; k++) {
+            worker *w = &ws[k];
+            for (int f = 0; f < w->ctx.n && s == DF_OK; f++)
+                if (f >= ctx.n || csvw_append_rows(ctx.files[f], w->ctx.files[f]) != 0)
+                    s = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory while merging the scoring threads' rows");
+            if (s == DF_OK && copy_value(w->b->L, -1, L, 0) != 0)
+                s = DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error: a scoring thread's part cannot be merged");
+            if (s == DF_OK) lua_rawseti(L, -2, k + 1);
+        }
+        workers_free(ws, parts - 1);
+        ws = NULL;
+        if (s == DF_OK) s = pcall_module(b, "finish", 1, 1, err);
+        else lua_pop(L, 1);
+    }
+    if (ws) workers_free(ws, parts - 1);
     progress_end(prog);
     if (s != DF_OK) return s;
+    st->states = parts;
     lua_getfield(L, -1, "customers");
     st->customers = (uint64_t)lua_tonumber(L, -1);
     lua_getfield(L, -2, "score_seconds");
@@ -452,8 +606,8 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     }
     lua_pop(L, 1);
     lua_getfield(L, -1, "rules");
-    int n = (int)lua_objlen(L, -1);
-    st->nrules = n > DF_MAX_RULES ? DF_MAX_RULES : n;
+    int nr = (int)lua_objlen(L, -1);
+    st->nrules = nr > DF_MAX_RULES ? DF_MAX_RULES : nr;
     for (int i = 0; i < st->nrules; i++) {
         lua_rawgeti(L, -1, i + 1);
         lua_rawgeti(L, -1, 1);

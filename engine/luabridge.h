@@ -14,6 +14,7 @@ typedef struct lbridge lbridge;
 
 typedef struct score_stats {
     uint64_t customers;
+    int states; /* Lua states that scored (one per thread; fewer for few customers) */
     double score_seconds, write_seconds;
     int nrules;
     char rule_code[DF_MAX_RULES][64];
@@ -30,6 +31,9 @@ typedef struct lb_limits {
     double time_limit;   /* seconds per customer, 0 = none */
     double memory_limit; /* MB the scoring phase may add, 0 = none */
     int skip_rule_errors; /* 1: a failing rule counts as not fired (rule_errors.csv) */
+    int threads;          /* > 1: score in that many Lua states (each builds its own from source) */
+    const char *source;   /* the rule file's text */
+    size_t source_len;
 } lb_limits;
 
 df_status lb_new(lbridge **out, df_error *err);

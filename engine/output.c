@@ -281,6 +281,39 @@ int csvw_row_end(csvw *w)
     return 0;
 }
 
+csvw *csvw_capture_new(void) { return calloc(1, sizeof(csvw)); }
+
+void csvw_capture_free(csvw *w)
+{
+    if (!w) return;
+    if (w->mem) fclose(w->mem);
+    free(w->membuf);
+    free(w->spans);
+    free(w);
+}
+
+int csvw_append_rows(csvw *dst, csvw *src)
+{
+    if (!src->mem || src->nspans == 0) return 0;
+    if (fflush(src->mem) != 0) return -1;
+    if (!dst->mem && !(dst->mem = open_memstream(&dst->membuf, &dst->memlen))) return -1;
+    uint64_t off = (uint64_t)ftell(dst->mem);
+    if (fwrite(src->membuf, 1, src->memlen, dst->mem) != src->memlen) return -1;
+    if (dst->nspans + src->nspans > dst->spans_cap) {
+        uint64_t cap = dst->nspans + src->nspans;
+        uint64_t *sp = realloc(dst->spans, (size_t)cap * sizeof *sp);
+        if (!sp) return -1;
+        dst->spans = sp, dst->spans_cap = cap;
+    }
+    for (uint64_t i = 0; i < src->nspans; i += 3) {
+        uint64_t split = src->spans[i + 1];
+        dst->spans[dst->nspans++] = src->spans[i] + off;
+        dst->spans[dst->nspans++] = split == NO_SPLIT ? NO_SPLIT : ((split & ~SPLIT_COMMA) + off) | (split & SPLIT_COMMA);
+        dst->spans[dst->nspans++] = src->spans[i + 2] + off;
+    }
+    return 0;
+}
+
 int csvw_write_rows(csvw *w, const uint32_t *order, size_t n)
 {
     if (w->mem && fflush(w->mem) != 0) return -1;

@@ -59,6 +59,11 @@ int csvw_row_begin(csvw *w);
 void csvw_row_split(csvw *w);
 int csvw_row_end(csvw *w);
 int csvw_write_rows(csvw *w, const uint32_t *order, size_t n);
+/* A writer that only captures rows (no file): a scoring worker's, appended to the run's real
+ * writer with csvw_append_rows() (src's rows after dst's, in their order). */
+csvw *csvw_capture_new(void);
+void csvw_capture_free(csvw *w);
+int csvw_append_rows(csvw *dst, csvw *src);
 
 /* "dir/file", malloc'd (NULL on out of memory). */
 char *path_join(const char *dir, const char *file);

@@ -219,6 +219,7 @@ end
 -- Declarations: what the rule file says. Collected into `decl` while the file runs.
 
 local decl
+local PENDING -- M.run's finish step while workers score the other parts
 
 local function new_decl()
   return {
@@ -1209,7 +1210,7 @@ function M.run(data, api_ptr, opts)
     local o = L.o
     L.f = api.open(ctx, o.file)
     if L.f < 0 then error({ where = o.file, message = "cannot open the output file" }, 0) end
-    header(L.f, o.columns)
+    if not opts.part then header(L.f, o.columns) end
     L.dates = {}
     for ci, col in ipairs(o.columns) do L.dates[ci] = type(col.field) == "string" and is_date_field(col.field) end
     L.keys = {}
@@ -1241,10 +1242,13 @@ function M.run(data, api_ptr, opts)
   end
 
   local NIL = {} -- stands for a nil group value in the group tree
-  local function new_group(Mt)
+  -- keys: the group's values (a merged part's group), else the current customer's
+  local function new_group(Mt, keys)
     local o = Mt.o
-    local grp = { keys = {}, acc = {}, cnt = {}, n = 0 }
-    for _, g in ipairs(o.group_by) do grp.keys[g] = get(g) end
+    local grp = { keys = {}, acc = {}, cnt = {}, micro = {}, n = 0 }
+    for _, g in ipairs(o.group_by) do
+      if keys then grp.keys[g] = keys[g] else grp.keys[g] = get(g) end
+    end
     for ci, col in ipairs(o.columns) do
       local a = col.agg
       if a then
@@ -1295,8 +1299,13 @@ function M.run(data, api_ptr, opts)
               acc[ci] = acc[ci] + I64(round(v * SCALE))
             elseif a.places then
               acc[ci] = acc[ci] + I64(round(v * POW10[a.places]))
+            elseif not grp.micro[ci] and v == floor(v) and abs(v) < 2^52 then
+              acc[ci] = acc[ci] + v -- whole numbers: exact in a double, in any order
             else
-              acc[ci] = acc[ci] + v
+              -- other values are summed exactly in millionths, so that the total does not
+              -- depend on the order of the additions (nor on the number of threads)
+              if not grp.micro[ci] then grp.micro[ci] = true; acc[ci] = I64(acc[ci]) * SCALE end
+              acc[ci] = acc[ci] + I64(round(v * SCALE))
             end
           end
         end
@@ -1324,13 +1333,15 @@ function M.run(data, api_ptr, opts)
   -- --on-rule-error skip: a rule that fails counts as not fired for this customer, the failure is
   -- counted per rule and listed in rule_errors.csv
   local skip_errors = opts.skip_rule_errors
-  local error_counts, errors_file = {}, nil
+  local error_counts, errors_file, error_rows = {}, nil, 0
   for k = 1, nrules do error_counts[k] = 0 end
   if skip_errors and not opts.explain then
     errors_file = api.open(ctx, "rule_errors.csv")
     if errors_file < 0 then error({ where = "rule_errors.csv", message = "cannot open the output file" }, 0) end
-    for _, h in ipairs({ "customer_id", "rule", "where", "error", "values" }) do api.plain(ctx, errors_file, h, #h) end
-    api.end_row(ctx, errors_file)
+    if not opts.part then
+      for _, h in ipairs({ "customer_id", "rule", "where", "error", "values" }) do api.plain(ctx, errors_file, h, #h) end
+      api.end_row(ctx, errors_file)
+    end
   end
   local function rule_failed(k, r, e)
     error_counts[k] = error_counts[k] + 1
@@ -1338,8 +1349,11 @@ function M.run(data, api_ptr, opts)
     local msg = tostring(type(e) == "table" and e.message or e)
     local where, rest = msg:match("^([^:\n]+:%d+): (.*)$")
     local cells = { key_of(row), r.code, full_where(where) or (RULES_FILE .. ":" .. r.line), rest or msg, values_seen(r) }
+    -- captured like a list's rows: the rows of every part are written in customer order at the end
+    api.row_begin(ctx, errors_file)
     for _, x in ipairs(cells) do api.text(ctx, errors_file, x, #x) end
-    api.end_row(ctx, errors_file)
+    api.row_end(ctx, errors_file)
+    error_rows = error_rows + 1
   end
 
   -- Everything the rule file computes for customer i, into cr. With trace (explain), each
@@ -1428,12 +1442,15 @@ function M.run(data, api_ptr, opts)
     end
   end
 
+  -- customers lo .. hi - 1: all of them, or this state's part when several states score
+  local lo, hi = opts.lo or 0, opts.hi or n
+  local pscale = n / math.max(1, hi - lo)
   local function score_all()
-    for i = 0, n - 1 do
+    for i = lo, hi - 1 do
       evaluate(i)
       for l = 1, #lists do take_list(lists[l]) end
       for m = 1, #mets do take_metric(mets[m]) end
-      if i % progress_every == 0 then api.progress(ctx, i, n) end
+      if i % progress_every == 0 then api.progress(ctx, (i - lo) * pscale, n) end
     end
     watch.row = -1
   end
@@ -1470,6 +1487,87 @@ function M.run(data, api_ptr, opts)
   local ok, err = xpcall(score_all, on_error)
   if prof then require("jit.p").stop() end
   if not ok then error(err, 0) end
+
+  -- a worker's part: what the main state needs to merge (plain values: a state's int64 cdata
+  -- cannot cross to another state, so they travel as two 32-bit halves)
+  if opts.part then
+    local part = { lists = {}, mets = {}, fire = fire_counts, errors = error_counts, error_rows = error_rows,
+                   overrides = override_count }
+    for l, L in ipairs(lists) do part.lists[l] = { m = L.m, keys = L.keys } end
+    for m, Mt in ipairs(mets) do
+      local groups = {}
+      for gi, grp in ipairs(Mt.order) do
+        local acc = {}
+        for ci, v in pairs(grp.acc) do
+          acc[ci] = type(v) == "number" and v or { tonumber(bit.arshift(v, 32)), tonumber(bit.band(v, 0xffffffffLL)) }
+        end
+        groups[gi] = { keys = grp.keys, n = grp.n, acc = acc, cnt = grp.cnt, micro = grp.micro }
+      end
+      part.mets[m] = groups
+    end
+    return part
+  end
+
+  local function merge_part(p)
+    for l, L in ipairs(lists) do
+      local pl, m = p.lists[l], L.m
+      for k = 1, #L.keys do
+        local dst, src = L.keys[k], pl.keys[k] or {}
+        for j = 1, pl.m do dst[m + j] = src[j] end
+      end
+      L.m = m + pl.m
+    end
+    for mi, Mt in ipairs(mets) do
+      local gb = Mt.o.group_by
+      local ng = #gb
+      for _, g in ipairs(p.mets[mi]) do
+        local node, grp = Mt.groups, nil
+        if ng == 0 then
+          grp = node[1]
+          if not grp then grp = new_group(Mt, g.keys); node[1] = grp end
+        else
+          for i = 1, ng do
+            local v = g.keys[gb[i]]
+            if v == nil then v = NIL end
+            local nxt = node[v]
+            if nxt == nil then
+              nxt = i == ng and new_group(Mt, g.keys) or {}
+              node[v] = nxt
+            end
+            node = nxt
+          end
+          grp = node
+        end
+        grp.n = grp.n + g.n
+        for ci, v in pairs(g.acc) do
+          if type(v) == "table" then v = I64(v[1]) * 4294967296LL + v[2] end
+          local micro = grp.micro[ci] or g.micro[ci]
+          local a = grp.acc[ci]
+          if micro and not grp.micro[ci] then a = I64(a) * SCALE end
+          if micro and not g.micro[ci] then v = I64(v) * SCALE end
+          grp.acc[ci] = a + v
+          grp.micro[ci] = micro or nil
+          grp.cnt[ci] = grp.cnt[ci] + g.cnt[ci]
+        end
+      end
+    end
+    for k = 1, nrules do
+      fire_counts[k] = fire_counts[k] + p.fire[k]
+      error_counts[k] = error_counts[k] + p.errors[k]
+    end
+    error_rows = error_rows + p.error_rows
+    override_count = override_count + p.overrides
+  end
+
+  local function finish(parts)
+  for _, p in ipairs(parts) do merge_part(p) end
+  if errors_file then
+    local arr = ffi.new("uint32_t[?]", error_rows > 0 and error_rows or 1)
+    for i = 0, error_rows - 1 do arr[i] = i end
+    if api.write_rows(ctx, errors_file, arr, error_rows) ~= 0 then
+      error({ where = "rule_errors.csv", message = "cannot write the output file (out of memory?)" }, 0)
+    end
+  end
   local t1 = api.now()
 
   local counts = {}
@@ -1516,6 +1614,7 @@ function M.run(data, api_ptr, opts)
             if cnt == 0 then r[col.name] = nil
             else r[col.name] = tonumber(rha64(acc * POW10[a.places], I64(cnt) * SCALE)) / POW10[a.places] end
           elseif a.places then r[col.name] = tonumber(acc) / POW10[a.places]
+          elseif grp.micro[ci] then r[col.name] = tonumber(acc) / SCALE
           else r[col.name] = acc end
         end
       end
@@ -1551,6 +1650,21 @@ function M.run(data, api_ptr, opts)
     ov_report = { file = d.overrides.path, applied = override_count, active = d.overrides.rows, expired = #d.overrides.expired, expired_list = concat(ex, ", ") }
   end
   return { customers = n, score_seconds = t1 - t0, write_seconds = t2 - t1, rules = rule_counts, overrides = ov_report }
+  end
+
+  -- with workers, the main state's part is done: C waits for the workers, appends their
+  -- captured rows, and calls M.finish with their parts, in customer order
+  if opts.defer then
+    PENDING = finish
+    return nil
+  end
+  return finish({})
+end
+
+function M.finish(parts)
+  local f = PENDING
+  PENDING = nil
+  return f(parts)
 end
 
 --------------------------------------------------------------------------------------------

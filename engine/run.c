@@ -106,7 +106,8 @@ df_status df_run(const df_config *cfg, df_error *err)
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
     if (st == DF_OK) st = outset_new(cfg->out_dir, &o, err);
     if (st == DF_OK) st = load_all(&r, o, prog, NULL, err);
-    lb_limits lim = {cfg->rules_path, cfg->rule_time_limit, cfg->rule_memory_limit, cfg->skip_rule_errors};
+    lb_limits lim = {cfg->rules_path, cfg->rule_time_limit, cfg->rule_memory_limit, cfg->skip_rule_errors,
+                     cfg->threads, src, len};
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &lim, &r.score, err);
     if (st == DF_OK) {
         struct rusage ru;

@@ -61,8 +61,8 @@ df_status summary_write(outset *o, const run_info *r, df_error *err)
         fprintf(f, ", \"cpu_seconds\": {\"decompress\": %.3f, \"parse\": %.3f}", s->decompress_cpu, s->parse_cpu);
         fprintf(f, ", \"load_seconds\": %.3f}", r->t_load[i]);
     }
-    fprintf(f, "\n  ],\n  \"customers_scored\": %llu,\n  \"rows_rejected\": %llu,\n  \"outputs\": {",
-            (unsigned long long)r->score.customers, (unsigned long long)r->rejects);
+    fprintf(f, "\n  ],\n  \"customers_scored\": %llu,\n  \"scoring_states\": %d,\n  \"rows_rejected\": %llu,\n  \"outputs\": {",
+            (unsigned long long)r->score.customers, r->score.states, (unsigned long long)r->rejects);
     int first = 1;
     for (int i = 0; i < outset_count(o); i++) {
         const csvw *x = outset_file(o, i);

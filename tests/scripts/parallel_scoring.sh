@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Scoring in several Lua states (--threads N) gives the bytes one state gives: list rows with
+# ties, metric groups first seen in different parts, sums of non-whole numbers, rule failures
+# set aside (rule_errors.csv in customer order) or stopping the run (the first failing customer
+# is named), and a rule that loops forever in the last part stopped by the watchdog.
+source "$TESTS_DIR/fixtures/lib.sh"
+"$DEFECTOR_GEN" --customers 3000 --seed 99 --quirks --out "$T/data" 2>/dev/null || { fail gen "the generator failed"; finish; }
+RULES_FILE="$TESTS_DIR/rules/parallel/scoring.lua"
+summary_part() { python3 -c "
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(s['scoring_states'], json.dumps(s['rules_fired'], sort_keys=True), json.dumps(s['rule_errors'], sort_keys=True))" "$1"; }
+
+for t in 1 2 3 4; do
+  run_engine "skip$t" "$T/out$t" --threads "$t" --on-rule-error skip
+  assert_rc "skip$t" 0
+done
+states=$(summary_part "$T/out4/run_summary.json" | cut -d' ' -f1)
+check states "--threads 4 on 3000 customers should score in 4 Lua states, run_summary.json says $states" [ "$states" = 4 ]
+states=$(summary_part "$T/out1/run_summary.json" | cut -d' ' -f1)
+check states1 "--threads 1 should score in 1 Lua state, run_summary.json says $states" [ "$states" = 1 ]
+n_err=$(($(wc -l < "$T/out1/rule_errors.csv") - 1))
+check errors "the rule file should fail for some hundreds of customers (no renewal date), rule_errors.csv has $n_err" [ "$n_err" -gt 100 ]
+check errors_order "rule_errors.csv should list customers in file order" \
+  bash -c "tail -n +2 '$T/out1/rule_errors.csv' | cut -d, -f1 | sort -c"
+for t in 2 3 4; do
+  for f in "$T"/out1/*.csv; do
+    b=$(basename "$f")
+    check "same$t" "$b differs between --threads 1 and --threads $t: $(diff "$f" "$T/out$t/$b" | head -4)" cmp -s "$f" "$T/out$t/$b"
+  done
+  check "summary$t" "rules fired / rule errors differ between --threads 1 and $t" \
+    [ "$(summary_part "$T/out1/run_summary.json" | cut -d' ' -f2-)" = "$(summary_part "$T/out$t/run_summary.json" | cut -d' ' -f2-)" ]
+done
+check fee_sum "by_band.csv should hold sums of thirds (non-whole numbers): $(head -3 "$T/out1/by_band.csv")" \
+  grep -qE '^[a-z]+,[a-z]*,[0-9]+,[0-9]+\.[0-9]+,' "$T/out1/by_band.csv"
+check empty_band "by_band.csv should have a group without a band" grep -qE '^[a-z]+,,' "$T/out1/by_band.csv"
+
+# without skip the run stops at the first failing customer, whatever the number of threads
+run_engine stop1 "$T/stop1" --threads 1
+assert_rc stop1 5
+first=$(head -n 2 "$T/out1/rule_errors.csv" | tail -n 1 | cut -d, -f1)
+assert_err stop1 "rule fragile: attempt to perform arithmetic on"
+assert_err stop1 "(customer $first;"
+err1=$(head -n 1 <<<"$ERR")
+run_engine stop4 "$T/stop4" --threads 4
+assert_rc stop4 5
+check stop_same "the error should be the same with --threads 4:
+$ERR
+--threads 1:
+$err1" [ "$(head -n 1 <<<"$ERR")" = "$err1" ]
+check stop_out "a failed run should not create its output folder" [ ! -e "$T/stop4" ]
+
+# a rule that never ends, for a customer in the last of 4 parts: the watchdog names it
+last=$(zcat "$T/data/customers.csv.gz" | tail -n 1 | tr ',' '\n' | grep -m1 '^C[0-9]')
+sed "s/when = function(c) return c.logins < 3 end/when = function(c) if c.customer_id == \"$last\" then while true do end end return c.logins < 3 end/" \
+  "$RULES_FILE" > "$T/loop.lua"
+RULES_FILE="$T/loop.lua" run_engine loop "$T/loop-out" --threads 4 --rule-time-limit 1 --on-rule-error skip
+assert_rc loop 5
+assert_err loop "rule quiet: stopped while scoring customer $last"
+check loop_out "the watchdog should leave no output folder" [ ! -e "$T/loop-out" ]
+finish
