@@ -755,9 +755,92 @@ local function plan_of(d)
   return { tables = tables }
 end
 
+-- Customers are scored in parallel parts (one Lua state per thread), so a function run per
+-- customer must not carry values from one customer to the next: assigning to a local declared
+-- outside it (n = n + 1), or storing into a table it reaches that way (seen[c.segment] = true),
+-- would give results that depend on --threads. Found in the functions' bytecode (and in the
+-- rule file's functions they call): returns the line and the name.
+local jutil = require("jit.util")
+local BCNAMES
+local function bc_name(op)
+  if BCNAMES == nil then
+    local ok, vmdef = pcall(require, "jit.vmdef")
+    BCNAMES = ok and vmdef.bcnames or false
+  end
+  return BCNAMES and (BCNAMES:sub(op * 6 + 1, op * 6 + 6):gsub(" +$", "")) or nil
+end
+
+local function shared_write(fn, seen)
+  if seen[fn] then return nil end
+  seen[fn] = true
+  local info = jutil.funcinfo(fn)
+  if not info or type(info.source) ~= "string" or info.source:sub(1, 1) ~= "@" then return nil end
+  local band, rshift = bit.band, bit.rshift
+  local from_uv = {} -- register -> name of the outside local it was loaded from
+  local pc = 1
+  while true do
+    local ins, m = jutil.funcbc(fn, pc)
+    if not ins then break end
+    local name = bc_name(band(ins, 0xff))
+    if not name then return nil end
+    local a, b = band(rshift(ins, 8), 0xff), band(rshift(ins, 24), 0xff)
+    local line = jutil.funcinfo(fn, pc).currentline
+    if name:sub(1, 4) == "USET" then
+      return line, jutil.funcuvname(fn, a)
+    elseif (name == "TSETV" or name == "TSETS" or name == "TSETB" or name == "TSETR") and from_uv[b] then
+      return line, from_uv[b]
+    elseif name == "TSETM" and from_uv[a - 1] then
+      return line, from_uv[a - 1]
+    end
+    if band(m, 7) == 1 then from_uv[a] = nil end -- A is written
+    if name == "UGET" then from_uv[a] = jutil.funcuvname(fn, rshift(ins, 16)) end
+    pc = pc + 1
+  end
+  for i = 1, info.upvalues or 0 do
+    local _, v = debug.getupvalue(fn, i)
+    if type(v) == "function" then
+      local l, n = shared_write(v, seen)
+      if l then return l, n end
+    end
+  end
+  return nil
+end
+
+local function check_per_customer(d)
+  local seen = {}
+  local function one(fn, what)
+    if type(fn) ~= "function" then return end
+    local line, name = shared_write(fn, seen)
+    if line then
+      raise_or_record({ where = RULES_FILE .. ":" .. line,
+        message = fmt("%s changes '%s', which is declared outside it: rules see one customer at a time, and customers are scored in parallel parts, so a value kept from one customer to the next would depend on --threads",
+          what, tostring(name)),
+        fix = "compute it from the customer (c) alone; to count customers, use a metrics table" })
+    end
+  end
+  for _, f in ipairs(d.features) do
+    if type(f.def) == "function" then one(f.def, "feature " .. f.name)
+    elseif getmetatable(f.def) == AGG then
+      for _, v in pairs(f.def.filter) do one(v, "the filter of feature " .. f.name) end
+    end
+  end
+  for _, r in ipairs(d.rules) do one(r.when, "rule " .. r.code); one(r.reason, "the reason of rule " .. r.code) end
+  one(d.score, "score")
+  for _, st in ipairs(d.stages or {}) do one(st[2], "stage " .. tostring(st[1])) end
+  for _, v in ipairs(d.values) do one(v.fn, "value " .. v.name) end
+  for _, o in ipairs(d.outputs) do
+    one(o.where, o.kind .. " " .. o.file .. " (where)")
+    for _, c in ipairs(o.columns) do
+      one(c.field, o.kind .. " " .. o.file .. " column " .. tostring(c.name))
+      if c.agg then one(c.agg.where, o.kind .. " " .. o.file .. " column " .. tostring(c.name)) end
+    end
+  end
+end
+
 local function finish_declarations(d)
   if not d.entity then raise_or_record({ where = RULES_FILE, message = "the rule file declares no entity table", fix = "add entity { file = ..., key = ..., columns = {...} }" }) end
   if #d.outputs == 0 then raise_or_record({ where = RULES_FILE, message = "the rule file declares no output", fix = "add output { ... } or metrics { ... }" }) end
+  check_per_customer(d)
   d.fields.points = d.fields.points or "builtin"
   d.fields.score = d.fields.score or "builtin"
   d.fields.band = "builtin"

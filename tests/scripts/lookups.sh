@@ -34,5 +34,7 @@ assert_rc bad_points 5; assert_err bad_points "points 'ten' is not a number"
 bad dup_key "printf 'segment,days\nsmb,20\nsmb,30\n' > '$T/r/renewal_windows.csv'"
 assert_rc dup_key 5; assert_err dup_key "key 'smb' appears twice"
 bad write_lookup "sed -i 's/return between(c.days_to_renewal, 0, windows\[c.segment\].days)/windows.smb = 1; return false/' '$T/r/lookups.lua'"
-assert_rc write_lookup 5; assert_err write_lookup "a lookup table is read-only"
+assert_rc write_lookup 5; assert_err write_lookup "lookups.lua:8: rule renewal_due changes 'windows', which is declared outside it"
+bad write_lookup_top "sed -i 's/^local windows = lookup.*$/&; windows.smb = 1/' '$T/r/lookups.lua'"
+assert_rc write_lookup_top 5; assert_err write_lookup_top "lookups.lua:4: a lookup table is read-only"
 finish

@@ -2,7 +2,9 @@
 # Scoring in several Lua states (--threads N) gives the bytes one state gives: list rows with
 # ties, metric groups first seen in different parts, sums of non-whole numbers, rule failures
 # set aside (rule_errors.csv in customer order) or stopping the run (the first failing customer
-# is named), and a rule that loops forever in the last part stopped by the watchdog.
+# is named), and a rule that loops forever in the last part stopped by the watchdog. A rule file
+# that would carry values from one customer to the next (which would depend on the parts) is
+# refused before anything is read.
 source "$TESTS_DIR/fixtures/lib.sh"
 "$DEFECTOR_GEN" --customers 3000 --seed 99 --quirks --out "$T/data" 2>/dev/null || { fail gen "the generator failed"; finish; }
 RULES_FILE="$TESTS_DIR/rules/parallel/scoring.lua"
@@ -58,4 +60,27 @@ RULES_FILE="$T/loop.lua" run_engine loop "$T/loop-out" --threads 4 --rule-time-l
 assert_rc loop 5
 assert_err loop "rule quiet: stopped while scoring customer $last"
 check loop_out "the watchdog should leave no output folder" [ ! -e "$T/loop-out" ]
+
+# keeping values between customers: refused by run and by check, with the line and the name
+keeps() { # LABEL LINE NAME LUA-BEFORE-THE-OUTPUT
+  { sed '/^output {/,$d' "$RULES_FILE"; printf '%s\n' "$4"; sed -n '/^output {/,$p' "$RULES_FILE"; } > "$T/$1.lua"
+  local line
+  line=$(grep -n "$3" "$T/$1.lua" | sed -n 2p | cut -d: -f1)
+  RULES_FILE="$T/$1.lua" run_engine "$1" "$T/keep-out"
+  assert_rc "$1" 5
+  assert_err "$1" "$1.lua:$line: $2 changes '$3', which is declared outside it"
+  run_cli "$1-check" check "$T/$1.lua"
+  assert_rc "$1-check" 5
+  assert_out "$1-check" "$1.lua:$line: error: $2 changes '$3'"
+}
+keeps counter "feature n_seen" n_seen_so_far $'local n_seen_so_far = 0\nfeature("n_seen", function(c)\n  n_seen_so_far = n_seen_so_far + 1\n  return n_seen_so_far end)'
+keeps table_in_helper "rule marks" by_segment $'local by_segment = {}\nlocal function mark(c)\n  by_segment[c.segment] = true\nend\nrule { "marks", points = 1, when = function(c) mark(c); return false end }'
+# reading values declared outside, and tables made per customer, are fine
+{ sed '/^output {/,$d' "$RULES_FILE"; cat <<'LUA'; sed -n '/^output {/,$p' "$RULES_FILE"; } > "$T/reads.lua"
+local LIMITS = { smb = 2, enterprise = 5 }
+local function limit_of(c) return LIMITS[c.segment] or 3 end
+feature("parts", function(c) local t = {}; t[#t + 1] = c.logins; t.x = limit_of(c); return #t end)
+LUA
+RULES_FILE="$T/reads.lua" run_engine reads "$T/reads-out" --threads 2 --on-rule-error skip
+assert_rc reads 0
 finish
