@@ -1328,19 +1328,50 @@ function M.run(data, api_ptr, opts)
   -- keys: the group's values (a merged part's group), else the current customer's
   local function new_group(Mt, keys)
     local o = Mt.o
-    local grp = { keys = {}, acc = {}, cnt = {}, micro = {}, n = 0 }
+    local grp = { keys = {}, acc = {}, big = {}, cnt = {}, micro = {}, n = 0 }
     for _, g in ipairs(o.group_by) do
       if keys then grp.keys[g] = keys[g] else grp.keys[g] = get(g) end
     end
     for ci, col in ipairs(o.columns) do
-      local a = col.agg
-      if a then
-        grp.acc[ci] = (a.kind == "count" or (a.kind == "sum" and a.places == nil)) and 0 or I64(0)
+      if col.agg then
+        grp.acc[ci] = 0
         grp.cnt[ci] = 0
       end
     end
     Mt.order[#Mt.order + 1] = grp
     return grp
+  end
+
+  -- Sums are exact whole numbers (of units, of 10^-places, or of millionths): added in a double
+  -- while that is exact (below 2^52), the rest carried in an int64 (grp.big), so that no value
+  -- is boxed per customer and the total does not depend on the order of the additions.
+  local EXACT = 4503599627370496 -- 2^52
+  local LIMIT = 9.2e18              -- int64
+  local function too_big(Mt, ci)
+    local col = Mt.o.columns[ci]
+    error({ where = RULES_FILE .. ":" .. Mt.o.line, message = fmt("metrics %s, column %s: the sum grew past what can be kept exact (9.2e18 of its smallest unit%s); sum with fewer decimals, e.g. sum(\"%s\", 2), or in a larger unit",
+      Mt.o.file, col.name, col.agg.places and "" or ", millionths for a sum of fractions", tostring(col.agg.field)) }, 0)
+  end
+  local function add_exact(Mt, grp, ci, x)
+    local s = grp.acc[ci] + x
+    if s < EXACT and s > -EXACT then grp.acc[ci] = s
+    else
+      local b = grp.big[ci] or I64(0)
+      if abs(tonumber(b) + s) >= LIMIT or abs(x) >= LIMIT then too_big(Mt, ci) end
+      grp.big[ci] = b + I64(grp.acc[ci]) + I64(x)
+      grp.acc[ci] = 0
+    end
+  end
+  local function total(grp, ci)
+    local b = grp.big[ci]
+    if b then return b + I64(grp.acc[ci]) end
+    return I64(grp.acc[ci])
+  end
+  local function to_micro(Mt, grp, ci)
+    if abs(tonumber(total(grp, ci))) * SCALE >= LIMIT then too_big(Mt, ci) end
+    grp.big[ci] = total(grp, ci) * SCALE
+    grp.acc[ci] = 0
+    grp.micro[ci] = true
   end
 
   local function take_metric(Mt)
@@ -1379,16 +1410,15 @@ function M.run(data, api_ptr, opts)
             if type(v) == "boolean" then v = v and 1 or 0 end
             cnt[ci] = cnt[ci] + 1
             if a.kind == "avg" then
-              acc[ci] = acc[ci] + I64(round(v * SCALE))
+              add_exact(Mt, grp, ci, round(v * SCALE))
             elseif a.places then
-              acc[ci] = acc[ci] + I64(round(v * POW10[a.places]))
-            elseif not grp.micro[ci] and v == floor(v) and abs(v) < 2^52 then
-              acc[ci] = acc[ci] + v -- whole numbers: exact in a double, in any order
+              add_exact(Mt, grp, ci, round(v * POW10[a.places]))
+            elseif not grp.micro[ci] and v == floor(v) then
+              add_exact(Mt, grp, ci, v) -- whole numbers as they are
             else
-              -- other values are summed exactly in millionths, so that the total does not
-              -- depend on the order of the additions (nor on the number of threads)
-              if not grp.micro[ci] then grp.micro[ci] = true; acc[ci] = I64(acc[ci]) * SCALE end
-              acc[ci] = acc[ci] + I64(round(v * SCALE))
+              -- other values in millionths
+              if not grp.micro[ci] then to_micro(Mt, grp, ci) end
+              add_exact(Mt, grp, ci, round(v * SCALE))
             end
           end
         end
@@ -1580,11 +1610,9 @@ function M.run(data, api_ptr, opts)
     for m, Mt in ipairs(mets) do
       local groups = {}
       for gi, grp in ipairs(Mt.order) do
-        local acc = {}
-        for ci, v in pairs(grp.acc) do
-          acc[ci] = type(v) == "number" and v or { tonumber(bit.arshift(v, 32)), tonumber(bit.band(v, 0xffffffffLL)) }
-        end
-        groups[gi] = { keys = grp.keys, n = grp.n, acc = acc, cnt = grp.cnt, micro = grp.micro }
+        local big = {}
+        for ci, v in pairs(grp.big) do big[ci] = { tonumber(bit.arshift(v, 32)), tonumber(bit.band(v, 0xffffffffLL)) } end
+        groups[gi] = { keys = grp.keys, n = grp.n, acc = grp.acc, big = big, cnt = grp.cnt, micro = grp.micro }
       end
       part.mets[m] = groups
     end
@@ -1623,13 +1651,19 @@ function M.run(data, api_ptr, opts)
         end
         grp.n = grp.n + g.n
         for ci, v in pairs(g.acc) do
-          if type(v) == "table" then v = I64(v[1]) * 4294967296LL + v[2] end
-          local micro = grp.micro[ci] or g.micro[ci]
-          local a = grp.acc[ci]
-          if micro and not grp.micro[ci] then a = I64(a) * SCALE end
-          if micro and not g.micro[ci] then v = I64(v) * SCALE end
-          grp.acc[ci] = a + v
-          grp.micro[ci] = micro or nil
+          if Mt.o.columns[ci].agg.kind == "count" then grp.acc[ci] = grp.acc[ci] + v
+          else
+            local b = g.big[ci]
+            local t = I64(v) + (b and I64(b[1]) * 4294967296LL + b[2] or 0)
+            if g.micro[ci] and not grp.micro[ci] then to_micro(Mt, grp, ci) end
+            if grp.micro[ci] and not g.micro[ci] then
+              if abs(tonumber(t)) * SCALE >= LIMIT then too_big(Mt, ci) end
+              t = t * SCALE
+            end
+            local b = grp.big[ci] or I64(0)
+            if abs(tonumber(b) + tonumber(t)) >= LIMIT then too_big(Mt, ci) end
+            grp.big[ci] = b + t
+          end
           grp.cnt[ci] = grp.cnt[ci] + g.cnt[ci]
         end
       end
@@ -1690,15 +1724,18 @@ function M.run(data, api_ptr, opts)
       for ci, col in ipairs(o.columns) do
         if col.group then r[col.name] = grp.keys[col.group]
         elseif col.agg then
-          local a, acc = col.agg, grp.acc[ci]
-          if a.kind == "count" then r[col.name] = acc
-          elseif a.kind == "avg" then
-            local cnt = grp.cnt[ci]
-            if cnt == 0 then r[col.name] = nil
-            else r[col.name] = tonumber(rha64(acc * POW10[a.places], I64(cnt) * SCALE)) / POW10[a.places] end
-          elseif a.places then r[col.name] = tonumber(acc) / POW10[a.places]
-          elseif grp.micro[ci] then r[col.name] = tonumber(acc) / SCALE
-          else r[col.name] = acc end
+          local a = col.agg
+          if a.kind == "count" then r[col.name] = grp.acc[ci]
+          else
+            local acc = total(grp, ci)
+            if a.kind == "avg" then
+              local cnt = grp.cnt[ci]
+              if cnt == 0 then r[col.name] = nil
+              else r[col.name] = tonumber(rha64(acc * POW10[a.places], I64(cnt) * SCALE)) / POW10[a.places] end
+            elseif a.places then r[col.name] = tonumber(acc) / POW10[a.places]
+            elseif grp.micro[ci] then r[col.name] = tonumber(acc) / SCALE
+            else r[col.name] = tonumber(acc) end
+          end
         end
       end
       for ci, col in ipairs(o.columns) do

@@ -36,6 +36,17 @@ done
 check fee_sum "by_band.csv should hold sums of thirds (non-whole numbers): $(head -3 "$T/out1/by_band.csv")" \
   grep -qE '^[a-z]+,[a-z]*,[0-9]+,[0-9]+\.[0-9]+,' "$T/out1/by_band.csv"
 check empty_band "by_band.csv should have a group without a band" grep -qE '^[a-z]+,,' "$T/out1/by_band.csv"
+# 3000 x 2^51, exact (past 2^53, where adding doubles one by one would round)
+check huge_sum "all.csv: the sum of 3000 x 2^51 should be 6755399441055744000: $(cat "$T/out1/all.csv")" \
+  grep -q '^3000,[0-9.]*,6755399441055744000,' "$T/out1/all.csv"
+
+# a sum past what an int64 keeps exact is an error, not a wrapped number
+sed 's/return 2 ^ 51 end/return 2 ^ 62 end/' "$RULES_FILE" > "$T/overflow.lua"
+for t in 1 4; do
+  RULES_FILE="$T/overflow.lua" run_engine "overflow$t" "$T/overflow-out" --threads "$t" --on-rule-error skip
+  assert_rc "overflow$t" 5
+  assert_err "overflow$t" "metrics all.csv, column huge: the sum grew past what can be kept exact"
+done
 
 # without skip the run stops at the first failing customer, whatever the number of threads
 run_engine stop1 "$T/stop1" --threads 1

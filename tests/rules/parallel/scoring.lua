@@ -15,6 +15,9 @@ feature("logins", count(events, { event_type = "login" }))
 feature("spend", sum(events, "amount", { event_type = "purchase" }))
 feature("last_nps", latest(events, "amount", { event_type = "nps", amount = present }, "lowest"))
 feature("fee_third", function(c) return c.monthly_fee / 3 end)
+feature("huge", function(c) return 2 ^ 51 end)                       -- sums past 2^53
+feature("huge_third", function(c) return c.monthly_fee * 1e6 / 3 end) -- millionths past 2^52
+
 
 rule { "fragile", points = 10, when = function(c) return c.renewal_date - AS_OF < 90 end,
        reason = "renewal within 90 days" }
@@ -36,6 +39,7 @@ metrics {
 }
 metrics {
   file = "all.csv",
-  columns = { { "customers", count() }, { "fee_third", sum("fee_third") },
+  columns = { { "customers", count() }, { "fee_third", sum("fee_third") }, { "huge", sum("huge") },
+              { "huge_third", sum("huge_third") },
               { "nps_known", count(function(c) return c.last_nps ~= nil end) } },
 }
