@@ -6,6 +6,7 @@
  * hands them over and appended to the columns only when the whole record is valid: a
  * rejected record leaves no trace in the columns. Only the columns the rule file declares
  * are parsed and stored; the others are skipped at the field callback. */
+#define _GNU_SOURCE /* memrchr */
 #include <csv.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -557,8 +558,8 @@ static df_status finish(loader *L)
 #define MAX_BLOCK_BYTES (256u << 20)
 
 typedef struct block_job {
-    char *text;
-    size_t len;
+    char *text; /* a buffer of cap bytes, given back to the pool when parsed */
+    size_t len, cap;
     uint64_t line;
     table tbl;
     df_error err;
@@ -573,9 +574,35 @@ typedef struct block_pool {
     const load_opts *o;
     block_job **jobs;
     int njobs, cap, next_take, next_append, stop;
+    /* text buffers parsed and given back, reused by the reader: no fresh pages per block */
+    char *spare[8];
+    size_t spare_cap[8];
+    int nspare;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } block_pool;
+
+/* Called with bp->mu held. */
+static void give_back(block_pool *bp, char *buf, size_t cap)
+{
+    if (bp->nspare < 8) bp->spare[bp->nspare] = buf, bp->spare_cap[bp->nspare++] = cap;
+    else free(buf);
+}
+
+static char *take_buffer(block_pool *bp, size_t need, size_t *cap)
+{
+    char *b = NULL;
+    pthread_mutex_lock(&bp->mu);
+    for (int k = 0; k < bp->nspare; k++)
+        if (bp->spare_cap[k] >= need) {
+            b = bp->spare[k], *cap = bp->spare_cap[k];
+            bp->spare[k] = bp->spare[bp->nspare - 1], bp->spare_cap[k] = bp->spare_cap[--bp->nspare];
+            break;
+        }
+    pthread_mutex_unlock(&bp->mu);
+    if (!b && (b = malloc(need))) *cap = need;
+    return b;
+}
 
 static int copy_header(loader *W, const loader *H)
 {
@@ -613,7 +640,9 @@ static void parse_block(block_pool *bp, block_job *j)
         j->tbl.st.parse_cpu += thread_cpu_seconds() - c0;
     }
     loader_free(&W);
-    free(j->text);
+    pthread_mutex_lock(&bp->mu);
+    give_back(bp, j->text, j->cap);
+    pthread_mutex_unlock(&bp->mu);
     j->text = NULL;
 }
 
@@ -660,7 +689,7 @@ static df_status append_done(block_pool *bp, int wait_all, df_status st, df_erro
     return st;
 }
 
-static int submit_block(block_pool *bp, char *text, size_t len, uint64_t line)
+static int submit_block(block_pool *bp, char *text, size_t len, size_t bufcap, uint64_t line)
 {
     block_job *j = calloc(1, sizeof *j);
     if (!j || table_clone_spec(&j->tbl, bp->t, bp->t->path) != 0) {
@@ -668,7 +697,7 @@ static int submit_block(block_pool *bp, char *text, size_t len, uint64_t line)
         free(j), free(text);
         return -1;
     }
-    j->text = text, j->len = len, j->line = line;
+    j->text = text, j->len = len, j->cap = bufcap, j->line = line;
     pthread_mutex_lock(&bp->mu);
     if (bp->njobs == bp->cap) {
         int cap = bp->cap ? bp->cap * 2 : 64;
@@ -687,16 +716,26 @@ static int submit_block(block_pool *bp, char *text, size_t len, uint64_t line)
 }
 
 /* The end of the last whole record in buf[0, n) (just after a newline outside quotes), or 0. */
+static uint64_t count_byte(const char *p, const char *end, char c)
+{
+    uint64_t k = 0;
+    while (p < end && (p = memchr(p, c, (size_t)(end - p)))) k++, p++;
+    return k;
+}
+
+/* A newline ends a record when the quotes before it, from the block's start, are even. The
+ * quotes of the block are counted once (memchr); then newlines are tried from the end back. */
 static size_t last_record_end(const char *buf, size_t n)
 {
-    size_t end = 0;
-    int quoted = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = buf[i];
-        if (c == '"') quoted ^= 1;
-        else if (c == '\n' && !quoted) end = i + 1;
+    uint64_t before = count_byte(buf, buf + n, '"'); /* quotes in buf[0, p) */
+    size_t p = n;
+    for (;;) {
+        const char *nl = memrchr(buf, '\n', p);
+        if (!nl) return 0;
+        before -= count_byte(nl + 1, buf + p, '"');
+        if (before % 2 == 0) return (size_t)(nl - buf) + 1;
+        p = (size_t)(nl - buf);
     }
-    return end;
 }
 
 static uint64_t count_lines(const char *p, size_t n)
@@ -719,14 +758,26 @@ static df_status load_blocks(loader *H, gzsource *src, const char *rest, const c
         if (pthread_create(&th[started], NULL, block_worker, &bp) != 0) break;
     df_status st = started ? DF_OK : DF_FAIL(err, DF_ERR_INTERNAL, H->disp, "cannot start the parsing threads");
     size_t target = H->o->block_bytes ? H->o->block_bytes : BLOCK_BYTES;
-    size_t cap = target + CHUNK + 1, len = 0;
-    char *block = malloc(cap), *chunk = malloc(CHUNK);
-    if (!block || !chunk) st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
+    size_t cap = 0, len = (size_t)(rest_end - rest);
+    /* the text is read straight into the block; at a cut the block itself goes to a worker
+     * and only the partial record after the cut is copied into the next buffer */
+    char *block = take_buffer(&bp, target + CHUNK + len + 1, &cap);
+    if (!block) st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
     uint64_t line = H->line;
-    if (st == DF_OK) memcpy(block, rest, (size_t)(rest_end - rest)), len = (size_t)(rest_end - rest);
+    if (st == DF_OK) memcpy(block, rest, len);
     int eof = 0;
     while (st == DF_OK && !eof) {
-        long n = gzsource_read(src, chunk, CHUNK, err);
+        if (len + CHUNK > cap) {
+            size_t ncap = cap;
+            while (ncap < len + CHUNK) ncap *= 2;
+            char *nb = realloc(block, ncap);
+            if (!nb) {
+                st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
+                break;
+            }
+            block = nb, cap = ncap;
+        }
+        long n = gzsource_read(src, block + len, CHUNK, err);
         if (n < 0) {
             st = err->status;
             break;
@@ -734,33 +785,21 @@ static df_status load_blocks(loader *H, gzsource *src, const char *rest, const c
         if (n == 0) eof = 1;
         t->st.bytes_text += (uint64_t)n;
         progress_update(H->o->prog, gzsource_bytes_in(src), t->st.rows_read);
-        if (len + (size_t)n > cap) {
-            while (cap < len + (size_t)n) cap *= 2;
-            char *nb = realloc(block, cap);
-            if (!nb) {
-                st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
-                break;
-            }
-            block = nb;
-        }
-        memcpy(block + len, chunk, (size_t)n);
         len += (size_t)n;
         if (len < target && !eof) continue;
         size_t cut = eof || len > MAX_BLOCK_BYTES ? len : last_record_end(block, len);
         if (cut == 0) continue; /* one record longer than a block: read on */
-        char *text = malloc(cut ? cut : 1), *next = malloc(cap);
-        if (!text || !next) {
-            free(text), free(next);
+        size_t ncap = 0;
+        char *next = take_buffer(&bp, target + CHUNK + (len - cut) + 1, &ncap);
+        if (!next) {
             st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
             break;
         }
-        memcpy(text, block, cut);
         memcpy(next, block + cut, len - cut);
-        free(block);
-        block = next, len -= cut;
         uint64_t first_line = line;
-        line += count_lines(text, cut);
-        if (submit_block(&bp, text, cut, first_line) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
+        line += count_lines(block, cut);
+        if (submit_block(&bp, block, cut, cap, first_line) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
+        block = next, cap = ncap, len -= cut;
         if (st == DF_OK) st = append_done(&bp, 0, st, err);
     }
     pthread_mutex_lock(&bp.mu);
@@ -772,8 +811,8 @@ static df_status load_blocks(loader *H, gzsource *src, const char *rest, const c
     for (int k = bp.next_append; k < bp.njobs; k++) table_free(&bp.jobs[k]->tbl), free(bp.jobs[k]->text);
     for (int k = 0; k < bp.njobs; k++) free(bp.jobs[k]);
     free(bp.jobs);
+    for (int k = 0; k < bp.nspare; k++) free(bp.spare[k]);
     free(block);
-    free(chunk);
     pthread_mutex_destroy(&bp.mu);
     pthread_cond_destroy(&bp.cv);
     return st;
