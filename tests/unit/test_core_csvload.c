@@ -263,7 +263,7 @@ static void load_both_ways(const char *path, long max_rejects, loaded *r, int sl
     for (uint64_t i = 0; i < t.nrows && i < 64; i++)
         for (int c = 0; c < 3; c++) {
             if (c == 2) snprintf(r->cells[i][c], 64, "%lld", (long long)t.cols[c].i64[i]);
-            else snprintf(r->cells[i][c], 64, "%s", text_at(&t, c, i));
+            else snprintf(r->cells[i][c], 64, "%.63s", text_at(&t, c, i));
         }
     table_free(&t);
 }
