@@ -41,6 +41,7 @@ typedef struct loader {
     char *sbuf;
     size_t slen, scap;
     size_t key_off, key_len;
+    uint32_t key_hash; /* history: hash of the row's key, its index slot prefetched */
     int bad_field; /* first field that failed to parse, -1 none */
     const char *bad_reason;
     char *raw;
@@ -168,6 +169,9 @@ static void on_field(void *s, size_t n, void *ud)
     if (f == L->key_field && L->t->is_history) {
         if (stage_text(L, s, n, &L->key_off) != 0) return;
         L->key_len = n;
+        /* the lookup comes when the row ends: start fetching its slot now */
+        L->key_hash = strmap_hash(s, n);
+        strmap_prefetch(&L->entity->keys, L->key_hash);
     }
     int c = L->map[f];
     if (c < 0) return;
@@ -310,7 +314,7 @@ static void on_data_row(loader *L)
     if (L->last_owner >= 0 && L->key_len == L->last_key_len && memcmp(key, L->last_key, L->key_len) == 0) {
         owner = L->last_owner;
     } else {
-        owner = strmap_find(&L->entity->keys, key, L->key_len);
+        owner = strmap_find_hashed(&L->entity->keys, key, L->key_len, L->key_hash);
         if (L->key_len <= sizeof L->last_key) {
             memcpy(L->last_key, key, L->key_len);
             L->last_key_len = L->key_len;

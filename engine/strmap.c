@@ -72,6 +72,14 @@ static int64_t probe(const strmap *m, const char *s, size_t n, uint32_t h, uint6
     }
 }
 
+uint32_t strmap_hash(const char *s, size_t n) { return hash_bytes(s, n); }
+
+int64_t strmap_find_hashed(const strmap *m, const char *s, size_t n, uint32_t h)
+{
+    uint32_t slot;
+    return probe(m, s, n, h, prefix_of(s, n), &slot);
+}
+
 int64_t strmap_find(const strmap *m, const char *s, size_t n)
 {
     uint32_t slot;

@@ -29,6 +29,11 @@ void strmap_free(strmap *m);
 int64_t strmap_intern(strmap *m, const char *s, size_t n, int *added);
 /* Returns the id of s, or -1 when absent. */
 int64_t strmap_find(const strmap *m, const char *s, size_t n);
+/* The same in two steps, for a caller that knows a key early: strmap_hash() and a prefetch of
+ * its slot, then strmap_find_hashed() once the cache line has had time to arrive. */
+uint32_t strmap_hash(const char *s, size_t n);
+static inline void strmap_prefetch(const strmap *m, uint32_t h) { __builtin_prefetch(&m->slots[h & (m->nslots - 1)]); }
+int64_t strmap_find_hashed(const strmap *m, const char *s, size_t n, uint32_t h);
 static inline const char *strmap_str(const strmap *m, uint32_t id, size_t *n)
 {
     *n = (size_t)(m->offs[id + 1] - m->offs[id]);
