@@ -42,6 +42,7 @@ typedef struct loader {
     size_t slen, scap;
     size_t key_off, key_len;
     uint32_t key_hash; /* history: hash of the row's key, its index slot prefetched */
+    int defer_keys;    /* entity block: keys interned (duplicates found) at append */
     int bad_field; /* first field that failed to parse, -1 none */
     const char *bad_reason;
     char *raw;
@@ -264,13 +265,7 @@ static void commit_row(loader *L)
     t->st.rows_loaded++;
 }
 
-static void note_example(char ex[DF_EXAMPLES][64], uint64_t count, const char *s, size_t n)
-{
-    if (count > DF_EXAMPLES) return;
-    if (n > 63) n = 63;
-    memcpy(ex[count - 1], s, n);
-    ex[count - 1][n] = 0;
-}
+#define note_example table_note_example
 
 static void on_data_row(loader *L)
 {
@@ -295,6 +290,10 @@ static void on_data_row(loader *L)
             return;
         }
         if (L->o->only_key && (strlen(L->o->only_key) != kn || memcmp(L->o->only_key, k, kn) != 0)) return;
+        if (L->defer_keys) { /* a block: its keys are checked in file order when it is appended */
+            commit_row(L);
+            return;
+        }
         int added;
         if (strmap_intern(&t->keys, k, kn, &added) < 0) {
             DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
@@ -630,7 +629,7 @@ static void parse_block(block_pool *bp, block_job *j)
     load_opts lo = *bp->o;
     lo.rejects = &rejects, lo.rejects_out = NULL, lo.prog = NULL;
     loader W = {.t = &j->tbl, .entity = bp->entity, .o = &lo, .err = &j->err, .line = j->line, .bad_field = -1,
-                .last_owner = -1, .disp = bp->head->disp};
+                .last_owner = -1, .disp = bp->head->disp, .defer_keys = !bp->t->is_history};
     j->tbl.key_col = table_find_col(&j->tbl, j->tbl.key);
     j->tbl.date_idx = j->tbl.date_col ? table_find_col(&j->tbl, j->tbl.date_col) : -1;
     j->st = DF_OK;
@@ -678,8 +677,13 @@ static df_status append_done(block_pool *bp, int wait_all, df_status st, df_erro
             block_job *j = bp->jobs[bp->next_append++];
             pthread_mutex_unlock(&bp->mu);
             if (st == DF_OK && j->st != DF_OK) *err = j->err, st = j->st;
-            if (st == DF_OK && table_append_rows(bp->t, &j->tbl) != 0)
+            if (st == DF_OK && bp->t->is_history && table_append_rows(bp->t, &j->tbl) != 0)
                 st = DF_FAIL(err, DF_ERR_NOMEM, bp->head->disp, "out of memory joining the blocks");
+            if (st == DF_OK && !bp->t->is_history) {
+                int64_t dups = table_append_entity_rows(bp->t, &j->tbl);
+                if (dups < 0) st = DF_FAIL(err, DF_ERR_NOMEM, bp->head->disp, "out of memory joining the blocks");
+                else j->tbl.st.rows_loaded -= (uint64_t)dups;
+            }
             if (st == DF_OK) table_add_stats(&bp->t->st, &j->tbl.st);
             table_free(&j->tbl);
             pthread_mutex_lock(&bp->mu);
@@ -836,9 +840,9 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     df_status st = gzsource_open(t->path, &src, err);
     if (st != DF_OK) goto done;
     t->st.bytes += gzsource_file_size(src);
-    /* A large history read by several workers: the reader only decompresses and cuts blocks.
-     * Not when rows may be set aside (rejects.csv keeps file order) or for one customer. */
-    int blocks = t->is_history && o->threads > 1 && o->max_rejects == 0 && !o->only_key;
+    /* A file read by several workers: the reader only decompresses and cuts blocks. Not when
+     * rows may be set aside (rejects.csv keeps file order) or for one customer. */
+    int blocks = o->threads > 1 && o->max_rejects == 0 && !o->only_key;
     st = gzpipe_start(src, CHUNK, !blocks && o->threads > 1 && gzsource_is_gzip(src), &pipe, err);
     if (st != DF_OK) goto done;
     char label[300];

@@ -62,20 +62,28 @@ void table_add_stats(table_stats *d, const table_stats *s)
     if (s->header_columns) d->header_columns = s->header_columns, d->ignored_columns = s->ignored_columns;
 }
 
-/* Appends src's rows to dst (same columns, in the same order); category codes are re-mapped. */
-int table_append_rows(table *dst, const table *src)
+/* Appends src's rows to dst (same columns, in the same order), those with keep[r] != 0 when
+ * keep is given (nkeep of them); category codes are re-mapped. */
+static int append_rows(table *dst, const table *src, const uint8_t *keep, uint64_t nkeep)
 {
     uint64_t n = src->nrows, at = dst->nrows;
     for (int c = 0; c < dst->ncols; c++) {
         column *d = &dst->cols[c];
         const column *s = &src->cols[c];
-        if (column_reserve(d, at + n) != 0) return -1;
+        if (column_reserve(d, at + nkeep) != 0) return -1;
+        uint64_t o = at;
         switch (d->type) {
         case COL_INT:
-        case COL_DECIMAL: memcpy(d->i64 + at, s->i64, (size_t)n * sizeof *d->i64); break;
-        case COL_DATE: memcpy(d->date + at, s->date, (size_t)n * sizeof *d->date); break;
+        case COL_DECIMAL:
+            if (!keep) memcpy(d->i64 + at, s->i64, (size_t)n * sizeof *d->i64);
+            else for (uint64_t r = 0; r < n; r++) if (keep[r]) d->i64[o++] = s->i64[r];
+            break;
+        case COL_DATE:
+            if (!keep) memcpy(d->date + at, s->date, (size_t)n * sizeof *d->date);
+            else for (uint64_t r = 0; r < n; r++) if (keep[r]) d->date[o++] = s->date[r];
+            break;
         case COL_CATEGORY: {
-            uint32_t *map = malloc((size_t)s->dict.n * sizeof *map);
+            uint32_t *map = malloc((size_t)(s->dict.n ? s->dict.n : 1) * sizeof *map);
             if (!map) return -1;
             for (uint32_t k = 0; k < s->dict.n; k++) {
                 size_t len;
@@ -85,19 +93,20 @@ int table_append_rows(table *dst, const table *src)
                 if (code < 0) return free(map), -1;
                 map[k] = (uint32_t)code;
             }
-            for (uint64_t r = 0; r < n; r++) d->codes[at + r] = map[s->codes[r]];
+            for (uint64_t r = 0; r < n; r++) if (!keep || keep[r]) d->codes[o++] = map[s->codes[r]];
             free(map);
             break;
         }
         case COL_TEXT:
             for (uint64_t r = 0; r < n; r++) {
+                if (keep && !keep[r]) continue;
                 cell v;
                 v.s = column_text(s, r, &v.n);
                 if (column_append(d, &v) != 0) return -1;
             }
             break;
         }
-        d->n = at + n;
+        d->n = at + nkeep;
     }
     if (dst->is_history && n) {
         if (at + n > dst->owner_cap) {
@@ -107,7 +116,41 @@ int table_append_rows(table *dst, const table *src)
         }
         memcpy(dst->owner + at, src->owner, (size_t)n * sizeof *dst->owner);
     }
-    dst->nrows = at + n;
+    dst->nrows = at + nkeep;
     return 0;
+}
+
+int table_append_rows(table *dst, const table *src) { return append_rows(dst, src, NULL, src->nrows); }
+
+void table_note_example(char ex[DF_EXAMPLES][64], uint64_t count, const char *s, size_t n)
+{
+    if (count > DF_EXAMPLES) return;
+    if (n > 63) n = 63;
+    memcpy(ex[count - 1], s, n);
+    ex[count - 1][n] = 0;
+}
+
+int64_t table_append_entity_rows(table *dst, const table *src)
+{
+    uint8_t *keep = NULL;
+    uint64_t dups = 0;
+    const column *kc = &src->cols[src->key_col];
+    for (uint64_t r = 0; r < src->nrows; r++) {
+        size_t n;
+        const char *s = column_text(kc, r, &n);
+        int added;
+        if (strmap_intern(&dst->keys, s, n, &added) < 0) return free(keep), -1;
+        if (added) continue;
+        if (!keep) {
+            if (!(keep = malloc((size_t)src->nrows))) return -1;
+            memset(keep, 1, (size_t)src->nrows);
+        }
+        keep[r] = 0;
+        dups++;
+        table_note_example(dst->st.dup_examples, ++dst->st.duplicates, s, n);
+    }
+    int rc = append_rows(dst, src, keep, src->nrows - dups);
+    free(keep);
+    return rc != 0 ? -1 : (int64_t)dups;
 }
 

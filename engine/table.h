@@ -53,6 +53,12 @@ void table_free(table *t);
 int table_clone_spec(table *dst, const table *t, const char *path);
 /* Appends src's rows (same columns in the same order) to dst, re-mapping category codes. */
 int table_append_rows(table *dst, const table *src);
+/* The same for entity rows parsed apart (a block): their keys are interned into dst->keys in
+ * order, and a key dst already has is a duplicate, counted with an example and left out.
+ * Returns the number left out, -1 on out of memory. */
+int64_t table_append_entity_rows(table *dst, const table *src);
+/* Keeps s as example number count (from 1) when there is room. */
+void table_note_example(char ex[DF_EXAMPLES][64], uint64_t count, const char *s, size_t n);
 /* Adds the counts of s to d (examples kept up to DF_EXAMPLES). */
 void table_add_stats(table_stats *d, const table_stats *s);
 int table_find_col(const table *t, const char *name);

@@ -309,6 +309,58 @@ static void test_fast_path_matches_libcsv(void)
     CHECK_INT(differ, 0);
 }
 
+/* ---- an entity file read in blocks by several workers: the rows, the key index and the
+ * duplicates (within a block and across blocks, examples in file order) as read by one ---- */
+static void load_entity(const char *path, int threads, table *t, df_status *st, uint64_t *rejects)
+{
+    int32_t as_of;
+    df_parse_date("2026-11-01", 10, &as_of);
+    load_opts o = {.as_of = as_of, .rejects = rejects, .threads = threads, .block_bytes = 1024};
+    df_error err;
+    mk_table(t, path, "id", 0, NULL, 4, "id:text", "name:text", "seg:category", "fee:decimal");
+    *st = csvload_table(t, NULL, &o, &err);
+}
+
+static void test_entity_blocks(void)
+{
+    static char data[400000];
+    size_t n = (size_t)snprintf(data, sizeof data, "id,name,seg,fee\n");
+    for (int i = 0; i < 5000; i++) {
+        int id = i % 9 == 4 ? i - 3 : i % 13 == 6 ? i / 2 : i; /* repeats close by and far back */
+        n += (size_t)snprintf(data + n, sizeof data - n, "C%05d,\"Name %d, \"\"x\"\"\",%s,%d.%02d\n", id, i,
+                              (const char *[]){"smb", "consumer", "enterprise"}[i % 3], i, i % 100);
+    }
+    const char *path = write_file("entity_blocks.csv.gz", data, n, 1);
+    table a, b;
+    df_status sa, sb;
+    uint64_t ra = 0, rb = 0;
+    load_entity(path, 1, &a, &sa, &ra);
+    load_entity(path, 3, &b, &sb, &rb);
+    CHECK_INT(sa, DF_OK);
+    CHECK_INT(sb, DF_OK);
+    CHECK(a.st.duplicates > 500);
+    CHECK_INT(b.st.duplicates, a.st.duplicates);
+    CHECK_INT(b.st.rows_loaded, a.st.rows_loaded);
+    CHECK_INT(b.nrows, a.nrows);
+    CHECK_INT(b.keys.n, a.keys.n);
+    for (int k = 0; k < DF_EXAMPLES; k++) CHECK_STR(b.st.dup_examples[k], a.st.dup_examples[k]);
+    int differ = 0;
+    for (uint64_t r = 0; r < a.nrows && r < b.nrows; r++) {
+        char ka[4096];
+        snprintf(ka, sizeof ka, "%s", text_at(&a, 0, r));
+        if (strcmp(ka, text_at(&b, 0, r)) != 0 || strmap_find(&b.keys, ka, strlen(ka)) != (int64_t)r) differ++;
+        snprintf(ka, sizeof ka, "%s", text_at(&a, 1, r));
+        if (strcmp(ka, text_at(&b, 1, r)) != 0 || a.cols[3].i64[r] != b.cols[3].i64[r]) differ++;
+        size_t la, lb;
+        const char *sa_ = strmap_str(&a.cols[2].dict, a.cols[2].codes[r], &la);
+        const char *sb_ = strmap_str(&b.cols[2].dict, b.cols[2].codes[r], &lb);
+        if (la != lb || memcmp(sa_, sb_, la) != 0) differ++;
+    }
+    CHECK_INT(differ, 0);
+    table_free(&a);
+    table_free(&b);
+}
+
 /* ---- required columns: an empty value is bad input, naming line and column ---- */
 static void test_required(void)
 {
@@ -421,6 +473,7 @@ int main(void)
     test_errors();
     test_rejects();
     test_required();
+    test_entity_blocks();
     test_fast_path_matches_libcsv();
     test_entity_history();
     char cmd[700];
