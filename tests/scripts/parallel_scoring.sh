@@ -72,6 +72,17 @@ assert_rc loop 5
 assert_err loop "rule quiet: stopped while scoring customer $last"
 check loop_out "the watchdog should leave no output folder" [ ! -e "$T/loop-out" ]
 
+# lookups and overrides in every state: overrides for the first and the last customer
+rm -rf "$T/lk" && cp -r "$TESTS_DIR/rules/lookups" "$T/lk"
+sed -i "s/^C1,/$(zcat "$T/data/customers.csv.gz" | sed -n 2p | tr ',' '\n' | grep -m1 '^C[0-9]'),/; s/^C2,/$last,/" "$T/lk/overrides.csv"
+for t in 1 4; do
+  AS_OF=2026-10-15 RULES_FILE="$T/lk/lookups.lua" run_engine "lookups$t" "$T/lk-out$t" --threads "$t"
+  assert_rc "lookups$t" 0
+  assert_err "lookups$t" "2 overrides applied; 1 expired and ignored"
+done
+check lookups_same "list.csv differs between --threads 1 and 4 with lookups and overrides" cmp -s "$T/lk-out1/list.csv" "$T/lk-out4/list.csv"
+check lookups_last "the last customer's override should show in list.csv" grep -q "^$last,.*override: asked for the cancellation form" "$T/lk-out4/list.csv"
+
 # keeping values between customers: refused by run and by check, with the line and the name
 keeps() { # LABEL LINE NAME LUA-BEFORE-THE-OUTPUT
   { sed '/^output {/,$d' "$RULES_FILE"; printf '%s\n' "$4"; sed -n '/^output {/,$p' "$RULES_FILE"; } > "$T/$1.lua"
