@@ -59,7 +59,8 @@ df_status summary_write(outset *o, const run_info *r, df_error *err)
         examples(f, s->orphan_examples, s->orphans);
         if (t->parts) fprintf(f, ", \"parts\": %d", t->parts);
         fprintf(f, ", \"cpu_seconds\": {\"decompress\": %.3f, \"parse\": %.3f}", s->decompress_cpu, s->parse_cpu);
-        fprintf(f, ", \"load_seconds\": %.3f}", r->t_load[i]);
+        fprintf(f, ", \"load_seconds\": %.3f, \"memory_bytes\": %llu}", r->t_load[i],
+                (unsigned long long)table_bytes(t, r->tables[0].nrows));
     }
     fprintf(f, "\n  ],\n  \"customers_scored\": %llu,\n  \"scoring_states\": %d,\n  \"rows_rejected\": %llu,\n  \"outputs\": {",
             (unsigned long long)r->score.customers, r->score.states, (unsigned long long)r->rejects);

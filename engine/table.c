@@ -122,6 +122,16 @@ static int append_rows(table *dst, const table *src, const uint8_t *keep, uint64
 
 int table_append_rows(table *dst, const table *src) { return append_rows(dst, src, NULL, src->nrows); }
 
+uint64_t table_bytes(const table *t, uint64_t n_entities)
+{
+    uint64_t b = 0;
+    for (int c = 0; c < t->ncols; c++) b += column_bytes(&t->cols[c]);
+    if (t->keys.slots) b += t->keys.arena_cap + (uint64_t)t->keys.offs_cap * 8 + (uint64_t)t->keys.nslots * sizeof(struct strmap_slot);
+    if (t->offsets) b += (n_entities + 1) * 8;
+    b += t->owner_cap * 4;
+    return b;
+}
+
 void table_note_example(char ex[DF_EXAMPLES][64], uint64_t count, const char *s, size_t n)
 {
     if (count > DF_EXAMPLES) return;

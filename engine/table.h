@@ -57,6 +57,8 @@ int table_append_rows(table *dst, const table *src);
  * order, and a key dst already has is a duplicate, counted with an example and left out.
  * Returns the number left out, -1 on out of memory. */
 int64_t table_append_entity_rows(table *dst, const table *src);
+/* Bytes the table holds in memory: its columns (capacity), key index, offsets. */
+uint64_t table_bytes(const table *t, uint64_t n_entities);
 /* Keeps s as example number count (from 1) when there is room. */
 void table_note_example(char ex[DF_EXAMPLES][64], uint64_t count, const char *s, size_t n);
 /* Adds the counts of s to d (examples kept up to DF_EXAMPLES). */
