@@ -699,6 +699,24 @@ local function api_overrides(spec)
   decl.overrides = { map = map, expired = expired, path = path, rows = applied_rows, line = rule_line(1) }
 end
 
+-- Tables that per-customer functions reach through locals declared outside them (filled when
+-- the rule file is declared, see check_per_customer): table.insert/remove/sort refuse them, the
+-- way a direct assignment into them is refused, so that nothing is kept between customers.
+local OUTER = setmetatable({}, { __mode = "k" })
+local function guarded(fn, fname)
+  return function(t, ...)
+    local name = OUTER[t]
+    if name then
+      user_error(fmt("table.%s changes '%s', which is declared outside the function: rules see one customer at a time, and customers are scored in parallel parts, so a value kept from one customer to the next would depend on --threads; compute it from the customer (c) alone, or count with a metrics table",
+        fname, name), 2)
+    end
+    return fn(t, ...)
+  end
+end
+local RULE_TABLE = pick({ concat = table.concat, insert = guarded(table.insert, "insert"),
+                          remove = guarded(table.remove, "remove"), sort = guarded(table.sort, "sort") },
+                        "concat insert remove sort", "table")
+
 local function build_env(as_of, as_of_text)
   local env = {
     -- declarations
@@ -721,7 +739,7 @@ local function build_env(as_of, as_of_text)
     tonumber = tonumber, tostring = tostring, type = type, unpack = unpack, pcall = pcall,
     rawequal = rawequal, rawget = rawget, rawlen = rawlen,
     string = SAFE_STRING,
-    table = pick(table, "concat insert remove sort", "table"),
+    table = RULE_TABLE,
     math = pick(math, "abs ceil floor fmod huge log log10 max min modf pi pow sqrt exp", "math"),
   }
   setmetatable(env, {
@@ -792,8 +810,10 @@ local function shared_write(fn, seen)
     elseif name == "TSETM" and from_uv[a - 1] then
       return line, from_uv[a - 1]
     end
+    local derived = name:sub(1, 4) == "TGET" and from_uv[b] -- t.list where t is outside
     if band(m, 7) == 1 then from_uv[a] = nil end -- A is written
     if name == "UGET" then from_uv[a] = jutil.funcuvname(fn, rshift(ins, 16)) end
+    if derived then from_uv[a] = derived end
     pc = pc + 1
   end
   for i = 1, info.upvalues or 0 do
@@ -806,10 +826,34 @@ local function shared_write(fn, seen)
   return nil
 end
 
+-- Marks the tables fn reaches through its upvalues (and the rule file's functions it calls),
+-- and the tables inside them, in OUTER with the local's name. Engine handles are left alone.
+local function mark_outer(fn, seen)
+  if seen[fn] then return end
+  seen[fn] = true
+  local info = jutil.funcinfo(fn)
+  if not info or type(info.source) ~= "string" or info.source:sub(1, 1) ~= "@" then return end
+  local function mark(t, name, depth)
+    if seen[t] or SEALED[t] or getmetatable(t) ~= nil or depth > 8 then return end
+    seen[t] = true
+    OUTER[t] = name
+    for _, v in next, t do
+      if type(v) == "table" then mark(v, name, depth + 1)
+      elseif type(v) == "function" then mark_outer(v, seen) end
+    end
+  end
+  for i = 1, info.upvalues or 0 do
+    local name, v = debug.getupvalue(fn, i)
+    if type(v) == "table" then mark(v, name, 0)
+    elseif type(v) == "function" then mark_outer(v, seen) end
+  end
+end
+
 local function check_per_customer(d)
-  local seen = {}
+  local seen, marked = {}, {}
   local function one(fn, what)
     if type(fn) ~= "function" then return end
+    mark_outer(fn, marked)
     local line, name = shared_write(fn, seen)
     if line then
       raise_or_record({ where = RULES_FILE .. ":" .. line,
@@ -1569,7 +1613,15 @@ function M.run(data, api_ptr, opts)
   end
 
   local function on_error(e)
-    if type(e) == "table" then return e end
+    if type(e) == "table" then
+      -- an API refusal inside a rule or feature: say which, and for which customer
+      local ctxs = cur_rule and ("rule " .. cur_rule.code) or (cur_what and not cur_what:match("^metrics") and not cur_what:match("^output") and cur_what)
+      if ctxs and not e.customer then
+        local id = key_of(row)
+        return { where = tostring(e.where) .. ": " .. ctxs, message = fmt("%s (customer %s)", tostring(e.message), id), customer = id }
+      end
+      return e
+    end
     local msg = tostring(e)
     local where, rest = msg:match("^([^:\n]+:%d+): (.*)$")
     local id = key_of(row)

@@ -97,11 +97,18 @@ keeps() { # LABEL LINE NAME LUA-BEFORE-THE-OUTPUT
 }
 keeps counter "feature n_seen" n_seen_so_far $'local n_seen_so_far = 0\nfeature("n_seen", function(c)\n  n_seen_so_far = n_seen_so_far + 1\n  return n_seen_so_far end)'
 keeps table_in_helper "rule marks" by_segment $'local by_segment = {}\nlocal function mark(c)\n  by_segment[c.segment] = true\nend\nrule { "marks", points = 1, when = function(c) mark(c); return false end }'
+keeps nested "rule nested" state $'local state = { list = {} }\nrule { "nested", points = 1, when = function(c)\n  state.list[c.segment] = true\n  return false end }'
+# through the table library: refused when the rule runs, naming the table
+{ sed '/^output {/,$d' "$RULES_FILE"; printf '%s\n' 'local seen = {}' 'rule { "collects", points = 1, when = function(c)' '  table.insert(seen, c.customer_id)' '  return false end }'; sed -n '/^output {/,$p' "$RULES_FILE"; } > "$T/insert.lua"
+line=$(grep -n 'table.insert(seen' "$T/insert.lua" | cut -d: -f1)
+RULES_FILE="$T/insert.lua" run_engine insert "$T/keep-out"
+assert_rc insert 5
+assert_err insert "insert.lua:$line: rule collects: table.insert changes 'seen', which is declared outside the function"
 # reading values declared outside, and tables made per customer, are fine
 { sed '/^output {/,$d' "$RULES_FILE"; cat <<'LUA'; sed -n '/^output {/,$p' "$RULES_FILE"; } > "$T/reads.lua"
 local LIMITS = { smb = 2, enterprise = 5 }
 local function limit_of(c) return LIMITS[c.segment] or 3 end
-feature("parts", function(c) local t = {}; t[#t + 1] = c.logins; t.x = limit_of(c); return #t end)
+feature("parts", function(c) local t = {}; t[#t + 1] = c.logins; t.x = limit_of(c); table.insert(t, LIMITS.smb); table.sort(t); return #t end)
 LUA
 RULES_FILE="$T/reads.lua" run_engine reads "$T/reads-out" --threads 2 --on-rule-error skip
 assert_rc reads 0
