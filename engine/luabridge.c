@@ -38,6 +38,7 @@ typedef struct df_api {
     void (*row_end)(void *ctx, int f);
     int (*write_rows)(void *ctx, int f, const uint32_t *order, size_t n);
     struct df_watch *watch;
+    volatile int *first_failed;
 } df_api;
 
 struct lbridge {
@@ -63,11 +64,27 @@ static int api_open(void *ctx, const char *name)
     a->files[a->n] = w;
     return a->n++;
 }
-static void api_text(void *ctx, int f, const char *s, size_t n) { csvw_text(((api_ctx *)ctx)->files[f], s, n); }
-static void api_plain(void *ctx, int f, const char *s, size_t n) { csvw_plain(((api_ctx *)ctx)->files[f], s, n); }
-static void api_number(void *ctx, int f, double v) { csvw_number(((api_ctx *)ctx)->files[f], v); }
-static void api_empty(void *ctx, int f) { csvw_empty(((api_ctx *)ctx)->files[f]); }
-static void api_end_row(void *ctx, int f) { csvw_end_row(((api_ctx *)ctx)->files[f]); }
+/* After a capture failed for memory (nomem) nothing more is written: the run fails. */
+static void api_text(void *ctx, int f, const char *s, size_t n)
+{
+    if (!((api_ctx *)ctx)->nomem) csvw_text(((api_ctx *)ctx)->files[f], s, n);
+}
+static void api_plain(void *ctx, int f, const char *s, size_t n)
+{
+    if (!((api_ctx *)ctx)->nomem) csvw_plain(((api_ctx *)ctx)->files[f], s, n);
+}
+static void api_number(void *ctx, int f, double v)
+{
+    if (!((api_ctx *)ctx)->nomem) csvw_number(((api_ctx *)ctx)->files[f], v);
+}
+static void api_empty(void *ctx, int f)
+{
+    if (!((api_ctx *)ctx)->nomem) csvw_empty(((api_ctx *)ctx)->files[f]);
+}
+static void api_end_row(void *ctx, int f)
+{
+    if (!((api_ctx *)ctx)->nomem) csvw_end_row(((api_ctx *)ctx)->files[f]);
+}
 static void api_progress(void *ctx, double done, double total)
 {
     (void)total;
@@ -78,13 +95,16 @@ static void api_progress(void *ctx, double done, double total)
 static void api_row_begin(void *ctx, int f)
 {
     api_ctx *a = ctx;
-    if (csvw_row_begin(a->files[f]) != 0) a->nomem = 1;
+    if (!a->nomem && csvw_row_begin(a->files[f]) != 0) a->nomem = 1;
 }
-static void api_row_split(void *ctx, int f) { csvw_row_split(((api_ctx *)ctx)->files[f]); }
+static void api_row_split(void *ctx, int f)
+{
+    if (!((api_ctx *)ctx)->nomem) csvw_row_split(((api_ctx *)ctx)->files[f]);
+}
 static void api_row_end(void *ctx, int f)
 {
     api_ctx *a = ctx;
-    if (csvw_row_end(a->files[f]) != 0) a->nomem = 1;
+    if (!a->nomem && csvw_row_end(a->files[f]) != 0) a->nomem = 1;
 }
 static int api_write_rows(void *ctx, int f, const uint32_t *order, size_t n)
 {
@@ -468,9 +488,18 @@ typedef struct worker {
     size_t len;
     int32_t as_of;
     table *tables;
-    int ntables, skip;
+    int ntables, skip, index; /* index: the worker's part, 1.. (the main state's is 0) */
     uint64_t lo, hi;
+    volatile int *first_failed;
 } worker;
+
+/* Records that part k failed: the lowest failing part stops the parts after it. */
+static void part_failed(volatile int *first_failed, int k)
+{
+    int cur = __atomic_load_n(first_failed, __ATOMIC_SEQ_CST);
+    while (k < cur && !__atomic_compare_exchange_n(first_failed, &cur, k, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+}
 
 static void *worker_main(void *arg)
 {
@@ -493,7 +522,11 @@ static void *worker_main(void *arg)
     lua_setfield(L, -2, "hi");
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "part");
+    lua_pushnumber(L, w->index);
+    lua_setfield(L, -2, "part_index");
     w->st = pcall_module(w->b, "run", 3, 1, &w->err);
+    if (w->st == DF_OK && w->ctx.nomem) w->st = DF_FAIL(&w->err, DF_ERR_NOMEM, "", "out of memory keeping the rows of a scoring thread");
+    if (w->st != DF_OK) part_failed(w->first_failed, w->index);
     return NULL;
 }
 
@@ -518,8 +551,9 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     api_ctx ctx = {.o = o, .err = err, .prog = prog};
     watchdog wd;
     if (watchdog_start(&wd, lim, &tables[0], o, parts) != 0) return DF_FAIL(err, DF_ERR_INTERNAL, "", "cannot start the watchdog thread");
+    volatile int first_failed = parts;
     df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
-                  api_row_begin, api_row_split, api_row_end, api_write_rows, &wd.w[0]};
+                  api_row_begin, api_row_split, api_row_end, api_write_rows, &wd.w[0], &first_failed};
     progress_phase_items(prog, "scoring", "customers", n);
     worker *ws = parts > 1 ? calloc((size_t)parts - 1, sizeof *ws) : NULL;
     if (parts > 1 && !ws) parts = 1;
@@ -531,6 +565,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
         w->api.watch = &wd.w[k + 1];
         w->rules_path = lim->rules_path, w->source = lim->source, w->len = lim->source_len, w->as_of = as_of;
         w->tables = tables, w->ntables = ntables, w->skip = lim->skip_rule_errors;
+        w->index = k + 1, w->first_failed = &first_failed;
         w->lo = n * (uint64_t)(k + 1) / (uint64_t)parts, w->hi = n * (uint64_t)(k + 2) / (uint64_t)parts;
         w->started = pthread_create(&w->th, NULL, worker_main, w) == 0;
         if (!w->started) w->st = DF_FAIL(&w->err, DF_ERR_INTERNAL, "", "cannot start a scoring thread");
@@ -549,6 +584,11 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
         lua_setfield(L, -2, "defer");
     }
     df_status s = pcall_module(b, "run", 3, 1, err);
+    if (s == DF_OK && ctx.nomem) {
+        lua_pop(L, 1);
+        s = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory keeping the rows of the outputs");
+    }
+    if (s != DF_OK) part_failed(&first_failed, 0);
     for (int k = 0; k + 1 < parts; k++) {
         if (ws[k].started) pthread_join(ws[k].th, NULL);
         ws[k].started = 0;
@@ -563,6 +603,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
         }
     if (s == DF_OK && parts > 1) {
         lua_pop(L, 1); /* run's nil */
+        int top = lua_gettop(L);
         lua_newtable(L);
         for (int k = 0; k + 1 < parts && s == DF_OK; k++) {
             worker *w = &ws[k];
@@ -576,7 +617,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
         workers_free(ws, parts - 1);
         ws = NULL;
         if (s == DF_OK) s = pcall_module(b, "finish", 1, 1, err);
-        else lua_pop(L, 1);
+        else lua_settop(L, top);
     }
     if (ws) workers_free(ws, parts - 1);
     progress_end(prog);
@@ -630,7 +671,7 @@ static df_status run_single(lbridge *b, table *tables, int ntables, int32_t as_o
     api_ctx ctx = {.err = err}; /* no output files are opened in this mode */
     df_watch w = {-1, NULL};
     df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
-                  api_row_begin, api_row_split, api_row_end, api_write_rows, &w};
+                  api_row_begin, api_row_split, api_row_end, api_write_rows, &w, NULL};
     push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
     lua_newtable(L);

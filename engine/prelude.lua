@@ -40,6 +40,7 @@ typedef struct df_api {
     void (*row_end)(void *ctx, int f);
     int (*write_rows)(void *ctx, int f, const uint32_t *order, size_t n);
     struct df_watch *watch;
+    volatile int *first_failed; /* parallel scoring: the lowest part that failed (parts: none) */
 } df_api;
 ]]
 
@@ -1602,8 +1603,15 @@ function M.run(data, api_ptr, opts)
   -- customers lo .. hi - 1: all of them, or this state's part when several states score
   local lo, hi = opts.lo or 0, opts.hi or n
   local pscale = n / math.max(1, hi - lo)
+  -- a part stops when an earlier part has failed: that failure is the one reported, as one
+  -- state would have stopped there (a later part's failure does not stop earlier parts)
+  local part_index = opts.part_index or 0
+  local first_failed = api.first_failed
   local function score_all()
     for i = lo, hi - 1 do
+      if i % 1024 == 0 and first_failed ~= nil and first_failed[0] < part_index then
+        error({ where = RULES_FILE, message = "stopped: an earlier part of the customers failed", cancelled = true }, 0)
+      end
       evaluate(i)
       for l = 1, #lists do take_list(lists[l]) end
       for m = 1, #mets do take_metric(mets[m]) end
@@ -1651,7 +1659,10 @@ function M.run(data, api_ptr, opts)
   if prof then require("jit.p").start("Fl", prof) end
   local ok, err = xpcall(score_all, on_error)
   if prof then require("jit.p").stop() end
-  if not ok then error(err, 0) end
+  if not ok then
+    watch.row = -1 -- not scoring any more: the watchdog must not take this for a rule that hangs
+    error(err, 0)
+  end
 
   -- a worker's part: what the main state needs to merge (plain values: a state's int64 cdata
   -- cannot cross to another state, so they travel as two 32-bit halves)

@@ -72,6 +72,19 @@ assert_rc loop 5
 assert_err loop "rule quiet: stopped while scoring customer $last"
 check loop_out "the watchdog should leave no output folder" [ ! -e "$T/loop-out" ]
 
+# a rule failing in a later part while the first part is still being scored (slowly): the
+# failure is reported once the first part is done, not taken by the watchdog for a rule that
+# hangs (its state stopped scoring)
+mid=$(zcat "$T/data/customers.csv.gz" | sed -n 2500p | tr ',' '\n' | grep -m1 '^C[0-9]')
+{ sed '/^output {/,$d; s/return c.renewal_date - AS_OF < 90/return c.renewal_date ~= nil and c.renewal_date - AS_OF < 90/' "$RULES_FILE"
+  printf '%s\n' "feature(\"slow\", function(c) local x = 0; if c.customer_id < \"C0001200\" then for k = 1, 400000 do x = x + k % 7 end end; return x end)" \
+    "rule { \"boom\", points = 1, when = function(c) if c.customer_id == \"$mid\" then error(\"boom\") end; return false end }"
+  sed -n '/^output {/,$p' "$RULES_FILE"; } > "$T/late.lua"
+RULES_FILE="$T/late.lua" run_engine late "$T/late-out" --threads 2 --rule-time-limit 1
+assert_rc late 5
+assert_err late "rule boom: boom (customer $mid"
+refute late_watchdog "the watchdog should not fire: $ERR" grep -q "stopped while scoring" <<<"$ERR"
+
 # lookups and overrides in every state: overrides for the first and the last customer
 rm -rf "$T/lk" && cp -r "$TESTS_DIR/rules/lookups" "$T/lk"
 sed -i "s/^C1,/$(zcat "$T/data/customers.csv.gz" | sed -n 2p | tr ',' '\n' | grep -m1 '^C[0-9]'),/; s/^C2,/$last,/" "$T/lk/overrides.csv"
