@@ -812,7 +812,11 @@ local function shared_write(fn, seen)
       return line, from_uv[a - 1]
     end
     local derived = name:sub(1, 4) == "TGET" and from_uv[b] -- t.list where t is outside
-    if band(m, 7) == 1 then from_uv[a] = nil end -- A is written
+    local ma = band(m, 7)
+    if ma == 1 then from_uv[a] = nil -- A is written
+    elseif ma == 2 or ma == 4 then -- a call's results (and the like) land in A and up
+      for r in pairs(from_uv) do if r >= a then from_uv[r] = nil end end
+    end
     if name == "UGET" then from_uv[a] = jutil.funcuvname(fn, rshift(ins, 16)) end
     if derived then from_uv[a] = derived end
     pc = pc + 1
@@ -828,7 +832,10 @@ local function shared_write(fn, seen)
 end
 
 -- Marks the tables fn reaches through its upvalues (and the rule file's functions it calls),
--- and the tables inside them, in OUTER with the local's name. Engine handles are left alone.
+-- and the tables inside them, in OUTER with the local's name, and keeps a copy of each in SNAP:
+-- a change the bytecode scan cannot see (a helper changing a table it is given) is found by
+-- comparing them once the customers are scored. Engine handles are left alone.
+local SNAP = setmetatable({}, { __mode = "k" })
 local function mark_outer(fn, seen)
   if seen[fn] then return end
   seen[fn] = true
@@ -838,6 +845,9 @@ local function mark_outer(fn, seen)
     if seen[t] or SEALED[t] or getmetatable(t) ~= nil or depth > 8 then return end
     seen[t] = true
     OUTER[t] = name
+    local copy = {}
+    for k, v in next, t do copy[k] = v end
+    SNAP[t] = copy
     for _, v in next, t do
       if type(v) == "table" then mark(v, name, depth + 1)
       elseif type(v) == "function" then mark_outer(v, seen) end
@@ -848,6 +858,20 @@ local function mark_outer(fn, seen)
     if type(v) == "table" then mark(v, name, 0)
     elseif type(v) == "function" then mark_outer(v, seen) end
   end
+end
+
+-- The name of an outer table that differs from its copy, if any.
+local function outer_changed()
+  for t, copy in pairs(SNAP) do
+    for k, v in next, t do
+      local was = copy[k]
+      if was ~= v and not (v ~= v and was ~= was) then return OUTER[t] end
+    end
+    for k in next, copy do
+      if rawget(t, k) == nil then return OUTER[t] end
+    end
+  end
+  return nil
 end
 
 local function check_per_customer(d)
@@ -880,6 +904,10 @@ local function check_per_customer(d)
       if c.agg then one(c.agg.where, o.kind .. " " .. o.file .. " column " .. tostring(c.name)) end
     end
   end
+  -- functions reached through outer tables (H.add(c)) are checked too
+  local more = {}
+  for x in pairs(marked) do if type(x) == "function" and not seen[x] then more[#more + 1] = x end end
+  for _, fn in ipairs(more) do one(fn, "function " .. tostring(jutil.funcinfo(fn).linedefined and ("defined at line " .. jutil.funcinfo(fn).linedefined) or "")) end
 end
 
 local function finish_declarations(d)
@@ -1662,6 +1690,12 @@ function M.run(data, api_ptr, opts)
   if not ok then
     watch.row = -1 -- not scoring any more: the watchdog must not take this for a rule that hangs
     error(err, 0)
+  end
+  if not opts.explain then
+    local changed = outer_changed()
+    if changed then
+      error({ where = RULES_FILE, message = fmt("the rule file changed '%s', a table declared outside its functions, while customers were scored: rules see one customer at a time, and customers are scored in parallel parts, so the results would depend on --threads; compute from the customer (c) alone, or count with a metrics table", changed) }, 0)
+    end
   end
 
   -- a worker's part: what the main state needs to merge (plain values: a state's int64 cdata

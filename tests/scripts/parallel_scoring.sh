@@ -117,10 +117,26 @@ line=$(grep -n 'table.insert(seen' "$T/insert.lua" | cut -d: -f1)
 RULES_FILE="$T/insert.lua" run_engine insert "$T/keep-out"
 assert_rc insert 5
 assert_err insert "insert.lua:$line: rule collects: table.insert changes 'seen', which is declared outside the function"
+# a helper kept in a table, changing a local: found before anything is read
+{ sed '/^output {/,$d' "$RULES_FILE"; printf '%s\n' 'local H, calls = {}, 0' 'function H.add()' '  calls = calls + 1' '  return calls end' 'feature("h", function(c) return H.add() end)'; sed -n '/^output {/,$p' "$RULES_FILE"; } > "$T/helper.lua"
+line=$(grep -n '  calls = calls + 1' "$T/helper.lua" | cut -d: -f1)
+RULES_FILE="$T/helper.lua" run_engine helper "$T/keep-out"
+assert_rc helper 5
+assert_err helper "helper.lua:$line: function defined at line $((line - 1)) changes 'calls', which is declared outside it"
+# a helper changing a table it is given: found when the customers are scored, whatever --threads
+{ sed '/^output {/,$d' "$RULES_FILE"; printf '%s\n' 'local counter = { n = 0 }' 'local function bump(t) t.n = t.n + 1; return t.n end' 'feature("seen_so_far", function(c) return bump(counter) end)'; sed -n '/^output {/,$p' "$RULES_FILE"; } > "$T/bump.lua"
+for t in 1 2; do
+  RULES_FILE="$T/bump.lua" run_engine "bump$t" "$T/keep-out" --threads "$t" --on-rule-error skip
+  assert_rc "bump$t" 5
+  assert_err "bump$t" "bump.lua: the rule file changed 'counter', a table declared outside its functions, while customers were scored"
+done
+check bump_out "a run that changed an outer table must not write outputs" [ ! -e "$T/keep-out" ]
 # reading values declared outside, and tables made per customer, are fine
 { sed '/^output {/,$d' "$RULES_FILE"; cat <<'LUA'; sed -n '/^output {/,$p' "$RULES_FILE"; } > "$T/reads.lua"
 local LIMITS = { smb = 2, enterprise = 5 }
 local function limit_of(c) return LIMITS[c.segment] or 3 end
+local function fresh(s) return { seg = s } end
+feature("fresh_n", function(c) local t = fresh(c.segment); t.n = 1; return t.n end)
 feature("parts", function(c) local t = {}; t[#t + 1] = c.logins; t.x = limit_of(c); table.insert(t, LIMITS.smb); table.sort(t); return #t end)
 LUA
 RULES_FILE="$T/reads.lua" run_engine reads "$T/reads-out" --threads 2 --on-rule-error skip
