@@ -14,14 +14,12 @@
 #define MAX_FILES 64
 #define WBUF (1u << 20)
 
-#define MAX_MADE 32
-
 struct outset {
     char *dir;
     int n;
     int committed;
-    int nmade;                /* folders this run created for --out, outermost first */
-    char *made[MAX_MADE];     /* removed again when the run fails */
+    int nmade, made_cap;      /* folders this run created for --out, outermost first, */
+    char **made;              /* removed again when the run fails */
     csvw files[MAX_FILES];
 };
 
@@ -47,7 +45,14 @@ static int mkdirs(outset *o, const char *dir)
         char c = *p;
         *p = 0;
         if (mkdir(tmp, 0777) == 0) {
-            if (o->nmade < MAX_MADE && !(o->made[o->nmade++] = strdup(tmp))) return errno = ENOMEM, -1;
+            if (o->nmade == o->made_cap) {
+                int cap = o->made_cap ? o->made_cap * 2 : 8;
+                char **m = realloc(o->made, (size_t)cap * sizeof *m);
+                if (!m) return rmdir(tmp), errno = ENOMEM, -1;
+                o->made = m, o->made_cap = cap;
+            }
+            if (!(o->made[o->nmade] = strdup(tmp))) return rmdir(tmp), errno = ENOMEM, -1;
+            o->nmade++;
         } else if (errno != EEXIST) {
             return -1;
         }
@@ -161,6 +166,7 @@ void outset_free(outset *o)
     }
     if (!o->committed) remove_made(o);
     for (int i = 0; i < o->nmade; i++) free(o->made[i]);
+    free(o->made);
     free(o->dir);
     free(o);
 }
