@@ -1401,7 +1401,7 @@ function M.run(data, api_ptr, opts)
   -- keys: the group's values (a merged part's group), else the current customer's
   local function new_group(Mt, keys)
     local o = Mt.o
-    local grp = { keys = {}, acc = {}, big = {}, cnt = {}, micro = {}, n = 0 }
+    local grp = { keys = {}, acc = {}, big = {}, wrap = {}, cnt = {}, micro = {}, n = 0 }
     for _, g in ipairs(o.group_by) do
       if keys then grp.keys[g] = keys[g] else grp.keys[g] = get(g) end
     end
@@ -1425,26 +1425,34 @@ function M.run(data, api_ptr, opts)
     error({ where = RULES_FILE .. ":" .. Mt.o.line, message = fmt("metrics %s, column %s: the sum grew past what can be kept exact (9.2e18 of its smallest unit%s); sum with fewer decimals, e.g. sum(\"%s\", 2), or in a larger unit",
       Mt.o.file, col.name, col.agg.places and "" or ", millionths for a sum of fractions", tostring(col.agg.field)) }, 0)
   end
-  local function add_exact(Mt, grp, ci, x)
-    local s = grp.acc[ci] + x
-    if s < EXACT and s > -EXACT then grp.acc[ci] = s
+  -- Slot ci holds a column's sum (in units, or 10^-places); slot -ci the millionths of the
+  -- fractions of a sum without places. The int64 carry wraps like the hardware does and the
+  -- wraps are counted (grp.wrap), so that only the final total is checked for overflow: the
+  -- outcome does not depend on the order of the additions nor on the parts.
+  local function add_big(grp, slot, y)
+    local b = grp.big[slot] or I64(0)
+    local nb = b + y
+    if y > 0 and nb < b then grp.wrap[slot] = (grp.wrap[slot] or 0) + 1
+    elseif y < 0 and nb > b then grp.wrap[slot] = (grp.wrap[slot] or 0) - 1 end
+    grp.big[slot] = nb
+  end
+  local function add_exact(Mt, grp, slot, x)
+    local s = (grp.acc[slot] or 0) + x
+    if s < EXACT and s > -EXACT then grp.acc[slot] = s
     else
-      local b = grp.big[ci] or I64(0)
-      if abs(tonumber(b) + s) >= LIMIT or abs(x) >= LIMIT then too_big(Mt, ci) end
-      grp.big[ci] = b + I64(grp.acc[ci]) + I64(x)
-      grp.acc[ci] = 0
+      if abs(x) >= LIMIT then too_big(Mt, abs(slot)) end -- one value past an int64
+      add_big(grp, slot, I64(grp.acc[slot] or 0) + I64(x))
+      grp.acc[slot] = 0
     end
   end
-  local function total(grp, ci)
-    local b = grp.big[ci]
-    if b then return b + I64(grp.acc[ci]) end
-    return I64(grp.acc[ci])
-  end
-  local function to_micro(Mt, grp, ci)
-    if abs(tonumber(total(grp, ci))) * SCALE >= LIMIT then too_big(Mt, ci) end
-    grp.big[ci] = total(grp, ci) * SCALE
-    grp.acc[ci] = 0
-    grp.micro[ci] = true
+  -- the exact total of a slot (int64), or an error when it does not fit in one
+  local function total(Mt, grp, slot)
+    local b = grp.big[slot]
+    if not b then return I64(grp.acc[slot] or 0) end
+    add_big(grp, slot, I64(grp.acc[slot] or 0))
+    grp.acc[slot] = 0
+    if (grp.wrap[slot] or 0) ~= 0 then too_big(Mt, abs(slot)) end
+    return grp.big[slot]
   end
 
   local function take_metric(Mt)
@@ -1486,12 +1494,11 @@ function M.run(data, api_ptr, opts)
               add_exact(Mt, grp, ci, round(v * SCALE))
             elseif a.places then
               add_exact(Mt, grp, ci, round(v * POW10[a.places]))
-            elseif not grp.micro[ci] and v == floor(v) then
+            elseif v == floor(v) then
               add_exact(Mt, grp, ci, v) -- whole numbers as they are
             else
-              -- other values in millionths
-              if not grp.micro[ci] then to_micro(Mt, grp, ci) end
-              add_exact(Mt, grp, ci, round(v * SCALE))
+              grp.micro[ci] = true -- fractions in millionths, apart
+              add_exact(Mt, grp, -ci, round(v * SCALE))
             end
           end
         end
@@ -1708,8 +1715,8 @@ function M.run(data, api_ptr, opts)
       local groups = {}
       for gi, grp in ipairs(Mt.order) do
         local big = {}
-        for ci, v in pairs(grp.big) do big[ci] = { tonumber(bit.arshift(v, 32)), tonumber(bit.band(v, 0xffffffffLL)) } end
-        groups[gi] = { keys = grp.keys, n = grp.n, acc = grp.acc, big = big, cnt = grp.cnt, micro = grp.micro }
+        for slot, v in pairs(grp.big) do big[slot] = { tonumber(bit.arshift(v, 32)), tonumber(bit.band(v, 0xffffffffLL)) } end
+        groups[gi] = { keys = grp.keys, n = grp.n, acc = grp.acc, big = big, wrap = grp.wrap, cnt = grp.cnt, micro = grp.micro }
       end
       part.mets[m] = groups
     end
@@ -1747,22 +1754,14 @@ function M.run(data, api_ptr, opts)
           grp = node
         end
         grp.n = grp.n + g.n
-        for ci, v in pairs(g.acc) do
-          if Mt.o.columns[ci].agg.kind == "count" then grp.acc[ci] = grp.acc[ci] + v
-          else
-            local b = g.big[ci]
-            local t = I64(v) + (b and I64(b[1]) * 4294967296LL + b[2] or 0)
-            if g.micro[ci] and not grp.micro[ci] then to_micro(Mt, grp, ci) end
-            if grp.micro[ci] and not g.micro[ci] then
-              if abs(tonumber(t)) * SCALE >= LIMIT then too_big(Mt, ci) end
-              t = t * SCALE
-            end
-            local b = grp.big[ci] or I64(0)
-            if abs(tonumber(b) + tonumber(t)) >= LIMIT then too_big(Mt, ci) end
-            grp.big[ci] = b + t
-          end
-          grp.cnt[ci] = grp.cnt[ci] + g.cnt[ci]
+        for slot, v in pairs(g.acc) do
+          if slot > 0 and Mt.o.columns[slot].agg.kind == "count" then grp.acc[slot] = grp.acc[slot] + v
+          else add_exact(Mt, grp, slot, v) end
         end
+        for slot, b in pairs(g.big) do add_big(grp, slot, I64(b[1]) * 4294967296LL + b[2]) end
+        for slot, w in pairs(g.wrap) do grp.wrap[slot] = (grp.wrap[slot] or 0) + w end
+        for ci, k in pairs(g.cnt) do grp.cnt[ci] = grp.cnt[ci] + k end
+        for ci in pairs(g.micro) do grp.micro[ci] = true end
       end
     end
     for k = 1, nrules do
@@ -1824,13 +1823,19 @@ function M.run(data, api_ptr, opts)
           local a = col.agg
           if a.kind == "count" then r[col.name] = grp.acc[ci]
           else
-            local acc = total(grp, ci)
+            local acc = total(Mt, grp, ci)
             if a.kind == "avg" then
               local cnt = grp.cnt[ci]
               if cnt == 0 then r[col.name] = nil
-              else r[col.name] = tonumber(rha64(acc * POW10[a.places], I64(cnt) * SCALE)) / POW10[a.places] end
+              else
+                if abs(tonumber(acc)) * POW10[a.places] >= LIMIT then too_big(Mt, ci) end
+                r[col.name] = tonumber(rha64(acc * POW10[a.places], I64(cnt) * SCALE)) / POW10[a.places]
+              end
             elseif a.places then r[col.name] = tonumber(acc) / POW10[a.places]
-            elseif grp.micro[ci] then r[col.name] = tonumber(acc) / SCALE
+            elseif grp.micro[ci] then
+              local m = total(Mt, grp, -ci)
+              if abs(tonumber(acc) * SCALE + tonumber(m)) >= LIMIT then too_big(Mt, ci) end
+              r[col.name] = tonumber(acc * SCALE + m) / SCALE
             else r[col.name] = tonumber(acc) end
           end
         end

@@ -39,6 +39,8 @@ check empty_band "by_band.csv should have a group without a band" grep -qE '^[a-
 # 3000 x 2^51, exact (past 2^53, where adding doubles one by one would round)
 check huge_sum "all.csv: the sum of 3000 x 2^51 should be 6755399441055744000: $(cat "$T/out1/all.csv")" \
   grep -q '^3000,[0-9.]*,6755399441055744000,' "$T/out1/all.csv"
+check swing "all.csv: +3 x 4e18 - 3 x 4e18 should sum to 0 (the running sum passes int64): $(cat "$T/out1/all.csv")" \
+  grep -q '^3000,[0-9.]*,6755399441055744000,[0-9.]*,0,' "$T/out1/all.csv"
 
 # a sum past what an int64 keeps exact is an error, not a wrapped number
 sed 's/return 2 ^ 51 end/return 2 ^ 62 end/' "$RULES_FILE" > "$T/overflow.lua"

@@ -17,6 +17,12 @@ feature("last_nps", latest(events, "amount", { event_type = "nps", amount = pres
 feature("fee_third", function(c) return c.monthly_fee / 3 end)
 feature("huge", function(c) return 2 ^ 51 end)                       -- sums past 2^53
 feature("huge_third", function(c) return c.monthly_fee * 1e6 / 3 end) -- millionths past 2^52
+-- +4e18 for the first three customers, -4e18 for the last three: the running sum passes what
+-- an int64 holds, the total (0) does not; the outcome must not depend on the parts
+feature("swing", function(c)
+  if c.customer_id <= "C0000003" then return 4e18 elseif c.customer_id >= "C0002998" then return -4e18 end
+  return 0
+end)
 
 
 rule { "fragile", points = 10, when = function(c) return c.renewal_date - AS_OF < 90 end,
@@ -40,6 +46,6 @@ metrics {
 metrics {
   file = "all.csv",
   columns = { { "customers", count() }, { "fee_third", sum("fee_third") }, { "huge", sum("huge") },
-              { "huge_third", sum("huge_third") },
+              { "huge_third", sum("huge_third") }, { "swing", sum("swing") },
               { "nps_known", count(function(c) return c.last_nps ~= nil end) } },
 }
