@@ -1,5 +1,5 @@
--- tests/rules/sandbox/base.lua: a minimal valid rule file. Every other file here is this file with
--- one sandbox escape on line 8 (inside a rule) or line 12 (top level): tests/scripts/sandbox.sh.
+-- tests/rules/sandbox/base.lua: a minimal valid rule file. tests/scripts/sandbox.sh puts each escape of
+-- escapes.txt on line 8 (inside a rule) or line 12 (top level) and checks it is refused.
 entity { file = "customers.csv.gz", key = "customer_id", columns = { customer_id = "text", signup_date = "date" } }
 local events = history { file = "events.csv.gz", key = "customer_id", date = "event_date",
                          columns = { event_date = "date", event_type = "category" } }
