@@ -1455,30 +1455,35 @@ function M.run(data, api_ptr, opts)
     return grp.big[slot]
   end
 
+  -- The group of the current customer (keys = nil) or of a merged part's group (its keys): a
+  -- tree keyed by each group_by value in turn, no allocation once seen.
+  local function find_group(Mt, keys)
+    local node, gb = Mt.groups, Mt.o.group_by
+    local ng = #gb
+    if ng == 0 then
+      local grp = node[1]
+      if not grp then grp = new_group(Mt, keys); node[1] = grp end
+      return grp
+    end
+    for i = 1, ng do
+      local v
+      if keys then v = keys[gb[i]] else v = get(gb[i]) end
+      if v == nil then v = NIL end
+      local nxt = node[v]
+      if nxt == nil then
+        nxt = i == ng and new_group(Mt, keys) or {}
+        node[v] = nxt
+      end
+      node = nxt
+    end
+    return node
+  end
+
   local function take_metric(Mt)
     local o = Mt.o
     cur_what = Mt.label
     if o.where and not o.where(c) then return end
-    -- find the group: a tree keyed by each group_by value in turn (no allocation once seen)
-    local node, gb = Mt.groups, o.group_by
-    local ng = #gb
-    local grp
-    if ng == 0 then
-      grp = node[1]
-      if not grp then grp = new_group(Mt); node[1] = grp end
-    else
-      for i = 1, ng do
-        local v = get(gb[i])
-        if v == nil then v = NIL end
-        local nxt = node[v]
-        if nxt == nil then
-          nxt = i == ng and new_group(Mt) or {}
-          node[v] = nxt
-        end
-        node = nxt
-      end
-      grp = node
-    end
+    local grp = find_group(Mt, nil)
     grp.n = grp.n + 1
     local acc, cnt = grp.acc, grp.cnt
     for ci, col in ipairs(o.columns) do
@@ -1733,26 +1738,8 @@ function M.run(data, api_ptr, opts)
       L.m = m + pl.m
     end
     for mi, Mt in ipairs(mets) do
-      local gb = Mt.o.group_by
-      local ng = #gb
       for _, g in ipairs(p.mets[mi]) do
-        local node, grp = Mt.groups, nil
-        if ng == 0 then
-          grp = node[1]
-          if not grp then grp = new_group(Mt, g.keys); node[1] = grp end
-        else
-          for i = 1, ng do
-            local v = g.keys[gb[i]]
-            if v == nil then v = NIL end
-            local nxt = node[v]
-            if nxt == nil then
-              nxt = i == ng and new_group(Mt, g.keys) or {}
-              node[v] = nxt
-            end
-            node = nxt
-          end
-          grp = node
-        end
+        local grp = find_group(Mt, g.keys)
         grp.n = grp.n + g.n
         for slot, v in pairs(g.acc) do
           if slot > 0 and Mt.o.columns[slot].agg.kind == "count" then grp.acc[slot] = grp.acc[slot] + v
