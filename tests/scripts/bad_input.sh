@@ -126,8 +126,8 @@ rm -f "$d/events.csv.gz"
 DATA="$d" run_engine missing_file "$OUT"
 refused missing_file 3 "events.csv.gz: cannot open the file"
 
-# --- rule file errors (tests/rules/rule_errors/*.lua: valid.lua with one mistake each, and
-# rules/retention.lua with one line changed) ----------------------------------------------
+# --- rule file errors (tests/rules/rule_errors/valid.lua, and rules/retention.lua, each with
+# one line changed) ----------------------------------------------------------------------
 # lines as they are in rules/retention.lua
 L_SCORE=$(grep -n '^score(function' "$RULES" | cut -d: -f1)
 L_BANDS=$(grep -n '^bands' "$RULES" | cut -d: -f1)
@@ -139,7 +139,9 @@ RULES_FILE="$RULES_DIR/valid.lua" run_engine valid_rules "$T/out-valid"
 assert_rc valid_rules 0
 assert_err valid_rules "to $T/out-valid"
 
-RULES_FILE="$RULES_DIR/syntax_error.lua" run_engine syntax_error "$OUT"
+# line 9 without the comma after the points
+sed '9s/points = 20, when/points = 20 when/' "$RULES_DIR/valid.lua" > "$T/syntax_error.lua"
+RULES_FILE="$T/syntax_error.lua" run_engine syntax_error "$OUT"
 refused syntax_error 5 "syntax_error.lua:9:" "syntax error" "near 'when'"
 
 # an unclosed call: the error is found on a later line, and names where the call was opened
@@ -147,7 +149,9 @@ sed 's/^score(function(c) return math.min(100, c.points) end)$/score(function(c)
 RULES_FILE="$T/syntax.lua" run_engine syntax_unclosed "$OUT"
 refused syntax_unclosed 5 "syntax.lua:$L_BANDS: syntax error: ')' expected (to close '(' at line $L_SCORE)"
 
-RULES_FILE="$RULES_DIR/unknown_field.lua" run_engine unknown_field "$OUT"
+# line 9 reading a field no column, feature or value declares (a typo for complaints_90)
+sed '9s/c.complaints_90 >= 2/c.complaint_90 >= 2/' "$RULES_DIR/valid.lua" > "$T/unknown_field.lua"
+RULES_FILE="$T/unknown_field.lua" run_engine unknown_field "$OUT"
 refused unknown_field 5 "unknown_field.lua:9: rule complaints: unknown field 'complaint_90'" "customer C1"
 
 sed 's/return c.complaints_90 >= 2 end/return c.complaints_90 >= 2 and c.renewal_date > 0 end/' "$RULES" > "$T/runtime.lua"

@@ -1,5 +1,5 @@
--- tests/rules/rule_errors/valid.lua: a small valid rule file (tests/scripts/bad_input.sh); the other files
--- here are this file with one mistake each, on line 9.
+-- tests/rules/rule_errors/valid.lua: a small valid rule file; tests/scripts/bad_input.sh runs it,
+-- and copies of it with one mistake on line 9.
 entity { file = "customers.csv.gz", key = "customer_id",
   columns = { customer_id = "text", signup_date = "date", renewal_date = "date", monthly_fee = "decimal" } }
 local events = history { file = "events.csv.gz", key = "customer_id", date = "event_date",
