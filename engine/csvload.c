@@ -265,7 +265,6 @@ static void commit_row(loader *L)
     t->st.rows_loaded++;
 }
 
-#define note_example table_note_example
 
 static void on_data_row(loader *L)
 {
@@ -301,7 +300,7 @@ static void on_data_row(loader *L)
             return;
         }
         if (!added) {
-            note_example(t->st.dup_examples, ++t->st.duplicates, k, kn);
+            table_note_example(t->st.dup_examples, ++t->st.duplicates, k, kn);
             return;
         }
         commit_row(L);
@@ -324,7 +323,7 @@ static void on_data_row(loader *L)
     }
     if (owner < 0 && L->o->only_key) return; /* another customer's row */
     if (owner < 0) {
-        note_example(t->st.orphan_examples, ++t->st.orphans, L->sbuf + L->key_off, L->key_len);
+        table_note_example(t->st.orphan_examples, ++t->st.orphans, L->sbuf + L->key_off, L->key_len);
         return;
     }
     if (t->date_idx >= 0) {
