@@ -265,7 +265,6 @@ static void commit_row(loader *L)
     t->st.rows_loaded++;
 }
 
-
 static void on_data_row(loader *L)
 {
     table *t = L->t;

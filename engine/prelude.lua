@@ -1760,105 +1760,105 @@ function M.run(data, api_ptr, opts)
   end
 
   local function finish(parts)
-  for _, p in ipairs(parts) do merge_part(p) end
-  if errors_file then
-    local arr = ffi.new("uint32_t[?]", error_rows > 0 and error_rows or 1)
-    for i = 0, error_rows - 1 do arr[i] = i end
-    if api.write_rows(ctx, errors_file, arr, error_rows) ~= 0 then
-      error({ where = "rule_errors.csv", message = "cannot write the output file (out of memory?)" }, 0)
+    for _, p in ipairs(parts) do merge_part(p) end
+    if errors_file then
+      local arr = ffi.new("uint32_t[?]", error_rows > 0 and error_rows or 1)
+      for i = 0, error_rows - 1 do arr[i] = i end
+      if api.write_rows(ctx, errors_file, arr, error_rows) ~= 0 then
+        error({ where = "rule_errors.csv", message = "cannot write the output file (out of memory?)" }, 0)
+      end
     end
-  end
-  local t1 = api.now()
+    local t1 = api.now()
 
-  local counts = {}
-  for _, L in ipairs(lists) do
-    local o, m, keys = L.o, L.m, L.keys
-    local ranks = {}
-    for k, key in ipairs(o.order) do ranks[k] = enum_rank(key.field) end
-    local idx = {}
-    for i = 1, m do idx[i] = i end
-    sort(idx, function(x, y)
-      for k, key in ipairs(o.order) do
-        local r = cmp_values(keys[k][x], keys[k][y], ranks[k])
-        if r ~= 0 then
-          if key.desc then return r > 0 end
-          return r < 0
-        end
-      end
-      return x < y
-    end)
-    local arr = ffi.new("uint32_t[?]", m > 0 and m or 1)
-    for i = 1, m do arr[i - 1] = idx[i] - 1 end
-    if api.write_rows(ctx, L.f, arr, m) ~= 0 then
-      error({ where = o.file, message = "cannot write the output file (out of memory?)" }, 0)
-    end
-    counts[o.file] = m
-  end
-  for _, Mt in ipairs(mets) do
-    local o = Mt.o
-    local f = api.open(ctx, o.file)
-    if f < 0 then error({ where = o.file, message = "cannot open the output file" }, 0) end
-    local rows = {}
-    if #o.group_by == 0 and #Mt.order == 0 then
-      new_group(Mt) -- one row over no customers: aggregates of nothing
-    end
-    for gi, grp in ipairs(Mt.order) do
-      local r = { __row = gi }
-      for ci, col in ipairs(o.columns) do
-        if col.group then r[col.name] = grp.keys[col.group]
-        elseif col.agg then
-          local a = col.agg
-          if a.kind == "count" then r[col.name] = grp.acc[ci]
-          else
-            local acc = total(Mt, grp, ci)
-            if a.kind == "avg" then
-              local cnt = grp.cnt[ci]
-              if cnt == 0 then r[col.name] = nil
-              else
-                if abs(tonumber(acc)) * POW10[a.places] >= LIMIT then too_big(Mt, ci) end
-                r[col.name] = tonumber(rha64(acc * POW10[a.places], I64(cnt) * SCALE)) / POW10[a.places]
-              end
-            elseif a.places then r[col.name] = tonumber(acc) / POW10[a.places]
-            elseif grp.micro[ci] then
-              local m = total(Mt, grp, -ci)
-              if abs(tonumber(acc) * SCALE + tonumber(m)) >= LIMIT then too_big(Mt, ci) end
-              r[col.name] = tonumber(acc * SCALE + m) / SCALE
-            else r[col.name] = tonumber(acc) end
+    local counts = {}
+    for _, L in ipairs(lists) do
+      local o, m, keys = L.o, L.m, L.keys
+      local ranks = {}
+      for k, key in ipairs(o.order) do ranks[k] = enum_rank(key.field) end
+      local idx = {}
+      for i = 1, m do idx[i] = i end
+      sort(idx, function(x, y)
+        for k, key in ipairs(o.order) do
+          local r = cmp_values(keys[k][x], keys[k][y], ranks[k])
+          if r ~= 0 then
+            if key.desc then return r > 0 end
+            return r < 0
           end
         end
+        return x < y
+      end)
+      local arr = ffi.new("uint32_t[?]", m > 0 and m or 1)
+      for i = 1, m do arr[i - 1] = idx[i] - 1 end
+      if api.write_rows(ctx, L.f, arr, m) ~= 0 then
+        error({ where = o.file, message = "cannot write the output file (out of memory?)" }, 0)
       end
-      for ci, col in ipairs(o.columns) do
-        if col.fn then
-          cur_what = "metrics " .. o.file .. " column " .. col.name
-          local okf, v = pcall(col.fn, r)
-          if not okf then
-            error({ where = RULES_FILE .. ":" .. o.line, message = fmt("metrics %s, column %s: %s", o.file, col.name, tostring(v)) }, 0)
+      counts[o.file] = m
+    end
+    for _, Mt in ipairs(mets) do
+      local o = Mt.o
+      local f = api.open(ctx, o.file)
+      if f < 0 then error({ where = o.file, message = "cannot open the output file" }, 0) end
+      local rows = {}
+      if #o.group_by == 0 and #Mt.order == 0 then
+        new_group(Mt) -- one row over no customers: aggregates of nothing
+      end
+      for gi, grp in ipairs(Mt.order) do
+        local r = { __row = gi }
+        for ci, col in ipairs(o.columns) do
+          if col.group then r[col.name] = grp.keys[col.group]
+          elseif col.agg then
+            local a = col.agg
+            if a.kind == "count" then r[col.name] = grp.acc[ci]
+            else
+              local acc = total(Mt, grp, ci)
+              if a.kind == "avg" then
+                local cnt = grp.cnt[ci]
+                if cnt == 0 then r[col.name] = nil
+                else
+                  if abs(tonumber(acc)) * POW10[a.places] >= LIMIT then too_big(Mt, ci) end
+                  r[col.name] = tonumber(rha64(acc * POW10[a.places], I64(cnt) * SCALE)) / POW10[a.places]
+                end
+              elseif a.places then r[col.name] = tonumber(acc) / POW10[a.places]
+              elseif grp.micro[ci] then
+                local m = total(Mt, grp, -ci)
+                if abs(tonumber(acc) * SCALE + tonumber(m)) >= LIMIT then too_big(Mt, ci) end
+                r[col.name] = tonumber(acc * SCALE + m) / SCALE
+              else r[col.name] = tonumber(acc) end
+            end
           end
-          r[col.name] = v
         end
+        for ci, col in ipairs(o.columns) do
+          if col.fn then
+            cur_what = "metrics " .. o.file .. " column " .. col.name
+            local okf, v = pcall(col.fn, r)
+            if not okf then
+              error({ where = RULES_FILE .. ":" .. o.line, message = fmt("metrics %s, column %s: %s", o.file, col.name, tostring(v)) }, 0)
+            end
+            r[col.name] = v
+          end
+        end
+        rows[#rows + 1] = r
       end
-      rows[#rows + 1] = r
+      local group_rank = {}
+      for _, g in ipairs(o.group_by) do group_rank[g] = enum_rank(g) end
+      sort(rows, sorter(o.order, function(r, k) return r[k] end))
+      header(f, o.columns)
+      for _, r in ipairs(rows) do
+        for _, col in ipairs(o.columns) do write_value(f, r[col.name], col.group and is_date_field(col.group)) end
+        api.end_row(ctx, f)
+      end
+      counts[o.file] = #rows
     end
-    local group_rank = {}
-    for _, g in ipairs(o.group_by) do group_rank[g] = enum_rank(g) end
-    sort(rows, sorter(o.order, function(r, k) return r[k] end))
-    header(f, o.columns)
-    for _, r in ipairs(rows) do
-      for _, col in ipairs(o.columns) do write_value(f, r[col.name], col.group and is_date_field(col.group)) end
-      api.end_row(ctx, f)
+    local t2 = api.now()
+    local rule_counts = {}
+    for k = 1, nrules do rule_counts[k] = { rules[k].code, fire_counts[k], error_counts[k] } end
+    local ov_report = nil
+    if d.overrides then
+      local ex = {}
+      for _, e in ipairs(d.overrides.expired) do ex[#ex + 1] = fmt("%s (expired %s, line %d)", e.id, e.expires, e.line) end
+      ov_report = { file = d.overrides.path, applied = override_count, active = d.overrides.rows, expired = #d.overrides.expired, expired_list = concat(ex, ", ") }
     end
-    counts[o.file] = #rows
-  end
-  local t2 = api.now()
-  local rule_counts = {}
-  for k = 1, nrules do rule_counts[k] = { rules[k].code, fire_counts[k], error_counts[k] } end
-  local ov_report = nil
-  if d.overrides then
-    local ex = {}
-    for _, e in ipairs(d.overrides.expired) do ex[#ex + 1] = fmt("%s (expired %s, line %d)", e.id, e.expires, e.line) end
-    ov_report = { file = d.overrides.path, applied = override_count, active = d.overrides.rows, expired = #d.overrides.expired, expired_list = concat(ex, ", ") }
-  end
-  return { customers = n, score_seconds = t1 - t0, write_seconds = t2 - t1, rules = rule_counts, overrides = ov_report }
+    return { customers = n, score_seconds = t1 - t0, write_seconds = t2 - t1, rules = rule_counts, overrides = ov_report }
   end
 
   -- with workers, the main state's part is done: C waits for the workers, appends their
