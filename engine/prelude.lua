@@ -295,8 +295,11 @@ local function declare_table(kind, spec, level)
   check(spec.required == nil or type(spec.required) == "table", kind .. ": 'required' must list column names, e.g. required = { \"signup_date\" }", level + 1)
   local required = {}
   for _, cname in ipairs(spec.required or {}) do
-    check(type(cname) == "string" and t.columns[cname], fmt("%s: required column '%s' is not one of its columns", kind, tostring(cname)), level + 1)
-    required[cname] = true
+    if type(cname) == "string" and t.columns[cname] then required[cname] = true
+    else -- the table is still declared: check goes on without a cascade of findings
+      raise_or_record({ where = RULES_FILE .. ":" .. (t.line or 0), message = fmt("%s: required column '%s' is not one of its columns", kind, tostring(cname)),
+                        fix = "declare it in columns, or remove it from required" })
+    end
   end
   for _, c in ipairs(t.columns) do c.required = required[c.name] or nil end
   if kind == "entity" then

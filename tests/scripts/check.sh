@@ -35,4 +35,21 @@ printf 'entity { file = "c.csv", key = "id", columns = { id = "text" } }\nrule {
 run_cli syntax check "$T/syntax.lua"
 assert_rc syntax 5
 assert_out syntax "syntax.lua:3: error: syntax error: '}' expected (to close '{' at line 2) near '<eof>'"
+
+# declarations this session added checks for: a required column that is not declared, an input
+# outside the data folder, assigning to the API's names
+cat > "$T/decl.lua" <<'LUA'
+entity { file = "customers.csv.gz", key = "customer_id", columns = { customer_id = "text", signup_date = "date" },
+  required = { "signup_date", "monthly_fee" } }
+local h = history { file = "../events.csv.gz", key = "customer_id", columns = { event_date = "date" } }
+AS_OF = 5
+output { file = "list.csv", columns = { "customer_id" } }
+LUA
+run_cli decl check "$T/decl.lua"
+assert_rc decl 5
+assert_out decl "decl.lua:1: error: entity: required column 'monthly_fee' is not one of its columns"
+assert_out decl "decl.lua:3: error: history: 'file' must be a file name in the --data folder, without a folder or '..' (got \"../events.csv.gz\")"
+assert_out decl "decl.lua:4: error: cannot set global 'AS_OF' — it is part of the rule API; use a local of another name"
+# the entity is still declared despite its wrong required list: no findings that follow from it
+check decl "expected exactly these 3 errors, got: $OUTPUT" grep -qx "3 error(s), 0 warning(s)" <<<"$OUTPUT"
 finish
