@@ -64,26 +64,37 @@ static int api_open(void *ctx, const char *name)
     a->files[a->n] = w;
     return a->n++;
 }
-/* After a capture failed for memory (nomem) nothing more is written: the run fails. */
+/* File f's writer, or NULL once a capture failed for memory (nomem): nothing more is written,
+ * the run fails. */
+static csvw *live(void *ctx, int f)
+{
+    api_ctx *a = ctx;
+    return a->nomem ? NULL : a->files[f];
+}
 static void api_text(void *ctx, int f, const char *s, size_t n)
 {
-    if (!((api_ctx *)ctx)->nomem) csvw_text(((api_ctx *)ctx)->files[f], s, n);
+    csvw *w = live(ctx, f);
+    if (w) csvw_text(w, s, n);
 }
 static void api_plain(void *ctx, int f, const char *s, size_t n)
 {
-    if (!((api_ctx *)ctx)->nomem) csvw_plain(((api_ctx *)ctx)->files[f], s, n);
+    csvw *w = live(ctx, f);
+    if (w) csvw_plain(w, s, n);
 }
 static void api_number(void *ctx, int f, double v)
 {
-    if (!((api_ctx *)ctx)->nomem) csvw_number(((api_ctx *)ctx)->files[f], v);
+    csvw *w = live(ctx, f);
+    if (w) csvw_number(w, v);
 }
 static void api_empty(void *ctx, int f)
 {
-    if (!((api_ctx *)ctx)->nomem) csvw_empty(((api_ctx *)ctx)->files[f]);
+    csvw *w = live(ctx, f);
+    if (w) csvw_empty(w);
 }
 static void api_end_row(void *ctx, int f)
 {
-    if (!((api_ctx *)ctx)->nomem) csvw_end_row(((api_ctx *)ctx)->files[f]);
+    csvw *w = live(ctx, f);
+    if (w) csvw_end_row(w);
 }
 static void api_progress(void *ctx, double done, double total)
 {
@@ -94,17 +105,18 @@ static void api_progress(void *ctx, double done, double total)
 /* Capturing can only fail for memory; the failure is kept and reported by write_rows. */
 static void api_row_begin(void *ctx, int f)
 {
-    api_ctx *a = ctx;
-    if (!a->nomem && csvw_row_begin(a->files[f]) != 0) a->nomem = 1;
+    csvw *w = live(ctx, f);
+    if (w && csvw_row_begin(w) != 0) ((api_ctx *)ctx)->nomem = 1;
 }
 static void api_row_split(void *ctx, int f)
 {
-    if (!((api_ctx *)ctx)->nomem) csvw_row_split(((api_ctx *)ctx)->files[f]);
+    csvw *w = live(ctx, f);
+    if (w) csvw_row_split(w);
 }
 static void api_row_end(void *ctx, int f)
 {
-    api_ctx *a = ctx;
-    if (!a->nomem && csvw_row_end(a->files[f]) != 0) a->nomem = 1;
+    csvw *w = live(ctx, f);
+    if (w && csvw_row_end(w) != 0) ((api_ctx *)ctx)->nomem = 1;
 }
 static int api_write_rows(void *ctx, int f, const uint32_t *order, size_t n)
 {
@@ -501,6 +513,24 @@ static void part_failed(volatile int *first_failed, int k)
     }
 }
 
+/* Pushes M.run's options for scoring customers lo .. hi - 1 as part `index` (mode: NULL for
+ * all customers in one state, "defer" for the main state's part, "part" for a worker's). */
+static void push_run_opts(lua_State *L, int skip, uint64_t lo, uint64_t hi, const char *mode, int index)
+{
+    lua_newtable(L);
+    lua_pushboolean(L, skip);
+    lua_setfield(L, -2, "skip_rule_errors");
+    if (!mode) return;
+    lua_pushnumber(L, (double)lo);
+    lua_setfield(L, -2, "lo");
+    lua_pushnumber(L, (double)hi);
+    lua_setfield(L, -2, "hi");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, mode);
+    lua_pushnumber(L, index);
+    lua_setfield(L, -2, "part_index");
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -513,17 +543,7 @@ static void *worker_main(void *arg)
     lua_State *L = w->b->L;
     push_data(L, w->tables, w->ntables, w->as_of);
     lua_pushlightuserdata(L, &w->api);
-    lua_newtable(L);
-    lua_pushboolean(L, w->skip);
-    lua_setfield(L, -2, "skip_rule_errors");
-    lua_pushnumber(L, (double)w->lo);
-    lua_setfield(L, -2, "lo");
-    lua_pushnumber(L, (double)w->hi);
-    lua_setfield(L, -2, "hi");
-    lua_pushboolean(L, 1);
-    lua_setfield(L, -2, "part");
-    lua_pushnumber(L, w->index);
-    lua_setfield(L, -2, "part_index");
+    push_run_opts(L, w->skip, w->lo, w->hi, "part", w->index);
     w->st = pcall_module(w->b, "run", 3, 1, &w->err);
     if (w->st == DF_OK && w->ctx.nomem) w->st = DF_FAIL(&w->err, DF_ERR_NOMEM, "", "out of memory keeping the rows of a scoring thread");
     if (w->st != DF_OK) part_failed(w->first_failed, w->index);
@@ -572,17 +592,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     }
     push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
-    lua_newtable(L);
-    lua_pushboolean(L, lim && lim->skip_rule_errors);
-    lua_setfield(L, -2, "skip_rule_errors");
-    if (parts > 1) {
-        lua_pushnumber(L, 0);
-        lua_setfield(L, -2, "lo");
-        lua_pushnumber(L, (double)(n / (uint64_t)parts));
-        lua_setfield(L, -2, "hi");
-        lua_pushboolean(L, 1);
-        lua_setfield(L, -2, "defer");
-    }
+    push_run_opts(L, lim && lim->skip_rule_errors, 0, n / (uint64_t)parts, parts > 1 ? "defer" : NULL, 0);
     df_status s = pcall_module(b, "run", 3, 1, err);
     if (s == DF_OK && ctx.nomem) {
         lua_pop(L, 1);
