@@ -343,7 +343,8 @@ local function make_agg(kind, h, column, filter, tie, level)
   -- a copy: the rule file keeps its table and may change it later, the aggregate must not change
   local copy = {}
   for k, v in pairs(filter) do
-    if type(v) == "table" and unseal(v, PRED) then v = unseal(v, PRED)
+    local p = unseal(v, PRED)
+    if p then v = p
     elseif type(v) == "table" then
       check(getmetatable(v) == nil, fmt("%s: the filter on '%s' must be a value, a list of values, a predicate such as above(3), or a function", kind, tostring(k)), level + 1)
       local l = {}
@@ -792,11 +793,18 @@ local function bc_name(op)
   return BCNAMES and (BCNAMES:sub(op * 6 + 1, op * 6 + 6):gsub(" +$", "")) or nil
 end
 
+-- fn's jit.util info when fn comes from the user's file (chunk "@path"; the engine's are "=...")
+local function rule_file_function(fn)
+  local info = jutil.funcinfo(fn)
+  if info and type(info.source) == "string" and info.source:sub(1, 1) == "@" then return info end
+  return nil
+end
+
 local function shared_write(fn, seen)
   if seen[fn] then return nil end
   seen[fn] = true
-  local info = jutil.funcinfo(fn)
-  if not info or type(info.source) ~= "string" or info.source:sub(1, 1) ~= "@" then return nil end
+  local info = rule_file_function(fn)
+  if not info then return nil end
   local band, rshift = bit.band, bit.rshift
   local from_uv = {} -- register -> name of the outside local it was loaded from
   local pc = 1
@@ -842,8 +850,8 @@ local SNAP = setmetatable({}, { __mode = "k" })
 local function mark_outer(fn, seen)
   if seen[fn] then return end
   seen[fn] = true
-  local info = jutil.funcinfo(fn)
-  if not info or type(info.source) ~= "string" or info.source:sub(1, 1) ~= "@" then return end
+  local info = rule_file_function(fn)
+  if not info then return end
   local function mark(t, name, depth)
     if seen[t] or SEALED[t] or getmetatable(t) ~= nil or depth > 8 then return end
     seen[t] = true
