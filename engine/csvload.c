@@ -744,13 +744,6 @@ static size_t last_record_end(const char *buf, size_t n)
     }
 }
 
-static uint64_t count_lines(const char *p, size_t n)
-{
-    uint64_t k = 0;
-    const char *end = p + n;
-    while ((p = memchr(p, '\n', (size_t)(end - p)))) k++, p++;
-    return k;
-}
 
 static df_status load_blocks(loader *H, gzsource *src, const char *rest, const char *rest_end, int workers, df_error *err)
 {
@@ -803,7 +796,7 @@ static df_status load_blocks(loader *H, gzsource *src, const char *rest, const c
         }
         memcpy(next, block + cut, len - cut);
         uint64_t first_line = line;
-        line += count_lines(block, cut);
+        line += count_byte(block, block + cut, '\n');
         if (submit_block(&bp, block, cut, cap, first_line) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
         block = next, cap = ncap, len -= cut;
         if (st == DF_OK) st = append_done(&bp, 0, st, err);
