@@ -744,7 +744,6 @@ static size_t last_record_end(const char *buf, size_t n)
     }
 }
 
-
 static df_status load_blocks(loader *H, gzsource *src, const char *rest, const char *rest_end, int workers, df_error *err)
 {
     table *t = H->t;
