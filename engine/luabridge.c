@@ -1,4 +1,4 @@
-/* luabridge.c: LuaJIT state, the embedded prelude (engine/prelude.lua), and the two calls
+/* luabridge.c: LuaJIT state, the embedded Lua modules (engine/lua/), and the two calls
  * into it: declare (rule file -> tables to load) and run (columns -> outputs). Columns are
  * handed over as light userdata pointers that the prelude wraps with ffi.cast: no copy.
  * Every call into Lua is protected; an error object {where, message} is the user's error,
@@ -13,33 +13,8 @@
 #include <unistd.h>
 
 #include "luabridge.h"
-
-extern const char df_prelude_lua[];
-extern const size_t df_prelude_lua_len;
-
-/* Must match the cdefs in prelude.lua. */
-typedef struct df_watch {
-    volatile double row;
-    volatile const char *what;
-} df_watch;
-
-typedef struct df_api {
-    void *ctx;
-    int (*open)(void *ctx, const char *name);
-    void (*text)(void *ctx, int f, const char *s, size_t n);
-    void (*plain)(void *ctx, int f, const char *s, size_t n);
-    void (*number)(void *ctx, int f, double v);
-    void (*empty)(void *ctx, int f);
-    void (*end_row)(void *ctx, int f);
-    double (*now)(void);
-    void (*progress)(void *ctx, double done, double total);
-    void (*row_begin)(void *ctx, int f);
-    void (*row_split)(void *ctx, int f);
-    void (*row_end)(void *ctx, int f);
-    int (*write_rows)(void *ctx, int f, const uint32_t *order, size_t n);
-    struct df_watch *watch;
-    volatile int *first_failed;
-} df_api;
+#include "luamods.h"
+#include "scoreapi.h"
 
 struct lbridge {
     lua_State *L;
@@ -278,6 +253,22 @@ static df_status pcall_module(lbridge *b, const char *fn, int nargs, int nres, d
     return DF_OK;
 }
 
+/* Registers every embedded module in package.preload, then pushes require and the name of the
+ * entry module (the caller calls it). Returns -1 with a message on the stack on failure. */
+static int preload_modules(lua_State *L)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    for (const df_lua_module *m = df_lua_modules; m->name; m++) {
+        if (luaL_loadbuffer(L, m->text, m->len, m->chunkname) != 0) return -1;
+        lua_setfield(L, -2, m->name);
+    }
+    lua_pop(L, 2);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "defector.prelude");
+    return 0;
+}
+
 df_status lb_new(lbridge **out, df_error *err)
 {
     *out = NULL;
@@ -289,8 +280,8 @@ df_status lb_new(lbridge **out, df_error *err)
         return DF_FAIL(err, DF_ERR_NOMEM, "", "cannot create a Lua state (LuaJIT needs its memory below 2 GB on some systems)");
     }
     luaL_openlibs(b->L);
-    if (luaL_loadbuffer(b->L, df_prelude_lua, df_prelude_lua_len, "=prelude") != 0 || lua_pcall(b->L, 0, 1, 0) != 0) {
-        df_status st = DF_FAIL(err, DF_ERR_INTERNAL, "", "the embedded prelude failed: %s", lua_tostring(b->L, -1));
+    if (preload_modules(b->L) != 0 || lua_pcall(b->L, 1, 1, 0) != 0) {
+        df_status st = DF_FAIL(err, DF_ERR_INTERNAL, "", "the engine's Lua modules failed to load: %s", lua_tostring(b->L, -1));
         lb_free(b);
         return st;
     }

@@ -20,29 +20,7 @@ local fmt, concat, sort = string.format, table.concat, table.sort
 local type, pairs, ipairs, tostring, tonumber, select = type, pairs, ipairs, tostring, tonumber, select
 local setmetatable, rawget, rawset, error, pcall = setmetatable, rawget, rawset, error, pcall
 
-ffi.cdef [[
-typedef struct df_watch {
-    volatile double row;        /* the customer being scored (entity row), -1 between phases */
-    volatile const char *what;  /* the rule code (or feature, stage...) being evaluated */
-} df_watch;
-typedef struct df_api {
-    void *ctx;
-    int (*open)(void *ctx, const char *name);
-    void (*text)(void *ctx, int f, const char *s, size_t n);
-    void (*plain)(void *ctx, int f, const char *s, size_t n);
-    void (*number)(void *ctx, int f, double v);
-    void (*empty)(void *ctx, int f);
-    void (*end_row)(void *ctx, int f);
-    double (*now)(void);
-    void (*progress)(void *ctx, double done, double total);
-    void (*row_begin)(void *ctx, int f);
-    void (*row_split)(void *ctx, int f);
-    void (*row_end)(void *ctx, int f);
-    int (*write_rows)(void *ctx, int f, const uint32_t *order, size_t n);
-    struct df_watch *watch;
-    volatile int *first_failed; /* parallel scoring: the lowest part that failed (parts: none) */
-} df_api;
-]]
+ffi.cdef(require("defector.cdef"))
 
 local M = {}
 local NA_I64 = tonumber(ffi.cast("int64_t", -9223372036854775807LL - 1))
@@ -60,7 +38,7 @@ local function rule_line(level)
   for l = (level or 2) + 1, 40 do
     local info = debug.getinfo(l, "Sl")
     if not info then break end
-    if info.source:sub(1, 1) == "@" and info.currentline > 0 then return info.currentline, info.source:sub(2) end
+    if info.source:sub(1, 1) == "@" and info.source:sub(1, 12) ~= "@engine/lua/" and info.currentline > 0 then return info.currentline, info.source:sub(2) end
   end
   return nil
 end
@@ -796,7 +774,7 @@ end
 -- fn's jit.util info when fn comes from the user's file (chunk "@path"; the engine's are "=...")
 local function rule_file_function(fn)
   local info = jutil.funcinfo(fn)
-  if info and type(info.source) == "string" and info.source:sub(1, 1) == "@" then return info end
+  if info and type(info.source) == "string" and info.source:sub(1, 1) == "@" and info.source:sub(1, 12) ~= "@engine/lua/" then return info end
   return nil
 end
 
