@@ -14,6 +14,7 @@
 
 #include "luabridge.h"
 #include "luamods.h"
+#include "scan.h"
 #include "scoreapi.h"
 
 struct lbridge {
@@ -98,6 +99,11 @@ static int api_write_rows(void *ctx, int f, const uint32_t *order, size_t n)
     api_ctx *a = ctx;
     if (a->nomem) return -1;
     return csvw_write_rows(a->files[f], order, n);
+}
+
+static void api_scans(df_api *a)
+{
+    a->scan_new = df_scan_new, a->scan_candidates = df_scan_candidates, a->scan_run = df_scan_run, a->scan_free = df_scan_free;
 }
 
 /* The watchdog: a thread that samples which customer is being scored. When one customer takes
@@ -564,7 +570,8 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     if (watchdog_start(&wd, lim, &tables[0], o, parts) != 0) return DF_FAIL(err, DF_ERR_INTERNAL, "", "cannot start the watchdog thread");
     volatile int first_failed = parts;
     df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
-                  api_row_begin, api_row_split, api_row_end, api_write_rows, &wd.w[0], &first_failed};
+                  api_row_begin, api_row_split, api_row_end, api_write_rows, &wd.w[0], &first_failed, NULL, NULL, NULL, NULL};
+    api_scans(&api);
     progress_phase_items(prog, "scoring", "customers", n);
     worker *ws = parts > 1 ? calloc((size_t)parts - 1, sizeof *ws) : NULL;
     if (parts > 1 && !ws) parts = 1;
@@ -672,7 +679,8 @@ static df_status run_single(lbridge *b, table *tables, int ntables, int32_t as_o
     api_ctx ctx = {.err = err}; /* no output files are opened in this mode */
     df_watch w = {-1, NULL};
     df_api api = {&ctx, api_open, api_text, api_plain, api_number, api_empty, api_end_row, now_seconds, api_progress,
-                  api_row_begin, api_row_split, api_row_end, api_write_rows, &w, NULL};
+                  api_row_begin, api_row_split, api_row_end, api_write_rows, &w, NULL, NULL, NULL, NULL, NULL};
+    api_scans(&api);
     push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
     lua_newtable(L);
