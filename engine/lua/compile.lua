@@ -157,7 +157,7 @@ function M.build(job, opts, K)
   g.K.NA_I64, g.K.NA_DATE, g.K.SCALE, g.K.text = bind.NA_I64, bind.NA_DATE, bind.SCALE, bind.text_at
   g.add(HEADER)
   g.add("return function(i, b)")
-  g.add("  CUR.row = i; CUR.override = nil; watch.row = i")
+  g.add("  CUR.row = i; CUR.override = false; watch.row = i")
   g.add("  local points, score = 0, nil")
   clear(g, job)
   entity_columns(g, job)

@@ -40,7 +40,7 @@ end
 
 -- The entity record for a job: E.cr, E.c, E.cur ({row, override, rules_at}), E.nilat, E.fired.
 function M.new(job)
-  local E = { cr = {}, cur = { row = -1, rules_at = -2 }, nilat = {}, fired = {}, lazy = {} }
+  local E = { cr = {}, cur = { row = -1, rules_at = -2, override = false }, nilat = {}, fired = {}, lazy = {} }
   local cr, cur, nilat, lazy, fields = E.cr, E.cur, E.nilat, E.lazy, job.fields
   for _, col in ipairs(job.entity.columns) do
     local v = job.views and job.views[job.entity.name][col.name]
@@ -49,6 +49,14 @@ function M.new(job)
   local computed = {}
   for _, n in ipairs(job.nodes) do if n.kind ~= "rule" then computed[n.name] = n end end
   E.computed = computed
+  -- every name the generated code stores is a key of cr and nilat from the start: a value set
+  -- to nil keeps its slot, so that no entity inserts a key (an insertion into a full table
+  -- rehashes it, and a rehash drops the keys whose value is nil: a rehash per entity)
+  for name in pairs(fields) do
+    if not lazy[name] and name ~= "rank" and name ~= "reason_codes" and name ~= "reasons" then
+      rawset(cr, name, false); nilat[name] = -1
+    end
+  end
   local function reasons(sep, text)
     if cur.rules_at ~= cur.row then error("reason_codes and reasons are known only once every rule ran for the entity", 3) end
     return M.reasons(job, E, sep, text)

@@ -65,8 +65,9 @@ function M.run(data, api_ptr, opts)
   if single then return run_single(job, S, opts) end
   local t0 = api.now()
   local lo, hi = opts.lo or 0, opts.hi or job.views[job.entity.name].n
+  if os.getenv("DEFECTOR_JIT_V") then require("jit.v").start(os.getenv("DEFECTOR_JIT_V")) end -- traces, for tuning
   local prof = os.getenv("DEFECTOR_LUA_PROFILE") -- LuaJIT's sampling profiler, for tuning
-  if prof then require("jit.p").start("Fl", prof) end
+  if prof then require("jit.p").start(os.getenv("DEFECTOR_LUA_PROFILE_MODE") or "Fl", prof) end
   local ok, err = xpcall(run.score, on_error(job), job, S, lo, hi, opts)
   if prof then require("jit.p").stop() end
   if not ok then

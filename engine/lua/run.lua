@@ -62,7 +62,7 @@ local function callbacks(job, S, E, opts)
     rule_failed = rule_failed(job, S),
     override = function(i, points)
       local o = ov[bind.text_at(key_view, i)]
-      E.cur.override = o
+      E.cur.override = o or false
       if not o then return points end
       S.override_count = S.override_count + 1
       return points + (o.points or 0)
