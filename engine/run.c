@@ -11,7 +11,8 @@
 
 #include "csvload.h"
 #include "group.h"
-#include "luabridge.h"
+#include "luaauthor.h"
+#include "luascore.h"
 #include "parts.h"
 #include "progress.h"
 #include "run.h"

@@ -2,7 +2,7 @@
 #ifndef DF_RUN_H
 #define DF_RUN_H
 
-#include "luabridge.h"
+#include "luascore.h"
 #include "output.h"
 #include "table.h"
 

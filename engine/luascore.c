@@ -1,0 +1,256 @@
+/* luascore.c: scoring in parallel. The customers are cut into contiguous parts, one per Lua
+ * state. The main state scores the first part; each worker builds its own state from the same
+ * rule file, scores its part into writers that only capture rows, and returns its counts and
+ * metric groups. Then, in customer order, the captured rows are appended to the run's writers
+ * and the parts merged (M.finish): the outputs are the bytes one state would write. The lowest
+ * part that fails stops the parts after it, and its error is the one reported: the error one
+ * state would have met first. */
+#include <lua.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "luaapi.h"
+#include "luascore.h"
+#include "watchdog.h"
+
+#define MIN_PER_WORKER 500
+#define MAX_WORKERS WATCHDOG_MAX_WATCHES
+
+typedef struct worker {
+    lbridge *b;
+    pthread_t th;
+    int started;
+    api_ctx ctx;
+    df_api api;
+    df_error err;
+    df_status st;
+    const char *rules_path, *source;
+    size_t len;
+    int32_t as_of;
+    table *tables;
+    int ntables, skip, index; /* index: the worker's part, 1.. (the main state's is 0) */
+    uint64_t lo, hi;
+    volatile int *first_failed;
+} worker;
+
+/* Records that part k failed: the lowest failing part stops the parts after it. */
+static void part_failed(volatile int *first_failed, int k)
+{
+    int cur = __atomic_load_n(first_failed, __ATOMIC_SEQ_CST);
+    while (k < cur && !__atomic_compare_exchange_n(first_failed, &cur, k, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+}
+
+/* Pushes M.run's options for scoring customers lo .. hi - 1 as part `index` (mode: NULL for
+ * all customers in one state, "defer" for the main state's part, "part" for a worker's). */
+static void push_run_opts(lua_State *L, int skip, uint64_t lo, uint64_t hi, const char *mode, int index)
+{
+    lua_newtable(L);
+    lua_pushboolean(L, skip);
+    lua_setfield(L, -2, "skip_rule_errors");
+    if (!mode) return;
+    lua_pushnumber(L, (double)lo);
+    lua_setfield(L, -2, "lo");
+    lua_pushnumber(L, (double)hi);
+    lua_setfield(L, -2, "hi");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, mode);
+    lua_pushnumber(L, index);
+    lua_setfield(L, -2, "part_index");
+}
+
+/* A worker: its own state from the rule file (the tables it declares are not loaded again: it
+ * scores over the run's), then M.run over its part; its result stays on its stack. */
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    table scratch[DF_MAX_TABLES];
+    int nt = 0;
+    w->st = lb_new(&w->b, &w->err);
+    if (w->st == DF_OK) w->st = lb_declare(w->b, w->rules_path, w->source, w->len, w->as_of, scratch, &nt, &w->err);
+    for (int i = 0; i < nt; i++) table_free(&scratch[i]);
+    if (w->st != DF_OK) return NULL;
+    lua_State *L = lb_lua(w->b);
+    lb_push_data(L, w->tables, w->ntables, w->as_of);
+    lua_pushlightuserdata(L, &w->api);
+    push_run_opts(L, w->skip, w->lo, w->hi, "part", w->index);
+    w->st = lb_pcall(w->b, "run", 3, 1, &w->err);
+    if (w->st == DF_OK && w->ctx.nomem) w->st = DF_FAIL(&w->err, DF_ERR_NOMEM, "", "out of memory keeping the rows of a scoring thread");
+    if (w->st != DF_OK) part_failed(w->first_failed, w->index);
+    return NULL;
+}
+
+static void workers_join(worker *ws, int n)
+{
+    for (int k = 0; k < n; k++) {
+        if (ws[k].started) pthread_join(ws[k].th, NULL);
+        ws[k].started = 0;
+    }
+}
+
+static void workers_free(worker *ws, int n)
+{
+    workers_join(ws, n);
+    for (int k = 0; k < n; k++) {
+        api_free_captures(&ws[k].ctx);
+        lb_free(ws[k].b);
+    }
+    free(ws);
+}
+
+/* How many parts: one per thread, each of at least MIN_PER_WORKER customers. */
+static int parts_for(uint64_t n, const lb_limits *lim)
+{
+    int parts = lim && lim->threads > 1 && lim->source ? lim->threads : 1;
+    if (parts > MAX_WORKERS) parts = MAX_WORKERS;
+    if ((uint64_t)parts > n / MIN_PER_WORKER) parts = n / MIN_PER_WORKER > 1 ? (int)(n / MIN_PER_WORKER) : 1;
+    return parts;
+}
+
+/* Starts the workers for parts 1 .. parts - 1 of n customers. */
+static void workers_start(worker *ws, int parts, uint64_t n, const df_api *api, watchdog *wd, table *tables,
+                          int ntables, int32_t as_of, const lb_limits *lim)
+{
+    for (int k = 0; k + 1 < parts; k++) {
+        worker *w = &ws[k];
+        w->ctx.err = &w->err;
+        w->api = *api;
+        w->api.ctx = &w->ctx;
+        w->api.watch = watchdog_watch(wd, k + 1);
+        w->rules_path = lim->rules_path, w->source = lim->source, w->len = lim->source_len, w->as_of = as_of;
+        w->tables = tables, w->ntables = ntables, w->skip = lim->skip_rule_errors;
+        w->index = k + 1, w->first_failed = api->first_failed;
+        w->lo = n * (uint64_t)(k + 1) / (uint64_t)parts, w->hi = n * (uint64_t)(k + 2) / (uint64_t)parts;
+        w->started = pthread_create(&w->th, NULL, worker_main, w) == 0;
+        if (!w->started) w->st = DF_FAIL(&w->err, DF_ERR_INTERNAL, "", "cannot start a scoring thread");
+    }
+}
+
+/* With the main part's nil on the stack: appends each worker's captured rows to the run's
+ * writers and replaces the nil with the list of the workers' results, for M.finish. */
+static df_status merge_parts(lbridge *b, api_ctx *ctx, worker *ws, int nw, df_error *err)
+{
+    lua_State *L = lb_lua(b);
+    df_status s = DF_OK;
+    lua_pop(L, 1); /* run's nil */
+    int top = lua_gettop(L);
+    lua_newtable(L);
+    for (int k = 0; k < nw && s == DF_OK; k++) {
+        worker *w = &ws[k];
+        for (int f = 0; f < w->ctx.n && s == DF_OK; f++)
+            if (f >= ctx->n || csvw_append_rows(ctx->files[f], w->ctx.files[f]) != 0)
+                s = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory while merging the scoring threads' rows");
+        if (s == DF_OK && lb_copy_value(lb_lua(w->b), -1, L) != 0)
+            s = DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error: a scoring thread's part cannot be merged");
+        if (s == DF_OK) lua_rawseti(L, -2, k + 1);
+    }
+    if (s != DF_OK) lua_settop(L, top);
+    return s;
+}
+
+static void read_overrides(lua_State *L, score_stats *st)
+{
+    lua_getfield(L, -1, "overrides");
+    st->has_overrides = lua_istable(L, -1);
+    if (st->has_overrides) {
+        lua_getfield(L, -1, "file");
+        snprintf(st->overrides_file, sizeof st->overrides_file, "%s", lua_tostring(L, -1));
+        lua_getfield(L, -2, "expired_list");
+        snprintf(st->overrides_expired_list, sizeof st->overrides_expired_list, "%s", lua_tostring(L, -1));
+        lua_getfield(L, -3, "applied");
+        lua_getfield(L, -4, "active");
+        lua_getfield(L, -5, "expired");
+        st->overrides_applied = (uint64_t)lua_tonumber(L, -3);
+        st->overrides_active = (uint64_t)lua_tonumber(L, -2);
+        st->overrides_expired = (uint64_t)lua_tonumber(L, -1);
+        lua_pop(L, 5);
+    }
+    lua_pop(L, 1);
+}
+
+static void read_rules(lua_State *L, score_stats *st)
+{
+    lua_getfield(L, -1, "rules");
+    int nr = (int)lua_objlen(L, -1);
+    st->nrules = nr > DF_MAX_RULES ? DF_MAX_RULES : nr;
+    for (int i = 0; i < st->nrules; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, 2);
+        lua_rawgeti(L, -3, 3);
+        snprintf(st->rule_code[i], sizeof st->rule_code[i], "%s", lua_tostring(L, -3));
+        st->rule_fired[i] = (uint64_t)lua_tonumber(L, -2);
+        st->rule_errors[i] = (uint64_t)lua_tonumber(L, -1);
+        lua_pop(L, 4);
+    }
+    lua_pop(L, 1);
+}
+
+/* Reads M.run's (or M.finish's) result, on top of the stack, into st and pops it. */
+static void read_stats(lua_State *L, score_stats *st)
+{
+    lua_getfield(L, -1, "customers");
+    st->customers = (uint64_t)lua_tonumber(L, -1);
+    lua_getfield(L, -2, "score_seconds");
+    st->score_seconds = lua_tonumber(L, -1);
+    lua_getfield(L, -3, "write_seconds");
+    st->write_seconds = lua_tonumber(L, -1);
+    lua_pop(L, 3);
+    read_overrides(L, st);
+    read_rules(L, st);
+    lua_pop(L, 1);
+}
+
+static void unlink_temps(void *o)
+{
+    outset_unlink_temps(o);
+}
+
+df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
+                 const lb_limits *lim, score_stats *st, df_error *err)
+{
+    lua_State *L = lb_lua(b);
+    uint64_t n = tables[0].nrows;
+    int parts = parts_for(n, lim);
+    api_ctx ctx = {.o = o, .err = err, .prog = prog};
+    watchdog_opts wo = {.entity = &tables[0], .last_line = "defector: rule error; the outputs were left as they were",
+                        .cleanup = unlink_temps, .cleanup_ctx = o};
+    if (lim) wo.rules_path = lim->rules_path, wo.time_limit = lim->time_limit, wo.memory_limit = lim->memory_limit;
+    watchdog *wd;
+    df_status s = watchdog_start(&wd, &wo, err);
+    if (s != DF_OK) return s;
+    volatile int first_failed = parts;
+    df_api api;
+    api_init(&api, &ctx, watchdog_watch(wd, 0), &first_failed);
+    progress_phase_items(prog, "scoring", "customers", n);
+    worker *ws = parts > 1 ? calloc((size_t)parts - 1, sizeof *ws) : NULL;
+    if (parts > 1 && !ws) parts = 1;
+    if (parts > 1) workers_start(ws, parts, n, &api, wd, tables, ntables, as_of, lim);
+    lb_push_data(L, tables, ntables, as_of);
+    lua_pushlightuserdata(L, &api);
+    push_run_opts(L, lim && lim->skip_rule_errors, 0, n / (uint64_t)parts, parts > 1 ? "defer" : NULL, 0);
+    s = lb_pcall(b, "run", 3, 1, err);
+    if (s == DF_OK && ctx.nomem) {
+        lua_pop(L, 1);
+        s = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory keeping the rows of the outputs");
+    }
+    if (s != DF_OK) part_failed(&first_failed, 0);
+    workers_join(ws, parts - 1);
+    watchdog_stop(wd);
+    /* the first failure in customer order is the one a single state would have reported */
+    for (int k = 0; s == DF_OK && k + 1 < parts; k++)
+        if (ws[k].st != DF_OK) {
+            *err = ws[k].err;
+            s = ws[k].st;
+            lua_pop(L, 1); /* run's nil */
+        }
+    if (s == DF_OK && parts > 1) s = merge_parts(b, &ctx, ws, parts - 1, err);
+    if (ws) workers_free(ws, parts - 1); /* their states are no longer needed by M.finish */
+    if (s == DF_OK && parts > 1) s = lb_pcall(b, "finish", 1, 1, err);
+    progress_end(prog);
+    if (s != DF_OK) return s;
+    st->states = parts;
+    read_stats(L, st);
+    return DF_OK;
+}
