@@ -14,6 +14,7 @@
 
 #include "csvload.h"
 #include "gzsource.h"
+#include "pool.h"
 #include "progress.h"
 
 #define CHUNK (1u << 20)
@@ -647,9 +648,11 @@ static void parse_block(block_pool *bp, block_job *j)
     j->text = NULL;
 }
 
-static void *block_worker(void *arg)
+/* One of the pool's tasks: parses blocks as the reader queues them, until it says stop. */
+static void block_worker(void *arg, int task)
 {
     block_pool *bp = arg;
+    (void)task;
     pthread_mutex_lock(&bp->mu);
     for (;;) {
         while (bp->next_take >= bp->njobs && !bp->stop) pthread_cond_wait(&bp->cv, &bp->mu);
@@ -663,7 +666,6 @@ static void *block_worker(void *arg)
         pthread_cond_broadcast(&bp->cv);
     }
     pthread_mutex_unlock(&bp->mu);
-    return NULL;
 }
 
 /* Appends the finished blocks at the head of the queue, in order; with wait, until all are. */
@@ -750,10 +752,8 @@ static df_status load_blocks(loader *H, gzsource *src, const char *rest, const c
     block_pool bp = {.head = H, .t = t, .entity = H->entity, .o = H->o};
     pthread_mutex_init(&bp.mu, NULL);
     pthread_cond_init(&bp.cv, NULL);
-    pthread_t th[16];
-    int started = 0;
-    for (; started < workers && started < 16; started++)
-        if (pthread_create(&th[started], NULL, block_worker, &bp) != 0) break;
+    pool workers_pool; /* the reader waits for the workers: it needs at least one beside it */
+    int started = pool_start(&workers_pool, workers, workers, block_worker, &bp);
     df_status st = started ? DF_OK : DF_FAIL(err, DF_ERR_INTERNAL, H->disp, "cannot start the parsing threads");
     size_t target = H->o->block_bytes ? H->o->block_bytes : BLOCK_BYTES;
     size_t cap = 0, len = (size_t)(rest_end - rest);
@@ -805,7 +805,7 @@ static df_status load_blocks(loader *H, gzsource *src, const char *rest, const c
     pthread_cond_broadcast(&bp.cv);
     pthread_mutex_unlock(&bp.mu);
     st = append_done(&bp, 1, st, err);
-    for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
+    pool_join(&workers_pool);
     for (int k = bp.next_append; k < bp.njobs; k++) table_free(&bp.jobs[k]->tbl), free(bp.jobs[k]->text);
     for (int k = 0; k < bp.njobs; k++) free(bp.jobs[k]);
     free(bp.jobs);

@@ -6,21 +6,18 @@
  * part that fails stops the parts after it, and its error is the one reported: the error one
  * state would have met first. */
 #include <lua.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "luaapi.h"
 #include "luascore.h"
+#include "pool.h"
 #include "watchdog.h"
 
 #define MIN_PER_WORKER 500
-#define MAX_WORKERS WATCHDOG_MAX_WATCHES
 
 typedef struct worker {
     lbridge *b;
-    pthread_t th;
-    int started;
     api_ctx ctx;
     df_api api;
     df_error err;
@@ -60,17 +57,18 @@ static void push_run_opts(lua_State *L, int skip, uint64_t lo, uint64_t hi, cons
     lua_setfield(L, -2, "part_index");
 }
 
-/* A worker: its own state from the rule file (the tables it declares are not loaded again: it
- * scores over the run's), then M.run over its part; its result stays on its stack. */
-static void *worker_main(void *arg)
+/* Worker k (part k + 1), one of the pool's tasks: its own state from the rule file (the tables
+ * it declares are not loaded again: it scores over the run's), then M.run over its part; its
+ * result stays on its stack. */
+static void score_part(void *arg, int k)
 {
-    worker *w = arg;
+    worker *w = &((worker *)arg)[k];
     table scratch[DF_MAX_TABLES];
     int nt = 0;
     w->st = lb_new(&w->b, &w->err);
     if (w->st == DF_OK) w->st = lb_declare(w->b, w->rules_path, w->source, w->len, w->as_of, scratch, &nt, &w->err);
     for (int i = 0; i < nt; i++) table_free(&scratch[i]);
-    if (w->st != DF_OK) return NULL;
+    if (w->st != DF_OK) return;
     lua_State *L = lb_lua(w->b);
     lb_push_data(L, w->tables, w->ntables, w->as_of);
     lua_pushlightuserdata(L, &w->api);
@@ -78,20 +76,10 @@ static void *worker_main(void *arg)
     w->st = lb_pcall(w->b, "run", 3, 1, &w->err);
     if (w->st == DF_OK && w->ctx.nomem) w->st = DF_FAIL(&w->err, DF_ERR_NOMEM, "", "out of memory keeping the rows of a scoring thread");
     if (w->st != DF_OK) part_failed(w->first_failed, w->index);
-    return NULL;
-}
-
-static void workers_join(worker *ws, int n)
-{
-    for (int k = 0; k < n; k++) {
-        if (ws[k].started) pthread_join(ws[k].th, NULL);
-        ws[k].started = 0;
-    }
 }
 
 static void workers_free(worker *ws, int n)
 {
-    workers_join(ws, n);
     for (int k = 0; k < n; k++) {
         api_free_captures(&ws[k].ctx);
         lb_free(ws[k].b);
@@ -103,14 +91,14 @@ static void workers_free(worker *ws, int n)
 static int parts_for(uint64_t n, const lb_limits *lim)
 {
     int parts = lim && lim->threads > 1 && lim->source ? lim->threads : 1;
-    if (parts > MAX_WORKERS) parts = MAX_WORKERS;
+    if (parts > POOL_MAX_THREADS) parts = POOL_MAX_THREADS;
     if ((uint64_t)parts > n / MIN_PER_WORKER) parts = n / MIN_PER_WORKER > 1 ? (int)(n / MIN_PER_WORKER) : 1;
     return parts;
 }
 
-/* Starts the workers for parts 1 .. parts - 1 of n customers. */
-static void workers_start(worker *ws, int parts, uint64_t n, const df_api *api, watchdog *wd, table *tables,
-                          int ntables, int32_t as_of, const lb_limits *lim)
+/* Prepares the workers for parts 1 .. parts - 1 of n customers. */
+static void workers_init(worker *ws, int parts, uint64_t n, const df_api *api, watchdog *wd, table *tables,
+                         int ntables, int32_t as_of, const lb_limits *lim)
 {
     for (int k = 0; k + 1 < parts; k++) {
         worker *w = &ws[k];
@@ -122,8 +110,6 @@ static void workers_start(worker *ws, int parts, uint64_t n, const df_api *api, 
         w->tables = tables, w->ntables = ntables, w->skip = lim->skip_rule_errors;
         w->index = k + 1, w->first_failed = api->first_failed;
         w->lo = n * (uint64_t)(k + 1) / (uint64_t)parts, w->hi = n * (uint64_t)(k + 2) / (uint64_t)parts;
-        w->started = pthread_create(&w->th, NULL, worker_main, w) == 0;
-        if (!w->started) w->st = DF_FAIL(&w->err, DF_ERR_INTERNAL, "", "cannot start a scoring thread");
     }
 }
 
@@ -226,7 +212,9 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     progress_phase_items(prog, "scoring", "customers", n);
     worker *ws = parts > 1 ? calloc((size_t)parts - 1, sizeof *ws) : NULL;
     if (parts > 1 && !ws) parts = 1;
-    if (parts > 1) workers_start(ws, parts, n, &api, wd, tables, ntables, as_of, lim);
+    pool workers; /* parts 1 .. parts - 1; a thread that cannot start: its part waits for another */
+    if (parts > 1) workers_init(ws, parts, n, &api, wd, tables, ntables, as_of, lim);
+    pool_start(&workers, parts - 1, parts - 1, score_part, ws);
     lb_push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
     push_run_opts(L, lim && lim->skip_rule_errors, 0, n / (uint64_t)parts, parts > 1 ? "defer" : NULL, 0);
@@ -236,7 +224,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
         s = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory keeping the rows of the outputs");
     }
     if (s != DF_OK) part_failed(&first_failed, 0);
-    workers_join(ws, parts - 1);
+    pool_join(&workers);
     watchdog_stop(wd);
     /* the first failure in customer order is the one a single state would have reported */
     for (int k = 0; s == DF_OK && k + 1 < parts; k++)

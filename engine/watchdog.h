@@ -9,10 +9,11 @@
 #define DF_WATCHDOG_H
 
 #include "error.h"
+#include "pool.h"
 #include "scoreapi.h"
 #include "table.h"
 
-#define WATCHDOG_MAX_WATCHES 16
+#define WATCHDOG_MAX_WATCHES POOL_MAX_THREADS /* one per Lua state a run may score in */
 
 typedef struct watchdog_opts {
     const char *rules_path;
