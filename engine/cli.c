@@ -127,10 +127,6 @@ static int cmd_run(int argc, char **argv, int explain)
     }
     if (!cfg.rules_path) return usage_error("%s", "run needs a rule file, e.g. defector run rules/retention.lua");
     if (explain && !customer) return usage_error("%s", "explain needs --customer ID");
-    if (cfg.threads == 0) {
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg.threads = nc > 0 ? (int)nc : 1;
-    }
     df_error err = {0};
     df_status st = explain ? df_explain(&cfg, customer, json, stdout, &err) : df_run(&cfg, &err);
     if (st != DF_OK) {

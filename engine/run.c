@@ -14,6 +14,7 @@
 #include "luaauthor.h"
 #include "luascore.h"
 #include "parts.h"
+#include "pool.h"
 #include "progress.h"
 #include "run.h"
 #include "sha256.h"
@@ -89,9 +90,18 @@ static df_status load_all(run_info *r, outset *o, progress *prog, const char *on
     return st;
 }
 
-df_status df_run(const df_config *cfg, df_error *err)
+/* cfg with threads = 0 resolved to all cores (and at most POOL_MAX_THREADS). */
+static df_config resolved(const df_config *cfg)
+{
+    df_config c = *cfg;
+    c.threads = pool_threads(cfg->threads);
+    return c;
+}
+
+df_status df_run(const df_config *config, df_error *err)
 {
     double t0 = now_seconds();
+    const df_config c = resolved(config), *cfg = &c;
     table tables[DF_MAX_TABLES];
     run_info r = {.cfg = cfg, .tables = tables};
     char *src = NULL;
@@ -128,8 +138,9 @@ df_status df_run(const df_config *cfg, df_error *err)
     return st;
 }
 
-df_status df_explain(const df_config *cfg, const char *customer, int json, FILE *out, df_error *err)
+df_status df_explain(const df_config *config, const char *customer, int json, FILE *out, df_error *err)
 {
+    const df_config c = resolved(config), *cfg = &c;
     table tables[DF_MAX_TABLES];
     run_info r = {.cfg = cfg, .tables = tables};
     char *src = NULL, *text = NULL;
@@ -181,8 +192,9 @@ static df_status test_case(const df_config *cfg, const char *rsrc, size_t rlen, 
     return st;
 }
 
-df_status df_test(const df_config *cfg, const char *tests_path, FILE *out, int *failed, df_error *err)
+df_status df_test(const df_config *config, const char *tests_path, FILE *out, int *failed, df_error *err)
 {
+    const df_config c = resolved(config), *cfg = &c;
     char *rsrc = NULL, *tsrc = NULL;
     size_t rlen = 0, tlen = 0;
     lbridge *b = NULL;

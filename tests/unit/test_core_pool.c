@@ -1,10 +1,12 @@
 /* test_core_pool.c: the thread pool: every task runs exactly once, on up to the threads asked
- * for and at the same time, 0 threads means all cores, and a thread that cannot start is
- * reported while its tasks still run (on the other threads, or on the caller when none started). */
+ * for and at the same time, 0 threads means all cores (in the pool and in df_run), and a thread
+ * that cannot start is reported while its tasks still run (on the other threads, or on the
+ * caller when none started). */
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "defector.h"
 #include "pool.h"
 #include "test.h"
 
@@ -115,6 +117,31 @@ static void test_failed_starts(void)
     pool_fail_next_starts(0);
 }
 
+/* df_run itself, not only the command line, takes threads = 0 for all cores: run_summary.json
+ * records the threads the run used. */
+static void test_run_all_cores(void)
+{
+    char rules[1024], data[1024], out[1024], summary[1100], text[8192] = "";
+    const char *tests = getenv("TESTS_DIR"), *base = getenv("TMPDIR_BASE");
+    snprintf(rules, sizeof rules, "%s/../rules/retention.lua", tests ? tests : "tests");
+    snprintf(data, sizeof data, "%s/../sample-data", tests ? tests : "tests");
+    snprintf(out, sizeof out, "%s/pool-run-out", base ? base : "/tmp");
+    snprintf(summary, sizeof summary, "%s/run_summary.json", out);
+    df_config cfg = {.rules_path = rules, .data_dir = data, .out_dir = out, .threads = 0, .quiet = 1};
+    df_parse_date("2026-11-01", 10, &cfg.as_of);
+    df_error err = {0};
+    CHECK_INT(df_run(&cfg, &err), DF_OK);
+    FILE *f = fopen(summary, "r");
+    CHECK(f != NULL);
+    if (f) {
+        text[fread(text, 1, sizeof text - 1, f)] = 0;
+        fclose(f);
+    }
+    char want[64];
+    snprintf(want, sizeof want, "\"threads\": %d,", pool_threads(0));
+    CHECK_CONTAINS(text, want);
+}
+
 int main(void)
 {
     test_threads();
@@ -122,5 +149,6 @@ int main(void)
     test_concurrent();
     test_caller_works_meanwhile();
     test_failed_starts();
+    test_run_all_cores();
     TEST_END();
 }
