@@ -109,19 +109,11 @@ static void reject(loader *L, int field, const char *reason, const char *text, s
         L->failed = 1;
         return;
     }
-    csvw *r = L->o->rejects_out;
-    if (!r) return;
+    if (!L->o->on_reject) return;
     size_t rn = L->rawlen;
     while (rn && (L->rec[rn - 1] == '\n' || L->rec[rn - 1] == '\r')) rn--;
-    char lb[32];
-    int ln = snprintf(lb, sizeof lb, "%llu", (unsigned long long)L->rec_line);
-    csvw_text(r, L->t->file, strlen(L->t->file));
-    csvw_plain(r, lb, (size_t)ln);
-    if (field >= 0 && field < L->nheader) csvw_text(r, L->names[field], strlen(L->names[field]));
-    else csvw_empty(r);
-    csvw_text(r, reason, strlen(reason));
-    csvw_text(r, L->rec, rn);
-    csvw_end_row(r);
+    const char *col_name = field >= 0 && field < L->nheader ? L->names[field] : NULL;
+    L->o->on_reject(L->o->reject_ctx, L->t->file, L->rec_line, col_name, reason, L->rec, rn);
 }
 
 static void on_header_field(loader *L, const char *s, size_t n)
@@ -626,7 +618,7 @@ static void parse_block(block_pool *bp, block_job *j)
 {
     uint64_t rejects = 0;
     load_opts lo = *bp->o;
-    lo.rejects = &rejects, lo.rejects_out = NULL, lo.prog = NULL;
+    lo.rejects = &rejects, lo.on_reject = NULL, lo.prog = NULL;
     loader W = {.t = &j->tbl, .entity = bp->entity, .o = &lo, .err = &j->err, .line = j->line, .bad_field = -1,
                 .last_owner = -1, .disp = bp->head->disp, .defer_keys = !bp->t->is_history};
     j->tbl.key_col = table_find_col(&j->tbl, j->tbl.key);

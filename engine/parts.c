@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "output.h"
 #include "parts.h"
 #include "pool.h"
 
@@ -58,7 +59,7 @@ static void load_part(void *arg, int i)
     part_job *j = arg;
     uint64_t rejects = 0;
     load_opts lo = *j->o;
-    lo.rejects = &rejects, lo.rejects_out = NULL, lo.prog = NULL, lo.display = NULL;
+    lo.rejects = &rejects, lo.on_reject = NULL, lo.prog = NULL, lo.display = NULL;
     j->sts[i] = csvload_table(&j->parts[i], j->entity, &lo, &j->errs[i]);
 }
 

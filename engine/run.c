@@ -46,6 +46,22 @@ static df_status read_file(const char *path, char **buf, size_t *len, df_error *
     return DF_OK;
 }
 
+/* load_opts.on_reject: one row of rejects.csv (file, line, column, reason, raw). */
+static void write_reject(void *ctx, const char *file, uint64_t line, const char *col_name, const char *reason,
+                         const char *raw, size_t raw_len)
+{
+    csvw *w = ctx;
+    char lb[32];
+    int ln = snprintf(lb, sizeof lb, "%llu", (unsigned long long)line);
+    csvw_text(w, file, strlen(file));
+    csvw_plain(w, lb, (size_t)ln);
+    if (col_name) csvw_text(w, col_name, strlen(col_name));
+    else csvw_empty(w);
+    csvw_text(w, reason, strlen(reason));
+    csvw_text(w, raw, raw_len);
+    csvw_end_row(w);
+}
+
 static df_status open_rejects(outset *o, csvw **out, df_error *err)
 {
     csvw *w = outset_open(o, "rejects.csv", err);
@@ -68,7 +84,7 @@ static df_status load_all(run_info *r, outset *o, progress *prog, const char *on
         t->path = path_join(cfg->data_dir, t->file);
         if (!t->path) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
         load_opts lo = {.as_of = cfg->as_of, .max_rejects = cfg->max_rejects, .rejects = &r->rejects,
-                        .rejects_out = rej, .prog = prog, .threads = cfg->threads, .only_key = only_key,
+                        .on_reject = rej ? write_reject : NULL, .reject_ctx = rej, .prog = prog, .threads = cfg->threads, .only_key = only_key,
                         .block_bytes = (size_t)cfg->parse_block_kb * 1024};
         double t0 = now_seconds();
         if (strpbrk(t->file, "*?")) { /* an export in parts: events-*.csv.gz */
