@@ -179,7 +179,7 @@ df_status lb_declare(lbridge *b, const char *rules_path, const char *source, siz
         return DF_FAIL(err, DF_ERR_RULES, rules_path, "at most %d input tables are supported", DF_MAX_TABLES);
     }
     *ntables = 0;
-    for (int pass = 0; pass < 2; pass++) { /* the entity first, then histories in file order */
+    for (int pass = 0; pass < 2 && st == DF_OK; pass++) { /* the entity first, then histories in file order */
         for (int i = 1; i <= n; i++) {
             lua_rawgeti(L, -1, i);
             lua_getfield(L, -1, "kind");
