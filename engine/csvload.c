@@ -298,7 +298,7 @@ static void on_data_row(loader *L)
         commit_row(L);
         return;
     }
-    /* exports often list a customer's rows together: remember the last key's entity */
+    /* exports often list an entity's rows together: remember the last key's entity */
     const char *key = L->sbuf + L->key_off;
     int64_t owner;
     if (L->last_owner >= 0 && L->key_len == L->last_key_len && memcmp(key, L->last_key, L->key_len) == 0) {
@@ -313,7 +313,7 @@ static void on_data_row(loader *L)
             L->last_owner = -1;
         }
     }
-    if (owner < 0 && L->o->only_key) return; /* another customer's row */
+    if (owner < 0 && L->o->only_key) return; /* another entity's row */
     if (owner < 0) {
         table_note_example(t->st.orphan_examples, ++t->st.orphans, L->sbuf + L->key_off, L->key_len);
         return;
@@ -823,7 +823,7 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     if (st != DF_OK) goto done;
     t->st.bytes += gzsource_file_size(src);
     /* A file read by several workers: the reader only decompresses and cuts blocks. Not when
-     * rows may be set aside (rejects.csv keeps file order) or for one customer. */
+     * rows may be set aside (rejects.csv keeps file order) or for one entity. */
     int blocks = o->threads > 1 && o->max_rejects == 0 && !o->only_key;
     st = gzpipe_start(src, CHUNK, !blocks && o->threads > 1 && gzsource_is_gzip(src), &pipe, err);
     if (st != DF_OK) goto done;

@@ -9,7 +9,7 @@
 #include "luaapi.h"
 #include "luaauthor.h"
 
-/* Calls M.run for entity row 0 alone (the loader kept one customer), with opts {explain = 1,
+/* Calls M.run for entity row 0 alone (the loader kept that entity alone), with opts {explain = 1,
  * json, result}; leaves run's return value on the stack. */
 static df_status run_single(lbridge *b, table *tables, int ntables, int32_t as_of, int json, int result, df_error *err)
 {

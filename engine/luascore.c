@@ -1,7 +1,7 @@
-/* luascore.c: scoring in parallel. The customers are cut into contiguous parts, one per Lua
+/* luascore.c: scoring in parallel. The entities are cut into contiguous parts, one per Lua
  * state. The main state scores the first part; each worker builds its own state from the same
  * rule file, scores its part into writers that only capture rows, and returns its counts and
- * metric groups. Then, in customer order, the captured rows are appended to the run's writers
+ * metric groups. Then, in entity order, the captured rows are appended to the run's writers
  * and the parts merged (M.finish): the outputs are the bytes one state would write. The lowest
  * part that fails stops the parts after it, and its error is the one reported: the error one
  * state would have met first. */
@@ -39,8 +39,8 @@ static void part_failed(volatile int *first_failed, int k)
     }
 }
 
-/* Pushes M.run's options for scoring customers lo .. hi - 1 as part `index` (mode: NULL for
- * all customers in one state, "defer" for the main state's part, "part" for a worker's). */
+/* Pushes M.run's options for scoring entities lo .. hi - 1 as part `index` (mode: NULL for
+ * all entities in one state, "defer" for the main state's part, "part" for a worker's). */
 static void push_run_opts(lua_State *L, int skip, uint64_t lo, uint64_t hi, const char *mode, int index)
 {
     lua_newtable(L);
@@ -87,7 +87,7 @@ static void workers_free(worker *ws, int n)
     free(ws);
 }
 
-/* How many parts: one per thread, each of at least MIN_PER_WORKER customers. */
+/* How many parts: one per thread, each of at least MIN_PER_WORKER entities. */
 static int parts_for(uint64_t n, const lb_limits *lim)
 {
     int parts = lim && lim->threads > 1 && lim->source ? lim->threads : 1;
@@ -96,7 +96,7 @@ static int parts_for(uint64_t n, const lb_limits *lim)
     return parts;
 }
 
-/* Prepares the workers for parts 1 .. parts - 1 of n customers. */
+/* Prepares the workers for parts 1 .. parts - 1 of n entities. */
 static void workers_init(worker *ws, int parts, uint64_t n, const df_api *api, watchdog *wd, table *tables,
                          int ntables, int32_t as_of, const lb_limits *lim)
 {
@@ -176,8 +176,8 @@ static void read_rules(lua_State *L, score_stats *st)
 /* Reads M.run's (or M.finish's) result, on top of the stack, into st and pops it. */
 static void read_stats(lua_State *L, score_stats *st)
 {
-    lua_getfield(L, -1, "customers");
-    st->customers = (uint64_t)lua_tonumber(L, -1);
+    lua_getfield(L, -1, "customers"); /* the Lua side's name for the entities scored */
+    st->entities = (uint64_t)lua_tonumber(L, -1);
     lua_getfield(L, -2, "score_seconds");
     st->score_seconds = lua_tonumber(L, -1);
     lua_getfield(L, -3, "write_seconds");
@@ -209,7 +209,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     volatile int first_failed = parts;
     df_api api;
     api_init(&api, &ctx, watchdog_watch(wd, 0), &first_failed);
-    progress_phase_items(prog, "scoring", "customers", n);
+    progress_phase_items(prog, "scoring", tables[0].name, n);
     worker *ws = parts > 1 ? calloc((size_t)parts - 1, sizeof *ws) : NULL;
     if (parts > 1 && !ws) parts = 1;
     pool workers; /* parts 1 .. parts - 1; a thread that cannot start: its part waits for another */
@@ -226,7 +226,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     if (s != DF_OK) part_failed(&first_failed, 0);
     pool_join(&workers);
     watchdog_stop(wd);
-    /* the first failure in customer order is the one a single state would have reported */
+    /* the first failure in entity order is the one a single state would have reported */
     for (int k = 0; s == DF_OK && k + 1 < parts; k++)
         if (ws[k].st != DF_OK) {
             *err = ws[k].err;

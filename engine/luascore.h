@@ -11,8 +11,8 @@
 #define DF_MAX_RULES 256
 
 typedef struct score_stats {
-    uint64_t customers;
-    int states; /* Lua states that scored (one per thread; fewer for few customers) */
+    uint64_t entities; /* scored */
+    int states; /* Lua states that scored (one per thread; fewer for few entities) */
     double score_seconds, write_seconds;
     int nrules;
     char rule_code[DF_MAX_RULES][64];
@@ -26,7 +26,7 @@ typedef struct score_stats {
 /* Budgets for scoring, enforced by a watchdog thread (see watchdog.h). */
 typedef struct lb_limits {
     const char *rules_path;
-    double time_limit;   /* seconds per customer, 0 = none */
+    double time_limit;   /* seconds per entity, 0 = none */
     double memory_limit; /* MB the scoring phase may add, 0 = none */
     int skip_rule_errors; /* 1: a failing rule counts as not fired (rule_errors.csv) */
     int threads;          /* > 1: score in that many Lua states (each builds its own from source) */

@@ -154,7 +154,7 @@ df_status df_run(const df_config *config, df_error *err)
     return st;
 }
 
-df_status df_explain(const df_config *config, const char *customer, int json, FILE *out, df_error *err)
+df_status df_explain(const df_config *config, const char *key, int json, FILE *out, df_error *err)
 {
     const df_config c = resolved(config), *cfg = &c;
     table tables[DF_MAX_TABLES];
@@ -166,9 +166,10 @@ df_status df_explain(const df_config *config, const char *customer, int json, FI
     df_status st = read_file(cfg->rules_path, &src, &len, err);
     if (st == DF_OK) st = lb_new(&lb, err);
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
-    if (st == DF_OK) st = load_all(&r, NULL, prog, customer, err);
+    if (st == DF_OK) st = load_all(&r, NULL, prog, key, err);
     if (st == DF_OK && tables[0].nrows == 0)
-        st = DF_FAIL(err, DF_ERR_DATA, tables[0].path, "no customer with %s = \"%s\" (ids match byte for byte)", tables[0].key, customer);
+        st = DF_FAIL(err, DF_ERR_DATA, tables[0].path, "no row with %s = \"%s\" in %s (keys match byte for byte)",
+                     tables[0].key, key, tables[0].file);
     if (st == DF_OK) st = lb_explain(lb, tables, r.ntables, cfg->as_of, json, &text, err);
     if (st == DF_OK) fputs(text, out);
     free(text);
@@ -201,7 +202,8 @@ static df_status test_case(const df_config *cfg, const char *rsrc, size_t rlen, 
     if (st == DF_OK) st = lb_case_files(b, i, dir, id, sizeof id, err);
     if (st == DF_OK) st = load_all(&r, NULL, NULL, id, err);
     if (st == DF_OK && tables[0].nrows == 0)
-        st = DF_FAIL(err, DF_ERR_DATA, tpath, "the case's customer was not loaded (is its key column empty?)");
+        st = DF_FAIL(err, DF_ERR_DATA, tpath, "the case's %s row was not loaded (is its key column %s empty?)",
+                     tables[0].name, tables[0].key);
     if (st == DF_OK) st = lb_case_check(b, tables, r.ntables, c.as_of, i, pass, msg, mcap, err);
     lb_free(b);
     for (int k = 0; k < r.ntables; k++) table_free(&tables[k]);

@@ -44,8 +44,8 @@ static void fire(watchdog *wd, double row, const char *what, const char *fmt, do
     }
     char why[256];
     snprintf(why, sizeof why, fmt, limit);
-    fprintf(stderr, "defector: error: %s%s%s: stopped while scoring customer %s: %s\n", wd->o.rules_path,
-            what ? ": " : "", what ? what : "", id, why);
+    fprintf(stderr, "defector: error: %s%s%s: stopped while scoring %s %s: %s\n", wd->o.rules_path,
+            what ? ": " : "", what ? what : "", t->key, id, why);
     if (wd->o.last_line) fprintf(stderr, "%s\n", wd->o.last_line);
     if (wd->o.cleanup) wd->o.cleanup(wd->o.cleanup_ctx);
     _exit(DF_ERR_RULES);
@@ -63,7 +63,7 @@ static void sample(watchdog *wd, double *last_row, double *since)
         const char *what = (const char *)wd->w[k].what;
         if (row != last_row[k]) last_row[k] = row, since[k] = t;
         else if (row >= 0 && o->time_limit > 0 && t - since[k] > o->time_limit)
-            fire(wd, row, what, "one customer took more than %g s (--rule-time-limit); does a rule loop forever?",
+            fire(wd, row, what, "scoring it took more than %g s (--rule-time-limit); does a rule loop forever?",
                  o->time_limit);
         if (row >= 0 && o->memory_limit > 0 && rss - wd->rss0 > o->memory_limit)
             fire(wd, row, what, "scoring used more than %g MB (--rule-memory-limit); does a rule build up data without end?",
