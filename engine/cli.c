@@ -9,8 +9,8 @@
 
 static const char *USAGE =
     "usage: defector run RULES [--data DIR] [--out DIR] [--as-of YYYY-MM-DD] [options]\n"
-    "       defector explain RULES --customer ID [--data DIR] [--as-of YYYY-MM-DD] [--json]\n"
-    "       defector test RULES [TESTS]\n"
+    "       defector explain RULES --customer ID [--data DIR] [--as-of YYYY-MM-DD] [--json] [budgets]\n"
+    "       defector test RULES [TESTS] [--as-of YYYY-MM-DD] [budgets]\n"
     "       defector check RULES [--data DIR]\n"
     "\n"
     "run: reads the CSV exports a rule file names (gzip or plain) from the data folder, scores every\n"
@@ -45,6 +45,9 @@ static const char *USAGE =
     "with its value, every rule (fired with its reason, or how far it was from firing), then\n"
     "points, score, band and stage. Writes no files. --json prints the same as one JSON object.\n"
     "\n"
+    "explain and test take run's budgets, --rule-time-limit S and --rule-memory-limit MB, with the\n"
+    "same defaults: an entity whose rules exceed one stops the command with exit code 5.\n"
+    "\n"
     "test: runs the rule test cases in TESTS (default: RULES with .lua replaced by .test.lua),\n"
     "each an entity and a few history rows with the expected score, band, stage and rules,\n"
     "through the real loader and rules; prints PASS/FAIL per case and \"N passed, N failed\".\n"
@@ -74,6 +77,20 @@ static int parse_long(const char *s, long *out)
     return 0;
 }
 
+/* --rule-time-limit S or --rule-memory-limit MB with its value v: 1 when a is one of them, 0 when
+ * not, or DF_ERR_USAGE (reported) when v is not a number. */
+static int budget_option(const char *a, const char *v, df_config *cfg)
+{
+    int is_time = strcmp(a, "--rule-time-limit") == 0;
+    if (!is_time && strcmp(a, "--rule-memory-limit") != 0) return 0;
+    char *end;
+    double x = v ? strtod(v, &end) : -1;
+    if (!v || !*v || *end || x < 0) return usage_error("%s needs a number of seconds or MB, 0 for no limit", a);
+    if (is_time) cfg->rule_time_limit = x;
+    else cfg->rule_memory_limit = x;
+    return 1;
+}
+
 static int cmd_run(int argc, char **argv, int explain)
 {
     df_config cfg = {.data_dir = "data", .out_dir = "out", .progress = isatty(2), .rule_time_limit = 10,
@@ -86,6 +103,12 @@ static int cmd_run(int argc, char **argv, int explain)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n;
+        int b = budget_option(a, v, &cfg);
+        if (b == DF_ERR_USAGE) return b;
+        if (b) {
+            i++;
+            continue;
+        }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(USAGE, stdout);
             return 0;
@@ -103,13 +126,6 @@ static int cmd_run(int argc, char **argv, int explain)
         } else if (strcmp(a, "--threads") == 0 && v) {
             if (parse_long(v, &n) != 0 || n > 1024) return usage_error("--threads: '%s' is not a thread count", v);
             cfg.threads = (int)n, i++;
-        } else if ((strcmp(a, "--rule-time-limit") == 0 || strcmp(a, "--rule-memory-limit") == 0) && v) {
-            char *end;
-            double x = strtod(v, &end);
-            if (!*v || *end || x < 0) return usage_error("%s needs a number of seconds or MB, 0 for no limit", a);
-            if (a[7] == 't') cfg.rule_time_limit = x;
-            else cfg.rule_memory_limit = x;
-            i++;
         } else if (strcmp(a, "--on-rule-error") == 0 && v) {
             if (strcmp(v, "stop") && strcmp(v, "skip")) return usage_error("--on-rule-error: '%s'; use stop or skip", v);
             cfg.skip_rule_errors = strcmp(v, "skip") == 0, i++;
@@ -163,10 +179,16 @@ static int cmd_check(int argc, char **argv)
 
 static int cmd_test(int argc, char **argv)
 {
-    df_config cfg = {.data_dir = "", .out_dir = ""};
+    df_config cfg = {.data_dir = "", .out_dir = "", .rule_time_limit = 10, .rule_memory_limit = 4096};
     cfg.as_of = (int32_t)(time(NULL) / 86400);
     const char *tests = NULL;
     for (int i = 2; i < argc; i++) {
+        int b = budget_option(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &cfg);
+        if (b == DF_ERR_USAGE) return b;
+        if (b) {
+            i++;
+            continue;
+        }
         if (strcmp(argv[i], "--help") == 0) return fputs(USAGE, stdout), 0;
         if (strcmp(argv[i], "--as-of") == 0 && i + 1 < argc) {
             if (df_parse_date(argv[i + 1], strlen(argv[i + 1]), &cfg.as_of) != 0)

@@ -10,14 +10,15 @@
 #include "luaauthor.h"
 
 /* Calls M.run for entity row 0 alone (the loader kept that entity alone), with opts {explain = 1,
- * json, result}; leaves run's return value on the stack. */
-static df_status run_single(lbridge *b, table *tables, int ntables, int32_t as_of, int json, int result, df_error *err)
+ * json, result}; leaves run's return value on the stack. The Lua side marks the entity it scores
+ * in watch; it is idle again (-1) on return. */
+static df_status run_single(lbridge *b, table *tables, int ntables, int32_t as_of, int json, int result,
+                            df_watch *watch, df_error *err)
 {
     lua_State *L = lb_lua(b);
     api_ctx ctx = {.err = err}; /* no output files are opened in this mode */
-    df_watch w = {-1, NULL};
     df_api api;
-    api_init(&api, &ctx, &w, NULL);
+    api_init(&api, &ctx, watch, NULL);
     lb_push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
     lua_newtable(L);
@@ -27,14 +28,17 @@ static df_status run_single(lbridge *b, table *tables, int ntables, int32_t as_o
     lua_setfield(L, -2, "json");
     lua_pushboolean(L, result);
     lua_setfield(L, -2, "result");
-    return lb_pcall(b, "run", 3, 1, err);
+    df_status st = lb_pcall(b, "run", 3, 1, err);
+    watch->row = -1;
+    return st;
 }
 
-df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int json, char **text, df_error *err)
+df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int json, df_watch *watch, char **text,
+                     df_error *err)
 {
     lua_State *L = lb_lua(b);
     *text = NULL;
-    df_status s = run_single(b, tables, ntables, as_of, json, 0, err);
+    df_status s = run_single(b, tables, ntables, as_of, json, 0, watch, err);
     if (s != DF_OK) return s;
     lua_getfield(L, -1, "explain");
     const char *t = lua_tostring(L, -1);
@@ -92,11 +96,11 @@ df_status lb_case_files(lbridge *b, int i, const char *dir, char *id, size_t idc
     return st;
 }
 
-df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, int i, int *pass, char *msg,
-                        size_t mcap, df_error *err)
+df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, int i, df_watch *watch, int *pass,
+                        char *msg, size_t mcap, df_error *err)
 {
     lua_State *L = lb_lua(b);
-    df_status st = run_single(b, tables, ntables, as_of, 0, 1, err);
+    df_status st = run_single(b, tables, ntables, as_of, 0, 1, watch, err);
     if (st != DF_OK) return st;
     lua_getfield(L, -1, "result");
     lua_remove(L, -2);

@@ -5,10 +5,13 @@
 #define DF_LUAAUTHOR_H
 
 #include "luastate.h"
+#include "scoreapi.h"
 
 /* Evaluates entity row 0 (the loader kept only that entity) with a trace and returns the
- * report (malloc'd text, or JSON when json = 1) in *text. */
-df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int json, char **text, df_error *err);
+ * report (malloc'd text, or JSON when json = 1) in *text. watch: the state's slot in the
+ * watchdog, as in lb_case_check. */
+df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int json, df_watch *watch, char **text,
+                     df_error *err);
 
 /* defector test: loads the cases of a test file (count in *ncases), tells case i's name and
  * as-of date, writes its input files into dir, and checks a case's result against its
@@ -16,8 +19,8 @@ df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int 
 df_status lb_load_cases(lbridge *b, const char *path, const char *src, size_t len, int *ncases, df_error *err);
 void lb_case_info(lbridge *b, int i, char *name, size_t ncap, char *as_of, size_t acap);
 df_status lb_case_files(lbridge *b, int i, const char *dir, char *id, size_t idcap, df_error *err);
-df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, int i, int *pass, char *msg,
-                        size_t mcap, df_error *err);
+df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, int i, df_watch *watch, int *pass,
+                        char *msg, size_t mcap, df_error *err);
 
 /* defector check: all findings of a rule file at once, "file:line: severity: what — how to fix"
  * per line (malloc'd *text), checked against the headers of the files in the data folder when

@@ -12,7 +12,6 @@
 #include "luaapi.h"
 #include "luascore.h"
 #include "pool.h"
-#include "watchdog.h"
 
 #define MIN_PER_WORKER 500
 
@@ -88,26 +87,26 @@ static void workers_free(worker *ws, int n)
 }
 
 /* How many parts: one per thread, each of at least MIN_PER_WORKER entities. */
-static int parts_for(uint64_t n, const lb_limits *lim)
+static int parts_for(uint64_t n, const score_opts *so)
 {
-    int parts = lim && lim->threads > 1 && lim->source ? lim->threads : 1;
+    int parts = so->threads > 1 && so->source ? so->threads : 1;
     if (parts > POOL_MAX_THREADS) parts = POOL_MAX_THREADS;
     if ((uint64_t)parts > n / MIN_PER_WORKER) parts = n / MIN_PER_WORKER > 1 ? (int)(n / MIN_PER_WORKER) : 1;
     return parts;
 }
 
 /* Prepares the workers for parts 1 .. parts - 1 of n entities. */
-static void workers_init(worker *ws, int parts, uint64_t n, const df_api *api, watchdog *wd, table *tables,
-                         int ntables, int32_t as_of, const lb_limits *lim)
+static void workers_init(worker *ws, int parts, uint64_t n, const df_api *api, table *tables, int ntables,
+                         int32_t as_of, const score_opts *so)
 {
     for (int k = 0; k + 1 < parts; k++) {
         worker *w = &ws[k];
         w->ctx.err = &w->err;
         w->api = *api;
         w->api.ctx = &w->ctx;
-        w->api.watch = watchdog_watch(wd, k + 1);
-        w->rules_path = lim->rules_path, w->source = lim->source, w->len = lim->source_len, w->as_of = as_of;
-        w->tables = tables, w->ntables = ntables, w->skip = lim->skip_rule_errors;
+        w->api.watch = watchdog_watch(so->wd, k + 1);
+        w->rules_path = so->rules_path, w->source = so->source, w->len = so->source_len, w->as_of = as_of;
+        w->tables = tables, w->ntables = ntables, w->skip = so->skip_rule_errors;
         w->index = k + 1, w->first_failed = api->first_failed;
         w->lo = n * (uint64_t)(k + 1) / (uint64_t)parts, w->hi = n * (uint64_t)(k + 2) / (uint64_t)parts;
     }
@@ -188,44 +187,32 @@ static void read_stats(lua_State *L, score_stats *st)
     lua_pop(L, 1);
 }
 
-static void unlink_temps(void *o)
-{
-    outset_unlink_temps(o);
-}
-
 df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
-                 const lb_limits *lim, score_stats *st, df_error *err)
+                 const score_opts *so, score_stats *st, df_error *err)
 {
     lua_State *L = lb_lua(b);
     uint64_t n = tables[0].nrows;
-    int parts = parts_for(n, lim);
+    int parts = parts_for(n, so);
     api_ctx ctx = {.o = o, .err = err, .prog = prog};
-    watchdog_opts wo = {.entity = &tables[0], .last_line = "defector: rule error; the outputs were left as they were",
-                        .cleanup = unlink_temps, .cleanup_ctx = o};
-    if (lim) wo.rules_path = lim->rules_path, wo.time_limit = lim->time_limit, wo.memory_limit = lim->memory_limit;
-    watchdog *wd;
-    df_status s = watchdog_start(&wd, &wo, err);
-    if (s != DF_OK) return s;
     volatile int first_failed = parts;
     df_api api;
-    api_init(&api, &ctx, watchdog_watch(wd, 0), &first_failed);
+    api_init(&api, &ctx, watchdog_watch(so->wd, 0), &first_failed);
     progress_phase_items(prog, "scoring", tables[0].name, n);
     worker *ws = parts > 1 ? calloc((size_t)parts - 1, sizeof *ws) : NULL;
     if (parts > 1 && !ws) parts = 1;
     pool workers; /* parts 1 .. parts - 1; a thread that cannot start: its part waits for another */
-    if (parts > 1) workers_init(ws, parts, n, &api, wd, tables, ntables, as_of, lim);
+    if (parts > 1) workers_init(ws, parts, n, &api, tables, ntables, as_of, so);
     pool_start(&workers, parts - 1, parts - 1, score_part, ws);
     lb_push_data(L, tables, ntables, as_of);
     lua_pushlightuserdata(L, &api);
-    push_run_opts(L, lim && lim->skip_rule_errors, 0, n / (uint64_t)parts, parts > 1 ? "defer" : NULL, 0);
-    s = lb_pcall(b, "run", 3, 1, err);
+    push_run_opts(L, so->skip_rule_errors, 0, n / (uint64_t)parts, parts > 1 ? "defer" : NULL, 0);
+    df_status s = lb_pcall(b, "run", 3, 1, err);
     if (s == DF_OK && ctx.nomem) {
         lua_pop(L, 1);
         s = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory keeping the rows of the outputs");
     }
     if (s != DF_OK) part_failed(&first_failed, 0);
     pool_join(&workers);
-    watchdog_stop(wd);
     /* the first failure in entity order is the one a single state would have reported */
     for (int k = 0; s == DF_OK && k + 1 < parts; k++)
         if (ws[k].st != DF_OK) {

@@ -7,6 +7,7 @@
 #include "luastate.h"
 #include "output.h"
 #include "progress.h"
+#include "watchdog.h"
 
 #define DF_MAX_RULES 256
 
@@ -23,19 +24,17 @@ typedef struct score_stats {
     uint64_t overrides_applied, overrides_active, overrides_expired;
 } score_stats;
 
-/* Budgets for scoring, enforced by a watchdog thread (see watchdog.h). */
-typedef struct lb_limits {
+typedef struct score_opts {
     const char *rules_path;
-    double time_limit;   /* seconds per entity, 0 = none */
-    double memory_limit; /* MB the scoring phase may add, 0 = none */
     int skip_rule_errors; /* 1: a failing rule counts as not fired (rule_errors.csv) */
     int threads;          /* > 1: score in that many Lua states (each builds its own from source) */
     const char *source;   /* the rule file's text */
     size_t source_len;
-} lb_limits;
+    watchdog *wd;         /* its watch k is part k's (the caller enforces the budgets) */
+} score_opts;
 
 /* Scores every entity and writes the outputs the rule file declares into o. */
 df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
-                 const lb_limits *lim, score_stats *st, df_error *err);
+                 const score_opts *so, score_stats *st, df_error *err);
 
 #endif

@@ -106,6 +106,43 @@ static df_status load_all(run_info *r, outset *o, progress *prog, const char *on
     return st;
 }
 
+/* The watchdog around scoring (watchdog.h), with cfg's budgets: last_line and cleanup are what
+ * the command needs said and undone when it stops the process. */
+static df_status watch_scoring(watchdog **wd, const df_config *cfg, const table *entity, const char *last_line,
+                               void (*cleanup)(void *), void *ctx, df_error *err)
+{
+    watchdog_opts wo = {.rules_path = cfg->rules_path, .time_limit = cfg->rule_time_limit,
+                        .memory_limit = cfg->rule_memory_limit, .entity = entity, .last_line = last_line,
+                        .cleanup = cleanup, .cleanup_ctx = ctx};
+    return watchdog_start(wd, &wo, err);
+}
+
+static void unlink_temps(void *o)
+{
+    outset_unlink_temps(o);
+}
+
+/* Removes a folder of plain files (a test's case files); 0 when it is gone. */
+static int remove_flat_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        for (struct dirent *e; (e = readdir(d));) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            char *p = path_join(dir, e->d_name);
+            if (p) unlink(p);
+            free(p);
+        }
+        closedir(d);
+    }
+    return rmdir(dir);
+}
+
+static void remove_case_dir(void *dir)
+{
+    remove_flat_dir(dir);
+}
+
 /* cfg with threads = 0 resolved to all cores (and at most POOL_MAX_THREADS). */
 static df_config resolved(const df_config *cfg)
 {
@@ -124,6 +161,7 @@ df_status df_run(const df_config *config, df_error *err)
     size_t len = 0;
     lbridge *lb = NULL;
     outset *o = NULL;
+    watchdog *wd = NULL;
     progress *prog = progress_new(cfg->progress);
     df_status st = read_file(cfg->rules_path, &src, &len, err);
     if (st == DF_OK) {
@@ -133,9 +171,12 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
     if (st == DF_OK) st = outset_new(cfg->out_dir, &o, err);
     if (st == DF_OK) st = load_all(&r, o, prog, NULL, err);
-    lb_limits lim = {cfg->rules_path, cfg->rule_time_limit, cfg->rule_memory_limit, cfg->skip_rule_errors,
-                     cfg->threads, src, len};
-    if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &lim, &r.score, err);
+    if (st == DF_OK)
+        st = watch_scoring(&wd, cfg, &tables[0], "defector: rule error; the outputs were left as they were", unlink_temps,
+                           o, err);
+    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd};
+    if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
+    watchdog_stop(wd);
     if (st == DF_OK) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
@@ -162,6 +203,7 @@ df_status df_explain(const df_config *config, const char *key, int json, FILE *o
     char *src = NULL, *text = NULL;
     size_t len = 0;
     lbridge *lb = NULL;
+    watchdog *wd = NULL;
     progress *prog = progress_new(cfg->progress);
     df_status st = read_file(cfg->rules_path, &src, &len, err);
     if (st == DF_OK) st = lb_new(&lb, err);
@@ -170,7 +212,9 @@ df_status df_explain(const df_config *config, const char *key, int json, FILE *o
     if (st == DF_OK && tables[0].nrows == 0)
         st = DF_FAIL(err, DF_ERR_DATA, tables[0].path, "no row with %s = \"%s\" in %s (keys match byte for byte)",
                      tables[0].key, key, tables[0].file);
-    if (st == DF_OK) st = lb_explain(lb, tables, r.ntables, cfg->as_of, json, &text, err);
+    if (st == DF_OK) st = watch_scoring(&wd, cfg, &tables[0], "defector: rule error", NULL, NULL, err);
+    if (st == DF_OK) st = lb_explain(lb, tables, r.ntables, cfg->as_of, json, watchdog_watch(wd, 0), &text, err);
+    watchdog_stop(wd);
     if (st == DF_OK) fputs(text, out);
     free(text);
     progress_free(prog);
@@ -188,6 +232,7 @@ static df_status test_case(const df_config *cfg, const char *rsrc, size_t rlen, 
     char name[512], as_of_text[32], id[256];
     table tables[DF_MAX_TABLES];
     lbridge *b = NULL;
+    watchdog *wd = NULL;
     int ncases = 0;
     df_config c = *cfg;
     c.data_dir = dir;
@@ -204,7 +249,10 @@ static df_status test_case(const df_config *cfg, const char *rsrc, size_t rlen, 
     if (st == DF_OK && tables[0].nrows == 0)
         st = DF_FAIL(err, DF_ERR_DATA, tpath, "the case's %s row was not loaded (is its key column %s empty?)",
                      tables[0].name, tables[0].key);
-    if (st == DF_OK) st = lb_case_check(b, tables, r.ntables, c.as_of, i, pass, msg, mcap, err);
+    /* stopped by the watchdog, the process leaves no case files behind */
+    if (st == DF_OK) st = watch_scoring(&wd, cfg, &tables[0], NULL, remove_case_dir, (void *)dir, err);
+    if (st == DF_OK) st = lb_case_check(b, tables, r.ntables, c.as_of, i, watchdog_watch(wd, 0), pass, msg, mcap, err);
+    watchdog_stop(wd);
     lb_free(b);
     for (int k = 0; k < r.ntables; k++) table_free(&tables[k]);
     return st;
@@ -238,12 +286,11 @@ df_status df_test(const df_config *config, const char *tests_path, FILE *out, in
         if (pass) passed++;
         else (*failed)++;
         fprintf(out, pass ? "PASS  %s\n" : "FAIL  %s\n      %s\n", name, msg);
+        fflush(out); /* before the next case, which the watchdog may end with _exit */
     }
     if (st == DF_OK) {
         fprintf(out, "%d passed, %d failed\n", passed, *failed);
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir); /* our own mkdtemp folder: no quotes in it */
-        if (system(cmd) != 0) fprintf(stderr, "defector: could not remove %s\n", dir);
+        if (remove_flat_dir(dir) != 0) fprintf(stderr, "defector: could not remove %s\n", dir);
     }
     lb_free(b);
     free(rsrc);
