@@ -59,16 +59,18 @@ df_status lb_load_cases(lbridge *b, const char *path, const char *src, size_t le
     return DF_OK;
 }
 
-void lb_case_info(lbridge *b, int i, char *name, size_t ncap, char *as_of, size_t acap)
+void lb_case_info(lbridge *b, int i, lb_case *c)
 {
     lua_State *L = lb_lua(b);
     lua_getfield(L, LUA_REGISTRYINDEX, "defector.cases");
     lua_rawgeti(L, -1, i);
     lua_getfield(L, -1, "name");
-    snprintf(name, ncap, "%s", lua_tostring(L, -1));
+    snprintf(c->name, sizeof c->name, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
     lua_getfield(L, -2, "as_of");
-    snprintf(as_of, acap, "%s", lua_tostring(L, -1));
-    lua_pop(L, 4);
+    snprintf(c->as_of, sizeof c->as_of, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_getfield(L, -3, "line");
+    c->line = (int)lua_tonumber(L, -1);
+    lua_pop(L, 5);
 }
 
 df_status lb_case_files(lbridge *b, int i, const char *dir, char *id, size_t idcap, df_error *err)

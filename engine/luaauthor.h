@@ -13,11 +13,17 @@
 df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int json, df_watch *watch, char **text,
                      df_error *err);
 
-/* defector test: loads the cases of a test file (count in *ncases), tells case i's name and
- * as-of date, writes its input files into dir, and checks a case's result against its
- * expectations (*pass, and msg when it fails). Cases are numbered from 1. */
+/* defector test: loads the cases of a test file (count in *ncases), tells case i's name, as-of
+ * date and line in the test file (0 when unknown), writes its input files into dir, and checks
+ * a case's result against its expectations (*pass, and msg when it fails). Cases are numbered
+ * from 1. */
 df_status lb_load_cases(lbridge *b, const char *path, const char *src, size_t len, int *ncases, df_error *err);
-void lb_case_info(lbridge *b, int i, char *name, size_t ncap, char *as_of, size_t acap);
+typedef struct lb_case {
+    char name[512];
+    char as_of[32]; /* "YYYY-MM-DD", or "" for the command's */
+    int line;
+} lb_case;
+void lb_case_info(lbridge *b, int i, lb_case *c);
 df_status lb_case_files(lbridge *b, int i, const char *dir, char *id, size_t idcap, df_error *err);
 df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, int i, df_watch *watch, int *pass,
                         char *msg, size_t mcap, df_error *err);

@@ -224,38 +224,92 @@ df_status df_explain(const df_config *config, const char *key, int json, FILE *o
     return st;
 }
 
-/* One case of a test file: its own Lua state and rule declarations (for its as-of date), its
- * rows written as the input files into dir and read by the real loader. */
-static df_status test_case(const df_config *cfg, const char *rsrc, size_t rlen, const char *tpath, const char *tsrc,
-                           size_t tlen, int i, const char *dir, int *pass, char *msg, size_t mcap, df_error *err)
+/* What every case of a test run reads: the rule file, the test file, the folder for case files. */
+typedef struct test_files {
+    const df_config *cfg;
+    const char *rules_src, *tests_path, *tests_src;
+    size_t rules_len, tests_len;
+    const char *dir;
+} test_files;
+
+/* Removes every "dir/" from s: a case's files are named as the rule file names them, not by the
+ * temporary folder they were written to. */
+static void strip_dir(char *s, const char *dir)
 {
-    char name[512], as_of_text[32], id[256];
+    size_t n = strlen(dir);
+    for (char *p = s; (p = strstr(p, dir));) {
+        if (p[n] == '/') memmove(p, p + n + 1, strlen(p + n + 1) + 1);
+        else p += n;
+    }
+}
+
+/* Restates err (a failure loading case c's rows) as the case's, at its line in the test file:
+ * "t.test.lua:9: case 'name': customers.csv.gz:2: column signup_date: not a date ...". */
+static df_status case_error(df_error *err, const test_files *tf, const lb_case *c)
+{
+    char where[sizeof err->where], msg[sizeof err->message];
+    strip_dir(err->where, tf->dir);
+    strip_dir(err->message, tf->dir);
+    if (c->line > 0) snprintf(where, sizeof where, "%s:%d", tf->tests_path, c->line);
+    else snprintf(where, sizeof where, "%s", tf->tests_path);
+    snprintf(msg, sizeof msg, "case '%.200s': %.300s%s%.1500s", c->name, err->where, err->where[0] ? ": " : "",
+             err->message);
+    return DF_FAIL(err, err->status, where, "%s", msg);
+}
+
+/* One case of a test file: its own Lua state and rule declarations (for its as-of date), its
+ * rows written as the input files into tf->dir and read by the real loader. */
+static df_status test_case(const test_files *tf, int i, int *pass, char *msg, size_t mcap, df_error *err)
+{
+    char id[256];
+    lb_case kc = {.line = 0};
     table tables[DF_MAX_TABLES];
     lbridge *b = NULL;
     watchdog *wd = NULL;
     int ncases = 0;
-    df_config c = *cfg;
-    c.data_dir = dir;
+    df_config c = *tf->cfg;
+    c.data_dir = tf->dir;
     run_info r = {.cfg = &c, .tables = tables};
     df_status st = lb_new(&b, err);
-    if (st == DF_OK) st = lb_load_cases(b, tpath, tsrc, tlen, &ncases, err);
+    if (st == DF_OK) st = lb_load_cases(b, tf->tests_path, tf->tests_src, tf->tests_len, &ncases, err);
     if (st == DF_OK) {
-        lb_case_info(b, i, name, sizeof name, as_of_text, sizeof as_of_text);
-        if (as_of_text[0]) df_parse_date(as_of_text, strlen(as_of_text), &c.as_of);
-        st = lb_declare(b, cfg->rules_path, rsrc, rlen, c.as_of, tables, &r.ntables, err);
+        lb_case_info(b, i, &kc);
+        if (kc.as_of[0]) df_parse_date(kc.as_of, strlen(kc.as_of), &c.as_of);
+        st = lb_declare(b, c.rules_path, tf->rules_src, tf->rules_len, c.as_of, tables, &r.ntables, err);
     }
-    if (st == DF_OK) st = lb_case_files(b, i, dir, id, sizeof id, err);
-    if (st == DF_OK) st = load_all(&r, NULL, NULL, id, err);
-    if (st == DF_OK && tables[0].nrows == 0)
-        st = DF_FAIL(err, DF_ERR_DATA, tpath, "the case's %s row was not loaded (is its key column %s empty?)",
-                     tables[0].name, tables[0].key);
+    if (st == DF_OK) st = lb_case_files(b, i, tf->dir, id, sizeof id, err);
+    if (st == DF_OK && load_all(&r, NULL, NULL, id, err) != DF_OK) st = case_error(err, tf, &kc);
+    if (st == DF_OK && tables[0].nrows == 0) {
+        DF_FAIL(err, DF_ERR_DATA, "", "its %s row was not loaded (is its key column %s empty?)", tables[0].name,
+                tables[0].key);
+        st = case_error(err, tf, &kc);
+    }
     /* stopped by the watchdog, the process leaves no case files behind */
-    if (st == DF_OK) st = watch_scoring(&wd, cfg, &tables[0], NULL, remove_case_dir, (void *)dir, err);
+    if (st == DF_OK) st = watch_scoring(&wd, &c, &tables[0], NULL, remove_case_dir, (void *)tf->dir, err);
     if (st == DF_OK) st = lb_case_check(b, tables, r.ntables, c.as_of, i, watchdog_watch(wd, 0), pass, msg, mcap, err);
     watchdog_stop(wd);
     lb_free(b);
     for (int k = 0; k < r.ntables; k++) table_free(&tables[k]);
     return st;
+}
+
+/* Runs case i and prints its PASS or FAIL line (a FAIL with the case's line in the test file). */
+static int report_case(lbridge *b, const test_files *tf, int i, FILE *out)
+{
+    lb_case kc;
+    char msg[4096] = "";
+    int pass = 0;
+    df_error cerr = {0};
+    lb_case_info(b, i, &kc);
+    if (test_case(tf, i, &pass, msg, sizeof msg, &cerr) != DF_OK) {
+        pass = 0;
+        snprintf(msg, sizeof msg, "%s%s%s", cerr.where, cerr.where[0] ? ": " : "", cerr.message);
+    }
+    if (pass) fprintf(out, "PASS  %s\n", kc.name);
+    else if (kc.line > 0) fprintf(out, "FAIL  %s (%s:%d)\n      %s\n", kc.name, tf->tests_path, kc.line, msg);
+    else fprintf(out, "FAIL  %s\n      %s\n", kc.name, msg);
+    fflush(out); /* before the next case, which the watchdog may end with _exit */
+    return pass;
 }
 
 df_status df_test(const df_config *config, const char *tests_path, FILE *out, int *failed, df_error *err)
@@ -274,19 +328,10 @@ df_status df_test(const df_config *config, const char *tests_path, FILE *out, in
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/defector-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (st == DF_OK && !mkdtemp(dir)) st = DF_FAIL(err, DF_ERR_OUTPUT, dir, "cannot make a temporary folder: %s", strerror(errno));
+    test_files tf = {cfg, rsrc, tests_path, tsrc, rlen, tlen, dir};
     for (int i = 1; st == DF_OK && i <= n; i++) {
-        char name[512], as_of[32], msg[4096] = "";
-        lb_case_info(b, i, name, sizeof name, as_of, sizeof as_of);
-        int pass = 0;
-        df_error cerr = {0};
-        if (test_case(cfg, rsrc, rlen, tests_path, tsrc, tlen, i, dir, &pass, msg, sizeof msg, &cerr) != DF_OK) {
-            pass = 0;
-            snprintf(msg, sizeof msg, "%s%s%s", cerr.where, cerr.where[0] ? ": " : "", cerr.message);
-        }
-        if (pass) passed++;
+        if (report_case(b, &tf, i, out)) passed++;
         else (*failed)++;
-        fprintf(out, pass ? "PASS  %s\n" : "FAIL  %s\n      %s\n", name, msg);
-        fflush(out); /* before the next case, which the watchdog may end with _exit */
     }
     if (st == DF_OK) {
         fprintf(out, "%d passed, %d failed\n", passed, *failed);
