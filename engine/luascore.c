@@ -187,45 +187,75 @@ static void read_stats(lua_State *L, score_stats *st)
     lua_pop(L, 1);
 }
 
-df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
-                 const score_opts *so, score_stats *st, df_error *err)
-{
-    lua_State *L = lb_lua(b);
-    uint64_t n = tables[0].nrows;
-    int parts = parts_for(n, so);
-    api_ctx ctx = {.o = o, .err = err, .prog = prog};
-    volatile int first_failed = parts;
+/* One call of lb_run: what the main state and the workers share. */
+typedef struct scoring {
+    lbridge *b;
+    table *tables;
+    int ntables, parts;
+    int32_t as_of;
+    uint64_t n; /* entities */
+    const score_opts *so;
+    api_ctx ctx; /* the run's writers */
     df_api api;
-    api_init(&api, &ctx, watchdog_watch(so->wd, 0), &first_failed);
-    progress_phase_items(prog, "scoring", tables[0].name, n);
-    worker *ws = parts > 1 ? calloc((size_t)parts - 1, sizeof *ws) : NULL;
-    if (parts > 1 && !ws) parts = 1;
-    pool workers; /* parts 1 .. parts - 1; a thread that cannot start: its part waits for another */
-    if (parts > 1) workers_init(ws, parts, n, &api, tables, ntables, as_of, so);
-    pool_start(&workers, parts - 1, parts - 1, score_part, ws);
-    lb_push_data(L, tables, ntables, as_of);
-    lua_pushlightuserdata(L, &api);
-    push_run_opts(L, so->skip_rule_errors, 0, n / (uint64_t)parts, parts > 1 ? "defer" : NULL, 0);
-    df_status s = lb_pcall(b, "run", 3, 1, err);
-    if (s == DF_OK && ctx.nomem) {
+    volatile int first_failed;
+    worker *ws; /* parts 1 .. parts - 1 */
+} scoring;
+
+/* The main state's part (every entity when there is one part); leaves M.run's result. */
+static df_status score_main(scoring *sc, df_error *err)
+{
+    lua_State *L = lb_lua(sc->b);
+    lb_push_data(L, sc->tables, sc->ntables, sc->as_of);
+    lua_pushlightuserdata(L, &sc->api);
+    push_run_opts(L, sc->so->skip_rule_errors, 0, sc->n / (uint64_t)sc->parts, sc->parts > 1 ? "defer" : NULL, 0);
+    df_status s = lb_pcall(sc->b, "run", 3, 1, err);
+    if (s == DF_OK && sc->ctx.nomem) {
         lua_pop(L, 1);
         s = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory keeping the rows of the outputs");
     }
-    if (s != DF_OK) part_failed(&first_failed, 0);
-    pool_join(&workers);
-    /* the first failure in entity order is the one a single state would have reported */
-    for (int k = 0; s == DF_OK && k + 1 < parts; k++)
-        if (ws[k].st != DF_OK) {
-            *err = ws[k].err;
-            s = ws[k].st;
+    if (s != DF_OK) part_failed(&sc->first_failed, 0);
+    return s;
+}
+
+/* After the workers are done: the first failure in entity order (the one a single state would
+ * have reported), or the parts merged and finished; M.finish's result replaces M.run's. */
+static df_status gather_parts(scoring *sc, df_status s, df_error *err)
+{
+    lua_State *L = lb_lua(sc->b);
+    int nw = sc->parts - 1;
+    for (int k = 0; s == DF_OK && k < nw; k++)
+        if (sc->ws[k].st != DF_OK) {
+            *err = sc->ws[k].err;
+            s = sc->ws[k].st;
             lua_pop(L, 1); /* run's nil */
         }
-    if (s == DF_OK && parts > 1) s = merge_parts(b, &ctx, ws, parts - 1, err);
-    if (ws) workers_free(ws, parts - 1); /* their states are no longer needed by M.finish */
-    if (s == DF_OK && parts > 1) s = lb_pcall(b, "finish", 1, 1, err);
+    if (s == DF_OK && nw > 0) s = merge_parts(sc->b, &sc->ctx, sc->ws, nw, err);
+    if (sc->ws) workers_free(sc->ws, nw); /* their states are no longer needed by M.finish */
+    sc->ws = NULL;
+    if (s == DF_OK && nw > 0) s = lb_pcall(sc->b, "finish", 1, 1, err);
+    return s;
+}
+
+df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
+                 const score_opts *so, score_stats *st, df_error *err)
+{
+    scoring sc = {.b = b, .tables = tables, .ntables = ntables, .as_of = as_of, .n = tables[0].nrows, .so = so,
+                  .ctx = {.o = o, .err = err, .prog = prog}};
+    sc.parts = parts_for(sc.n, so);
+    sc.first_failed = sc.parts;
+    api_init(&sc.api, &sc.ctx, watchdog_watch(so->wd, 0), &sc.first_failed);
+    progress_phase_items(prog, "scoring", tables[0].name, sc.n);
+    sc.ws = sc.parts > 1 ? calloc((size_t)sc.parts - 1, sizeof *sc.ws) : NULL;
+    if (sc.parts > 1 && !sc.ws) sc.parts = 1;
+    if (sc.parts > 1) workers_init(sc.ws, sc.parts, sc.n, &sc.api, tables, ntables, as_of, so);
+    pool workers; /* a thread that cannot start: its part waits for another thread */
+    pool_start(&workers, sc.parts - 1, sc.parts - 1, score_part, sc.ws);
+    df_status s = score_main(&sc, err);
+    pool_join(&workers);
+    s = gather_parts(&sc, s, err);
     progress_end(prog);
     if (s != DF_OK) return s;
-    st->states = parts;
-    read_stats(L, st);
+    st->states = sc.parts;
+    read_stats(lb_lua(b), st);
     return DF_OK;
 }
