@@ -30,7 +30,7 @@ typedef struct score_opts {
     int threads;          /* > 1: score in that many Lua states (each builds its own from source) */
     const char *source;   /* the rule file's text */
     size_t source_len;
-    watchdog *wd;         /* its watch k is part k's (the caller enforces the budgets) */
+    watchdog *wd;         /* started by the caller with the budgets; part k writes to its watch k */
 } score_opts;
 
 /* Scores every entity and writes the outputs the rule file declares into o. */
