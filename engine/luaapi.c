@@ -1,8 +1,10 @@
 /* luaapi.c: the df_api callbacks (see luaapi.h). open() gives the Lua side a number per output
  * file; the cell callbacks write through csvw; the row_* callbacks capture rows whose order is
  * known only at the end; write_rows() writes them in that order. A capture that fails for
- * memory sets nomem: from then on nothing is written and the caller reports the failure. */
+ * memory sets nomem: from then on nothing is written and the caller reports the failure. The
+ * history scans (scan.c) are handed over as they are. */
 #include "luaapi.h"
+#include "scan.h"
 
 static int api_open(void *ctx, const char *name)
 {
@@ -90,7 +92,11 @@ void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_fa
                     .row_end = api_row_end,
                     .write_rows = api_write_rows,
                     .watch = watch,
-                    .first_failed = first_failed};
+                    .first_failed = first_failed,
+                    .scan_new = df_scan_new,
+                    .scan_candidates = df_scan_candidates,
+                    .scan_run = df_scan_run,
+                    .scan_free = df_scan_free};
 }
 
 void api_free_captures(api_ctx *ctx)

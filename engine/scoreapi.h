@@ -9,6 +9,60 @@
 #include <stdint.h>
 
 /* ffi:begin */
+/* A history scan: the aggregates of one history table over the rows of a block of entities,
+ * computed in C (engine/scan.c) from a description the Lua side builds (engine/lua/scan.lua).
+ * Column types, aggregate kinds and test operators: */
+enum { DF_SC_INT, DF_SC_DECIMAL, DF_SC_DATE, DF_SC_CATEGORY, DF_SC_TEXT };
+enum { DF_SA_COUNT, DF_SA_ANY, DF_SA_SUM, DF_SA_MIN, DF_SA_MAX, DF_SA_LATEST, DF_SA_EARLIEST };
+enum {
+    DF_ST_SET,     /* category: set[code] != 0 */
+    DF_ST_MASK,    /* a function filter: masks[fn][row - first row of the block] != 0 */
+    DF_ST_PRESENT, /* the cell has a value (text: not empty) */
+    DF_ST_EMPTY,
+    DF_ST_GT, DF_ST_GE, DF_ST_LT, DF_ST_LE, /* int, decimal, date: against i (or x when !exact); text: against texts[0] */
+    DF_ST_IN       /* int, decimal, date: one of list[0..n); text: one of texts[0..n) */
+};
+
+typedef struct df_scan_col {
+    int32_t type;        /* DF_SC_* */
+    const void *data;    /* int64_t* (int, decimal micro-units), int32_t* (date), uint32_t* (category), char* (text arena) */
+    const uint64_t *offs; /* text: row i is data[offs[i] .. offs[i+1]) */
+    const int32_t *rank; /* category: code -> rank of its text in byte order (min, max, ties) */
+    uint32_t ncodes;     /* category: size of its dictionary */
+} df_scan_col;
+
+typedef struct df_scan_test {
+    int32_t agg;         /* the aggregate this test belongs to */
+    int32_t op;          /* DF_ST_* */
+    int32_t col;
+    int32_t exact;       /* comparisons: 1 = compare with i, 0 = with x */
+    int64_t i;
+    double x;
+    const uint8_t *set;  /* SET: by code (ncodes bytes) */
+    int32_t fn;          /* MASK: which mask */
+    int32_t n;           /* IN: entries in list or texts */
+    const int64_t *list;
+    const char *const *texts;
+    const int32_t *lens;
+} df_scan_test;
+
+typedef struct df_scan_agg {
+    int32_t kind;        /* DF_SA_* */
+    int32_t col;         /* the value column, -1 for count and any */
+    int32_t tie;         /* latest, earliest on one date: 0 the first in the file, 1 the lowest value, 2 the highest */
+} df_scan_agg;
+
+typedef struct df_scan_spec {
+    const uint64_t *offsets; /* entity e's rows are [offsets[e], offsets[e+1]) */
+    int32_t date_col;        /* the history's date column, -1 when none */
+    int32_t ncols, naggs, ntests, nmasks;
+    const df_scan_col *cols;
+    const df_scan_agg *aggs;
+    const df_scan_test *tests;
+} df_scan_spec;
+
+struct df_scan;
+
 typedef struct df_watch {
     volatile double row;        /* the entity being scored (its row), -1 between phases */
     volatile const char *what;  /* the rule code (or feature, stage...) being evaluated */
@@ -30,6 +84,12 @@ typedef struct df_api {
     int (*write_rows)(void *ctx, int f, const uint32_t *order, size_t n);
     struct df_watch *watch;
     volatile int *first_failed; /* parallel scoring: the lowest part that failed (parts: none) */
+    /* history scans (engine/scan.c) */
+    struct df_scan *(*scan_new)(const struct df_scan_spec *spec, char *err, size_t errcap);
+    int64_t (*scan_candidates)(struct df_scan *s, uint64_t lo, uint64_t hi, int32_t test, uint32_t *rows);
+    int (*scan_run)(struct df_scan *s, uint64_t lo, uint64_t hi, const uint8_t *const *masks, double *out,
+                    int32_t *bad);
+    void (*scan_free)(struct df_scan *s);
 } df_api;
 /* ffi:end */
 

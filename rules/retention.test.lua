@@ -50,7 +50,7 @@ case { "renewal yesterday does not fire", as_of = A,
   expect = { rules = {}, days_to_renewal = -1 } }
 case { "no renewal date: no contract", as_of = A,
   customer = steady(), events = { YESTERDAY },
-  expect = { rules = {}, days_to_renewal = nil } }
+  expect = { rules = {}, days_to_renewal = empty } }
 
 -- price_increase: a price_change > 0 in the last 90 days
 case { "price up a cent 89 days ago", as_of = A,

@@ -152,12 +152,14 @@ refused syntax_unclosed 5 "syntax.lua:$L_BANDS: syntax error: ')' expected (to c
 # line 9 reading a field no column, feature or value declares (a typo for complaints_90)
 sed '9s/c.complaints_90 >= 2/c.complaint_90 >= 2/' "$RULES_DIR/valid.lua" > "$T/unknown_field.lua"
 RULES_FILE="$T/unknown_field.lua" run_engine unknown_field "$OUT"
-refused unknown_field 5 "unknown_field.lua:9: rule complaints: unknown field 'complaint_90'" "customer C1"
+# found before anything is read: the line, the name, and the name it was probably meant to be
+refused unknown_field 5 "unknown_field.lua:9: rule complaints reads c.complaint_90, which is never defined" "did you mean 'complaints_90'?"
 
 sed 's/return c.complaints_90 >= 2 end/return c.complaints_90 >= 2 and c.renewal_date > 0 end/' "$RULES" > "$T/runtime.lua"
 RULES_FILE="$T/runtime.lua" run_engine runtime_error "$OUT"
-refused runtime_error 5 "runtime.lua:$L_COMPLAINTS: rule complaints: attempt to compare" \
-  "(customer C2; it looked at complaints_90 = 2, renewal_date = nil)"
+# said in the rule's words: which field held what, for which customer, and how to guard it
+refused runtime_error 5 "runtime.lua:$L_COMPLAINTS: rule complaints: c.renewal_date (empty) compared with number 0 (customer_id C2)" \
+  "test c.renewal_date ~= nil first"
 
 # an entity table over the column limit, declared after its history: refused, not half declared
 python3 - "$RULES" "$T/too_many_columns.lua" <<'PY'
@@ -176,7 +178,7 @@ refused too_many_columns 5 "too_many_columns.lua: table customers declares 307 c
 RULES_FILE="$T/runtime.lua" run_engine skip "$T/out-skip" --on-rule-error skip
 assert_rc skip 0
 assert_err skip "rule complaints failed for 1 customers and was skipped for them (see rule_errors.csv)"
-want=$(printf 'customer_id,rule,where,error,values\nC2,complaints,%s:%s,attempt to compare number with nil,"complaints_90 = 2, renewal_date = nil"' "$T/runtime.lua" "$L_COMPLAINTS")
+want=$(printf 'customer_id,rule,where,error,values\nC2,complaints,%s:%s,"c.renewal_date (empty) compared with number 0 — c.renewal_date is empty for this entity: test c.renewal_date ~= nil first, use between(c.renewal_date, lo, hi) (false when empty), or list the column in required","complaints_90 = 2, renewal_date = nil"' "$T/runtime.lua" "$L_COMPLAINTS")
 check skip "rule_errors.csv: $(cat "$T/out-skip/rule_errors.csv" 2>/dev/null)" [ "$(cat "$T/out-skip/rule_errors.csv" 2>/dev/null)" = "$want" ]
 check skip "run_summary.json rule_errors" grep -q '"complaints": 1' "$T/out-skip/run_summary.json"
 refute skip "C2 should score 15 (detractor only) without the failed rule, below the risk list" \

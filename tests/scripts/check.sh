@@ -13,10 +13,10 @@ assert_rc broken 5
 cat > "$T/want" <<'WANT'
 tests/rules/broken.lua:6: error: customers.csv.gz has no column 'segmnt' — the header has 'segment': did you mean it?
 tests/rules/broken.lua:14: error: 'complaints_90' is declared twice (as a feature and as a feature); use another name
-tests/rules/broken.lua:15: error: unknown field 'complaints_9': not a column, feature or value — did you mean 'complaints_90'?
+tests/rules/broken.lua:15: error: rule complaints reads c.complaints_9, which is never defined: not a column, feature or value — did you mean 'complaints_90'?
 tests/rules/broken.lua:16: error: rule code 'complaints' is used twice; codes must be unique
 tests/rules/broken.lua:17: error: rule new: points must be a number
-tests/rules/broken.lua:18: error: the reason shows {tenur_days}, which is not a feature or column — did you mean {tenure_days}?
+tests/rules/broken.lua:18: error: the reason of rule quiet shows {tenur_days}, which is not a feature or column — did you mean {tenure_days}?
 tests/rules/broken.lua:19: error: unknown name 'scor' — did you mean 'score'?
 tests/rules/broken.lua:20: warning: scores below 30 fall in no band — add a last band with minimum 0, e.g. { "low", 0 }
 tests/rules/broken.lua:21: error: stage 'lapsed' can never be reached: stage 'active' before it has no condition — move 'active' to the end of the stages

@@ -7,7 +7,7 @@ ex() { local label=$1; shift; run_cli "$label" explain "$RULES" --data "$DATA" -
 
 ex R61 --customer R61
 check R61 "explain R61 exit $RC: $ERR" [ "$RC" = 0 ]
-for want in "customer R61 (as of 2026-11-01)" "days_to_renewal    61" "last_activity      2026-10-31" \
+for want in "customer_id R61 (as of 2026-11-01)" "days_to_renewal    61" "last_activity      2026-10-31" \
             "renewal_due: days_to_renewal = 61, fires at 0 to 60" "complaints: complaints_90 = 0, fires at >= 2" \
             "detractor: last_nps = (none), fires at <= 6" "points 0, score 0, band low, stage active"; do
   assert_out R61 "$want"
@@ -24,7 +24,7 @@ ex CAP --customer CAP --json
 check "CAP --json" "explain --json: $OUTPUT" python3 - "$T/CAP.stdout" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
-assert j["customer"] == "CAP"
+assert j["entity"] == "CAP" and j["key"] == "customer_id", j
 assert j["score"] == 100 and j["points"] == 105 and j["band"] == "high" and j["stage"] == "post_price_increase", j
 fired = [r["code"] for r in j["rules"] if r["fired"]]
 assert fired == ["renewal_due", "price_increase", "complaints", "calls_unreturned", "broken_promises", "detractor"], fired
@@ -35,7 +35,7 @@ PY
 # the guide's example, on sample-data
 run_cli sample explain "$RULES" --data "$REPO_DIR/sample-data" --as-of 2026-11-01 --customer C0000042
 check sample "sample-data explain: exit $RC: $ERR" [ "$RC" = 0 ]
-for want in "customer C0000042 (as of 2026-11-01)" "tenure_days        412" "renewal_due: days_to_renewal = 326, fires at 0 to 60" \
+for want in "customer_id C0000042 (as of 2026-11-01)" "tenure_days        412" "renewal_due: days_to_renewal = 326, fires at 0 to 60" \
             "inactive: days_inactive = 36, fires at > 60" "points 0, score 0, band low, stage active"; do
   assert_out sample "$want"
 done

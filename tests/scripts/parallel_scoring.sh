@@ -54,8 +54,8 @@ done
 run_engine stop1 "$T/stop1" --threads 1
 assert_rc stop1 5
 first=$(head -n 2 "$T/out1/rule_errors.csv" | tail -n 1 | cut -d, -f1)
-assert_err stop1 "rule fragile: attempt to perform arithmetic on"
-assert_err stop1 "(customer $first;"
+assert_err stop1 "rule fragile: c.renewal_date is empty for this entity, and arithmetic on an empty value fails"
+assert_err stop1 "(customer_id $first)"
 err1=$(head -n 1 <<<"$ERR")
 run_engine stop4 "$T/stop4" --threads 4
 assert_rc stop4 5
@@ -84,7 +84,7 @@ mid=$(zcat "$T/data/customers.csv.gz" | sed -n 2500p | tr ',' '\n' | grep -m1 '^
   sed -n '/^output {/,$p' "$RULES_FILE"; } > "$T/late.lua"
 RULES_FILE="$T/late.lua" run_engine late "$T/late-out" --threads 2 --rule-time-limit 1
 assert_rc late 5
-assert_err late "rule boom: boom (customer $mid"
+assert_err late "rule boom: boom (customer_id $mid"
 refute late_watchdog "the watchdog should not fire: $ERR" grep -q "stopped while scoring" <<<"$ERR"
 
 # lookups and overrides in every state: overrides for the first and the last customer
@@ -130,7 +130,7 @@ assert_err helper "helper.lua:$line: function defined at line $((line - 1)) chan
 for t in 1 2; do
   RULES_FILE="$T/bump.lua" run_engine "bump$t" "$T/keep-out" --threads "$t" --on-rule-error skip
   assert_rc "bump$t" 5
-  assert_err "bump$t" "bump.lua: the rule file changed 'counter', a table declared outside its functions, while customers were scored"
+  assert_err "bump$t" "bump.lua: the rule file changed 'counter', a table declared outside its functions, while entities were scored"
 done
 check bump_out "a run that changed an outer table must not write outputs" [ ! -e "$T/keep-out" ]
 # reading values declared outside, and tables made per customer, are fine

@@ -1,0 +1,29 @@
+-- analyse.lua: once the rule file has run, what it declared must hang together: an entity and
+-- at least one output; outputs naming declared fields; overrides forcing declared bands; no
+-- function keeping values across entities (purity.lua); and the per-entity computation in
+-- dependency order, with every read defined and no cycle (depend.lua). Shared by run (which
+-- stops at the first problem) and check (which lists them all).
+local E = require("defector.errors")
+local J = require("defector.job")
+local outputs = require("defector.outputs")
+local lookups = require("defector.lookups")
+local purity = require("defector.purity")
+local depend = require("defector.depend")
+
+local M = {}
+
+function M.finish(job)
+  if not job.entity then
+    E.record(job, job.file, "the rule file declares no entity table", "add entity { file = ..., key = ..., columns = {...} }")
+  end
+  if #job.outputs == 0 then
+    E.record(job, job.file, "the rule file declares no output", "add output { ... } or metrics { ... }")
+  end
+  for _, name in ipairs(J.BUILTIN) do job.fields[name] = job.fields[name] or "builtin" end
+  outputs.check_fields(job)
+  lookups.check_overrides(job)
+  purity.check(job)
+  depend.order(job)
+end
+
+return M

@@ -1,0 +1,226 @@
+-- declare.lua: the declarations of a rule file that are not outputs: input tables and their
+-- column types, features, rules, score, bands, stages and values. Each API function checks its
+-- arguments (a mistake is raised with the rule file's line and how to fix it) and records the
+-- declaration in the job; nothing is evaluated here.
+local E = require("defector.errors")
+local H = require("defector.handles")
+local fmt, concat, sort = string.format, table.concat, table.sort
+
+local M = {}
+
+local TYPES = { int = true, decimal = true, date = true, category = true, text = true }
+M.TYPES = TYPES
+
+local function check(job, cond, msg, level, fix) return E.check(job, cond, msg, (level or 2) + 1, fix) end
+
+-- A name a rule may read (c.name): declared once, as a column, a feature or a value.
+function M.field(job, name, kind, level)
+  check(job, type(name) == "string" and name:match("^[%a_][%w_]*$"),
+    "a name must be a word of letters, digits and _ (got " .. tostring(name) .. ")", level + 1)
+  check(job, not job.fields[name], fmt("'%s' is declared twice (as a %s and as a %s); use another name",
+    name, job.fields[name] or "", kind), level + 1)
+  job.fields[name] = kind
+  job.field_line[name] = E.line(job, level + 1)
+end
+
+-- category { "purchase", "renewal", ... }: a category column whose values are known. A value
+-- outside the list in the data is bad input; a filter on another value is a mistake.
+local function api_category(job, values)
+  check(job, type(values) == "table" and #values > 0,
+    "category { \"a\", \"b\", ... } lists the values the column may hold", 2)
+  local set, list = {}, {}
+  for i, v in ipairs(values) do
+    check(job, type(v) == "string", fmt("category: value %d must be text, got %s", i, tostring(v)), 2)
+    check(job, not set[v], fmt("category: \"%s\" is listed twice", v), 2)
+    set[v] = true
+    list[i] = v
+  end
+  return H.seal(job, { type = "category", values = list, set = set }, H.TYPE, "a column type is read-only", "category {...}")
+end
+
+local function column_type(job, kind, cname, spec, level)
+  local ty = H.unseal(job, spec, H.TYPE)
+  if ty then return ty.type, ty.values, ty.set end
+  check(job, TYPES[spec], fmt("%s: column '%s' has type %s; use one of int, decimal, date, category, text, or category { ... }",
+    kind, tostring(cname), tostring(spec)), level + 1)
+  return spec
+end
+
+local function table_name(job, kind, spec, level)
+  -- "customers.csv.gz" -> customers; an export in parts "events-*.csv.gz" -> events
+  local name = spec.name or (spec.file:match("^([^%.]+)") or ""):gsub("[-_]?[%*%?].*$", "")
+  check(job, name:match("^[%a_][%w_]*$"),
+    fmt("%s: no table name can be made from the file name \"%s\"; add name = \"...\"", kind, spec.file), level + 1)
+  check(job, not job.by_name[name], "a table named '" .. name .. "' is declared twice", level + 1)
+  return name
+end
+
+local function check_spec(job, kind, spec, level)
+  check(job, type(spec) == "table", kind .. " { file = ..., key = ..., columns = { ... } } expects a table", level + 1)
+  check(job, type(spec.file) == "string", kind .. ": 'file' must name the input file, e.g. file = \"customers.csv.gz\"", level + 1)
+  check(job, spec.file:match("^[%w_%-%.%*%?]+$") and not spec.file:match("^%."),
+    kind .. ": 'file' must be a file name in the --data folder, without a folder or '..' (got \"" .. spec.file ..
+    "\"), e.g. file = \"customers.csv.gz\" or \"events-*.csv.gz\"", level + 1)
+  check(job, spec.name == nil or (type(spec.name) == "string" and spec.name:match("^[%a_][%w_]*$")),
+    kind .. ": 'name' must be a word of letters, digits and _", level + 1)
+  check(job, type(spec.key) == "string", kind .. ": 'key' must name the key column, e.g. key = \"customer_id\"", level + 1)
+  check(job, type(spec.columns) == "table", kind .. ": 'columns' must list the columns to read with their types", level + 1)
+  check(job, spec.required == nil or type(spec.required) == "table",
+    kind .. ": 'required' must list column names, e.g. required = { \"signup_date\" }", level + 1)
+end
+
+local function add_columns(job, kind, t, spec, level)
+  local names = {}
+  for cname in pairs(spec.columns) do
+    check(job, type(cname) == "string", kind .. ": column names must be strings", level + 1)
+    names[#names + 1] = cname
+  end
+  sort(names)
+  for _, cname in ipairs(names) do
+    local ctype, values, set = column_type(job, kind, cname, spec.columns[cname], level + 1)
+    t.columns[#t.columns + 1] = { name = cname, type = ctype, values = values, set = set }
+    t.columns[cname] = ctype
+    t.column_of[cname] = t.columns[#t.columns]
+  end
+  -- required = { "signup_date", ... }: a row with one of these empty is bad input
+  for _, cname in ipairs(spec.required or {}) do
+    local c = type(cname) == "string" and t.column_of[cname]
+    if c then c.required = true
+    else -- the table is still declared: check goes on without a cascade of findings
+      E.record(job, E.at(job, t.line), fmt("%s: required column '%s' is not one of its columns", kind, tostring(cname)),
+        "declare it in columns, or remove it from required")
+    end
+  end
+end
+
+local function declare_table(job, kind, spec, level)
+  check_spec(job, kind, spec, level + 1)
+  local t = { kind = kind, name = table_name(job, kind, spec, level + 1), file = spec.file, key = spec.key,
+              date = spec.date, columns = {}, column_of = {}, line = E.line(job, level + 1) }
+  add_columns(job, kind, t, spec, level + 1)
+  if kind == "entity" then
+    check(job, job.entity == nil, "only one entity table can be declared", level + 1)
+    if not t.columns[spec.key] then
+      t.columns[#t.columns + 1] = { name = spec.key, type = "text" }
+      t.columns[spec.key] = "text"
+      t.column_of[spec.key] = t.columns[#t.columns]
+    end
+    check(job, t.columns[spec.key] == "text", "entity: the key column must be text", level + 1)
+    job.entity = t
+    for _, c in ipairs(t.columns) do M.field(job, c.name, "column", level + 1) end
+  else
+    check(job, spec.date == nil or t.columns[spec.date] == "date",
+      "history: 'date' must name one of its columns of type date", level + 1)
+  end
+  job.tables[#job.tables + 1] = t
+  job.by_name[t.name] = t
+  return H.seal(job, t, H.TABLE, "table declarations are read-only", kind .. " " .. t.name)
+end
+
+local function api_feature(job, name, def)
+  M.field(job, name, "feature", 2)
+  if type(def) == "table" then def = H.unseal(job, def, H.AGG) or def end
+  check(job, type(def) == "function" or H.is(def, H.AGG),
+    "feature '" .. tostring(name) .. "': give a function(c) ... end or a history aggregate such as count(events, {...})", 2)
+  job.features[#job.features + 1] = { name = name, def = def, line = E.line(job, 2) }
+end
+
+-- A reason template "renewal due in {days_to_renewal} days" split once into its parts:
+-- odd entries are literal text, even entries field names.
+local function template(text)
+  local parts, pos = {}, 1
+  for a, name, b in text:gmatch("(){([%w_]+)}()") do
+    parts[#parts + 1] = text:sub(pos, a - 1)
+    parts[#parts + 1] = name
+    pos = b
+  end
+  parts[#parts + 1] = text:sub(pos)
+  return parts
+end
+
+local function api_rule(job, spec)
+  check(job, type(spec) == "table", "rule { \"code\", points = N, when = function(c) ... end, reason = \"...\" }", 2)
+  local code = spec[1] or spec.code
+  check(job, type(code) == "string" and code:match("^[%w_%-%.]+$"), "a rule needs a code: a word like \"renewal_due\" as its first item", 2)
+  check(job, not job.rule_codes[code], "rule code '" .. code .. "' is used twice; codes must be unique", 2)
+  check(job, type(spec.points) == "number", "rule " .. code .. ": points must be a number", 2)
+  check(job, type(spec.when) == "function", "rule " .. code .. ": 'when' must be a function(c) returning true when the rule fires", 2)
+  check(job, spec.reason == nil or type(spec.reason) == "string" or type(spec.reason) == "function",
+    "rule " .. code .. ": reason must be text (may hold {feature} placeholders) or a function(c)", 2)
+  local r = { code = code, points = spec.points, when = spec.when, reason = spec.reason or code,
+              index = #job.rules + 1, line = E.line(job, 2) }
+  if type(r.reason) == "string" then r.parts = template(r.reason) end
+  job.rules[#job.rules + 1] = r
+  job.rule_codes[code] = r
+end
+
+local function api_score(job, fn)
+  check(job, type(fn) == "function", "score(function(c) return math.min(100, c.points) end) expects a function", 2)
+  check(job, job.score == nil, "score is declared twice", 2)
+  job.score = fn
+  job.score_line = E.line(job, 2)
+end
+
+local function api_bands(job, list)
+  check(job, type(list) == "table" and #list > 0, "bands { {\"high\", 60}, {\"medium\", 30}, {\"low\", 0} } expects a list", 2)
+  check(job, job.bands == nil, "bands are declared twice", 2)
+  local prev = math.huge
+  for i, b in ipairs(list) do
+    check(job, type(b) == "table" and type(b[1]) == "string" and type(b[2]) == "number",
+      "band " .. i .. ": write it as {\"name\", minimum score}", 2)
+    check(job, b[2] < prev, "bands must be listed from the highest minimum score to the lowest", 2)
+    prev = b[2]
+  end
+  local copy = {}
+  for i, b in ipairs(list) do copy[i] = { b[1], b[2] } end
+  job.bands = copy
+  job.bands_line = E.line(job, 2)
+end
+
+local function api_stages(job, list)
+  check(job, type(list) == "table" and #list > 0, "stages { {\"name\", function(c) ... end}, ..., {\"default\"} } expects a list", 2)
+  check(job, job.stages == nil, "stages are declared twice", 2)
+  local copy = {}
+  for i, s in ipairs(list) do
+    check(job, type(s) == "table" and type(s[1]) == "string", "stage " .. i .. ": write it as {\"name\", function(c) ... end}", 2)
+    check(job, s[2] == nil or type(s[2]) == "function", "stage " .. s[1] .. ": the condition must be a function(c)", 2)
+    copy[i] = { s[1], s[2] }
+  end
+  job.stages = copy
+  job.stages_line = E.line(job, 2)
+end
+
+local function api_value(job, name, fn)
+  M.field(job, name, "value", 2)
+  check(job, type(fn) == "function", "value '" .. name .. "' expects a function(c)", 2)
+  job.values[#job.values + 1] = { name = name, fn = fn, line = E.line(job, 2) }
+end
+
+-- The API functions of this module, bound to the job.
+function M.api(job)
+  return {
+    entity = function(spec) return declare_table(job, "entity", spec, 2) end,
+    history = function(spec) return declare_table(job, "history", spec, 2) end,
+    category = function(values) return api_category(job, values) end,
+    feature = function(name, def) return api_feature(job, name, def) end,
+    rule = function(spec) return api_rule(job, spec) end,
+    score = function(fn) return api_score(job, fn) end,
+    bands = function(list) return api_bands(job, list) end,
+    stages = function(list) return api_stages(job, list) end,
+    value = function(name, fn) return api_value(job, name, fn) end,
+  }
+end
+
+-- The tables and columns to load, for C (luabridge.c reads it).
+function M.plan(job)
+  local tables = {}
+  for i, t in ipairs(job.tables) do
+    local cols = {}
+    for j, c in ipairs(t.columns) do cols[j] = { name = c.name, type = c.type, required = c.required, values = c.values } end
+    tables[i] = { name = t.name, file = t.file, kind = t.kind, key = t.key, date = t.date, columns = cols }
+  end
+  return { tables = tables }
+end
+
+M.template = template
+return M

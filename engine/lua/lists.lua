@@ -1,0 +1,127 @@
+-- lists.lua: output { ... } tables: one row per entity that passes `where`, in `order`. As an
+-- entity is scored its row is rendered to CSV by the C writer (into memory, with a place left
+-- for the rank) and only its sort keys stay in Lua; once every entity is scored (and the
+-- parts merged) the rows are ordered and written, numbered by rank.
+local ffi = require("ffi")
+local dates = require("defector.dates")
+local H = require("defector.handles")
+local fmt = string.format
+local huge = math.huge
+
+local M = {}
+
+-- Fields whose numbers are dates (shown as YYYY-MM-DD): date columns of the entity, and
+-- latest/earliest/min/max of a history's date column.
+function M.is_date(job, name)
+  if job.entity.columns[name] == "date" then return true end
+  for _, f in ipairs(job.features) do
+    if f.name == name and H.is(f.def, H.AGG) and f.def.column and f.def.t.columns[f.def.column] == "date"
+      and f.def.kind ~= "sum" then return true end
+  end
+  return false
+end
+
+-- A cell of any Lua value.
+function M.writer(api)
+  local ctx = api.ctx
+  return function(f, v, is_date)
+    if v == nil then api.empty(ctx, f)
+    elseif type(v) == "number" then
+      if is_date then local s = dates.text(v); api.plain(ctx, f, s, #s)
+      else api.number(ctx, f, v) end
+    elseif type(v) == "boolean" then
+      local s = v and "true" or "false"
+      api.plain(ctx, f, s, #s)
+    else
+      local s = tostring(v)
+      api.text(ctx, f, s, #s)
+    end
+  end
+end
+
+function M.header(api, f, cols)
+  for _, col in ipairs(cols) do api.text(api.ctx, f, col.name, #col.name) end
+  api.end_row(api.ctx, f)
+end
+
+-- job.lists: the list outputs, their files opened (a part's writers only capture rows).
+function M.setup(job, api, part)
+  job.lists = {}
+  for _, o in ipairs(job.outputs) do
+    if o.kind == "list" then
+      local f = api.open(api.ctx, o.file)
+      if f < 0 then error({ where = o.file, message = "cannot open the output file" }, 0) end
+      if not part then M.header(api, f, o.columns) end
+      local L = { o = o, f = f, m = 0, keys = {}, label = "output " .. o.file }
+      for k = 1, #o.order do L.keys[k] = {} end
+      job.lists[#job.lists + 1] = L
+    end
+  end
+end
+
+-- The generated code for list L (see compile.lua): the row and its sort keys.
+function M.emit(g, job, L, l)
+  local o = L.o
+  local Li, W, A = g.bind("misc", L), g.bind("misc", job.write_value), g.bind("misc", job.api)
+  g.add("  watch.what = LBL[%d]", g.bind("lbl", L.label))
+  g.add(o.where and fmt("  if FN[%d](c) then", g.bind("fn", o.where)) or "  do")
+  g.add("    local L, W, A = MISC[%d], MISC[%d], MISC[%d]", Li, W, A)
+  g.add("    A.row_begin(A.ctx, %d)", L.f)
+  for _, col in ipairs(o.columns) do
+    if col.field == "rank" then g.add("    A.row_split(A.ctx, %d)", L.f)
+    elseif type(col.field) == "function" then g.add("    W(%d, FN[%d](c), false)", L.f, g.bind("fn", col.field))
+    else g.add("    W(%d, c.%s, %s)", L.f, col.field, tostring(M.is_date(job, col.field))) end
+  end
+  g.add("    A.row_end(A.ctx, %d)", L.f)
+  g.add("    local m = L.m + 1; L.m = m")
+  for k, key in ipairs(o.order) do g.add("    L.keys[%d][m] = c.%s", k, key.field) end
+  g.add("  end")
+end
+
+-- Bands and stages sort in their declared order.
+function M.enum_rank(job, field)
+  local list = field == "band" and job.bands or (field == "stage" and job.stages) or nil
+  if not list then return nil end
+  local r = {}
+  for i, b in ipairs(list) do r[b[1]] = i end
+  return r
+end
+
+-- -1, 0, 1; empty values last
+function M.cmp_values(a, b, rank)
+  if a == b then return 0 end
+  if a == nil then return 1 end
+  if b == nil then return -1 end
+  if rank then a, b = rank[a] or huge, rank[b] or huge end
+  if type(a) == "boolean" then a = a and 1 or 0 end
+  if type(b) == "boolean" then b = b and 1 or 0 end
+  if type(a) ~= type(b) then a, b = tostring(a), tostring(b) end
+  if a < b then return -1 elseif a > b then return 1 end
+  return 0
+end
+
+-- Orders and writes every list; returns {file = rows}.
+function M.finish(job, api, counts)
+  for _, L in ipairs(job.lists) do
+    local o, m, keys = L.o, L.m, L.keys
+    local ranks = {}
+    for k, key in ipairs(o.order) do ranks[k] = M.enum_rank(job, key.field) end
+    local idx = {}
+    for i = 1, m do idx[i] = i end
+    table.sort(idx, function(x, y)
+      for k, key in ipairs(o.order) do
+        local r = M.cmp_values(keys[k][x], keys[k][y], ranks[k])
+        if r ~= 0 then if key.desc then return r > 0 end return r < 0 end
+      end
+      return x < y
+    end)
+    local arr = ffi.new("uint32_t[?]", m > 0 and m or 1)
+    for i = 1, m do arr[i - 1] = idx[i] - 1 end
+    if api.write_rows(api.ctx, L.f, arr, m) ~= 0 then
+      error({ where = o.file, message = "cannot write the output file (out of memory?)" }, 0)
+    end
+    counts[o.file] = m
+  end
+end
+
+return M

@@ -1,0 +1,116 @@
+-- main.lua: what the C side calls (luabridge.c), each a thin driver over the modules:
+--   declare(source, file, as_of, as_of_text) -> plan   the tables and columns to load
+--   run(data, api, opts) -> stats | part | nil          score (opts: lo, hi, part, defer,
+--                                                       skip_rule_errors, explain, json, result)
+--   finish(parts) -> stats                              after a deferred run: merge, write
+--   load_cases / case_files / case_check                defector test
+--   check(source, file, as_of, as_of_text, headers, values) -> text, errors, warnings
+-- A Lua state holds one job at a time (state.job); every module gets it passed.
+local ffi = require("ffi")
+ffi.cdef(require("defector.cdef"))
+local J = require("defector.job")
+local E = require("defector.errors")
+local sandbox = require("defector.sandbox")
+local declare = require("defector.declare")
+local analyse = require("defector.analyse")
+local wording = require("defector.wording")
+local scan = require("defector.scan")
+local run = require("defector.run")
+local parts = require("defector.parts")
+local explain = require("defector.explain")
+local failure = require("defector.failure")
+local casetest = require("defector.casetest")
+
+local M = {}
+local state = {}
+
+function M.declare(source, chunkname, as_of, as_of_text)
+  local job = J.new(chunkname, source, as_of, as_of_text)
+  local api = sandbox.api(job)
+  job.env = api
+  E.run_chunk(job, source, chunkname, sandbox.env(job, api), function(line)
+    return wording.syntax_hint(job.lines[line or 0]) or (line and line > 1 and wording.syntax_hint(job.lines[line - 1])) or nil
+  end)
+  analyse.finish(job)
+  state.job = job
+  return declare.plan(job)
+end
+
+local function on_error(job)
+  return function(e)
+    local ok, r = pcall(run.on_error, job, e)
+    if ok then return r end
+    return "internal: the error handler failed: " .. tostring(r) .. " (handling: " .. tostring(type(e) == "table" and e.message or e) .. ")"
+  end
+end
+
+-- explain and test: entity row 0 (the loader kept only that one), scored with a trace
+local function run_single(job, S, opts)
+  local ok, err = xpcall(function()
+    for _, sc in ipairs(job.scans) do scan.run(job, sc, 0, 1) end
+    S.eval(0, 0)
+  end, on_error(job))
+  job.api.watch.row = -1
+  if not ok then error(err, 0) end
+  if opts.result then return { result = explain.result(job) } end
+  return { explain = explain.report(job, S.trace, failure.key_of(job, 0), opts.json) }
+end
+
+function M.run(data, api_ptr, opts)
+  opts = opts or {}
+  local job = state.job
+  local api = ffi.cast("df_api*", api_ptr)
+  local single = opts.explain ~= nil
+  local S = run.prepare(job, data, api, { skip_rule_errors = opts.skip_rule_errors, part = opts.part, single = single, trace = single })
+  if single then return run_single(job, S, opts) end
+  local t0 = api.now()
+  local lo, hi = opts.lo or 0, opts.hi or job.views[job.entity.name].n
+  local prof = os.getenv("DEFECTOR_LUA_PROFILE") -- LuaJIT's sampling profiler, for tuning
+  if prof then require("jit.p").start("Fl", prof) end
+  local ok, err = xpcall(run.score, on_error(job), job, S, lo, hi, opts)
+  if prof then require("jit.p").stop() end
+  if not ok then
+    api.watch.row = -1 -- not scoring any more: the watchdog must not take this for a rule that hangs
+    error(err, 0)
+  end
+  run.check_outer(job)
+  if opts.part then return parts.pack(job, S) end
+  if opts.defer then
+    state.pending = function(ps) return run.finish(job, S, ps, t0) end
+    return nil
+  end
+  return run.finish(job, S, {}, t0)
+end
+
+function M.finish(ps)
+  local f = state.pending
+  state.pending = nil
+  return f(ps)
+end
+
+-- Errors leave for C as {where, message}: the fix goes into the message; anything else is an
+-- engine bug and keeps its traceback.
+local function folded(f)
+  local function handler(e)
+    if type(e) ~= "table" then return debug.traceback(tostring(e), 2) end
+    if e.fix then e.message, e.fix = e.message .. " — " .. e.fix, nil end
+    return e
+  end
+  return function(...)
+    local r = { xpcall(f, handler, ...) }
+    if not r[1] then error(r[2], 0) end
+    return unpack(r, 2, table.maxn(r))
+  end
+end
+
+function M.load_cases(source, chunkname) return casetest.load(state, source, chunkname) end
+function M.case_files(i) return casetest.files(state, state.job, i) end
+function M.case_check(i, res) return casetest.check(state, state.job, i, res) end
+
+function M.check(source, chunkname, as_of, as_of_text, headers, values)
+  return require("defector.check").run(source, chunkname, as_of, as_of_text, headers, values)
+end
+
+for _, name in ipairs({ "declare", "run", "finish", "load_cases", "case_files", "case_check" }) do M[name] = folded(M[name]) end
+
+return M

@@ -1,0 +1,75 @@
+-- numbers.lua: exact decimal arithmetic for rule files and outputs: round half away from zero,
+-- ratio, integer division on int64, and the plain text of a number. Pure functions.
+local ffi = require("ffi")
+local floor, abs, huge, fmt = math.floor, math.abs, math.huge, string.format
+
+local M = {}
+
+M.I64 = ffi.typeof("int64_t")
+M.POW10 = {}
+for i = 0, 22 do M.POW10[i] = 10 ^ i end
+local POW10, I64 = M.POW10, M.I64
+
+-- round half away from zero of x to `places` decimals. x is first taken to the decimal it
+-- stands for at 15 significant digits (as a spreadsheet does), so that 0.015 computed as
+-- 0.01499999... still rounds to 0.02; the rounding itself is done on integers.
+function M.round(x, places)
+  if x == nil then return nil end
+  places = places or 0
+  if x ~= x or x == huge or x == -huge then return x end
+  local ax = abs(x)
+  if ax == 0 then return 0 end
+  local e = floor(math.log10(ax))
+  local g = 14 - e -- decimals kept by a 15-significant-digit grid
+  if g > 22 then g = 22 end
+  if g <= places then
+    if places - g > 0 then return x end
+    local p = POW10[places]
+    local r = floor(ax * p + 0.5) / p
+    return x < 0 and -r or r
+  end
+  local n
+  if g >= 0 then n = floor(ax * POW10[g] + 0.5) else n = floor(ax / POW10[-g] + 0.5) end
+  local d = POW10[g - places]
+  local q = floor(n / d)
+  local r = n - q * d
+  if 2 * r >= d then q = q + 1 end
+  local v = q / POW10[places]
+  return x < 0 and -v or v
+end
+
+-- x * 10^places as a whole number, rounded like round(): the fast answer when the product is
+-- already whole (a decimal column, a count), round()'s otherwise
+function M.scaled(x, places)
+  local y = x * POW10[places]
+  if y == floor(y) and y < 1e15 and y > -1e15 then return y end
+  return M.round(y, 0)
+end
+
+-- a / b rounded half away from zero, on 64-bit integers
+function M.rha64(a, b)
+  if b < 0 then a, b = -a, -b end
+  if a >= 0 then return (2 * a + b) / (2 * b) end
+  return -((-2 * a + b) / (2 * b))
+end
+
+-- ratio(a, b, places): a / b rounded half away from zero to `places` decimals, exact for
+-- integers a and b; nil when b is 0 or either is nil.
+function M.ratio(a, b, places)
+  if a == nil or b == nil or b == 0 then return nil end
+  places = places or 4
+  if a == floor(a) and b == floor(b) then
+    local q = M.rha64(I64(a) * I64(POW10[places]), I64(b))
+    return tonumber(q) / POW10[places]
+  end
+  return M.round(a / b, places)
+end
+
+-- The text of a number as outputs show it: whole numbers without a point, others with at most
+-- 15 significant digits.
+function M.text(v)
+  if v == floor(v) and abs(v) < 1e15 then return fmt("%d", v) end
+  return fmt("%.15g", v)
+end
+
+return M

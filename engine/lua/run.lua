@@ -1,0 +1,178 @@
+-- run.lua: scoring every entity. prepare() binds the loaded columns, builds the history scans
+-- and compiles the rule file (compile.lua); score() runs entities lo .. hi - 1 block by block
+-- (C scans the block's histories, then the generated function runs per entity), stopping at
+-- the first failure or, with --on-rule-error skip, counting it and writing a row of
+-- rule_errors.csv. finish() merges the parts of the other states and writes the outputs.
+local ffi = require("ffi")
+local bind = require("defector.bind")
+local scan = require("defector.scan")
+local entity = require("defector.entity")
+local compile = require("defector.compile")
+local lists = require("defector.lists")
+local metrics = require("defector.metrics")
+local parts = require("defector.parts")
+local purity = require("defector.purity")
+local failure = require("defector.failure")
+local fmt = string.format
+
+local M = {}
+
+local function rule_failed(job, S)
+  return function(k, e)
+    S.error_counts[k] = S.error_counts[k] + 1
+    local f = S.errors_file
+    if not f then return end
+    local r = job.rules[k]
+    local where, msg, fix, seen = failure.describe(job, e, r.when, job.ent.cur.row)
+    local api = job.api
+    local cells = { failure.key_of(job, job.ent.cur.row), r.code, where or (job.file .. ":" .. r.line),
+                    fix and (msg .. " — " .. fix) or msg, seen }
+    -- captured like a list's rows: the rows of every part are written in entity order at the end
+    api.row_begin(api.ctx, f)
+    for _, x in ipairs(cells) do api.text(api.ctx, f, x, #x) end
+    api.row_end(api.ctx, f)
+    S.error_rows = S.error_rows + 1
+  end
+end
+
+local function open_errors(job, S, opts)
+  local api = job.api
+  S.errors_file = api.open(api.ctx, "rule_errors.csv")
+  if S.errors_file < 0 then error({ where = "rule_errors.csv", message = "cannot open the output file" }, 0) end
+  if opts.part then return end
+  for _, h in ipairs({ job.entity.key, "rule", "where", "error", "values" }) do api.plain(api.ctx, S.errors_file, h, #h) end
+  api.end_row(api.ctx, S.errors_file)
+end
+
+-- What the generated code calls back (K of compile.build).
+local function callbacks(job, S, E, opts)
+  local ov = job.overrides and job.overrides.map
+  local key_view = job.views[job.entity.name][job.entity.key]
+  return {
+    cr = E.cr, c = E.c, cur = E.cur, nilat = E.nilat, fired = E.fired, fc = S.fire_counts, watch = job.api.watch,
+    bad_when = function(k, w)
+      local r = job.rules[k]
+      error({ where = fmt("%s:%d", job.file, r.line),
+              message = fmt("'when' returned %s %s; it must return true or false (e.g. a comparison like c.complaints_90 >= 2)", type(w), tostring(w)) }, 0)
+    end,
+    bad_score = function(s)
+      error({ where = job.score_line and fmt("%s:%d", job.file, job.score_line) or job.file,
+              message = fmt("score must return a number, it returned %s", tostring(s)) }, 0)
+    end,
+    rule_failed = rule_failed(job, S),
+    override = function(i, points)
+      local o = ov[bind.text_at(key_view, i)]
+      E.cur.override = o
+      if not o then return points end
+      S.override_count = S.override_count + 1
+      return points + (o.points or 0)
+    end,
+    tv = function(k)
+      local seen = {}
+      S.trace[k] = seen
+      return setmetatable({}, { __index = function(_, f) seen[#seen + 1] = f; return E.c[f] end,
+        __newindex = function(_, f) error("rules cannot change the entity: '" .. tostring(f) .. "' is read-only", 2) end })
+    end,
+  }
+end
+
+-- Binds, builds and compiles; returns the run's state S.
+function M.prepare(job, data, api, opts)
+  bind.tables(job, data)
+  job.api = api
+  job.write_value = lists.writer(api)
+  job.ent = entity.new(job)
+  local S = { fire_counts = {}, error_counts = {}, error_rows = 0, override_count = 0, trace = {}, opts = opts }
+  for k = 1, #job.rules do S.fire_counts[k], S.error_counts[k] = 0, 0 end
+  if opts.skip_rule_errors and not opts.single then open_errors(job, S, opts) end
+  local outputs = not opts.single
+  if outputs then lists.setup(job, api, opts.part); metrics.setup(job) end
+  scan.build(job, api)
+  job.label_fn = {}
+  S.eval = compile.build(job, { trace = opts.trace, skip = opts.skip_rule_errors and not opts.single, outputs = outputs },
+    callbacks(job, S, job.ent, opts))
+  return S
+end
+
+local function label_fn(job, label)
+  if not label then return nil end
+  for _, n in ipairs(job.nodes) do if n.label == label then return n.fn end end
+  for _, st in ipairs(job.stages or {}) do if label == "stage " .. st[1] then return st[2] end end
+  for _, o in ipairs(job.outputs) do
+    if label == (o.kind == "list" and "output " or "metrics ") .. o.file then return o.where end
+  end
+  return nil
+end
+
+-- The handler of a failure while scoring: the error for the user.
+function M.on_error(job, e)
+  local watch = job.api.watch
+  local label = failure.label(watch)
+  if type(e) == "table" and e.cancelled then return e end
+  local row = type(e) == "table" and e.entity or job.ent.cur.row
+  return failure.error(job, e, label, label_fn(job, label), row)
+end
+
+-- Scores entities lo .. hi - 1, block by block.
+function M.score(job, S, lo, hi, opts)
+  local api, eval, B = job.api, S.eval, scan.BLOCK
+  local n = job.views[job.entity.name].n
+  local pscale = n / math.max(1, hi - lo)
+  local first_failed, part_index = api.first_failed, opts.part_index or 0
+  for blo = lo, hi - 1, B do
+    local bhi = math.min(blo + B, hi)
+    -- a part stops when an earlier part has failed: that failure is the one reported
+    if first_failed ~= nil and first_failed[0] < part_index then
+      error({ where = job.file, message = "stopped: an earlier part of the entities failed", cancelled = true }, 0)
+    end
+    for _, sc in ipairs(job.scans) do scan.run(job, sc, blo, bhi) end
+    for i = blo, bhi - 1 do eval(i, i - blo) end
+    if blo % 65536 < B then api.progress(api.ctx, (blo - lo) * pscale, n) end
+  end
+  api.watch.row = -1
+end
+
+-- After scoring: a table declared outside the functions must not have changed.
+function M.check_outer(job)
+  local changed = purity.changed(job)
+  if changed then
+    error({ where = job.file, message = fmt("the rule file changed '%s', a table declared outside its functions, while entities were scored: %s; compute from the entity (c) alone, or count with a metrics table",
+      changed, purity.WHY) }, 0)
+  end
+end
+
+function M.stats(job, S, t0, t1, t2, counts)
+  local rule_counts = {}
+  for k, r in ipairs(job.rules) do rule_counts[k] = { r.code, S.fire_counts[k], S.error_counts[k] } end
+  local ov_report
+  if job.overrides then
+    local ex = {}
+    for _, e in ipairs(job.overrides.expired) do ex[#ex + 1] = fmt("%s (expired %s, line %d)", e.id, e.expires, e.line) end
+    ov_report = { file = job.overrides.path, applied = S.override_count, active = job.overrides.rows,
+                  expired = #job.overrides.expired, expired_list = table.concat(ex, ", ") }
+  end
+  local warnings = {}
+  for i, w in ipairs(job.warnings) do warnings[i] = fmt("%s: %s%s", w.where, w.message, w.fix and (" — " .. w.fix) or "") end
+  return { customers = job.views[job.entity.name].n, score_seconds = t1 - t0, write_seconds = t2 - t1,
+           rules = rule_counts, overrides = ov_report, warnings = warnings, counts = counts }
+end
+
+-- Merges the other states' parts and writes the outputs.
+function M.finish(job, S, other_parts, t0)
+  local api = job.api
+  for _, p in ipairs(other_parts) do parts.merge(job, S, p) end
+  if S.errors_file then
+    local arr = ffi.new("uint32_t[?]", S.error_rows > 0 and S.error_rows or 1)
+    for i = 0, S.error_rows - 1 do arr[i] = i end
+    if api.write_rows(api.ctx, S.errors_file, arr, S.error_rows) ~= 0 then
+      error({ where = "rule_errors.csv", message = "cannot write the output file (out of memory?)" }, 0)
+    end
+  end
+  local t1 = api.now()
+  local counts = {}
+  lists.finish(job, api, counts)
+  metrics.finish(job, api, counts)
+  return M.stats(job, S, t0, t1, api.now(), counts)
+end
+
+return M
