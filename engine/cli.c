@@ -9,13 +9,14 @@
 
 static const char *USAGE =
     "usage: defector run RULES [--data DIR] [--out DIR] [--as-of YYYY-MM-DD] [options]\n"
-    "       defector explain RULES --customer ID [--data DIR] [--as-of YYYY-MM-DD] [--json]\n"
-    "       defector test RULES [TESTS]\n"
+    "       defector explain RULES --customer ID [--data DIR] [--as-of YYYY-MM-DD] [--json] [budgets]\n"
+    "       defector test RULES [TESTS] [--as-of YYYY-MM-DD] [budgets]\n"
     "       defector check RULES [--data DIR]\n"
     "\n"
     "run: reads the CSV exports a rule file names (gzip or plain) from the data folder, scores every\n"
-    "customer with the rules, and writes the outputs the rule file declares, with rejects.csv and\n"
-    "run_summary.json, into the output folder. A failed run leaves the folder as it was.\n"
+    "entity (each row of its entity table, e.g. a customer) with the rules, and writes the outputs\n"
+    "the rule file declares, with rejects.csv and run_summary.json, into the output folder. A\n"
+    "failed run leaves the folder as it was.\n"
     "\n"
     "  RULES               the rule file, e.g. rules/retention.lua\n"
     "  --data DIR          folder holding the input files (default: data)\n"
@@ -26,13 +27,13 @@ static const char *USAGE =
     "                      (default 0: stop at the first one)\n"
     "  --threads N         worker threads (default: all cores): a history's text is cut into\n"
     "                      blocks of whole records parsed in parallel; parts of an export are\n"
-    "                      read in parallel; customers are scored in N Lua states (each\n"
-    "                      at least 500 customers); the outputs are the same for every N\n"
+    "                      read in parallel; entities are scored in N Lua states (each\n"
+    "                      at least 500 entities); the outputs are the same for every N\n"
     "  --parse-block-kb N  text per parsing block (default 8192)\n"
-    "  --rule-time-limit S stop the run when one customer's rules take more than S seconds\n"
+    "  --rule-time-limit S stop the run when one entity's rules take more than S seconds\n"
     "                      (default 10; 0 = no limit)\n"
     "  --on-rule-error stop|skip  stop at a rule that fails (default), or count it as not\n"
-    "                      fired for that customer, list it in rule_errors.csv and go on\n"
+    "                      fired for that entity, list it in rule_errors.csv and go on\n"
     "  --rule-memory-limit MB  stop the run when scoring grows the process by more than MB\n"
     "                      (default 4096; 0 = no limit)\n"
     "  --progress          show a progress line even when stderr is not a terminal\n"
@@ -40,12 +41,15 @@ static const char *USAGE =
     "  --quiet             no report on stderr (errors are still printed)\n"
     "  --help, --version\n"
     "\n"
-    "explain: scores one customer and shows every feature with its value, every rule (fired with\n"
-    "its reason, or how far it was from firing), then points, score, band and stage. Writes no\n"
-    "files. --json prints the same as one JSON object.\n"
+    "explain: scores one entity, the one whose key is ID (--customer ID), and shows every feature\n"
+    "with its value, every rule (fired with its reason, or how far it was from firing), then\n"
+    "points, score, band and stage. Writes no files. --json prints the same as one JSON object.\n"
+    "\n"
+    "explain and test take run's budgets, --rule-time-limit S and --rule-memory-limit MB, with the\n"
+    "same defaults: an entity whose rules exceed one stops the command with exit code 5.\n"
     "\n"
     "test: runs the rule test cases in TESTS (default: RULES with .lua replaced by .test.lua),\n"
-    "each a customer and a few history rows with the expected score, band, stage and rules,\n"
+    "each an entity and a few history rows with the expected score, band, stage and rules,\n"
     "through the real loader and rules; prints PASS/FAIL per case and \"N passed, N failed\".\n"
     "\n"
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 input file (missing, truncated or corrupt\n"
@@ -73,11 +77,25 @@ static int parse_long(const char *s, long *out)
     return 0;
 }
 
+/* --rule-time-limit S or --rule-memory-limit MB with its value v: 1 when a is one of them, 0 when
+ * not, or DF_ERR_USAGE (reported) when v is not a number. */
+static int budget_option(const char *a, const char *v, df_config *cfg)
+{
+    int is_time = strcmp(a, "--rule-time-limit") == 0;
+    if (!is_time && strcmp(a, "--rule-memory-limit") != 0) return 0;
+    char *end;
+    double x = v ? strtod(v, &end) : -1;
+    if (!v || !*v || *end || x < 0) return usage_error("%s needs a number of seconds or MB, 0 for no limit", a);
+    if (is_time) cfg->rule_time_limit = x;
+    else cfg->rule_memory_limit = x;
+    return 1;
+}
+
 static int cmd_run(int argc, char **argv, int explain)
 {
     df_config cfg = {.data_dir = "data", .out_dir = "out", .progress = isatty(2), .rule_time_limit = 10,
                      .rule_memory_limit = 4096};
-    const char *customer = NULL;
+    const char *key = NULL; /* explain: the entity's key (--customer) */
     int json = 0;
     time_t now = time(NULL);
     cfg.as_of = (int32_t)(now / 86400);
@@ -85,6 +103,12 @@ static int cmd_run(int argc, char **argv, int explain)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         long n;
+        int b = budget_option(a, v, &cfg);
+        if (b == DF_ERR_USAGE) return b;
+        if (b) {
+            i++;
+            continue;
+        }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(USAGE, stdout);
             return 0;
@@ -102,17 +126,10 @@ static int cmd_run(int argc, char **argv, int explain)
         } else if (strcmp(a, "--threads") == 0 && v) {
             if (parse_long(v, &n) != 0 || n > 1024) return usage_error("--threads: '%s' is not a thread count", v);
             cfg.threads = (int)n, i++;
-        } else if ((strcmp(a, "--rule-time-limit") == 0 || strcmp(a, "--rule-memory-limit") == 0) && v) {
-            char *end;
-            double x = strtod(v, &end);
-            if (!*v || *end || x < 0) return usage_error("%s needs a number of seconds or MB, 0 for no limit", a);
-            if (a[7] == 't') cfg.rule_time_limit = x;
-            else cfg.rule_memory_limit = x;
-            i++;
         } else if (strcmp(a, "--on-rule-error") == 0 && v) {
             if (strcmp(v, "stop") && strcmp(v, "skip")) return usage_error("--on-rule-error: '%s'; use stop or skip", v);
             cfg.skip_rule_errors = strcmp(v, "skip") == 0, i++;
-        } else if (explain && strcmp(a, "--customer") == 0 && v) customer = v, i++;
+        } else if (explain && strcmp(a, "--customer") == 0 && v) key = v, i++;
         else if (explain && strcmp(a, "--json") == 0) json = 1;
         else if (strcmp(a, "--progress") == 0) cfg.progress = 1;
         else if (strcmp(a, "--no-progress") == 0) cfg.progress = 0;
@@ -126,13 +143,9 @@ static int cmd_run(int argc, char **argv, int explain)
         else return usage_error("unexpected argument '%s' (one rule file per run)", a);
     }
     if (!cfg.rules_path) return usage_error("%s", "run needs a rule file, e.g. defector run rules/retention.lua");
-    if (explain && !customer) return usage_error("%s", "explain needs --customer ID");
-    if (cfg.threads == 0) {
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg.threads = nc > 0 ? (int)nc : 1;
-    }
+    if (explain && !key) return usage_error("%s", "explain needs --customer ID");
     df_error err = {0};
-    df_status st = explain ? df_explain(&cfg, customer, json, stdout, &err) : df_run(&cfg, &err);
+    df_status st = explain ? df_explain(&cfg, key, json, stdout, &err) : df_run(&cfg, &err);
     if (st != DF_OK) {
         df_error_print(&err, stderr);
         if (st == DF_ERR_INTERNAL) fprintf(stderr, "(raised at %s:%d)\n", err.src_file, err.src_line);
@@ -166,10 +179,16 @@ static int cmd_check(int argc, char **argv)
 
 static int cmd_test(int argc, char **argv)
 {
-    df_config cfg = {.data_dir = "", .out_dir = ""};
+    df_config cfg = {.data_dir = "", .out_dir = "", .rule_time_limit = 10, .rule_memory_limit = 4096};
     cfg.as_of = (int32_t)(time(NULL) / 86400);
     const char *tests = NULL;
     for (int i = 2; i < argc; i++) {
+        int b = budget_option(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &cfg);
+        if (b == DF_ERR_USAGE) return b;
+        if (b) {
+            i++;
+            continue;
+        }
         if (strcmp(argv[i], "--help") == 0) return fputs(USAGE, stdout), 0;
         if (strcmp(argv[i], "--as-of") == 0 && i + 1 < argc) {
             if (df_parse_date(argv[i + 1], strlen(argv[i + 1]), &cfg.as_of) != 0)

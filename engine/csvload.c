@@ -14,6 +14,7 @@
 
 #include "csvload.h"
 #include "gzsource.h"
+#include "pool.h"
 #include "progress.h"
 
 #define CHUNK (1u << 20)
@@ -108,19 +109,11 @@ static void reject(loader *L, int field, const char *reason, const char *text, s
         L->failed = 1;
         return;
     }
-    csvw *r = L->o->rejects_out;
-    if (!r) return;
+    if (!L->o->on_reject) return;
     size_t rn = L->rawlen;
     while (rn && (L->rec[rn - 1] == '\n' || L->rec[rn - 1] == '\r')) rn--;
-    char lb[32];
-    int ln = snprintf(lb, sizeof lb, "%llu", (unsigned long long)L->rec_line);
-    csvw_text(r, L->t->file, strlen(L->t->file));
-    csvw_plain(r, lb, (size_t)ln);
-    if (field >= 0 && field < L->nheader) csvw_text(r, L->names[field], strlen(L->names[field]));
-    else csvw_empty(r);
-    csvw_text(r, reason, strlen(reason));
-    csvw_text(r, L->rec, rn);
-    csvw_end_row(r);
+    const char *col_name = field >= 0 && field < L->nheader ? L->names[field] : NULL;
+    L->o->on_reject(L->o->reject_ctx, L->t->file, L->rec_line, col_name, reason, L->rec, rn);
 }
 
 static void on_header_field(loader *L, const char *s, size_t n)
@@ -305,7 +298,7 @@ static void on_data_row(loader *L)
         commit_row(L);
         return;
     }
-    /* exports often list a customer's rows together: remember the last key's entity */
+    /* exports often list an entity's rows together: remember the last key's entity */
     const char *key = L->sbuf + L->key_off;
     int64_t owner;
     if (L->last_owner >= 0 && L->key_len == L->last_key_len && memcmp(key, L->last_key, L->key_len) == 0) {
@@ -320,7 +313,7 @@ static void on_data_row(loader *L)
             L->last_owner = -1;
         }
     }
-    if (owner < 0 && L->o->only_key) return; /* another customer's row */
+    if (owner < 0 && L->o->only_key) return; /* another entity's row */
     if (owner < 0) {
         table_note_example(t->st.orphan_examples, ++t->st.orphans, L->sbuf + L->key_off, L->key_len);
         return;
@@ -625,7 +618,7 @@ static void parse_block(block_pool *bp, block_job *j)
 {
     uint64_t rejects = 0;
     load_opts lo = *bp->o;
-    lo.rejects = &rejects, lo.rejects_out = NULL, lo.prog = NULL;
+    lo.rejects = &rejects, lo.on_reject = NULL, lo.prog = NULL;
     loader W = {.t = &j->tbl, .entity = bp->entity, .o = &lo, .err = &j->err, .line = j->line, .bad_field = -1,
                 .last_owner = -1, .disp = bp->head->disp, .defer_keys = !bp->t->is_history};
     j->tbl.key_col = table_find_col(&j->tbl, j->tbl.key);
@@ -647,9 +640,11 @@ static void parse_block(block_pool *bp, block_job *j)
     j->text = NULL;
 }
 
-static void *block_worker(void *arg)
+/* One of the pool's tasks: parses blocks as the reader queues them, until it says stop. */
+static void block_worker(void *arg, int task)
 {
     block_pool *bp = arg;
+    (void)task;
     pthread_mutex_lock(&bp->mu);
     for (;;) {
         while (bp->next_take >= bp->njobs && !bp->stop) pthread_cond_wait(&bp->cv, &bp->mu);
@@ -663,7 +658,6 @@ static void *block_worker(void *arg)
         pthread_cond_broadcast(&bp->cv);
     }
     pthread_mutex_unlock(&bp->mu);
-    return NULL;
 }
 
 /* Appends the finished blocks at the head of the queue, in order; with wait, until all are. */
@@ -750,10 +744,8 @@ static df_status load_blocks(loader *H, gzsource *src, const char *rest, const c
     block_pool bp = {.head = H, .t = t, .entity = H->entity, .o = H->o};
     pthread_mutex_init(&bp.mu, NULL);
     pthread_cond_init(&bp.cv, NULL);
-    pthread_t th[16];
-    int started = 0;
-    for (; started < workers && started < 16; started++)
-        if (pthread_create(&th[started], NULL, block_worker, &bp) != 0) break;
+    pool workers_pool; /* the reader waits for the workers: it needs at least one beside it */
+    int started = pool_start(&workers_pool, workers, workers, block_worker, &bp);
     df_status st = started ? DF_OK : DF_FAIL(err, DF_ERR_INTERNAL, H->disp, "cannot start the parsing threads");
     size_t target = H->o->block_bytes ? H->o->block_bytes : BLOCK_BYTES;
     size_t cap = 0, len = (size_t)(rest_end - rest);
@@ -805,7 +797,7 @@ static df_status load_blocks(loader *H, gzsource *src, const char *rest, const c
     pthread_cond_broadcast(&bp.cv);
     pthread_mutex_unlock(&bp.mu);
     st = append_done(&bp, 1, st, err);
-    for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
+    pool_join(&workers_pool);
     for (int k = bp.next_append; k < bp.njobs; k++) table_free(&bp.jobs[k]->tbl), free(bp.jobs[k]->text);
     for (int k = 0; k < bp.njobs; k++) free(bp.jobs[k]);
     free(bp.jobs);
@@ -831,7 +823,7 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     if (st != DF_OK) goto done;
     t->st.bytes += gzsource_file_size(src);
     /* A file read by several workers: the reader only decompresses and cuts blocks. Not when
-     * rows may be set aside (rejects.csv keeps file order) or for one customer. */
+     * rows may be set aside (rejects.csv keeps file order) or for one entity. */
     int blocks = o->threads > 1 && o->max_rejects == 0 && !o->only_key;
     st = gzpipe_start(src, CHUNK, !blocks && o->threads > 1 && gzsource_is_gzip(src), &pipe, err);
     if (st != DF_OK) goto done;

@@ -3,16 +3,23 @@
 #ifndef DF_CSVLOAD_H
 #define DF_CSVLOAD_H
 
-#include "output.h"
+#include "error.h"
 #include "table.h"
 
 typedef struct progress progress;
+
+/* A record set aside (--max-rejects): the file it is in (as the rule file names it), the line
+ * where it begins, the column at fault (NULL: the record as a whole), why, and its raw text
+ * without its line end. */
+typedef void (*load_reject_fn)(void *ctx, const char *file, uint64_t line, const char *col_name, const char *reason,
+                               const char *raw, size_t raw_len);
 
 typedef struct load_opts {
     int32_t as_of;        /* history rows dated after it are counted and dropped */
     long max_rejects;     /* malformed rows tolerated; beyond that the load fails */
     uint64_t *rejects;    /* running count over all files */
-    csvw *rejects_out;    /* rejects.csv (file, line, column, reason, raw) or NULL */
+    load_reject_fn on_reject; /* each record set aside, or NULL */
+    void *reject_ctx;
     progress *prog;       /* NULL: no progress line */
     const char *display;  /* name used in messages (default: t->path) */
     int threads;          /* > 1: decompress in a second thread while parsing */

@@ -1,4 +1,4 @@
-/* luamods.h: the engine's Lua modules (the .lua files of engine/lua) and FFI declarations (scoreapi.h),
+/* luamods.h: the engine's Lua modules (engine/lua/NAME.lua) and FFI declarations (scoreapi.h),
  * embedded at build time by cmake/embed_lua.cmake into a table that lb_new() registers in
  * package.preload. */
 #ifndef DF_LUAMODS_H

@@ -1,11 +1,12 @@
 /* parts.c: see parts.h. Invariant: after parts_load, t holds the rows of part 0, then part 1, ...
  * each in file order, exactly as if the parts had been one file read in that order. */
 #include <glob.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "output.h"
 #include "parts.h"
+#include "pool.h"
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -46,27 +47,20 @@ void parts_free(char **paths, int n)
 typedef struct part_job {
     table *parts;
     char **paths;
-    int n, next;
     const table *entity;
     const load_opts *o;
     df_error *errs;
     df_status *sts;
-    pthread_mutex_t mu;
 } part_job;
 
-static void *part_worker(void *arg)
+/* Reads part i into its own table (no rejects: parts are read in parallel only without them). */
+static void load_part(void *arg, int i)
 {
     part_job *j = arg;
-    for (;;) {
-        pthread_mutex_lock(&j->mu);
-        int i = j->next < j->n ? j->next++ : -1;
-        pthread_mutex_unlock(&j->mu);
-        if (i < 0) return NULL;
-        uint64_t rejects = 0;
-        load_opts lo = *j->o;
-        lo.rejects = &rejects, lo.rejects_out = NULL, lo.prog = NULL, lo.display = NULL;
-        j->sts[i] = csvload_table(&j->parts[i], j->entity, &lo, &j->errs[i]);
-    }
+    uint64_t rejects = 0;
+    load_opts lo = *j->o;
+    lo.rejects = &rejects, lo.on_reject = NULL, lo.prog = NULL, lo.display = NULL;
+    j->sts[i] = csvload_table(&j->parts[i], j->entity, &lo, &j->errs[i]);
 }
 
 static df_status load_parallel(table *t, const table *entity, char **paths, int n, const load_opts *o, int threads,
@@ -80,16 +74,8 @@ static df_status load_parallel(table *t, const table *entity, char **paths, int 
     for (int i = 0; st == DF_OK && i < n; i++)
         if (table_clone_spec(&parts[i], t, paths[i]) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     if (st == DF_OK) {
-        part_job j = {.parts = parts, .paths = paths, .n = n, .entity = entity, .o = o, .errs = errs, .sts = sts};
-        pthread_mutex_init(&j.mu, NULL);
-        int nw = threads < n ? threads : n;
-        pthread_t th[64];
-        int started = 0;
-        for (; started < nw && started < 64; started++)
-            if (pthread_create(&th[started], NULL, part_worker, &j) != 0) break;
-        if (started == 0) part_worker(&j); /* no thread could start: read them here */
-        for (int k = 0; k < started; k++) pthread_join(th[k], NULL);
-        pthread_mutex_destroy(&j.mu);
+        part_job j = {.parts = parts, .paths = paths, .entity = entity, .o = o, .errs = errs, .sts = sts};
+        pool_run(n, threads, load_part, &j); /* a thread that cannot start: the others read its parts */
         for (int i = 0; i < n && st == DF_OK; i++) /* the first failing part, in file order */
             if (sts[i] != DF_OK) *err = errs[i], st = sts[i];
     }

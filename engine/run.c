@@ -2,7 +2,6 @@
  * group each history -> score and write outputs (to temporaries) -> run summary -> commit.
  * Any failure before the commit aborts the output set, so the output folder keeps its
  * previous files. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +10,14 @@
 
 #include "csvload.h"
 #include "group.h"
-#include "luabridge.h"
+#include "luascore.h"
 #include "parts.h"
+#include "pool.h"
 #include "progress.h"
 #include "run.h"
 #include "sha256.h"
 
-static df_status read_file(const char *path, char **buf, size_t *len, df_error *err)
+df_status run_read_file(const char *path, char **buf, size_t *len, df_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return DF_FAIL(err, DF_ERR_IO, path, "cannot read the rule file: %s", strerror(errno));
@@ -44,6 +44,22 @@ static df_status read_file(const char *path, char **buf, size_t *len, df_error *
     return DF_OK;
 }
 
+/* load_opts.on_reject: one row of rejects.csv (file, line, column, reason, raw). */
+static void write_reject(void *ctx, const char *file, uint64_t line, const char *col_name, const char *reason,
+                         const char *raw, size_t raw_len)
+{
+    csvw *w = ctx;
+    char lb[32];
+    int ln = snprintf(lb, sizeof lb, "%llu", (unsigned long long)line);
+    csvw_text(w, file, strlen(file));
+    csvw_plain(w, lb, (size_t)ln);
+    if (col_name) csvw_text(w, col_name, strlen(col_name));
+    else csvw_empty(w);
+    csvw_text(w, reason, strlen(reason));
+    csvw_text(w, raw, raw_len);
+    csvw_end_row(w);
+}
+
 static df_status open_rejects(outset *o, csvw **out, df_error *err)
 {
     csvw *w = outset_open(o, "rejects.csv", err);
@@ -55,7 +71,7 @@ static df_status open_rejects(outset *o, csvw **out, df_error *err)
     return DF_OK;
 }
 
-static df_status load_all(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err)
+df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err)
 {
     const df_config *cfg = r->cfg;
     csvw *rej = NULL;
@@ -66,8 +82,8 @@ static df_status load_all(run_info *r, outset *o, progress *prog, const char *on
         t->path = path_join(cfg->data_dir, t->file);
         if (!t->path) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
         load_opts lo = {.as_of = cfg->as_of, .max_rejects = cfg->max_rejects, .rejects = &r->rejects,
-                        .rejects_out = rej, .prog = prog, .threads = cfg->threads, .only_key = only_key,
-                        .block_bytes = (size_t)cfg->parse_block_kb * 1024};
+                        .on_reject = rej ? write_reject : NULL, .reject_ctx = rej, .prog = prog,
+                        .threads = cfg->threads, .only_key = only_key, .block_bytes = (size_t)cfg->parse_block_kb * 1024};
         double t0 = now_seconds();
         if (strpbrk(t->file, "*?")) { /* an export in parts: events-*.csv.gz */
             char **paths = NULL;
@@ -88,27 +104,53 @@ static df_status load_all(run_info *r, outset *o, progress *prog, const char *on
     return st;
 }
 
-df_status df_run(const df_config *cfg, df_error *err)
+df_status run_watch(watchdog **wd, const df_config *cfg, const table *entity, const char *last_line,
+                    void (*cleanup)(void *), void *ctx, df_error *err)
+{
+    watchdog_opts wo = {.rules_path = cfg->rules_path, .time_limit = cfg->rule_time_limit,
+                        .memory_limit = cfg->rule_memory_limit, .entity = entity, .last_line = last_line,
+                        .cleanup = cleanup, .cleanup_ctx = ctx};
+    return watchdog_start(wd, &wo, err);
+}
+
+df_config run_config(const df_config *cfg)
+{
+    df_config c = *cfg;
+    c.threads = pool_threads(cfg->threads);
+    return c;
+}
+
+static void unlink_temps(void *o)
+{
+    outset_unlink_temps(o);
+}
+
+df_status df_run(const df_config *config, df_error *err)
 {
     double t0 = now_seconds();
+    const df_config c = run_config(config), *cfg = &c;
     table tables[DF_MAX_TABLES];
     run_info r = {.cfg = cfg, .tables = tables};
     char *src = NULL;
     size_t len = 0;
     lbridge *lb = NULL;
     outset *o = NULL;
+    watchdog *wd = NULL;
     progress *prog = progress_new(cfg->progress);
-    df_status st = read_file(cfg->rules_path, &src, &len, err);
+    df_status st = run_read_file(cfg->rules_path, &src, &len, err);
     if (st == DF_OK) {
         sha256_hex(src, len, r.rules_sha256);
         st = lb_new(&lb, err);
     }
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
     if (st == DF_OK) st = outset_new(cfg->out_dir, &o, err);
-    if (st == DF_OK) st = load_all(&r, o, prog, NULL, err);
-    lb_limits lim = {cfg->rules_path, cfg->rule_time_limit, cfg->rule_memory_limit, cfg->skip_rule_errors,
-                     cfg->threads, src, len};
-    if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &lim, &r.score, err);
+    if (st == DF_OK) st = run_load(&r, o, prog, NULL, err);
+    if (st == DF_OK)
+        st = run_watch(&wd, cfg, &tables[0], "defector: rule error; the outputs were left as they were", unlink_temps, o,
+                       err);
+    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd};
+    if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
+    watchdog_stop(wd);
     if (st == DF_OK) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
@@ -123,151 +165,6 @@ df_status df_run(const df_config *cfg, df_error *err)
     progress_free(prog);
     lb_free(lb);
     for (int i = 0; i < r.ntables; i++) table_free(&tables[i]);
-    free(src);
-    return st;
-}
-
-df_status df_explain(const df_config *cfg, const char *customer, int json, FILE *out, df_error *err)
-{
-    table tables[DF_MAX_TABLES];
-    run_info r = {.cfg = cfg, .tables = tables};
-    char *src = NULL, *text = NULL;
-    size_t len = 0;
-    lbridge *lb = NULL;
-    progress *prog = progress_new(cfg->progress);
-    df_status st = read_file(cfg->rules_path, &src, &len, err);
-    if (st == DF_OK) st = lb_new(&lb, err);
-    if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
-    if (st == DF_OK) st = load_all(&r, NULL, prog, customer, err);
-    if (st == DF_OK && tables[0].nrows == 0)
-        st = DF_FAIL(err, DF_ERR_DATA, tables[0].path, "no customer with %s = \"%s\" (ids match byte for byte)", tables[0].key, customer);
-    if (st == DF_OK) st = lb_explain(lb, tables, r.ntables, cfg->as_of, json, &text, err);
-    if (st == DF_OK) fputs(text, out);
-    free(text);
-    progress_free(prog);
-    lb_free(lb);
-    for (int i = 0; i < r.ntables; i++) table_free(&tables[i]);
-    free(src);
-    return st;
-}
-
-/* One case of a test file: its own Lua state and rule declarations (for its as-of date), its
- * rows written as the input files into dir and read by the real loader. */
-static df_status test_case(const df_config *cfg, const char *rsrc, size_t rlen, const char *tpath, const char *tsrc,
-                           size_t tlen, int i, const char *dir, int *pass, char *msg, size_t mcap, df_error *err)
-{
-    char name[512], as_of_text[32], id[256];
-    table tables[DF_MAX_TABLES];
-    lbridge *b = NULL;
-    int ncases = 0;
-    df_config c = *cfg;
-    c.data_dir = dir;
-    run_info r = {.cfg = &c, .tables = tables};
-    df_status st = lb_new(&b, err);
-    if (st == DF_OK) st = lb_load_cases(b, tpath, tsrc, tlen, &ncases, err);
-    if (st == DF_OK) {
-        lb_case_info(b, i, name, sizeof name, as_of_text, sizeof as_of_text);
-        if (as_of_text[0]) df_parse_date(as_of_text, strlen(as_of_text), &c.as_of);
-        st = lb_declare(b, cfg->rules_path, rsrc, rlen, c.as_of, tables, &r.ntables, err);
-    }
-    if (st == DF_OK) st = lb_case_files(b, i, dir, id, sizeof id, err);
-    if (st == DF_OK) st = load_all(&r, NULL, NULL, id, err);
-    if (st == DF_OK && tables[0].nrows == 0)
-        st = DF_FAIL(err, DF_ERR_DATA, tpath, "the case's customer was not loaded (is its key column empty?)");
-    if (st == DF_OK) st = lb_case_check(b, tables, r.ntables, c.as_of, i, pass, msg, mcap, err);
-    lb_free(b);
-    for (int k = 0; k < r.ntables; k++) table_free(&tables[k]);
-    return st;
-}
-
-df_status df_test(const df_config *cfg, const char *tests_path, FILE *out, int *failed, df_error *err)
-{
-    char *rsrc = NULL, *tsrc = NULL;
-    size_t rlen = 0, tlen = 0;
-    lbridge *b = NULL;
-    int n = 0, passed = 0;
-    *failed = 0;
-    df_status st = read_file(cfg->rules_path, &rsrc, &rlen, err);
-    if (st == DF_OK) st = read_file(tests_path, &tsrc, &tlen, err);
-    if (st == DF_OK) st = lb_new(&b, err);
-    if (st == DF_OK) st = lb_load_cases(b, tests_path, tsrc, tlen, &n, err);
-    char dir[512];
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/defector-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (st == DF_OK && !mkdtemp(dir)) st = DF_FAIL(err, DF_ERR_OUTPUT, dir, "cannot make a temporary folder: %s", strerror(errno));
-    for (int i = 1; st == DF_OK && i <= n; i++) {
-        char name[512], as_of[32], msg[4096] = "";
-        lb_case_info(b, i, name, sizeof name, as_of, sizeof as_of);
-        int pass = 0;
-        df_error cerr = {0};
-        if (test_case(cfg, rsrc, rlen, tests_path, tsrc, tlen, i, dir, &pass, msg, sizeof msg, &cerr) != DF_OK) {
-            pass = 0;
-            snprintf(msg, sizeof msg, "%s%s%s", cerr.where, cerr.where[0] ? ": " : "", cerr.message);
-        }
-        if (pass) passed++;
-        else (*failed)++;
-        fprintf(out, pass ? "PASS  %s\n" : "FAIL  %s\n      %s\n", name, msg);
-    }
-    if (st == DF_OK) {
-        fprintf(out, "%d passed, %d failed\n", passed, *failed);
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir); /* our own mkdtemp folder: no quotes in it */
-        if (system(cmd) != 0) fprintf(stderr, "defector: could not remove %s\n", dir);
-    }
-    lb_free(b);
-    free(rsrc);
-    free(tsrc);
-    return st;
-}
-
-static int is_csv_name(const char *name)
-{
-    size_t n = strlen(name);
-    return (n > 4 && strcmp(name + n - 4, ".csv") == 0) || (n > 7 && strcmp(name + n - 7, ".csv.gz") == 0);
-}
-
-df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
-{
-    char *src = NULL, *text = NULL;
-    size_t len = 0;
-    lbridge *b = NULL;
-    lb_header headers[256];
-    int nh = 0, warnings = 0;
-    *errors = 0;
-    df_status st = read_file(cfg->rules_path, &src, &len, err);
-    DIR *d = NULL;
-    if (st == DF_OK && cfg->data_dir && cfg->data_dir[0]) {
-        d = opendir(cfg->data_dir);
-        if (!d) st = DF_FAIL(err, DF_ERR_IO, cfg->data_dir, "cannot open the data folder: %s", strerror(errno));
-        struct dirent *e;
-        while (st == DF_OK && d && (e = readdir(d)) && nh < 256) {
-            if (!is_csv_name(e->d_name)) continue;
-            char *path = path_join(cfg->data_dir, e->d_name);
-            headers[nh].file = strdup(e->d_name);
-            if (!path || !headers[nh].file) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-            else st = csvload_header(path, &headers[nh].names, &headers[nh].n, err);
-            free(path);
-            if (st == DF_OK) nh++;
-            else free((char *)headers[nh].file);
-        }
-        if (d) closedir(d);
-    }
-    if (st == DF_OK) st = lb_new(&b, err);
-    if (st == DF_OK)
-        st = lb_check(b, cfg->rules_path, src, len, cfg->as_of, headers, nh, cfg->data_dir && cfg->data_dir[0], &text,
-                      errors, &warnings, err);
-    if (st == DF_OK) {
-        fputs(text, out);
-        if (*errors || warnings) fprintf(out, "%d error(s), %d warning(s)\n", *errors, warnings);
-        else fprintf(out, "%s: no problems found\n", cfg->rules_path);
-    }
-    for (int i = 0; i < nh; i++) {
-        for (int k = 0; k < headers[i].n; k++) free(headers[i].names[k]);
-        free(headers[i].names);
-        free((char *)headers[i].file);
-    }
-    free(text);
-    lb_free(b);
     free(src);
     return st;
 }

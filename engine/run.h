@@ -1,9 +1,11 @@
-/* run.h: what a run measured, shared by run.c (which fills it) and summary.c (which writes it). */
+/* run.h: what a run measured, shared by run.c (which fills it) and summary.c (which writes it),
+ * and the stages of a run that explain, test and check reuse (authoring.c). */
 #ifndef DF_RUN_H
 #define DF_RUN_H
 
-#include "luabridge.h"
+#include "luascore.h"
 #include "output.h"
+#include "progress.h"
 #include "table.h"
 
 typedef struct run_info {
@@ -16,6 +18,20 @@ typedef struct run_info {
     double t_load[DF_MAX_TABLES], t_group, t_total;
     uint64_t peak_rss;
 } run_info;
+
+/* ---- run.c's stages, shared with authoring.c (explain and test load and score as run does) ---- */
+
+/* cfg with threads = 0 resolved to all cores (at most POOL_MAX_THREADS). */
+df_config run_config(const df_config *cfg);
+/* A whole file (the rule file, a test file) into *buf (malloc'd). */
+df_status run_read_file(const char *path, char **buf, size_t *len, df_error *err);
+/* Loads r's tables from cfg->data_dir and groups the histories; with o, rows set aside go to
+ * rejects.csv in o; with only_key, only that entity (and its history rows) is kept. */
+df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err);
+/* The watchdog around scoring (watchdog.h), with cfg's budgets; last_line and cleanup are what
+ * the command needs said and undone when it stops the process. */
+df_status run_watch(watchdog **wd, const df_config *cfg, const table *entity, const char *last_line,
+                    void (*cleanup)(void *), void *ctx, df_error *err);
 
 /* Writes run_summary.json into o (committed with the other outputs). */
 df_status summary_write(outset *o, const run_info *r, df_error *err);

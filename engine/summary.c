@@ -63,7 +63,7 @@ df_status summary_write(outset *o, const run_info *r, df_error *err)
                 (unsigned long long)table_bytes(t, r->tables[0].nrows));
     }
     fprintf(f, "\n  ],\n  \"customers_scored\": %llu,\n  \"scoring_states\": %d,\n  \"rows_rejected\": %llu,\n  \"outputs\": {",
-            (unsigned long long)r->score.customers, r->score.states, (unsigned long long)r->rejects);
+            (unsigned long long)r->score.entities, r->score.states, (unsigned long long)r->rejects);
     int first = 1;
     for (int i = 0; i < outset_count(o); i++) {
         const csvw *x = outset_file(o, i);
@@ -134,8 +134,8 @@ void summary_report(const run_info *r, const outset *o, FILE *f)
     }
     for (int i = 0; i < r->score.nrules; i++)
         if (r->score.rule_errors[i])
-            fprintf(f, "defector: warning: rule %s failed for %llu customers and was skipped for them (see rule_errors.csv)\n",
-                    r->score.rule_code[i], (unsigned long long)r->score.rule_errors[i]);
+            fprintf(f, "defector: warning: rule %s failed for %llu %s and was skipped for them (see rule_errors.csv)\n",
+                    r->score.rule_code[i], (unsigned long long)r->score.rule_errors[i], r->tables[0].name);
     if (r->score.has_overrides) {
         fprintf(f, "defector: %s: %llu overrides applied", r->score.overrides_file, (unsigned long long)r->score.overrides_applied);
         if (r->score.overrides_expired)
@@ -143,7 +143,8 @@ void summary_report(const run_info *r, const outset *o, FILE *f)
                     r->score.overrides_expired_list);
         fputs("\n", f);
     }
-    fprintf(f, "defector: scored %llu customers in %.2f s; wrote", (unsigned long long)r->score.customers, r->t_total);
+    fprintf(f, "defector: scored %llu %s in %.2f s; wrote", (unsigned long long)r->score.entities, r->tables[0].name,
+            r->t_total);
     for (int i = 0; i < outset_count(o); i++) {
         const csvw *x = outset_file(o, i);
         if (strcmp(x->name, "run_summary.json") == 0) continue;

@@ -1,5 +1,5 @@
 /* table.h: one input table as the rule file declares it, and what loading it found.
- * The entity table (customers) has one row per key and a key index; a history table has
+ * The entity table (e.g. customers) has one row per key and a key index; a history table has
  * many rows per key, each row carrying its entity row (owner) until group.c orders the rows
  * by entity and fills offsets (history rows of entity e are [offsets[e], offsets[e+1])). */
 #ifndef DF_TABLE_H

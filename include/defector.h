@@ -1,8 +1,9 @@
 /* defector: public API of the batch retention engine.
  *
  * The engine streams gzip (or plain) CSV exports into typed columns, runs a Lua rule file
- * over every entity (customer) and its grouped histories, and writes the outputs the rule
- * file declares (CSV tables plus run_summary.json) atomically into an output folder.
+ * over every entity (a row of the entity table, e.g. a customer) and its grouped histories,
+ * and writes the outputs the rule file declares (CSV tables plus run_summary.json)
+ * atomically into an output folder.
  * The CLI (engine/cli.c) is a thin layer over df_run(). */
 #ifndef DEFECTOR_H
 #define DEFECTOR_H
@@ -40,7 +41,7 @@ typedef struct df_config {
     const char *out_dir;    /* folder for the outputs, created if missing */
     int32_t as_of;          /* days since 1970-01-01 */
     int threads;            /* worker threads; 0 = all cores */
-    double rule_time_limit; /* seconds one customer's evaluation may take; 0 = no limit */
+    double rule_time_limit; /* seconds one entity's evaluation may take; 0 = no limit */
     double rule_memory_limit; /* MB the scoring phase may add to the process; 0 = no limit */
     int skip_rule_errors;   /* 1: a rule that fails counts as not fired (rule_errors.csv); 0: stop */
     long parse_block_kb;    /* text per parsing block when threads > 1 (0: 8192 KB) */
@@ -52,12 +53,12 @@ typedef struct df_config {
 /* Runs the job. On failure fills *err (when err != NULL) and leaves out_dir untouched. */
 df_status df_run(const df_config *cfg, df_error *err);
 
-/* explain: scores one customer (matched byte for byte on the entity key) with the rule file and
+/* explain: scores one entity (its key matched byte for byte) with the rule file and
  * writes every feature, every rule (fired, or how far from firing), score, band and stage to out,
  * as text or (json = 1) JSON. Writes no files. */
-df_status df_explain(const df_config *cfg, const char *customer, int json, FILE *out, df_error *err);
+df_status df_explain(const df_config *cfg, const char *key, int json, FILE *out, df_error *err);
 
-/* test: runs the cases of a rule test file (each a customer with a few history rows and the
+/* test: runs the cases of a rule test file (each an entity with a few history rows and the
  * expected score, band, stage, rules or feature values) through the real loader and the rule
  * file, printing PASS/FAIL per case and "N passed, N failed"; *failed counts the failures. */
 df_status df_test(const df_config *cfg, const char *tests_path, FILE *out, int *failed, df_error *err);

@@ -161,6 +161,19 @@ RULES_FILE="$T/runtime.lua" run_engine runtime_error "$OUT"
 refused runtime_error 5 "runtime.lua:$L_COMPLAINTS: rule complaints: c.renewal_date (empty) compared with number 0 (customer_id C2)" \
   "test c.renewal_date ~= nil first"
 
+# an entity table over the column limit, declared after its history: refused, not half declared
+python3 - "$RULES" "$T/too_many_columns.lua" <<'PY'
+import sys
+src = open(sys.argv[1]).read()
+cols = "".join('    extra%d = "text",\n' % i for i in range(300))
+src = src.replace('    customer_id  = "text",\n', cols + '    customer_id  = "text",\n', 1)
+i, j = src.index("entity {"), src.index("local events = history {")
+k = src.index("}\n", src.index('required = { "event_date" }')) + 2
+open(sys.argv[2], "w").write(src[:i] + src[j:k] + "\n" + src[i:j] + src[k:])
+PY
+RULES_FILE="$T/too_many_columns.lua" run_engine too_many_columns "$OUT"
+refused too_many_columns 5 "too_many_columns.lua: table customers declares 307 columns; at most 256 are supported"
+
 # --on-rule-error skip: the customer gets the other rules; the failure is counted and listed
 RULES_FILE="$T/runtime.lua" run_engine skip "$T/out-skip" --on-rule-error skip
 assert_rc skip 0

@@ -42,7 +42,7 @@ done
 
 ex nobody --customer nobody
 assert_rc "unknown customer" 4
-assert_err "unknown customer" 'no customer with customer_id = "nobody"'
+assert_err "unknown customer" 'no row with customer_id = "nobody" in customers.csv.gz'
 run_cli no_customer explain "$RULES" --data "$DATA"
 assert_rc "explain without --customer" 2
 assert_err "explain without --customer" "explain needs --customer"

@@ -71,7 +71,7 @@ sed "s/when = function(c) return c.logins < 3 end/when = function(c) if c.custom
   "$RULES_FILE" > "$T/loop.lua"
 RULES_FILE="$T/loop.lua" run_engine loop "$T/loop-out" --threads 4 --rule-time-limit 1 --on-rule-error skip
 assert_rc loop 5
-assert_err loop "rule quiet: stopped while scoring customer $last"
+assert_err loop "rule quiet: stopped while scoring customer_id $last"
 check loop_out "the watchdog should leave no output folder" [ ! -e "$T/loop-out" ]
 
 # a rule failing in a later part while the first part is still being scored (slowly): the

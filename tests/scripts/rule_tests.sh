@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # defector test: the shipped cases of rules/retention.lua pass; a failing case is reported with
-# expected vs actual and exit code 8; a broken test file names its line.
+# its line in the test file, expected vs actual and exit code 8; a data error in a case names the
+# case and its line; a broken test file names its line.
 source "$TESTS_DIR/fixtures/lib.sh"
 run_cli shipped test "$RULES"
 check shipped "defector test rules/retention.lua: exit $RC: $OUTPUT $ERR" [ "$RC" = 0 ]
@@ -24,9 +25,12 @@ LUA
 run_cli failing test "$RULES" "$T/wrong.test.lua"
 assert_rc failing 8
 check failing "case 'right': $OUTPUT" grep -qx "PASS  right" <<<"$OUTPUT"
-check failing "case 'wrong on purpose': $OUTPUT" grep -qx "FAIL  wrong on purpose" <<<"$OUTPUT"
+check failing "case 'wrong on purpose' with its line: $OUTPUT" grep -qxF "FAIL  wrong on purpose ($T/wrong.test.lua:5)" <<<"$OUTPUT"
 assert_out "expected vs actual" "score: expected 20, got 0; rules: expected {renewal_due}, got {}; days_to_renewal: expected 60, got 61"
-assert_out "bad data in a case" "column signup_date: not a date"
+# a data error names the case and its line, not the temporary folder the case's files were in
+check "bad data in a case" "FAIL line: $OUTPUT" grep -qxF "FAIL  bad data in a case ($T/wrong.test.lua:9)" <<<"$OUTPUT"
+assert_out "bad data in a case" "$T/wrong.test.lua:9: case 'bad data in a case': customers.csv.gz:2: column signup_date: not a date"
+refute "bad data in a case" "a temporary folder in the message: $OUTPUT" grep -q "defector-test-" <<<"$OUTPUT"
 check failing "summary: $(tail -n 1 <<<"$OUTPUT")" grep -qx "1 passed, 2 failed" <<<"$OUTPUT"
 
 printf 'case { "x", customer = {}, expect = {} }\nkase { }\n' > "$T/broken.test.lua"

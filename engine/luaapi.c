@@ -1,0 +1,106 @@
+/* luaapi.c: the df_api callbacks (see luaapi.h). open() gives the Lua side a number per output
+ * file; the cell callbacks write through csvw; the row_* callbacks capture rows whose order is
+ * known only at the end; write_rows() writes them in that order. A capture that fails for
+ * memory sets nomem: from then on nothing is written and the caller reports the failure. The
+ * history scans (scan.c) are handed over as they are. */
+#include "luaapi.h"
+#include "scan.h"
+
+static int api_open(void *ctx, const char *name)
+{
+    api_ctx *a = ctx;
+    if (a->n == API_MAX_FILES) return -1;
+    csvw *w = a->o ? outset_open(a->o, name, a->err) : csvw_capture_new();
+    if (!w) return -1;
+    a->files[a->n] = w;
+    return a->n++;
+}
+/* File f's writer, or NULL once a capture failed for memory (nomem): nothing more is written,
+ * the run fails. */
+static csvw *live(void *ctx, int f)
+{
+    api_ctx *a = ctx;
+    return a->nomem ? NULL : a->files[f];
+}
+static void api_text(void *ctx, int f, const char *s, size_t n)
+{
+    csvw *w = live(ctx, f);
+    if (w) csvw_text(w, s, n);
+}
+static void api_plain(void *ctx, int f, const char *s, size_t n)
+{
+    csvw *w = live(ctx, f);
+    if (w) csvw_plain(w, s, n);
+}
+static void api_number(void *ctx, int f, double v)
+{
+    csvw *w = live(ctx, f);
+    if (w) csvw_number(w, v);
+}
+static void api_empty(void *ctx, int f)
+{
+    csvw *w = live(ctx, f);
+    if (w) csvw_empty(w);
+}
+static void api_end_row(void *ctx, int f)
+{
+    csvw *w = live(ctx, f);
+    if (w) csvw_end_row(w);
+}
+static void api_progress(void *ctx, double done, double total)
+{
+    (void)total;
+    progress_update(((api_ctx *)ctx)->prog, (uint64_t)done, (uint64_t)done);
+}
+
+/* Capturing can only fail for memory; the failure is kept and reported by write_rows. */
+static void api_row_begin(void *ctx, int f)
+{
+    csvw *w = live(ctx, f);
+    if (w && csvw_row_begin(w) != 0) ((api_ctx *)ctx)->nomem = 1;
+}
+static void api_row_split(void *ctx, int f)
+{
+    csvw *w = live(ctx, f);
+    if (w) csvw_row_split(w);
+}
+static void api_row_end(void *ctx, int f)
+{
+    csvw *w = live(ctx, f);
+    if (w && csvw_row_end(w) != 0) ((api_ctx *)ctx)->nomem = 1;
+}
+static int api_write_rows(void *ctx, int f, const uint32_t *order, size_t n)
+{
+    api_ctx *a = ctx;
+    if (a->nomem) return -1;
+    return csvw_write_rows(a->files[f], order, n);
+}
+
+void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_failed)
+{
+    *api = (df_api){.ctx = ctx,
+                    .open = api_open,
+                    .text = api_text,
+                    .plain = api_plain,
+                    .number = api_number,
+                    .empty = api_empty,
+                    .end_row = api_end_row,
+                    .now = now_seconds,
+                    .progress = api_progress,
+                    .row_begin = api_row_begin,
+                    .row_split = api_row_split,
+                    .row_end = api_row_end,
+                    .write_rows = api_write_rows,
+                    .watch = watch,
+                    .first_failed = first_failed,
+                    .scan_new = df_scan_new,
+                    .scan_candidates = df_scan_candidates,
+                    .scan_run = df_scan_run,
+                    .scan_free = df_scan_free};
+}
+
+void api_free_captures(api_ctx *ctx)
+{
+    for (int f = 0; f < ctx->n; f++) csvw_capture_free(ctx->files[f]);
+    ctx->n = 0;
+}

@@ -1,0 +1,145 @@
+/* luaauthor.c: the commands for rule authors (see luaauthor.h). explain and test score one
+ * entity, row 0 of tables the loader filled with that entity alone, through M.run in its
+ * single-entity mode; the cases of a test file stay in the state's registry between calls
+ * ("defector.cases"); check hands the rule file and the data folder's headers to M.check. */
+#include <lua.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "luaapi.h"
+#include "luaauthor.h"
+
+/* Calls M.run for entity row 0 alone (the loader kept that entity alone), with opts {explain = 1,
+ * json, result}; leaves run's return value on the stack. The Lua side marks the entity it scores
+ * in watch; it is idle again (-1) on return. */
+static df_status run_single(lbridge *b, table *tables, int ntables, int32_t as_of, int json, int result,
+                            df_watch *watch, df_error *err)
+{
+    lua_State *L = lb_lua(b);
+    api_ctx ctx = {.err = err}; /* no output files are opened in this mode */
+    df_api api;
+    api_init(&api, &ctx, watch, NULL);
+    lb_push_data(L, tables, ntables, as_of);
+    lua_pushlightuserdata(L, &api);
+    lua_newtable(L);
+    lua_pushnumber(L, 1);
+    lua_setfield(L, -2, "explain");
+    lua_pushboolean(L, json);
+    lua_setfield(L, -2, "json");
+    lua_pushboolean(L, result);
+    lua_setfield(L, -2, "result");
+    df_status st = lb_pcall(b, "run", 3, 1, err);
+    watch->row = -1;
+    return st;
+}
+
+df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int json, df_watch *watch, char **text,
+                     df_error *err)
+{
+    lua_State *L = lb_lua(b);
+    *text = NULL;
+    df_status s = run_single(b, tables, ntables, as_of, json, 0, watch, err);
+    if (s != DF_OK) return s;
+    lua_getfield(L, -1, "explain");
+    const char *t = lua_tostring(L, -1);
+    *text = t ? strdup(t) : NULL;
+    lua_pop(L, 2);
+    return *text ? DF_OK : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+}
+
+df_status lb_load_cases(lbridge *b, const char *path, const char *src, size_t len, int *ncases, df_error *err)
+{
+    lua_State *L = lb_lua(b);
+    lua_pushlstring(L, src, len);
+    lua_pushstring(L, path);
+    df_status st = lb_pcall(b, "load_cases", 2, 1, err);
+    if (st != DF_OK) return st;
+    *ncases = (int)lua_objlen(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "defector.cases");
+    return DF_OK;
+}
+
+void lb_case_info(lbridge *b, int i, lb_case *c)
+{
+    lua_State *L = lb_lua(b);
+    lua_getfield(L, LUA_REGISTRYINDEX, "defector.cases");
+    lua_rawgeti(L, -1, i);
+    lua_getfield(L, -1, "name");
+    snprintf(c->name, sizeof c->name, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_getfield(L, -2, "as_of");
+    snprintf(c->as_of, sizeof c->as_of, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_getfield(L, -3, "line");
+    c->line = (int)lua_tonumber(L, -1);
+    lua_pop(L, 5);
+}
+
+df_status lb_case_files(lbridge *b, int i, const char *dir, char *id, size_t idcap, df_error *err)
+{
+    lua_State *L = lb_lua(b);
+    lua_pushnumber(L, i);
+    df_status st = lb_pcall(b, "case_files", 1, 2, err);
+    if (st != DF_OK) return st;
+    snprintf(id, idcap, "%s", lua_tostring(L, -1));
+    int n = (int)lua_objlen(L, -2);
+    for (int k = 1; k <= n && st == DF_OK; k++) {
+        lua_rawgeti(L, -2, k);
+        lua_getfield(L, -1, "file");
+        lua_getfield(L, -2, "text");
+        size_t tl;
+        const char *text = lua_tolstring(L, -1, &tl);
+        char *path = path_join(dir, lua_tostring(L, -2));
+        FILE *f = path ? fopen(path, "wb") : NULL;
+        if (!f || fwrite(text, 1, tl, f) != tl) st = DF_FAIL(err, DF_ERR_OUTPUT, path ? path : dir, "cannot write a test input file");
+        if (f) fclose(f);
+        free(path);
+        lua_pop(L, 3);
+    }
+    lua_pop(L, 2);
+    return st;
+}
+
+df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, int i, df_watch *watch, int *pass,
+                        char *msg, size_t mcap, df_error *err)
+{
+    lua_State *L = lb_lua(b);
+    df_status st = run_single(b, tables, ntables, as_of, 0, 1, watch, err);
+    if (st != DF_OK) return st;
+    lua_getfield(L, -1, "result");
+    lua_remove(L, -2);
+    lua_pushnumber(L, i);
+    lua_insert(L, -2);
+    st = lb_pcall(b, "case_check", 2, 2, err);
+    if (st != DF_OK) return st;
+    *pass = lua_toboolean(L, -2);
+    snprintf(msg, mcap, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_pop(L, 2);
+    return DF_OK;
+}
+
+df_status lb_check(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
+                   const lb_header *headers, int nheaders, int have_data, char **text, int *errors, int *warnings,
+                   df_error *err)
+{
+    lua_State *L = lb_lua(b);
+    lb_push_rule_args(L, rules_path, src, len, as_of);
+    if (have_data) {
+        lua_newtable(L);
+        for (int i = 0; i < nheaders; i++) {
+            lua_createtable(L, headers[i].n, 0);
+            for (int k = 0; k < headers[i].n; k++) {
+                lua_pushstring(L, headers[i].names[k]);
+                lua_rawseti(L, -2, k + 1);
+            }
+            lua_setfield(L, -2, headers[i].file);
+        }
+    } else {
+        lua_pushnil(L);
+    }
+    df_status st = lb_pcall(b, "check", 5, 3, err);
+    if (st != DF_OK) return st;
+    *text = strdup(lua_tostring(L, -3));
+    *errors = (int)lua_tonumber(L, -2);
+    *warnings = (int)lua_tonumber(L, -1);
+    lua_pop(L, 3);
+    return *text ? DF_OK : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+}

@@ -1,0 +1,261 @@
+/* luascore.c: scoring in parallel. The entities are cut into contiguous parts, one per Lua
+ * state. The main state scores the first part; each worker builds its own state from the same
+ * rule file, scores its part into writers that only capture rows, and returns its counts and
+ * metric groups. Then, in entity order, the captured rows are appended to the run's writers
+ * and the parts merged (M.finish): the outputs are the bytes one state would write. The lowest
+ * part that fails stops the parts after it, and its error is the one reported: the error one
+ * state would have met first. */
+#include <lua.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "luaapi.h"
+#include "luascore.h"
+#include "pool.h"
+
+#define MIN_PER_WORKER 500
+
+typedef struct worker {
+    lbridge *b;
+    api_ctx ctx;
+    df_api api;
+    df_error err;
+    df_status st;
+    const char *rules_path, *source;
+    size_t len;
+    int32_t as_of;
+    table *tables;
+    int ntables, skip, index; /* index: the worker's part, 1.. (the main state's is 0) */
+    uint64_t lo, hi;
+    volatile int *first_failed;
+} worker;
+
+/* Records that part k failed: the lowest failing part stops the parts after it. */
+static void part_failed(volatile int *first_failed, int k)
+{
+    int cur = __atomic_load_n(first_failed, __ATOMIC_SEQ_CST);
+    while (k < cur && !__atomic_compare_exchange_n(first_failed, &cur, k, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    }
+}
+
+/* Pushes M.run's options for scoring entities lo .. hi - 1 as part `index` (mode: NULL for
+ * all entities in one state, "defer" for the main state's part, "part" for a worker's). */
+static void push_run_opts(lua_State *L, int skip, uint64_t lo, uint64_t hi, const char *mode, int index)
+{
+    lua_newtable(L);
+    lua_pushboolean(L, skip);
+    lua_setfield(L, -2, "skip_rule_errors");
+    if (!mode) return;
+    lua_pushnumber(L, (double)lo);
+    lua_setfield(L, -2, "lo");
+    lua_pushnumber(L, (double)hi);
+    lua_setfield(L, -2, "hi");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, mode);
+    lua_pushnumber(L, index);
+    lua_setfield(L, -2, "part_index");
+}
+
+/* Worker k (part k + 1), one of the pool's tasks: its own state from the rule file (the tables
+ * it declares are not loaded again: it scores over the run's), then M.run over its part; its
+ * result stays on its stack. */
+static void score_part(void *arg, int k)
+{
+    worker *w = &((worker *)arg)[k];
+    table scratch[DF_MAX_TABLES];
+    int nt = 0;
+    w->st = lb_new(&w->b, &w->err);
+    if (w->st == DF_OK) w->st = lb_declare(w->b, w->rules_path, w->source, w->len, w->as_of, scratch, &nt, &w->err);
+    for (int i = 0; i < nt; i++) table_free(&scratch[i]);
+    if (w->st != DF_OK) return;
+    lua_State *L = lb_lua(w->b);
+    lb_push_data(L, w->tables, w->ntables, w->as_of);
+    lua_pushlightuserdata(L, &w->api);
+    push_run_opts(L, w->skip, w->lo, w->hi, "part", w->index);
+    w->st = lb_pcall(w->b, "run", 3, 1, &w->err);
+    if (w->st == DF_OK && w->ctx.nomem) w->st = DF_FAIL(&w->err, DF_ERR_NOMEM, "", "out of memory keeping the rows of a scoring thread");
+    if (w->st != DF_OK) part_failed(w->first_failed, w->index);
+}
+
+static void workers_free(worker *ws, int n)
+{
+    for (int k = 0; k < n; k++) {
+        api_free_captures(&ws[k].ctx);
+        lb_free(ws[k].b);
+    }
+    free(ws);
+}
+
+/* How many parts: one per thread, each of at least MIN_PER_WORKER entities. */
+static int parts_for(uint64_t n, const score_opts *so)
+{
+    int parts = so->threads > 1 && so->source ? so->threads : 1;
+    if (parts > POOL_MAX_THREADS) parts = POOL_MAX_THREADS;
+    if ((uint64_t)parts > n / MIN_PER_WORKER) parts = n / MIN_PER_WORKER > 1 ? (int)(n / MIN_PER_WORKER) : 1;
+    return parts;
+}
+
+/* Prepares the workers for parts 1 .. parts - 1 of n entities. */
+static void workers_init(worker *ws, int parts, uint64_t n, const df_api *api, table *tables, int ntables,
+                         int32_t as_of, const score_opts *so)
+{
+    for (int k = 0; k + 1 < parts; k++) {
+        worker *w = &ws[k];
+        w->ctx.err = &w->err;
+        w->api = *api;
+        w->api.ctx = &w->ctx;
+        w->api.watch = watchdog_watch(so->wd, k + 1);
+        w->rules_path = so->rules_path, w->source = so->source, w->len = so->source_len, w->as_of = as_of;
+        w->tables = tables, w->ntables = ntables, w->skip = so->skip_rule_errors;
+        w->index = k + 1, w->first_failed = api->first_failed;
+        w->lo = n * (uint64_t)(k + 1) / (uint64_t)parts, w->hi = n * (uint64_t)(k + 2) / (uint64_t)parts;
+    }
+}
+
+/* With the main part's nil on the stack: appends each worker's captured rows to the run's
+ * writers and replaces the nil with the list of the workers' results, for M.finish. */
+static df_status merge_parts(lbridge *b, api_ctx *ctx, worker *ws, int nw, df_error *err)
+{
+    lua_State *L = lb_lua(b);
+    df_status s = DF_OK;
+    lua_pop(L, 1); /* run's nil */
+    int top = lua_gettop(L);
+    lua_newtable(L);
+    for (int k = 0; k < nw && s == DF_OK; k++) {
+        worker *w = &ws[k];
+        for (int f = 0; f < w->ctx.n && s == DF_OK; f++)
+            if (f >= ctx->n || csvw_append_rows(ctx->files[f], w->ctx.files[f]) != 0)
+                s = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory while merging the scoring threads' rows");
+        if (s == DF_OK && lb_copy_value(lb_lua(w->b), -1, L) != 0)
+            s = DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error: a scoring thread's part cannot be merged");
+        if (s == DF_OK) lua_rawseti(L, -2, k + 1);
+    }
+    if (s != DF_OK) lua_settop(L, top);
+    return s;
+}
+
+static void read_overrides(lua_State *L, score_stats *st)
+{
+    lua_getfield(L, -1, "overrides");
+    st->has_overrides = lua_istable(L, -1);
+    if (st->has_overrides) {
+        lua_getfield(L, -1, "file");
+        snprintf(st->overrides_file, sizeof st->overrides_file, "%s", lua_tostring(L, -1));
+        lua_getfield(L, -2, "expired_list");
+        snprintf(st->overrides_expired_list, sizeof st->overrides_expired_list, "%s", lua_tostring(L, -1));
+        lua_getfield(L, -3, "applied");
+        lua_getfield(L, -4, "active");
+        lua_getfield(L, -5, "expired");
+        st->overrides_applied = (uint64_t)lua_tonumber(L, -3);
+        st->overrides_active = (uint64_t)lua_tonumber(L, -2);
+        st->overrides_expired = (uint64_t)lua_tonumber(L, -1);
+        lua_pop(L, 5);
+    }
+    lua_pop(L, 1);
+}
+
+static void read_rules(lua_State *L, score_stats *st)
+{
+    lua_getfield(L, -1, "rules");
+    int nr = (int)lua_objlen(L, -1);
+    st->nrules = nr > DF_MAX_RULES ? DF_MAX_RULES : nr;
+    for (int i = 0; i < st->nrules; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, 2);
+        lua_rawgeti(L, -3, 3);
+        snprintf(st->rule_code[i], sizeof st->rule_code[i], "%s", lua_tostring(L, -3));
+        st->rule_fired[i] = (uint64_t)lua_tonumber(L, -2);
+        st->rule_errors[i] = (uint64_t)lua_tonumber(L, -1);
+        lua_pop(L, 4);
+    }
+    lua_pop(L, 1);
+}
+
+/* Reads M.run's (or M.finish's) result, on top of the stack, into st and pops it. */
+static void read_stats(lua_State *L, score_stats *st)
+{
+    lua_getfield(L, -1, "customers"); /* the Lua side's name for the entities scored */
+    st->entities = (uint64_t)lua_tonumber(L, -1);
+    lua_getfield(L, -2, "score_seconds");
+    st->score_seconds = lua_tonumber(L, -1);
+    lua_getfield(L, -3, "write_seconds");
+    st->write_seconds = lua_tonumber(L, -1);
+    lua_pop(L, 3);
+    read_overrides(L, st);
+    read_rules(L, st);
+    lua_pop(L, 1);
+}
+
+/* One call of lb_run: what the main state and the workers share. */
+typedef struct scoring {
+    lbridge *b;
+    table *tables;
+    int ntables, parts;
+    int32_t as_of;
+    uint64_t n; /* entities */
+    const score_opts *so;
+    api_ctx ctx; /* the run's writers */
+    df_api api;
+    volatile int first_failed;
+    worker *ws; /* parts 1 .. parts - 1 */
+} scoring;
+
+/* The main state's part (every entity when there is one part); leaves M.run's result. */
+static df_status score_main(scoring *sc, df_error *err)
+{
+    lua_State *L = lb_lua(sc->b);
+    lb_push_data(L, sc->tables, sc->ntables, sc->as_of);
+    lua_pushlightuserdata(L, &sc->api);
+    push_run_opts(L, sc->so->skip_rule_errors, 0, sc->n / (uint64_t)sc->parts, sc->parts > 1 ? "defer" : NULL, 0);
+    df_status s = lb_pcall(sc->b, "run", 3, 1, err);
+    if (s == DF_OK && sc->ctx.nomem) {
+        lua_pop(L, 1);
+        s = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory keeping the rows of the outputs");
+    }
+    if (s != DF_OK) part_failed(&sc->first_failed, 0);
+    return s;
+}
+
+/* After the workers are done: the first failure in entity order (the one a single state would
+ * have reported), or the parts merged and finished; M.finish's result replaces M.run's. */
+static df_status gather_parts(scoring *sc, df_status s, df_error *err)
+{
+    lua_State *L = lb_lua(sc->b);
+    int nw = sc->parts - 1;
+    for (int k = 0; s == DF_OK && k < nw; k++)
+        if (sc->ws[k].st != DF_OK) {
+            *err = sc->ws[k].err;
+            s = sc->ws[k].st;
+            lua_pop(L, 1); /* run's nil */
+        }
+    if (s == DF_OK && nw > 0) s = merge_parts(sc->b, &sc->ctx, sc->ws, nw, err);
+    if (sc->ws) workers_free(sc->ws, nw); /* their states are no longer needed by M.finish */
+    sc->ws = NULL;
+    if (s == DF_OK && nw > 0) s = lb_pcall(sc->b, "finish", 1, 1, err);
+    return s;
+}
+
+df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
+                 const score_opts *so, score_stats *st, df_error *err)
+{
+    scoring sc = {.b = b, .tables = tables, .ntables = ntables, .as_of = as_of, .n = tables[0].nrows, .so = so,
+                  .ctx = {.o = o, .err = err, .prog = prog}};
+    sc.parts = parts_for(sc.n, so);
+    sc.first_failed = sc.parts;
+    api_init(&sc.api, &sc.ctx, watchdog_watch(so->wd, 0), &sc.first_failed);
+    progress_phase_items(prog, "scoring", tables[0].name, sc.n);
+    sc.ws = sc.parts > 1 ? calloc((size_t)sc.parts - 1, sizeof *sc.ws) : NULL;
+    if (sc.parts > 1 && !sc.ws) sc.parts = 1;
+    if (sc.parts > 1) workers_init(sc.ws, sc.parts, sc.n, &sc.api, tables, ntables, as_of, so);
+    pool workers; /* a thread that cannot start: its part waits for another thread */
+    pool_start(&workers, sc.parts - 1, sc.parts - 1, score_part, sc.ws);
+    df_status s = score_main(&sc, err);
+    pool_join(&workers);
+    s = gather_parts(&sc, s, err);
+    progress_end(prog);
+    if (s != DF_OK) return s;
+    st->states = sc.parts;
+    read_stats(lb_lua(b), st);
+    return DF_OK;
+}

@@ -1,0 +1,40 @@
+/* luascore.h: scoring every entity of a run and writing the outputs the rule file declares,
+ * in one Lua state or, with threads, in several (contiguous parts of the entities, merged in
+ * entity order: the same bytes whatever the number of states). */
+#ifndef DF_LUASCORE_H
+#define DF_LUASCORE_H
+
+#include "luastate.h"
+#include "output.h"
+#include "progress.h"
+#include "watchdog.h"
+
+#define DF_MAX_RULES 256
+
+typedef struct score_stats {
+    uint64_t entities; /* scored */
+    int states; /* Lua states that scored (one per thread; fewer for few entities) */
+    double score_seconds, write_seconds;
+    int nrules;
+    char rule_code[DF_MAX_RULES][64];
+    uint64_t rule_fired[DF_MAX_RULES];
+    uint64_t rule_errors[DF_MAX_RULES]; /* --on-rule-error skip: failures per rule */
+    int has_overrides;
+    char overrides_file[512], overrides_expired_list[2048];
+    uint64_t overrides_applied, overrides_active, overrides_expired;
+} score_stats;
+
+typedef struct score_opts {
+    const char *rules_path;
+    int skip_rule_errors; /* 1: a failing rule counts as not fired (rule_errors.csv) */
+    int threads;          /* > 1: score in that many Lua states (each builds its own from source) */
+    const char *source;   /* the rule file's text */
+    size_t source_len;
+    watchdog *wd;         /* started by the caller with the budgets; part k writes to its watch k */
+} score_opts;
+
+/* Scores every entity and writes the outputs the rule file declares into o. */
+df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,
+                 const score_opts *so, score_stats *st, df_error *err);
+
+#endif
