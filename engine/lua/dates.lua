@@ -42,23 +42,24 @@ function M.parse(s)
   return days
 end
 
-function M.text(days)
-  if days == nil then return nil end
-  local y, m, d = M.civil_from_days(days)
-  return fmt("%04d-%02d-%02d", y, m, d)
+-- The texts of dates are remembered by day: string.format is not compiled by LuaJIT, and a
+-- nightly run formats the same few thousand days for every entity.
+local function memo(format_of)
+  local cache = {}
+  return function(days)
+    if days == nil then return nil end
+    local s = cache[days]
+    if s == nil then
+      s = format_of(M.civil_from_days(days))
+      cache[days] = s
+    end
+    return s
+  end
 end
 
-function M.quarter(d)
-  if d == nil then return nil end
-  local y, m = M.civil_from_days(d)
-  return fmt("%04d-Q%d", y, floor((m - 1) / 3) + 1)
-end
-
-function M.month(d)
-  if d == nil then return nil end
-  local y, m = M.civil_from_days(d)
-  return fmt("%04d-%02d", y, m)
-end
+M.text = memo(function(y, m, d) return fmt("%04d-%02d-%02d", y, m, d) end)
+M.quarter = memo(function(y, m) return fmt("%04d-Q%d", y, floor((m - 1) / 3) + 1) end)
+M.month = memo(function(y, m) return fmt("%04d-%02d", y, m) end)
 
 function M.year(d)
   if d == nil then return nil end

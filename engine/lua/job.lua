@@ -20,7 +20,7 @@ function M.new(file, source, as_of, as_of_text)
   local lines = {}
   for line in (source .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
   return {
-    file = file, lines = lines, user_files = { [file] = true },
+    file = file, source = source, lines = lines, user_files = { [file] = true },
     as_of = as_of, as_of_text = as_of_text,
     tables = {}, by_name = {}, entity = nil,
     fields = {}, field_line = {},

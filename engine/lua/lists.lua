@@ -5,7 +5,9 @@
 local ffi = require("ffi")
 local dates = require("defector.dates")
 local H = require("defector.handles")
-local fmt = string.format
+local numbers = require("defector.numbers")
+local entity = require("defector.entity")
+local fmt, concat = string.format, table.concat
 local huge = math.huge
 
 local M = {}
@@ -47,6 +49,13 @@ end
 -- job.lists: the list outputs, their files opened (a part's writers only capture rows).
 function M.setup(job, api, part)
   job.lists = {}
+  -- a field shown in a reason: as entity.reason_text shows it
+  job.reason_value = function(v)
+    if v == nil then return "" end
+    if type(v) == "number" then return numbers.text(v) end
+    return tostring(v)
+  end
+  job.reason_of = function(k, c) return entity.reason_text(job.rules[k], c) end
   for _, o in ipairs(job.outputs) do
     if o.kind == "list" then
       local f = api.open(api.ctx, o.file)
@@ -59,22 +68,71 @@ function M.setup(job, api, part)
   end
 end
 
+-- An expression for the reason codes (";") or reasons ("; ") of the entity: the rules that
+-- fired, in rule order, each a literal or its template filled from the field locals.
+local function reasons_expr(g, job, text)
+  g.add("    _df_s = \"\"")
+  local sep = text and "; " or ";"
+  for k, r in ipairs(job.rules) do
+    local piece
+    if not text then piece = fmt("%q", r.code)
+    elseif type(r.reason) == "function" then piece = fmt("MISC[%d](%d, c)", g.bind("misc", job.reason_of), k)
+    else
+      local parts = {}
+      for i, p in ipairs(r.parts) do
+        if i % 2 == 1 then if p ~= "" then parts[#parts + 1] = fmt("%q", p) end
+        else parts[#parts + 1] = fmt("MISC[%d](%s)", g.bind("misc", job.reason_value), g.value(p)) end
+      end
+      piece = #parts > 0 and concat(parts, " .. ") or '""'
+    end
+    g.add("    if FIRED[%d] then if _df_s ~= \"\" then _df_s = _df_s .. %q end; _df_s = _df_s .. %s end", k, sep, piece)
+  end
+  if job.overrides then
+    g.add("    if CUR.override then if _df_s ~= \"\" then _df_s = _df_s .. %q end; _df_s = _df_s .. %s end", sep,
+      text and '"override: " .. CUR.override.reason' or '"override"')
+  end
+  return "_df_s"
+end
+
+-- An expression for the value of a list's field f (reason codes and reasons made here).
+local function field_expr(g, job, f)
+  if f == "reason_codes" then return reasons_expr(g, job, false) end
+  if f == "reasons" then return reasons_expr(g, job, true) end
+  return g.value(f)
+end
+
 -- The generated code for list L (see compile.lua): the row and its sort keys.
 function M.emit(g, job, L, l)
   local o = L.o
+  local compile = require("defector.compile")
   local Li, W, A = g.bind("misc", L), g.bind("misc", job.write_value), g.bind("misc", job.api)
   g.add("  watch.what = LBL[%d]", g.bind("lbl", L.label))
-  g.add(o.where and fmt("  if FN[%d](c) then", g.bind("fn", o.where)) or "  do")
+  if o.where then
+    g.add("  _df_w = nil")
+    compile.call(g, o.where, "_df_w")
+    g.add("  if _df_w then")
+  else
+    g.add("  do")
+  end
   g.add("    local L, W, A = MISC[%d], MISC[%d], MISC[%d]", Li, W, A)
   g.add("    A.row_begin(A.ctx, %d)", L.f)
   for _, col in ipairs(o.columns) do
     if col.field == "rank" then g.add("    A.row_split(A.ctx, %d)", L.f)
-    elseif type(col.field) == "function" then g.add("    W(%d, FN[%d](c), false)", L.f, g.bind("fn", col.field))
-    else g.add("    W(%d, c.%s, %s)", L.f, col.field, tostring(M.is_date(job, col.field))) end
+    elseif type(col.field) == "function" then
+      g.add("    _df_s = nil")
+      compile.call(g, col.field, "_df_s")
+      g.add("    W(%d, _df_s, false)", L.f)
+    else
+      local e = field_expr(g, job, col.field)
+      g.add("    W(%d, %s, %s)", L.f, e, tostring(M.is_date(job, col.field)))
+    end
   end
   g.add("    A.row_end(A.ctx, %d)", L.f)
   g.add("    local m = L.m + 1; L.m = m")
-  for k, key in ipairs(o.order) do g.add("    L.keys[%d][m] = c.%s", k, key.field) end
+  for k, key in ipairs(o.order) do
+    local e = field_expr(g, job, key.field)
+    g.add("    L.keys[%d][m] = %s", k, e)
+  end
   g.add("  end")
 end
 

@@ -23,12 +23,15 @@ local casetest = require("defector.casetest")
 
 local M = {}
 local state = {}
+if os.getenv("EXP_OPT") then jit.opt.start(unpack((function() local t = {} for w in os.getenv("EXP_OPT"):gmatch("%S+") do t[#t + 1] = w end return t end)())) end
+
 
 function M.declare(source, chunkname, as_of, as_of_text)
   local job = J.new(chunkname, source, as_of, as_of_text)
   local api = sandbox.api(job)
   job.env = api
-  E.run_chunk(job, source, chunkname, sandbox.env(job, api), function(line)
+  job.rule_env = sandbox.env(job, api)
+  E.run_chunk(job, source, chunkname, job.rule_env, function(line)
     return wording.syntax_hint(job.lines[line or 0]) or (line and line > 1 and wording.syntax_hint(job.lines[line - 1])) or nil
   end)
   analyse.finish(job)

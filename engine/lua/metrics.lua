@@ -145,10 +145,17 @@ end
 -- The generated code for metrics table Mt (see compile.lua).
 function M.emit(g, job, Mt, m)
   local o = Mt.o
+  local compile = require("defector.compile")
   g.add("  watch.what = LBL[%d]", g.bind("lbl", Mt.label))
-  g.add(o.where and fmt("  if FN[%d](c) then", g.bind("fn", o.where)) or "  do")
+  if o.where then
+    g.add("  _df_w = nil")
+    compile.call(g, o.where, "_df_w")
+    g.add("  if _df_w then")
+  else
+    g.add("  do")
+  end
   local args = {}
-  for i, f in ipairs(o.group_by) do args[i] = "c." .. f end
+  for i, f in ipairs(o.group_by) do args[i] = g.value(f) end
   if Mt.find_args then
     g.add("    local grp = MISC[%d](%s)", g.bind("misc", Mt.find_args), table.concat(args, ", "))
   else
@@ -159,10 +166,16 @@ function M.emit(g, job, Mt, m)
   for ci, col in ipairs(o.columns) do
     local a = col.agg
     if a then
-      local w = a.where and fmt("if FN[%d](c) then ", g.bind("fn", a.where)) or ""
-      local body = a.kind == "count" and fmt("acc[%d] = acc[%d] + 1", ci, ci)
-        or fmt("ADD(MT, grp, %d, MISC[%d], c.%s)", ci, g.bind("misc", a), a.field)
-      g.add("    %s%s%s", w, body, w ~= "" and " end" or "")
+      if a.where then
+        g.add("    _df_w = nil")
+        compile.call(g, a.where, "_df_w")
+        g.add("    if _df_w then")
+      else
+        g.add("    do")
+      end
+      if a.kind == "count" then g.add("    acc[%d] = acc[%d] + 1", ci, ci)
+      else g.add("    ADD(MT, grp, %d, MISC[%d], %s)", ci, g.bind("misc", a), g.value(a.field)) end
+      g.add("    end")
     end
   end
   g.add("  end")
