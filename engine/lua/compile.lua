@@ -1,14 +1,13 @@
--- compile.lua: the rule file as one generated Lua function per entity. For entity row i (b:
--- its place in the current scan block) it reads the entity's columns and its history
--- aggregates (computed by the C scans), then runs every node of job.nodes in dependency
--- order: features, rules (fired flags, points), score, band, stage, values; in a run the
--- outputs' rows and metric groups follow (lists.lua, metrics.lua). Every field is a local of
--- the generated function; the rule file's functions are pasted in (inline.lua), their reads
--- of c.name turned into those locals, so that an entity calls no function of the rule file
--- and LuaJIT compiles it as one trace. Each value is also stored in the entity record (cr),
--- for the helpers the rule file calls with c and for the functions that could not be pasted.
--- explain runs the same code generated with `trace`: each rule is called with a view that
--- records what it reads. DEFECTOR_DUMP_CODE=1 prints the generated code on stderr.
+-- compile.lua: the rule file as one generated Lua function over a block of entities. For
+-- entity rows blo .. blo + n - 1 it fills a column per field (entity.lua), one loop per field,
+-- in dependency order (job.nodes): the entity's columns, its history aggregates (computed by
+-- the C scans), then features, rules (fired flags, points), score, band, stage and values; in
+-- a run the outputs' rows and metric groups follow (lists.lua, metrics.lua). Each loop pastes
+-- the rule file's function in (inline.lua), its reads of c.name turned into reads of the
+-- columns: a loop is small and calls nothing, which LuaJIT compiles well (one long function
+-- per entity made a tree of thousands of traces). A function that cannot be pasted is called
+-- with c. explain runs the same code generated with `trace`: each rule is called with a view
+-- that records what it reads. DEFECTOR_DUMP_CODE=1 prints the generated code on stderr.
 local scan = require("defector.scan")
 local bind = require("defector.bind")
 local inline = require("defector.inline")
@@ -16,11 +15,11 @@ local fmt, concat = string.format, table.concat
 
 local M = {}
 
--- A code generator: lines, the values the code binds (K, in arrays: few upvalues), the locals
--- that hold fields, and the map from its lines to the rule file's (for messages).
+-- A code generator: lines, the values the code binds (K, in arrays: few upvalues), the map
+-- from its lines to the rule file's (for messages), and the columns the current loop reads.
 function M.gen(job)
   local g = { job = job, lines = {}, K = { fn = {}, lbl = {}, ptr = {}, dict = {}, view = {}, res = {}, misc = {}, up = {} },
-              locals = {}, nlocals = 0, direct = {}, linemap = {}, labels = 0, text_columns = {} }
+              linemap = {}, labels = 0, reads = {}, text_columns = {} }
   for _, col in ipairs(job.entity.columns) do
     if col.type == "text" and job.views then g.text_columns[col.name] = job.views[job.entity.name][col.name] end
   end
@@ -34,16 +33,17 @@ function M.gen(job)
     l.index[v] = #l
     return #l
   end
-  -- the expression reading field `name` straight from the entity record, or nil (read it
-  -- through c: text columns, reason_codes and reasons are made when read)
+  -- the expression reading field `name` of the loop's entity from its column, or nil (read
+  -- it through c: text columns, reason_codes and reasons are made when read)
   function g.field(name)
-    if not g.direct[name] then return nil end
-    return fmt("rawget(cr, %q)", name)
+    if not job.columns[name] then return nil end
+    g.reads[name] = true
+    return "_df_c_" .. name .. "[_df_i]"
   end
-  -- an expression for field `name` (a text column read from its column)
+  -- an expression for field `name` (a text column read from its table)
   function g.value(name)
     local text = g.text_columns[name]
-    if text then return fmt("TEXT(VIEW[%d], i)", g.bind("view", text)) end
+    if text then return fmt("TEXT(VIEW[%d], blo + _df_i - 1)", g.bind("view", text)) end
     return g.field(name) or ("c." .. name)
   end
   return g
@@ -51,37 +51,37 @@ end
 
 local HEADER = [[
 local K = ...
-local cr, c, CUR, NILAT, FIRED, FC, watch = K.cr, K.c, K.cur, K.nilat, K.fired, K.fc, K.watch
+local c, CUR, BLK, COL, DONE, FIRED, OVR, FC, watch = K.c, K.cur, K.blk, K.col, K.done, K.fired, K.ovr, K.fc, K.watch
 local FN, LBL, PTR, DICT, VIEW, RES, MISC, UP = K.fn, K.lbl, K.ptr, K.dict, K.view, K.res, K.misc, K.up
-local rawset, tonumber, type, pcall = K.rawset, K.tonumber, K.type, K.pcall
+local tonumber, type, pcall = K.tonumber, K.type, K.pcall
 local NA_I64, NA_DATE, SCALE = K.NA_I64, K.NA_DATE, K.SCALE
-local TEXT, BAD_WHEN, BAD_SCORE, RULE_FAILED, OVERRIDE, TV = K.text, K.bad_when, K.bad_score, K.rule_failed, K.override, K.tv
+local TEXT, BAD_WHEN, BAD_SCORE, RULE_FAILED, OVERRIDE, TV = K.text, K.bad_when, K.bad_score, K.rule_failed, K.override_of, K.tv
 ]]
 
--- The fields the code reads straight from the entity record: non-text entity columns,
--- aggregates and the computed fields. (Not in locals: a hundred live locals make every side
--- exit of the trace carry them all, and LuaJIT gives up on such side traces.)
-local function declare_locals(g, job)
+-- One loop over the block's entities: body() emits its statements (the entity is _df_i); the
+-- columns it reads are bound to locals before the loop.
+function M.loop(g, label, body, pre, post)
+  local outer_lines, outer_map, outer_reads = g.lines, g.linemap, g.reads
+  g.lines, g.linemap, g.reads = {}, {}, {}
+  body()
+  local lines, map, reads = g.lines, g.linemap, g.reads
+  g.lines, g.linemap, g.reads = outer_lines, outer_map, outer_reads
   local names = {}
-  for _, col in ipairs(job.entity.columns) do if col.type ~= "text" then names[#names + 1] = col.name end end
-  for _, S in ipairs(job.scans) do for _, f in ipairs(S.feats) do names[#names + 1] = f.name end end
-  for _, n in ipairs(job.nodes) do if n.kind ~= "rule" then names[#names + 1] = n.name end end
-  for _, name in ipairs(names) do g.direct[name] = true end
-  g.add("  local _df_w, _df_s")
-end
-
--- Sets field `name` from expression expr: its local (if it has one) and cr.
-local function set(g, name, expr, maybe_nil)
-  local var = g.locals[name]
-  if var then
-    g.add("  %s = %s", var, expr)
-    expr = var
-  else
-    g.add("  _df_s = %s", expr)
-    expr = "_df_s"
+  for name in pairs(reads) do names[#names + 1] = name end
+  table.sort(names)
+  g.add("  watch.what = LBL[%d]", g.bind("lbl", label))
+  g.add("  do")
+  if pre then g.add("  " .. pre) end
+  for _, name in ipairs(names) do g.add("  local _df_c_%s = COL[%q]", name, name) end
+  g.add("  for _df_i = 1, n do CUR.i = _df_i; watch.row = blo + _df_i - 1")
+  local base = #g.lines
+  for k, line in ipairs(lines) do
+    g.lines[base + k] = line
+    if map[k] then g.linemap[base + k] = map[k] end
   end
-  if maybe_nil then g.add("  if %s == nil then NILAT[%q] = i end", expr, name) end
-  g.add("  rawset(cr, %q, %s)", name, expr)
+  g.add("  end")
+  if post then g.add("  " .. post) end
+  g.add("  end")
 end
 
 -- The value fn(c) into variable out: fn pasted in when inline.lua can, called otherwise.
@@ -93,11 +93,11 @@ function M.call(g, fn, out, no_inline)
   local body = not no_inline and not os.getenv("DEFECTOR_NO_INLINE") and inline.body(fn, opts)
   job.tokens = opts.tokens
   if not body then
-    g.add("  %s = FN[%d](c)", out, g.bind("fn", fn))
+    g.add("    %s = FN[%d](c)", out, g.bind("fn", fn))
     return
   end
   local first = #g.lines + 1
-  local text = "  do " .. body.head .. " " .. body.text .. " end ::_df_done" .. g.labels .. "::"
+  local text = "    do " .. body.head .. " " .. body.text .. " end ::_df_done" .. g.labels .. "::"
   local k = 0
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     g.lines[#g.lines + 1] = line
@@ -106,146 +106,156 @@ function M.call(g, fn, out, no_inline)
   end
 end
 
+-- A column filled by a loop whose body computes into _df_w.
+local function fill(g, name, label, body)
+  M.loop(g, label, function()
+    g.reads[name] = true
+    body()
+    g.add("    _df_c_%s[_df_i] = _df_w", name)
+  end)
+  g.add("  DONE[%q] = BN", name)
+end
+
 local READ = {
-  int = "tonumber(PTR[%d][i]); if %s == NA_I64 then %s = nil end",
-  decimal = "tonumber(PTR[%d][i]); if %s == NA_I64 then %s = nil else %s = %s / SCALE end",
-  date = "PTR[%d][i]; if %s == NA_DATE then %s = nil end",
+  int = "local x = tonumber(P[blo + _df_i - 1]); if x == NA_I64 then x = nil end",
+  decimal = "local x = tonumber(P[blo + _df_i - 1]); if x == NA_I64 then x = nil else x = x / SCALE end",
+  date = "local x = P[blo + _df_i - 1]; if x == NA_DATE then x = nil end",
+  category = "local x = D[P[blo + _df_i - 1]]",
 }
 
 local function entity_columns(g, job)
   for _, col in ipairs(job.entity.columns) do
     local v = job.views[job.entity.name][col.name]
     if col.type ~= "text" then
-      local var = g.locals[col.name] or "_df_s"
-      local p = g.bind("ptr", v.ptr)
-      if col.type == "category" then
-        g.add("  %s = DICT[%d][PTR[%d][i]]", var, g.bind("dict", v.dict), p)
-      else
-        g.add("  %s = " .. READ[col.type], var, p, var, var, var, var)
-      end
-      g.add("  rawset(cr, %q, %s)", col.name, var)
+      g.add("  do local X, P, D = COL[%q], PTR[%d], DICT[%d]", col.name, g.bind("ptr", v.ptr), v.dict and g.bind("dict", v.dict) or 0)
+      g.add("  for _df_i = 1, n do %s; X[_df_i] = x end end", READ[col.type])
+      g.add("  DONE[%q] = BN", col.name)
     end
   end
 end
+
+local RESULT = {
+  number = "local x = R[o]",
+  boolean = "local x = R[o] ~= 0",
+  maybe_number = "local x = R[o]; if x ~= x then x = nil end",
+  category = "local x = R[o]; if x ~= x then x = nil else x = D[x] end",
+  text = "local x = R[o]; if x ~= x then x = nil else x = TEXT(V, x) end",
+}
 
 local function aggregates(g, job)
   for _, S in ipairs(job.scans) do
     local r, na = g.bind("res", S.res), #S.feats
-    g.add("  do local R, o = RES[%d], b * %d", r, na)
     for k, f in ipairs(S.feats) do
       local kind, extra = scan.result_kind(S, k)
-      local at, var = fmt("R[o + %d]", k - 1), g.locals[f.name] or "_df_s"
-      if kind == "number" then g.add("    %s = %s", var, at)
-      elseif kind == "boolean" then g.add("    %s = %s ~= 0", var, at)
-      elseif kind == "maybe_number" then g.add("    %s = %s; if %s ~= %s then %s = nil end", var, at, var, var, var)
-      elseif kind == "category" then
-        g.add("    %s = %s; if %s ~= %s then %s = nil else %s = DICT[%d][%s] end", var, at, var, var, var, var, g.bind("dict", extra), var)
-      else
-        g.add("    %s = %s; if %s ~= %s then %s = nil else %s = TEXT(VIEW[%d], %s) end", var, at, var, var, var, var, g.bind("view", extra), var)
-      end
-      g.add("    rawset(cr, %q, %s)", f.name, var)
+      local d = kind == "category" and g.bind("dict", extra) or 0
+      local v = kind == "text" and g.bind("view", extra) or 0
+      g.add("  do local X, R, D, V = COL[%q], RES[%d], DICT[%d], VIEW[%d]", f.name, r, d, v)
+      g.add("  for _df_i = 1, n do local o = (_df_i - 1) * %d + %d; %s; X[_df_i] = x end end", na, k - 1, RESULT[kind])
+      g.add("  DONE[%q] = BN", f.name)
     end
-    g.add("  end")
-  end
-end
-
-local function clear(g, job)
-  for _, n in ipairs(job.nodes) do
-    if n.kind ~= "rule" then g.add("  rawset(cr, %q, nil)", n.name) end
   end
 end
 
 local function emit_rule(g, job, n, opts)
   local r = n.rule
   local k = r.index
-  g.add("  watch.what = LBL[%d]", g.bind("lbl", n.label))
-  if opts.skip then
-    g.add("  do local ok; ok, _df_w = pcall(FN[%d], %s); if not ok then RULE_FAILED(%d, _df_w); _df_w = false end end",
-      g.bind("fn", r.when), opts.trace and fmt("TV(%d)", k) or "c", k)
-  elseif opts.trace then
-    g.add("  _df_w = FN[%d](TV(%d))", g.bind("fn", r.when), k)
-  else
-    g.add("  _df_w = nil")
-    M.call(g, r.when, "_df_w")
+  M.loop(g, n.label, function()
+    if opts.skip then
+      g.add("    do local ok; ok, _df_w = pcall(FN[%d], %s); if not ok then RULE_FAILED(%d, _df_w); _df_w = false end end",
+        g.bind("fn", r.when), opts.trace and fmt("TV(%d)", k) or "c", k)
+    elseif opts.trace then
+      g.add("    _df_w = FN[%d](TV(%d))", g.bind("fn", r.when), k)
+    else
+      g.add("    _df_w = nil")
+      M.call(g, r.when, "_df_w")
+    end
+    g.reads.points = true
+    g.add("    if _df_w == true then F[_df_i] = true; _df_c_points[_df_i] = _df_c_points[_df_i] + %s; fired = fired + 1", fmt("%.17g", r.points))
+    g.add("    elseif _df_w == false or _df_w == nil then F[_df_i] = false else BAD_WHEN(%d, _df_w) end", k)
+  end, fmt("local F, fired = FIRED[%d], 0", k), fmt("FC[%d] = FC[%d] + fired", k, k))
+end
+
+local function emit_points(g, job)
+  if job.overrides then
+    M.loop(g, "points", function()
+      g.reads.points = true
+      g.add("    _df_c_points[_df_i] = OVERRIDE(_df_i, blo + _df_i - 1, _df_c_points[_df_i])")
+    end)
   end
-  g.add("  if _df_w == true then FIRED[%d] = true; points = points + %s; FC[%d] = FC[%d] + 1", k, fmt("%.17g", r.points), k, k)
-  g.add("  elseif _df_w == false or _df_w == nil then FIRED[%d] = false else BAD_WHEN(%d, _df_w) end", k, k)
+  g.add("  DONE.points = BN")
 end
 
 local function emit_band(g, job)
-  local band = g.locals.band or "_df_s"
-  g.add("  %s = nil", band)
-  local parts = {}
-  for bi, b in ipairs(job.bands or {}) do
-    parts[#parts + 1] = fmt("%sif score >= %.17g then %s = %q", bi == 1 and "" or "else", b[2], band, b[1])
-  end
-  if #parts > 0 then g.add("  " .. concat(parts, " ") .. " end") end
-  if job.overrides then g.add("  if CUR.override and CUR.override.band then %s = CUR.override.band end", band) end
-  set(g, "band", band, true)
+  fill(g, "band", "band", function()
+    local score = g.field("score")
+    local parts = {}
+    for bi, b in ipairs(job.bands or {}) do
+      parts[#parts + 1] = fmt("%sif %s >= %.17g then _df_w = %q", bi == 1 and "" or "else", score, b[2], b[1])
+    end
+    g.add("    _df_w = nil")
+    if #parts > 0 then g.add("    " .. concat(parts, " ") .. " end") end
+    if job.overrides then g.add("    if OVR[_df_i] and OVR[_df_i].band then _df_w = OVR[_df_i].band end") end
+  end)
 end
 
 local function emit_stage(g, job)
-  local stage = g.locals.stage or "_df_s"
-  g.add("  %s = nil", stage)
-  local depth = 0
-  for _, st in ipairs(job.stages or {}) do
-    if st[2] then
-      g.add("  watch.what = LBL[%d]", g.bind("lbl", "stage " .. st[1]))
-      g.add("  _df_w = nil")
-      M.call(g, st[2], "_df_w")
-      g.add("  if _df_w then %s = %q else", stage, st[1])
-      depth = depth + 1
-    else
-      g.add("  %s = %q", stage, st[1])
-      break
+  fill(g, "stage", "stage", function()
+    g.add("    _df_s = nil")
+    local depth = 0
+    for _, st in ipairs(job.stages or {}) do
+      if st[2] then
+        g.add("    watch.what = LBL[%d]", g.bind("lbl", "stage " .. st[1]))
+        g.add("    _df_w = nil")
+        M.call(g, st[2], "_df_w")
+        g.add("    if _df_w then _df_s = %q else", st[1])
+        depth = depth + 1
+      else
+        g.add("    _df_s = %q", st[1])
+        break
+      end
     end
-  end
-  if depth > 0 then g.add("  " .. ("end "):rep(depth)) end
-  set(g, "stage", stage, true)
+    if depth > 0 then g.add("    " .. ("end "):rep(depth)) end
+    g.add("    _df_w = _df_s")
+  end)
 end
 
 local function emit_node(g, job, n, opts)
   if n.kind == "rule" then return emit_rule(g, job, n, opts) end
   if n.kind == "feature" or n.kind == "value" then
-    g.add("  watch.what = LBL[%d]", g.bind("lbl", n.label))
-    local var = g.locals[n.name] or "_df_s"
-    g.add("  %s = nil", var)
-    M.call(g, n.fn, var)
-    return set(g, n.name, var, true)
+    return fill(g, n.name, n.label, function()
+      g.add("    _df_w = nil")
+      M.call(g, n.fn, "_df_w")
+    end)
   end
-  if n.kind == "points" then
-    g.add("  CUR.rules_at = i")
-    if job.overrides then g.add("  points = OVERRIDE(i, points)") end
-    return set(g, "points", "points")
-  end
+  if n.kind == "points" then return emit_points(g, job) end
   if n.kind == "score" then
-    g.add("  watch.what = LBL[%d]", g.bind("lbl", "score"))
-    if n.fn then g.add("  score = nil"); M.call(g, n.fn, "score") else g.add("  score = points") end
-    g.add("  if type(score) ~= 'number' then BAD_SCORE(score) end")
-    return set(g, "score", "score")
+    return fill(g, "score", "score", function()
+      if n.fn then g.add("    _df_w = nil"); M.call(g, n.fn, "_df_w") else g.add("    _df_w = %s", g.field("points")) end
+      g.add("    if type(_df_w) ~= 'number' then BAD_SCORE(_df_w) end")
+    end)
   end
   if n.kind == "band" then return emit_band(g, job) end
   if n.kind == "stage" then return emit_stage(g, job) end
   error("internal: unknown node kind " .. tostring(n.kind))
 end
 
--- The generated function for job: fn(i, b). opts: trace (explain), skip (--on-rule-error
--- skip), outputs (lists and metrics, for a run); K holds what the caller provides: cr, c, cur,
--- nilat, fired, fc, watch, bad_when, bad_score, rule_failed, override, tv.
+-- The generated function for job: fn(blo, n) evaluates entity rows blo .. blo + n - 1. opts:
+-- trace (explain), skip (--on-rule-error skip), outputs (lists and metrics, for a run); K holds
+-- what the caller provides: c, cur, blk, col, done, fired, ovr, fc, watch, bad_when,
+-- bad_score, rule_failed, override_of, tv.
 function M.build(job, opts, K)
   local g = M.gen(job)
   for k, v in pairs(K) do g.K[k] = v end
   g.K.NA_I64, g.K.NA_DATE, g.K.SCALE, g.K.text = bind.NA_I64, bind.NA_DATE, bind.SCALE, bind.text_at
-  g.K.rawset, g.K.tonumber, g.K.type, g.K.pcall = rawset, tonumber, type, pcall
-  g.add(HEADER)
-  g.add("return function(i, b)")
-  declare_locals(g, job)
-  g.add("  CUR.row = i; CUR.override = false; watch.row = i")
-  g.add("  local points, score = 0, nil")
-  clear(g, job)
+  g.K.tonumber, g.K.type, g.K.pcall = tonumber, type, pcall
+  for line in HEADER:gmatch("([^\n]*)\n") do g.add(line) end
+  g.add("return function(blo, n)")
+  g.add("  local _df_w, _df_s")
+  g.add("  local BN = BLK.no + 1; BLK.no = BN; BLK.blo = blo; BLK.n = n")
   entity_columns(g, job)
   aggregates(g, job)
-  for _, n in ipairs(job.nodes) do emit_node(g, job, n, opts) end
+  g.add("  do local P = COL.points; for _df_i = 1, n do P[_df_i] = 0; OVR[_df_i] = false end end")
+  for _, nd in ipairs(job.nodes) do emit_node(g, job, nd, opts) end
   if opts.outputs then
     for l, L in ipairs(job.lists) do require("defector.lists").emit(g, job, L, l) end
     for m, Mt in ipairs(job.mets) do require("defector.metrics").emit(g, job, Mt, m) end
@@ -256,7 +266,7 @@ function M.build(job, opts, K)
   for i, ref in ipairs(g.K.up) do g.K.up[i] = select(2, debug.getupvalue(ref[1], ref[2])) end
   local code = concat(g.lines, "\n")
   if os.getenv("DEFECTOR_DUMP_CODE") then io.stderr:write(code, "\n") end
-  job.gen_name = "generated " .. job.file
+  job.gen_name = "generated" -- short: Lua cuts long chunk names in messages
   job.linemap = g.linemap
   local chunk, err = load(code, "=" .. job.gen_name, "t", job.rule_env)
   if not chunk then error("internal: the generated code does not compile: " .. err .. "\n" .. code) end

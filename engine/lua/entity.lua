@@ -1,10 +1,11 @@
--- entity.lua: the entity being scored, as rules see it. `cr` holds this entity's values (set
--- by the generated code with rawset); rules get `c`, an empty read-only view whose reads fall
--- through to cr. A read of a name cr lacks lands in cr's __index: text columns are read from
--- the column then (most entities never need their name), reason_codes and reasons are made
--- from the rules that fired, a declared value that is empty is nil, and a value not yet
--- computed for this entity is an error (the dependency order makes that impossible for reads
--- written as c.name; this check catches the rest), never the previous entity's value.
+-- entity.lua: the entities of a block as rules see them. The generated code (compile.lua)
+-- evaluates a block of entities a field at a time: each field is a column (an array over the
+-- block's entities, 1 .. n) filled by one loop. Rules get `c`, an empty read-only view of the
+-- entity the loop is at (cur.i): a read of c.name comes from its column if that column was
+-- computed for this block already, from the table itself for a text column (most entities
+-- never need their name), from the rules that fired for reason_codes and reasons; a field
+-- not yet computed is an error (the dependency order makes that impossible for reads written
+-- as c.name; this check catches the rest), never another entity's value.
 local bind = require("defector.bind")
 local numbers = require("defector.numbers")
 local fmt, concat = string.format, table.concat
@@ -38,57 +39,75 @@ local function read_only(k)
   error("rules cannot change the entity: '" .. tostring(k) .. "' is read-only", 2)
 end
 
--- The entity record for a job: E.cr, E.c, E.cur ({row, override, rules_at}), E.nilat, E.fired.
-function M.new(job)
-  local E = { cr = {}, cur = { row = -1, rules_at = -2, override = false }, nilat = {}, fired = {}, lazy = {} }
-  local cr, cur, nilat, lazy, fields = E.cr, E.cur, E.nilat, E.lazy, job.fields
+local function array(n)
+  local t = {}
+  for i = 1, n do t[i] = false end
+  return t
+end
+
+-- The block's columns for every field the generated code computes or reads.
+local function columns(job, E, size)
   for _, col in ipairs(job.entity.columns) do
-    local v = job.views and job.views[job.entity.name][col.name]
-    if col.type == "text" and v then lazy[col.name] = function(i) return bind.text_at(v, i) end end
+    if col.type ~= "text" then E.col[col.name] = array(size) end
   end
-  local computed = {}
-  for _, n in ipairs(job.nodes) do if n.kind ~= "rule" then computed[n.name] = n end end
-  E.computed = computed
-  -- every name the generated code stores is a key of cr and nilat from the start: a value set
-  -- to nil keeps its slot, so that no entity inserts a key (an insertion into a full table
-  -- rehashes it, and a rehash drops the keys whose value is nil: a rehash per entity)
-  for name in pairs(fields) do
-    if not lazy[name] and name ~= "rank" and name ~= "reason_codes" and name ~= "reasons" then
-      rawset(cr, name, false); nilat[name] = -1
-    end
+  for _, S in ipairs(job.scans or {}) do
+    for _, f in ipairs(S.feats) do E.col[f.name] = array(size) end
+  end
+  for _, n in ipairs(job.nodes) do
+    if n.kind ~= "rule" then E.col[n.name] = array(size) end
+  end
+  for k = 1, #job.rules do E.fired[k] = array(size) end
+  E.override = array(size)
+end
+
+-- The entity record for a job, for blocks of up to `size` entities:
+--   E.col[name], E.done[name] (the block number its column holds), E.blk {no, blo, n},
+--   E.cur {i}, E.fired[k] (rule k fired, by entity), E.override (by entity), E.c (the view).
+function M.new(job, size)
+  local E = { col = {}, done = {}, blk = { no = 0, blo = 0, n = 0 }, cur = { i = 1 }, fired = {}, lazy = {} }
+  columns(job, E, size)
+  local col, done, blk, cur, lazy, fields = E.col, E.done, E.blk, E.cur, E.lazy, job.fields
+  for _, cl in ipairs(job.entity.columns) do
+    local v = job.views and job.views[job.entity.name][cl.name]
+    if cl.type == "text" and v then lazy[cl.name] = function(row) return bind.text_at(v, row) end end
   end
   local function reasons(sep, text)
-    if cur.rules_at ~= cur.row then error("reason_codes and reasons are known only once every rule ran for the entity", 3) end
+    if done.points ~= blk.no then error("reason_codes and reasons are known only once every rule ran for the entity", 3) end
     return M.reasons(job, E, sep, text)
   end
   lazy.reason_codes = function() return reasons(";", false) end
   lazy.reasons = function() return reasons("; ", true) end
-  setmetatable(cr, {
+  E.c = setmetatable({}, {
     __index = function(_, k)
-      local l = lazy[k]
-      if l then return l(cur.row) end
-      if computed[k] then
-        if nilat[k] == cur.row then return nil end
-        error(fmt("read c.%s before it was computed for this entity: the engine orders the computation by the names it sees written c.%s in each function; write c.%s instead of c[...], or pass c to helpers directly",
-          k, k, k), 2)
+      local cl = col[k]
+      if cl ~= nil then
+        if done[k] ~= blk.no then
+          error(fmt("read c.%s before it was computed for this entity: the engine orders the computation by the names it sees written c.%s in each function; write c.%s instead of c[...], or pass c to helpers directly",
+            k, k, k), 2)
+        end
+        return cl[cur.i]
       end
+      local l = lazy[k]
+      if l then return l(blk.blo + cur.i - 1) end
       if fields[k] then return nil end
       error("unknown field '" .. tostring(k) .. "': not a column, feature or value declared in the rule file", 2)
     end,
     __newindex = function(_, k) read_only(k) end,
     __metatable = false,
   })
-  E.c = setmetatable({}, { __index = cr, __newindex = function(_, k) read_only(k) end, __metatable = false })
   return E
 end
 
+-- The row (in the entity table) of the entity being evaluated.
+function M.row(E) return E.blk.blo + E.cur.i - 1 end
+
 -- The codes (sep ";") or reasons (sep "; ", text) of the rules that fired for the entity.
 function M.reasons(job, E, sep, text)
-  local parts, rules, fired = {}, job.rules, E.fired
+  local parts, rules, i = {}, job.rules, E.cur.i
   for k = 1, #rules do
-    if fired[k] then parts[#parts + 1] = text and M.reason_text(rules[k], E.c) or rules[k].code end
+    if E.fired[k][i] then parts[#parts + 1] = text and M.reason_text(rules[k], E.c) or rules[k].code end
   end
-  local ov = E.cur.override
+  local ov = E.override[i]
   if ov then parts[#parts + 1] = text and ("override: " .. ov.reason) or "override" end
   return concat(parts, sep)
 end

@@ -17,6 +17,10 @@ function M.line(job, level)
     if src:sub(1, 1) == "@" and job.user_files[src:sub(2)] and info.currentline > 0 then
       return info.currentline, src:sub(2)
     end
+    -- the rule file's code pasted into the generated code: its line in the rule file
+    if job.gen_name and src == "=" .. job.gen_name and job.linemap[info.currentline] then
+      return job.linemap[info.currentline], job.file
+    end
   end
   return nil
 end
@@ -29,7 +33,12 @@ end
 -- Lua shortens a long chunk name in messages to "...<end of the path>" (LUA_IDSIZE): such a
 -- location is given back with the full path of the user's file it ends.
 function M.full_where(job, where)
-  if type(where) ~= "string" or where:sub(1, 3) ~= "..." then return where end
+  if type(where) ~= "string" then return where end
+  if job.gen_name and where:sub(1, #job.gen_name + 1) == job.gen_name .. ":" then
+    local line = job.linemap[tonumber(where:sub(#job.gen_name + 2))]
+    return line and (job.file .. ":" .. line) or job.file
+  end
+  if where:sub(1, 3) ~= "..." then return where end
   local tail, line = where:match("^%.%.%.(.-):(%d+)$")
   if not tail then return where end
   local best

@@ -103,7 +103,10 @@ end
 -- The report for the entity just scored (job.ent), with the rules' traces.
 function M.report(job, trace, id, json)
   local E = job.ent
-  local c, fired, ov = E.c, E.fired, E.cur.override
+  local c, i = E.c, E.cur.i
+  local ov = E.override[i]
+  local fired = {}
+  for k = 1, #job.rules do fired[k] = E.fired[k][i] end
   local function is_date(name) return lists.is_date(job, name) end
   local function show(name, v)
     if v == nil then return "(none)" end
@@ -152,7 +155,7 @@ function M.result(job)
   local c = E.c
   local codes, vals, reasons = {}, {}, {}
   for k, r in ipairs(job.rules) do
-    if E.fired[k] then codes[#codes + 1] = r.code; reasons[r.code] = entity.reason_text(r, c) end
+    if E.fired[k][E.cur.i] then codes[#codes + 1] = r.code; reasons[r.code] = entity.reason_text(r, c) end
   end
   for _, col in ipairs(job.entity.columns) do vals[col.name] = c[col.name] end
   for _, f in ipairs(job.features) do vals[f.name] = c[f.name] end

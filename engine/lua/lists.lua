@@ -68,8 +68,8 @@ function M.setup(job, api, part)
   end
 end
 
--- An expression for the reason codes (";") or reasons ("; ") of the entity: the rules that
--- fired, in rule order, each a literal or its template filled from the field locals.
+-- An expression for the reason codes (";") or reasons ("; ") of the loop's entity: the rules
+-- that fired, in rule order, each a literal or its template filled from the columns.
 local function reasons_expr(g, job, text)
   g.add("    _df_s = \"\"")
   local sep = text and "; " or ";"
@@ -85,11 +85,11 @@ local function reasons_expr(g, job, text)
       end
       piece = #parts > 0 and concat(parts, " .. ") or '""'
     end
-    g.add("    if FIRED[%d] then if _df_s ~= \"\" then _df_s = _df_s .. %q end; _df_s = _df_s .. %s end", k, sep, piece)
+    g.add("    if FIRED[%d][_df_i] then if _df_s ~= \"\" then _df_s = _df_s .. %q end; _df_s = _df_s .. %s end", k, sep, piece)
   end
   if job.overrides then
-    g.add("    if CUR.override then if _df_s ~= \"\" then _df_s = _df_s .. %q end; _df_s = _df_s .. %s end", sep,
-      text and '"override: " .. CUR.override.reason' or '"override"')
+    g.add("    if OVR[_df_i] then if _df_s ~= \"\" then _df_s = _df_s .. %q end; _df_s = _df_s .. %s end", sep,
+      text and '"override: " .. OVR[_df_i].reason' or '"override"')
   end
   return "_df_s"
 end
@@ -101,39 +101,40 @@ local function field_expr(g, job, f)
   return g.value(f)
 end
 
--- The generated code for list L (see compile.lua): the row and its sort keys.
+-- The generated code for list L (see compile.lua): a loop writing the rows of the block's
+-- entities that pass `where`, and keeping their sort keys.
 function M.emit(g, job, L, l)
   local o = L.o
   local compile = require("defector.compile")
-  local Li, W, A = g.bind("misc", L), g.bind("misc", job.write_value), g.bind("misc", job.api)
-  g.add("  watch.what = LBL[%d]", g.bind("lbl", L.label))
-  if o.where then
-    g.add("  _df_w = nil")
-    compile.call(g, o.where, "_df_w")
-    g.add("  if _df_w then")
-  else
-    g.add("  do")
-  end
-  g.add("    local L, W, A = MISC[%d], MISC[%d], MISC[%d]", Li, W, A)
-  g.add("    A.row_begin(A.ctx, %d)", L.f)
-  for _, col in ipairs(o.columns) do
-    if col.field == "rank" then g.add("    A.row_split(A.ctx, %d)", L.f)
-    elseif type(col.field) == "function" then
-      g.add("    _df_s = nil")
-      compile.call(g, col.field, "_df_s")
-      g.add("    W(%d, _df_s, false)", L.f)
+  local pre = fmt("local L, W, A = MISC[%d], MISC[%d], MISC[%d]", g.bind("misc", L), g.bind("misc", job.write_value), g.bind("misc", job.api))
+  compile.loop(g, L.label, function()
+    if o.where then
+      g.add("    _df_w = nil")
+      compile.call(g, o.where, "_df_w")
+      g.add("    if _df_w then")
     else
-      local e = field_expr(g, job, col.field)
-      g.add("    W(%d, %s, %s)", L.f, e, tostring(M.is_date(job, col.field)))
+      g.add("    do")
     end
-  end
-  g.add("    A.row_end(A.ctx, %d)", L.f)
-  g.add("    local m = L.m + 1; L.m = m")
-  for k, key in ipairs(o.order) do
-    local e = field_expr(g, job, key.field)
-    g.add("    L.keys[%d][m] = %s", k, e)
-  end
-  g.add("  end")
+    g.add("    A.row_begin(A.ctx, %d)", L.f)
+    for _, col in ipairs(o.columns) do
+      if col.field == "rank" then g.add("    A.row_split(A.ctx, %d)", L.f)
+      elseif type(col.field) == "function" then
+        g.add("    _df_s = nil")
+        compile.call(g, col.field, "_df_s")
+        g.add("    W(%d, _df_s, false)", L.f)
+      else
+        local e = field_expr(g, job, col.field)
+        g.add("    W(%d, %s, %s)", L.f, e, tostring(M.is_date(job, col.field)))
+      end
+    end
+    g.add("    A.row_end(A.ctx, %d)", L.f)
+    g.add("    local m = L.m + 1; L.m = m")
+    for k, key in ipairs(o.order) do
+      local e = field_expr(g, job, key.field)
+      g.add("    L.keys[%d][m] = %s", k, e)
+    end
+    g.add("    end")
+  end, pre)
 end
 
 -- Bands and stages sort in their declared order.

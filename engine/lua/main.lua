@@ -23,7 +23,6 @@ local casetest = require("defector.casetest")
 
 local M = {}
 local state = {}
-if os.getenv("EXP_OPT") then jit.opt.start(unpack((function() local t = {} for w in os.getenv("EXP_OPT"):gmatch("%S+") do t[#t + 1] = w end return t end)())) end
 
 
 function M.declare(source, chunkname, as_of, as_of_text)
@@ -51,7 +50,7 @@ end
 local function run_single(job, S, opts)
   local ok, err = xpcall(function()
     for _, sc in ipairs(job.scans) do scan.run(job, sc, 0, 1) end
-    S.eval(0, 0)
+    S.eval(0, 1)
   end, on_error(job))
   job.api.watch.row = -1
   if not ok then error(err, 0) end

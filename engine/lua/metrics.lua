@@ -142,43 +142,44 @@ function M.setup(job)
   end
 end
 
--- The generated code for metrics table Mt (see compile.lua).
+-- The generated code for metrics table Mt (see compile.lua): a loop adding each of the
+-- block's entities that pass `where` to its group.
 function M.emit(g, job, Mt, m)
   local o = Mt.o
   local compile = require("defector.compile")
-  g.add("  watch.what = LBL[%d]", g.bind("lbl", Mt.label))
-  if o.where then
-    g.add("  _df_w = nil")
-    compile.call(g, o.where, "_df_w")
-    g.add("  if _df_w then")
-  else
-    g.add("  do")
-  end
-  local args = {}
-  for i, f in ipairs(o.group_by) do args[i] = g.value(f) end
-  if Mt.find_args then
-    g.add("    local grp = MISC[%d](%s)", g.bind("misc", Mt.find_args), table.concat(args, ", "))
-  else
-    g.add("    local grp = MISC[%d](MISC[%d], { %s })", g.bind("misc", M.find), g.bind("misc", Mt), table.concat(args, ", "))
-  end
-  g.add("    grp.n = grp.n + 1")
-  g.add("    local acc, MT, ADD = grp.acc, MISC[%d], MISC[%d]", g.bind("misc", Mt), g.bind("misc", M.add_value))
-  for ci, col in ipairs(o.columns) do
-    local a = col.agg
-    if a then
-      if a.where then
-        g.add("    _df_w = nil")
-        compile.call(g, a.where, "_df_w")
-        g.add("    if _df_w then")
-      else
-        g.add("    do")
-      end
-      if a.kind == "count" then g.add("    acc[%d] = acc[%d] + 1", ci, ci)
-      else g.add("    ADD(MT, grp, %d, MISC[%d], %s)", ci, g.bind("misc", a), g.value(a.field)) end
-      g.add("    end")
+  local pre = fmt("local MT, ADD, FIND = MISC[%d], MISC[%d], MISC[%d]", g.bind("misc", Mt), g.bind("misc", M.add_value),
+    g.bind("misc", Mt.find_args or M.find))
+  compile.loop(g, Mt.label, function()
+    if o.where then
+      g.add("    _df_w = nil")
+      compile.call(g, o.where, "_df_w")
+      g.add("    if _df_w then")
+    else
+      g.add("    do")
     end
-  end
-  g.add("  end")
+    local args = {}
+    for i, f in ipairs(o.group_by) do args[i] = g.value(f) end
+    if Mt.find_args then g.add("    local grp = FIND(%s)", table.concat(args, ", "))
+    else g.add("    local grp = FIND(MT, { %s })", table.concat(args, ", ")) end
+    g.add("    grp.n = grp.n + 1")
+    g.add("    local acc = grp.acc")
+    for ci, col in ipairs(o.columns) do
+      local a = col.agg
+      if a then
+        if a.where then
+          g.add("    _df_w = nil")
+          compile.call(g, a.where, "_df_w")
+          g.add("    if _df_w then")
+        else
+          g.add("    do")
+        end
+        if a.kind == "count" then g.add("    acc[%d] = acc[%d] + 1", ci, ci)
+        else g.add("    ADD(MT, grp, %d, MISC[%d], %s)", ci, g.bind("misc", a), g.value(a.field)) end
+        g.add("    end")
+      end
+    end
+    g.add("    end")
+  end, pre)
 end
 
 -- The value of aggregate column ci for group grp.

@@ -17,22 +17,34 @@ local fmt = string.format
 
 local M = {}
 
+-- --on-rule-error skip: a rule that fails counts as not fired for that entity; the failure is
+-- counted and becomes a row of rule_errors.csv. The block's rows are kept until its end, to be
+-- written in entity order (a block is evaluated a rule at a time).
 local function rule_failed(job, S)
   return function(k, e)
     S.error_counts[k] = S.error_counts[k] + 1
-    local f = S.errors_file
-    if not f then return end
+    if not S.errors_file then return end
     local r = job.rules[k]
-    local where, msg, fix, seen = failure.describe(job, e, r.when, job.ent.cur.row)
-    local api = job.api
-    local cells = { failure.key_of(job, job.ent.cur.row), r.code, where or (job.file .. ":" .. r.line),
-                    fix and (msg .. " — " .. fix) or msg, seen }
-    -- captured like a list's rows: the rows of every part are written in entity order at the end
+    local row = entity.row(job.ent)
+    local where, msg, fix, seen = failure.describe(job, e, r.when, row)
+    S.pending[#S.pending + 1] = { i = job.ent.cur.i, k = k, cells = { failure.key_of(job, row), r.code,
+      where or (job.file .. ":" .. r.line), fix and (msg .. " — " .. fix) or msg, seen } }
+  end
+end
+
+-- Writes the rule failures of the block just evaluated, in entity order (captured like a
+-- list's rows: the rows of every part are written in entity order at the end).
+local function flush_failures(job, S)
+  if #S.pending == 0 then return end
+  table.sort(S.pending, function(a, b) if a.i ~= b.i then return a.i < b.i end return a.k < b.k end)
+  local api, f = job.api, S.errors_file
+  for _, p in ipairs(S.pending) do
     api.row_begin(api.ctx, f)
-    for _, x in ipairs(cells) do api.text(api.ctx, f, x, #x) end
+    for _, x in ipairs(p.cells) do api.text(api.ctx, f, x, #x) end
     api.row_end(api.ctx, f)
     S.error_rows = S.error_rows + 1
   end
+  S.pending = {}
 end
 
 local function open_errors(job, S, opts)
@@ -44,12 +56,13 @@ local function open_errors(job, S, opts)
   api.end_row(api.ctx, S.errors_file)
 end
 
--- What the generated code calls back (K of compile.build).
+-- What the generated code reads and calls back (K of compile.build).
 local function callbacks(job, S, E, opts)
   local ov = job.overrides and job.overrides.map
   local key_view = job.views[job.entity.name][job.entity.key]
   return {
-    cr = E.cr, c = E.c, cur = E.cur, nilat = E.nilat, fired = E.fired, fc = S.fire_counts, watch = job.api.watch,
+    c = E.c, cur = E.cur, blk = E.blk, col = E.col, done = E.done, fired = E.fired, ovr = E.override,
+    fc = S.fire_counts, watch = job.api.watch,
     bad_when = function(k, w)
       local r = job.rules[k]
       error({ where = fmt("%s:%d", job.file, r.line),
@@ -60,9 +73,9 @@ local function callbacks(job, S, E, opts)
               message = fmt("score must return a number, it returned %s", tostring(s)) }, 0)
     end,
     rule_failed = rule_failed(job, S),
-    override = function(i, points)
-      local o = ov[bind.text_at(key_view, i)]
-      E.cur.override = o or false
+    override_of = function(i, row, points)
+      local o = ov[bind.text_at(key_view, row)]
+      E.override[i] = o or false
       if not o then return points end
       S.override_count = S.override_count + 1
       return points + (o.points or 0)
@@ -81,14 +94,14 @@ function M.prepare(job, data, api, opts)
   bind.tables(job, data)
   job.api = api
   job.write_value = lists.writer(api)
-  job.ent = entity.new(job)
-  local S = { fire_counts = {}, error_counts = {}, error_rows = 0, override_count = 0, trace = {}, opts = opts }
+  local S = { fire_counts = {}, error_counts = {}, error_rows = 0, override_count = 0, trace = {}, opts = opts, pending = {} }
   for k = 1, #job.rules do S.fire_counts[k], S.error_counts[k] = 0, 0 end
   if opts.skip_rule_errors and not opts.single then open_errors(job, S, opts) end
   local outputs = not opts.single
   if outputs then lists.setup(job, api, opts.part); metrics.setup(job) end
   scan.build(job, api)
-  job.label_fn = {}
+  job.ent = entity.new(job, scan.BLOCK)
+  job.columns = job.ent.col
   S.eval = compile.build(job, { trace = opts.trace, skip = opts.skip_rule_errors and not opts.single, outputs = outputs },
     callbacks(job, S, job.ent, opts))
   return S
@@ -109,24 +122,46 @@ function M.on_error(job, e)
   local watch = job.api.watch
   local label = failure.label(watch)
   if type(e) == "table" and e.cancelled then return e end
-  local row = type(e) == "table" and e.entity or job.ent.cur.row
+  local row = type(e) == "table" and e.entity or entity.row(job.ent)
   return failure.error(job, e, label, label_fn(job, label), row)
+end
+
+-- Scans and evaluates entities blo .. blo + n - 1.
+local function block(job, S, blo, n)
+  for _, sc in ipairs(job.scans) do scan.run(job, sc, blo, blo + n) end
+  S.eval(blo, n)
+  flush_failures(job, S)
+end
+
+-- A block failed: the same entities one at a time, so that the failure reported is the
+-- first in entity order (a block is evaluated a field at a time), as one entity after the
+-- other would have found it.
+local function first_failure(job, S, blo, n, e)
+  for j = 0, n - 1 do
+    S.pending = {}
+    local ok, e2 = pcall(block, job, S, blo + j, 1)
+    if not ok then error(e2, 0) end
+  end
+  error(e, 0)
 end
 
 -- Scores entities lo .. hi - 1, block by block.
 function M.score(job, S, lo, hi, opts)
-  local api, eval, B = job.api, S.eval, scan.BLOCK
+  local api, B = job.api, scan.BLOCK
   local n = job.views[job.entity.name].n
   local pscale = n / math.max(1, hi - lo)
   local first_failed, part_index = api.first_failed, opts.part_index or 0
   for blo = lo, hi - 1, B do
-    local bhi = math.min(blo + B, hi)
+    local bn = math.min(B, hi - blo)
     -- a part stops when an earlier part has failed: that failure is the one reported
     if first_failed ~= nil and first_failed[0] < part_index then
       error({ where = job.file, message = "stopped: an earlier part of the entities failed", cancelled = true }, 0)
     end
-    for _, sc in ipairs(job.scans) do scan.run(job, sc, blo, bhi) end
-    for i = blo, bhi - 1 do eval(i, i - blo) end
+    local ok, e = pcall(block, job, S, blo, bn)
+    if not ok then
+      if bn > 1 and not (type(e) == "table" and e.cancelled) then first_failure(job, S, blo, bn, e) end
+      error(e, 0)
+    end
     if blo % 65536 < B then api.progress(api.ctx, (blo - lo) * pscale, n) end
   end
   api.watch.row = -1

@@ -117,20 +117,19 @@ end
 
 -- arithmetic or text joined with an empty (or text) field
 local function arith_words(msg, line, get)
-  local field = msg:match("field '([%w_]+)' %(a nil value%)")
-  if field and line:find("c%." .. field .. "%f[^%w_]") then
-    return fmt("c.%s is empty for this entity, and %s an empty value fails", field,
-      msg:find("concatenate") and "joining text with" or "arithmetic on"),
-      fmt("test it first (c.%s and ...), or list %s in required", field, field)
-  end
+  local joining = msg:find("concatenate") ~= nil
   if msg:find("arithmetic on a string") and (line:find('"[^"]*"%s*%+') or line:find('%+%s*"')) then
     return "+ adds numbers", "to join text, use .. (two dots): \"a\" .. \"b\""
   end
+  local named = msg:match("field '([%w_]+)' %(a nil value%)")
   for name in line:gmatch("c%.([%a_][%w_]*)") do
     local v = get(name)
-    if v == nil or (msg:find("string") and type(v) == "string") then
-      return fmt("c.%s (%s) used in arithmetic", name, M.show(v)),
-        v == nil and fmt("test c.%s ~= nil first, or list it in required", name) or fmt("convert it with tonumber(c.%s)", name)
+    if (v == nil and (not named or named == name)) then
+      return fmt("c.%s is empty for this entity, and %s an empty value fails", name, joining and "joining text with" or "arithmetic on"),
+        fmt("test it first (c.%s and ...), or list %s in required", name, name)
+    end
+    if msg:find("string") and type(v) == "string" then
+      return fmt("c.%s is text (%s), not a number", name, M.show(v)), fmt("convert it with tonumber(c.%s)", name)
     end
   end
   return nil
