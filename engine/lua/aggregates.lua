@@ -53,6 +53,19 @@ local function literal(job, what, c, x, level)
   return x
 end
 
+-- A value a row must equal: one the column can hold, or the filter would match nothing.
+local function exact_literal(job, what, c, x, level)
+  x = literal(job, what, c, x, level + 1)
+  if c.type == "int" or c.type == "date" then
+    check(job, x == math.floor(x), fmt("%s: '%s' holds whole numbers: %s never equals one (use above(...) or below(...) to compare)",
+      what, c.name, tostring(x)), level + 1)
+  elseif c.type == "decimal" then
+    check(job, tonumber(fmt("%.6f", x)) == x, fmt("%s: '%s' keeps 6 decimals: %s never equals one of its values (use above(...) or below(...) to compare)",
+      what, c.name, tostring(x)), level + 1)
+  end
+  return x
+end
+
 -- The filter entry on column k, checked, as the scan's spec: {kind = "in", values} |
 -- {kind = "cmp", op, value} | {kind = "present"} | {kind = "empty"} | {kind = "fn", fn}
 local function filter_entry(job, what, t, k, v, level)
@@ -71,10 +84,10 @@ local function filter_entry(job, what, t, k, v, level)
   if type(v) == "table" then
     check(job, getmetatable(v) == nil and #v > 0, fmt("%s: the filter on '%s' must be a value, a list of values, a predicate such as above(3), or a function", what, k), level + 1)
     local l = {}
-    for i, x in ipairs(v) do l[i] = literal(job, what, c, x, level + 1) end
+    for i, x in ipairs(v) do l[i] = exact_literal(job, what, c, x, level + 1) end
     return { kind = "in", values = l, col = k }
   end
-  return { kind = "in", values = { literal(job, what, c, v, level + 1) }, col = k }
+  return { kind = "in", values = { exact_literal(job, what, c, v, level + 1) }, col = k }
 end
 
 -- count/any/sum/min/max/latest/earliest(h, [column,] filter [, tie])
