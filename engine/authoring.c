@@ -188,6 +188,23 @@ static int is_csv_name(const char *name)
     return (n > 4 && strcmp(name + n - 4, ".csv") == 0) || (n > 7 && strcmp(name + n - 7, ".csv.gz") == 0);
 }
 
+/* The values in the data of the columns check asks for (those of files in the folder). */
+static df_status data_values(lbridge *b, const df_config *cfg, const char *src, size_t len, const lb_header *headers, int nh,
+                             lb_values **values, int *nv, df_error *err)
+{
+    df_status st = lb_check_needs(b, cfg->rules_path, src, len, cfg->as_of, values, nv, err);
+    for (int i = 0; st == DF_OK && i < *nv; i++) {
+        int present = 0;
+        for (int h = 0; h < nh; h++) present |= strcmp(headers[h].file, (*values)[i].file) == 0;
+        if (!present) continue;
+        char *path = path_join(cfg->data_dir, (*values)[i].file);
+        st = path ? csvload_distinct(path, (*values)[i].column, &(*values)[i].values, 10000, err)
+                  : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        free(path);
+    }
+    return st;
+}
+
 df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
 {
     char *src = NULL, *text = NULL;
@@ -215,9 +232,17 @@ df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
         if (d) closedir(d);
     }
     if (st == DF_OK) st = lb_new(&b, err);
+    lb_values *values = NULL;
+    int nv = 0;
+    if (st == DF_OK && nh > 0) st = data_values(b, cfg, src, len, headers, nh, &values, &nv, err);
     if (st == DF_OK)
-        st = lb_check(b, cfg->rules_path, src, len, cfg->as_of, headers, nh, cfg->data_dir && cfg->data_dir[0], &text,
-                      errors, &warnings, err);
+        st = lb_check(b, cfg->rules_path, src, len, cfg->as_of, headers, nh, cfg->data_dir && cfg->data_dir[0], values, nv,
+                      &text, errors, &warnings, err);
+    for (int i = 0; i < nv; i++) {
+        free((char *)values[i].file), free((char *)values[i].column);
+        strmap_free(&values[i].values);
+    }
+    free(values);
     if (st == DF_OK) {
         fputs(text, out);
         if (*errors || warnings) fprintf(out, "%d error(s), %d warning(s)\n", *errors, warnings);

@@ -1,6 +1,7 @@
 /* column.c: typed columns (see column.h) and the parsers of their text forms.
  * Parsing is strict and never trims: " 12" is not an integer. Decimals are read exactly into
  * micro-units; more than 6 fractional digits is an error rather than a silent rounding. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,9 +37,41 @@ int column_init(column *c, const char *name, col_type type)
     return 0;
 }
 
+struct allowed {
+    strmap values;
+    char reason[640]; /* "not one of the values the rule file allows for this column (a, b, ...; ...)" */
+};
+
+int column_allow(column *c, const char *const *values, const size_t *lens, int n)
+{
+    struct allowed *a = calloc(1, sizeof *a);
+    if (!a || strmap_init(&a->values) != 0) return free(a), -1;
+    size_t w = (size_t)snprintf(a->reason, sizeof a->reason, "not one of the values the rule file allows for this column (");
+    for (int i = 0; i < n; i++) {
+        int added;
+        if (strmap_intern(&a->values, values[i], lens[i], &added) < 0) return strmap_free(&a->values), free(a), -1;
+        if (w < sizeof a->reason - 8)
+            w += (size_t)snprintf(a->reason + w, sizeof a->reason - w, "%s%.*s", i ? ", " : "", (int)lens[i], values[i]);
+    }
+    if (w >= sizeof a->reason - 8) memcpy(a->reason + sizeof a->reason - 8, "...", 4), w = sizeof a->reason - 5;
+    snprintf(a->reason + w, sizeof a->reason - w, "; if it is a new value, add it to category { ... } in the rule file)");
+    c->allowed = a, c->allowed_owner = 1;
+    return 0;
+}
+
+const char *column_refuses(const column *c, const char *s, size_t n)
+{
+    if (!c->allowed || n == 0 || strmap_find(&c->allowed->values, s, n) >= 0) return NULL;
+    return c->allowed->reason;
+}
+
 void column_free(column *c)
 {
     if (!c) return;
+    if (c->allowed && c->allowed_owner) {
+        strmap_free(&c->allowed->values);
+        free(c->allowed);
+    }
     free(c->name);
     free(c->i64);
     free(c->date);

@@ -24,6 +24,11 @@ typedef struct column {
     char *name;
     col_type type;
     int required;    /* an empty value rejects the row */
+    /* CATEGORY: the values the rule file allows (category { ... }), or NULL for any; a value
+     * outside them rejects the row. Owned by the column that set it (allowed_owner), shared by
+     * its copies for parallel parsing. */
+    struct allowed *allowed;
+    int allowed_owner;
     uint64_t n, cap;
     int64_t *i64;    /* INT, DECIMAL */
     int32_t *date;   /* DATE */
@@ -42,6 +47,10 @@ typedef struct cell {
 } cell;
 
 int column_init(column *c, const char *name, col_type type);
+/* The allowed values of a category column: values[0..n) (copied); -1 on out of memory. */
+int column_allow(column *c, const char *const *values, const size_t *lens, int n);
+/* NULL when row text s[0..n) may be stored in c, else why not ("not one of ..."). */
+const char *column_refuses(const column *c, const char *s, size_t n);
 void column_free(column *c);
 const char *col_type_name(col_type t);
 int col_type_from_name(const char *s, col_type *t);

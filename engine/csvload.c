@@ -180,6 +180,8 @@ static void on_field(void *s, size_t n, void *ud)
     }
     if (col->type == COL_TEXT || col->type == COL_CATEGORY) {
         if (stage_text(L, s, n, &L->soff[c]) == 0) L->stage[c].n = n;
+        const char *why = column_refuses(col, s, n);
+        if (why && L->bad_field < 0) L->bad_field = f, L->bad_reason = why;
         return;
     }
     const char *why = column_parse(col, s, n, &L->stage[c]);
@@ -940,4 +942,60 @@ df_status csvload_header(const char *path, char ***names, int *n, df_error *err)
     }
     *names = h.names, *n = h.n;
     return DF_OK;
+}
+
+/* ---- the distinct values of one column (defector check --data) ---- */
+
+typedef struct distinct_reader {
+    const char *column;
+    int field, want, row_started;
+    strmap *values;
+    size_t max;
+    int failed, header_done;
+} distinct_reader;
+
+static void dst_field(void *s, size_t n, void *ud)
+{
+    distinct_reader *d = ud;
+    int f = d->field++;
+    if (d->failed) return;
+    if (!d->header_done) {
+        if (n == strlen(d->column) && memcmp(s, d->column, n) == 0) d->want = f;
+        return;
+    }
+    int added;
+    if (f == d->want && d->values->n < d->max && strmap_intern(d->values, s ? s : "", n, &added) < 0) d->failed = 1;
+}
+
+static void dst_row(int c, void *ud)
+{
+    (void)c;
+    distinct_reader *d = ud;
+    d->header_done = 1, d->field = 0;
+}
+
+df_status csvload_distinct(const char *path, const char *colname, strmap *values, size_t max, df_error *err)
+{
+    distinct_reader d = {.column = colname, .want = -1, .values = values, .max = max};
+    struct csv_parser p;
+    gzsource *src = NULL;
+    if (csv_init(&p, 0) != 0) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
+    csv_set_space_func(&p, no_space);
+    df_status st = gzsource_open(path, &src, err);
+    char buf[65536];
+    int first = 1;
+    while (st == DF_OK && !d.failed && (d.want >= 0 || !d.header_done)) {
+        long k = gzsource_read(src, buf, sizeof buf, err);
+        if (k < 0) st = err->status;
+        if (k <= 0) break;
+        const char *b = buf;
+        if (first && k >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0) b += 3, k -= 3;
+        first = 0;
+        csv_parse(&p, b, (size_t)k, dst_field, dst_row, &d);
+    }
+    if (st == DF_OK) csv_fini(&p, dst_field, dst_row, &d);
+    csv_free(&p);
+    gzsource_free(src);
+    if (st == DF_OK && d.failed) st = DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
+    return st;
 }

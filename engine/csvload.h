@@ -35,4 +35,9 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
 /* Reads only the header line of a CSV (gzip or plain): *names (malloc'd, n of them). */
 df_status csvload_header(const char *path, char ***names, int *n, df_error *err);
 
+/* The distinct values of column `column` of a CSV (gzip or plain), in order of appearance, at
+ * most `max`, interned into values (an initialised strmap). A column the header lacks gives
+ * none. For defector check --data. */
+df_status csvload_distinct(const char *path, const char *colname, strmap *values, size_t max, df_error *err);
+
 #endif

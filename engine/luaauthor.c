@@ -116,9 +116,63 @@ df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, i
     return DF_OK;
 }
 
+df_status lb_check_needs(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
+                         lb_values **needs, int *n, df_error *err)
+{
+    lua_State *L = lb_lua(b);
+    *needs = NULL, *n = 0;
+    lb_push_rule_args(L, rules_path, src, len, as_of);
+    df_status st = lb_pcall(b, "check_needs", 4, 1, err);
+    if (st != DF_OK) return st;
+    int k = (int)lua_objlen(L, -1);
+    lb_values *v = calloc((size_t)k + 1, sizeof *v);
+    if (!v) {
+        lua_pop(L, 1);
+        return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    }
+    for (int i = 0; i < k; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        lua_getfield(L, -1, "file");
+        lua_getfield(L, -2, "column");
+        v[i].file = strdup(lua_tostring(L, -2));
+        v[i].column = strdup(lua_tostring(L, -1));
+        lua_pop(L, 3);
+        *n = i + 1;
+        if (!v[i].file || !v[i].column || strmap_init(&v[i].values) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        if (st != DF_OK) break;
+    }
+    lua_pop(L, 1);
+    *needs = v;
+    return st;
+}
+
+/* { [file] = { [column] = { values... } } } */
+static void push_values(lua_State *L, const lb_values *values, int nvalues)
+{
+    lua_newtable(L);
+    for (int i = 0; i < nvalues; i++) {
+        lua_getfield(L, -1, values[i].file);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, values[i].file);
+        }
+        lua_createtable(L, (int)values[i].values.n, 0);
+        for (uint32_t k = 0; k < values[i].values.n; k++) {
+            size_t len;
+            const char *s = strmap_str(&values[i].values, k, &len);
+            lua_pushlstring(L, s, len);
+            lua_rawseti(L, -2, (int)k + 1);
+        }
+        lua_setfield(L, -2, values[i].column);
+        lua_pop(L, 1);
+    }
+}
+
 df_status lb_check(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
-                   const lb_header *headers, int nheaders, int have_data, char **text, int *errors, int *warnings,
-                   df_error *err)
+                   const lb_header *headers, int nheaders, int have_data, const lb_values *values, int nvalues,
+                   char **text, int *errors, int *warnings, df_error *err)
 {
     lua_State *L = lb_lua(b);
     lb_push_rule_args(L, rules_path, src, len, as_of);
@@ -132,10 +186,12 @@ df_status lb_check(lbridge *b, const char *rules_path, const char *src, size_t l
             }
             lua_setfield(L, -2, headers[i].file);
         }
+        push_values(L, values, nvalues);
     } else {
         lua_pushnil(L);
+        lua_pushnil(L);
     }
-    df_status st = lb_pcall(b, "check", 5, 3, err);
+    df_status st = lb_pcall(b, "check", 6, 3, err);
     if (st != DF_OK) return st;
     *text = strdup(lua_tostring(L, -3));
     *errors = (int)lua_tonumber(L, -2);

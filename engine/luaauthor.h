@@ -5,6 +5,7 @@
 #define DF_LUAAUTHOR_H
 
 #include "luastate.h"
+#include "strmap.h"
 #include "scoreapi.h"
 
 /* Evaluates entity row 0 (the loader kept only that entity) with a trace and returns the
@@ -36,8 +37,19 @@ typedef struct lb_header {
     char **names;
     int n;
 } lb_header;
+
+/* The distinct values of one column of one file, for check --data. */
+typedef struct lb_values {
+    const char *file, *column;
+    strmap values;
+} lb_values;
+
+/* The (file, column) pairs whose values check wants from the data: category columns that
+ * filters compare with values, when the rule file does not list the column's values. */
+df_status lb_check_needs(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
+                         lb_values **needs, int *n, df_error *err);
 df_status lb_check(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
-                   const lb_header *headers, int nheaders, int have_data, char **text, int *errors, int *warnings,
-                   df_error *err);
+                   const lb_header *headers, int nheaders, int have_data, const lb_values *values, int nvalues,
+                   char **text, int *errors, int *warnings, df_error *err);
 
 #endif

@@ -172,6 +172,19 @@ static void read_rules(lua_State *L, score_stats *st)
     lua_pop(L, 1);
 }
 
+static void read_warnings(lua_State *L, score_stats *st)
+{
+    lua_getfield(L, -1, "warnings");
+    int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    st->nwarnings = n > DF_MAX_WARNINGS ? DF_MAX_WARNINGS : n;
+    for (int i = 0; i < st->nwarnings; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        snprintf(st->warnings[i], sizeof st->warnings[i], "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 /* Reads M.run's (or M.finish's) result, on top of the stack, into st and pops it. */
 static void read_stats(lua_State *L, score_stats *st)
 {
@@ -184,6 +197,7 @@ static void read_stats(lua_State *L, score_stats *st)
     lua_pop(L, 3);
     read_overrides(L, st);
     read_rules(L, st);
+    read_warnings(L, st);
     lua_pop(L, 1);
 }
 

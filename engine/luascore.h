@@ -10,6 +10,7 @@
 #include "watchdog.h"
 
 #define DF_MAX_RULES 256
+#define DF_MAX_WARNINGS 32
 
 typedef struct score_stats {
     uint64_t entities; /* scored */
@@ -22,6 +23,8 @@ typedef struct score_stats {
     int has_overrides;
     char overrides_file[512], overrides_expired_list[2048];
     uint64_t overrides_applied, overrides_active, overrides_expired;
+    int nwarnings; /* the rule file's warnings (a filter value no row has...), at most DF_MAX_WARNINGS */
+    char warnings[DF_MAX_WARNINGS][512];
 } score_stats;
 
 typedef struct score_opts {

@@ -119,6 +119,23 @@ static char *field_str(lua_State *L, int idx, const char *key)
     return s;
 }
 
+/* A category's allowed values: the list on top of the stack. */
+static int allow_values(lua_State *L, column *col)
+{
+    int n = (int)lua_objlen(L, -1);
+    const char **v = calloc((size_t)n + 1, sizeof *v);
+    size_t *len = calloc((size_t)n + 1, sizeof *len);
+    int rc = v && len ? 0 : -1;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        v[i] = lua_tolstring(L, -1, &len[i]); /* the plan keeps the strings alive */
+        lua_pop(L, 1);
+    }
+    if (rc == 0) rc = column_allow(col, v, len, n);
+    free(v), free(len);
+    return rc;
+}
+
 static df_status table_from_plan(lua_State *L, int idx, table *t, const char *rules_path, df_error *err)
 {
     memset(t, 0, sizeof *t);
@@ -149,7 +166,10 @@ static df_status table_from_plan(lua_State *L, int idx, table *t, const char *ru
         }
         lua_getfield(L, -3, "required");
         col->required = lua_toboolean(L, -1);
-        lua_pop(L, 4);
+        lua_getfield(L, -4, "values");
+        int ok = !lua_istable(L, -1) || allow_values(L, col) == 0;
+        lua_pop(L, 5);
+        if (!ok) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     }
     lua_pop(L, 1);
     return DF_OK;

@@ -86,7 +86,12 @@ df_status summary_write(outset *o, const run_info *r, df_error *err)
         json_str(f, r->score.rule_code[i]);
         fprintf(f, ": %llu", (unsigned long long)r->score.rule_errors[i]);
     }
-    fputs("\n  },\n", f);
+    fputs("\n  },\n  \"warnings\": [", f);
+    for (int i = 0; i < r->score.nwarnings; i++) {
+        fprintf(f, "%s\n    ", i ? "," : "");
+        json_str(f, r->score.warnings[i]);
+    }
+    fputs(r->score.nwarnings ? "\n  ],\n" : "],\n", f);
     if (r->score.has_overrides) {
         fputs("  \"overrides\": {\"file\": ", f);
         json_str(f, r->score.overrides_file);
@@ -132,6 +137,7 @@ void summary_report(const run_info *r, const outset *o, FILE *f)
                     (unsigned long long)s->future, date);
         }
     }
+    for (int i = 0; i < r->score.nwarnings; i++) fprintf(f, "defector: warning: %s\n", r->score.warnings[i]);
     for (int i = 0; i < r->score.nrules; i++)
         if (r->score.rule_errors[i])
             fprintf(f, "defector: warning: rule %s failed for %llu %s and was skipped for them (see rule_errors.csv)\n",

@@ -42,6 +42,7 @@ int table_clone_spec(table *dst, const table *t, const char *path)
         column *col = &dst->cols[dst->ncols++];
         if (column_init(col, t->cols[c].name, t->cols[c].type) != 0) return -1;
         col->required = t->cols[c].required;
+        col->allowed = t->cols[c].allowed; /* shared, owned by t */
     }
     return 0;
 }

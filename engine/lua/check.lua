@@ -210,6 +210,28 @@ local function render(job)
   return concat(lines, "\n") .. (#lines > 0 and "\n" or ""), errors, warnings
 end
 
+-- The (file, column) pairs whose values in the data check_values wants: category columns that
+-- filters compare with values, when the rule file does not list the column's values.
+function M.needs(source, chunkname, as_of, as_of_text)
+  local job = J.new(chunkname, source, as_of, as_of_text)
+  job.findings = {}
+  local api = sandbox.api(job)
+  job.env = api
+  pcall(run_file, job, source, lenient_env(job, lenient_api(job, api), api))
+  local out, seen = {}, {}
+  for _, f in ipairs(job.features) do
+    local a = H.is(f.def, H.AGG) and f.def
+    for _, e in ipairs(a and a.filters or {}) do
+      local key = a.t.file .. "\0" .. e.col
+      if e.kind == "in" and a.t.columns[e.col] == "category" and not a.t.column_of[e.col].set and not seen[key] then
+        seen[key] = true
+        out[#out + 1] = { file = a.t.file, column = e.col }
+      end
+    end
+  end
+  return out
+end
+
 -- headers: { [file] = { names... } } for the files in --data (nil without --data); values:
 -- { [file] = { [column] = { distinct values } } } for the category columns filters test.
 function M.run(source, chunkname, as_of, as_of_text, headers, values)

@@ -114,6 +114,10 @@ function M.check(source, chunkname, as_of, as_of_text, headers, values)
   return require("defector.check").run(source, chunkname, as_of, as_of_text, headers, values)
 end
 
+function M.check_needs(source, chunkname, as_of, as_of_text)
+  return require("defector.check").needs(source, chunkname, as_of, as_of_text)
+end
+
 for _, name in ipairs({ "declare", "run", "finish", "load_cases", "case_files", "case_check" }) do M[name] = folded(M[name]) end
 
 return M

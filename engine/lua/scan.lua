@@ -53,9 +53,15 @@ local function category_set(job, S, feature, v, e)
       want[x] = true
       local col = S.t.column_of[e.col]
       if v.code_of[x] == nil and not col.set then
+        local near = require("defector.suggest").closest(x, v.dict_list or (function()
+          local l = {}
+          for code = 1, v.ncodes - 1 do l[#l + 1] = v.dict[code] end
+          v.dict_list = l
+          return l end)())
         job.warnings[#job.warnings + 1] = { where = E.at(job, feature.line),
           message = fmt("feature %s: %s = \"%s\" matches no row of %s: no %s there has that value", feature.name, e.col, x, S.t.file, e.col),
-          fix = "check the spelling against the data (defector check --data lists the values), or declare the column's values with category { ... }" }
+          fix = near and fmt("did you mean \"%s\"? (or declare the column's values with category { ... })", near)
+            or "check the spelling against the data, or declare the column's values with category { ... }" }
       end
     end
     pass = function(text) return want[text] == true end
