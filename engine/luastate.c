@@ -79,7 +79,7 @@ static int preload_modules(lua_State *L)
     }
     lua_pop(L, 2);
     lua_getglobal(L, "require");
-    lua_pushstring(L, "defector.prelude");
+    lua_pushstring(L, "defector.main");
     return 0;
 }
 
