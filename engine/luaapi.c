@@ -27,6 +27,11 @@ static void api_text(void *ctx, int f, const char *s, size_t n)
     csvw *w = live(ctx, f);
     if (w) csvw_text(w, s, n);
 }
+static void api_text_at(void *ctx, int f, const uint64_t *offs, const char *arena, uint64_t row)
+{
+    csvw *w = live(ctx, f);
+    if (w) csvw_text(w, arena + offs[row], (size_t)(offs[row + 1] - offs[row]));
+}
 static void api_plain(void *ctx, int f, const char *s, size_t n)
 {
     csvw *w = live(ctx, f);
@@ -96,7 +101,8 @@ void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_fa
                     .scan_new = df_scan_new,
                     .scan_candidates = df_scan_candidates,
                     .scan_run = df_scan_run,
-                    .scan_free = df_scan_free};
+                    .scan_free = df_scan_free,
+                    .text_at = api_text_at};
 }
 
 void api_free_captures(api_ctx *ctx)

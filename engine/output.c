@@ -155,10 +155,6 @@ void outset_free(outset *o)
     if (!o) return;
     for (int i = 0; i < o->n; i++) {
         csvw *w = &o->files[i];
-        if (w->mem) {
-            if (w->f == w->mem) w->f = w->file; /* a run that failed while capturing */
-            fclose(w->mem);
-        }
         free(w->membuf);
         free(w->spans);
         close_file(w, 1); /* after a commit the temporaries are gone already */
@@ -180,28 +176,56 @@ void outset_unlink_temps(const outset *o)
     remove_made(o);
 }
 
+/* Bytes out: into the capture buffer while a row is captured, else to the file. A capture
+ * that cannot grow sets nomem (reported by csvw_row_end). */
+static void out(csvw *w, const char *s, size_t n)
+{
+    if (!w->capturing) {
+        fwrite(s, 1, n, w->f);
+        return;
+    }
+    if (w->memlen + n > w->memcap) {
+        size_t cap = w->memcap ? w->memcap * 2 : 65536;
+        while (cap < w->memlen + n) cap *= 2;
+        char *b = realloc(w->membuf, cap);
+        if (!b) {
+            w->nomem = 1;
+            return;
+        }
+        w->membuf = b, w->memcap = cap;
+    }
+    memcpy(w->membuf + w->memlen, s, n);
+    w->memlen += n;
+}
+
+static void out1(csvw *w, char c)
+{
+    if (w->capturing && w->memlen < w->memcap) w->membuf[w->memlen++] = c;
+    else out(w, &c, 1);
+}
+
 static void put_field(csvw *w, const char *s, size_t n, int guard)
 {
-    if (w->ncells++) putc(',', w->f);
+    if (w->ncells++) out1(w, ',');
     int g = guard && n > 0 && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r');
     int q = 0;
     for (size_t i = 0; i < n && !q; i++) q = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
     if (!q) {
-        if (g) putc('\'', w->f);
-        fwrite(s, 1, n, w->f);
+        if (g) out1(w, '\'');
+        out(w, s, n);
         return;
     }
-    putc('"', w->f);
-    if (g) putc('\'', w->f);
+    out1(w, '"');
+    if (g) out1(w, '\'');
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '"') continue;
-        fwrite(s + start, 1, i + 1 - start, w->f);
-        putc('"', w->f);
+        out(w, s + start, i + 1 - start);
+        out1(w, '"');
         start = i + 1;
     }
-    fwrite(s + start, 1, n - start, w->f);
-    putc('"', w->f);
+    out(w, s + start, n - start);
+    out1(w, '"');
 }
 
 void csvw_text(csvw *w, const char *s, size_t n) { put_field(w, s, n, 1); }
@@ -213,7 +237,18 @@ int format_number(double v, char *buf, size_t cap)
     if (v != v) return snprintf(buf, cap, "NaN");
     if (isinf(v)) return snprintf(buf, cap, v > 0 ? "Infinity" : "-Infinity");
     if (v == 0) return snprintf(buf, cap, "0");
-    if (v == floor(v) && fabs(v) < 1e15) return snprintf(buf, cap, "%.0f", v);
+    if (v == floor(v) && fabs(v) < 1e15) { /* a whole number: its digits, without printf */
+        char tmp[24];
+        int n = 0, neg = v < 0;
+        uint64_t u = (uint64_t)(neg ? -v : v);
+        do tmp[n++] = (char)('0' + u % 10); while ((u /= 10) != 0);
+        if ((size_t)(n + neg) >= cap) return snprintf(buf, cap, "%.0f", v);
+        int k = 0;
+        if (neg) buf[k++] = '-';
+        while (n) buf[k++] = tmp[--n];
+        buf[k] = 0;
+        return k;
+    }
     int n = snprintf(buf, cap, "%.15g", v);
     if (!memchr(buf, 'e', (size_t)n)) return n;
     /* very large or very small: fixed notation, 15 significant digits at most */
@@ -244,7 +279,7 @@ void csvw_int(csvw *w, int64_t v)
 
 void csvw_end_row(csvw *w)
 {
-    putc('\n', w->f);
+    out1(w, '\n');
     w->ncells = 0;
     if (w->header_done) w->rows++;
     w->header_done = 1;
@@ -255,25 +290,23 @@ void csvw_end_row(csvw *w)
 
 int csvw_row_begin(csvw *w)
 {
-    if (!w->mem && !(w->mem = open_memstream(&w->membuf, &w->memlen))) return -1;
-    w->file = w->f;
-    w->f = w->mem;
+    w->capturing = 1;
     w->ncells = 0;
-    w->cur_start = (uint64_t)ftell(w->mem);
+    w->cur_start = w->memlen;
     w->cur_split = NO_SPLIT;
-    return 0;
+    return w->nomem ? -1 : 0;
 }
 
 void csvw_row_split(csvw *w)
 {
-    w->cur_split = (uint64_t)ftell(w->mem) | (w->ncells ? SPLIT_COMMA : 0);
+    w->cur_split = w->memlen | (w->ncells ? SPLIT_COMMA : 0);
     w->ncells++;
 }
 
 int csvw_row_end(csvw *w)
 {
-    uint64_t end = (uint64_t)ftell(w->mem);
-    w->f = w->file;
+    uint64_t end = w->memlen;
+    w->capturing = 0;
     w->ncells = 0;
     if (w->nspans + 3 > w->spans_cap) {
         uint64_t cap = w->spans_cap ? w->spans_cap * 2 : 3 * 4096;
@@ -284,7 +317,7 @@ int csvw_row_end(csvw *w)
     w->spans[w->nspans++] = w->cur_start;
     w->spans[w->nspans++] = w->cur_split;
     w->spans[w->nspans++] = end;
-    return 0;
+    return w->nomem ? -1 : 0;
 }
 
 csvw *csvw_capture_new(void) { return calloc(1, sizeof(csvw)); }
@@ -292,7 +325,6 @@ csvw *csvw_capture_new(void) { return calloc(1, sizeof(csvw)); }
 void csvw_capture_free(csvw *w)
 {
     if (!w) return;
-    if (w->mem) fclose(w->mem);
     free(w->membuf);
     free(w->spans);
     free(w);
@@ -300,11 +332,12 @@ void csvw_capture_free(csvw *w)
 
 int csvw_append_rows(csvw *dst, csvw *src)
 {
-    if (!src->mem || src->nspans == 0) return 0;
-    if (fflush(src->mem) != 0) return -1;
-    if (!dst->mem && !(dst->mem = open_memstream(&dst->membuf, &dst->memlen))) return -1;
-    uint64_t off = (uint64_t)ftell(dst->mem);
-    if (fwrite(src->membuf, 1, src->memlen, dst->mem) != src->memlen) return -1;
+    if (src->nspans == 0) return 0;
+    uint64_t off = dst->memlen;
+    dst->capturing = 1;
+    out(dst, src->membuf, src->memlen);
+    dst->capturing = 0;
+    if (dst->nomem) return -1;
     if (dst->nspans + src->nspans > dst->spans_cap) {
         uint64_t cap = dst->nspans + src->nspans;
         uint64_t *sp = realloc(dst->spans, (size_t)cap * sizeof *sp);
@@ -322,7 +355,7 @@ int csvw_append_rows(csvw *dst, csvw *src)
 
 int csvw_write_rows(csvw *w, const uint32_t *order, size_t n)
 {
-    if (w->mem && fflush(w->mem) != 0) return -1;
+    if (w->nomem) return -1;
     for (size_t k = 0; k < n; k++) {
         const uint64_t *sp = &w->spans[3 * (uint64_t)order[k]];
         uint64_t start = sp[0], split = sp[1], end = sp[2];

@@ -18,10 +18,10 @@ typedef struct csvw {
     int ncells; /* cells written in the current row */
     uint64_t rows; /* data rows (header excluded) */
     int header_done;
-    /* rows rendered ahead of their order (see csvw_row_begin) */
-    FILE *file, *mem;
+    /* rows rendered ahead of their order (see csvw_row_begin), into a buffer of their own */
+    int capturing, nomem;
     char *membuf;
-    size_t memlen;
+    size_t memlen, memcap;
     uint64_t *spans; /* per row: start, split (| SPLIT_COMMA), end in membuf */
     uint64_t nspans, spans_cap;
     uint64_t cur_start, cur_split;

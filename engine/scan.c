@@ -69,6 +69,7 @@ typedef struct group {
  * through apply(). */
 typedef struct valagg {
     int bit, k, kind, tie, fast;
+    int on_date;         /* the value column is the history's date column */
     const void *data;    /* the value column */
     int ctype;
     const int32_t *rank;
@@ -88,7 +89,6 @@ struct df_scan {
     acc *accs;
     uint32_t *idx;          /* a chunk's class indexes */
     uint64_t *m;            /* a chunk's masks, per group */
-    struct planes *planes;  /* per group: counts of the entity being scanned */
 };
 
 static int fail(char *err, size_t cap, const char *msg)
@@ -356,6 +356,7 @@ static void add_valagg(const df_scan_spec *sp, group *g, int b)
     v->bit = b, v->k = g->first + b, v->kind = a->kind, v->tie = a->tie;
     v->data = c->data, v->ctype = c->type, v->rank = c->rank;
     v->fast = c->type != DF_SC_TEXT;
+    v->on_date = a->col == sp->date_col;
     g->value_bits |= 1ULL << b;
 }
 
@@ -432,7 +433,7 @@ void df_scan_free(struct df_scan *s)
     }
     free(s->groups);
     free(s->accs);
-    free(s->idx), free(s->m), free(s->planes);
+    free(s->idx), free(s->m);
     free(s);
 }
 
@@ -454,8 +455,12 @@ static void add_classes(const dim *d, uint64_t c0, uint64_t n, uint32_t *restric
             k = k < 0 ? 0 : k;
             k = k >= d->span ? d->span - 1 : k;
             uint32_t c = d->cls[k];
-            idx[r] = idx[r] * mul + (x[r] == NA_DATE ? 0 : c);
+            idx[r] = idx[r] * mul + (uint32_t)(x[r] != NA_DATE) * c;
         }
+    } else if (d->kind == D_I64 && d->nb <= 1) { /* present, and at most one comparison: the common case */
+        const int64_t *x = (const int64_t *)d->data + c0;
+        int64_t b0 = d->nb ? d->bound[0] : INT64_MAX;
+        for (uint64_t r = 0; r < n; r++) idx[r] = idx[r] * mul + (uint32_t)(x[r] != NA_I64) * (1 + (uint32_t)(x[r] > b0));
     } else if (d->kind == D_I64) {
         const int64_t *x = (const int64_t *)d->data + c0;
         for (uint64_t r = 0; r < n; r++) {
@@ -610,8 +615,28 @@ static inline __attribute__((always_inline)) int fold(const int kind, const int 
     default: return fold(K, DF_SC_INT, T, sp, v, a, mbuf, j0, n);                                           \
     }
 
+/* latest/earliest of the history's date column itself: the largest/smallest selected date. */
+static int fold_date(const df_scan_spec *sp, const valagg *v, acc *a, const uint64_t *mbuf, uint64_t j0, uint64_t n)
+{
+    const int32_t *dates = (const int32_t *)sp->cols[sp->date_col].data + j0;
+    int latest = v->kind == DF_SA_LATEST;
+    int32_t best = a->has ? a->d : (latest ? INT32_MIN : INT32_MAX);
+    int has = a->has;
+    uint64_t brow = a->row;
+    for (uint64_t r = 0; r < n; r++) {
+        int sel = (int)((mbuf[r] >> v->bit) & 1);
+        int32_t d = dates[r];
+        int upd = sel & (latest ? d > best : d < best);
+        best = upd ? d : best, brow = upd ? j0 + r : brow;
+        has |= sel;
+    }
+    a->v = best, a->d = best, a->row = brow, a->has = has;
+    return 0;
+}
+
 static int fold_any(const df_scan_spec *sp, const valagg *v, acc *a, const uint64_t *mbuf, uint64_t j0, uint64_t n)
 {
+    if ((v->kind == DF_SA_LATEST || v->kind == DF_SA_EARLIEST) && v->on_date) return fold_date(sp, v, a, mbuf, j0, n);
     switch (v->kind) {
     case DF_SA_SUM: return fold(DF_SA_SUM, DF_SC_INT, 0, sp, v, a, mbuf, j0, n);
     case DF_SA_MIN: FOLD_TYPES(DF_SA_MIN, 0)
@@ -627,39 +652,32 @@ static int fold_any(const df_scan_spec *sp, const valagg *v, acc *a, const uint6
     }
 }
 
-/* Counts in bit-sliced counters: four bit planes, added without a branch, emptied into the
- * aggregates every 15 rows and at the end. */
-typedef struct planes {
-    uint64_t p1, p2, p4, p8;
-    int rows;
-} planes;
-
-static void flush_counts(const group *gr, acc *accs, planes *p)
+/* Counts in bit-sliced counters: four bit planes (locals of the row loop), added without a
+ * branch, emptied into the aggregates every 15 rows. */
+static void flush_counts(uint64_t counts, acc *accs, uint64_t p1, uint64_t p2, uint64_t p4, uint64_t p8)
 {
-    for (uint64_t mc = gr->count_bits & (p->p1 | p->p2 | p->p4 | p->p8); mc; mc &= mc - 1) {
+    for (uint64_t mc = counts & (p1 | p2 | p4 | p8); mc; mc &= mc - 1) {
         int b = __builtin_ctzll(mc);
-        accs[b].n += (int64_t)(((p->p1 >> b) & 1) + 2 * ((p->p2 >> b) & 1) + 4 * ((p->p4 >> b) & 1) + 8 * ((p->p8 >> b) & 1));
+        accs[b].n += (int64_t)(((p1 >> b) & 1) + 2 * ((p2 >> b) & 1) + 4 * ((p4 >> b) & 1) + 8 * ((p8 >> b) & 1));
     }
-    p->p1 = p->p2 = p->p4 = p->p8 = 0, p->rows = 0;
 }
 
-static inline void add_counts(const group *gr, acc *accs, planes *p, uint64_t m)
-{
-    uint64_t c = m & gr->count_bits, c2 = p->p1 & c, c4, c8;
-    p->p1 ^= c, c4 = p->p2 & c2, p->p2 ^= c2, c8 = p->p4 & c4, p->p4 ^= c4, p->p8 |= c8;
-    if (++p->rows == 15) flush_counts(gr, accs, p);
-}
-
-/* Entity rows a .. b - 1 (their masks at m) into the accumulators of group gr. Returns the
- * aggregate whose sum overflowed, or -1. */
-static int entity_rows(struct df_scan *s, const group *gr, const uint64_t *m, uint64_t a, uint64_t b, planes *p)
+/* Entity rows a .. b - 1 (their masks at m) into the accumulators of group gr: any(...) as one
+ * OR per row, counts in the planes, then each value aggregate. Returns the aggregate whose sum
+ * overflowed, or -1. */
+static int entity_rows(struct df_scan *s, const group *gr, const uint64_t *m, uint64_t a, uint64_t b)
 {
     const df_scan_spec *sp = &s->spec;
     acc *accs = s->accs + gr->first;
-    uint64_t any = 0, n = b - a;
-    for (uint64_t r = 0; r < n; r++) {
-        any |= m[r];
-        add_counts(gr, accs, p, m[r]);
+    uint64_t any = 0, n = b - a, counts = gr->count_bits;
+    for (uint64_t r0 = 0; r0 < n; r0 += 15) {
+        uint64_t r1 = n - r0 < 15 ? n : r0 + 15, p1 = 0, p2 = 0, p4 = 0, p8 = 0;
+        for (uint64_t r = r0; r < r1; r++) {
+            uint64_t c = m[r] & counts, c2 = p1 & c, c4, c8;
+            any |= m[r];
+            p1 ^= c, c4 = p2 & c2, p2 ^= c2, c8 = p4 & c4, p4 ^= c4, p8 |= c8;
+        }
+        flush_counts(counts, accs, p1, p2, p4, p8);
     }
     for (int k = 0; k < gr->nvals; k++) {
         const valagg *v = &gr->vals[k];
@@ -676,14 +694,12 @@ static int ensure_buffers(struct df_scan *s)
     if (s->idx) return 0;
     s->idx = malloc(CHUNK * sizeof *s->idx);
     s->m = malloc((size_t)s->ngroups * CHUNK * sizeof *s->m);
-    s->planes = calloc((size_t)s->ngroups, sizeof *s->planes);
-    return s->idx && s->m && s->planes ? 0 : -1;
+    return s->idx && s->m ? 0 : -1;
 }
 
 static void entity_done(struct df_scan *s, uint64_t e, uint64_t lo, double *out)
 {
     const df_scan_spec *sp = &s->spec;
-    for (int g = 0; g < s->ngroups; g++) flush_counts(&s->groups[g], s->accs + s->groups[g].first, &s->planes[g]);
     double *o = out + (e - lo) * (uint64_t)sp->naggs;
     for (int k = 0; k < sp->naggs; k++) o[k] = result(sp, k, &s->accs[k]);
     memset(s->accs, 0, (size_t)sp->naggs * sizeof *s->accs);
@@ -704,7 +720,7 @@ int df_scan_run(struct df_scan *s, uint64_t lo, uint64_t hi, const uint8_t *cons
         for (; e < hi; e++) {
             uint64_t a = off[e] > c0 ? off[e] : c0, b = off[e + 1] < c1 ? off[e + 1] : c1;
             for (int g = 0; g < s->ngroups && a < b; g++) {
-                int k = entity_rows(s, &s->groups[g], s->m + (size_t)g * CHUNK + (a - c0), a, b, &s->planes[g]);
+                int k = entity_rows(s, &s->groups[g], s->m + (size_t)g * CHUNK + (a - c0), a, b);
                 if (k >= 0) return bad[0] = k, bad[1] = (int32_t)(e - lo), -1;
             }
             if (off[e + 1] > c1) break; /* goes on in the next chunk */

@@ -66,6 +66,7 @@ struct df_scan;
 typedef struct df_watch {
     volatile double row;        /* the entity being scored (its row), -1 between phases */
     volatile const char *what;  /* the rule code (or feature, stage...) being evaluated */
+    char pad[48];               /* a cache line each: states scoring in parallel write theirs often */
 } df_watch;
 
 typedef struct df_api {
@@ -90,6 +91,8 @@ typedef struct df_api {
     int (*scan_run)(struct df_scan *s, uint64_t lo, uint64_t hi, const uint8_t *const *masks, double *out,
                     int32_t *bad);
     void (*scan_free)(struct df_scan *s);
+    /* a text cell straight from a text column: row's bytes arena[offs[row] .. offs[row+1]) */
+    void (*text_at)(void *ctx, int f, const uint64_t *offs, const char *arena, uint64_t row);
 } df_api;
 /* ffi:end */
 

@@ -56,6 +56,7 @@ function M.setup(job, api, part)
     return tostring(v)
   end
   job.reason_of = function(k, c) return entity.reason_text(job.rules[k], c) end
+  job.reasons_buffer = require("string.buffer").new()
   for _, o in ipairs(job.outputs) do
     if o.kind == "list" then
       local f = api.open(api.ctx, o.file)
@@ -68,36 +69,50 @@ function M.setup(job, api, part)
   end
 end
 
--- An expression for the reason codes (";") or reasons ("; ") of the loop's entity: the rules
--- that fired, in rule order, each a literal or its template filled from the columns.
-local function reasons_expr(g, job, text)
-  g.add("    _df_s = \"\"")
+-- The reason codes (";") or reasons ("; ") of the loop's entity into the string buffer RB:
+-- the rules that fired, in rule order, each a literal or its template filled from the columns.
+local function reasons_into_buffer(g, job, text)
+  g.add("    RB:reset()")
   local sep = text and "; " or ";"
   for k, r in ipairs(job.rules) do
-    local piece
-    if not text then piece = fmt("%q", r.code)
-    elseif type(r.reason) == "function" then piece = fmt("MISC[%d](%d, c)", g.bind("misc", job.reason_of), k)
+    local pieces = {}
+    if not text then pieces[1] = fmt("%q", r.code)
+    elseif type(r.reason) == "function" then pieces[1] = fmt("MISC[%d](%d, c)", g.bind("misc", job.reason_of), k)
     else
-      local parts = {}
       for i, p in ipairs(r.parts) do
-        if i % 2 == 1 then if p ~= "" then parts[#parts + 1] = fmt("%q", p) end
-        else parts[#parts + 1] = fmt("MISC[%d](%s)", g.bind("misc", job.reason_value), g.value(p)) end
+        if i % 2 == 1 then if p ~= "" then pieces[#pieces + 1] = fmt("%q", p) end
+        else pieces[#pieces + 1] = fmt("MISC[%d](%s)", g.bind("misc", job.reason_value), g.value(p)) end
       end
-      piece = #parts > 0 and concat(parts, " .. ") or '""'
     end
-    g.add("    if FIRED[%d][_df_i] then if _df_s ~= \"\" then _df_s = _df_s .. %q end; _df_s = _df_s .. %s end", k, sep, piece)
+    if #pieces == 0 then pieces[1] = '""' end
+    g.add("    if FIRED[%d][_df_i] then if #RB > 0 then RB:put(%q) end; RB:put(%s) end", k, sep, concat(pieces, ", "))
   end
   if job.overrides then
-    g.add("    if OVR[_df_i] then if _df_s ~= \"\" then _df_s = _df_s .. %q end; _df_s = _df_s .. %s end", sep,
-      text and '"override: " .. OVR[_df_i].reason' or '"override"')
+    g.add("    if OVR[_df_i] then if #RB > 0 then RB:put(%q) end; RB:put(%s) end", sep,
+      text and '"override: ", OVR[_df_i].reason' or '"override"')
   end
-  return "_df_s"
 end
 
--- An expression for the value of a list's field f (reason codes and reasons made here).
-local function field_expr(g, job, f)
-  if f == "reason_codes" then return reasons_expr(g, job, false) end
-  if f == "reasons" then return reasons_expr(g, job, true) end
+-- Writes field f of the loop's entity as a cell of list file `file`.
+local function write_field(g, job, L, f)
+  if f == "reason_codes" or f == "reasons" then
+    reasons_into_buffer(g, job, f == "reasons")
+    return g.add("    A.text(A.ctx, %d, RB:ref())", L.f)
+  end
+  local text = g.text_columns[f]
+  if text then
+    local v = g.bind("view", text)
+    return g.add("    A.text_at(A.ctx, %d, VIEW[%d].offs, VIEW[%d].arena, blo + _df_i - 1)", L.f, v, v)
+  end
+  g.add("    W(%d, %s, %s)", L.f, g.value(f), tostring(M.is_date(job, f)))
+end
+
+-- An expression for the value of a list's field f, for a sort key.
+local function key_expr(g, job, f)
+  if f == "reason_codes" or f == "reasons" then
+    reasons_into_buffer(g, job, f == "reasons")
+    return "RB:tostring()"
+  end
   return g.value(f)
 end
 
@@ -106,7 +121,8 @@ end
 function M.emit(g, job, L, l)
   local o = L.o
   local compile = require("defector.compile")
-  local pre = fmt("local L, W, A = MISC[%d], MISC[%d], MISC[%d]", g.bind("misc", L), g.bind("misc", job.write_value), g.bind("misc", job.api))
+  local pre = fmt("local L, W, A, RB = MISC[%d], MISC[%d], MISC[%d], MISC[%d]", g.bind("misc", L), g.bind("misc", job.write_value),
+    g.bind("misc", job.api), g.bind("misc", job.reasons_buffer))
   compile.loop(g, L.label, function()
     if o.where then
       g.add("    _df_w = nil")
@@ -123,14 +139,13 @@ function M.emit(g, job, L, l)
         compile.call(g, col.field, "_df_s")
         g.add("    W(%d, _df_s, false)", L.f)
       else
-        local e = field_expr(g, job, col.field)
-        g.add("    W(%d, %s, %s)", L.f, e, tostring(M.is_date(job, col.field)))
+        write_field(g, job, L, col.field)
       end
     end
     g.add("    A.row_end(A.ctx, %d)", L.f)
     g.add("    local m = L.m + 1; L.m = m")
     for k, key in ipairs(o.order) do
-      local e = field_expr(g, job, key.field)
+      local e = key_expr(g, job, key.field)
       g.add("    L.keys[%d][m] = %s", k, e)
     end
     g.add("    end")

@@ -67,8 +67,16 @@ end
 
 -- The text of a number as outputs show it: whole numbers without a point, others with at most
 -- 15 significant digits.
+local WHOLE = {} -- the texts of whole numbers already shown: string.format is not compiled by LuaJIT
 function M.text(v)
-  if v == floor(v) and abs(v) < 1e15 then return fmt("%d", v) end
+  if v == floor(v) and abs(v) < 1e15 then
+    local s = WHOLE[v]
+    if not s then
+      s = fmt("%d", v)
+      if abs(v) < 1e6 then WHOLE[v] = s end
+    end
+    return s
+  end
   return fmt("%.15g", v)
 end
 
