@@ -111,7 +111,8 @@ local function link(job, nodes, by_name)
   end
 end
 
--- A cycle among the nodes not yet placed, as a message naming each step and its line.
+-- A cycle among the nodes not yet placed: a message naming each step and its line, and the
+-- nodes on it.
 local function cycle_message(job, left, by_name)
   local start
   for _, n in ipairs(left) do start = start or n end
@@ -126,20 +127,24 @@ local function cycle_message(job, left, by_name)
     end
     at = nxt
   end
-  local steps = {}
+  local steps, nodes = {}, {}
   for i = seen[at], #path do
     local n = path[i]
     local nx = path[i + 1] or at
-    local how = n.kind == "points" and "is the sum of the points of every rule, including"
-      or (n.kind == "band" and "is found from") or "reads"
-    steps[#steps + 1] = fmt("%s%s %s %s", n.label, n.line and fmt(" (line %d)", n.line) or "", how,
-      nx.kind == "rule" and nx.label or nx.name:gsub("^#rule ", "rule "))
+    local target = nx.kind == "rule" and nx.label or nx.name
+    local step
+    if n.kind == "points" then step = "points are the sum of the points of every rule, " .. target .. " among them"
+    elseif n.kind == "band" then step = "the band is found from " .. target
+    else step = fmt("%s%s reads %s", n.label, n.line and fmt(" (line %d)", n.line) or "", target) end
+    steps[#steps + 1] = step
+    nodes[#nodes + 1] = n
   end
-  return concat(steps, ", which "), at
+  return concat(steps, "; "), at, nodes
 end
 
 -- Kahn's algorithm: the first node (in declaration order) whose dependencies are placed, each
--- time; nodes that read in ways the bytecode cannot follow go last among those ready.
+-- time; nodes that read in ways the bytecode cannot follow go last among those ready. Each
+-- cycle is recorded and its nodes set aside, so that every cycle is reported.
 local function sort_nodes(job, nodes, by_name)
   for i, n in ipairs(nodes) do n.order = (n.dynamic and 1e6 or 0) + i end
   local out, left = {}, {}
@@ -154,16 +159,19 @@ local function sort_nodes(job, nodes, by_name)
       end
       if ready and (not pick or n.order < pick.order) then pick, pi = n, i end
     end
-    if not pick then
-      local msg, at = cycle_message(job, left, by_name)
+    if pick then
+      pick.placed = true
+      out[#out + 1] = pick
+      table.remove(left, pi)
+    else
+      local msg, at, cycle = cycle_message(job, left, by_name)
       E.record(job, E.at(job, at.line), "these values depend on each other: " .. msg,
         "a value cannot depend on itself; compute one of them from other fields")
-      for _, n in ipairs(left) do n.placed = true; out[#out + 1] = n end
-      return out
+      for _, n in ipairs(cycle) do n.placed = true; out[#out + 1] = n end
+      local rest = {}
+      for _, n in ipairs(left) do if not n.placed then rest[#rest + 1] = n end end
+      left = rest
     end
-    pick.placed = true
-    out[#out + 1] = pick
-    table.remove(left, pi)
   end
   return out
 end
