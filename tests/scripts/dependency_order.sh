@@ -85,7 +85,7 @@ n=$(states "$T/early4/run_summary.json")
 check early_states "--threads 4 on 3000 customers should score in 4 Lua states (parts beginning mid-file), got $n" [ "$n" = 4 ]
 check early_threads "all.csv should be the same bytes at --threads 1 and 4" cmp -s "$T/early1/all.csv" "$T/early4/all.csv"
 # explain computes the same for a customer, whoever precedes it in the file
-for id in C0000001 C0000002 C0001500 C0003000; do
+for id in C0000002 C0003000; do
   run_cli "explain_$id" explain "$T/early.lua" --data "$T/data" --as-of "$AS_OF" --customer "$id" --json
   want=$(grep "^$id," "$T/early1/all.csv" | cut -d, -f3)
   pycheck "explain_$id" "explain --customer $id: early and days_inactive should both be $want ($ERR)" \
@@ -188,27 +188,23 @@ check reverse_first "reverse.lua: the first feature should be defected, the firs
   [ "$(grep -m1 -o '^feature("[a-z_]*"' "$T/perm/reverse.lua")|$(grep -m1 -o '^rule { "[a-z_]*"' "$T/perm/reverse.lua")" = 'feature("defected"|rule { "inactive"' ]
 variant reverse-keep
 variant reverse
-for seed in 7 19 2026; do
+for seed in 7 2026; do
   python3 "$T/permute.py" "$RULES" "$T/perm/shuffle$seed-keep.lua" shuffle "$seed" keep
   python3 "$T/permute.py" "$RULES" "$T/perm/shuffle$seed.lua" shuffle "$seed" move
   variant "shuffle$seed-keep"
   variant "shuffle$seed"
 done
 # early.lua (section 1: features reading features declared below them) shuffled too
-for seed in 7 19; do
-  python3 "$T/permute.py" "$T/early.lua" "$T/perm/early$seed-keep.lua" shuffle "$seed" keep
-  variant "early$seed-keep" "$T/early.lua" "$T/early"
-done
+python3 "$T/permute.py" "$T/early.lua" "$T/perm/early19-keep.lua" shuffle 19 keep
+variant early19-keep "$T/early.lua" "$T/early"
 # the reversed job on the committed sample data, and its test cases
 RULES_FILE="$RULES" DATA="$REPO_DIR/sample-data" run_engine sample "$T/sample" --threads 1
 RULES_FILE="$T/perm/reverse-keep.lua" DATA="$REPO_DIR/sample-data" run_engine sample_rev "$T/sample-rev" --threads 2
 assert_rc sample_rev 0
 same_csvs sample_rev "$T/sample" "$T/sample-rev"
-for name in reverse-keep shuffle7-keep; do
-  run_cli "test_$name" test "$T/perm/$name.lua" "$REPO_DIR/rules/retention.test.lua"
-  check "test_$name" "rules/retention.test.lua against $name.lua: exit $RC, $(grep -A1 '^FAIL' <<<"$OUTPUT" | head -4) $ERR" \
-    grep -qE '^[0-9]+ passed, 0 failed$' <<<"$OUTPUT"
-done
+run_cli test_shuffled test "$T/perm/shuffle7-keep.lua" "$REPO_DIR/rules/retention.test.lua"
+check test_shuffled "rules/retention.test.lua against shuffle7-keep.lua: exit $RC, $(grep -A1 '^FAIL' <<<"$OUTPUT" | head -4) $ERR" \
+  grep -qE '^[0-9]+ passed, 0 failed$' <<<"$OUTPUT"
 
 # --- 3. rules reading stages and values ------------------------------------------------------
 # gone reads c.stage (stages read no score): it fires for exactly the defected customers
@@ -240,14 +236,11 @@ refute explain_next "explain $next_id (after the defected $gone_id): gone should
 # a rule reading a value declared below it (values sit after the rules in the file)
 above_tenure valrule $'rule { "valrule", points = 1, when = function(c) return c.dbl > 100 end }\nvalue("dbl", function(c) return c.days_inactive * 2 end)'
 all_output valrule customer_id dbl days_inactive reason_codes
-for t in 1 3; do
-  RULES_FILE="$T/valrule.lua" run_engine "valrule$t" "$T/valrule$t" --threads "$t"
-  assert_rc "valrule$t" 0
-  pycheck "valrule$t" "--threads $t: dbl should be 2 x days_inactive, and valrule fire exactly when dbl > 100" \
-    "$T/rows.py" "$T/valrule$t/all.csv" 'int(r["dbl"]) == 2 * int(r["days_inactive"]) and ("valrule" in codes(r)) == (int(r["dbl"]) > 100)' 3000
-  check "valrule$t" "valrule should fire for some customers and not for others" \
-    grep -q '"valrule": [1-9]' "$T/valrule$t/run_summary.json"
-done
+RULES_FILE="$T/valrule.lua" run_engine valrule "$T/valrule" --threads 3
+assert_rc valrule 0
+pycheck valrule "--threads 3: dbl should be 2 x days_inactive, and valrule fire exactly when dbl > 100" \
+  "$T/rows.py" "$T/valrule/all.csv" 'int(r["dbl"]) == 2 * int(r["days_inactive"]) and ("valrule" in codes(r)) == (int(r["dbl"]) > 100)' 3000
+check valrule "valrule should fire for some customers" grep -q '"valrule": [1-9]' "$T/valrule/run_summary.json"
 
 # --- 4. refused before anything is read: cycles, names never defined -------------------------
 # refused NAME TEXT...: `check` and `run` (on a data folder that does not exist: refused before
@@ -342,12 +335,10 @@ refused undefined_rule "undefined_rule.lua:$L:" "rule typo reads c.complaints_9,
 # of fields computed earlier (whatever the declaration order): they work
 above_tenure dyn_ok $'feature("dyn_inactive", function(c) return c["days_" .. "inactive"] end)\nfeature("dyn_tenure", function(c) local k = "tenure_days"; return c[k] end)'
 all_output dyn_ok customer_id dyn_inactive days_inactive dyn_tenure tenure_days
-for t in 1 2; do
-  RULES_FILE="$T/dyn_ok.lua" run_engine "dyn_ok$t" "$T/dyn_ok$t" --threads "$t"
-  assert_rc "dyn_ok$t" 0
-  pycheck "dyn_ok$t" "--threads $t: c[\"days_\" .. \"inactive\"] and c[k] should read the customer's own values" \
-    "$T/rows.py" "$T/dyn_ok$t/all.csv" 'r["dyn_inactive"] == r["days_inactive"] != "" and r["dyn_tenure"] == r["tenure_days"] != ""' 3000
-done
+RULES_FILE="$T/dyn_ok.lua" run_engine dyn_ok "$T/dyn_ok" --threads 2
+assert_rc dyn_ok 0
+pycheck dyn_ok "c[\"days_\" .. \"inactive\"] and c[k] should read the customer's own values" \
+  "$T/rows.py" "$T/dyn_ok/all.csv" 'r["dyn_inactive"] == r["days_inactive"] != "" and r["dyn_tenure"] == r["tenure_days"] != ""' 3000
 # of a field computed later: a loud error, the same at every --threads, never a value
 before_outputs dyn_score 'rule { "dyn_score", points = 5, when = function(c) return c["sc" .. "ore"] > 50 end }'
 L=$(line_of "$T/dyn_score.lua" 'rule { "dyn_score"')
@@ -368,12 +359,10 @@ sed 's/^feature("days_inactive",     function(c) return AS_OF - (c.last_activity
   "$RULES" > "$T/dyn_later.lua"
 L=$(line_of "$T/dyn_later.lua" 'feature("dyn",')
 check dyn_later "dyn_later.lua should declare dyn" [ -n "$L" ]
-for t in 1 3; do
-  RULES_FILE="$T/dyn_later.lua" run_engine "dyn_later$t" "$T/out-dyn_later" --threads "$t"
-  assert_rc "dyn_later$t" 5
-  assert_one_error "dyn_later$t"
-  assert_err "dyn_later$t" "dyn_later.lua:$L: feature dyn: read c.days_inactive before it was computed"
-done
+RULES_FILE="$T/dyn_later.lua" run_engine dyn_later "$T/out-dyn_later" --threads 3
+assert_rc dyn_later 5
+assert_one_error dyn_later
+assert_err dyn_later "dyn_later.lua:$L: feature dyn: read c.days_inactive before it was computed"
 
 # --- 6. rules cannot change the customer -----------------------------------------------------
 before_outputs writes $'rule { "w", points = 1, when = function(c)\n  c.x = 1\n  return true end }'
