@@ -178,6 +178,13 @@ done
 sed 's/event_type = "complaint", last_days = 90/event_type = "complaints", last_days = 90/' "$T/declared.lua" > "$T/declared_typo.lua"
 caught declared_typo "$(line_of "$T/declared_typo.lua" '"complaints", last_days = 90')" \
   '"complaints" is not one of the values of event_type' 'did you mean "complaint"?'
+# in another case, and inside a list of values
+sed 's/event_type = "complaint", last_days = 90/event_type = "Complaint", last_days = 90/' "$T/declared.lua" > "$T/declared_case.lua"
+caught declared_case "$(line_of "$T/declared_case.lua" '"Complaint", last_days = 90')" \
+  '"Complaint" is not one of the values of event_type' 'did you mean "complaint"?'
+sed 's/^local ACTIVITY = { "purchase",/local ACTIVITY = { "purchse",/' "$T/declared.lua" > "$T/declared_list.lua"
+caught declared_list "$(line_of "$T/declared_list.lua" 'feature("last_activity"')" \
+  '"purchse" is not one of the values of event_type' 'did you mean "purchase"?'
 # a value in the data outside the declared list is bad input (the file, line and column)
 write_gz "$T/data-webinar/customers.csv.gz" "$(zcat "$T/data/customers.csv.gz")"$'\n'
 write_gz "$T/data-webinar/events.csv.gz" "$E_HEAD"$'\n'$'C1,2026-09-10,login,,web,\nC1,2026-09-11,webinar,,web,\n'
