@@ -13,7 +13,7 @@ local depend = require("defector.depend")
 local M = {}
 
 function M.finish(job)
-  if not job.entity then
+  if not job.entity and not job.entity_failed then
     E.record(job, job.file, "the rule file declares no entity table", "add entity { file = ..., key = ..., columns = {...} }")
   end
   if #job.outputs == 0 then

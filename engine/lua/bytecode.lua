@@ -78,7 +78,7 @@ local function error_calls(fn, list, env)
   local fname, out = {}, {}
   for pc, ins in ipairs(list) do
     if ins.op == "GGET" then fname[ins.a] = M.const(fn, ins.d)
-    elseif ins.op == "CALL" and fname[ins.a] == "error" and env and env.error == error then out[pc] = true end
+    elseif ins.op == "CALL" and fname[ins.a] == "error" then out[pc] = true end -- rule files cannot redefine error
     if ins.op ~= "GGET" and ins.ma == MODE_DST then fname[ins.a] = nil end
   end
   return out

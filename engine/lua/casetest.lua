@@ -22,12 +22,20 @@ local M = {}
 local EMPTY = setmetatable({}, { __tostring = function() return "empty" end, __metatable = false })
 local RESERVED = { name = true, expect = true, as_of = true, line = true, [1] = true }
 
--- `x = nil` inside a case's expect on a line of the test file
-local function nil_expectations(t, lines)
-  local out = {}
-  for ln = t.line, t.last or t.line do
-    local text = (lines[ln] or ""):gsub("%-%-.*$", "")
-    for name in text:gmatch("([%a_][%w_]*)%s*=%s*nil%f[%W]") do out[#out + 1] = { name = name, line = ln } end
+-- `x = nil` inside an `expect = { ... }` of the test file: {name, line} each
+local function nil_expectations(source)
+  local toks = require("defector.inline").tokens(source)
+  local out, depth, inside = {}, 0, nil
+  for k, t in ipairs(toks) do
+    if inside then
+      if t.text == "{" then depth = depth + 1
+      elseif t.text == "}" then depth = depth - 1; if depth == 0 then inside = nil end
+      elseif depth == 1 and t.kind == "name" and toks[k + 1] and toks[k + 1].text == "=" and toks[k + 2] and toks[k + 2].text == "nil" then
+        out[#out + 1] = { name = t.text, line = t.line }
+      end
+    elseif t.text == "expect" and toks[k + 1] and toks[k + 1].text == "=" and toks[k + 2] and toks[k + 2].text == "{" then
+      inside, depth = true, 0
+    end
   end
   return out
 end
@@ -57,14 +65,11 @@ function M.load(state, source, chunkname)
     __newindex = function(_, k) E.raise(job, "cannot set global '" .. tostring(k) .. "' in a test file; use local", 2) end,
   })
   E.run_chunk(job, source, chunkname, env)
-  for i, t in ipairs(cases) do
-    t.last = (cases[i + 1] and cases[i + 1].line - 1) or #lines
-    for _, bad in ipairs(nil_expectations(t, lines)) do
-      if t.expect[bad.name] == nil and bad.name ~= "as_of" then
-        error({ where = chunkname .. ":" .. bad.line, message = fmt("case '%s': %s = nil checks nothing (a Lua table does not keep a nil)", t.name, bad.name),
-                fix = fmt("write %s = empty to expect no value", bad.name) }, 0)
-      end
-    end
+  for _, bad in ipairs(nil_expectations(source)) do
+    local name = "?"
+    for _, t in ipairs(cases) do if t.line <= bad.line then name = t.name end end
+    error({ where = chunkname .. ":" .. bad.line, message = fmt("case '%s': %s = nil checks nothing (a Lua table does not keep a nil)", name, bad.name),
+            fix = fmt("write %s = empty to expect no value", bad.name) }, 0)
   end
   state.cases, state.cases_file = cases, chunkname
   local out = {}
@@ -73,7 +78,7 @@ function M.load(state, source, chunkname)
 end
 
 local function csv_cell(v)
-  if v == nil then return "" end
+  if v == nil or v == EMPTY then return "" end
   if type(v) == "number" then v = numbers.text(v) end
   v = tostring(v)
   if v:find('[,"\r\n]') then return '"' .. v:gsub('"', '""') .. '"' end

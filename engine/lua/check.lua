@@ -18,9 +18,19 @@ local fmt, concat = string.format, table.concat
 
 local M = {}
 
+-- The stand-in for what a failed declaration or an unknown name would have given. Called like
+-- a declaration with a name (featur("x", ...)), it declares the name, so that what reads it is
+-- not reported too.
 local SINK
+local sink_job
 SINK = setmetatable({}, {
-  __index = function() return SINK end, __call = function() return SINK end, __newindex = function() end,
+  __index = function() return SINK end, __newindex = function() end,
+  __call = function(_, name)
+    if sink_job and type(name) == "string" and name:match("^[%a_][%w_]*$") and not sink_job.fields[name] then
+      sink_job.fields[name] = "unknown"
+    end
+    return SINK
+  end,
   __add = function() return SINK end, __sub = function() return SINK end, __mul = function() return SINK end,
   __div = function() return SINK end, __mod = function() return SINK end, __pow = function() return SINK end,
   __unm = function() return SINK end, __concat = function() return SINK end, __len = function() return 0 end,
@@ -41,6 +51,7 @@ end
 -- A declaration that failed still declares its names, so that what uses them is not reported.
 local function placeholder(job, k, a)
   if (k == "feature" or k == "value") and type(a) == "string" and not job.fields[a] then job.fields[a] = k end
+  if k == "entity" then job.entity_failed = true end
   if (k == "entity" or k == "history") and type(a) == "table" and type(a.columns) == "table" and k == "entity" then
     for name in pairs(a.columns) do if type(name) == "string" then job.fields[name] = job.fields[name] or "column" end end
     if type(a.key) == "string" then job.fields[a.key] = job.fields[a.key] or "column" end
@@ -176,7 +187,7 @@ local function run_file(job, source, env)
   if not chunk then
     local line, msg = tostring(err):match("^[^:]*:(%d+): (.*)$")
     line = tonumber(line)
-    local hint = wording.syntax_hint(job.lines[line or 0]) or (line and line > 1 and wording.syntax_hint(job.lines[line - 1]))
+    local hint = wording.syntax_hint(job.lines[line or 0], msg) or (line and line > 1 and wording.syntax_hint(job.lines[line - 1], msg))
     E.record(job, E.at(job, line), "syntax error: " .. (msg or tostring(err)), hint or "fix the Lua syntax on that line")
     return false
   end
@@ -215,6 +226,7 @@ end
 function M.needs(source, chunkname, as_of, as_of_text)
   local job = J.new(chunkname, source, as_of, as_of_text)
   job.findings = {}
+  sink_job = job
   local api = sandbox.api(job)
   job.env = api
   pcall(run_file, job, source, lenient_env(job, lenient_api(job, api), api))
@@ -237,6 +249,7 @@ end
 function M.run(source, chunkname, as_of, as_of_text, headers, values)
   local job = J.new(chunkname, source, as_of, as_of_text)
   job.findings = {}
+  sink_job = job
   local api = sandbox.api(job)
   job.env = api
   local lenient = lenient_api(job, api)

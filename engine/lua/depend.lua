@@ -91,7 +91,14 @@ local function link(job, nodes, by_name)
     local acc = inspect(job, fn, what, want)
     n.dynamic = n.dynamic or acc.dynamic
     for name, line in pairs(acc.reads) do
-      if check_read(job, name, line, what, known) and by_name[name] and by_name[name] ~= n then
+      -- reason_codes and reasons are made from the rules that fired: they come with the points
+      if name == "reason_codes" or name == "reasons" then
+        n.alias = n.alias or {}
+        n.alias.points = name
+        name = "points"
+      end
+      -- a field reading itself is a cycle of one
+      if check_read(job, name, line, what, known) and by_name[name] then
         n.reads[name] = n.reads[name] or line
       end
     end
@@ -131,10 +138,10 @@ local function cycle_message(job, left, by_name)
   for i = seen[at], #path do
     local n = path[i]
     local nx = path[i + 1] or at
-    local target = nx.kind == "rule" and nx.label or nx.name
+    local target = nx.kind == "rule" and nx.label or (n.alias and n.alias[nx.name]) or nx.name
     local step
     if n.kind == "points" then step = "points are the sum of the points of every rule, " .. target .. " among them"
-    elseif n.kind == "band" then step = "the band is found from " .. target
+    elseif n.kind == "band" then step = fmt("the band%s is found from %s", n.line and fmt(" (line %d)", n.line) or "", target)
     else step = fmt("%s%s reads %s", n.label, n.line and fmt(" (line %d)", n.line) or "", target) end
     steps[#steps + 1] = step
     nodes[#nodes + 1] = n

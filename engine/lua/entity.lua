@@ -72,7 +72,9 @@ function M.new(job, size)
     if cl.type == "text" and v then lazy[cl.name] = function(row) return bind.text_at(v, row) end end
   end
   local function reasons(sep, text)
-    if done.points ~= blk.no then error("reason_codes and reasons are known only once every rule ran for the entity", 3) end
+    if done.points ~= blk.no then
+      require("defector.errors").raise(job, "reason_codes and reasons are known only once every rule ran for the entity: a rule cannot read them", 3)
+    end
     return M.reasons(job, E, sep, text)
   end
   lazy.reason_codes = function() return reasons(";", false) end

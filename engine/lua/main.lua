@@ -30,8 +30,8 @@ function M.declare(source, chunkname, as_of, as_of_text)
   local api = sandbox.api(job)
   job.env = api
   job.rule_env = sandbox.env(job, api)
-  E.run_chunk(job, source, chunkname, job.rule_env, function(line)
-    return wording.syntax_hint(job.lines[line or 0]) or (line and line > 1 and wording.syntax_hint(job.lines[line - 1])) or nil
+  E.run_chunk(job, source, chunkname, job.rule_env, function(line, msg)
+    return wording.syntax_hint(job.lines[line or 0], msg) or (line and line > 1 and wording.syntax_hint(job.lines[line - 1], msg)) or nil
   end)
   analyse.finish(job)
   state.job = job

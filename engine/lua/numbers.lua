@@ -43,6 +43,13 @@ end
 function M.scaled(x, places)
   local y = x * POW10[places]
   if y == floor(y) and y < 1e15 and y > -1e15 then return y end
+  -- within a millionth of a whole number below 1e9 (2 places of a money amount that is
+  -- 0.1 off in binary): round() would take it to that number too, at more cost
+  local ay = abs(y)
+  if ay < 1e9 then
+    local r = floor(ay + 0.5)
+    if abs(ay - r) < 1e-6 then return y < 0 and -r or r end
+  end
   return M.round(y, 0)
 end
 

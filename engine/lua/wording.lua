@@ -26,17 +26,24 @@ local HABITS = {
   { "%f[%w]ELSE%f[%W]", "Lua writes 'else' in lower case" }, { "%f[%w]IF%f[%W]", "Lua writes 'if ... then ... end' in lower case" },
 }
 
--- A hint for a syntax error on `text` (the line), or nil.
-function M.syntax_hint(text)
+-- A hint for a syntax error on `text` (the line), or nil. msg is Lua's message: a `=` where a
+-- comparison belongs is only suspected when Lua stumbled on it ("near '='").
+function M.syntax_hint(text, msg)
   if not text then return nil end
   local code = text:gsub("%-%-.*$", ""):gsub('"[^"]*"', '""'):gsub("'[^']*'", "''")
   for _, h in ipairs(HABITS) do
     if code:find(h[1]) then return h[2] end
   end
-  -- a single = where a comparison belongs: if x = 1 then, return c.x = 2, ... and x = 3
-  local cond = code:match("%f[%w]if%f[%W](.-)%f[%w]then%f[%W]") or code:match("%f[%w]return%f[%W](.*)$")
-    or code:match("%f[%w]elseif%f[%W](.-)%f[%w]then%f[%W]")
-  if cond and cond:gsub("[=~<>]=", ""):find("=") then return "to compare, write == (a single = sets a variable)" end
+  local near = msg and msg:match("expected near '([%a_][%w_]*)'")
+  if near and not near:match("^end$") then return fmt("is a comma missing before '%s'?", near) end
+  if msg and not msg:find("near '='") then return nil end
+  -- a single = where a comparison belongs: if x = 1 then, elseif x = 1 then, return c.x = 2,
+  -- ... and x = 3
+  local conds = { code:match("%f[%w]elseif%f[%W](.-)%f[%w]then%f[%W]"), code:match("%f[%w]if%f[%W](.-)%f[%w]then%f[%W]"),
+                  code:match("%f[%w]return%f[%W](.*)$") }
+  for _, cond in pairs(conds) do
+    if cond:gsub("[=~<>]=", ""):find("=") then return "to compare, write == (a single = sets a variable)" end
+  end
   if code:find("%f[%w]and%f[%W][^=]*[^=~<>]=[^=]") or code:find("%f[%w]or%f[%W][^=]*[^=~<>]=[^=]") then
     return "to compare, write == (a single = sets a variable)"
   end
