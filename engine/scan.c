@@ -546,6 +546,15 @@ static int apply(const df_scan_spec *sp, int k, acc *a, uint64_t j)
     }
 }
 
+/* A value aggregate that takes few of the rows: only those, through apply() (a branch rarely
+ * taken costs less than folding every row). */
+static int sparse_values(const df_scan_spec *sp, const valagg *v, acc *a, const uint64_t *mbuf, uint64_t j0, uint64_t n)
+{
+    for (uint64_t r = 0; r < n; r++)
+        if (__builtin_expect((mbuf[r] >> v->bit) & 1, 0) && apply(sp, v->k, a, j0 + r) != 0) return 1;
+    return 0;
+}
+
 /* A value aggregate on text: row by row through apply(). */
 static int slow_values(const df_scan_spec *sp, const valagg *v, acc *a, const uint64_t *mbuf, uint64_t j0, uint64_t n)
 {
@@ -652,13 +661,15 @@ static int fold_any(const df_scan_spec *sp, const valagg *v, acc *a, const uint6
     }
 }
 
-/* Counts in bit-sliced counters: four bit planes (locals of the row loop), added without a
- * branch, emptied into the aggregates every 15 rows. */
-static void flush_counts(uint64_t counts, acc *accs, uint64_t p1, uint64_t p2, uint64_t p4, uint64_t p8)
+/* Counts in bit-sliced counters: five bit planes (locals of the row loop), added without a
+ * branch, emptied into the aggregates every 31 rows. The value aggregates are counted too: how
+ * many rows each takes decides how its rows are folded. */
+static void flush_counts(uint64_t bits, acc *accs, const uint64_t p[5])
 {
-    for (uint64_t mc = counts & (p1 | p2 | p4 | p8); mc; mc &= mc - 1) {
+    for (uint64_t mc = bits & (p[0] | p[1] | p[2] | p[3] | p[4]); mc; mc &= mc - 1) {
         int b = __builtin_ctzll(mc);
-        accs[b].n += (int64_t)(((p1 >> b) & 1) + 2 * ((p2 >> b) & 1) + 4 * ((p4 >> b) & 1) + 8 * ((p8 >> b) & 1));
+        accs[b].n += (int64_t)(((p[0] >> b) & 1) + 2 * ((p[1] >> b) & 1) + 4 * ((p[2] >> b) & 1) + 8 * ((p[3] >> b) & 1) +
+                               16 * ((p[4] >> b) & 1));
     }
 }
 
@@ -669,20 +680,25 @@ static int entity_rows(struct df_scan *s, const group *gr, const uint64_t *m, ui
 {
     const df_scan_spec *sp = &s->spec;
     acc *accs = s->accs + gr->first;
-    uint64_t any = 0, n = b - a, counts = gr->count_bits;
-    for (uint64_t r0 = 0; r0 < n; r0 += 15) {
-        uint64_t r1 = n - r0 < 15 ? n : r0 + 15, p1 = 0, p2 = 0, p4 = 0, p8 = 0;
+    uint64_t any = 0, n = b - a, counted = gr->count_bits | gr->value_bits;
+    for (uint64_t r0 = 0; r0 < n; r0 += 31) {
+        uint64_t r1 = n - r0 < 31 ? n : r0 + 31, p[5] = {0, 0, 0, 0, 0};
         for (uint64_t r = r0; r < r1; r++) {
-            uint64_t c = m[r] & counts, c2 = p1 & c, c4, c8;
+            uint64_t c = m[r] & counted, c2 = p[0] & c, c4, c8, c16;
             any |= m[r];
-            p1 ^= c, c4 = p2 & c2, p2 ^= c2, c8 = p4 & c4, p4 ^= c4, p8 |= c8;
+            p[0] ^= c, c4 = p[1] & c2, p[1] ^= c2, c8 = p[2] & c4, p[2] ^= c4, c16 = p[3] & c8, p[3] ^= c8, p[4] |= c16;
         }
-        flush_counts(counts, accs, p1, p2, p4, p8);
+        flush_counts(counted, accs, p);
     }
     for (int k = 0; k < gr->nvals; k++) {
         const valagg *v = &gr->vals[k];
-        if (!(any & (1ULL << v->bit))) continue;
-        if (v->fast ? fold_any(sp, v, &accs[v->bit], m, a, n) : slow_values(sp, v, &accs[v->bit], m, a, n)) return v->k;
+        acc *ac = &accs[v->bit];
+        int64_t taken = ac->n; /* rows this aggregate takes (the planes counted them) */
+        ac->n = 0;
+        if (!taken) continue;
+        int r = !v->fast ? slow_values(sp, v, ac, m, a, n)
+              : (uint64_t)taken * 8 < n ? sparse_values(sp, v, ac, m, a, n) : fold_any(sp, v, ac, m, a, n);
+        if (r) return v->k;
     }
     for (uint64_t ma = any & gr->any_bits; ma; ma &= ma - 1) accs[__builtin_ctzll(ma)].n = 1;
     return -1;
