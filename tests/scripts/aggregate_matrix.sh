@@ -139,6 +139,23 @@ for d in norows_empty norows_late; do
   fi
 done
 
+# --- a bound at the edge of what a date column holds (in days) changes no other feature -------
+write_gz "$T/edge/entities.csv.gz" $'eid\nE1\n'
+write_gz "$T/edge/events.csv.gz" $'eid,day,due\nE1,2026-10-01,2026-10-15\nE1,2026-10-02,2024-02-29\nE1,2026-10-03,\n'
+cat >"$T/edge.lua" <<'EOF'
+entity { file = "entities.csv.gz", key = "eid", columns = { eid = "text" } }
+local h = history { file = "events.csv.gz", key = "eid", date = "day", columns = { day = "date", due = "date" } }
+feature("m", max(h, "due", {}))
+feature("p", count(h, { due = present }))
+feature("older", count(h, { due = below(-2147483648) }))
+feature("newer", count(h, { due = above(-2147483649) }))
+output { file = "edge.csv", columns = { "eid", "m", "p", "older", "newer" } }
+EOF
+if DATA="$T/edge" matrix_run edge "$T/edge.lua" "$T/out_edge"; then
+  check edge "edge.csv: expected m,p,older,newer = 2026-10-15,2,0,2, got $(tail -n 1 "$T/out_edge/edge.csv")" \
+    grep -qx 'E1,2026-10-15,2,0,2' "$T/out_edge/edge.csv"
+fi
+
 # --- refused at declaration: exit 5, one message naming the rule file's line ----------------
 REFUSE_HEAD='entity { file = "entities.csv.gz", key = "eid", columns = { eid = "text" } }
 local h = history { file = "events.csv.gz", key = "eid", date = "day",
