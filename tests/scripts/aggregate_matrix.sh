@@ -138,6 +138,18 @@ for d in norows_empty norows_late; do
     check "$d" "norows.csv on $d: $(diff "$T/$d.want" "$T/out_$d/norows.csv" | head -4)" cmp -s "$T/$d.want" "$T/out_$d/norows.csv"
   fi
 done
+# the same in rule test cases (defector test), where a case without events is common
+cat >"$T/norows.test.lua" <<'EOF'
+case { "no events", as_of = "2026-11-01", entity = { eid = "E1" }, events = {},
+  expect = { c = 0, t = empty } }
+case { "one event", as_of = "2026-11-01", entity = { eid = "E1" },
+  events = { { day = "2026-10-01", note = "abc" } },
+  expect = { c = 1, t = "abc" } }
+EOF
+run_cli norows_test test "$T/norows.lua"
+CHECKS=$((CHECKS + 1))
+[ "$RC" = 0 ] || fail norows_test "defector test norows.lua: exit code $RC, expected 0 (2 cases passing); got:
+$(head -6 "$T/norows_test.stdout" "$T/norows_test.stderr" | cut -c1-300)"
 
 # --- a bound at the edge of what a date column holds (in days) changes no other feature -------
 write_gz "$T/edge/entities.csv.gz" $'eid\nE1\n'
