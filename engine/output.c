@@ -232,6 +232,49 @@ void csvw_text(csvw *w, const char *s, size_t n) { put_field(w, s, n, 1); }
 void csvw_plain(csvw *w, const char *s, size_t n) { put_field(w, s, n, 0); }
 void csvw_empty(csvw *w) { put_field(w, "", 0, 0); }
 
+/* buf holds "[-]d.ddde+XX" (n bytes): the same 15 significant digits without an exponent. */
+static int fixed_digits(char *buf, size_t cap, int n)
+{
+    char digits[24];
+    int nd = 0, neg = buf[0] == '-';
+    const char *e = memchr(buf, 'e', (size_t)n);
+    for (const char *p = buf + neg; p < e && nd < 20; p++)
+        if (*p >= '0' && *p <= '9') digits[nd++] = *p;
+    int exp = atoi(e + 1), k = 0;
+    if (exp + 2 + neg >= (int)cap) return n;
+    if (neg) buf[k++] = '-';
+    for (int i = 0; i <= exp; i++) buf[k++] = i < nd ? digits[i] : '0';
+    buf[k] = 0;
+    return k;
+}
+
+/* v with at most 6 decimals and 15 significant digits (money, rates): its digits without
+ * printf, the same text as "%.15g" gives. v is the double nearest to r / 10^k, and 15-digit
+ * decimals are far wider apart than doubles, so r / 10^k is what "%.15g" rounds v to; the
+ * smallest such k leaves no trailing zero. Returns 0 when v is not such a number. */
+static int short_decimal(double v, char *buf, size_t cap)
+{
+    static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e9) || cap < 32) return 0;
+    for (int k = 1; k <= 6; k++) {
+        double r = nearbyint(a * p10[k]);
+        if (r >= 1e15 || r / p10[k] != a) continue;
+        char tmp[24];
+        int n = 0, j = 0;
+        uint64_t u = (uint64_t)r;
+        do tmp[n++] = (char)('0' + u % 10); while ((u /= 10) != 0);
+        while (n <= k) tmp[n++] = '0'; /* 0.05: at least one digit before the point */
+        if (v < 0) buf[j++] = '-';
+        while (n > k) buf[j++] = tmp[--n];
+        buf[j++] = '.';
+        while (n) buf[j++] = tmp[--n];
+        buf[j] = 0;
+        return j;
+    }
+    return 0;
+}
+
 int format_number(double v, char *buf, size_t cap)
 {
     if (v != v) return snprintf(buf, cap, "NaN");
@@ -249,8 +292,11 @@ int format_number(double v, char *buf, size_t cap)
         buf[k] = 0;
         return k;
     }
-    int n = snprintf(buf, cap, "%.15g", v);
+    int n = short_decimal(v, buf, cap);
+    if (n > 0) return n;
+    n = snprintf(buf, cap, "%.15g", v);
     if (!memchr(buf, 'e', (size_t)n)) return n;
+    if (fabs(v) >= 1e15) return fixed_digits(buf, cap, n); /* 1.23e+17 -> 123000000000000000 */
     /* very large or very small: fixed notation, 15 significant digits at most */
     int e = (int)floor(log10(fabs(v)));
     int dec = e >= 14 ? 0 : 14 - e;

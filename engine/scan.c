@@ -77,6 +77,7 @@ typedef struct valagg {
 
 typedef struct acc {
     int64_t n, v;
+    __int128 sum; /* a sum, exact whatever the order of its rows; it must fit an int64 in the end */
     uint64_t row;
     int32_t d;
     int has;
@@ -537,7 +538,8 @@ static int apply(const df_scan_spec *sp, int k, acc *a, uint64_t j)
     switch (ag->kind) {
     case DF_SA_SUM:
         a->has = 1;
-        return __builtin_add_overflow(a->v, v, &a->v) ? -1 : 0;
+        a->sum += v;
+        return 0;
     case DF_SA_MIN:
     case DF_SA_MAX:
         if (!a->has || better(c, v, j, a, ag->kind == DF_SA_MAX ? 1 : -1)) take(a, v, j, 0);
@@ -569,7 +571,7 @@ static double result(const df_scan_spec *sp, int k, const acc *a)
     if (ag->kind == DF_SA_COUNT) return (double)a->n;
     if (ag->kind == DF_SA_ANY) return a->n ? 1 : 0;
     const df_scan_col *c = &sp->cols[ag->col];
-    if (ag->kind == DF_SA_SUM) return c->type == DF_SC_DECIMAL ? (double)a->v / 1e6 : (double)a->v;
+    if (ag->kind == DF_SA_SUM) return c->type == DF_SC_DECIMAL ? (double)(int64_t)a->sum / 1e6 : (double)(int64_t)a->sum;
     if (!a->has) return NAN;
     switch (c->type) {
     case DF_SC_DECIMAL: return (double)a->v / 1e6;
@@ -591,16 +593,15 @@ static inline __attribute__((always_inline)) int fold(const int kind, const int 
     int64_t best = a->v, bkey = ctype == DF_SC_CATEGORY && a->has ? v->rank[best] : best;
     int32_t bd = a->d;
     uint64_t brow = a->row;
-    int has = a->has, over = 0;
+    int has = a->has;
+    __int128 sum = a->sum;
     for (uint64_t r = 0; r < n; r++) {
         uint64_t j = j0 + r;
         int sel = (int)((mbuf[r] >> v->bit) & 1);
         int64_t x = ctype == DF_SC_DATE ? ((const int32_t *)v->data)[j]
                   : ctype == DF_SC_CATEGORY ? (int64_t)((const uint32_t *)v->data)[j] : ((const int64_t *)v->data)[j];
         if (kind == DF_SA_SUM) {
-            int64_t sum;
-            over |= sel & __builtin_add_overflow(best, x, &sum);
-            best = sel ? sum : best;
+            sum += sel ? x : 0;
             continue;
         }
         int64_t key = ctype == DF_SC_CATEGORY ? v->rank[x] : x;
@@ -613,8 +614,8 @@ static inline __attribute__((always_inline)) int fold(const int kind, const int 
         best = upd ? x : best, bkey = upd ? key : bkey, bd = upd ? d : bd, brow = upd ? j : brow;
         has |= sel;
     }
-    a->v = best, a->d = bd, a->row = brow, a->has = has | (kind == DF_SA_SUM);
-    return over;
+    a->v = best, a->d = bd, a->row = brow, a->has = has | (kind == DF_SA_SUM), a->sum = sum;
+    return 0;
 }
 
 #define FOLD_TYPES(K, T)                                                                                   \
@@ -713,12 +714,18 @@ static int ensure_buffers(struct df_scan *s)
     return s->idx && s->m ? 0 : -1;
 }
 
-static void entity_done(struct df_scan *s, uint64_t e, uint64_t lo, double *out)
+/* The entity's results into out; returns the aggregate whose sum does not fit an int64, or -1. */
+static int entity_done(struct df_scan *s, uint64_t e, uint64_t lo, double *out)
 {
     const df_scan_spec *sp = &s->spec;
     double *o = out + (e - lo) * (uint64_t)sp->naggs;
-    for (int k = 0; k < sp->naggs; k++) o[k] = result(sp, k, &s->accs[k]);
+    for (int k = 0; k < sp->naggs; k++) {
+        const acc *a = &s->accs[k];
+        if (sp->aggs[k].kind == DF_SA_SUM && (a->sum > INT64_MAX || a->sum < INT64_MIN)) return k;
+        o[k] = result(sp, k, a);
+    }
     memset(s->accs, 0, (size_t)sp->naggs * sizeof *s->accs);
+    return -1;
 }
 
 /* The rows of a block, a chunk at a time: the chunk's masks for every group, then each entity
@@ -740,10 +747,14 @@ int df_scan_run(struct df_scan *s, uint64_t lo, uint64_t hi, const uint8_t *cons
                 if (k >= 0) return bad[0] = k, bad[1] = (int32_t)(e - lo), -1;
             }
             if (off[e + 1] > c1) break; /* goes on in the next chunk */
-            entity_done(s, e, lo, out);
+            int k = entity_done(s, e, lo, out);
+            if (k >= 0) return bad[0] = k, bad[1] = (int32_t)(e - lo), -1;
         }
     }
-    for (; e < hi; e++) entity_done(s, e, lo, out);
+    for (; e < hi; e++) {
+        int k = entity_done(s, e, lo, out);
+        if (k >= 0) return bad[0] = k, bad[1] = (int32_t)(e - lo), -1;
+    }
     return 0;
 }
 

@@ -28,12 +28,15 @@ local function column_names(t)
 end
 
 -- A literal of a filter on column c, as the scan compares it (dates as days), or raises.
-local function literal(job, what, c, x, level)
+local DECIMAL_MAX = 9223372036854.775 -- what an int64 of micro-units holds
+local DATE_MIN, DATE_MAX = -719162, 2932896 -- 0001-01-01 .. 9999-12-31, in days
+
+local function literal(job, what, c, x, level, compare)
   local ty = c.type
   if ty == "category" or ty == "text" then
     check(job, type(x) == "string", fmt("%s: '%s' is a %s column: compare it with text, e.g. %s = \"%s\" (got %s)",
       what, c.name, ty, c.name, tostring(x), type(x)), level + 1)
-    if c.set and not c.set[x] then
+    if c.set and not c.set[x] and not compare then
       local s = suggest.closest(x, c.values)
       E.raise(job, fmt("%s: \"%s\" is not one of the values of %s (%s)", what, x, c.name, concat(c.values, ", ")),
         level + 1, s and fmt("did you mean \"%s\"?", s) or "use one of the values listed in category { ... }")
@@ -46,6 +49,7 @@ local function literal(job, what, c, x, level)
       return d
     end
     check(job, type(x) == "number", fmt("%s: '%s' is a date column: give a date \"YYYY-MM-DD\" or date(...) (got %s)", what, c.name, tostring(x)), level + 1)
+    check(job, x >= DATE_MIN and x <= DATE_MAX, fmt("%s: %s days is not a date between the years 1 and 9999", what, tostring(x)), level + 1)
     return x
   end
   check(job, type(x) == "number", fmt("%s: '%s' is a%s %s column: compare it with a number, e.g. %s = 0 (got %s %s)",
@@ -59,7 +63,9 @@ local function exact_literal(job, what, c, x, level)
   if c.type == "int" or c.type == "date" then
     check(job, x == math.floor(x), fmt("%s: '%s' holds whole numbers: %s never equals one (use above(...) or below(...) to compare)",
       what, c.name, tostring(x)), level + 1)
+    check(job, c.type == "date" or (x > -2 ^ 63 and x < 2 ^ 63), fmt("%s: %s is beyond what an int column holds (9.2e18)", what, tostring(x)), level + 1)
   elseif c.type == "decimal" then
+    check(job, x >= -DECIMAL_MAX and x <= DECIMAL_MAX, fmt("%s: %s is beyond what a decimal column holds (9.2e12)", what, tostring(x)), level + 1)
     check(job, tonumber(fmt("%.6f", x)) == x, fmt("%s: '%s' keeps 6 decimals: %s never equals one of its values (use above(...) or below(...) to compare)",
       what, c.name, tostring(x)), level + 1)
   end
@@ -79,7 +85,7 @@ local function filter_entry(job, what, t, k, v, level)
   local p = H.unseal(job, v, H.PRED)
   if p then
     if p.kind == "present" or p.kind == "empty" then return { kind = p.kind, col = k } end
-    return { kind = "cmp", op = COMPARE[p.kind], value = literal(job, what .. ", " .. p.kind .. "(...)", c, p.a, level + 1), col = k }
+    return { kind = "cmp", op = COMPARE[p.kind], value = literal(job, what .. ", " .. p.kind .. "(...)", c, p.a, level + 1, true), col = k }
   end
   if type(v) == "table" then
     check(job, getmetatable(v) == nil and #v > 0, fmt("%s: the filter on '%s' must be a value, a list of values, a predicate such as above(3), or a function", what, k), level + 1)
@@ -112,6 +118,8 @@ local function make(job, kind, h, column, filter, tie, level)
     check(job, not ok or ok[t.columns[column]], fmt("%s: cannot %s '%s', a %s column", what, kind, column, t.columns[column]), level + 1,
       kind == "sum" and "sum an int or decimal column; to count rows use count(...)" or nil)
   end
+  check(job, (kind ~= "latest" and kind ~= "earliest") or t.date,
+    fmt("%s: %s needs the history's date column: add date = \"...\" to its declaration", what, kind), level + 1)
   local entries, window = {}, nil
   for k, v in pairs(filter) do
     if k == "last_days" then

@@ -15,6 +15,8 @@ local fmt, concat = string.format, table.concat
 
 local M = {}
 
+local MAX_ALIASES = 150 -- locals per loop for the columns it reads (Lua allows 200 per function)
+
 -- A code generator: lines, the values the code binds (K, in arrays: few upvalues), the map
 -- from its lines to the rule file's (for messages), and the columns the current loop reads.
 function M.gen(job)
@@ -39,6 +41,15 @@ function M.gen(job)
     if not job.columns[name] then return nil end
     g.reads[name] = true
     return "_df_c_" .. name .. "[_df_i]"
+  end
+  -- starts a new step: the code is cut into functions, one per field or output, each called
+  -- once per block (one function for all of it would exceed Lua's limits on locals for a rule
+  -- file with thousands of features)
+  function g.step()
+    if g.in_step then g.add("end") end
+    g.add("STEPS[#STEPS + 1] = function(blo, n, BN)")
+    g.add("  local _df_w, _df_s")
+    g.in_step = true
   end
   -- an expression for field `name` (a text column read from its table)
   function g.value(name)
@@ -69,11 +80,21 @@ function M.loop(g, label, body, pre, post)
   local names = {}
   for name in pairs(reads) do names[#names + 1] = name end
   table.sort(names)
+  -- a local per column read, up to MAX_ALIASES; the others are looked up in COL
+  for k = MAX_ALIASES + 1, #names do
+    local pat, name = "_df_c_" .. names[k] .. "%[", names[k]
+    for j, line in ipairs(lines) do lines[j] = line:gsub(pat, 'COL["' .. name .. '"][') end
+    names[k] = nil
+  end
   g.add("  watch.what = LBL[%d]", g.bind("lbl", label))
   g.add("  do")
   if pre then g.add("  " .. pre) end
   for _, name in ipairs(names) do g.add("  local _df_c_%s = COL[%q]", name, name) end
-  g.add("  for _df_i = 1, n do CUR.i = _df_i; watch.row = blo + _df_i - 1")
+  -- CUR.i, the entity the view c stands for, only where c itself is used (calls, failures);
+  -- a block that fails is evaluated again an entity at a time, with CUR.i = 1
+  local text = table.concat(lines, "\n")
+  local cur = (text:find("FN%[") or text:find("TV%(") or text:find("pcall") or text:find("%f[%w_]c%f[^%w_]")) and "CUR.i = _df_i; " or ""
+  g.add("  for _df_i = 1, n do %swatch.row = blo + _df_i - 1", cur)
   local base = #g.lines
   for k, line in ipairs(lines) do
     g.lines[base + k] = line
@@ -127,6 +148,7 @@ local function entity_columns(g, job)
   for _, col in ipairs(job.entity.columns) do
     local v = job.views[job.entity.name][col.name]
     if col.type ~= "text" then
+      g.step()
       g.add("  do local X, P, D = COL[%q], PTR[%d], DICT[%d]", col.name, g.bind("ptr", v.ptr), v.dict and g.bind("dict", v.dict) or 0)
       g.add("  for _df_i = 1, n do %s; X[_df_i] = x end end", READ[col.type])
       g.add("  DONE[%q] = BN", col.name)
@@ -149,6 +171,7 @@ local function aggregates(g, job)
       local kind, extra = scan.result_kind(S, k)
       local d = kind == "category" and g.bind("dict", extra) or 0
       local v = kind == "text" and g.bind("view", extra) or 0
+      g.step()
       g.add("  do local X, R, D, V = COL[%q], RES[%d], DICT[%d], VIEW[%d]", f.name, r, d, v)
       g.add("  for _df_i = 1, n do local o = (_df_i - 1) * %d + %d; %s; X[_df_i] = x end end", na, k - 1, RESULT[kind])
       g.add("  DONE[%q] = BN", f.name)
@@ -249,17 +272,20 @@ function M.build(job, opts, K)
   g.K.NA_I64, g.K.NA_DATE, g.K.SCALE, g.K.text = bind.NA_I64, bind.NA_DATE, bind.SCALE, bind.text_at
   g.K.tonumber, g.K.type, g.K.pcall = tonumber, type, pcall
   for line in HEADER:gmatch("([^\n]*)\n") do g.add(line) end
-  g.add("return function(blo, n)")
-  g.add("  local _df_w, _df_s")
-  g.add("  local BN = BLK.no + 1; BLK.no = BN; BLK.blo = blo; BLK.n = n")
+  g.add("local STEPS = {}")
   entity_columns(g, job)
   aggregates(g, job)
+  g.step()
   g.add("  do local P = COL.points; for _df_i = 1, n do P[_df_i] = 0; OVR[_df_i] = false end end")
-  for _, nd in ipairs(job.nodes) do emit_node(g, job, nd, opts) end
+  for _, nd in ipairs(job.nodes) do g.step(); emit_node(g, job, nd, opts) end
   if opts.outputs then
-    for l, L in ipairs(job.lists) do require("defector.lists").emit(g, job, L, l) end
-    for m, Mt in ipairs(job.mets) do require("defector.metrics").emit(g, job, Mt, m) end
+    for l, L in ipairs(job.lists) do g.step(); require("defector.lists").emit(g, job, L, l) end
+    for m, Mt in ipairs(job.mets) do g.step(); require("defector.metrics").emit(g, job, Mt, m) end
   end
+  g.add("end")
+  g.add("return function(blo, n)")
+  g.add("  local BN = BLK.no + 1; BLK.no = BN; BLK.blo = blo; BLK.n = n; CUR.i = 1")
+  g.add("  for _df_k = 1, #STEPS do STEPS[_df_k](blo, n, BN) end")
   g.add("  watch.what = nil")
   g.add("end")
   -- the upvalues pasted code reads: their values now

@@ -97,9 +97,13 @@ local function find_function(toks, first, last)
       if e and toks[e].line == last then
         if found then return nil end
         local p = k + 1
-        if toks[p] and toks[p].kind == "name" then return nil end -- `function name()`: a statement, not a value
+        -- `local function name(c)` and `function name(c)` define a value like a literal does;
+        -- `function t:m()` has a hidden self parameter: left alone
+        while toks[p] and (toks[p].kind == "name" or toks[p].text == ".") do p = p + 1 end
+        if not toks[p] or toks[p].text ~= "(" then return nil end
+        local open = p
         while toks[p] and toks[p].text ~= ")" do p = p + 1 end
-        found = { fn = k, close = p, e = e }
+        found = { fn = k, open = open, close = p, e = e }
       end
     end
   end
@@ -161,7 +165,7 @@ function M.body(fn, opts)
   opts.tokens = toks
   local f = find_function(toks, info.linedefined, info.lastlinedefined)
   if not f then return nil end
-  local ps = params(toks, f.fn + 1, f.close)
+  local ps = params(toks, f.open + 1, f.close)
   if not ps then return nil end
   local cname = ps[1]
   local substitute = cname and not redeclared(toks, f.close + 1, f.e - 1, cname)

@@ -34,6 +34,9 @@ function M.writer(api)
     elseif type(v) == "boolean" then
       local s = v and "true" or "false"
       api.plain(ctx, f, s, #s)
+    elseif type(v) == "cdata" then -- an exact int64 (a metric sum past 2^53)
+      local s = tostring(v):gsub("[LU]+$", "")
+      api.plain(ctx, f, s, #s)
     else
       local s = tostring(v)
       api.text(ctx, f, s, #s)

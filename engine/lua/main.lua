@@ -63,9 +63,7 @@ function M.run(data, api_ptr, opts)
   local job = state.job
   local api = ffi.cast("df_api*", api_ptr)
   local single = opts.explain ~= nil
-  local tp = api.now()
   local S = run.prepare(job, data, api, { skip_rule_errors = opts.skip_rule_errors, part = opts.part, single = single, trace = single })
-  if os.getenv("EXP_T") then io.stderr:write(string.format("state %s: prepare %.3f\n", tostring(opts.part_index), api.now() - tp)) end
   if single then return run_single(job, S, opts) end
   local t0 = api.now()
   local lo, hi = opts.lo or 0, opts.hi or job.views[job.entity.name].n
@@ -78,7 +76,6 @@ function M.run(data, api_ptr, opts)
     api.watch.row = -1 -- not scoring any more: the watchdog must not take this for a rule that hangs
     error(err, 0)
   end
-  if os.getenv("EXP_T") then io.stderr:write(string.format("state %s: scored %d-%d in %.3f\n", tostring(opts.part_index), lo, hi, api.now() - t0)) end
   run.check_outer(job)
   if opts.part then return parts.pack(job, S) end
   if opts.defer then

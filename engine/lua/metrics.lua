@@ -198,6 +198,8 @@ local function column_value(Mt, grp, ci, a)
     if abs(tonumber(acc) * SCALE + tonumber(mi)) >= LIMIT then too_big(Mt, ci) end
     return tonumber(acc * SCALE + mi) / SCALE
   end
+  -- a whole sum past 2^53 stays the exact int64 it is (a double would round it)
+  if acc >= 9007199254740992LL or acc <= -9007199254740992LL then return acc end
   return tonumber(acc)
 end
 

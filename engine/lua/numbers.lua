@@ -84,7 +84,18 @@ function M.text(v)
     end
     return s
   end
-  return fmt("%.15g", v)
+  if v ~= v or v == huge or v == -huge then return tostring(v) end
+  -- at most 15 significant digits, never an exponent (as the C writer shows numbers)
+  local s = fmt("%.15g", v)
+  local mant, exp = s:match("^(%-?[%d%.]+)e([%+%-]%d+)$")
+  if not mant then return s end
+  exp = tonumber(exp)
+  if exp > 0 then
+    local neg, digits = mant:sub(1, 1) == "-", mant:gsub("[%-%.]", "")
+    return (neg and "-" or "") .. digits .. ("0"):rep(exp + 1 - #digits)
+  end
+  s = fmt("%." .. math.min(30, 14 - exp) .. "f", v):gsub("0+$", ""):gsub("%.$", "")
+  return s
 end
 
 return M

@@ -195,9 +195,7 @@ end
 -- Merges the other states' parts and writes the outputs.
 function M.finish(job, S, other_parts, t0)
   local api = job.api
-  local tm = api.now()
   for _, p in ipairs(other_parts) do parts.merge(job, S, p) end
-  if os.getenv("EXP_T") then io.stderr:write(string.format("merge %.3f (since t0 %.3f)\n", api.now() - tm, tm - t0)) end
   if S.errors_file then
     local arr = ffi.new("uint32_t[?]", S.error_rows > 0 and S.error_rows or 1)
     for i = 0, S.error_rows - 1 do arr[i] = i end

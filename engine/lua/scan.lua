@@ -23,6 +23,7 @@ local TIE = { lowest = 1, highest = 2 }
 
 -- x in micro-units as an int64 when x has at most 6 decimals, else nil
 local function micro(x)
+  if x ~= x or x >= 9223372036854.775 or x <= -9223372036854.775 then return nil end -- past an int64 of micro-units
   local s = fmt("%.6f", x)
   if tonumber(s) ~= x then return nil end
   local sign, int, frac = s:match("^(%-?)(%d+)%.(%d+)$")
@@ -204,7 +205,7 @@ end
 local function fill_masks(job, S, lo, hi)
   local base = tonumber(S.offsets[lo])
   local n = tonumber(S.offsets[hi]) - base
-  if n > S.cap then
+  if n > S.cap or not S.maskbuf then
     S.cap = math.max(n, 2 * S.cap, 4096)
     S.cand = ffi.new("uint32_t[?]", S.cap)
     S.maskbuf = {}

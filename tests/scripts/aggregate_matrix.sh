@@ -153,7 +153,8 @@ CHECKS=$((CHECKS + 1))
 [ "$RC" = 0 ] || fail norows_test "defector test norows.lua: exit code $RC, expected 0 (2 cases passing); got:
 $(head -6 "$T/norows_test.stdout" "$T/norows_test.stderr" | cut -c1-300)"
 
-# --- a bound at the edge of what a date column holds (in days) changes no other feature -------
+# --- a date bound beyond what a date can be (the years 1 to 9999) is refused at declaration;
+# one at the edge of that range changes no other feature -----------------------------------
 write_gz "$T/edge/entities.csv.gz" $'eid\nE1\n'
 write_gz "$T/edge/events.csv.gz" $'eid,day,due\nE1,2026-10-01,2026-10-15\nE1,2026-10-02,2024-02-29\nE1,2026-10-03,\n'
 cat >"$T/edge.lua" <<'EOF'
@@ -161,10 +162,14 @@ entity { file = "entities.csv.gz", key = "eid", columns = { eid = "text" } }
 local h = history { file = "events.csv.gz", key = "eid", date = "day", columns = { day = "date", due = "date" } }
 feature("m", max(h, "due", {}))
 feature("p", count(h, { due = present }))
-feature("older", count(h, { due = below(-2147483648) }))
-feature("newer", count(h, { due = above(-2147483649) }))
+feature("older", count(h, { due = below(-719162) }))
+feature("newer", count(h, { due = above(-719162) }))
 output { file = "edge.csv", columns = { "eid", "m", "p", "older", "newer" } }
 EOF
+sed 's/below(-719162)/below(-2147483648)/' "$T/edge.lua" > "$T/edge_far.lua"
+RULES_FILE="$T/edge_far.lua" DATA="$T/edge" run_engine edge_far "$T/out_edge_far"
+assert_rc edge_far 5
+assert_err edge_far "edge_far.lua:5: count(events), below(...): -2147483648 days is not a date between the years 1 and 9999"
 if DATA="$T/edge" matrix_run edge "$T/edge.lua" "$T/out_edge"; then
   check edge "edge.csv: expected m,p,older,newer = 2026-10-15,2,0,2, got $(tail -n 1 "$T/out_edge/edge.csv")" \
     grep -qx 'E1,2026-10-15,2,0,2' "$T/out_edge/edge.csv"

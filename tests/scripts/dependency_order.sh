@@ -371,4 +371,18 @@ refused writes "writes.lua:$L:" "rules cannot change the entity: rule w sets c.x
 before_outputs writes_helper $'local function mark(c)\n  c.days_inactive = 0\nend\nrule { "w2", points = 1, when = function(c) mark(c); return true end }'
 L=$(line_of "$T/writes_helper.lua" '  c.days_inactive = 0')
 refused writes_helper "writes_helper.lua:$L:" "rule w2 sets c.days_inactive"
+
+# --- 7. named functions (local function f(x)) as a list's or a metric's filter -------------
+# they are pasted into the generated code like literals; whatever the parameter is called,
+# each entity is tested on its own values
+sed -e 's/^local function at_risk(c) return c.not_defected and c.score >= 30 end/local function at_risk(row) return row.not_defected and row.score >= 30 end/' \
+    -e 's/^local function still_customer(c) return c.not_defected end/local function still_customer(x) return x.not_defected end/' \
+  "$RULES" > "$T/named.lua"
+check named_file "named.lua should declare at_risk(row) and still_customer(x)" \
+  [ "$(grep -cE '^local function (at_risk\(row\)|still_customer\(x\))' "$T/named.lua")" = 2 ]
+for t in 1 3; do
+  RULES_FILE="$T/named.lua" run_engine "named$t" "$T/named$t" --threads "$t"
+  assert_rc "named$t" 0
+  same_csvs "named$t" "$T/orig1" "$T/named$t"
+done
 finish

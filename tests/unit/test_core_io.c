@@ -1,6 +1,7 @@
 /* test_core_io.c: bytes in (gzip members, padding, truncation, corruption, the read-ahead pipe)
  * and bytes out (CSV quoting, formula guard, number format, all-or-nothing commit). */
 #include <dirent.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -253,6 +254,37 @@ static void test_numbers(void)
     check_num(123456789012345, "123456789012345");
     check_num(0.1 + 0.2, "0.3");
     check_num(1e-7, "0.0000001");
+    check_num(0.05, "0.05");
+    check_num(-14410.68, "-14410.68");
+    check_num(0.0001, "0.0001");
+    check_num(999999999.5, "999999999.5");
+    check_num(1.0 / 3, "0.333333333333333");
+}
+
+/* Numbers with few decimals are printed without printf: the same text as "%.15g", for
+ * money-like amounts, scaled rates and arbitrary doubles (a fixed seed: the same cases each run). */
+static void test_numbers_as_printf(void)
+{
+    static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7};
+    uint64_t x = 88172645463325252ull;
+    long differ = 0;
+    for (int i = 0; i < 2000000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        switch (i % 4) {
+        case 0: v = (double)(x % 100000000000ull) / 100; break;            /* cents */
+        case 1: v = (double)(x % 10000000ull) / p10[(x >> 40) % 8]; break; /* up to 7 decimals */
+        case 2: v = (double)(x % 10000) / 10000 * 12 * (double)((x >> 20) % 101) / 100; break;
+        default: v = (double)(x >> 11) / 9007199254740992.0 * p10[(x >> 3) % 8] * 100; break;
+        }
+        if (x & 1) v = -v;
+        if (v == floor(v) || fabs(v) < 1e-4 || fabs(v) >= 1e15) continue;
+        char a[64], b[64];
+        format_number(v, a, sizeof a);
+        snprintf(b, sizeof b, "%.15g", v);
+        if (strcmp(a, b) != 0 && differ++ < 5) fprintf(stderr, "%.17g: %s, printf %s\n", v, a, b);
+    }
+    CHECK_INT(differ, 0);
 }
 
 int main(void)
@@ -262,6 +294,7 @@ int main(void)
     test_gzsource();
     test_output();
     test_numbers();
+    test_numbers_as_printf();
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
