@@ -625,22 +625,31 @@ static inline __attribute__((always_inline)) int fold(const int kind, const int 
     default: return fold(K, DF_SC_INT, T, sp, v, a, mbuf, j0, n);                                           \
     }
 
-/* latest/earliest of the history's date column itself: the largest/smallest selected date. */
+/* latest/earliest of the history's date column itself: the largest/smallest selected date, a
+ * max (min) over the rows with no branch and no row kept (a date is its own value). */
 static int fold_date(const df_scan_spec *sp, const valagg *v, acc *a, const uint64_t *mbuf, uint64_t j0, uint64_t n)
 {
     const int32_t *dates = (const int32_t *)sp->cols[sp->date_col].data + j0;
-    int latest = v->kind == DF_SA_LATEST;
-    int32_t best = a->has ? a->d : (latest ? INT32_MIN : INT32_MAX);
-    int has = a->has;
-    uint64_t brow = a->row;
-    for (uint64_t r = 0; r < n; r++) {
-        int sel = (int)((mbuf[r] >> v->bit) & 1);
-        int32_t d = dates[r];
-        int upd = sel & (latest ? d > best : d < best);
-        best = upd ? d : best, brow = upd ? j0 + r : brow;
-        has |= sel;
+    const int bit = v->bit;
+    uint64_t any = 0;
+    int32_t best;
+    if (v->kind == DF_SA_LATEST) {
+        best = a->has ? a->d : INT32_MIN;
+        for (uint64_t r = 0; r < n; r++) {
+            int32_t x = (mbuf[r] >> bit) & 1 ? dates[r] : INT32_MIN;
+            best = x > best ? x : best;
+            any |= mbuf[r];
+        }
+    } else {
+        best = a->has ? a->d : INT32_MAX;
+        for (uint64_t r = 0; r < n; r++) {
+            int32_t x = (mbuf[r] >> bit) & 1 ? dates[r] : INT32_MAX;
+            best = x < best ? x : best;
+            any |= mbuf[r];
+        }
     }
-    a->v = best, a->d = best, a->row = brow, a->has = has;
+    a->has |= (int)((any >> bit) & 1);
+    a->v = best, a->d = best;
     return 0;
 }
 

@@ -47,7 +47,8 @@ function M.gen(job)
   -- file with thousands of features)
   function g.step()
     if g.in_step then g.add("end") end
-    g.add("STEPS[#STEPS + 1] = function(blo, n, BN)")
+    g.nsteps = (g.nsteps or 0) + 1
+    g.add("STEPS[%d] = function(blo, n, BN)", g.nsteps)
     g.add("  local _df_w, _df_s")
     g.in_step = true
   end
@@ -285,7 +286,10 @@ function M.build(job, opts, K)
   g.add("end")
   g.add("return function(blo, n)")
   g.add("  local BN = BLK.no + 1; BLK.no = BN; BLK.blo = blo; BLK.n = n; CUR.i = 1")
-  g.add("  for _df_k = 1, #STEPS do STEPS[_df_k](blo, n, BN) end")
+  -- straight calls, not a loop over STEPS: each step's loop keeps its own trace and the
+  -- code between two steps is one short trace (a loop calling a different step each time
+  -- would be traced once per step, and again and again)
+  for k = 1, g.nsteps do g.add("  STEPS[%d](blo, n, BN)", k) end
   g.add("  watch.what = nil")
   g.add("end")
   -- the upvalues pasted code reads: their values now

@@ -65,7 +65,7 @@ function M.setup(job, api, part)
       local f = api.open(api.ctx, o.file)
       if f < 0 then error({ where = o.file, message = "cannot open the output file" }, 0) end
       if not part then M.header(api, f, o.columns) end
-      local L = { o = o, f = f, m = 0, keys = {}, label = "output " .. o.file }
+      local L = { o = o, f = f, m = 0, keys = {}, text_keys = {}, label = "output " .. o.file }
       for k = 1, #o.order do L.keys[k] = {} end
       job.lists[#job.lists + 1] = L
     end
@@ -148,8 +148,11 @@ function M.emit(g, job, L, l)
     g.add("    A.row_end(A.ctx, %d)", L.f)
     g.add("    local m = L.m + 1; L.m = m")
     for k, key in ipairs(o.order) do
-      local e = key_expr(g, job, key.field)
-      g.add("    L.keys[%d][m] = %s", k, e)
+      -- a text column sorts by its row: its bytes are compared where the keys before it tie
+      -- (no string made per row)
+      local view = g.text_columns[key.field]
+      if view then L.text_keys[k] = view end
+      g.add("    L.keys[%d][m] = %s", k, view and "blo + _df_i - 1" or key_expr(g, job, key.field))
     end
     g.add("    end")
   end, pre)
@@ -162,6 +165,19 @@ function M.enum_rank(job, field)
   local r = {}
   for i, b in ipairs(list) do r[b[1]] = i end
   return r
+end
+
+-- -1, 0, 1: the texts of rows a and b of text view v, byte by byte (as Lua compares strings)
+local function cmp_rows(v, a, b)
+  local offs, p = v.offs, ffi.cast("const uint8_t*", v.arena)
+  local oa, ob = tonumber(offs[a]), tonumber(offs[b])
+  local la, lb = tonumber(offs[a + 1]) - oa, tonumber(offs[b + 1]) - ob
+  for i = 0, (la < lb and la or lb) - 1 do
+    local x, y = p[oa + i], p[ob + i]
+    if x ~= y then return x < y and -1 or 1 end
+  end
+  if la == lb then return 0 end
+  return la < lb and -1 or 1
 end
 
 -- -1, 0, 1; empty values last
@@ -185,9 +201,11 @@ function M.finish(job, api, counts)
     for k, key in ipairs(o.order) do ranks[k] = M.enum_rank(job, key.field) end
     local idx = {}
     for i = 1, m do idx[i] = i end
+    local text_keys = L.text_keys
     table.sort(idx, function(x, y)
       for k, key in ipairs(o.order) do
-        local r = M.cmp_values(keys[k][x], keys[k][y], ranks[k])
+        local v = text_keys[k]
+        local r = v and cmp_rows(v, keys[k][x], keys[k][y]) or M.cmp_values(keys[k][x], keys[k][y], ranks[k])
         if r ~= 0 then if key.desc then return r > 0 end return r < 0 end
       end
       return x < y

@@ -32,11 +32,16 @@ local function rule_failed(job, S)
   end
 end
 
+local function entity_then_rule(a, b)
+  if a.i ~= b.i then return a.i < b.i end
+  return a.k < b.k
+end
+
 -- Writes the rule failures of the block just evaluated, in entity order (captured like a
 -- list's rows: the rows of every part are written in entity order at the end).
 local function flush_failures(job, S)
   if #S.pending == 0 then return end
-  table.sort(S.pending, function(a, b) if a.i ~= b.i then return a.i < b.i end return a.k < b.k end)
+  table.sort(S.pending, entity_then_rule)
   local api, f = job.api, S.errors_file
   for _, p in ipairs(S.pending) do
     api.row_begin(api.ctx, f)
