@@ -16,25 +16,46 @@ local POW10, I64 = M.POW10, M.I64
 function M.round(x, places)
   if x == nil then return nil end
   places = places or 0
+  if type(x) ~= "number" then error(fmt("round(x, places): x must be a number, it is %s %q", type(x), tostring(x)), 2) end
+  if type(places) ~= "number" or places ~= floor(places) or places < -15 or places > 15 then
+    error(fmt("round(x, places): places must be a whole number from -15 to 15, it is %s", tostring(places)), 2)
+  end
   if x ~= x or x == huge or x == -huge then return x end
   local ax = abs(x)
   if ax == 0 then return 0 end
-  local e = floor(math.log10(ax))
-  local g = 14 - e -- decimals kept by a 15-significant-digit grid
-  if g > 22 then g = 22 end
-  if g <= places then
-    if places - g > 0 then return x end
-    local p = POW10[places]
-    local r = floor(ax * p + 0.5) / p
-    return x < 0 and -r or r
+  -- the common case: x * 10^places below 1e9 and not within 1e-5 of a half. Taking x to 15
+  -- significant digits first moves it by less than that, so the answer is the same integer
+  -- divided the same way as below.
+  local p = POW10[places]
+  if p then
+    local y = ax * p
+    if y < 1e9 then
+      local q = floor(y + 0.5)
+      local h = y - (q - 0.5) -- how far above the half below q
+      if h > 1e-5 and h < 1 - 1e-5 then
+        local v = q / p
+        return x < 0 and -v or v
+      end
+    end
   end
-  local n
-  if g >= 0 then n = floor(ax * POW10[g] + 0.5) else n = floor(ax / POW10[-g] + 0.5) end
-  local d = POW10[g - places]
-  local q = floor(n / d)
-  local r = n - q * d
-  if 2 * r >= d then q = q + 1 end
-  local v = q / POW10[places]
+  -- the general case, exact: x's 15 significant digits as a whole number n (printf's, which
+  -- are exact) and their exponent, then n rounded half away from zero at `places` decimals;
+  -- on integers below 2^53 (scaling a large x in doubles can land on the wrong side of a half)
+  local lead, rest, ex = fmt("%.14e", ax):match("^(%d)%.(%d+)e([-+]%d+)$")
+  local n, s = tonumber(lead .. rest), tonumber(ex) - 14 + places -- result * 10^places = n * 10^s
+  if s >= 0 then -- no digit beyond `places`: x at 15 significant digits
+    local v = tonumber(fmt("%.14e", ax))
+    return x < 0 and -v or v
+  end
+  local q = 0
+  if s >= -16 then
+    local d = POW10[-s]
+    q = floor(n / d)
+    local r = n - q * d
+    if r < 0 then q, r = q - 1, r + d end
+    if 2 * r >= d then q = q + 1 end
+  end
+  local v = places >= 0 and q / POW10[places] or q * POW10[-places]
   return x < 0 and -v or v
 end
 

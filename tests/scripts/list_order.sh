@@ -64,7 +64,7 @@ PY
 out=$(check_order "$T/out1/by_fee_name.csv" '(-float(r["monthly_fee"]), r["name"].encode("utf-8"), r["customer_id"].encode("utf-8"))' 2>&1)
 check fee_name "by_fee_name.csv: fee descending, then name and customer_id byte by byte: $out" [ -z "$out" ]
 # name desc then customer_id desc: compare with a reversed sort on the byte strings
-out=$(/usr/bin/env python3 - "$T/out1/by_name_desc.csv" <<'PY'
+out=$(/usr/bin/env python3 - "$T/out1/by_name_desc.csv" 2>&1 <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1], encoding="utf-8", newline="")))
 want = sorted(rows, key=lambda r: (r["name"].encode("utf-8"), r["customer_id"].encode("utf-8")), reverse=True)
