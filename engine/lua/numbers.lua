@@ -38,13 +38,31 @@ function M.round(x, places)
       end
     end
   end
-  -- the general case, exact: x's 15 significant digits as a whole number n (printf's, which
-  -- are exact) and their exponent, then n rounded half away from zero at `places` decimals;
-  -- on integers below 2^53 (scaling a large x in doubles can land on the wrong side of a half)
-  local lead, rest, ex = fmt("%.14e", ax):match("^(%d)%.(%d+)e([-+]%d+)$")
-  local n, s = tonumber(lead .. rest), tonumber(ex) - 14 + places -- result * 10^places = n * 10^s
-  if s >= 0 then -- no digit beyond `places`: x at 15 significant digits
-    local v = tonumber(fmt("%.14e", ax))
+  -- the general case: x's 15 significant digits as a whole number n and their exponent, then
+  -- n rounded half away from zero at `places` decimals, on integers below 2^53. n is x scaled
+  -- in doubles unless that product lies within 0.1 of a half (its error is below 0.07: it
+  -- could round either way), or log10 missed the exponent; then printf's digits, which are exact.
+  local n, g
+  local e = floor(math.log10(ax))
+  if e >= -8 and e <= 36 then -- 10^g exact
+    g = 14 - e
+    local y = g >= 0 and ax * POW10[g] or ax / POW10[-g]
+    local f = y - floor(y)
+    if f < 0.4 or f > 0.6 then
+      n = floor(y + 0.5)
+      if n < 1e14 or n >= 1e15 then n = nil end
+    end
+  end
+  if not n then
+    local lead, rest, ex = fmt("%.14e", ax):match("^(%d)%.(%d+)e([-+]%d+)$")
+    n, g = tonumber(lead .. rest), 14 - tonumber(ex)
+  end
+  local s = places - g -- the result * 10^places is n * 10^s
+  if s >= 0 then -- no digit beyond `places`: x at 15 significant digits, n * 10^-g
+    local v
+    if g >= 0 and g <= 22 then v = n / POW10[g]
+    elseif g < 0 and g >= -22 then v = n * POW10[-g]
+    else v = tonumber(fmt("%.14e", ax)) end
     return x < 0 and -v or v
   end
   local q = 0
