@@ -11,6 +11,7 @@
 local scan = require("defector.scan")
 local bind = require("defector.bind")
 local inline = require("defector.inline")
+local entity = require("defector.entity")
 local fmt, concat = string.format, table.concat
 
 local M = {}
@@ -63,7 +64,7 @@ end
 
 local HEADER = [[
 local K = ...
-local c, CUR, BLK, COL, DONE, FIRED, OVR, FC, watch = K.c, K.cur, K.blk, K.col, K.done, K.fired, K.ovr, K.fc, K.watch
+local c, CUR, BLK, COL, DONE, FIRED, FM, OVR, FC, watch = K.c, K.cur, K.blk, K.col, K.done, K.fired, K.fmask, K.ovr, K.fc, K.watch
 local FN, LBL, PTR, DICT, VIEW, RES, MISC, UP = K.fn, K.lbl, K.ptr, K.dict, K.view, K.res, K.misc, K.up
 local tonumber, type, pcall = K.tonumber, K.type, K.pcall
 local NA_I64, NA_DATE, SCALE = K.NA_I64, K.NA_DATE, K.SCALE
@@ -194,7 +195,8 @@ local function emit_rule(g, job, n, opts)
       M.call(g, r.when, "_df_w")
     end
     g.reads.points = true
-    g.add("    if _df_w == true then F[_df_i] = true; _df_c_points[_df_i] = _df_c_points[_df_i] + %s; fired = fired + 1", fmt("%.17g", r.points))
+    g.add("    if _df_w == true then F[_df_i] = true; _df_c_points[_df_i] = _df_c_points[_df_i] + %s; fired = fired + 1%s",
+      fmt("%.17g", r.points), g.mask and fmt("; FM[_df_i] = FM[_df_i] + %.17g", 2 ^ (k - 1)) or "")
     g.add("    elseif _df_w == false or _df_w == nil then F[_df_i] = false else BAD_WHEN(%d, _df_w) end", k)
   end, fmt("local F, fired = FIRED[%d], 0", k), fmt("FC[%d] = FC[%d] + fired", k, k))
 end
@@ -277,7 +279,8 @@ function M.build(job, opts, K)
   entity_columns(g, job)
   aggregates(g, job)
   g.step()
-  g.add("  do local P = COL.points; for _df_i = 1, n do P[_df_i] = 0; OVR[_df_i] = false end end")
+  g.mask = #job.rules <= entity.MASK_RULES
+  g.add("  do local P = COL.points; for _df_i = 1, n do P[_df_i] = 0; OVR[_df_i] = false%s end end", g.mask and "; FM[_df_i] = 0" or "")
   for _, nd in ipairs(job.nodes) do g.step(); emit_node(g, job, nd, opts) end
   if opts.outputs then
     for l, L in ipairs(job.lists) do g.step(); require("defector.lists").emit(g, job, L, l) end

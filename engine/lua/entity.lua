@@ -12,6 +12,8 @@ local fmt, concat = string.format, table.concat
 
 local M = {}
 
+M.MASK_RULES = 52 -- rules whose fired flags fit a number's bits exactly
+
 -- The text of rule r's reason for the entity c.
 function M.reason_text(r, c)
   local reason = r.reason
@@ -57,12 +59,15 @@ local function columns(job, E, size)
     if n.kind ~= "rule" then E.col[n.name] = array(size) end
   end
   for k = 1, #job.rules do E.fired[k] = array(size) end
+  -- the rules that fired as one number (rule k adds 2^(k-1)), while that is exact
+  if #job.rules <= M.MASK_RULES then E.mask = array(size) end
   E.override = array(size)
 end
 
 -- The entity record for a job, for blocks of up to `size` entities:
 --   E.col[name], E.done[name] (the block number its column holds), E.blk {no, blo, n},
---   E.cur {i}, E.fired[k] (rule k fired, by entity), E.override (by entity), E.c (the view).
+--   E.cur {i}, E.fired[k] (rule k fired, by entity), E.mask (the rules that fired, as bits of
+--   a number, for at most MASK_RULES rules), E.override (by entity), E.c (the view).
 function M.new(job, size)
   local E = { col = {}, done = {}, blk = { no = 0, blo = 0, n = 0 }, cur = { i = 1 }, fired = {}, lazy = {} }
   columns(job, E, size)

@@ -72,9 +72,75 @@ function M.setup(job, api, part)
   end
 end
 
+-- Whether (rule k, counting from 1) is set in fired mask m.
+local function has_bit(m, k) return math.floor(m / 2 ^ (k - 1)) % 2 == 1 end
+
+-- The plan of the reasons (text) or codes of the rules in fired mask m: {literal, slot, ...},
+-- each literal followed by the slot of the field whose value comes next (0: none).
+local function plan_of(job, m, text, slots)
+  local out, lit, first = {}, "", true
+  for k, r in ipairs(job.rules) do
+    if has_bit(m, k) then
+      if not first then lit = lit .. (text and "; " or ";") end
+      first = false
+      if not text then lit = lit .. r.code
+      else
+        for i, p in ipairs(r.parts) do
+          if i % 2 == 1 then lit = lit .. p
+          else out[#out + 1], out[#out + 2], lit = lit, slots[p], "" end
+        end
+      end
+    end
+  end
+  out[#out + 1], out[#out + 2] = lit, 0
+  return out
+end
+
+-- The fields the reason templates show, numbered (the slots of the plans).
+local function reason_slots(job)
+  if job.reason_slots then return job.reason_slots end
+  local slots = { n = 0 }
+  for _, r in ipairs(job.rules) do
+    for i, p in ipairs(r.parts or {}) do
+      if i % 2 == 0 and not slots[p] then slots.n = slots.n + 1; slots[p] = slots.n; slots[slots.n] = p end
+    end
+  end
+  job.reason_slots = slots
+  return slots
+end
+
+-- Reasons by plan: the rules that fired are one number (entity.lua's mask), and the texts of
+-- each combination are planned once (a branch per rule per entity made a tree of traces).
+-- Not for a reason given as a function or with overrides (their text is not in the mask).
+local function plannable(g, job, text)
+  if not g.mask or job.overrides then return false end
+  for _, r in ipairs(job.rules) do if text and not r.parts then return false end end
+  return true
+end
+
+local function planned_reasons(g, job, text)
+  local slots = reason_slots(job)
+  local cache = {}
+  local function make(m) local p = plan_of(job, m, text, slots); cache[m] = p; return p end
+  g.add("    do local pl = MISC[%d][FM[_df_i]]; if pl == nil then pl = MISC[%d](FM[_df_i]) end", g.bind("misc", cache), g.bind("misc", make))
+  g.add("    RB:reset()")
+  g.add("    for _df_j = 1, #pl, 2 do")
+  g.add("      RB:put(pl[_df_j])")
+  if text and slots.n > 0 then
+    local rv = g.bind("misc", job.reason_value)
+    g.add("      local sl = pl[_df_j + 1]")
+    for i = 1, slots.n do
+      g.add("      %s sl == %d then RB:put(MISC[%d](%s))", i == 1 and "if" or "elseif", i, rv, g.value(slots[i]))
+    end
+    g.add("      end")
+  end
+  g.add("    end end")
+end
+
 -- The reason codes (";") or reasons ("; ") of the loop's entity into the string buffer RB:
 -- the rules that fired, in rule order, each a literal or its template filled from the columns.
 local function reasons_into_buffer(g, job, text)
+  if plannable(g, job, text) then return planned_reasons(g, job, text) end
   g.add("    RB:reset()")
   local sep = text and "; " or ";"
   for k, r in ipairs(job.rules) do

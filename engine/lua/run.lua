@@ -66,7 +66,7 @@ local function callbacks(job, S, E, opts)
   local ov = job.overrides and job.overrides.map
   local key_view = job.views[job.entity.name][job.entity.key]
   return {
-    c = E.c, cur = E.cur, blk = E.blk, col = E.col, done = E.done, fired = E.fired, ovr = E.override,
+    c = E.c, cur = E.cur, blk = E.blk, col = E.col, done = E.done, fired = E.fired, fmask = E.mask or {}, ovr = E.override,
     fc = S.fire_counts, watch = job.api.watch,
     bad_when = function(k, w)
       local r = job.rules[k]
