@@ -180,6 +180,7 @@ void outset_unlink_temps(const outset *o)
  * that cannot grow sets nomem (reported by csvw_row_end). */
 static void out(csvw *w, const char *s, size_t n)
 {
+    if (n == 0) return; /* an empty text may come as a NULL pointer (an empty Lua buffer) */
     if (!w->capturing) {
         fwrite(s, 1, n, w->f);
         return;
