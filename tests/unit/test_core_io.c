@@ -295,8 +295,6 @@ int main(void)
     test_output();
     test_numbers();
     test_numbers_as_printf();
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    test_rm_tree(tmpdir);
     TEST_END();
 }
