@@ -382,7 +382,7 @@ static df_status recover(outset *o, df_error *err)
 {
     o->sfd = openat(o->dfd, STAGING, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (o->sfd < 0 && errno != ENOENT)
-        return io_fail(o, err, STAGING, "cannot open the folder a stopped run left", errno);
+        return io_fail(o, err, "", "cannot look into the folder " STAGING " a stopped run may have left", errno);
     int removed = 0;
     if (o->sfd >= 0) {
         plan p = {0};
@@ -398,8 +398,9 @@ static df_status recover(outset *o, df_error *err)
         plan_free(&p);
         if (r == 1) warn(o, "a run was stopped while it moved its outputs into place; the files it had replaced were put back");
         removed = clear_staging(o);
-        if (removed < 0) return io_fail(o, err, STAGING, "cannot remove the folder a stopped run left", errno);
+        if (removed < 0) return io_fail(o, err, "", "cannot remove the folder " STAGING " a stopped run left", errno);
         if (r == 1) removed = 0;
+        else if (removed == 0) warn(o, "removed the empty folder " STAGING " an earlier run left");
     }
     int k[2] = {o->dfd, 0};
     each_entry(o->dfd, legacy_temp, k);
@@ -610,7 +611,7 @@ static df_status make_plan(outset *o, plan *p, df_error *err)
         if (!S_ISREG(sb.st_mode) && !S_ISLNK(sb.st_mode)) continue; /* not a file of ours any more */
         if (names_add(&drops, old.v[i], strlen(old.v[i])) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, o->dir, "out of memory");
     }
-    qsort(drops.v, (size_t)drops.n, sizeof *drops.v, by_name);
+    if (drops.n > 1) qsort(drops.v, (size_t)drops.n, sizeof *drops.v, by_name);
     for (int i = 0; i < drops.n && st == DF_OK; i++)
         if (plan_add(p, drops.v[i], 'D') != 0) st = DF_FAIL(err, DF_ERR_NOMEM, o->dir, "out of memory");
     if (st == DF_OK) st = plan_target(o, p, MANIFEST, err);
