@@ -5,9 +5,16 @@
 source "$TESTS_DIR/fixtures/lib.sh"
 run_cli shipped test "$RULES"
 check shipped "defector test rules/retention.lua: exit $RC: $OUTPUT $ERR" [ "$RC" = 0 ]
-check shipped "summary line: $(tail -n 1 <<<"$OUTPUT")" grep -qE '^[0-9]+ passed, 0 failed$' <<<"$(tail -n 1 <<<"$OUTPUT")"
+# every case of the file, each once: 37 (a case added or removed there changes this number)
+SHIPPED=37
+check shipped "the test file should hold $SHIPPED cases, it has $(grep -c '^case {' "$REPO_DIR/rules/retention.test.lua")" \
+  [ "$(grep -c '^case {' "$REPO_DIR/rules/retention.test.lua")" = $SHIPPED ]
+check shipped "summary line: $(tail -n 1 <<<"$OUTPUT")" [ "$(tail -n 1 <<<"$OUTPUT")" = "$SHIPPED passed, 0 failed" ]
 n=$(grep -c '^PASS ' <<<"$OUTPUT")
-check shipped "only $n cases passed" [ "$n" -ge 30 ]
+check shipped "$n cases passed, expected $SHIPPED" [ "$n" = $SHIPPED ]
+check shipped "a case reported twice: $(grep '^PASS ' <<<"$OUTPUT" | sort | uniq -d)" [ "$(grep '^PASS ' <<<"$OUTPUT" | sort -u | wc -l)" = $SHIPPED ]
+check shipped "lines other than PASS and the summary: $(grep -vE '^PASS |^[0-9]+ passed' <<<"$OUTPUT")" \
+  [ "$(wc -l <<<"$OUTPUT")" = $((SHIPPED + 1)) ]
 
 cat > "$T/wrong.test.lua" <<'LUA'
 case { "right", as_of = "2026-11-01",
