@@ -44,7 +44,7 @@ df_status df_explain(const df_config *config, const char *key, int json, FILE *o
     lbridge *lb = NULL;
     watchdog *wd = NULL;
     progress *prog = progress_new(cfg->progress);
-    df_status st = run_read_file(cfg->rules_path, &src, &len, err);
+    df_status st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
     if (st == DF_OK) st = lb_new(&lb, err);
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
     if (st == DF_OK) st = run_load(&r, NULL, prog, key, err);
@@ -151,6 +151,31 @@ static int report_case(lbridge *b, const test_files *tf, int i, FILE *out)
     return pass;
 }
 
+/* The folder for the case files: a new one in $TMPDIR (default /tmp). */
+static df_status make_case_dir(char *dir, size_t cap, df_error *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp) tmp = "/tmp";
+    if ((size_t)snprintf(dir, cap, "%s/defector-test-XXXXXX", tmp) >= cap)
+        return DF_FAIL(err, DF_ERR_OUTPUT, "", "TMPDIR is too long (%zu bytes): set it to a shorter folder", strlen(tmp));
+    if (mkdtemp(dir)) return DF_OK;
+    if (errno == ENOMEM) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    return DF_FAIL(err, DF_ERR_OUTPUT, tmp, "cannot make a temporary folder for the case files here: %s; set TMPDIR to a "
+                   "folder that exists and can be written", strerror(errno));
+}
+
+/* The test file; a missing one is said as such, with how to write one. */
+static df_status read_tests(const char *path, char **buf, size_t *len, df_error *err)
+{
+    if (access(path, F_OK) != 0 && errno == ENOENT)
+        return DF_FAIL(err, DF_ERR_IO, path,
+                       "the test file does not exist. Create it beside the rule file with one case per entity to "
+                       "check, e.g. case { \"a quiet customer\", as_of = \"2026-11-01\", customer = { ... }, "
+                       "events = { ... }, expect = { score = 0 } } (docs/rules.md, \"Test cases\"), or name "
+                       "another test file: defector test RULES TESTS");
+    return run_read_file(path, "test file", buf, len, err);
+}
+
 df_status df_test(const df_config *config, const char *tests_path, FILE *out, int *failed, df_error *err)
 {
     const df_config c = run_config(config), *cfg = &c;
@@ -159,14 +184,12 @@ df_status df_test(const df_config *config, const char *tests_path, FILE *out, in
     lbridge *b = NULL;
     int n = 0, passed = 0;
     *failed = 0;
-    df_status st = run_read_file(cfg->rules_path, &rsrc, &rlen, err);
-    if (st == DF_OK) st = run_read_file(tests_path, &tsrc, &tlen, err);
+    df_status st = run_read_file(cfg->rules_path, "rule file", &rsrc, &rlen, err);
+    if (st == DF_OK) st = read_tests(tests_path, &tsrc, &tlen, err);
     if (st == DF_OK) st = lb_new(&b, err);
     if (st == DF_OK) st = lb_load_cases(b, tests_path, tsrc, tlen, &n, err);
-    char dir[512];
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/defector-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (st == DF_OK && !mkdtemp(dir)) st = DF_FAIL(err, DF_ERR_OUTPUT, dir, "cannot make a temporary folder: %s", strerror(errno));
+    char dir[4096];
+    if (st == DF_OK) st = make_case_dir(dir, sizeof dir, err);
     test_files tf = {cfg, rsrc, tests_path, tsrc, rlen, tlen, dir};
     for (int i = 1; st == DF_OK && i <= n; i++) {
         if (report_case(b, &tf, i, out)) passed++;
@@ -213,7 +236,7 @@ df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
     lb_header headers[256];
     int nh = 0, warnings = 0;
     *errors = 0;
-    df_status st = run_read_file(cfg->rules_path, &src, &len, err);
+    df_status st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
     DIR *d = NULL;
     if (st == DF_OK && cfg->data_dir && cfg->data_dir[0]) {
         d = opendir(cfg->data_dir);

@@ -19,10 +19,11 @@
 #include "run.h"
 #include "sha256.h"
 
-df_status run_read_file(const char *path, char **buf, size_t *len, df_error *err)
+df_status run_read_file(const char *path, const char *what, char **buf, size_t *len, df_error *err)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return DF_FAIL(err, DF_ERR_IO, path, "cannot read the rule file: %s", strerror(errno));
+    if (!f && errno == ENOMEM) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory opening the %s", what);
+    if (!f) return DF_FAIL(err, DF_ERR_IO, path, "cannot read the %s: %s", what, strerror(errno));
     size_t cap = 65536, n = 0;
     char *b = malloc(cap);
     for (;;) {
@@ -40,7 +41,7 @@ df_status run_read_file(const char *path, char **buf, size_t *len, df_error *err
     fclose(f);
     if (bad) {
         free(b);
-        return DF_FAIL(err, DF_ERR_IO, path, "cannot read the rule file");
+        return DF_FAIL(err, DF_ERR_IO, path, "cannot read the %s", what);
     }
     *buf = b, *len = n;
     return DF_OK;
@@ -248,7 +249,7 @@ df_status df_run(const df_config *config, df_error *err)
     df_status st = cfg->data_dir && cfg->data_dir[0] && cfg->out_dir && cfg->out_dir[0]
                        ? DF_OK
                        : DF_FAIL(err, DF_ERR_USAGE, "", "the data folder and the output folder must be named");
-    if (st == DF_OK) st = run_read_file(cfg->rules_path, &src, &len, err);
+    if (st == DF_OK) st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
     if (st == DF_OK) {
         sha256_hex(src, len, r.rules_sha256);
         st = lb_new(&lb, err);
