@@ -11,6 +11,7 @@
 
 #include "csvload.h"
 #include "luaauthor.h"
+#include "parts.h"
 #include "run.h"
 
 /* Removes a folder of plain files (a test's case files); 0 when it is gone. */
@@ -205,27 +206,117 @@ df_status df_test(const df_config *config, const char *tests_path, FILE *out, in
     return st;
 }
 
-static int is_csv_name(const char *name)
+/* What check reads from the data folder: the header of each file the rule file names (a
+ * pattern: its first part), keyed by that name, and the values filters ask about. A file that
+ * is not there has no header: check says so. */
+typedef struct check_data {
+    char **files; /* the rule file's tables' files (or patterns) */
+    int nfiles;
+    lb_header headers[DF_MAX_TABLES];
+    int nh;
+    lb_values *values; /* those of files that are there */
+    int nv;
+} check_data;
+
+/* The paths a table's file name stands for in dir: itself when it is there, the parts a
+ * pattern matches; none when nothing is there. */
+static df_status data_paths(const char *dir, const char *file, char ***paths, int *n, df_error *err)
 {
-    size_t n = strlen(name);
-    return (n > 4 && strcmp(name + n - 4, ".csv") == 0) || (n > 7 && strcmp(name + n - 7, ".csv.gz") == 0);
+    *paths = NULL, *n = 0;
+    if (strpbrk(file, "*?")) {
+        df_error ignored;
+        char **p = NULL;
+        int k = 0;
+        df_status st = parts_expand(dir, file, &p, &k, &ignored);
+        if (st == DF_ERR_NOMEM) return DF_FAIL(err, st, "", "out of memory");
+        if (st == DF_OK) *paths = p, *n = k;
+        return DF_OK;
+    }
+    char *path = path_join(dir, file);
+    if (!path) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    if (access(path, F_OK) != 0) {
+        free(path);
+        return DF_OK;
+    }
+    char **p = malloc(sizeof *p);
+    if (!p) {
+        free(path);
+        return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    }
+    p[0] = path, *paths = p, *n = 1;
+    return DF_OK;
 }
 
-/* The values in the data of the columns check asks for (those of files in the folder). */
-static df_status data_values(lbridge *b, const df_config *cfg, const char *src, size_t len, const lb_header *headers, int nh,
-                             lb_values **values, int *nv, df_error *err)
+/* The header of the first file the table's name stands for, when there is one. */
+static df_status read_header(check_data *d, const char *dir, const char *file, df_error *err)
 {
-    df_status st = lb_check_needs(b, cfg->rules_path, src, len, cfg->as_of, values, nv, err);
-    for (int i = 0; st == DF_OK && i < *nv; i++) {
-        int present = 0;
-        for (int h = 0; h < nh; h++) present |= strcmp(headers[h].file, (*values)[i].file) == 0;
-        if (!present) continue;
-        char *path = path_join(cfg->data_dir, (*values)[i].file);
-        st = path ? csvload_distinct(path, (*values)[i].column, &(*values)[i].values, 10000, err)
-                  : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-        free(path);
-    }
+    char **paths;
+    int n;
+    df_status st = data_paths(dir, file, &paths, &n, err);
+    if (st != DF_OK || n == 0 || d->nh == DF_MAX_TABLES) return parts_free(paths, n), st;
+    lb_header *h = &d->headers[d->nh];
+    h->file = strdup(file);
+    st = h->file ? csvload_header(paths[0], &h->names, &h->n, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    if (st == DF_OK) d->nh++;
+    else free((char *)h->file);
+    parts_free(paths, n);
     return st;
+}
+
+static int has_header(const check_data *d, const char *file)
+{
+    for (int i = 0; i < d->nh; i++)
+        if (strcmp(d->headers[i].file, file) == 0) return 1;
+    return 0;
+}
+
+static void free_values(lb_values *v)
+{
+    free((char *)v->file), free((char *)v->column);
+    strmap_free(&v->values);
+}
+
+/* The values of v's column in every file v's name stands for (at most 10000). */
+static df_status read_values(lb_values *v, const char *dir, df_error *err)
+{
+    char **paths;
+    int n;
+    df_status st = data_paths(dir, v->file, &paths, &n, err);
+    for (int i = 0; st == DF_OK && i < n; i++) st = csvload_distinct(paths[i], v->column, &v->values, 10000, err);
+    parts_free(paths, n);
+    return st;
+}
+
+/* Headers and values from cfg->data_dir; the values of files that are not there are dropped
+ * (no value is known of them, which is not "no row has this value"). */
+static df_status check_read_data(lbridge *b, const df_config *cfg, const char *src, size_t len, check_data *d, df_error *err)
+{
+    DIR *dir = opendir(cfg->data_dir);
+    if (!dir) return DF_FAIL(err, errno == ENOMEM ? DF_ERR_NOMEM : DF_ERR_IO, cfg->data_dir, "cannot open the data folder: %s", strerror(errno));
+    closedir(dir);
+    df_status st = lb_check_needs(b, cfg->rules_path, src, len, cfg->as_of, &d->values, &d->nv, &d->files, &d->nfiles, err);
+    for (int i = 0; st == DF_OK && i < d->nfiles; i++)
+        if (!has_header(d, d->files[i])) st = read_header(d, cfg->data_dir, d->files[i], err);
+    int kept = 0;
+    for (int i = 0; i < d->nv; i++) {
+        if (st == DF_OK && has_header(d, d->values[i].file)) st = read_values(&d->values[i], cfg->data_dir, err);
+        if (st == DF_OK && has_header(d, d->values[i].file)) d->values[kept++] = d->values[i];
+        else free_values(&d->values[i]);
+    }
+    d->nv = kept;
+    return st;
+}
+
+static void check_data_free(check_data *d)
+{
+    for (int i = 0; i < d->nv; i++) free_values(&d->values[i]);
+    free(d->values);
+    for (int i = 0; i < d->nh; i++) {
+        for (int k = 0; k < d->headers[i].n; k++) free(d->headers[i].names[k]);
+        free(d->headers[i].names);
+        free((char *)d->headers[i].file);
+    }
+    parts_free(d->files, d->nfiles);
 }
 
 df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
@@ -233,49 +324,21 @@ df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
     char *src = NULL, *text = NULL;
     size_t len = 0;
     lbridge *b = NULL;
-    lb_header headers[256];
-    int nh = 0, warnings = 0;
+    check_data d = {0};
+    int warnings = 0, have_data = cfg->data_dir && cfg->data_dir[0];
     *errors = 0;
     df_status st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
-    DIR *d = NULL;
-    if (st == DF_OK && cfg->data_dir && cfg->data_dir[0]) {
-        d = opendir(cfg->data_dir);
-        if (!d) st = DF_FAIL(err, DF_ERR_IO, cfg->data_dir, "cannot open the data folder: %s", strerror(errno));
-        struct dirent *e;
-        while (st == DF_OK && d && (e = readdir(d)) && nh < 256) {
-            if (!is_csv_name(e->d_name)) continue;
-            char *path = path_join(cfg->data_dir, e->d_name);
-            headers[nh].file = strdup(e->d_name);
-            if (!path || !headers[nh].file) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-            else st = csvload_header(path, &headers[nh].names, &headers[nh].n, err);
-            free(path);
-            if (st == DF_OK) nh++;
-            else free((char *)headers[nh].file);
-        }
-        if (d) closedir(d);
-    }
     if (st == DF_OK) st = lb_new(&b, err);
-    lb_values *values = NULL;
-    int nv = 0;
-    if (st == DF_OK && nh > 0) st = data_values(b, cfg, src, len, headers, nh, &values, &nv, err);
+    if (st == DF_OK && have_data) st = check_read_data(b, cfg, src, len, &d, err);
     if (st == DF_OK)
-        st = lb_check(b, cfg->rules_path, src, len, cfg->as_of, headers, nh, cfg->data_dir && cfg->data_dir[0], values, nv,
-                      &text, errors, &warnings, err);
-    for (int i = 0; i < nv; i++) {
-        free((char *)values[i].file), free((char *)values[i].column);
-        strmap_free(&values[i].values);
-    }
-    free(values);
+        st = lb_check(b, cfg->rules_path, src, len, cfg->as_of, d.headers, d.nh, have_data, d.values, d.nv, &text, errors,
+                      &warnings, err);
     if (st == DF_OK) {
         fputs(text, out);
         if (*errors || warnings) fprintf(out, "%d error(s), %d warning(s)\n", *errors, warnings);
         else fprintf(out, "%s: no problems found\n", cfg->rules_path);
     }
-    for (int i = 0; i < nh; i++) {
-        for (int k = 0; k < headers[i].n; k++) free(headers[i].names[k]);
-        free(headers[i].names);
-        free((char *)headers[i].file);
-    }
+    check_data_free(&d);
     free(text);
     lb_free(b);
     free(src);
