@@ -10,9 +10,9 @@ static int api_open(void *ctx, const char *name)
 {
     api_ctx *a = ctx;
     if (a->n == API_MAX_FILES) return -1;
-    csvw *w = a->o ? outset_open(a->o, name, &a->open_err) : csvw_capture_new();
+    csvw *w = a->o ? outset_open(a->o, name, a->err) : csvw_capture_new();
+    if (!w && a->o && !a->open_failed) a->open_failed = 1, a->open_err = *a->err;
     if (!w && !a->o) a->nomem = 1;
-    if (!w) a->open_failed = a->o != NULL;
     if (!w) return -1;
     a->files[a->n] = w;
     return a->n++;

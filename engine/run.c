@@ -1,9 +1,10 @@
-/* run.c: one run, stage by stage: rule declarations -> load the entity table -> load and
- * group each history -> score and write outputs (to temporaries) -> run summary -> commit.
- * Any failure before the commit aborts the output set, so the output folder keeps its
- * previous files. Plausibility guards between the stages: an input with more rows rejected
- * than --max-reject-share allows fails the run; an as-of date far from a history's dates is a
- * warning (or with --on-as-of-gap fail, an error). */
+/* run.c: one run, stage by stage: the output folder (locked, left consistent) -> rule
+ * declarations -> load the entity table -> load and group each history -> score and write
+ * outputs (into the staging folder) -> run summary -> commit. Any failure aborts the output
+ * set, so the output folder keeps its previous files (output.h, commit.c). Plausibility guards
+ * between the stages: an input with more rows rejected than --max-reject-share allows fails the
+ * run; an as-of date far from a history's dates is a warning (or with --on-as-of-gap fail, an
+ * error). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,16 +247,18 @@ df_status df_run(const df_config *config, df_error *err)
     progress *prog = progress_new(cfg->progress);
     char warnings[DF_MAX_WARNINGS][512];
     int nwarnings = 0;
+    /* the output folder first: its lock, and what a killed run left undone is undone (even when
+     * this run then fails) */
     df_status st = cfg->data_dir && cfg->data_dir[0] && cfg->out_dir && cfg->out_dir[0]
                        ? DF_OK
                        : DF_FAIL(err, DF_ERR_USAGE, "", "the data folder and the output folder must be named");
+    if (st == DF_OK) st = outset_new(cfg->out_dir, &o, err);
     if (st == DF_OK) st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
     if (st == DF_OK) {
         sha256_hex(src, len, r.rules_sha256);
         st = lb_new(&lb, err);
     }
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
-    if (st == DF_OK) st = outset_new(cfg->out_dir, &o, err);
     if (st == DF_OK) st = run_load(&r, o, prog, NULL, err);
     if (st == DF_OK) st = guard_as_of(&r, warnings, DF_MAX_WARNINGS, &nwarnings, err);
     if (st == DF_OK)

@@ -8,7 +8,9 @@
 #     present, holds the expected exit status instead: default 0);
 #   - every file the run wrote to be in expected/ or listed in `ignored` (one file name a line,
 #     for outputs that differ from run to run, e.g. run_summary.json with its timings); a file
-#     listed there must have been written.
+#     listed there must have been written;
+#   - after a run that succeeded, .defector-manifest (the engine's record of the set it
+#     committed, commit.c) to list exactly the files the run wrote.
 set -u
 case_dir=$1
 name=$(basename "$case_dir")
@@ -48,8 +50,18 @@ ignored=()
 for b in "${ignored[@]}"; do
   [ -e "$out/$b" ] || bad "'$b' is listed in ignored but the run did not write it"
 done
+# the engine's own record of the set it committed (commit.c): exactly the files the run wrote
+manifest=.defector-manifest
+if [ "$rc" = 0 ]; then
+  if [ ! -f "$out/$manifest" ]; then
+    bad "the run left no $manifest"
+  elif [ "$(grep -v "^#" "$out/$manifest" | sort)" != "$(cd "$out" && find . -mindepth 1 \( -type f -o -type l \) ! -name "$manifest" | sed 's|^\./||' | sort)" ]; then
+    bad "$manifest does not list exactly the files the run wrote: $(grep -v "^#" "$out/$manifest" | tr "\n" " ")"
+  fi
+fi
 while IFS= read -r -d '' f; do
   b=${f#"$out/"}
+  [ "$b" = "$manifest" ] && continue
   [ -e "$case_dir/expected/$b" ] && continue
   listed=0
   for i in "${ignored[@]}"; do [ "$i" = "$b" ] && listed=1; done
