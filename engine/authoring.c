@@ -3,8 +3,10 @@
  * input files into a temporary folder, read by the real loader and checked, one Lua state per
  * case) and check (the rule file against the headers in the data folder). They load and watch
  * their scoring as run does (run.h); the temporary folder is removed however test ends. */
+#define _GNU_SOURCE /* getdents64 */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,19 +16,27 @@
 #include "parts.h"
 #include "run.h"
 
-/* Removes a folder of plain files (a test's case files); 0 when it is gone. */
+/* Removes a folder of plain files (a test's case files); 0 when it is gone. No shell, and no
+ * allocation: it runs when memory has run out too, and from the watchdog before it ends the
+ * process. The names are read with getdents64 into a buffer on the stack and unlinked relative
+ * to the folder; it reads again from the start until a pass finds nothing left to remove. */
 static int remove_flat_dir(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (d) {
-        for (struct dirent *e; (e = readdir(d));) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            char *p = path_join(dir, e->d_name);
-            if (p) unlink(p);
-            free(p);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    for (int removed = 1, passes = 0; fd >= 0 && removed && passes < 16; passes++) {
+        _Alignas(struct dirent64) char buf[8192];
+        ssize_t n;
+        removed = 0;
+        lseek(fd, 0, SEEK_SET);
+        while ((n = getdents64(fd, buf, sizeof buf)) > 0) {
+            for (ssize_t off = 0; off < n;) {
+                const struct dirent64 *e = (const struct dirent64 *)(buf + off);
+                off += e->d_reclen;
+                if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && unlinkat(fd, e->d_name, 0) == 0) removed = 1;
+            }
         }
-        closedir(d);
     }
+    if (fd >= 0) close(fd);
     return rmdir(dir);
 }
 
@@ -133,23 +143,25 @@ static df_status test_case(const test_files *tf, int i, int *pass, char *msg, si
     return st;
 }
 
-/* Runs case i and prints its PASS or FAIL line (a FAIL with the case's line in the test file). */
-static int report_case(lbridge *b, const test_files *tf, int i, FILE *out)
+/* Runs case i and prints its PASS or FAIL line (a FAIL with the case's line in the test file)
+ * into *pass. Out of memory is the command's failure (into err), not the case's. */
+static df_status report_case(lbridge *b, const test_files *tf, int i, FILE *out, int *pass, df_error *err)
 {
     lb_case kc;
     char msg[4096] = "";
-    int pass = 0;
     df_error cerr = {0};
+    *pass = 0;
     lb_case_info(b, i, &kc);
-    if (test_case(tf, i, &pass, msg, sizeof msg, &cerr) != DF_OK) {
-        pass = 0;
+    if (test_case(tf, i, pass, msg, sizeof msg, &cerr) != DF_OK) {
+        if (cerr.status == DF_ERR_NOMEM) return *err = cerr, DF_ERR_NOMEM;
+        *pass = 0;
         snprintf(msg, sizeof msg, "%s%s%s", cerr.where, cerr.where[0] ? ": " : "", cerr.message);
     }
-    if (pass) fprintf(out, "PASS  %s\n", kc.name);
+    if (*pass) fprintf(out, "PASS  %s\n", kc.name);
     else if (kc.line > 0) fprintf(out, "FAIL  %s (%s:%d)\n      %s\n", kc.name, tf->tests_path, kc.line, msg);
     else fprintf(out, "FAIL  %s\n      %s\n", kc.name, msg);
     fflush(out); /* before the next case, which the watchdog may end with _exit */
-    return pass;
+    return DF_OK;
 }
 
 /* The folder for the case files: a new one in $TMPDIR (default /tmp). */
@@ -191,15 +203,14 @@ df_status df_test(const df_config *config, const char *tests_path, FILE *out, in
     if (st == DF_OK) st = lb_load_cases(b, tests_path, tsrc, tlen, &n, err);
     char dir[4096];
     if (st == DF_OK) st = make_case_dir(dir, sizeof dir, err);
+    int made = st == DF_OK;
     test_files tf = {cfg, rsrc, tests_path, tsrc, rlen, tlen, dir};
-    for (int i = 1; st == DF_OK && i <= n; i++) {
-        if (report_case(b, &tf, i, out)) passed++;
-        else (*failed)++;
+    for (int i = 1, pass; st == DF_OK && i <= n; i++) {
+        st = report_case(b, &tf, i, out, &pass, err);
+        if (st == DF_OK) *(pass ? &passed : failed) += 1;
     }
-    if (st == DF_OK) {
-        fprintf(out, "%d passed, %d failed\n", passed, *failed);
-        if (remove_flat_dir(dir) != 0) fprintf(stderr, "defector: could not remove %s\n", dir);
-    }
+    if (st == DF_OK) fprintf(out, "%d passed, %d failed\n", passed, *failed);
+    if (made && remove_flat_dir(dir) != 0) fprintf(stderr, "defector: could not remove %s\n", dir);
     lb_free(b);
     free(rsrc);
     free(tsrc);

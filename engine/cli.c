@@ -253,7 +253,7 @@ static void print_failure(const cli *c, df_status st, const df_error *err)
     df_error_print(err, stderr);
     if (st == DF_ERR_INTERNAL) fprintf(stderr, "(raised at %s:%d)\n", err->src_file, err->src_line);
     if (c->cmd == RUN) fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), c->cfg.out_dir);
-    else if (c->cmd == EXPLAIN) fprintf(stderr, "defector: %s\n", df_status_name(st));
+    else if (c->cmd == EXPLAIN || st == DF_ERR_NOMEM) fprintf(stderr, "defector: %s\n", df_status_name(st));
 }
 
 /* test's default test file: RULES with .lua replaced by .test.lua. */

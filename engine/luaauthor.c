@@ -4,6 +4,7 @@
  * ("defector.cases"); check hands the rule file and the data folder's headers to M.check. */
 #include <lua.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "luaapi.h"
@@ -89,8 +90,10 @@ df_status lb_case_files(lbridge *b, int i, const char *dir, char *id, size_t idc
         const char *text = lua_tolstring(L, -1, &tl);
         char *path = path_join(dir, lua_tostring(L, -2));
         FILE *f = path ? fopen(path, "wb") : NULL;
-        if (!f || fwrite(text, 1, tl, f) != tl) st = DF_FAIL(err, DF_ERR_OUTPUT, path ? path : dir, "cannot write a test input file");
-        if (f) fclose(f);
+        int bad = !f || fwrite(text, 1, tl, f) != tl;
+        if (f && fclose(f) != 0) bad = 1; /* the last bytes are written here */
+        if (!path) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        else if (bad) st = DF_FAIL(err, DF_ERR_OUTPUT, path, "cannot write a test input file: %s", strerror(errno));
         free(path);
         lua_pop(L, 3);
     }

@@ -129,7 +129,7 @@ df_status lb_new(lbridge **out, df_error *err)
     b->L = luaL_newstate();
     if (!b->L) {
         free(b);
-        return DF_FAIL(err, DF_ERR_NOMEM, "", "cannot create a Lua state (LuaJIT needs its memory below 2 GB on some systems)");
+        return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory creating a Lua state");
     }
     int rc = lua_cpcall(b->L, open_state, &b->module_ref);
     if (rc != 0) {

@@ -112,6 +112,59 @@ loop paths run "$T/paths.lua" --data "$T/data2" --max-rejects 1 --max-reject-sha
 check paths "the job should set a row aside and skip a rule: $(ls "$T/good")" \
   test "$(wc -l < "$T/good/rejects.csv")" = 2 -a "$(wc -l < "$T/good/rule_errors.csv")" = 2
 
+# loop_cmd JOB WANT_RC ARGS...: an authoring command (its result on stdout, no outputs), once,
+# then with each allocation failing in turn: exit 7 with one error and "defector: out of
+# memory", or the very same result; `test` leaves nothing in its TMPDIR either way
+loop_cmd() {
+  local job=$1 want=$2 n label total tried=0 failed_runs=0 recovered=0 step=${ALLOC_STEP:-1}
+  shift 2
+  ARGS=("$@")
+  rm -rf "$T/tmp" && mkdir "$T/tmp"
+  export TMPDIR="$T/tmp"
+  DF_ALLOC_COUNT="$T/count" LD_PRELOAD="$ALLOCFAIL" "$DEFECTOR" "${ARGS[@]}" >"$T/good.stdout" 2>"$T/good.stderr"
+  RC=$?
+  ERR=$(cat "$T/good.stderr")
+  assert_rc "$job: counting" "$want"
+  total=$(awk '{print $2}' "$T/count")
+  check "$job: counting" "the shim counted ${total:-no} allocations: is it preloaded?" [ "${total:-0}" -gt 50 ]
+  for ((n = 1; n <= ${total:-0}; n += step)); do
+    DF_ALLOC_FAIL=$n DF_ALLOC_COUNT="$T/count" LD_PRELOAD="$ALLOCFAIL" "$DEFECTOR" "${ARGS[@]}" >"$T/run.stdout" 2>"$T/run.stderr"
+    RC=$?
+    ERR=$(cat "$T/run.stderr")
+    tried=$((tried + 1))
+    label="$job: allocation $n of $total"
+    check "$label" "the shim did not fail it (the run made $(cat "$T/count"))" grep -q ' failed 1$' "$T/count"
+    check "$label" "left in TMPDIR: $(ls -A "$T/tmp")" [ -z "$(ls -A "$T/tmp")" ]
+    if [ "$RC" = 7 ]; then
+      failed_runs=$((failed_runs + 1))
+      assert_one_error "$label"
+      check "$label" "the last line should say out of memory: $ERR" [ "$(tail -n 1 <<<"$ERR")" = "defector: out of memory" ]
+    elif [ "$RC" = "$want" ]; then
+      recovered=$((recovered + 1))
+      check "$label" "the command went on after the failure, with another result" cmp -s "$T/good.stdout" "$T/run.stdout"
+      check "$label" "the command went on after the failure and said: $ERR" [ -z "$ERR" ]
+    else
+      fail "$label" "exit code $RC (expected 7, or $want with the same result); stderr:
+$ERR
+stdout: $(tail -n 3 "$T/run.stdout")"
+    fi
+  done
+  unset TMPDIR
+  echo "$job: $tried of $total allocations failed in turn: $failed_runs out of memory (exit 7), $recovered went on with the same result"
+  check "$job: coverage" "most runs should meet the failure as out of memory: $failed_runs of $tried" [ $((failed_runs * 2)) -gt "$tried" ]
+}
+
+# the authoring commands: explain, check --data, and test on three cases (one failing: exit 8).
+# Before: an out-of-memory case was a FAILed case (exit 8), check said "cannot start zlib".
+B=(--rule-time-limit 0 --rule-memory-limit 0)
+loop_cmd explain 0 explain "$RULES" --data "$T/data" --customer C2 --as-of "$AS_OF" --no-progress --threads 1 "${B[@]}"
+loop_cmd check 0 check "$RULES" --data "$T/data"
+{ head -n 25 "$REPO_DIR/rules/retention.test.lua"
+  echo 'case { "a case that fails", as_of = A, customer = steady(), events = { YESTERDAY }, expect = { score = 1 } }'
+} > "$T/three.test.lua"
+loop_cmd test 8 test "$RULES" "$T/three.test.lua" "${B[@]}"
+check test "the three cases: $(cat "$T/good.stdout")" grep -qx "2 passed, 1 failed" "$T/good.stdout"
+
 # a rule whose values outgrow memory (LuaJIT's heap cannot take a 10 MB block) runs the run out
 # of memory: exit 7 with --on-rule-error skip too, not a rule failure set aside (it was: exit 0,
 # "not enough memory" in rule_errors.csv for every customer)
