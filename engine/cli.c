@@ -283,13 +283,20 @@ static int run_command(cli *c)
     return 0;
 }
 
+/* The command's defaults, before its options (tests/fuzz/fuzz_cli.c starts from them too). */
+static void set_defaults(cli *c, int cmd)
+{
+    *c = (cli){.cmd = cmd};
+    c->cfg.as_of = (int32_t)(time(NULL) / 86400);
+    if (cmd == RUN || cmd == EXPLAIN) c->cfg.data_dir = "data", c->cfg.out_dir = "out", c->cfg.progress = isatty(2);
+    if (cmd == TEST) c->cfg.data_dir = "", c->cfg.out_dir = "";
+    if (cmd != CHECK) c->cfg.rule_time_limit = 10, c->cfg.rule_memory_limit = 4096;
+}
+
 static int command(int cmd, int argc, char **argv)
 {
-    cli c = {.cmd = cmd};
-    c.cfg.as_of = (int32_t)(time(NULL) / 86400);
-    if (cmd == RUN || cmd == EXPLAIN) c.cfg.data_dir = "data", c.cfg.out_dir = "out", c.cfg.progress = isatty(2);
-    if (cmd == TEST) c.cfg.data_dir = "", c.cfg.out_dir = "";
-    if (cmd != CHECK) c.cfg.rule_time_limit = 10, c.cfg.rule_memory_limit = 4096;
+    cli c;
+    set_defaults(&c, cmd);
     int rc = parse(&c, argc, argv);
     if (rc) return rc;
     if (c.help) return fputs(USAGE, stdout), 0;
