@@ -49,12 +49,20 @@ static void need(int ok, const char *what, const char *detail)
     abort();
 }
 
-/* The value the last `opt VALUE` of argv gave (NULL when none). */
+/* The value the last `opt VALUE` of argv gave (NULL when none), argv walked as parse() walks it:
+ * an option's value is never taken for an option ("--data --threads" gives --data the value
+ * "--threads"). */
 static const char *last_value(int argc, char **argv, const char *opt)
 {
     const char *v = NULL;
-    for (int i = 2; i + 1 < argc; i++)
-        if (!strcmp(argv[i], opt)) v = argv[++i];
+    for (int i = 2; i + 1 < argc; i++) {
+        if (argv[i][0] != '-' || !argv[i][1]) continue;
+        cli probe;
+        set_defaults(&probe, RUN);
+        if (set_flag(&probe, argv[i])) continue;
+        if (!strcmp(argv[i], opt)) v = argv[i + 1];
+        i++;
+    }
     return v;
 }
 
