@@ -602,12 +602,12 @@ static char *take_buffer(block_pool *bp, size_t need, size_t *cap)
 
 static int copy_header(loader *W, const loader *H)
 {
-    W->nheader = W->header_cap = H->nheader;
     W->names = calloc((size_t)(H->nheader ? H->nheader : 1), sizeof *W->names);
     W->map = malloc((size_t)(H->nheader ? H->nheader : 1) * sizeof *W->map);
     W->stage = calloc((size_t)W->t->ncols, sizeof *W->stage);
     W->soff = calloc((size_t)W->t->ncols, sizeof *W->soff);
     if (!W->names || !W->map || !W->stage || !W->soff) return -1;
+    W->nheader = W->header_cap = H->nheader; /* only now: loader_free frees that many names */
     for (int i = 0; i < H->nheader; i++)
         if (!(W->names[i] = strdup(H->names[i]))) return -1;
     memcpy(W->map, H->map, (size_t)H->nheader * sizeof *W->map);

@@ -1,5 +1,8 @@
 /* error.c: sets and prints df_error, and the small civil-date helpers every stage shares.
+ * Every error goes through df_error_set_at(), which also files a failure the system gave as
+ * ENOMEM (opening a file, making a folder) under out of memory, whatever stage raised it.
  * Dates are days since 1970-01-01 in the proleptic Gregorian calendar (int32). */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +21,9 @@ df_status df_error_set_at(df_error *err, df_status st, const char *src_file, int
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
+    /* A file that could not be opened or created because the system had no memory for it
+     * (the message carries strerror(ENOMEM)) is out of memory, not a bad input or output. */
+    if ((st == DF_ERR_IO || st == DF_ERR_OUTPUT) && strstr(err->message, strerror(ENOMEM))) err->status = st = DF_ERR_NOMEM;
     return st;
 }
 

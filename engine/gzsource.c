@@ -65,7 +65,7 @@ df_status gzsource_open(const char *path, gzsource **out, df_error *err)
     s->gzip = s->in_len >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
     if (s->gzip && inflateInit2(&s->z, 15 + 16) != Z_OK) {
         gzsource_free(s);
-        return DF_FAIL(err, DF_ERR_NOMEM, path, "cannot start zlib");
+        return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory starting zlib");
     }
     s->stream_open = s->gzip;
     *out = s;

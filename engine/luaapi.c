@@ -12,6 +12,7 @@ static int api_open(void *ctx, const char *name)
     if (a->n == API_MAX_FILES) return -1;
     csvw *w = a->o ? outset_open(a->o, name, a->err) : csvw_capture_new();
     if (!w && a->o && !a->open_failed) a->open_failed = 1, a->open_err = *a->err;
+    if (!w && !a->o) a->nomem = 1;
     if (!w) return -1;
     a->files[a->n] = w;
     return a->n++;
@@ -104,6 +105,16 @@ void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_fa
                     .scan_run = df_scan_run,
                     .scan_free = df_scan_free,
                     .text_at = api_text_at};
+}
+
+df_status api_failure(const api_ctx *ctx, df_status st, df_error *err)
+{
+    if (ctx->open_failed) {
+        *err = ctx->open_err;
+        return err->status;
+    }
+    if (ctx->nomem) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory keeping the rows of the outputs");
+    return st;
 }
 
 void api_free_captures(api_ctx *ctx)

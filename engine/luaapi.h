@@ -25,6 +25,9 @@ typedef struct api_ctx {
 /* Fills api with the callbacks over ctx; watch is the state's slot in the watchdog, first_failed
  * the parallel parts' shared cell (NULL when scoring in one part). */
 void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_failed);
+/* The status of a scoring call that ended with st: an output that could not be opened or a
+ * capture that failed for memory is the cause (into err), whatever the Lua side made of it. */
+df_status api_failure(const api_ctx *ctx, df_status st, df_error *err);
 /* Frees the capturing writers of a worker's ctx (the run's own writers belong to its outset). */
 void api_free_captures(api_ctx *ctx);
 

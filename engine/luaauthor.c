@@ -4,6 +4,7 @@
  * ("defector.cases"); check hands the rule file and the data folder's headers to M.check. */
 #include <lua.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "luaapi.h"
@@ -89,8 +90,10 @@ df_status lb_case_files(lbridge *b, int i, const char *dir, char *id, size_t idc
         const char *text = lua_tolstring(L, -1, &tl);
         char *path = path_join(dir, lua_tostring(L, -2));
         FILE *f = path ? fopen(path, "wb") : NULL;
-        if (!f || fwrite(text, 1, tl, f) != tl) st = DF_FAIL(err, DF_ERR_OUTPUT, path ? path : dir, "cannot write a test input file");
-        if (f) fclose(f);
+        int bad = !f || fwrite(text, 1, tl, f) != tl;
+        if (f && fclose(f) != 0) bad = 1; /* the last bytes are written here */
+        if (!path) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        else if (bad) st = DF_FAIL(err, DF_ERR_OUTPUT, path, "cannot write a test input file: %s", strerror(errno));
         free(path);
         lua_pop(L, 3);
     }
@@ -116,19 +119,38 @@ df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, i
     return DF_OK;
 }
 
+/* out.files of check_needs (on top of the stack) into *files. */
+static df_status table_files(lua_State *L, char ***files, int *n, df_error *err)
+{
+    lua_getfield(L, -1, "files");
+    int k = (int)lua_objlen(L, -1);
+    char **f = calloc((size_t)k + 1, sizeof *f);
+    for (int i = 0; f && i < k; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        f[i] = strdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+        *n = i + 1;
+        if (!f[i]) break;
+    }
+    lua_pop(L, 1);
+    *files = f;
+    return f && (k == 0 || f[k - 1]) ? DF_OK : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+}
+
 df_status lb_check_needs(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
-                         lb_values **needs, int *n, df_error *err)
+                         lb_values **needs, int *n, char ***files, int *nfiles, df_error *err)
 {
     lua_State *L = lb_lua(b);
-    *needs = NULL, *n = 0;
+    *needs = NULL, *n = 0, *files = NULL, *nfiles = 0;
     lb_push_rule_args(L, rules_path, src, len, as_of);
     df_status st = lb_pcall(b, "check_needs", 4, 1, err);
     if (st != DF_OK) return st;
+    st = table_files(L, files, nfiles, err);
     int k = (int)lua_objlen(L, -1);
-    lb_values *v = calloc((size_t)k + 1, sizeof *v);
+    lb_values *v = st == DF_OK ? calloc((size_t)k + 1, sizeof *v) : NULL;
     if (!v) {
         lua_pop(L, 1);
-        return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        return st == DF_OK ? DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory") : st;
     }
     for (int i = 0; i < k; i++) {
         lua_rawgeti(L, -1, i + 1);

@@ -45,9 +45,10 @@ typedef struct lb_values {
 } lb_values;
 
 /* The (file, column) pairs whose values check wants from the data: category columns that
- * filters compare with values, when the rule file does not list the column's values. */
+ * filters compare with values, when the rule file does not list the column's values; and the
+ * files (or patterns) of the rule file's tables, whose headers it wants (*files malloc'd). */
 df_status lb_check_needs(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
-                         lb_values **needs, int *n, df_error *err);
+                         lb_values **needs, int *n, char ***files, int *nfiles, df_error *err);
 df_status lb_check(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
                    const lb_header *headers, int nheaders, int have_data, const lb_values *values, int nvalues,
                    char **text, int *errors, int *warnings, df_error *err);

@@ -73,7 +73,8 @@ static void score_part(void *arg, int k)
     lua_pushlightuserdata(L, &w->api);
     push_run_opts(L, w->skip, w->lo, w->hi, "part", w->index);
     w->st = lb_pcall(w->b, "run", 3, 1, &w->err);
-    if (w->st == DF_OK && w->ctx.nomem) w->st = DF_FAIL(&w->err, DF_ERR_NOMEM, "", "out of memory keeping the rows of a scoring thread");
+    if (w->st == DF_OK && (w->ctx.nomem || w->ctx.open_failed)) lua_pop(L, 1);
+    w->st = api_failure(&w->ctx, w->st, &w->err);
     if (w->st != DF_OK) part_failed(w->first_failed, w->index);
 }
 
@@ -223,10 +224,8 @@ static df_status score_main(scoring *sc, df_error *err)
     lua_pushlightuserdata(L, &sc->api);
     push_run_opts(L, sc->so->skip_rule_errors, 0, sc->n / (uint64_t)sc->parts, sc->parts > 1 ? "defer" : NULL, 0);
     df_status s = lb_pcall(sc->b, "run", 3, 1, err);
-    if (s == DF_OK && sc->ctx.nomem) {
-        lua_pop(L, 1);
-        s = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory keeping the rows of the outputs");
-    }
+    if (s == DF_OK && (sc->ctx.nomem || sc->ctx.open_failed)) lua_pop(L, 1);
+    s = api_failure(&sc->ctx, s, err);
     if (s != DF_OK) part_failed(&sc->first_failed, 0);
     return s;
 }
@@ -246,7 +245,11 @@ static df_status gather_parts(scoring *sc, df_status s, df_error *err)
     if (s == DF_OK && nw > 0) s = merge_parts(sc->b, &sc->ctx, sc->ws, nw, err);
     if (sc->ws) workers_free(sc->ws, nw); /* their states are no longer needed by M.finish */
     sc->ws = NULL;
-    if (s == DF_OK && nw > 0) s = lb_pcall(sc->b, "finish", 1, 1, err);
+    if (s == DF_OK && nw > 0) {
+        s = lb_pcall(sc->b, "finish", 1, 1, err);
+        if (s == DF_OK && (sc->ctx.nomem || sc->ctx.open_failed)) lua_pop(L, 1);
+        s = api_failure(&sc->ctx, s, err);
+    }
     return s;
 }
 

@@ -30,6 +30,14 @@ static int traceback(lua_State *L)
     return 1;
 }
 
+/* LuaJIT's "not enough memory", or "out of memory" from an engine module whose C call failed
+ * for memory, however wrapped (a rule's failure, an internal error): the run is out of memory;
+ * neither the rule file nor the engine is at fault. */
+static int is_memory_error(const char *msg)
+{
+    return msg && (strstr(msg, "not enough memory") || strstr(msg, "out of memory"));
+}
+
 /* Converts the error on top of the stack into err. */
 static df_status lua_failure(lua_State *L, df_error *err)
 {
@@ -37,12 +45,14 @@ static df_status lua_failure(lua_State *L, df_error *err)
         lua_getfield(L, -1, "where");
         lua_getfield(L, -2, "message");
         const char *where = lua_tostring(L, -2), *msg = lua_tostring(L, -1);
-        df_status st = DF_FAIL(err, DF_ERR_RULES, where ? where : "", "%s", msg ? msg : "error in the rule file");
+        df_status st = is_memory_error(msg) ? DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory")
+                                            : DF_FAIL(err, DF_ERR_RULES, where ? where : "", "%s", msg ? msg : "error in the rule file");
         lua_pop(L, 3);
         return st;
     }
     const char *msg = lua_tostring(L, -1);
-    df_status st = DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error in the Lua driver: %s", msg ? msg : "(no message)");
+    df_status st = is_memory_error(msg) ? DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory")
+                                        : DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error in the Lua driver: %s", msg ? msg : "(no message)");
     lua_pop(L, 1);
     return st;
 }
@@ -83,6 +93,34 @@ static int preload_modules(lua_State *L)
     return 0;
 }
 
+/* LuaJIT's jit.vmdef (its opcode names, for bytecode.lua) is a file of the LuaJIT installation,
+ * loaded once here. Its searcher takes a file it could not open for lack of memory for a missing
+ * one, so a failure is tried once more before it is believed. */
+static void load_vmdef(lua_State *L)
+{
+    for (int tries = 0; tries < 2; tries++) {
+        lua_getglobal(L, "require");
+        lua_pushstring(L, "jit.vmdef");
+        if (lua_pcall(L, 1, 0, 0) == 0) return;
+        if (tries) lua_error(L);
+        lua_pop(L, 1);
+    }
+}
+
+/* The standard libraries and the engine's modules, in protected mode (lua_cpcall, whose
+ * argument is where the entry module's reference goes): a failure, for memory too, is an error
+ * returned, not a panic. */
+static int open_state(lua_State *L)
+{
+    int *module_ref = lua_touserdata(L, 1);
+    luaL_openlibs(L);
+    load_vmdef(L);
+    if (preload_modules(L) != 0) lua_error(L);
+    lua_call(L, 1, 1);
+    *module_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
 df_status lb_new(lbridge **out, df_error *err)
 {
     *out = NULL;
@@ -91,15 +129,17 @@ df_status lb_new(lbridge **out, df_error *err)
     b->L = luaL_newstate();
     if (!b->L) {
         free(b);
-        return DF_FAIL(err, DF_ERR_NOMEM, "", "cannot create a Lua state (LuaJIT needs its memory below 2 GB on some systems)");
+        return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory creating a Lua state");
     }
-    luaL_openlibs(b->L);
-    if (preload_modules(b->L) != 0 || lua_pcall(b->L, 1, 1, 0) != 0) {
-        df_status st = DF_FAIL(err, DF_ERR_INTERNAL, "", "the engine's Lua modules failed to load: %s", lua_tostring(b->L, -1));
+    int rc = lua_cpcall(b->L, open_state, &b->module_ref);
+    if (rc != 0) {
+        const char *msg = lua_tostring(b->L, -1);
+        df_status st = rc == LUA_ERRMEM || is_memory_error(msg)
+                           ? DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory")
+                           : DF_FAIL(err, DF_ERR_INTERNAL, "", "the engine's Lua modules failed to load: %s", msg ? msg : "");
         lb_free(b);
         return st;
     }
-    b->module_ref = luaL_ref(b->L, LUA_REGISTRYINDEX);
     *out = b;
     return DF_OK;
 }
@@ -111,12 +151,15 @@ void lb_free(lbridge *b)
     free(b);
 }
 
-static char *field_str(lua_State *L, int idx, const char *key)
+/* A copy of string field key of the table at idx into *out (NULL when the field is no string);
+ * -1 when the copy cannot be made. */
+static int field_str(lua_State *L, int idx, const char *key, char **out)
 {
     lua_getfield(L, idx, key);
-    char *s = lua_isstring(L, -1) ? strdup(lua_tostring(L, -1)) : NULL;
+    int is = lua_isstring(L, -1);
+    *out = is ? strdup(lua_tostring(L, -1)) : NULL;
     lua_pop(L, 1);
-    return s;
+    return is && !*out ? -1 : 0;
 }
 
 /* A category's allowed values: the list on top of the stack. */
@@ -139,14 +182,13 @@ static int allow_values(lua_State *L, column *col)
 static df_status table_from_plan(lua_State *L, int idx, table *t, const char *rules_path, df_error *err)
 {
     memset(t, 0, sizeof *t);
-    t->name = field_str(L, idx, "name");
-    t->file = field_str(L, idx, "file");
-    t->key = field_str(L, idx, "key");
-    t->date_col = field_str(L, idx, "date");
-    char *kind = field_str(L, idx, "kind");
+    char *kind = NULL;
+    int bad = field_str(L, idx, "name", &t->name) | field_str(L, idx, "file", &t->file) |
+              field_str(L, idx, "key", &t->key) | field_str(L, idx, "date", &t->date_col) | field_str(L, idx, "kind", &kind);
     t->is_history = kind && strcmp(kind, "history") == 0;
     free(kind);
     t->key_col = t->date_idx = -1;
+    if (bad) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     lua_getfield(L, idx, "columns");
     int n = (int)lua_objlen(L, -1);
     if (n > DF_MAX_COLUMNS) {

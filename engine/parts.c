@@ -1,6 +1,9 @@
 /* parts.c: see parts.h. Invariant: after parts_load, t holds the rows of part 0, then part 1, ...
  * each in file order, exactly as if the parts had been one file read in that order. */
-#include <glob.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,26 +16,56 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Appends dir/name to *p (count, capacity *cap); -1 on out of memory. */
+static int add_path(char ***p, int *count, int *cap, const char *dir, const char *name)
+{
+    if (*count == *cap) {
+        int c = *cap ? *cap * 2 : 16;
+        char **q = realloc(*p, (size_t)c * sizeof *q);
+        if (!q) return -1;
+        *p = q, *cap = c;
+    }
+    char *s = path_join(dir, name);
+    if (!s) return -1;
+    (*p)[(*count)++] = s;
+    return 0;
+}
+
+/* The folder is read with readdir and each name matched with fnmatch, not with glob(): glibc's
+ * glob frees a list twice when an allocation fails inside it (found by the allocation-failure
+ * loop), and it would take pattern characters in the folder's own name for patterns. */
 df_status parts_expand(const char *dir, const char *pattern, char ***paths, int *n, df_error *err)
 {
-    char *full = path_join(dir, pattern);
-    if (!full) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    glob_t g;
-    int rc = glob(full, GLOB_NOSORT, NULL, &g);
     *paths = NULL, *n = 0;
-    if (rc == GLOB_NOMATCH || (rc == 0 && g.gl_pathc == 0)) {
-        df_status st = DF_FAIL(err, DF_ERR_IO, full, "no file matches this name (check --data and the file name the rule file gives)");
-        free(full);
-        if (rc == 0) globfree(&g);
+    DIR *d = opendir(dir);
+    if (!d) return DF_FAIL(err, DF_ERR_IO, dir, "cannot list the files matching %s: %s", pattern, strerror(errno));
+    char **p = NULL;
+    int count = 0, cap = 0, nomem = 0, bad = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(d);
+        if (!e) {
+            bad = errno;
+            break;
+        }
+        if (fnmatch(pattern, e->d_name, FNM_PERIOD) == 0 && add_path(&p, &count, &cap, dir, e->d_name) != 0) {
+            nomem = 1;
+            break;
+        }
+    }
+    closedir(d);
+    df_status st = DF_OK;
+    if (nomem) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    else if (bad) st = DF_FAIL(err, DF_ERR_IO, dir, "cannot list the files matching %s: %s", pattern, strerror(bad));
+    else if (count == 0) {
+        char where[1024];
+        snprintf(where, sizeof where, "%s/%s", dir, pattern);
+        st = DF_FAIL(err, DF_ERR_IO, where, "no file matches this name (check --data and the file name the rule file gives)");
+    }
+    if (st != DF_OK) {
+        parts_free(p, count);
         return st;
     }
-    free(full);
-    if (rc != 0) return DF_FAIL(err, DF_ERR_IO, pattern, "cannot list the files matching this name");
-    char **p = calloc(g.gl_pathc, sizeof *p);
-    for (size_t i = 0; p && i < g.gl_pathc; i++) p[i] = strdup(g.gl_pathv[i]);
-    int count = (int)g.gl_pathc;
-    globfree(&g);
-    if (!p) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     qsort(p, (size_t)count, sizeof *p, cmp_str);
     *paths = p, *n = count;
     return DF_OK;
@@ -96,7 +129,10 @@ df_status parts_load(table *t, const table *entity, char **paths, int n, const l
     df_status st = DF_OK;
     for (int i = 0; i < n && st == DF_OK; i++) {
         table part;
-        if (table_clone_spec(&part, t, paths[i]) != 0) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        if (table_clone_spec(&part, t, paths[i]) != 0) {
+            table_free(&part); /* what the clone took before it failed */
+            return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        }
         if (!t->is_history) { /* keys must be unique across the parts: read into t itself */
             char *pattern_path = t->path, *file = t->file;
             t->path = part.path, t->file = part.file;

@@ -1,7 +1,10 @@
 /* run.c: one run, stage by stage: the output folder (locked, left consistent) -> rule
  * declarations -> load the entity table -> load and group each history -> score and write
  * outputs (into the staging folder) -> run summary -> commit. Any failure aborts the output
- * set, so the output folder keeps its previous files (output.h, commit.c). */
+ * set, so the output folder keeps its previous files (output.h, commit.c). Plausibility guards
+ * between the stages: an input with more rows rejected than --max-reject-share allows fails the
+ * run; an as-of date far from a history's dates is a warning (or with --on-as-of-gap fail, an
+ * error). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +20,11 @@
 #include "run.h"
 #include "sha256.h"
 
-df_status run_read_file(const char *path, char **buf, size_t *len, df_error *err)
+df_status run_read_file(const char *path, const char *what, char **buf, size_t *len, df_error *err)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return DF_FAIL(err, DF_ERR_IO, path, "cannot read the rule file: %s", strerror(errno));
+    if (!f && errno == ENOMEM) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory opening the %s", what);
+    if (!f) return DF_FAIL(err, DF_ERR_IO, path, "cannot read the %s: %s", what, strerror(errno));
     size_t cap = 65536, n = 0;
     char *b = malloc(cap);
     for (;;) {
@@ -38,17 +42,39 @@ df_status run_read_file(const char *path, char **buf, size_t *len, df_error *err
     fclose(f);
     if (bad) {
         free(b);
-        return DF_FAIL(err, DF_ERR_IO, path, "cannot read the rule file");
+        return DF_FAIL(err, DF_ERR_IO, path, "cannot read the %s", what);
     }
     *buf = b, *len = n;
     return DF_OK;
+}
+
+/* Where rows set aside go (rejects.csv), and the first of the table being loaded, for the
+ * message of the reject-share guard (a failed run leaves no rejects.csv to look at). */
+typedef struct reject_log {
+    csvw *w;
+    char first[400];
+} reject_log;
+
+/* "line 2, column InvoiceDate: not a date ...: \"12/1/2010 8:26,...\"" (the raw text cut short,
+ * on one line). */
+static void note_first_reject(reject_log *g, uint64_t line, const char *col_name, const char *reason, const char *raw,
+                              size_t raw_len)
+{
+    char ex[104];
+    size_t n = raw_len < 100 ? raw_len : 100;
+    for (size_t i = 0; i < n; i++) ex[i] = (unsigned char)raw[i] < 0x20 ? ' ' : raw[i];
+    snprintf(ex + n, sizeof ex - n, "%s", raw_len > n ? "..." : "");
+    snprintf(g->first, sizeof g->first, "line %llu%s%s: %s: \"%s\"", (unsigned long long)line, col_name ? ", column " : "",
+             col_name ? col_name : "", reason, ex);
 }
 
 /* load_opts.on_reject: one row of rejects.csv (file, line, column, reason, raw). */
 static void write_reject(void *ctx, const char *file, uint64_t line, const char *col_name, const char *reason,
                          const char *raw, size_t raw_len)
 {
-    csvw *w = ctx;
+    reject_log *g = ctx;
+    csvw *w = g->w;
+    if (!g->first[0]) note_first_reject(g, line, col_name, reason, raw, raw_len);
     char lb[32];
     int ln = snprintf(lb, sizeof lb, "%llu", (unsigned long long)line);
     csvw_text(w, file, strlen(file));
@@ -71,18 +97,99 @@ static df_status open_rejects(outset *o, csvw **out, df_error *err)
     return DF_OK;
 }
 
+/* ---- plausibility guards (issue 8): a run on input it cannot use fails or warns; it never
+ * ends in normal-looking outputs. Each guard is one function; df_run calls them. ---- */
+
+static double reject_share_limit(const df_config *cfg)
+{
+    return cfg->max_reject_share > 0 ? cfg->max_reject_share : DF_DEFAULT_REJECT_SHARE;
+}
+
+/* Fails (data) when more of t's rows were set aside than --max-reject-share allows. */
+static df_status guard_reject_share(const table *t, const df_config *cfg, const char *first, df_error *err)
+{
+    double share = reject_share_limit(cfg), got = t->st.rows_read ? (double)t->st.rejected / (double)t->st.rows_read : 0;
+    if (t->st.rejected == 0 || got <= share) return DF_OK;
+    return DF_FAIL(err, DF_ERR_DATA, t->file,
+                   "%llu of %llu rows (%.3g%%) were rejected, more than --max-reject-share %.3g%% allows; the first: %s. "
+                   "So many rows refused usually means a column in another format than the rule file declares: fix "
+                   "the column's type in the rule file or the export, or raise --max-reject-share if these rows may "
+                   "really be left out",
+                   (unsigned long long)t->st.rejected, (unsigned long long)t->st.rows_read, 100 * got, 100 * share,
+                   first[0] ? first : "(not recorded)");
+}
+
+/* The newest date of a history's loaded rows (DF_NA_DATE when none or no date column). */
+static int32_t newest_date(const table *t)
+{
+    int32_t newest = DF_NA_DATE;
+    if (!t->is_history || t->date_idx < 0) return newest;
+    const column *c = &t->cols[t->date_idx];
+    for (uint64_t i = 0; i < c->n; i++)
+        if (c->date[i] != DF_NA_DATE && c->date[i] > newest) newest = c->date[i];
+    return newest;
+}
+
+/* What is implausible about the as-of date for history t: msg gets it ("" when nothing). */
+static void as_of_problem(const table *t, const df_config *cfg, char *msg, size_t cap)
+{
+    char as_of[16], last[16];
+    int gap = cfg->max_as_of_gap > 0 ? cfg->max_as_of_gap : DF_DEFAULT_AS_OF_GAP;
+    int32_t newest = newest_date(t);
+    uint64_t loaded = t->st.rows_loaded, future = t->st.future;
+    msg[0] = 0;
+    df_format_date(cfg->as_of, as_of);
+    if (t->is_history && t->date_idx >= 0 && future > loaded) {
+        snprintf(msg, cap,
+                 "%s: %llu of its %llu dated rows are after the as-of date %s and were ignored: is --as-of right (it "
+                 "defaults to today)?",
+                 t->file, (unsigned long long)future, (unsigned long long)(future + loaded), as_of);
+    } else if (newest != DF_NA_DATE && (int64_t)cfg->as_of - newest > gap) {
+        df_format_date(newest, last);
+        snprintf(msg, cap,
+                 "%s: its newest row is dated %s, %lld days before the as-of date %s (more than --max-as-of-gap %d): "
+                 "features over recent days find nothing and every entity looks inactive; is --as-of right (it "
+                 "defaults to today), or is the export old?",
+                 t->file, last, (long long)cfg->as_of - newest, as_of, gap);
+    }
+}
+
+/* The as-of date against each history's dates: a warning into warnings[] (at most max), or with
+ * --on-as-of-gap fail a data error. */
+static df_status guard_as_of(const run_info *r, char (*warnings)[512], int max, int *n, df_error *err)
+{
+    char msg[512];
+    *n = 0;
+    for (int i = 1; i < r->ntables; i++) {
+        as_of_problem(&r->tables[i], r->cfg, msg, sizeof msg);
+        if (!msg[0]) continue;
+        if (r->cfg->as_of_gap_fails)
+            return DF_FAIL(err, DF_ERR_DATA, "", "%s (--on-as-of-gap fail; with --on-as-of-gap warn the run goes on)", msg);
+        if (*n < max) snprintf(warnings[(*n)++], 512, "%s", msg);
+    }
+    return DF_OK;
+}
+
+/* Adds the guards' warnings to the rule file's (run_summary.json "warnings" and stderr). */
+static void add_warnings(score_stats *s, char (*warnings)[512], int n)
+{
+    for (int i = 0; i < n && s->nwarnings < DF_MAX_WARNINGS; i++)
+        memcpy(s->warnings[s->nwarnings++], warnings[i], sizeof s->warnings[0]);
+}
+
 df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err)
 {
     const df_config *cfg = r->cfg;
-    csvw *rej = NULL;
-    df_status st = o ? open_rejects(o, &rej, err) : DF_OK;
+    reject_log rej = {0};
+    df_status st = o ? open_rejects(o, &rej.w, err) : DF_OK;
     if (st != DF_OK) return st;
     for (int i = 0; i < r->ntables && st == DF_OK; i++) {
         table *t = &r->tables[i];
         t->path = path_join(cfg->data_dir, t->file);
         if (!t->path) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        rej.first[0] = 0;
         load_opts lo = {.as_of = cfg->as_of, .max_rejects = cfg->max_rejects, .rejects = &r->rejects,
-                        .on_reject = rej ? write_reject : NULL, .reject_ctx = rej, .prog = prog,
+                        .on_reject = rej.w ? write_reject : NULL, .reject_ctx = &rej, .prog = prog,
                         .threads = cfg->threads, .only_key = only_key, .block_bytes = (size_t)cfg->parse_block_kb * 1024};
         double t0 = now_seconds();
         if (strpbrk(t->file, "*?")) { /* an export in parts: events-*.csv.gz */
@@ -96,6 +203,7 @@ df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key,
             st = csvload_table(t, &r->tables[0], &lo, err);
         }
         r->t_load[i] = now_seconds() - t0;
+        if (st == DF_OK && o) st = guard_reject_share(t, cfg, rej.first, err); /* a run, not explain or test */
     }
     if (st != DF_OK) return st;
     double t0 = now_seconds();
@@ -137,22 +245,29 @@ df_status df_run(const df_config *config, df_error *err)
     outset *o = NULL;
     watchdog *wd = NULL;
     progress *prog = progress_new(cfg->progress);
+    char warnings[DF_MAX_WARNINGS][512];
+    int nwarnings = 0;
     /* the output folder first: its lock, and what a killed run left undone is undone (even when
      * this run then fails) */
-    df_status st = outset_new(cfg->out_dir, &o, err);
-    if (st == DF_OK) st = run_read_file(cfg->rules_path, &src, &len, err);
+    df_status st = cfg->data_dir && cfg->data_dir[0] && cfg->out_dir && cfg->out_dir[0]
+                       ? DF_OK
+                       : DF_FAIL(err, DF_ERR_USAGE, "", "the data folder and the output folder must be named");
+    if (st == DF_OK) st = outset_new(cfg->out_dir, &o, err);
+    if (st == DF_OK) st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
     if (st == DF_OK) {
         sha256_hex(src, len, r.rules_sha256);
         st = lb_new(&lb, err);
     }
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
     if (st == DF_OK) st = run_load(&r, o, prog, NULL, err);
+    if (st == DF_OK) st = guard_as_of(&r, warnings, DF_MAX_WARNINGS, &nwarnings, err);
     if (st == DF_OK)
         st = run_watch(&wd, cfg, &tables[0], "defector: rule error; the outputs were left as they were", unlink_temps, o,
                        err);
     score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd};
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
     watchdog_stop(wd);
+    if (st == DF_OK) add_warnings(&r.score, warnings, nwarnings);
     if (st == DF_OK) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);

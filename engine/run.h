@@ -23,8 +23,8 @@ typedef struct run_info {
 
 /* cfg with threads = 0 resolved to all cores (at most POOL_MAX_THREADS). */
 df_config run_config(const df_config *cfg);
-/* A whole file (the rule file, a test file) into *buf (malloc'd). */
-df_status run_read_file(const char *path, char **buf, size_t *len, df_error *err);
+/* A whole file into *buf (malloc'd); what names it in messages ("rule file", "test file"). */
+df_status run_read_file(const char *path, const char *what, char **buf, size_t *len, df_error *err);
 /* Loads r's tables from cfg->data_dir and groups the histories; with o, rows set aside go to
  * rejects.csv in o; with only_key, only that entity (and its history rows) is kept. */
 df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err);

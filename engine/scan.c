@@ -407,7 +407,7 @@ struct df_scan *df_scan_new(const df_scan_spec *spec, char *err, size_t errcap)
 {
     if (check_spec(spec, err, errcap) != 0) return NULL;
     struct df_scan *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
+    if (!s) return fail(err, errcap, "out of memory preparing a history scan"), NULL;
     s->spec = *spec;
     s->ngroups = (spec->naggs + GROUP - 1) / GROUP;
     s->groups = calloc((size_t)s->ngroups + 1, sizeof *s->groups);
@@ -717,10 +717,10 @@ static int entity_rows(struct df_scan *s, const group *gr, const uint64_t *m, ui
 /* The scan's working memory: a chunk's class indexes and, per group, masks. */
 static int ensure_buffers(struct df_scan *s)
 {
-    if (s->idx) return 0;
-    s->idx = malloc(CHUNK * sizeof *s->idx);
-    s->m = malloc((size_t)s->ngroups * CHUNK * sizeof *s->m);
-    return s->idx && s->m ? 0 : -1;
+    if (s->idx && s->m) return 0;
+    if (!s->idx) s->idx = malloc(CHUNK * sizeof *s->idx);
+    if (!s->m) s->m = malloc((size_t)s->ngroups * CHUNK * sizeof *s->m);
+    return s->idx && s->m ? 0 : -1; /* both or neither: the next call tries again */
 }
 
 /* The entity's results into out; returns the aggregate whose sum does not fit an int64, or -1. */

@@ -14,6 +14,10 @@
 
 #define DF_VERSION "0.1.0"
 
+/* The defaults of the plausibility guards (df_config.max_reject_share, .max_as_of_gap). */
+#define DF_DEFAULT_REJECT_SHARE 0.01
+#define DF_DEFAULT_AS_OF_GAP 31
+
 /* Status codes double as the CLI's exit codes. */
 typedef enum df_status {
     DF_OK = 0,
@@ -46,6 +50,12 @@ typedef struct df_config {
     int skip_rule_errors;   /* 1: a rule that fails counts as not fired (rule_errors.csv); 0: stop */
     long parse_block_kb;    /* text per parsing block when threads > 1 (0: 8192 KB) */
     long max_rejects;       /* malformed rows tolerated (to rejects.csv); 0 = stop on the first */
+    /* Plausibility guards of df_run (README "Guards"): */
+    double max_reject_share; /* share of an input's rows that may be rejected, 0..1 (0: the default
+                                DF_DEFAULT_REJECT_SHARE; 1: no limit); past it the run fails (data) */
+    int max_as_of_gap;      /* days the as-of date may lie after a history's newest row (0: the
+                               default DF_DEFAULT_AS_OF_GAP); past it, or before most of its rows, a warning */
+    int as_of_gap_fails;    /* 1: that warning fails the run instead (data) */
     int progress;           /* 1: progress line on stderr */
     int quiet;              /* 1: no report on stderr */
 } df_config;

@@ -144,7 +144,12 @@ local function check_headers(job, headers)
       local wanted = {}
       for _, c in ipairs(t.columns) do wanted[#wanted + 1] = c.name end
       if not have[t.key] and t.columns[t.key] == nil then wanted[#wanted + 1] = t.key end
-      for _, name in ipairs(wanted) do
+      local one = #h == 1 and h[1]:find("[ \t;|]") -- another separator than the comma: one finding
+      if one then
+        E.record(job, E.at(job, t.line), fmt("%s is not comma-separated: its header is one column, '%s'", t.file, h[1]),
+          "export it as CSV, with commas between the fields")
+      end
+      for _, name in ipairs(one and {} or wanted) do
         if not have[name] then
           local s = suggest.closest(name, h)
           E.record(job, E.at(job, column_line(job, t, name)), fmt("%s has no column '%s'", t.file, name),
@@ -222,7 +227,8 @@ local function render(job)
 end
 
 -- The (file, column) pairs whose values in the data check_values wants: category columns that
--- filters compare with values, when the rule file does not list the column's values.
+-- filters compare with values, when the rule file does not list the column's values; and in
+-- out.files the file (or pattern) of every table, whose header check_headers wants.
 function M.needs(source, chunkname, as_of, as_of_text)
   local job = J.new(chunkname, source, as_of, as_of_text)
   job.findings = {}
@@ -241,6 +247,8 @@ function M.needs(source, chunkname, as_of, as_of_text)
       end
     end
   end
+  out.files = {}
+  for _, t in ipairs(job.tables) do out.files[#out.files + 1] = t.file end
   return out
 end
 

@@ -22,6 +22,7 @@ local M = {}
 -- written in entity order (a block is evaluated a rule at a time).
 local function rule_failed(job, S)
   return function(k, e)
+    if e == "not enough memory" then error(e, 0) end -- the run's failure, not the rule's
     S.error_counts[k] = S.error_counts[k] + 1
     if not S.errors_file then return end
     local r = job.rules[k]

@@ -215,6 +215,7 @@ local function fill_masks(job, S, lo, hi)
     local mask, cand, fn, read = S.maskbuf[m], S.cand, F.fn, F.read
     ffi.fill(mask, n)
     local count = tonumber(S.api.scan_candidates(S.handle, lo, hi, m - 1, cand))
+    if count < 0 then error("out of memory scanning a history", 0) end
     local r = 0
     local ok, e = pcall(function()
       while r < count do
@@ -238,6 +239,7 @@ end
 function M.run(job, S, lo, hi)
   if #S.fns > 0 then fill_masks(job, S, lo, hi) end
   if S.api.scan_run(S.handle, lo, hi, S.masks, S.res, S.bad) ~= 0 then
+    if S.bad[0] < 0 then error("out of memory scanning a history", 0) end
     local f = S.feats[S.bad[0] + 1]
     error({ where = E.at(job, f.line), entity = lo + S.bad[1],
             message = fmt("feature %s: the sum of %s grew past what can be kept exact (9.2e18 of its smallest unit)", f.name, f.def.column) }, 0)

@@ -209,7 +209,7 @@ $'C1,2026-09-10,login,,web,\n'\
 $'C4,2026-10-01,nps,ten,,\n'\
 $'C4,2026-10-02,login,,web,say "hi" there\n'\
 $'C4,2026-10-03,complaint,,web,\n'
-DATA="$d" run_engine max_rejects "$OUT" --max-rejects 5
+DATA="$d" run_engine max_rejects "$OUT" --max-rejects 5 --max-reject-share 100 # (60% and 50%: guards.sh has the share)
 assert_rc max_rejects 0
 assert_err max_rejects "customers.csv.gz: 5 rows read, 2 loaded, 3 rejected (see rejects.csv)"
 assert_err max_rejects "events.csv.gz: 4 rows read, 2 loaded, 2 rejected (see rejects.csv)"
@@ -266,7 +266,7 @@ $'C4,2026-10-01,nps,ten,,\n'\
 $'C4,2026-10-02,login,,web,say "hi" there\n'\
 $'C4,2026-10-03,complaint,,web,\n'\
 $'C4,2026-10-32,complaint,,web,\n'
-DATA="$d2" run_engine too_many_rejects "$OUT" --max-rejects 5
+DATA="$d2" run_engine too_many_rejects "$OUT" --max-rejects 5 --max-reject-share 100
 assert_rc too_many_rejects 4
 assert_err too_many_rejects "events.csv.gz:6"
 assert_err too_many_rejects "more than --max-rejects 5 allows"

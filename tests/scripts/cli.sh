@@ -46,11 +46,64 @@ for bad in 2026-13-01 2026-02-29 2026-11-1 26-11-01 tomorrow "2026-11-01T00:00" 
   assert_err "--as-of '$bad'" "'$bad' is not a date"
 done
 
-for bad in -1 lots; do
-  run_cli bad_max_rejects run "$RULES_FILE" --data "$T/data" --out "$T/out-usage" --max-rejects "$bad"
-  assert_rc "--max-rejects $bad" 2
-  assert_err "--max-rejects $bad" "--max-rejects: '$bad' is not a count"
-done
+# every option's value is checked before anything runs (issue 8, point 1): a value that is
+# empty, not a number, past its range (also past what a long holds) or of a command that does not
+# take the option is a usage error that names the option and what it allows
+bad_value() { # LABEL MESSAGE ARGS...
+  local label=$1 msg=$2; shift 2
+  run_cli "$label" "$@"
+  assert_rc "$label" 2
+  assert_err "$label" "$msg"
+  assert_one_line "$label"
+}
+assert_one_line() {
+  CHECKS=$((CHECKS + 1))
+  [ "$(grep -c '^defector: ' <<<"$ERR")" = 1 ] || fail "$1" "expected one message, got:
+$ERR"
+}
+R=(run "$RULES_FILE" --data "$T/data" --out "$T/out-usage" --as-of "$AS_OF")
+bad_value max_rejects_neg "--max-rejects: '-1' is not a whole number: give a count of rows from 0 to 1000000000000" "${R[@]}" --max-rejects -1
+bad_value max_rejects_word "--max-rejects: 'lots' is not a whole number: give a count of rows from 0 to 1000000000000" "${R[@]}" --max-rejects lots
+bad_value max_rejects_huge "--max-rejects: '99999999999999999999' is too large: give a count of rows from 0 to 1000000000000" "${R[@]}" --max-rejects 99999999999999999999
+bad_value max_rejects_big "--max-rejects: '1000000000001' is too large" "${R[@]}" --max-rejects 1000000000001
+bad_value max_rejects_space "--max-rejects: ' 5' is not a whole number" "${R[@]}" --max-rejects " 5"
+bad_value max_rejects_plus "--max-rejects: '+5' is not a whole number" "${R[@]}" --max-rejects +5
+bad_value max_rejects_empty "--max-rejects: '' is not a whole number" "${R[@]}" --max-rejects ""
+bad_value block_huge "--parse-block-kb: '99999999999' is too large: give a size in KB from 1 to 1048576" "${R[@]}" --parse-block-kb 99999999999
+bad_value block_zero "--parse-block-kb: '0' is too small: give a size in KB from 1 to 1048576" "${R[@]}" --parse-block-kb 0
+bad_value threads_big "--threads: '65' is too large: give a thread count (0: all cores) from 0 to 64" "${R[@]}" --threads 65
+bad_value threads_huge "--threads: '4294967297' is too large" "${R[@]}" --threads 4294967297
+bad_value data_empty "--data: the value is empty; give the folder that holds the input files" run "$RULES_FILE" --data "" --out "$T/out-usage"
+bad_value out_empty "--out: the value is empty; give the folder for the outputs" run "$RULES_FILE" --data "$T/data" --out ""
+bad_value rules_empty "an empty argument where the rule file was expected" run "" --data "$T/data" --out "$T/out-usage"
+bad_value time_inf "--rule-time-limit: 'inf' is not a number of seconds from 0 (no limit) to 86400" "${R[@]}" --rule-time-limit inf
+bad_value time_nan "--rule-time-limit: 'nan' is not a number of seconds" "${R[@]}" --rule-time-limit nan
+bad_value time_big "--rule-time-limit: '86401' is not a number of seconds from 0 (no limit) to 86400" "${R[@]}" --rule-time-limit 86401
+bad_value time_neg "--rule-time-limit: '-1' is not a number of seconds" "${R[@]}" --rule-time-limit -1
+bad_value memory_exp "--rule-memory-limit: '1e9' is not a number of MB from 0 (no limit) to 1048576" "${R[@]}" --rule-memory-limit 1e9
+bad_value memory_empty "--rule-memory-limit: '' is not a number of MB" "${R[@]}" --rule-memory-limit ""
+bad_value share_zero "--max-reject-share: '0' is not a percentage above 0 and at most 100 (for none at all, use --max-rejects 0)" "${R[@]}" --max-reject-share 0
+bad_value share_big "--max-reject-share: '100.5' is not a percentage above 0 and at most 100" "${R[@]}" --max-reject-share 100.5
+bad_value share_pct "--max-reject-share: '5%' is not a percentage" "${R[@]}" --max-reject-share 5%
+bad_value gap_zero "--max-as-of-gap: '0' is too small: give a number of days from 1 to 36500" "${R[@]}" --max-as-of-gap 0
+bad_value gap_big "--max-as-of-gap: '36501' is too large: give a number of days from 1 to 36500" "${R[@]}" --max-as-of-gap 36501
+bad_value on_gap "--on-as-of-gap: 'maybe'; use warn or fail" "${R[@]}" --on-as-of-gap maybe
+bad_value on_rule_error "--on-rule-error: 'maybe'; use stop or skip" "${R[@]}" --on-rule-error maybe
+bad_value no_value "--max-rejects needs a value" "${R[@]}" --max-rejects
+bad_value no_value_threads "--threads needs a value" "${R[@]}" --threads
+bad_value run_customer "--customer is not an option of run" "${R[@]}" --customer C1
+bad_value explain_out "--out is not an option of explain" explain "$RULES_FILE" --data "$T/data" --customer C1 --out "$T/out-usage"
+bad_value explain_customer_empty "--customer: the value is empty; give the key of the entity to explain" explain "$RULES_FILE" --data "$T/data" --customer ""
+bad_value check_data_empty "--data: the value is empty" check "$RULES_FILE" --data ""
+bad_value check_data_no_value "--data needs a value" check "$RULES_FILE" --data
+bad_value check_threads "--threads is not an option of check" check "$RULES_FILE" --threads 2
+bad_value test_as_of_no_value "--as-of needs a value" test "$RULES_FILE" --as-of
+bad_value test_data "--data is not an option of test" test "$RULES_FILE" --data "$T/data"
+bad_value test_file_empty "an empty argument where the test file was expected" test "$RULES_FILE" ""
+# the largest values of each range are accepted (a run that needs none of them to be reached)
+run_cli max_values run "$RULES_FILE" --data "$T/data" --out "$T/out-max" --as-of "$AS_OF" --no-progress --max-rejects 1000000000000 --parse-block-kb 1048576 --threads 64 \
+  --rule-time-limit 86400 --rule-memory-limit 1048576 --max-reject-share 100 --max-as-of-gap 36500 --on-as-of-gap fail
+assert_rc max_values 0
 
 run_cli data_no_value run "$RULES_FILE" --data
 assert_rc "--data without a value" 2

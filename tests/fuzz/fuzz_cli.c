@@ -1,0 +1,155 @@
+/* fuzz_cli.c: a libFuzzer target for the command line (engine/cli.c, included whole so that its
+ * static parser is reached) and the date parser (engine/error.c). Not part of the engine.
+ *
+ * Input: a first byte 'D' fuzzes df_parse_date with the rest; otherwise the first byte picks the
+ * command (run, explain, test, check) and the rest, cut at NUL bytes, is its arguments. The
+ * parser either refuses the line (a usage error, exit code 2) or gives a configuration that
+ * holds everywhere what the options promise: each value in its documented range, no empty
+ * folder, a valid as-of date, and each whole number exactly the digits given (no wrap-around).
+ * A date the parser accepts formats back to the same ten characters.
+ *
+ * Built two ways: with clang -fsanitize=fuzzer (tests/fuzz/build.sh, for long runs), and with
+ * tests/fuzz/replay.c as fuzz_cli_replay, which CTest runs over tests/fuzz/corpus/cli (every
+ * input there, seeds and past findings, must pass). */
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* cli.c's messages go nowhere: a sanitizer's report still reaches the real stderr (fd 2) */
+static FILE *fuzz_sink;
+#undef stderr
+#define stderr fuzz_sink
+#define main defector_cli_main
+#include "../../engine/cli.c"
+#undef main
+#undef stderr
+
+/* parse() never runs a command: these keep the linker content without the engine's core */
+df_status df_run(const df_config *cfg, df_error *err) { return (void)cfg, (void)err, DF_OK; }
+df_status df_explain(const df_config *cfg, const char *key, int json, FILE *out, df_error *err)
+{
+    return (void)cfg, (void)key, (void)json, (void)out, (void)err, DF_OK;
+}
+df_status df_test(const df_config *cfg, const char *tests_path, FILE *out, int *failed, df_error *err)
+{
+    return (void)cfg, (void)tests_path, (void)out, (void)failed, (void)err, DF_OK;
+}
+df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
+{
+    return (void)cfg, (void)out, (void)errors, (void)err, DF_OK;
+}
+
+static void need(int ok, const char *what, const char *detail)
+{
+    if (ok) return;
+    fprintf(stdout, "fuzz_cli: broken promise: %s (%s)\n", what, detail ? detail : "");
+    fflush(stdout);
+    abort();
+}
+
+/* The value the last `opt VALUE` of argv gave (NULL when none), argv walked as parse() walks it:
+ * an option's value is never taken for an option ("--data --threads" gives --data the value
+ * "--threads"). */
+static const char *last_value(int argc, char **argv, const char *opt)
+{
+    const char *v = NULL;
+    for (int i = 2; i + 1 < argc; i++) {
+        if (argv[i][0] != '-' || !argv[i][1]) continue;
+        cli probe;
+        set_defaults(&probe, RUN);
+        if (set_flag(&probe, argv[i])) continue;
+        if (!strcmp(argv[i], opt)) v = argv[i + 1];
+        i++;
+    }
+    return v;
+}
+
+/* A whole-number option's value: only digits, and exactly the number the digits say. */
+static void same_number(int argc, char **argv, const char *opt, long long got)
+{
+    const char *v = last_value(argc, argv, opt);
+    if (!v) return;
+    need(*v != 0, "a whole number from no digits", opt);
+    long long x = 0;
+    for (const char *p = v; *p; p++) {
+        need(*p >= '0' && *p <= '9', "a whole number with something else than digits", opt);
+        need(x <= (LLONG_MAX - (*p - '0')) / 10, "a whole number past what a long long holds", opt);
+        x = x * 10 + (*p - '0');
+    }
+    need(x == got, "a whole number other than its digits say", opt);
+}
+
+static int between(double x, double lo, double hi)
+{
+    return x >= lo && x <= hi; /* false for NaN */
+}
+
+static void check_config(const cli *c, int argc, char **argv)
+{
+    const df_config *g = &c->cfg;
+    if (c->help) return;
+    need(g->rules_path && *g->rules_path, "a rule file", NULL);
+    if (c->cmd & (RUN | EXPLAIN)) need(g->data_dir && *g->data_dir && g->out_dir && *g->out_dir, "a folder", NULL);
+    if (c->cmd == CHECK && g->data_dir) need(*g->data_dir, "an empty --data for check", NULL);
+    if (c->cmd == EXPLAIN) need(c->key && *c->key, "a key to explain", NULL);
+    if (c->cmd == TEST && c->tests) need(*c->tests, "an empty test file name", NULL);
+    need(between(g->threads, 0, POOL_MAX_THREADS), "--threads in range", NULL);
+    need(g->parse_block_kb == 0 || between((double)g->parse_block_kb, 1, 1048576), "--parse-block-kb in range", NULL);
+    need(between((double)g->max_rejects, 0, 1e12), "--max-rejects in range", NULL);
+    need(between(g->rule_time_limit, 0, 86400), "--rule-time-limit in range", NULL);
+    need(between(g->rule_memory_limit, 0, 1048576), "--rule-memory-limit in range", NULL);
+    need(g->max_reject_share == 0 || (g->max_reject_share > 0 && g->max_reject_share <= 1), "--max-reject-share in range", NULL);
+    need(!last_value(argc, argv, "--max-reject-share") || g->max_reject_share > 0, "--max-reject-share given as 0", NULL);
+    need(g->max_as_of_gap == 0 || between(g->max_as_of_gap, 1, 36500), "--max-as-of-gap in range", NULL);
+    need(g->skip_rule_errors == 0 || g->skip_rule_errors == 1, "--on-rule-error", NULL);
+    need(g->as_of_gap_fails == 0 || g->as_of_gap_fails == 1, "--on-as-of-gap", NULL);
+    char b[11];
+    int32_t back;
+    df_format_date(g->as_of, b);
+    need(df_parse_date(b, 10, &back) == 0 && back == g->as_of, "a valid as-of date", b);
+    same_number(argc, argv, "--threads", g->threads);
+    same_number(argc, argv, "--parse-block-kb", g->parse_block_kb);
+    same_number(argc, argv, "--max-rejects", g->max_rejects);
+    same_number(argc, argv, "--max-as-of-gap", g->max_as_of_gap);
+}
+
+/* A date the parser takes formats back to the same text. */
+static void fuzz_date(const uint8_t *data, size_t size)
+{
+    int32_t d;
+    if (df_parse_date((const char *)data, size, &d) != 0) return;
+    char b[11];
+    df_format_date(d, b);
+    need(size == 10 && memcmp(b, data, 10) == 0, "a date that does not format back", b);
+}
+
+#define MAX_ARGS 40
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!fuzz_sink) fuzz_sink = fopen("/dev/null", "w");
+    if (size == 0) return 0;
+    if (data[0] == 'D') {
+        fuzz_date(data + 1, size - 1);
+        return 0;
+    }
+    int cmd = 1 << (data[0] % 4);
+    char *text = malloc(size); /* the arguments, each ended by a NUL (the last one added) */
+    if (!text) return 0;
+    memcpy(text, data + 1, size - 1);
+    text[size - 1] = 0;
+    char *argv[MAX_ARGS + 3] = {"defector", (char *)command_name(cmd)};
+    int argc = 2;
+    for (char *p = text; p < text + size && argc < MAX_ARGS + 2; p += strlen(p) + 1) argv[argc++] = p;
+    if (argc > 2 && text + size - 1 == argv[argc - 1] && !*argv[argc - 1]) argc--; /* the added NUL alone */
+    argv[argc] = NULL;
+    cli c;
+    set_defaults(&c, cmd);
+    int rc = parse(&c, argc, argv);
+    need(rc == 0 || rc == DF_ERR_USAGE, "a refusal other than a usage error", NULL);
+    if (rc == 0) check_config(&c, argc, argv);
+    free(text);
+    return 0;
+}
