@@ -29,10 +29,12 @@ int column_init(column *c, const char *name, col_type type)
         int added;
         if (strmap_init(&c->dict) != 0 || strmap_intern(&c->dict, "", 0, &added) != 0) return -1;
     }
-    if (type == COL_TEXT) {
+    if (type == COL_TEXT) { /* the arena exists from the start: column_text() never offsets NULL */
         c->offs = malloc(sizeof *c->offs);
-        if (!c->offs) return -1;
+        c->arena = malloc(64);
+        if (!c->offs || !c->arena) return -1;
         c->offs[0] = 0;
+        c->arena_cap = 64;
     }
     return 0;
 }
@@ -212,7 +214,7 @@ int column_append(column *c, const cell *v)
     }
     case COL_TEXT:
         if (c->arena_len + v->n > c->arena_cap) {
-            uint64_t cap = c->arena_cap ? c->arena_cap * 2 : 65536;
+            uint64_t cap = c->arena_cap < 65536 ? 65536 : c->arena_cap * 2;
             while (cap < c->arena_len + v->n) cap *= 2;
             if (grow((void **)&c->arena, cap, 1) != 0) return -1;
             c->arena_cap = cap;

@@ -868,12 +868,25 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     }
     st = finish(&L);
 done:
+    if (st == DF_OK && !o->part) st = csvload_no_rows(t, o, L.disp, err);
     progress_end(o->prog);
     gzpipe_free(pipe); /* joins the read-ahead thread: its CPU time is in src */
     if (src) t->st.decompress_cpu += gzsource_cpu_seconds(src);
     gzsource_free(src);
     loader_free(&L);
     return st;
+}
+
+df_status csvload_no_rows(const table *t, const load_opts *o, const char *display, df_error *err)
+{
+    if (t->is_history || o->only_key || t->nrows > 0) return DF_OK;
+    if (t->st.rows_read == 0)
+        return DF_FAIL(err, DF_ERR_DATA, display,
+                       "no rows: the file has a header line and nothing else, and a run needs at least one "
+                       "row of %s; check that the export is complete", t->name);
+    return DF_FAIL(err, DF_ERR_DATA, display,
+                   "no rows left: all %llu rows were set aside (see rejects.csv), and a run needs at least one %s",
+                   (unsigned long long)t->st.rows_read, t->name);
 }
 
 /* ---- the header line alone (defector check) ---- */

@@ -468,6 +468,51 @@ static void test_entity_history(void)
     table_free(&h);
 }
 
+/* ---- issue 8 point 5: a header-only file. An entity table without rows is an error (exit 4,
+ * "no rows"), also when every row was set aside; a history without rows loads (0 rows), by one
+ * thread or several, and grouping it is fine ---- */
+static void test_no_rows(void)
+{
+    const char head[] = "id,seg,fee\r\n";
+    char path[1024];
+    snprintf(path, sizeof path, "%s", write_file("head_only.csv.gz", head, sizeof head - 1, 1));
+    for (int threads = 1; threads <= 2; threads++) {
+        table c, h;
+        uint64_t rejects = 0;
+        df_error err;
+        int32_t as_of;
+        df_parse_date("2026-11-01", 10, &as_of);
+        load_opts o = {.as_of = as_of, .rejects = &rejects, .threads = threads, .block_bytes = 1024};
+        mk_table(&c, path, "id", 0, NULL, 3, "id:text", "seg:category", "fee:decimal");
+        CHECK_INT(csvload_table(&c, NULL, &o, &err), DF_ERR_DATA);
+        CHECK_CONTAINS(err.where, "head_only.csv.gz");
+        CHECK_CONTAINS(err.message, "no rows: the file has a header line and nothing else");
+        table_free(&c);
+
+        const char cust[] = "id,seg,fee\nC1,a,1\n";
+        mk_table(&c, write_file("one.csv", cust, sizeof cust - 1, 0), "id", 0, NULL, 3, "id:text", "seg:category", "fee:decimal");
+        CHECK_INT(csvload_table(&c, NULL, &o, &err), DF_OK);
+        mk_table(&h, path, "id", 1, NULL, 3, "id:text", "seg:category", "fee:decimal");
+        CHECK_INT(csvload_table(&h, &c, &o, &err), DF_OK);
+        CHECK_INT(h.nrows, 0);
+        CHECK_INT(h.st.rows_read, 0);
+        CHECK_INT(group_history(&h, c.nrows, &err), DF_OK);
+        CHECK_INT(h.offsets[0], 0);
+        CHECK_INT(h.offsets[1], 0);
+        table_free(&h);
+        table_free(&c);
+    }
+    /* every row set aside */
+    const char bad[] = "id,seg,fee\nC1,a,x\nC2,b,y\n";
+    table c;
+    uint64_t rejects = 0;
+    df_error err;
+    mk_table(&c, write_file("all_bad.csv", bad, sizeof bad - 1, 0), "id", 0, NULL, 3, "id:text", "seg:category", "fee:decimal");
+    CHECK_INT(load(&c, NULL, 5, &rejects, NULL, &err), DF_ERR_DATA);
+    CHECK_CONTAINS(err.message, "no rows left: all 2 rows were set aside (see rejects.csv)");
+    table_free(&c);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/csvload-XXXXXX", getenv("TMPDIR_BASE") ? getenv("TMPDIR_BASE") : "/tmp");
@@ -480,6 +525,7 @@ int main(void)
     test_entity_blocks();
     test_fast_path_matches_libcsv();
     test_entity_history();
+    test_no_rows();
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
