@@ -9,6 +9,7 @@ OUT="$T/out"
 run_engine good "$OUT" --data "$SAMPLE"
 assert_rc good 0
 snapshot "$OUT" "$T/snap.good"
+cp "$OUT/risk_list.csv" "$T/risk_list.good"
 
 # refused LABEL RC TEXT...: exit code RC, one error message holding every TEXT, OUT unchanged
 refused() {
@@ -42,5 +43,53 @@ d=$(sample big_decimal)
 zcat "$SAMPLE/customers.csv.gz" | sed '3s/,20.28,/,10000000000000,/' | gzip -n > "$d/customers.csv.gz"
 run_engine big_decimal "$OUT" --data "$d"
 refused big_decimal 4 "customers.csv.gz:3: column monthly_fee" "out of range: a decimal goes from" '"10000000000000"'
+
+# --- 8.6: other compressions and UTF-16 named .gz: what the file is, exit 3 ----------------
+zcat "$SAMPLE/customers.csv.gz" > "$T/customers.csv"
+# not_csv LABEL COMMAND MESSAGE: customers.csv.gz made by COMMAND (reading customers.csv)
+not_csv() {
+  local d
+  d=$(sample "$1")
+  (cd "$T" && eval "$2") > "$d/customers.csv.gz"
+  run_engine "$1" "$OUT" --data "$d"
+  refused "$1" 3 "customers.csv.gz: $3"
+}
+not_csv bzip2 'bzip2 -c customers.csv' "this is bzip2-compressed data, not gzip or CSV text (whatever the file name says): recompress it"
+not_csv zstd 'zstd -q -c customers.csv' "this is zstd-compressed data, not gzip or CSV text"
+not_csv xz 'xz -c customers.csv' "this is xz-compressed data, not gzip or CSV text"
+not_csv zip 'rm -f c.zip && zip -q c.zip customers.csv && cat c.zip' "this is a zip archive (an Excel .xlsx file is one), not gzip or CSV text"
+not_csv double_gzip 'gzip -c customers.csv | gzip -c' "this is gzip, but what it holds is gzip data again (the file was compressed twice)"
+not_csv utf16 'iconv -f UTF-8 -t UTF-16 customers.csv | gzip -c' "this is gzip, but what it holds is UTF-16 text, not CSV text: save it as UTF-8"
+not_csv utf16le_plain 'iconv -f UTF-8 -t UTF-16LE customers.csv' "this is UTF-16 text (a NUL byte beside every letter), not gzip or CSV text"
+
+# --- 8.4: a BGZF file cut at a block boundary is truncated, not 92 rows --------------------
+# bgzf OUT [BLOCKS]: events.csv.gz as BGZF blocks of 64 KB of text (bgzip's layout), with its
+# end-of-file block; BLOCKS: keep only the first BLOCKS blocks (a cut at a block boundary)
+bgzf() {
+  python3 - "$SAMPLE/events.csv.gz" "$1" "${2:-}" <<'PY'
+import gzip, struct, sys, zlib
+text = gzip.open(sys.argv[1], 'rb').read()
+def block(data):
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = c.compress(data) + c.flush()
+    head = b'\x1f\x8b\x08\x04' + b'\0' * 4 + b'\0\xff' + struct.pack('<HBBHH', 6, 66, 67, 2, 18 + len(body) + 8 - 1)
+    return head + body + struct.pack('<II', zlib.crc32(data), len(data))
+blocks = [block(text[i:i + 65280]) for i in range(0, len(text), 65280)]
+eof = bytes.fromhex('1f8b08040000000000ff0600424302001b0003000000000000000000')
+keep = int(sys.argv[3]) if sys.argv[3] else None
+open(sys.argv[2], 'wb').write(b''.join(blocks[:keep]) + (eof if keep is None else b''))
+PY
+}
+d=$(sample bgzf)
+for t in 1 2; do
+  bgzf "$d/events.csv.gz"
+  run_engine "bgzf_whole$t" "$T/out-bgzf$t" --data "$d" --threads $t
+  assert_rc "bgzf_whole$t" 0
+  loaded "bgzf_whole$t" events 64249
+  check "bgzf_whole$t" "a BGZF copy of the events gives other outputs" cmp -s "$T/out-bgzf$t/risk_list.csv" "$T/risk_list.good"
+  bgzf "$d/events.csv.gz" 1
+  run_engine "bgzf_cut$t" "$OUT" --data "$d" --threads $t
+  refused "bgzf_cut$t" 3 "events.csv.gz: truncated BGZF file: it ends after" "without the end-of-file block bgzip writes"
+done
 
 finish
