@@ -7,7 +7,8 @@
  * cut exactly between two members cannot be told from a whole one (gzip has no end marker).
  * The first bytes of the text are looked at before any is handed out (peek): another
  * compression (bzip2, zstd, xz, zip, ...), gzip inside gzip, or UTF-16/32 text are refused
- * with what the file is and how to fix it, rather than read as CSV.
+ * with what the file is and how to fix it, rather than read as CSV; a UTF-8 byte order mark
+ * there is not handed out.
  * Invariant: `in` holds [in_pos, in_len) unread compressed bytes. */
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +42,8 @@ struct gzsource {
     char peek[PEEK]; /* the first bytes of the text, read before any is handed out */
     size_t peek_len, peek_pos;
     int peeked;
+    int failed;     /* an error, handed out with every read from now on */
+    df_error fail;
     double cpu; /* thread CPU time spent reading and inflating */
 };
 
@@ -145,25 +148,33 @@ static int next_member(gzsource *s, df_error *err)
     }
 }
 
-static long read_plain(gzsource *s, char *buf, size_t cap, df_error *err)
+static int read_plain(gzsource *s, char *buf, size_t cap, size_t *got, df_error *err)
 {
     size_t n = 0;
     while (n < cap) {
-        if (fill(s) != 0) return DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;
+        if (fill(s) != 0) return *got = n, DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;
         if (s->in_pos == s->in_len) break;
         size_t k = s->in_len - s->in_pos;
         if (k > cap - n) k = cap - n;
         memcpy(buf + n, s->in + s->in_pos, k);
         s->in_pos += k, s->consumed += k, n += k;
     }
-    return (long)n;
+    *got = n;
+    return 0;
 }
 
-static long read_gzip(gzsource *s, char *buf, size_t cap, df_error *err);
+static int read_gzip(gzsource *s, char *buf, size_t cap, size_t *got, df_error *err);
 
+/* Up to cap bytes of text. The bytes before an error are handed out first and the error with
+ * the next read, so every read size sees the same text before it. */
 static long read_text(gzsource *s, char *buf, size_t cap, df_error *err)
 {
-    return s->gzip ? read_gzip(s, buf, cap, err) : read_plain(s, buf, cap, err);
+    if (s->failed) return *err = s->fail, -1;
+    size_t got = 0;
+    int rc = s->gzip ? read_gzip(s, buf, cap, &got, err) : read_plain(s, buf, cap, &got, err);
+    if (rc == 0) return (long)got;
+    s->failed = 1, s->fail = *err;
+    return got ? (long)got : -1;
 }
 
 static const char utf16_fix[] = "save it as UTF-8 (in Excel: Save As \"CSV UTF-8\"; or iconv -f UTF-16 -t UTF-8)";
@@ -226,7 +237,10 @@ static int peek(gzsource *s, df_error *err)
     if (!what && is_bzip2(p, s->peek_len))
         what = "bzip2-compressed data", fix = "recompress it: bunzip2 -c FILE | gzip > FILE.csv.gz";
     if (!what && utf16_pattern(p, s->peek_len)) what = "UTF-16 text (a NUL byte beside every letter)", fix = utf16_fix;
-    if (!what) return 0;
+    if (!what) {
+        if (s->peek_len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) s->peek_pos = 3; /* UTF-8 BOM */
+        return 0;
+    }
     if (s->gzip)
         DF_FAIL(err, DF_ERR_IO, s->path, "this is gzip, but what it holds is %s, not CSV text: %s", what, fix);
     else
@@ -246,7 +260,8 @@ long gzsource_read(gzsource *s, char *buf, size_t cap, df_error *err)
     }
     if (n >= 0 && (size_t)n < cap) {
         long k = read_text(s, buf + n, cap - (size_t)n, err);
-        n = k < 0 ? -1 : n + k;
+        if (k >= 0) n += k;
+        else if (n == 0) n = -1; /* else the peeked bytes now, the error next time */
     }
     s->cpu += thread_cpu_seconds() - t0;
     return n;
@@ -254,37 +269,40 @@ long gzsource_read(gzsource *s, char *buf, size_t cap, df_error *err)
 
 double gzsource_cpu_seconds(const gzsource *s) { return s->cpu; }
 
-static long read_gzip(gzsource *s, char *buf, size_t cap, df_error *err)
+static int read_gzip(gzsource *s, char *buf, size_t cap, size_t *got, df_error *err)
 {
     size_t n = 0;
-    while (n < cap && s->stream_open) {
-        if (fill(s) != 0) return DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;
-        if (s->in_pos == s->in_len) {
-            DF_FAIL(err, DF_ERR_IO, s->path,
-                    "truncated gzip: the file ends in the middle of the compressed data (after %llu bytes); "
-                    "the export was probably cut off, copy it again",
-                    (unsigned long long)s->consumed);
-            return -1;
+    int rc = 0;
+    while (n < cap && s->stream_open && rc == 0) {
+        if (fill(s) != 0) {
+            rc = DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno));
+            break;
         }
+        int at_end = s->in_pos == s->in_len; /* zlib may still hold text: what it gives, then truncated */
         s->z.next_in = s->in + s->in_pos;
         s->z.avail_in = (uInt)(s->in_len - s->in_pos);
         s->z.next_out = (unsigned char *)buf + n;
         s->z.avail_out = (uInt)(cap - n);
-        int rc = inflate(&s->z, Z_NO_FLUSH);
-        size_t used = (s->in_len - s->in_pos) - s->z.avail_in;
+        int zr = inflate(&s->z, Z_NO_FLUSH);
+        size_t used = (s->in_len - s->in_pos) - s->z.avail_in, before = n;
         s->in_pos += used, s->consumed += used;
         n = cap - s->z.avail_out;
-        if (rc == Z_STREAM_END) {
+        if (at_end && n == before && zr != Z_STREAM_END) {
+            rc = DF_FAIL(err, DF_ERR_IO, s->path,
+                         "truncated gzip: the file ends in the middle of the compressed data (after %llu bytes); "
+                         "the export was probably cut off, copy it again",
+                         (unsigned long long)s->consumed);
+        } else if (zr == Z_STREAM_END) {
             s->stream_open = 0;
-            if (next_member(s, err) != 0) return -1;
-        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            DF_FAIL(err, DF_ERR_IO, s->path,
-                    "corrupt gzip data near byte %llu (%s); re-create the export or check that it was copied completely",
-                    (unsigned long long)s->consumed, s->z.msg ? s->z.msg : "inflate failed");
-            return -1;
+            if (next_member(s, err) != 0) rc = err->status;
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            rc = DF_FAIL(err, DF_ERR_IO, s->path,
+                         "corrupt gzip data near byte %llu (%s); re-create the export or check that it was copied completely",
+                         (unsigned long long)s->consumed, s->z.msg ? s->z.msg : "inflate failed");
         }
     }
-    return (long)n;
+    *got = n;
+    return rc ? -1 : 0;
 }
 
 uint64_t gzsource_bytes_in(const gzsource *s) { return s->consumed; }
