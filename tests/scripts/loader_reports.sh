@@ -44,6 +44,78 @@ zcat "$SAMPLE/customers.csv.gz" | sed '3s/,20.28,/,10000000000000,/' | gzip -n >
 run_engine big_decimal "$OUT" --data "$d"
 refused big_decimal 4 "customers.csv.gz:3: column monthly_fee" "out of range: a decimal goes from" '"10000000000000"'
 
+# --- 8.1: lines that end in a lone CR: every customer, the same outputs, every thread count ---
+d=$(sample bare_cr)
+zcat "$SAMPLE/customers.csv.gz" | tr '\n' '\r' | sed 's/\r$//' | gzip -n > "$d/customers.csv.gz"
+for t in 1 2; do
+  run_engine "bare_cr$t" "$T/out-cr$t" --data "$d" --threads $t
+  assert_rc "bare_cr$t" 0
+  loaded "bare_cr$t" customers 3000
+  check "bare_cr$t" "risk_list.csv differs from the one of the LF file" cmp -s "$T/out-cr$t/risk_list.csv" "$T/risk_list.good"
+done
+# over 1 MB of text, events too, cut into blocks of 64 KB: the records at the reads' and blocks' ends
+"$DEFECTOR_GEN" --customers 15000 --events-per-customer 3 --out "$T/gen" >/dev/null 2>&1
+run_engine gen_lf "$T/out-gen-lf" --data "$T/gen" --threads 1
+assert_rc gen_lf 0
+mkdir -p "$T/gen-cr"
+for f in customers events; do zcat "$T/gen/$f.csv.gz" | tr '\n' '\r' | gzip -n -1 > "$T/gen-cr/$f.csv.gz"; done
+for args in "--threads 1" "--threads 2" "--threads 2 --parse-block-kb 64"; do
+  label="gen_cr_${args// /}"
+  run_engine "$label" "$T/out-$label" --data "$T/gen-cr" $args
+  assert_rc "$label" 0
+  loaded "$label" customers 15000
+  for f in risk_list.csv metrics_segment.csv metrics_cohort.csv; do
+    check "$label" "$f differs from the one of the LF files" cmp -s "$T/out-$label/$f" "$T/out-gen-lf/$f"
+  done
+done
+# an error on the line it is on
+zcat "$SAMPLE/events.csv.gz" | sed '5000s/^\(C[0-9]*\),[0-9-]*,/\1,2025-02-29,/' | tr '\n' '\r' | gzip -n > "$d/events.csv.gz"
+for t in 1 2; do
+  run_engine "bare_cr_error$t" "$OUT" --data "$d" --threads $t
+  refused "bare_cr_error$t" 4 "events.csv.gz:5000: column event_date" "not a date"
+done
+
+# --- 8.3: a field of 100 MB without a quote: refused the same way by one thread or two -------
+d=$(sample long_field)
+python3 - "$d/customers.csv.gz" <<'PY'
+import gzip, sys
+with gzip.open(sys.argv[1], 'wb', compresslevel=1) as f:
+    f.write(b'customer_id,name,segment,region,plan,signup_date,renewal_date,monthly_fee,owner\n')
+    f.write(b'C0000001,Ann,smb,west,basic,2025-01-01,,10,bob\nC0000002,')
+    for _ in range(100): f.write(b'x' * (1 << 20))
+    f.write(b',smb,west,basic,2025-01-01,,10,bob\n')
+PY
+for t in 1 2; do
+  run_engine "long_field$t" "$OUT" --data "$d" --threads $t
+  refused "long_field$t" 4 "customers.csv.gz:3: column name: this record runs on for more than 64 MB without a line end"
+done
+
+# --- 8.6: a NUL byte in the header or in a field, named where it is --------------------------
+d=$(sample nul)
+{ printf 'customer_id\0'; zcat "$SAMPLE/customers.csv.gz" | sed '1s/^customer_id//'; } | gzip -n > "$d/customers.csv.gz"
+run_engine nul_header "$OUT" --data "$d"
+refused nul_header 4 "customers.csv.gz:1: the header's column 1 (\"customer_id\\0\") holds a NUL byte"
+zcat "$SAMPLE/customers.csv.gz" | sed '7s/,enterprise,/,enter\x00prise,/' | gzip -n > "$d/customers.csv.gz"
+run_engine nul_field "$OUT" --data "$d"
+refused nul_field 4 "customers.csv.gz:7: column segment: a NUL byte (\\0) in this field"
+
+# --- 8.7: an empty key is bad data, in the customers and in the events, with its line ---------
+d=$(sample empty_key)
+zcat "$SAMPLE/events.csv.gz" | sed '9s/^C[0-9]*,/,/' | gzip -n > "$d/events.csv.gz"
+for t in 1 2; do
+  run_engine "empty_key_events$t" "$OUT" --data "$d" --threads $t
+  refused "empty_key_events$t" 4 "events.csv.gz:9: column customer_id: empty key: customer_id is empty, and every row needs one"
+done
+run_engine empty_key_set_aside "$T/out-ek" --data "$d" --max-rejects 5
+assert_rc empty_key_set_aside 0
+check empty_key_set_aside "rejects.csv does not list the row of line 9 with its reason" \
+  grep -q '^events.csv.gz,9,customer_id,"empty key: customer_id is empty, and every row needs one",' "$T/out-ek/rejects.csv"
+refute empty_key_set_aside "a warning with a blank example" grep -q '(e.g. )' "$T/empty_key_set_aside.stderr"
+cp "$SAMPLE/events.csv.gz" "$d/events.csv.gz"
+zcat "$SAMPLE/customers.csv.gz" | sed '4s/^C[0-9]*,/,/' | gzip -n > "$d/customers.csv.gz"
+run_engine empty_key_customers "$OUT" --data "$d"
+refused empty_key_customers 4 "customers.csv.gz:4: column customer_id: empty key: customer_id is empty, and every row needs one"
+
 # --- 8.6: other compressions and UTF-16 named .gz: what the file is, exit 3 ----------------
 zcat "$SAMPLE/customers.csv.gz" > "$T/customers.csv"
 # not_csv LABEL COMMAND MESSAGE: customers.csv.gz made by COMMAND (reading customers.csv)
