@@ -993,9 +993,10 @@ static df_status read_blocks(reader *r, loader *H, gzsource *src, int *left, df_
         long n = gzsource_read(src, r->block + r->len, r->chunk, rd_err);
         if (n < 0) return *left = 1, *rd = rd_err->status, DF_OK;
         if (n == 0) { /* the end: the rest is the last block */
-            if (r->len && submit_block(bp, r->block, r->len, r->cap, r->line, 1) != 0)
+            if (r->len == 0) return DF_OK;
+            if (submit_block(bp, r->block, r->len, r->cap, r->line, 1) != 0)
                 st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
-            r->block = NULL, r->len = 0;
+            r->block = NULL, r->len = 0; /* the block's now, freed or not */
             return st;
         }
         t->st.bytes_text += (uint64_t)n;
