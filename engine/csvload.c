@@ -275,15 +275,16 @@ static int setup_header(loader *L)
     char missing[1024] = "", have[1024] = "";
     if (L->key_field < 0) snprintf(missing, sizeof missing, "%s", t->key);
     for (int c = 0; c < t->ncols; c++) {
-        if (found[c] || (strcmp(t->cols[c].name, t->key) == 0 && L->key_field >= 0)) continue;
+        if (found[c] || strcmp(t->cols[c].name, t->key) == 0) continue; /* the key: listed above */
         size_t k = strlen(missing);
-        if (strstr(missing, t->cols[c].name) != missing)
-            snprintf(missing + k, sizeof missing - k, "%s%s", k ? ", " : "", t->cols[c].name);
+        snprintf(missing + k, sizeof missing - k, "%s%s", k ? ", " : "", t->cols[c].name);
     }
     if (missing[0]) {
-        for (int f = 0; f < L->nheader; f++) {
-            size_t k = strlen(have);
-            snprintf(have + k, sizeof have - k, "%s%s", f ? ", " : "", L->names[f]);
+        for (int f = 0; f < L->nheader; f++) { /* an empty name as "", a long one shortened */
+            size_t k = strlen(have), n = strlen(L->names[f]);
+            if (n == 0) snprintf(have + k, sizeof have - k, "%s\"\"", f ? ", " : "");
+            else if (n > 40) snprintf(have + k, sizeof have - k, "%s%.40s... (%zu bytes)", f ? ", " : "", L->names[f], n);
+            else snprintf(have + k, sizeof have - k, "%s%s", f ? ", " : "", L->names[f]);
         }
         DF_FAIL(L->err, DF_ERR_DATA, L->disp,
                 "missing column(s) %s, which the rule file declares for '%s'. The header has: %s. "

@@ -713,6 +713,30 @@ static void test_nul(void)
 }
 
 /* ---- issue 8 point 7: an empty key is bad data in every table, with its line ---- */
+/* ---- missing columns: every one named, and the header as it is (empty and long names shown) ---- */
+static void missing_case(const char *label, const char *csv, size_t n, const char *want)
+{
+    table t;
+    mk_table(&t, write_file("miss.csv", csv, n, 0), "id", 0, NULL, 2, "id:text", "i:text");
+    uint64_t rejects = 0;
+    df_error err;
+    CHECK_INT(load(&t, NULL, 0, &rejects, NULL, &err), DF_ERR_DATA);
+    if (!strstr(err.message, want)) fprintf(stderr, "case %s\n", label);
+    CHECK_CONTAINS(err.message, want);
+    table_free(&t);
+}
+
+static void test_missing_columns(void)
+{
+    /* "i" begins "id": it was left out of the list */
+    missing_case("prefix of the key", "x,y\nA,B\n", 10, "missing column(s) id, i, which the rule file declares");
+    missing_case("empty name", ",x\nA,B\n", 8, "The header has: \"\", x. Fix");
+    char longh[300];
+    memset(longh, 'a', 200);
+    memcpy(longh + 200, "\nA\n", 4);
+    missing_case("long name", longh, 204, "The header has: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa... (200 bytes). Fix");
+}
+
 static void test_empty_keys(void)
 {
     expect_ways("entity", WF("ekey.csv", "id,a,n\n1,x,1\n,y,2\n"), 0, DF_ERR_DATA, "ekey.csv:3: column id",
@@ -765,6 +789,7 @@ int main(void)
     test_long_records();
     test_nul();
     test_empty_keys();
+    test_missing_columns();
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
