@@ -20,6 +20,8 @@ void fuzz_finding(const char *fmt, ...) __attribute__((format(printf, 1, 2), nor
 const char *fuzz_path(const char *name);
 /* Writes data to path; 0 on success. */
 int fuzz_write(const char *path, const void *data, size_t n);
+/* Writes data gzip-compressed to path + ".gz"; 0 on success. */
+int fuzz_write_gz(const char *path, const void *data, size_t n);
 uint32_t fuzz_rand(uint32_t *state, uint32_t n);
 
 #endif

@@ -4,10 +4,12 @@
  * history, text, int, decimal, date, category, a required column) and a record limit (48 bytes
  * when bits 2 and 3 are set, else the real 64 MB), and the read and block sizes of the small configurations. The text is
  * loaded seven ways: one thread with 1 MB reads (the reference), libcsv only, tiny reads, tiny
- * reads through libcsv, two and three threads with tiny blocks, two threads with 8 MB blocks.
+ * reads through libcsv, two and three threads with tiny blocks, two threads with 8 MB blocks
+ * reading a gzip copy of the text.
  * All must give the same status, the same error (where and message), and when the load
  * succeeds the same counts, cells, key index and owners. Then with rejects allowed, the four
- * single-thread ways must set aside the same records (file, line, column, reason, raw text).
+ * single-thread ways and two threads on the gzip copy (one decompressing, one parsing) must set
+ * aside the same records (file, line, column, reason, raw text).
  * Any difference is a finding: it says which ways differ and how, and aborts. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -108,6 +110,7 @@ typedef struct way {
     const char *name;
     int threads, libcsv_only;
     size_t chunk, block;
+    int gz; /* reads the gzip copy of the text */
 } way;
 
 static void put_stats(out *o, const table *t)
@@ -159,10 +162,12 @@ static void on_reject(void *ctx, const char *file, uint64_t line, const char *co
     put(o, "\n");
 }
 
-static void load_way(const schema *sc, const char *path, const way *w, size_t max_record, long max_rejects, out *o)
+static df_status load_way(const schema *sc, const char *path, const way *w, size_t max_record, long max_rejects, out *o)
 {
     table t;
-    make_table(&t, sc, path);
+    char gzpath[1024];
+    snprintf(gzpath, sizeof gzpath, "%s.gz", path);
+    make_table(&t, sc, w->gz ? gzpath : path);
     int32_t as_of;
     df_parse_date("2026-11-01", 10, &as_of);
     uint64_t rejects = 0;
@@ -182,6 +187,15 @@ static void load_way(const schema *sc, const char *path, const way *w, size_t ma
         put_cells(o, &t);
     }
     table_free(&t);
+    return st;
+}
+
+/* Ways a and b differ: their outputs, unless b reads the gzip copy and both refuse the input
+ * file itself (what the text is, say UTF-16, is then said of the gzip file's content). */
+static int outcomes_differ(const out *oa, df_status sa, const way *b, const out *ob, df_status sb)
+{
+    if (b->gz && sa == DF_ERR_IO && sb == DF_ERR_IO) return 0;
+    return ob->n != oa->n || memcmp(ob->s, oa->s, oa->n) != 0;
 }
 
 static void differ(const char *what, const way *a, const out *oa, const way *b, const out *ob)
@@ -204,29 +218,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t tiny = 1 + (flags >> 3) % 7, block = 16 + ((flags >> 3) & 3) * 40;
     const char *path = fuzz_path("in.csv");
     if (fuzz_write(path, data + 1, size - 1) != 0) fuzz_finding("cannot write %s", path);
+    if (fuzz_write_gz(path, data + 1, size - 1) != 0) fuzz_finding("cannot write %s.gz", path);
     const way ways[] = {
-        {"1-thread", 1, 0, 0, 0},
-        {"libcsv", 1, 1, 0, 0},
-        {"tiny-reads", 1, 0, tiny, 0},
-        {"tiny-reads-libcsv", 1, 1, tiny + 3, 0},
-        {"2-threads-tiny-blocks", 2, 0, tiny, block},
-        {"3-threads-tiny-blocks-libcsv", 3, 1, tiny + 1, block + 7},
-        {"2-threads-8MB-blocks", 2, 0, 0, 0},
+        {"1-thread", 1, 0, 0, 0, 0},
+        {"libcsv", 1, 1, 0, 0, 0},
+        {"tiny-reads", 1, 0, tiny, 0, 0},
+        {"tiny-reads-libcsv", 1, 1, tiny + 3, 0, 0},
+        {"2-threads-tiny-blocks", 2, 0, tiny, block, 0},
+        {"3-threads-tiny-blocks-libcsv", 3, 1, tiny + 1, block + 7, 0},
+        {"2-threads-8MB-blocks-gzip", 2, 0, 0, 0, 1},
     };
+    /* with rejects allowed, threads decompress a gzip file in a thread of their own */
+    const way reject_ways[] = {ways[0], ways[1], ways[2], ways[3], {"2-threads-gzip-pipe", 2, 0, tiny, 0, 1}};
     enum { NWAYS = sizeof ways / sizeof *ways };
     out o[NWAYS] = {{0}};
+    df_status st[NWAYS];
     for (int i = 0; i < NWAYS; i++) {
-        load_way(sc, path, &ways[i], max_record, 0, &o[i]);
-        if (i && (o[i].n != o[0].n || memcmp(o[i].s, o[0].s, o[0].n) != 0)) differ("stop at the first bad row", &ways[0], &o[0], &ways[i], &o[i]);
+        st[i] = load_way(sc, path, &ways[i], max_record, 0, &o[i]);
+        if (i && outcomes_differ(&o[0], st[0], &ways[i], &o[i], st[i]))
+            differ("stop at the first bad row", &ways[0], &o[0], &ways[i], &o[i]);
     }
     for (int i = 0; i < NWAYS; i++) free(o[i].s);
-    /* rows set aside (--max-rejects): read by one thread, every way */
-    out r[4] = {{0}};
-    for (int i = 0; i < 4; i++) {
-        load_way(sc, path, &ways[i], max_record, 1000000, &r[i]);
-        if (i && (r[i].n != r[0].n || memcmp(r[i].s, r[0].s, r[0].n) != 0)) differ("rejects allowed", &ways[0], &r[0], &ways[i], &r[i]);
+    /* rows set aside (--max-rejects): parsed by one thread, every way */
+    enum { NREJ = sizeof reject_ways / sizeof *reject_ways };
+    out r[NREJ] = {{0}};
+    df_status rs[NREJ];
+    for (int i = 0; i < NREJ; i++) {
+        rs[i] = load_way(sc, path, &reject_ways[i], max_record, 1000000, &r[i]);
+        if (i && outcomes_differ(&r[0], rs[0], &reject_ways[i], &r[i], rs[i]))
+            differ("rejects allowed", &reject_ways[0], &r[0], &reject_ways[i], &r[i]);
     }
-    for (int i = 0; i < 4; i++) free(r[i].s);
+    for (int i = 0; i < NREJ; i++) free(r[i].s);
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "fuzz.h"
 
@@ -48,6 +49,16 @@ int fuzz_write(const char *path, const void *data, size_t n)
     if (!f) return -1;
     size_t w = n ? fwrite(data, 1, n, f) : 0;
     return fclose(f) == 0 && w == n ? 0 : -1;
+}
+
+int fuzz_write_gz(const char *path, const void *data, size_t n)
+{
+    char gz[1100];
+    snprintf(gz, sizeof gz, "%s.gz", path);
+    gzFile f = gzopen(gz, "wb");
+    if (!f) return -1;
+    int w = n ? gzwrite(f, data, (unsigned)n) : 0;
+    return gzclose(f) == Z_OK && (size_t)w == n ? 0 : -1;
 }
 
 uint32_t fuzz_rand(uint32_t *state, uint32_t n)
