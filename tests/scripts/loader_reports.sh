@@ -2,7 +2,8 @@
 # The loader bugs users reported (issue 8), each run through the command line as it was reported,
 # with the outcome it must have now: the right rows, or one clear error (exit code, file, line,
 # what to do) with the previous outputs untouched. The finer cases are in the unit tests
-# (test_core_csvload.c, test_core_io.c, test_core_values.c) and the CSV suites (csv_suites.sh).
+# (test_core_csvload.c, test_core_gzsource.c, test_core_values.c), the CSV suites
+# (test_csv_suites.c) and the fuzz targets (tests/fuzz).
 source "$TESTS_DIR/fixtures/lib.sh"
 SAMPLE="$REPO_DIR/sample-data"
 OUT="$T/out"
