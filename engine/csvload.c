@@ -578,6 +578,17 @@ static int fast_record(loader *L, const char *p, size_t n)
     return 0;
 }
 
+/* libcsv grows a field's buffer by a fixed step (128 bytes): a field of megabytes took one
+ * realloc per 128 bytes, each a full copy when realloc cannot grow in place (always under
+ * ASan: a 64 MB field never finished). With the step kept at the buffer's size, or the size of
+ * the text about to be parsed if more, it doubles, and one step makes room for that text. */
+static void csv_grow_doubling(struct csv_parser *p, size_t next)
+{
+    size_t n = csv_get_buffer_size(p);
+    if (n < next) n = next; /* the text about to be parsed fits after one step */
+    csv_set_blk_size(p, n > 128 ? n : 128);
+}
+
 /* One piece of a line through libcsv: its text [p, p + cn) and its line end [p + cn, p + cn + tn)
  * (tn = 0: the line goes on in the next chunk). libcsv sees at most max_record bytes of a record. */
 static void slow_piece(loader *L, const char *p, size_t cn, size_t tn)
@@ -588,6 +599,7 @@ static void slow_piece(loader *L, const char *p, size_t cn, size_t tn)
     }
     size_t room = L->max_record - L->rawlen, k = cn < room ? cn : room;
     if (raw_add(L, p, k) != 0) return;
+    csv_grow_doubling(&L->p, k);
     if (csv_parse(&L->p, p, k, on_field, on_row, L) < k && !L->failed) {
         parse_error(L);
         if (L->failed || raw_add(L, p + k, cn - k + tn) != 0) return;
@@ -1214,6 +1226,7 @@ df_status csvload_distinct(const char *path, const char *colname, strmap *values
         long k = gzsource_read(src, buf, sizeof buf, err);
         if (k < 0) st = err->status;
         if (k <= 0) break;
+        csv_grow_doubling(&p, (size_t)k);
         csv_parse(&p, buf, (size_t)k, dst_field, dst_row, &d);
     }
     if (st == DF_OK) csv_fini(&p, dst_field, dst_row, &d);

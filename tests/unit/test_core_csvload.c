@@ -714,10 +714,10 @@ static void test_nul(void)
 
 /* ---- issue 8 point 7: an empty key is bad data in every table, with its line ---- */
 /* ---- missing columns: every one named, and the header as it is (empty and long names shown) ---- */
-static void missing_case(const char *label, const char *csv, size_t n, const char *want)
+static void missing_case(const char *label, const char *csv, const char *want)
 {
     table t;
-    mk_table(&t, write_file("miss.csv", csv, n, 0), "id", 0, NULL, 2, "id:text", "i:text");
+    mk_table(&t, write_file("miss.csv", csv, strlen(csv), 0), "id", 0, NULL, 2, "id:text", "i:text");
     uint64_t rejects = 0;
     df_error err;
     CHECK_INT(load(&t, NULL, 0, &rejects, NULL, &err), DF_ERR_DATA);
@@ -729,12 +729,12 @@ static void missing_case(const char *label, const char *csv, size_t n, const cha
 static void test_missing_columns(void)
 {
     /* "i" begins "id": it was left out of the list */
-    missing_case("prefix of the key", "x,y\nA,B\n", 10, "missing column(s) id, i, which the rule file declares");
-    missing_case("empty name", ",x\nA,B\n", 8, "The header has: \"\", x. Fix");
+    missing_case("prefix of the key", "x,y\nA,B\n", "missing column(s) id, i, which the rule file declares");
+    missing_case("empty name", ",x\nA,B\n", "The header has: \"\", x. Fix");
     char longh[300];
     memset(longh, 'a', 200);
-    memcpy(longh + 200, "\nA\n", 4);
-    missing_case("long name", longh, 204, "The header has: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa... (200 bytes). Fix");
+    memcpy(longh + 200, "\nA\n", 4); /* with its NUL */
+    missing_case("long name", longh, "The header has: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa... (200 bytes). Fix");
 }
 
 static void test_empty_keys(void)
