@@ -100,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int gzip = size >= 2 && data[0] == 0x1f && data[1] == 0x8b;
     if (g[0].st == DF_OK && !gzip) { /* a plain file is its own text, without a UTF-8 BOM */
         int b = bom((const char *)data, size);
-        if (g[0].n != size - (size_t)b || memcmp(g[0].text, data + b, g[0].n) != 0)
+        if (g[0].n != size - (size_t)b || (g[0].n && memcmp(g[0].text, data + b, g[0].n) != 0))
             fuzz_finding("a plain file read as other bytes (%zu of %zu)", g[0].n, size);
     }
     if (gzip) {
