@@ -287,18 +287,18 @@ static int read_gzip(gzsource *s, char *buf, size_t cap, size_t *got, df_error *
         size_t used = (s->in_len - s->in_pos) - s->z.avail_in, before = n;
         s->in_pos += used, s->consumed += used;
         n = cap - s->z.avail_out;
-        if (at_end && n == before && zr != Z_STREAM_END) {
+        if (zr == Z_STREAM_END) {
+            s->stream_open = 0;
+            if (next_member(s, err) != 0) rc = err->status;
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) { /* before 'truncated': zlib may find it last */
+            rc = DF_FAIL(err, DF_ERR_IO, s->path,
+                         "corrupt gzip data near byte %llu (%s); re-create the export or check that it was copied completely",
+                         (unsigned long long)s->consumed, s->z.msg ? s->z.msg : "inflate failed");
+        } else if (at_end && n == before) {
             rc = DF_FAIL(err, DF_ERR_IO, s->path,
                          "truncated gzip: the file ends in the middle of the compressed data (after %llu bytes); "
                          "the export was probably cut off, copy it again",
                          (unsigned long long)s->consumed);
-        } else if (zr == Z_STREAM_END) {
-            s->stream_open = 0;
-            if (next_member(s, err) != 0) rc = err->status;
-        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
-            rc = DF_FAIL(err, DF_ERR_IO, s->path,
-                         "corrupt gzip data near byte %llu (%s); re-create the export or check that it was copied completely",
-                         (unsigned long long)s->consumed, s->z.msg ? s->z.msg : "inflate failed");
         }
     }
     *got = n;
