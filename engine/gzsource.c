@@ -122,6 +122,7 @@ static int next_member(gzsource *s, df_error *err)
     int bgzf = member_is_bgzf(s);
     if (s->members++ == 0) s->bgzf = bgzf;
     s->ended_bgzf = bgzf && s->z.total_out == 0;
+    int padding = 0; /* zeros after a member end the stream: gzip and zlib read nothing after them */
     for (;;) {
         if (fill(s) != 0) return DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;
         if (s->in_pos == s->in_len) { /* the end of the file */
@@ -132,18 +133,19 @@ static int next_member(gzsource *s, df_error *err)
                     (unsigned long long)s->consumed);
             return -1;
         }
-        if (s->in[s->in_pos] == 0x1f) {
+        if (s->in[s->in_pos] == 0x1f && !padding) {
             if (member_start(s, 0) != 0) return DF_FAIL(err, DF_ERR_NOMEM, s->path, "cannot restart zlib"), -1;
             s->stream_open = 1;
             return 0;
         }
         if (s->in[s->in_pos] != 0) {
             DF_FAIL(err, DF_ERR_IO, s->path,
-                    "corrupt gzip: unexpected data after the end of the compressed stream at byte %llu; "
-                    "re-create the export or check that it was copied completely",
-                    (unsigned long long)(s->consumed));
+                    "corrupt gzip: unexpected data after the end of the compressed stream%s at byte %llu "
+                    "(gzip and zlib would read none of it); re-create the export or check that it was copied completely",
+                    padding ? " and its zero padding" : "", (unsigned long long)(s->consumed));
             return -1;
         }
+        padding = 1;
         s->in_pos++, s->consumed++;
     }
 }

@@ -154,6 +154,11 @@ static void test_bgzf(void)
     /* zero padding after the end-of-file block is tolerated, as after any gzip */
     add(&whole, "\0\0\0\0", 4);
     CHECK_INT(read_status(put("padded.bgzf.gz", whole.p, whole.n), &err), DF_OK);
+    /* but a member after the padding is refused: gzip and zlib stop at the zeros and would read
+     * fewer rows than we did (fuzz finding 4) */
+    add(&whole, whole.p, 28);
+    CHECK_INT(read_status(put("member_after_padding.gz", whole.p, whole.n), &err), DF_ERR_IO);
+    CHECK_CONTAINS(err.message, "corrupt gzip: unexpected data after the end of the compressed stream and its zero padding at byte");
 
     /* plain multi-member gzip: no end marker, so a cut between members is not detectable (the
      * documented limit); the members before the cut read whole */
