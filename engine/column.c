@@ -29,10 +29,12 @@ int column_init(column *c, const char *name, col_type type)
         int added;
         if (strmap_init(&c->dict) != 0 || strmap_intern(&c->dict, "", 0, &added) != 0) return -1;
     }
-    if (type == COL_TEXT) {
+    if (type == COL_TEXT) { /* the arena exists from the start: column_text() never offsets NULL */
         c->offs = malloc(sizeof *c->offs);
-        if (!c->offs) return -1;
+        c->arena = malloc(64);
+        if (!c->offs || !c->arena) return -1;
         c->offs[0] = 0;
+        c->arena_cap = 64;
     }
     return 0;
 }
@@ -107,58 +109,75 @@ int column_reserve(column *c, uint64_t n)
     return rc;
 }
 
+/* Digits [i, n) of s as an unsigned magnitude: 0, -1 when a byte is not a digit (or there is
+ * none), -2 when the value passes `max` (the digits are all read first, so "99...9x" is "not a
+ * number", not "out of range"). */
+static int digits(const char *s, size_t i, size_t n, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    int over = 0;
+    if (i == n) return -1;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (over || v > (max - d) / 10) over = 1;
+        else v = v * 10 + d;
+    }
+    *out = v;
+    return over ? -2 : 0;
+}
+
+/* INT64_MIN is the empty marker: values are within +-INT64_MAX. */
 int parse_int64(const char *s, size_t n, int64_t *out)
 {
     size_t i = 0;
     int neg = 0;
     if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
-    if (i == n) return -1;
-    uint64_t v = 0;
-    for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (UINT64_MAX - d) / 10) return -1;
-        v = v * 10 + d;
-    }
-    if (v > (uint64_t)INT64_MAX) return -1; /* INT64_MIN is the empty marker, not a value */
+    uint64_t v;
+    int rc = digits(s, i, n, (uint64_t)INT64_MAX, &v);
+    if (rc != 0) return rc;
     *out = neg ? -(int64_t)v : (int64_t)v;
     return 0;
 }
 
+#define DECIMAL_RANGE "out of range: a decimal goes from -9223372036854.775807 to 9223372036854.775807 (6 places in a 64-bit integer)"
+
+/* [sign] digits [. up to 6 digits], at least one digit: micro-units within +-INT64_MAX (the
+ * integer part is checked against INT64_MAX / 10^6, the scaled sum against INT64_MAX). */
 int parse_decimal(const char *s, size_t n, int64_t *out, const char **why)
 {
-    size_t i = 0;
+    static const char not_decimal[] = "not a decimal number (expected digits with an optional sign and '.', e.g. -12.50)";
+    size_t i = 0, dot;
     int neg = 0;
-    *why = "not a decimal number (expected digits with an optional sign and '.', e.g. -12.50)";
+    *why = not_decimal;
     if (i < n && (s[i] == '-' || s[i] == '+')) neg = s[i++] == '-';
+    for (dot = i; dot < n && s[dot] != '.'; dot++) {}
     uint64_t ip = 0, fp = 0;
-    int idig = 0, fdig = 0;
-    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, idig++) {
-        if (ip > 9000000000000ull) return *why = "decimal number too large (at most 9000000000000)", -1;
-        ip = ip * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (i < n && s[i] == '.') {
-        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, fdig++) {
-            if (fdig == DF_DECIMAL_DIGITS)
-                return *why = "more than 6 decimal places (the engine keeps decimals exact to 6 places)", -1;
-            fp = fp * 10 + (uint64_t)(s[i] - '0');
-        }
-    }
-    if (i != n || idig + fdig == 0) return -1;
+    int irc = dot > i ? digits(s, i, dot, (uint64_t)INT64_MAX / DF_DECIMAL_SCALE, &ip) : 0;
+    int fdig = dot < n ? (int)(n - dot - 1) : 0;
+    if (irc == -1 || (dot == i && fdig == 0)) return -1;
+    if (fdig > 0 && digits(s, dot + 1, n, UINT64_MAX, &fp) == -1) return -1;
+    if (fdig > DF_DECIMAL_DIGITS)
+        return *why = "more than 6 decimal places (the engine keeps decimals exact to 6 places)", -1;
+    if (irc == -2) return *why = DECIMAL_RANGE, -1;
     for (int k = fdig; k < DF_DECIMAL_DIGITS; k++) fp *= 10;
-    int64_t v = (int64_t)(ip * DF_DECIMAL_SCALE + fp);
-    *out = neg ? -v : v;
+    uint64_t v = ip * DF_DECIMAL_SCALE + fp; /* ip <= 9223372036854: no overflow */
+    if (v > (uint64_t)INT64_MAX) return *why = DECIMAL_RANGE, -1;
+    *out = neg ? -(int64_t)v : (int64_t)v;
     return 0;
 }
 
 const char *column_parse(column *c, const char *s, size_t n, cell *out)
 {
     const char *why = NULL;
+    int rc;
     out->s = s, out->n = n;
     switch (c->type) {
     case COL_INT:
         if (n == 0) out->i = DF_NA_I64;
-        else if (parse_int64(s, n, &out->i) != 0) why = "not an integer (expected digits with an optional sign)";
+        else if ((rc = parse_int64(s, n, &out->i)) != 0)
+            why = rc == -2 ? "out of range: an integer goes from -9223372036854775807 to 9223372036854775807 (64 bits)"
+                           : "not an integer (expected digits with an optional sign)";
         break;
     case COL_DECIMAL:
         if (n == 0) out->i = DF_NA_I64;
@@ -195,7 +214,7 @@ int column_append(column *c, const cell *v)
     }
     case COL_TEXT:
         if (c->arena_len + v->n > c->arena_cap) {
-            uint64_t cap = c->arena_cap ? c->arena_cap * 2 : 65536;
+            uint64_t cap = c->arena_cap < 65536 ? 65536 : c->arena_cap * 2;
             while (cap < c->arena_len + v->n) cap *= 2;
             if (grow((void **)&c->arena, cap, 1) != 0) return -1;
             c->arena_cap = cap;

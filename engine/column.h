@@ -73,7 +73,10 @@ static inline const char *column_text(const column *c, uint64_t row, size_t *n)
     return c->arena + c->offs[row];
 }
 
+/* 0, -1 (not an integer), -2 (out of range: values are within +-INT64_MAX, INT64_MIN being
+ * the empty marker). */
 int parse_int64(const char *s, size_t n, int64_t *out);
+/* 0, or -1 with *why: not a decimal, more than 6 places, out of range (+-INT64_MAX micro-units). */
 int parse_decimal(const char *s, size_t n, int64_t *out, const char **why);
 
 #endif

@@ -1,11 +1,20 @@
-/* csvload.c: libcsv callbacks -> typed column appends, with line and column tracking.
+/* csvload.c: CSV text -> typed column appends, with line and column tracking.
  *
- * Decompressed text is fed to libcsv one physical line at a time (memchr for '\n'), so the
- * loader always knows the line it is on and where the current record began, and keeps the
- * record's raw text for rejects. A record's cells are parsed into a staging row as libcsv
- * hands them over and appended to the columns only when the whole record is valid: a
- * rejected record leaves no trace in the columns. Only the columns the rule file declares
- * are parsed and stored; the others are skipped at the field callback. */
+ * Decompressed text is cut into physical lines, a line ending at "\n", "\r\n" or a lone "\r"
+ * (a CRLF split between two chunks is one line end). A record on one line is split by the fast
+ * path below; anything else (a quoted field spanning lines, every malformed line) is fed to
+ * libcsv, line by line with its line end. So the loader always knows the line it is on and
+ * where the current record began, and keeps the record's raw text for rejects. A record's
+ * cells are parsed into a staging row and appended to the columns only when the whole record
+ * is valid: a rejected record leaves no trace in the columns. Only the columns the rule file
+ * declares are parsed and stored; the others are skipped at the field callback.
+ *
+ * Invariant: what a file gives (rows, cells, rejects, or the error with its position) does not
+ * depend on how its text is cut into chunks or blocks, on the thread count or on the parse path
+ * (fast path or libcsv). Hence: a record that has not ended within its first max_record bytes is
+ * refused once exactly that many bytes are parsed; after a quoting error the rest of the line
+ * is skipped and the record rejected at the line's end; the parallel reader (below) cuts blocks
+ * only where a record starts, and whatever it cannot cut it leaves to this same loader. */
 #define _GNU_SOURCE /* memrchr */
 #include <csv.h>
 #include <pthread.h>
@@ -18,8 +27,12 @@
 #include "progress.h"
 
 #define CHUNK (1u << 20)
-#define MAX_RECORD_BYTES (64u << 20)
+#define MAX_RECORD_BYTES ((size_t)64 << 20)
 #define MSG_TEXT 200
+
+#define MALFORMED_QUOTING                                                                                      \
+    "malformed quoting: a '\"' inside an unquoted field, or text after a closing quote (write a quote inside " \
+    "a quoted field as \"\")"
 
 typedef struct loader {
     table *t;
@@ -29,14 +42,21 @@ typedef struct loader {
     const char *disp;
     struct csv_parser p;
     int failed;
+    int header_only; /* csvload_header: stop at the header, no table */
+    size_t max_record;
     /* header */
     int header_done, nheader, header_cap;
     char **names;
     int *map; /* header field -> column index, -1 = not stored */
     int key_field, date_field;
-    /* current record */
-    int field;
+    /* current line and record */
     uint64_t line, rec_line;
+    int pending_cr;  /* the text fed last ended with a CR: a LF next is part of its line end */
+    int skip_line;   /* a quoting error: the rest of the line is skipped, the record rejected at its end */
+    int skip_field;
+    int has_nul;     /* a NUL byte was in the text fed: fields are searched for it */
+    const char *lf, *cr; /* the next LF and CR in the text being fed (NULL: not searched yet) */
+    int field;
     cell *stage;
     size_t *soff; /* staged text offsets into sbuf, per column */
     char *sbuf;
@@ -44,8 +64,9 @@ typedef struct loader {
     size_t key_off, key_len;
     uint32_t key_hash; /* history: hash of the row's key, its index slot prefetched */
     int defer_keys;    /* entity block: keys interned (duplicates found) at append */
-    int bad_field; /* first field that failed to parse, -1 none */
+    int bad_field;     /* first field that failed to parse, -1 none */
     const char *bad_reason;
+    size_t bad_off, bad_len; /* its text, in sbuf */
     char *raw;
     size_t rawlen, rawcap;
     const char *rec; /* the record's text for messages: raw, or the line itself (fast path) */
@@ -59,6 +80,15 @@ typedef struct loader {
     int64_t last_owner;
 } loader;
 
+static void loader_init(loader *L, table *t, const table *entity, const load_opts *o, df_error *err)
+{
+    memset(L, 0, sizeof *L);
+    L->t = t, L->entity = entity, L->o = o, L->err = err;
+    L->line = 1, L->bad_field = -1, L->last_owner = -1;
+    L->disp = o->display ? o->display : t->path;
+    L->max_record = o->max_record ? o->max_record : MAX_RECORD_BYTES;
+}
+
 static int grow_buf(char **b, size_t *cap, size_t need)
 {
     if (*b && need <= *cap) return 0;
@@ -70,6 +100,12 @@ static int grow_buf(char **b, size_t *cap, size_t need)
     return 0;
 }
 
+static void fail_nomem(loader *L)
+{
+    DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
+    L->failed = 1;
+}
+
 /* The first n bytes of s as a printable excerpt for a message. */
 static void excerpt(char *dst, size_t cap, const char *s, size_t n)
 {
@@ -78,6 +114,7 @@ static void excerpt(char *dst, size_t cap, const char *s, size_t n)
         unsigned char ch = (unsigned char)s[i];
         if (ch == '\n') dst[k++] = '\\', dst[k++] = 'n';
         else if (ch == '\r') dst[k++] = '\\', dst[k++] = 'r';
+        else if (ch == 0) dst[k++] = '\\', dst[k++] = '0';
         else dst[k++] = (char)ch;
     }
     if (k + 5 >= cap || n > MSG_TEXT) memcpy(dst + k, "...", 3), k += 3;
@@ -118,35 +155,51 @@ static void reject(loader *L, int field, const char *reason, const char *text, s
 
 static void on_header_field(loader *L, const char *s, size_t n)
 {
+    const char *nul = memchr(s, 0, n);
+    if (nul) {
+        char ex[MSG_TEXT + 8];
+        excerpt(ex, sizeof ex, s, n);
+        char w[512];
+        snprintf(w, sizeof w, "%s:%llu", L->disp, (unsigned long long)L->rec_line);
+        DF_FAIL(L->err, DF_ERR_DATA, w,
+                "the header's column %d (\"%s\") holds a NUL byte (\\0) at its byte %zu: the file is not plain "
+                "CSV text there (binary data, NUL padding, or UTF-16); remove the NUL bytes or export it again as UTF-8",
+                L->nheader + 1, ex, (size_t)(nul - s) + 1);
+        L->failed = 1;
+        return;
+    }
     if (L->nheader == L->header_cap) {
         int cap = L->header_cap ? L->header_cap * 2 : 32;
         char **names = realloc(L->names, (size_t)cap * sizeof *names);
-        if (!names) goto nomem;
+        if (!names) return fail_nomem(L);
         L->names = names, L->header_cap = cap;
     }
     char *name = malloc(n + 1);
-    if (!name) goto nomem;
-    memcpy(name, s, n);
+    if (!name) return fail_nomem(L);
+    if (n) memcpy(name, s, n);
     name[n] = 0;
     L->names[L->nheader++] = name;
-    return;
-nomem:
-    DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory reading the header");
-    L->failed = 1;
 }
 
 /* Copies a cell's text into the row's staging buffer (libcsv reuses its own); *off gets where. */
 static int stage_text(loader *L, const char *s, size_t n, size_t *off)
 {
     if (grow_buf(&L->sbuf, &L->scap, L->slen + n) != 0) {
-        DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
-        L->failed = 1;
+        fail_nomem(L);
         return -1;
     }
-    memcpy(L->sbuf + L->slen, s, n);
+    if (n) memcpy(L->sbuf + L->slen, s, n);
     *off = L->slen;
     L->slen += n;
     return 0;
+}
+
+/* The record's first bad field: f, why, and its text for the message. */
+static void bad(loader *L, int f, const char *why, const char *s, size_t n)
+{
+    if (L->bad_field >= 0) return;
+    L->bad_field = f, L->bad_reason = why, L->bad_len = 0;
+    if (stage_text(L, s, n, &L->bad_off) == 0) L->bad_len = n;
 }
 
 static void on_field(void *s, size_t n, void *ud)
@@ -154,12 +207,17 @@ static void on_field(void *s, size_t n, void *ud)
     loader *L = ud;
     int f = L->field++;
     if (L->failed) return;
+    if (!s) s = "";
     if (!L->header_done) {
-        on_header_field(L, s ? s : "", n);
+        on_header_field(L, s, n);
         return;
     }
     if (f >= L->nheader) return;
-    if (!s) s = "";
+    if (L->has_nul && memchr(s, 0, n)) {
+        bad(L, f, "a NUL byte (\\0) in this field: the file is not plain CSV text here (binary data or NUL "
+                  "padding); remove the NUL bytes", s, n);
+        return;
+    }
     if (f == L->key_field && L->t->is_history) {
         if (stage_text(L, s, n, &L->key_off) != 0) return;
         L->key_len = n;
@@ -171,25 +229,17 @@ static void on_field(void *s, size_t n, void *ud)
     if (c < 0) return;
     column *col = &L->t->cols[c];
     if (n == 0 && col->required) {
-        if (L->bad_field < 0) {
-            L->bad_field = f;
-            L->bad_reason = "empty, but the rule file declares this column required";
-            L->stage[c].n = 0;
-        }
+        bad(L, f, "empty, but the rule file declares this column required", "", 0);
         return;
     }
     if (col->type == COL_TEXT || col->type == COL_CATEGORY) {
         if (stage_text(L, s, n, &L->soff[c]) == 0) L->stage[c].n = n;
         const char *why = column_refuses(col, s, n);
-        if (why && L->bad_field < 0) L->bad_field = f, L->bad_reason = why;
+        if (why) bad(L, f, why, s, n);
         return;
     }
     const char *why = column_parse(col, s, n, &L->stage[c]);
-    if (why && L->bad_field < 0) { /* keep the offending text for the message */
-        L->bad_field = f;
-        L->bad_reason = why;
-        if (stage_text(L, s, n, &L->soff[c]) == 0) L->stage[c].n = n;
-    }
+    if (why) bad(L, f, why, s, n);
 }
 
 static int setup_header(loader *L)
@@ -225,15 +275,16 @@ static int setup_header(loader *L)
     char missing[1024] = "", have[1024] = "";
     if (L->key_field < 0) snprintf(missing, sizeof missing, "%s", t->key);
     for (int c = 0; c < t->ncols; c++) {
-        if (found[c] || (strcmp(t->cols[c].name, t->key) == 0 && L->key_field >= 0)) continue;
+        if (found[c] || strcmp(t->cols[c].name, t->key) == 0) continue; /* the key: listed above */
         size_t k = strlen(missing);
-        if (strstr(missing, t->cols[c].name) != missing)
-            snprintf(missing + k, sizeof missing - k, "%s%s", k ? ", " : "", t->cols[c].name);
+        snprintf(missing + k, sizeof missing - k, "%s%s", k ? ", " : "", t->cols[c].name);
     }
     if (missing[0]) {
-        for (int f = 0; f < L->nheader; f++) {
-            size_t k = strlen(have);
-            snprintf(have + k, sizeof have - k, "%s%s", f ? ", " : "", L->names[f]);
+        for (int f = 0; f < L->nheader; f++) { /* an empty name as "", a long one shortened */
+            size_t k = strlen(have), n = strlen(L->names[f]);
+            if (n == 0) snprintf(have + k, sizeof have - k, "%s\"\"", f ? ", " : "");
+            else if (n > 40) snprintf(have + k, sizeof have - k, "%s%.40s... (%zu bytes)", f ? ", " : "", L->names[f], n);
+            else snprintf(have + k, sizeof have - k, "%s%s", f ? ", " : "", L->names[f]);
         }
         DF_FAIL(L->err, DF_ERR_DATA, L->disp,
                 "missing column(s) %s, which the rule file declares for '%s'. The header has: %s. "
@@ -271,17 +322,19 @@ static void on_data_row(loader *L)
         return;
     }
     if (L->bad_field >= 0) {
-        int c = L->map[L->bad_field];
-        reject(L, L->bad_field, L->bad_reason, L->sbuf + L->soff[c], L->stage[c].n);
+        reject(L, L->bad_field, L->bad_reason, L->sbuf + L->bad_off, L->bad_len);
+        return;
+    }
+    /* an empty key is bad data in any table: the row is rejected (or set aside) with its line */
+    size_t kn = t->is_history ? L->key_len : L->stage[t->key_col].n;
+    if (kn == 0) {
+        char why[200];
+        snprintf(why, sizeof why, "empty key: %s is empty, and every row needs one", t->key);
+        reject(L, L->key_field, why, L->rec, L->rawlen);
         return;
     }
     if (!t->is_history) {
         const char *k = L->sbuf + L->soff[t->key_col];
-        size_t kn = L->stage[t->key_col].n;
-        if (kn == 0) {
-            reject(L, L->key_field, "empty key", "", 0);
-            return;
-        }
         if (L->o->only_key && (strlen(L->o->only_key) != kn || memcmp(L->o->only_key, k, kn) != 0)) return;
         if (L->defer_keys) { /* a block: its keys are checked in file order when it is appended */
             commit_row(L);
@@ -361,7 +414,7 @@ static void on_row(int ch, void *ud)
     if (!L->failed) {
         if (!L->header_done) {
             L->header_done = 1;
-            if (setup_header(L) != 0) L->failed = 1;
+            if (!L->header_only && setup_header(L) != 0) L->failed = 1;
         } else {
             on_data_row(L);
         }
@@ -375,24 +428,75 @@ static int no_space(unsigned char c)
     return 0; /* never trim: spaces are data */
 }
 
-/* A record libcsv refused (a quote in the wrong place): reject it and resume at the next line. */
+/* libcsv back at the start of a record (as csv_fini leaves it, without its callbacks). */
+static void parser_reset(loader *L)
+{
+    L->p.pstate = 0, L->p.quoted = 0, L->p.spaces = 0, L->p.entry_pos = 0, L->p.status = 0;
+}
+
+/* libcsv stopped on a byte: a quote in the wrong place (or no memory). In the header that ends
+ * the load; in a record the rest of the line is skipped and the record rejected at its end. */
 static void parse_error(loader *L)
 {
+    if (csv_error(&L->p) == CSV_ENOMEM) return fail_nomem(L);
+    parser_reset(L);
     if (!L->header_done) {
-        DF_FAIL(L->err, DF_ERR_DATA, L->disp, "line %llu: malformed header (a quote in the wrong place)", (unsigned long long)L->line);
+        char w[512];
+        snprintf(w, sizeof w, "%s:%llu", L->disp, (unsigned long long)L->rec_line);
+        DF_FAIL(L->err, DF_ERR_DATA, w, "malformed header: %s", MALFORMED_QUOTING);
         L->failed = 1;
         return;
     }
+    L->skip_line = 1;
+    L->skip_field = L->field < L->nheader ? L->field : -1;
+}
+
+static void end_skip(loader *L)
+{
+    L->skip_line = 0;
     L->t->st.rows_read++;
-    reject(L, L->field < L->nheader ? L->field : -1,
-           "malformed quoting: a '\"' inside an unquoted field, or text after a closing quote (write a quote inside a quoted field as \"\")",
-           L->rec, L->rawlen);
-    csv_fini(&L->p, NULL, NULL, NULL);
+    reject(L, L->skip_field, MALFORMED_QUOTING, L->raw, L->rawlen);
     reset_record(L);
 }
 
-/* The common case, a whole record on one line [p, p + n) (its \n or \r\n cut off, no other
- * CR in it), is split here rather than by libcsv, with libcsv's rules under CSV_STRICT and
+/* A record that has not ended within its first max_record bytes: nothing after it can be read
+ * with confidence (where would the next record start?), so the load stops. */
+static void too_long(loader *L)
+{
+    char w[512];
+    int in_quotes = L->p.quoted && L->p.pstate == 2; /* libcsv's FIELD_BEGUN inside quotes */
+    where_at(L, w, sizeof w, L->header_done && L->field < L->nheader ? L->field : -1);
+    size_t mb = L->max_record >> 20;
+    if (in_quotes)
+        DF_FAIL(L->err, DF_ERR_DATA, w,
+                "a quoted field opened in this record runs on for more than %zu %s: its closing quote is probably "
+                "missing; fix the export (a quote inside a quoted field is written \"\")",
+                mb ? mb : L->max_record, mb ? "MB" : "bytes");
+    else
+        DF_FAIL(L->err, DF_ERR_DATA, w,
+                "this record runs on for more than %zu %s without a line end: the file is probably not CSV, or "
+                "not cut into lines (\\n, \\r\\n or \\r); a record may take at most that much",
+                mb ? mb : L->max_record, mb ? "MB" : "bytes");
+    L->failed = 1;
+}
+
+/* Keeps the record's raw text (for rejects), at most max_record + 2 bytes of it. */
+static int raw_add(loader *L, const char *p, size_t n)
+{
+    size_t room = L->max_record + 2 - L->rawlen;
+    if (n > room) n = room;
+    if (n && grow_buf(&L->raw, &L->rawcap, L->rawlen + n) != 0) {
+        fail_nomem(L);
+        return -1;
+    }
+    if (n) memcpy(L->raw + L->rawlen, p, n);
+    L->rawlen += n;
+    L->rec = L->raw;
+    return 0;
+}
+
+/* The common case, a whole record on one line [p, p + n) (its line end cut off; a line holds
+ * no CR), is split here rather than by libcsv, with libcsv's rules under CSV_STRICT and
  * no trimming (see no_space): fields end at commas; a field starting with a quote runs to the
  * closing quote, which must be followed by a comma or the end of the line, and holds "" for a
  * quote; a quote anywhere else is an error. Returns 0 when the line was split (no callback
@@ -455,56 +559,106 @@ static void fast_line(loader *L)
     on_row('\n', L);
 }
 
+/* A whole one-line record [p, p + n) by the fast path: 0, or -1 when it is not one (nothing
+ * has been called yet; libcsv reads it). */
+static int fast_record(loader *L, const char *p, size_t n)
+{
+    if (split_line(L, p, n) != 0) return -1;
+    if (n > L->unqcap) {
+        free(L->unq);
+        L->unqcap = n * 2;
+        if (!(L->unq = malloc(L->unqcap))) {
+            L->unqcap = 0;
+            fail_nomem(L);
+            return 0;
+        }
+    }
+    L->rec = p, L->rawlen = n;
+    fast_line(L);
+    return 0;
+}
+
+/* libcsv grows a field's buffer by a fixed step (128 bytes): a field of megabytes took one
+ * realloc per 128 bytes, each a full copy when realloc cannot grow in place (always under
+ * ASan: a 64 MB field never finished). With the step kept at the buffer's size, or the size of
+ * the text about to be parsed if more, it doubles, and one step makes room for that text. */
+static void csv_grow_doubling(struct csv_parser *p, size_t next)
+{
+    size_t n = csv_get_buffer_size(p);
+    if (n < next) n = next; /* the text about to be parsed fits after one step */
+    csv_set_blk_size(p, n > 128 ? n : 128);
+}
+
+/* One piece of a line through libcsv: its text [p, p + cn) and its line end [p + cn, p + cn + tn)
+ * (tn = 0: the line goes on in the next chunk). libcsv sees at most max_record bytes of a record. */
+static void slow_piece(loader *L, const char *p, size_t cn, size_t tn)
+{
+    if (L->skip_line) {
+        if (raw_add(L, p, cn + tn) == 0 && tn) end_skip(L);
+        return;
+    }
+    size_t room = L->max_record - L->rawlen, k = cn < room ? cn : room;
+    if (raw_add(L, p, k) != 0) return;
+    csv_grow_doubling(&L->p, k);
+    if (csv_parse(&L->p, p, k, on_field, on_row, L) < k && !L->failed) {
+        parse_error(L);
+        if (L->failed || raw_add(L, p + k, cn - k + tn) != 0) return;
+        if (tn) end_skip(L);
+        return;
+    }
+    if (L->failed) return;
+    if (k < cn) return too_long(L);
+    if (!tn || raw_add(L, p + cn, tn) != 0) return;
+    csv_parse(&L->p, p + cn, tn, on_field, on_row, L); /* a line end: never an error */
+    if (!L->failed && L->p.pstate != 0 && L->rawlen > L->max_record) too_long(L);
+}
+
+/* The end of the line starting at p: the first LF or CR in [p, end), or end. The positions
+ * found are kept for the next lines (a bare-CR file would otherwise be searched to its end for
+ * a LF at every line). */
+static const char *line_end(loader *L, const char *p, const char *end)
+{
+    if (!L->lf || L->lf < p) L->lf = memchr(p, '\n', (size_t)(end - p)), L->lf = L->lf ? L->lf : end;
+    if (!L->cr || L->cr < p) L->cr = memchr(p, '\r', (size_t)(end - p)), L->cr = L->cr ? L->cr : end;
+    return L->lf < L->cr ? L->lf : L->cr;
+}
+
+/* One line (or the part of it in this chunk): text [p, p + cn), line end of tn bytes. */
+static void feed_line(loader *L, const char *p, size_t cn, size_t tn)
+{
+    if (L->p.pstate == 0 && !L->skip_line) { /* libcsv's ROW_NOT_BEGUN: a record may start here */
+        if (cn == 0) { /* an empty line */
+            L->t->st.blank_lines++;
+            return;
+        }
+        L->rec_line = L->line;
+        L->rawlen = 0;
+        if (tn && L->header_done && !L->o->libcsv_only && cn <= L->max_record && fast_record(L, p, cn) == 0) return;
+    }
+    slow_piece(L, p, cn, tn);
+}
+
 /* Feeds [p, end) line by line; with stop_after_header, returns as soon as the header is read
  * and sets *rest to the first byte not fed. */
 static int feed_lines(loader *L, const char *p, const char *end, int stop_after_header, const char **rest)
 {
+    L->lf = L->cr = NULL;
+    if (!L->has_nul && p < end && memchr(p, 0, (size_t)(end - p))) L->has_nul = 1;
+    if (L->pending_cr && p < end) { /* the LF of a CRLF whose CR ended the text fed last */
+        L->pending_cr = 0;
+        if (*p == '\n') {
+            if (L->p.pstate != 0 && !L->failed) slow_piece(L, p, 0, 1); /* inside a quoted field */
+            p++;
+        }
+    }
     while (p < end && !L->failed && !(stop_after_header && L->header_done)) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *seg = nl ? nl + 1 : end;
-        size_t n = (size_t)(seg - p);
-        if (nl && L->header_done && L->p.pstate == 0 && !L->o->libcsv_only) {
-            size_t len = (size_t)(nl - p);
-            if (len && p[len - 1] == '\r') len--;
-            if (len && !memchr(p, '\r', len) && split_line(L, p, len) == 0) {
-                if (len > L->unqcap) {
-                    free(L->unq);
-                    L->unqcap = len * 2;
-                    if (!(L->unq = malloc(L->unqcap))) {
-                        DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
-                        return -1;
-                    }
-                }
-                L->rec_line = L->line;
-                L->rec = p, L->rawlen = len;
-                fast_line(L);
-                L->line++;
-                p = seg;
-                continue;
-            }
-        }
-        if (L->p.pstate == 0) { /* libcsv's ROW_NOT_BEGUN: a record starts on this line */
-            L->rec_line = L->line;
-            L->rawlen = 0;
-            if (nl && (n == 1 || (n == 2 && p[0] == '\r'))) L->t->st.blank_lines++;
-        }
-        if (L->rawlen + n > MAX_RECORD_BYTES) {
-            DF_FAIL(L->err, DF_ERR_DATA, L->disp,
-                    "line %llu: a quoted field opened here runs on for more than %u MB; a closing quote is probably missing",
-                    (unsigned long long)L->rec_line, MAX_RECORD_BYTES >> 20);
-            L->failed = 1;
-            return -1;
-        }
-        if (grow_buf(&L->raw, &L->rawcap, L->rawlen + n) != 0) {
-            DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory");
-            return -1;
-        }
-        memcpy(L->raw + L->rawlen, p, n);
-        L->rawlen += n;
-        L->rec = L->raw;
-        if (csv_parse(&L->p, p, n, on_field, on_row, L) < n && !L->failed) parse_error(L);
-        if (nl) L->line++;
-        p = seg;
+        const char *e = line_end(L, p, end);
+        size_t cn = (size_t)(e - p), tn = 0;
+        if (e < end) tn = *e == '\r' && e + 1 < end && e[1] == '\n' ? 2 : 1;
+        feed_line(L, p, cn, tn);
+        if (tn) L->line++;
+        if (tn == 1 && *e == '\r' && e + 1 == end) L->pending_cr = 1;
+        p = e + tn;
     }
     if (rest) *rest = p;
     return L->failed ? -1 : 0;
@@ -529,9 +683,13 @@ static void loader_free(loader *L)
     free(L->unq);
 }
 
+/* The end of the text: the last record (no line end), a record left open, the empty file. */
 static df_status finish(loader *L)
 {
-    if (csv_fini(&L->p, on_field, on_row, L) != 0 && !L->failed) {
+    if (!L->failed && L->skip_line) {
+        end_skip(L);
+    } else if (!L->failed && csv_fini(&L->p, on_field, on_row, L) != 0) {
+        parser_reset(L);
         L->t->st.rows_read++;
         reject(L, -1, "unterminated quoted field: the quote opened in this record is never closed", L->raw, L->rawlen);
     }
@@ -546,17 +704,22 @@ static df_status finish(loader *L)
  * The reader (this thread) decompresses, cuts the text into blocks of whole records and hands
  * them to workers; each worker parses its block into a table of its own with a copy of the
  * header, starting at the block's line number; the blocks' tables are appended in order.
- * A newline ends a record only outside quotes: since every record starts outside quotes, the
- * parity of '"' counted from a block's start tells, at each newline, whether it is inside a
- * quoted field ("" counts twice, so it keeps the parity). */
+ * A line end (LF, CRLF, lone CR) ends a record only outside quotes: since every record starts
+ * outside quotes, the parity of '"' counted from a block's start tells, at each line end,
+ * whether it is inside a quoted field ("" counts twice, so it keeps the parity). In well-formed
+ * text that is exactly where libcsv ends records; text where the two differ has a quoting error
+ * before the difference, in a block parsed before it, and that error is what the load reports.
+ * What the reader cannot cut into blocks (a record longer than max_record, a read error with
+ * text still uncut, no thread to parse on) it leaves to the header's loader, which reads on
+ * from there exactly as the single-threaded path does: the same outcome either way. */
 
 #define BLOCK_BYTES (8u << 20) /* default; load_opts.block_bytes overrides */
-#define MAX_BLOCK_BYTES (256u << 20)
 
 typedef struct block_job {
     char *text; /* a buffer of cap bytes, given back to the pool when parsed */
     size_t len, cap;
     uint64_t line;
+    int last; /* the end of the file: the block's end is the text's end */
     table tbl;
     df_error err;
     df_status st;
@@ -604,8 +767,8 @@ static int copy_header(loader *W, const loader *H)
 {
     W->names = calloc((size_t)(H->nheader ? H->nheader : 1), sizeof *W->names);
     W->map = malloc((size_t)(H->nheader ? H->nheader : 1) * sizeof *W->map);
-    W->stage = calloc((size_t)W->t->ncols, sizeof *W->stage);
-    W->soff = calloc((size_t)W->t->ncols, sizeof *W->soff);
+    W->stage = calloc((size_t)(W->t->ncols ? W->t->ncols : 1), sizeof *W->stage);
+    W->soff = calloc((size_t)(W->t->ncols ? W->t->ncols : 1), sizeof *W->soff);
     if (!W->names || !W->map || !W->stage || !W->soff) return -1;
     W->nheader = W->header_cap = H->nheader; /* only now: loader_free frees that many names */
     for (int i = 0; i < H->nheader; i++)
@@ -616,13 +779,26 @@ static int copy_header(loader *W, const loader *H)
     return 0;
 }
 
+/* A block that is not the file's last ends where a record ends (see above): anything else
+ * would be a bug in the cutting, said as such rather than read as something else. */
+static df_status block_end(loader *W, int last)
+{
+    if (last) return finish(W);
+    if (!W->failed && (W->p.pstate != 0 || W->skip_line))
+        return DF_FAIL(W->err, DF_ERR_INTERNAL, W->disp,
+                       "internal error: a parsing block was cut inside the record at line %llu; please report this "
+                       "(--threads 1 reads the file)", (unsigned long long)W->rec_line);
+    return W->failed ? W->err->status : DF_OK;
+}
+
 static void parse_block(block_pool *bp, block_job *j)
 {
     uint64_t rejects = 0;
     load_opts lo = *bp->o;
-    lo.rejects = &rejects, lo.on_reject = NULL, lo.prog = NULL;
-    loader W = {.t = &j->tbl, .entity = bp->entity, .o = &lo, .err = &j->err, .line = j->line, .bad_field = -1,
-                .last_owner = -1, .disp = bp->head->disp, .defer_keys = !bp->t->is_history};
+    lo.rejects = &rejects, lo.on_reject = NULL, lo.prog = NULL, lo.display = bp->head->disp;
+    loader W;
+    loader_init(&W, &j->tbl, bp->entity, &lo, &j->err);
+    W.line = j->line, W.defer_keys = !bp->t->is_history;
     j->tbl.key_col = table_find_col(&j->tbl, j->tbl.key);
     j->tbl.date_idx = j->tbl.date_col ? table_find_col(&j->tbl, j->tbl.date_col) : -1;
     j->st = DF_OK;
@@ -632,7 +808,7 @@ static void parse_block(block_pool *bp, block_job *j)
         csv_set_space_func(&W.p, no_space);
         double c0 = thread_cpu_seconds();
         if (feed(&W, j->text, j->text + j->len) != 0) j->st = j->err.status;
-        else j->st = finish(&W);
+        else j->st = block_end(&W, j->last);
         j->tbl.st.parse_cpu += thread_cpu_seconds() - c0;
     }
     loader_free(&W);
@@ -691,7 +867,8 @@ static df_status append_done(block_pool *bp, int wait_all, df_status st, df_erro
     return st;
 }
 
-static int submit_block(block_pool *bp, char *text, size_t len, size_t bufcap, uint64_t line)
+/* Queues text[0, len) as a block starting at `line`; the buffer is the block's from now on. */
+static int submit_block(block_pool *bp, char *text, size_t len, size_t bufcap, uint64_t line, int last)
 {
     block_job *j = calloc(1, sizeof *j);
     if (!j || table_clone_spec(&j->tbl, bp->t, bp->t->path) != 0) {
@@ -699,7 +876,7 @@ static int submit_block(block_pool *bp, char *text, size_t len, size_t bufcap, u
         free(j), free(text);
         return -1;
     }
-    j->text = text, j->len = len, j->cap = bufcap, j->line = line;
+    j->text = text, j->len = len, j->cap = bufcap, j->line = line, j->last = last;
     pthread_mutex_lock(&bp->mu);
     if (bp->njobs == bp->cap) {
         int cap = bp->cap ? bp->cap * 2 : 64;
@@ -717,7 +894,6 @@ static int submit_block(block_pool *bp, char *text, size_t len, size_t bufcap, u
     return 0;
 }
 
-/* The end of the last whole record in buf[0, n) (just after a newline outside quotes), or 0. */
 static uint64_t count_byte(const char *p, const char *end, char c)
 {
     uint64_t k = 0;
@@ -725,86 +901,171 @@ static uint64_t count_byte(const char *p, const char *end, char c)
     return k;
 }
 
-/* A newline ends a record when the quotes before it, from the block's start, are even. The
- * quotes of the block are counted once (memchr); then newlines are tried from the end back. */
-static size_t last_record_end(const char *buf, size_t n)
+/* Line ends in [p, end), as the loader counts them: LF, CRLF (once), lone CR. A CR just before
+ * end is a lone CR: the reader never cuts between the CR and the LF of a CRLF. */
+static uint64_t count_line_ends(const char *p, const char *end)
 {
-    uint64_t before = count_byte(buf, buf + n, '"'); /* quotes in buf[0, p) */
-    size_t p = n;
+    uint64_t k = count_byte(p, end, '\n');
+    for (const char *r = p; r < end && (r = memchr(r, '\r', (size_t)(end - r))); r++)
+        if (r + 1 == end || r[1] != '\n') k++;
+    return k;
+}
+
+/* Where the reader may cut: after a line end with an even count of '"' before it, counted from
+ * the block's start. Kept as the text comes in, each byte looked at once (scanned), plus the
+ * backward look from the end of each new stretch for its last such line end. */
+typedef struct cutter {
+    size_t scanned; /* bytes looked at; a CR at the end waits for the byte after it */
+    uint64_t quotes; /* '"' in [0, scanned) */
+    size_t best;    /* the last place to cut found so far, 0: none */
+} cutter;
+
+static void find_cuts(cutter *c, const char *buf, size_t n)
+{
+    size_t end = n;
+    if (end > c->scanned && buf[end - 1] == '\r') end--; /* CR, or the CR of a CRLF? */
+    if (end <= c->scanned) return;
+    uint64_t total = c->quotes + count_byte(buf + c->scanned, buf + end, '"'), after = 0;
+    for (size_t i = end; i-- > c->scanned;) {
+        char ch = buf[i];
+        if (ch == '"') after++;
+        else if ((ch == '\n' || (ch == '\r' && buf[i + 1] != '\n')) && (total - after) % 2 == 0) {
+            c->best = i + 1;
+            break;
+        }
+    }
+    c->quotes = total, c->scanned = end;
+}
+
+/* The reader's state: the block being filled, its first line, the cuts in it. */
+typedef struct reader {
+    block_pool *bp;
+    char *block;
+    size_t len, cap, chunk;
+    uint64_t line;
+    cutter cut;
+} reader;
+
+/* Hands block[0, at) to the workers and starts the next block with the rest. */
+static df_status cut_block(reader *r, size_t at, size_t target, df_error *err)
+{
+    const char *disp = r->bp->head->disp;
+    size_t ncap = 0, rest = r->len - at;
+    char *next = take_buffer(r->bp, target + r->chunk + rest + 1, &ncap);
+    if (!next) return DF_FAIL(err, DF_ERR_NOMEM, disp, "out of memory");
+    memcpy(next, r->block + at, rest);
+    uint64_t first_line = r->line;
+    r->line += count_line_ends(r->block, r->block + at);
+    int sent = submit_block(r->bp, r->block, at, r->cap, first_line, 0);
+    r->block = next, r->cap = ncap, r->len = rest;
+    r->cut = (cutter){0};
+    find_cuts(&r->cut, r->block, r->len);
+    return sent == 0 ? DF_OK : DF_FAIL(err, DF_ERR_NOMEM, disp, "out of memory");
+}
+
+/* Reads on from src, feeding H, as the single-threaded path does; then the end of the text. */
+static df_status read_on(loader *H, gzsource *src, size_t chunk)
+{
+    table *t = H->t;
+    char *buf = malloc(chunk);
+    df_status st = buf ? DF_OK : DF_FAIL(H->err, DF_ERR_NOMEM, H->disp, "out of memory");
+    while (st == DF_OK) {
+        long n = gzsource_read(src, buf, chunk, H->err);
+        if (n < 0) st = H->err->status;
+        if (n <= 0) break;
+        t->st.bytes_text += (uint64_t)n;
+        progress_update(H->o->prog, gzsource_bytes_in(src), t->st.rows_read);
+        double c0 = thread_cpu_seconds();
+        if (feed(H, buf, buf + n) != 0) st = H->err->status;
+        t->st.parse_cpu += thread_cpu_seconds() - c0;
+    }
+    free(buf);
+    return st == DF_OK ? finish(H) : st;
+}
+
+/* Reads src into blocks for the workers, until the end of the text, a failed block, or what
+ * the reader leaves to H (*left): a record too long for a block, or a read error (*rd, after
+ * the text read before it, which is H's to parse first). */
+static df_status read_blocks(reader *r, loader *H, gzsource *src, int *left, df_status *rd, df_error *rd_err,
+                             df_error *err)
+{
+    block_pool *bp = r->bp;
+    table *t = H->t;
+    size_t target = H->o->block_bytes ? H->o->block_bytes : BLOCK_BYTES;
+    int skip_lf = H->pending_cr && r->len == 0; /* the header's CR ended the last chunk */
+    H->pending_cr = 0;
+    df_status st = DF_OK;
     for (;;) {
-        const char *nl = memrchr(buf, '\n', p);
-        if (!nl) return 0;
-        before -= count_byte(nl + 1, buf + p, '"');
-        if (before % 2 == 0) return (size_t)(nl - buf) + 1;
-        p = (size_t)(nl - buf);
+        if (r->len + r->chunk > r->cap) {
+            size_t ncap = r->cap;
+            while (ncap < r->len + r->chunk) ncap *= 2;
+            char *nb = realloc(r->block, ncap);
+            if (!nb) return DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
+            r->block = nb, r->cap = ncap;
+        }
+        long n = gzsource_read(src, r->block + r->len, r->chunk, rd_err);
+        if (n < 0) return *left = 1, *rd = rd_err->status, DF_OK;
+        if (n == 0) { /* the end: the rest is the last block */
+            if (r->len == 0) return DF_OK;
+            if (submit_block(bp, r->block, r->len, r->cap, r->line, 1) != 0)
+                st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
+            r->block = NULL, r->len = 0; /* the block's now, freed or not */
+            return st;
+        }
+        t->st.bytes_text += (uint64_t)n;
+        progress_update(H->o->prog, gzsource_bytes_in(src), t->st.rows_read);
+        if (skip_lf && r->block[0] == '\n') memmove(r->block, r->block + 1, (size_t)--n);
+        skip_lf = 0;
+        r->len += (size_t)n;
+        find_cuts(&r->cut, r->block, r->len);
+        if (r->len - r->cut.best > H->max_record) { /* a record too long for a block: H reads it */
+            *left = 1;
+            return r->cut.best ? cut_block(r, r->cut.best, target, err) : DF_OK;
+        }
+        if (r->len < target || r->cut.best == 0) continue;
+        if ((st = cut_block(r, r->cut.best, target, err)) != DF_OK) return st;
+        if ((st = append_done(bp, 0, DF_OK, err)) != DF_OK) return st;
     }
 }
 
-static df_status load_blocks(loader *H, gzsource *src, const char *rest, const char *rest_end, int workers, df_error *err)
+static df_status load_blocks(loader *H, gzsource *src, const char *rest, const char *rest_end, int workers, size_t chunk,
+                             df_error *err)
 {
-    table *t = H->t;
-    block_pool bp = {.head = H, .t = t, .entity = H->entity, .o = H->o};
+    block_pool bp = {.head = H, .t = H->t, .entity = H->entity, .o = H->o};
     pthread_mutex_init(&bp.mu, NULL);
     pthread_cond_init(&bp.cv, NULL);
-    pool workers_pool; /* the reader waits for the workers: it needs at least one beside it */
-    int started = pool_start(&workers_pool, workers, workers, block_worker, &bp);
-    df_status st = started ? DF_OK : DF_FAIL(err, DF_ERR_INTERNAL, H->disp, "cannot start the parsing threads");
-    size_t target = H->o->block_bytes ? H->o->block_bytes : BLOCK_BYTES;
-    size_t cap = 0, len = (size_t)(rest_end - rest);
-    /* the text is read straight into the block; at a cut the block itself goes to a worker
-     * and only the partial record after the cut is copied into the next buffer */
-    char *block = take_buffer(&bp, target + CHUNK + len + 1, &cap);
-    if (!block) st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
-    uint64_t line = H->line;
-    if (st == DF_OK) memcpy(block, rest, len);
-    int eof = 0;
-    while (st == DF_OK && !eof) {
-        if (len + CHUNK > cap) {
-            size_t ncap = cap;
-            while (ncap < len + CHUNK) ncap *= 2;
-            char *nb = realloc(block, ncap);
-            if (!nb) {
-                st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
-                break;
-            }
-            block = nb, cap = ncap;
-        }
-        long n = gzsource_read(src, block + len, CHUNK, err);
-        if (n < 0) {
-            st = err->status;
-            break;
-        }
-        if (n == 0) eof = 1;
-        t->st.bytes_text += (uint64_t)n;
-        progress_update(H->o->prog, gzsource_bytes_in(src), t->st.rows_read);
-        len += (size_t)n;
-        if (len < target && !eof) continue;
-        size_t cut = eof || len > MAX_BLOCK_BYTES ? len : last_record_end(block, len);
-        if (cut == 0) continue; /* one record longer than a block: read on */
-        size_t ncap = 0;
-        char *next = take_buffer(&bp, target + CHUNK + (len - cut) + 1, &ncap);
-        if (!next) {
-            st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
-            break;
-        }
-        memcpy(next, block + cut, len - cut);
-        uint64_t first_line = line;
-        line += count_byte(block, block + cut, '\n');
-        if (submit_block(&bp, block, cut, cap, first_line) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory");
-        block = next, cap = ncap, len -= cut;
-        if (st == DF_OK) st = append_done(&bp, 0, st, err);
+    size_t len = (size_t)(rest_end - rest), target = H->o->block_bytes ? H->o->block_bytes : BLOCK_BYTES;
+    reader r = {.bp = &bp, .chunk = chunk, .line = H->line, .len = len};
+    r.block = take_buffer(&bp, target + chunk + len + 1, &r.cap);
+    df_status st = r.block ? DF_OK : DF_FAIL(err, DF_ERR_NOMEM, H->disp, "out of memory"), rd = DF_OK;
+    df_error rd_err;
+    int left = 1; /* no thread to parse on: H reads it all */
+    pool workers_pool;
+    int pooled = st == DF_OK, started = pooled ? pool_start(&workers_pool, workers, workers, block_worker, &bp) : 0;
+    if (st == DF_OK) {
+        memcpy(r.block, rest, len);
+        find_cuts(&r.cut, r.block, r.len);
+        if (started) left = 0, st = read_blocks(&r, H, src, &left, &rd, &rd_err, err);
     }
     pthread_mutex_lock(&bp.mu);
     bp.stop = 1;
     pthread_cond_broadcast(&bp.cv);
     pthread_mutex_unlock(&bp.mu);
     st = append_done(&bp, 1, st, err);
-    pool_join(&workers_pool);
+    if (pooled) pool_join(&workers_pool); /* none started: the tasks run here, see the stop at once */
+    if (st == DF_OK && left) { /* H reads on from the text not cut, at its line */
+        H->line = r.line;
+        double c0 = thread_cpu_seconds();
+        if (feed(H, r.block, r.block + r.len) != 0) st = H->err->status;
+        H->t->st.parse_cpu += thread_cpu_seconds() - c0;
+        if (st == DF_OK && rd != DF_OK) *err = rd_err, st = rd;
+        else if (st == DF_OK) st = read_on(H, src, chunk);
+    }
     for (int k = bp.next_append; k < bp.njobs; k++) table_free(&bp.jobs[k]->tbl), free(bp.jobs[k]->text);
     for (int k = 0; k < bp.njobs; k++) free(bp.jobs[k]);
     free(bp.jobs);
     for (int k = 0; k < bp.nspare; k++) free(bp.spare[k]);
-    free(block);
+    free(r.block);
     pthread_mutex_destroy(&bp.mu);
     pthread_cond_destroy(&bp.cv);
     return st;
@@ -812,8 +1073,9 @@ static df_status load_blocks(loader *H, gzsource *src, const char *rest, const c
 
 df_status csvload_table(table *t, const table *entity, const load_opts *o, df_error *err)
 {
-    loader L = {.t = t, .entity = entity, .o = o, .err = err, .line = 1, .bad_field = -1, .last_owner = -1};
-    L.disp = o->display ? o->display : t->path;
+    loader L;
+    loader_init(&L, t, entity, o, err);
+    size_t chunk = o->chunk ? o->chunk : CHUNK;
     t->key_col = table_find_col(t, t->key);
     t->date_idx = t->date_col ? table_find_col(t, t->date_col) : -1;
     if (!t->is_history && !t->keys.slots && strmap_init(&t->keys) != 0) return DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
@@ -827,12 +1089,11 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     /* A file read by several workers: the reader only decompresses and cuts blocks. Not when
      * rows may be set aside (rejects.csv keeps file order) or for one entity. */
     int blocks = o->threads > 1 && o->max_rejects == 0 && !o->only_key;
-    st = gzpipe_start(src, CHUNK, !blocks && o->threads > 1 && gzsource_is_gzip(src), &pipe, err);
+    st = gzpipe_start(src, chunk, !blocks && o->threads > 1 && gzsource_is_gzip(src), &pipe, err);
     if (st != DF_OK) goto done;
     char label[300];
     snprintf(label, sizeof label, "reading %s", t->file);
     progress_phase(o->prog, label, t->st.bytes);
-    int first = 1;
     for (;;) {
         const char *buf;
         long n = gzpipe_next(pipe, &buf, err);
@@ -841,25 +1102,22 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
             goto done;
         }
         if (n == 0) break;
-        const char *p = buf;
-        if (first && n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3; /* UTF-8 BOM */
-        first = 0;
         t->st.bytes_text += (uint64_t)n;
         progress_update(o->prog, gzsource_bytes_in(src), t->st.rows_read);
         if (blocks && !L.header_done) {
             const char *rest;
-            if (feed_lines(&L, p, buf + n, 1, &rest) != 0) {
+            if (feed_lines(&L, buf, buf + n, 1, &rest) != 0) {
                 st = err->status;
                 goto done;
             }
             if (L.header_done) {
-                st = load_blocks(&L, src, rest, buf + n, o->threads, err);
+                st = load_blocks(&L, src, rest, buf + n, o->threads, chunk, err);
                 goto done;
             }
             continue;
         }
         double c0 = thread_cpu_seconds();
-        int fed = feed(&L, p, buf + n);
+        int fed = feed(&L, buf, buf + n);
         t->st.parse_cpu += thread_cpu_seconds() - c0;
         if (fed != 0) {
             st = err->status;
@@ -868,6 +1126,7 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     }
     st = finish(&L);
 done:
+    if (st == DF_OK && !o->part) st = csvload_no_rows(t, o, L.disp, err);
     progress_end(o->prog);
     gzpipe_free(pipe); /* joins the read-ahead thread: its CPU time is in src */
     if (src) t->st.decompress_cpu += gzsource_cpu_seconds(src);
@@ -876,72 +1135,52 @@ done:
     return st;
 }
 
-/* ---- the header line alone (defector check) ---- */
-typedef struct header_reader {
-    char **names;
-    int n, cap, done, failed;
-} header_reader;
-
-static void hdr_field(void *s, size_t n, void *ud)
+df_status csvload_no_rows(const table *t, const load_opts *o, const char *display, df_error *err)
 {
-    header_reader *h = ud;
-    if (h->done || h->failed) return;
-    if (h->n == h->cap) {
-        int cap = h->cap ? h->cap * 2 : 16;
-        char **nn = realloc(h->names, (size_t)cap * sizeof *nn);
-        if (!nn) {
-            h->failed = 1;
-            return;
-        }
-        h->names = nn, h->cap = cap;
-    }
-    char *name = malloc(n + 1);
-    if (!name) {
-        h->failed = 1;
-        return;
-    }
-    if (n) memcpy(name, s, n);
-    name[n] = 0;
-    h->names[h->n++] = name;
+    if (t->is_history || o->only_key || t->nrows > 0) return DF_OK;
+    if (t->st.rows_read == 0)
+        return DF_FAIL(err, DF_ERR_DATA, display,
+                       "no rows: the file has a header line and nothing else, and a run needs at least one "
+                       "row of %s; check that the export is complete", t->name);
+    return DF_FAIL(err, DF_ERR_DATA, display,
+                   "no rows left: all %llu rows were set aside (see rejects.csv), and a run needs at least one %s",
+                   (unsigned long long)t->st.rows_read, t->name);
 }
 
-static void hdr_row(int c, void *ud)
-{
-    (void)c;
-    ((header_reader *)ud)->done = 1;
-}
-
+/* ---- the header line alone (defector check): the loader, stopped at the header ---- */
 df_status csvload_header(const char *path, char ***names, int *n, df_error *err)
 {
-    header_reader h = {0};
-    struct csv_parser p;
-    gzsource *src = NULL;
+    table t;
+    memset(&t, 0, sizeof t);
+    t.path = (char *)path;
+    uint64_t rejects = 0;
+    load_opts o = {.rejects = &rejects};
+    loader L;
+    loader_init(&L, &t, NULL, &o, err);
+    L.header_only = 1;
     *names = NULL, *n = 0;
-    if (csv_init(&p, CSV_STRICT) != 0) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
-    csv_set_space_func(&p, no_space);
+    if (csv_init(&L.p, CSV_STRICT) != 0) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
+    csv_set_space_func(&L.p, no_space);
+    gzsource *src = NULL;
     df_status st = gzsource_open(path, &src, err);
-    char buf[65536];
-    int first = 1;
-    while (st == DF_OK && !h.done && !h.failed) {
-        long k = gzsource_read(src, buf, sizeof buf, err);
+    char *buf = st == DF_OK ? malloc(65536) : NULL;
+    if (st == DF_OK && !buf) st = DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
+    while (st == DF_OK && !L.header_done) {
+        long k = gzsource_read(src, buf, 65536, err);
         if (k < 0) st = err->status;
         if (k <= 0) break;
-        const char *b = buf;
-        if (first && k >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0) b += 3, k -= 3;
-        first = 0;
-        for (long i = 0; i < k && !h.done; i++) csv_parse(&p, b + i, 1, hdr_field, hdr_row, &h);
+        if (feed_lines(&L, buf, buf + k, 1, NULL) != 0) st = err->status;
     }
-    if (st == DF_OK && !h.done) csv_fini(&p, hdr_field, hdr_row, &h);
-    csv_free(&p);
+    if (st == DF_OK && !L.header_done) csv_fini(&L.p, on_field, on_row, &L); /* a header without line end */
+    if (st == DF_OK && L.failed) st = err->status;
+    free(buf);
     gzsource_free(src);
-    if (st == DF_OK && h.failed) st = DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
-    if (st != DF_OK) {
-        for (int i = 0; i < h.n; i++) free(h.names[i]);
-        free(h.names);
-        return st;
+    if (st == DF_OK) {
+        *names = L.names, *n = L.nheader;
+        L.names = NULL, L.nheader = 0;
     }
-    *names = h.names, *n = h.n;
-    return DF_OK;
+    loader_free(&L);
+    return st;
 }
 
 /* ---- the distinct values of one column (defector check --data) ---- */
@@ -983,15 +1222,12 @@ df_status csvload_distinct(const char *path, const char *colname, strmap *values
     csv_set_space_func(&p, no_space);
     df_status st = gzsource_open(path, &src, err);
     char buf[65536];
-    int first = 1;
     while (st == DF_OK && !d.failed && (d.want >= 0 || !d.header_done)) {
         long k = gzsource_read(src, buf, sizeof buf, err);
         if (k < 0) st = err->status;
         if (k <= 0) break;
-        const char *b = buf;
-        if (first && k >= 3 && memcmp(b, "\xEF\xBB\xBF", 3) == 0) b += 3, k -= 3;
-        first = 0;
-        csv_parse(&p, b, (size_t)k, dst_field, dst_row, &d);
+        csv_grow_doubling(&p, (size_t)k);
+        csv_parse(&p, buf, (size_t)k, dst_field, dst_row, &d);
     }
     if (st == DF_OK) csv_fini(&p, dst_field, dst_row, &d);
     csv_free(&p);

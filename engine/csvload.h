@@ -1,5 +1,7 @@
 /* csvload.h: streams one CSV (gzip or plain) into a table's typed columns: one-line records
- * split by csvload's own fast path, everything else (and every malformed line) by libcsv. */
+ * split by csvload's own fast path, everything else (and every malformed line) by libcsv.
+ * Lines end at \n, \r\n or a lone \r. The outcome (rows, cells, rejects, the error and its
+ * file:line: column) is the same for every thread count, block size, read size and parse path. */
 #ifndef DF_CSVLOAD_H
 #define DF_CSVLOAD_H
 
@@ -26,11 +28,18 @@ typedef struct load_opts {
     const char *only_key; /* explain: keep only this entity (and its history rows) */
     size_t block_bytes;   /* threads > 1: text per parsing block of a history (0: 8 MB) */
     int libcsv_only;      /* tests: every line through libcsv (no one-line fast path) */
+    size_t max_record;    /* bytes a record may take before its line end (0: 64 MB); tests set less */
+    size_t chunk;         /* bytes per read of the text (0: 1 MB); tests set less */
+    int part;             /* one part of an export in parts: the "no rows" check is parts_load's */
 } load_opts;
 
 /* Loads t (its path, columns, key and date column set). A history table needs the loaded
- * entity table to resolve its keys. */
+ * entity table to resolve its keys. An entity table that ends up without rows is an error
+ * (csvload_no_rows), a history without rows is not. */
 df_status csvload_table(table *t, const table *entity, const load_opts *o, df_error *err);
+/* The entity table t has no rows (a header-only file, every row set aside): an error, DF_ERR_DATA,
+ * naming display; DF_OK when t has rows, is a history, or only one entity was asked for. */
+df_status csvload_no_rows(const table *t, const load_opts *o, const char *display, df_error *err);
 
 /* Reads only the header line of a CSV (gzip or plain): *names (malloc'd, n of them). */
 df_status csvload_header(const char *path, char ***names, int *n, df_error *err);

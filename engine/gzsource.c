@@ -2,6 +2,13 @@
  * its name; otherwise it is read as plain text. Gzip members are inflated one after another
  * (exports made by `cat a.gz b.gz` or by parallel compressors are multi-member); zero bytes
  * after the last member are tolerated, anything else there is reported as corruption.
+ * A BGZF file (bgzip: members carrying the "BC" extra field) ends with an empty member, its
+ * end-of-file block: without it the file was cut off, and is refused. A plain multi-member file
+ * cut exactly between two members cannot be told from a whole one (gzip has no end marker).
+ * The first bytes of the text are looked at before any is handed out (peek): another
+ * compression (bzip2, zstd, xz, zip, ...), gzip inside gzip, or UTF-16/32 text are refused
+ * with what the file is and how to fix it, rather than read as CSV; a UTF-8 byte order mark
+ * there is not handed out.
  * Invariant: `in` holds [in_pos, in_len) unread compressed bytes. */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +22,7 @@
 #include "progress.h"
 
 #define IN_CAP (1u << 18)
+#define PEEK 64
 
 struct gzsource {
     FILE *f;
@@ -23,11 +31,44 @@ struct gzsource {
     int stream_open; /* inside a gzip member (inflate initialised and not at its end) */
     int eof;         /* no more bytes from the file */
     z_stream z;
+    gz_header head;  /* the current member's header, its extra field in extra[] */
+    unsigned char extra[64];
+    int bgzf;        /* the first member is BGZF */
+    int ended_bgzf;  /* the last member read was an empty BGZF member (the end-of-file block) */
+    uint64_t members; /* members inflated to their end */
     unsigned char in[IN_CAP];
     size_t in_pos, in_len;
     uint64_t consumed, size;
+    char peek[PEEK]; /* the first bytes of the text, read before any is handed out */
+    size_t peek_len, peek_pos;
+    int peeked;
+    int failed;     /* an error, handed out with every read from now on */
+    df_error fail;
     double cpu; /* thread CPU time spent reading and inflating */
 };
+
+/* Starts (or restarts, for the next member) inflating, keeping the member's header. */
+static int member_start(gzsource *s, int first)
+{
+    if ((first ? inflateInit2(&s->z, 15 + 16) : inflateReset(&s->z)) != Z_OK) return -1;
+    memset(&s->head, 0, sizeof s->head);
+    s->head.extra = s->extra;
+    s->head.extra_max = sizeof s->extra;
+    return inflateGetHeader(&s->z, &s->head) == Z_OK ? 0 : -1;
+}
+
+/* The member just inflated carries BGZF's extra subfield: 'B', 'C', length 2. */
+static int member_is_bgzf(const gzsource *s)
+{
+    if (!s->head.extra) return 0;
+    size_t n = s->head.extra_len < s->head.extra_max ? s->head.extra_len : s->head.extra_max;
+    for (size_t i = 0; i + 4 <= n;) {
+        size_t len = (size_t)s->extra[i + 2] | (size_t)s->extra[i + 3] << 8;
+        if (s->extra[i] == 'B' && s->extra[i + 1] == 'C' && len == 2) return 1;
+        i += 4 + len;
+    }
+    return 0;
+}
 
 static int fill(gzsource *s)
 {
@@ -63,7 +104,9 @@ df_status gzsource_open(const char *path, gzsource **out, df_error *err)
         return DF_FAIL(err, DF_ERR_IO, path, "cannot read the file: %s", strerror(errno));
     }
     s->gzip = s->in_len >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
-    if (s->gzip && inflateInit2(&s->z, 15 + 16) != Z_OK) {
+    if (s->gzip && member_start(s, 1) != 0) {
+        inflateEnd(&s->z);
+        s->gzip = 0;
         gzsource_free(s);
         return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory starting zlib");
     }
@@ -72,85 +115,196 @@ df_status gzsource_open(const char *path, gzsource **out, df_error *err)
     return DF_OK;
 }
 
-/* After a member's end: another member, trailing zero padding, or garbage. */
+/* After a member's end: another member, trailing zero padding, or garbage. A BGZF file ends
+ * with its end-of-file block. */
 static int next_member(gzsource *s, df_error *err)
 {
+    int bgzf = member_is_bgzf(s);
+    if (s->members++ == 0) s->bgzf = bgzf;
+    s->ended_bgzf = bgzf && s->z.total_out == 0;
+    int padding = 0; /* zeros after a member end the stream: gzip and zlib read nothing after them */
     for (;;) {
         if (fill(s) != 0) return DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;
-        if (s->in_pos == s->in_len) return 0; /* clean end */
-        if (s->in[s->in_pos] == 0x1f) {
-            inflateReset(&s->z);
+        if (s->in_pos == s->in_len) { /* the end of the file */
+            if (!s->bgzf || s->ended_bgzf) return 0;
+            DF_FAIL(err, DF_ERR_IO, s->path,
+                    "truncated BGZF file: it ends after %llu bytes without the end-of-file block bgzip writes; "
+                    "the export was cut off at a block boundary, copy it again",
+                    (unsigned long long)s->consumed);
+            return -1;
+        }
+        if (s->in[s->in_pos] == 0x1f && !padding) {
+            if (member_start(s, 0) != 0) return DF_FAIL(err, DF_ERR_NOMEM, s->path, "cannot restart zlib"), -1;
             s->stream_open = 1;
             return 0;
         }
         if (s->in[s->in_pos] != 0) {
             DF_FAIL(err, DF_ERR_IO, s->path,
-                    "corrupt gzip: unexpected data after the end of the compressed stream at byte %llu; "
-                    "re-create the export or check that it was copied completely",
-                    (unsigned long long)(s->consumed));
+                    "corrupt gzip: unexpected data after the end of the compressed stream%s at byte %llu "
+                    "(gzip and zlib would read none of it); re-create the export or check that it was copied completely",
+                    padding ? " and its zero padding" : "", (unsigned long long)(s->consumed));
             return -1;
         }
+        padding = 1;
         s->in_pos++, s->consumed++;
     }
 }
 
-static long read_plain(gzsource *s, char *buf, size_t cap, df_error *err)
+static int read_plain(gzsource *s, char *buf, size_t cap, size_t *got, df_error *err)
 {
     size_t n = 0;
     while (n < cap) {
-        if (fill(s) != 0) return DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;
+        if (fill(s) != 0) return *got = n, DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;
         if (s->in_pos == s->in_len) break;
         size_t k = s->in_len - s->in_pos;
         if (k > cap - n) k = cap - n;
         memcpy(buf + n, s->in + s->in_pos, k);
         s->in_pos += k, s->consumed += k, n += k;
     }
-    return (long)n;
+    *got = n;
+    return 0;
 }
 
-static long read_gzip(gzsource *s, char *buf, size_t cap, df_error *err);
+static int read_gzip(gzsource *s, char *buf, size_t cap, size_t *got, df_error *err);
+
+/* Up to cap bytes of text. The bytes before an error are handed out first and the error with
+ * the next read, so every read size sees the same text before it. */
+static long read_text(gzsource *s, char *buf, size_t cap, df_error *err)
+{
+    if (s->failed) return *err = s->fail, -1;
+    size_t got = 0;
+    int rc = s->gzip ? read_gzip(s, buf, cap, &got, err) : read_plain(s, buf, cap, &got, err);
+    if (rc == 0) return (long)got;
+    s->failed = 1, s->fail = *err;
+    return got ? (long)got : -1;
+}
+
+static const char utf16_fix[] = "save it as UTF-8 (in Excel: Save As \"CSV UTF-8\"; or iconv -f UTF-16 -t UTF-8)";
+
+/* What the first bytes of the text say it is, when it is not text this engine reads (bzip2:
+ * see is_bzip2). */
+static const struct not_csv {
+    const char *magic;
+    size_t n;
+    const char *what, *fix;
+} not_csv[] = {
+    {"\x1f\x8b", 2, "gzip data again (the file was compressed twice)", "gunzip it once and read the result"},
+    {"\x28\xb5\x2f\xfd", 4, "zstd-compressed data", "recompress it: zstd -dc FILE | gzip > FILE.csv.gz"},
+    {"\xfd\x37\x7a\x58\x5a\x00", 6, "xz-compressed data", "recompress it: xz -dc FILE | gzip > FILE.csv.gz"},
+    {"PK\x03\x04", 4, "a zip archive (an Excel .xlsx file is one)",
+     "unzip it and gzip the CSV inside, or save the sheet as \"CSV UTF-8\""},
+    {"PK\x05\x06", 4, "an empty zip archive", "export the table again as CSV"},
+    {"\x37\x7a\xbc\xaf\x27\x1c", 6, "a 7-Zip archive", "extract it and gzip the CSV inside"},
+    {"\x04\x22\x4d\x18", 4, "lz4-compressed data", "recompress it: lz4 -dc FILE | gzip > FILE.csv.gz"},
+    {"\xff\xfe\x00\x00", 4, "UTF-32 text", "save it as UTF-8 (iconv -f UTF-32 -t UTF-8)"},
+    {"\x00\x00\xfe\xff", 4, "UTF-32 text", "save it as UTF-8 (iconv -f UTF-32 -t UTF-8)"},
+    {"\xff\xfe", 2, "UTF-16 text", utf16_fix},
+    {"\xfe\xff", 2, "UTF-16 text", utf16_fix},
+};
+
+/* "BZh", the block size '1'..'9', then the magic of a block or of the stream's end: a header
+ * line starting "BZh" is still text. */
+static int is_bzip2(const unsigned char *p, size_t n)
+{
+    return n >= 10 && memcmp(p, "BZh", 3) == 0 && p[3] >= '1' && p[3] <= '9' &&
+           (memcmp(p + 4, "1AY&SY", 6) == 0 || memcmp(p + 4, "\x17\x72\x45\x38\x50\x90", 6) == 0);
+}
+
+/* UTF-16 without a byte order mark: every other byte NUL (ASCII in UTF-16), the others not. */
+static int utf16_pattern(const unsigned char *p, size_t n)
+{
+    n &= ~(size_t)1;
+    if (n < 4) return 0;
+    int zero[2] = {0, 0};
+    for (size_t i = 0; i < n; i++) zero[i & 1] += p[i] == 0;
+    int half = (int)(n / 2);
+    return (zero[0] == half && zero[1] == 0) || (zero[1] == half && zero[0] == 0);
+}
+
+/* Reads the first PEEK bytes of the text and refuses text this engine cannot read as CSV. */
+static int peek(gzsource *s, df_error *err)
+{
+    s->peeked = 1;
+    while (s->peek_len < PEEK) {
+        long k = read_text(s, s->peek + s->peek_len, PEEK - s->peek_len, err);
+        if (k < 0) return -1;
+        if (k == 0) break;
+        s->peek_len += (size_t)k;
+    }
+    const unsigned char *p = (const unsigned char *)s->peek;
+    const char *what = NULL, *fix = NULL;
+    for (size_t i = 0; !what && i < sizeof not_csv / sizeof *not_csv; i++)
+        if (s->peek_len >= not_csv[i].n && memcmp(p, not_csv[i].magic, not_csv[i].n) == 0)
+            what = not_csv[i].what, fix = not_csv[i].fix;
+    if (!what && is_bzip2(p, s->peek_len))
+        what = "bzip2-compressed data", fix = "recompress it: bunzip2 -c FILE | gzip > FILE.csv.gz";
+    if (!what && utf16_pattern(p, s->peek_len)) what = "UTF-16 text (a NUL byte beside every letter)", fix = utf16_fix;
+    if (!what) {
+        if (s->peek_len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) s->peek_pos = 3; /* UTF-8 BOM */
+        return 0;
+    }
+    if (s->gzip)
+        DF_FAIL(err, DF_ERR_IO, s->path, "this is gzip, but what it holds is %s, not CSV text: %s", what, fix);
+    else
+        DF_FAIL(err, DF_ERR_IO, s->path, "this is %s, not gzip or CSV text (whatever the file name says): %s", what, fix);
+    return -1;
+}
 
 long gzsource_read(gzsource *s, char *buf, size_t cap, df_error *err)
 {
     double t0 = thread_cpu_seconds();
-    long n = s->gzip ? read_gzip(s, buf, cap, err) : read_plain(s, buf, cap, err);
+    long n = 0;
+    if (!s->peeked && peek(s, err) != 0) n = -1;
+    if (n == 0 && s->peek_pos < s->peek_len) {
+        size_t k = s->peek_len - s->peek_pos < cap ? s->peek_len - s->peek_pos : cap;
+        memcpy(buf, s->peek + s->peek_pos, k);
+        s->peek_pos += k, n = (long)k;
+    }
+    if (n >= 0 && (size_t)n < cap) {
+        long k = read_text(s, buf + n, cap - (size_t)n, err);
+        if (k >= 0) n += k;
+        else if (n == 0) n = -1; /* else the peeked bytes now, the error next time */
+    }
     s->cpu += thread_cpu_seconds() - t0;
     return n;
 }
 
 double gzsource_cpu_seconds(const gzsource *s) { return s->cpu; }
 
-static long read_gzip(gzsource *s, char *buf, size_t cap, df_error *err)
+static int read_gzip(gzsource *s, char *buf, size_t cap, size_t *got, df_error *err)
 {
     size_t n = 0;
-    while (n < cap && s->stream_open) {
-        if (fill(s) != 0) return DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;
-        if (s->in_pos == s->in_len) {
-            DF_FAIL(err, DF_ERR_IO, s->path,
-                    "truncated gzip: the file ends in the middle of the compressed data (after %llu bytes); "
-                    "the export was probably cut off, copy it again",
-                    (unsigned long long)s->consumed);
-            return -1;
+    int rc = 0;
+    while (n < cap && s->stream_open && rc == 0) {
+        if (fill(s) != 0) {
+            rc = DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno));
+            break;
         }
+        int at_end = s->in_pos == s->in_len; /* zlib may still hold text: what it gives, then truncated */
         s->z.next_in = s->in + s->in_pos;
         s->z.avail_in = (uInt)(s->in_len - s->in_pos);
         s->z.next_out = (unsigned char *)buf + n;
         s->z.avail_out = (uInt)(cap - n);
-        int rc = inflate(&s->z, Z_NO_FLUSH);
-        size_t used = (s->in_len - s->in_pos) - s->z.avail_in;
+        int zr = inflate(&s->z, Z_NO_FLUSH);
+        size_t used = (s->in_len - s->in_pos) - s->z.avail_in, before = n;
         s->in_pos += used, s->consumed += used;
         n = cap - s->z.avail_out;
-        if (rc == Z_STREAM_END) {
+        if (zr == Z_STREAM_END) {
             s->stream_open = 0;
-            if (next_member(s, err) != 0) return -1;
-        } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            DF_FAIL(err, DF_ERR_IO, s->path,
-                    "corrupt gzip data near byte %llu (%s); re-create the export or check that it was copied completely",
-                    (unsigned long long)s->consumed, s->z.msg ? s->z.msg : "inflate failed");
-            return -1;
+            if (next_member(s, err) != 0) rc = err->status;
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) { /* before 'truncated': zlib may find it last */
+            rc = DF_FAIL(err, DF_ERR_IO, s->path,
+                         "corrupt gzip data near byte %llu (%s); re-create the export or check that it was copied completely",
+                         (unsigned long long)s->consumed, s->z.msg ? s->z.msg : "inflate failed");
+        } else if (at_end && n == before) {
+            rc = DF_FAIL(err, DF_ERR_IO, s->path,
+                         "truncated gzip: the file ends in the middle of the compressed data (after %llu bytes); "
+                         "the export was probably cut off, copy it again",
+                         (unsigned long long)s->consumed);
         }
     }
-    return (long)n;
+    *got = n;
+    return rc ? -1 : 0;
 }
 
 uint64_t gzsource_bytes_in(const gzsource *s) { return s->consumed; }

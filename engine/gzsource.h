@@ -1,5 +1,7 @@
-/* gzsource.h: bytes in. Streams a .csv.gz (any number of gzip members) or a plain file in
- * chunks, never holding the whole text; reports truncated or corrupt gzip clearly. */
+/* gzsource.h: bytes in. Streams a .csv.gz (any number of gzip members, BGZF) or a plain file
+ * in chunks, never holding the whole text; reports truncated or corrupt gzip clearly, and
+ * refuses what is not CSV text (other compressions, gzip twice, UTF-16/32). A UTF-8 byte order
+ * mark at the start is left out of the text. */
 #ifndef DF_GZSOURCE_H
 #define DF_GZSOURCE_H
 
@@ -11,8 +13,8 @@
 typedef struct gzsource gzsource;
 
 df_status gzsource_open(const char *path, gzsource **out, df_error *err);
-/* Fills buf with up to cap decompressed bytes. Returns the count (0 at the end of the data),
- * or -1 with err set. */
+/* Fills buf with cap decompressed bytes (fewer only at the end of the data). Returns the count
+ * (0 at the end), or -1 with err set. */
 long gzsource_read(gzsource *s, char *buf, size_t cap, df_error *err);
 uint64_t gzsource_bytes_in(const gzsource *s);   /* file bytes consumed so far */
 uint64_t gzsource_file_size(const gzsource *s);  /* size of the file on disk */

@@ -127,6 +127,9 @@ df_status parts_load(table *t, const table *entity, char **paths, int n, const l
     if (t->is_history && o->max_rejects == 0 && threads > 1 && n > 1)
         return load_parallel(t, entity, paths, n, o, threads, err);
     df_status st = DF_OK;
+    load_opts po = *o;
+    po.part = 1;
+    o = &po;
     for (int i = 0; i < n && st == DF_OK; i++) {
         table part;
         if (table_clone_spec(&part, t, paths[i]) != 0) {
@@ -150,5 +153,5 @@ df_status parts_load(table *t, const table *entity, char **paths, int n, const l
         }
         table_free(&part);
     }
-    return st;
+    return st == DF_OK ? csvload_no_rows(t, o, t->path, err) : st;
 }

@@ -68,6 +68,7 @@ void table_add_stats(table_stats *d, const table_stats *s)
 static int append_rows(table *dst, const table *src, const uint8_t *keep, uint64_t nkeep)
 {
     uint64_t n = src->nrows, at = dst->nrows;
+    if (n == 0) return 0; /* a part or block without rows: its arrays may not exist */
     for (int c = 0; c < dst->ncols; c++) {
         column *d = &dst->cols[c];
         const column *s = &src->cols[c];
@@ -109,7 +110,7 @@ static int append_rows(table *dst, const table *src, const uint8_t *keep, uint64
         }
         d->n = at + nkeep;
     }
-    if (dst->is_history && n) {
+    if (dst->is_history) {
         if (at + n > dst->owner_cap) {
             uint32_t *o = realloc(dst->owner, (size_t)(at + n) * sizeof *o);
             if (!o) return -1;

@@ -7,5 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p build-fuzz/corpus-cli
 clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Iinclude -Iengine tests/fuzz/fuzz_cli.c engine/error.c -o build-fuzz/fuzz_cli
+  -Iinclude -Iengine -Itests/fuzz tests/fuzz/fuzz_cli.c tests/fuzz/fuzz_util.c engine/error.c -lz -o build-fuzz/fuzz_cli
 echo "built build-fuzz/fuzz_cli"

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fuzz.h"
 
 /* cli.c's messages go nowhere: a sanitizer's report still reaches the real stderr (fd 2) */
 static FILE *fuzz_sink;
@@ -152,4 +153,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) check_config(&c, argc, argv);
     free(text);
     return 0;
+}
+
+/* For replay --random: a command and a few options, each with a value from a list of the kinds
+ * that break parsers (empty, signs, huge, not a number, another option). */
+size_t fuzz_generate(uint32_t *rnd, uint8_t *buf, size_t cap)
+{
+    static const char *opts[] = {"--data", "--out", "--as-of", "--threads", "--parse-block-kb", "--max-rejects",
+                                 "--rule-time-limit", "--rule-memory-limit", "--max-reject-share",
+                                 "--max-as-of-gap", "--on-as-of-gap", "--on-rule-error", "--no-progress", "--customer",
+                                 "rules.lua", "-", "--"};
+    static const char *vals[] = {"", "0", "1", "-1", "+3", "2", "99999999999", "9223372036854775807",
+                                 "-9223372036854775808", "18446744073709551616", "1e3", "0x10", " 5", "5 ",
+                                 "nan", "inf", "2026-02-29", "2024-02-29", "2026-13-01", "fail", "warn", "skip",
+                                 "--threads", "out", "1%", "100", "36500", "36501", "1048576", "1048577"};
+    size_t n = 0;
+    if (cap < 2) return 0;
+    if (fuzz_rand(rnd, 8) == 0) { /* a date */
+        buf[n++] = 'D';
+        const char *v = vals[fuzz_rand(rnd, sizeof vals / sizeof *vals)];
+        size_t k = strlen(v) < cap - n ? strlen(v) : cap - n;
+        memcpy(buf + n, v, k);
+        return n + k;
+    }
+    buf[n++] = (uint8_t)fuzz_rand(rnd, 4);
+    for (uint32_t i = 0, parts = 1 + fuzz_rand(rnd, 8); i < parts; i++) {
+        const char *p = fuzz_rand(rnd, 3) ? opts[fuzz_rand(rnd, sizeof opts / sizeof *opts)]
+                                          : vals[fuzz_rand(rnd, sizeof vals / sizeof *vals)];
+        size_t k = strlen(p);
+        if (n + k + 1 > cap) break;
+        memcpy(buf + n, p, k);
+        n += k;
+        buf[n++] = 0;
+    }
+    return n;
 }

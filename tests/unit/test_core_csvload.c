@@ -55,6 +55,9 @@ static void mk_table(table *t, const char *path, const char *key, int history, c
     va_end(ap);
 }
 
+/* a file made of a string literal (which may hold NUL bytes) */
+#define WF(name, literal) write_file(name, literal, sizeof literal - 1, 0)
+
 static int libcsv_only; /* load(): every line through libcsv */
 
 /* What the loader handed to on_reject, one "file|line|column|reason|raw" line per record. */
@@ -468,6 +471,307 @@ static void test_entity_history(void)
     table_free(&h);
 }
 
+/* ---- issue 8 point 5: a header-only file. An entity table without rows is an error (exit 4,
+ * "no rows"), also when every row was set aside; a history without rows loads (0 rows), by one
+ * thread or several, and grouping it is fine ---- */
+static void test_no_rows(void)
+{
+    const char head[] = "id,seg,fee\r\n";
+    char path[1024];
+    snprintf(path, sizeof path, "%s", write_file("head_only.csv.gz", head, sizeof head - 1, 1));
+    for (int threads = 1; threads <= 2; threads++) {
+        table c, h;
+        uint64_t rejects = 0;
+        df_error err;
+        int32_t as_of;
+        df_parse_date("2026-11-01", 10, &as_of);
+        load_opts o = {.as_of = as_of, .rejects = &rejects, .threads = threads, .block_bytes = 1024};
+        mk_table(&c, path, "id", 0, NULL, 3, "id:text", "seg:category", "fee:decimal");
+        CHECK_INT(csvload_table(&c, NULL, &o, &err), DF_ERR_DATA);
+        CHECK_CONTAINS(err.where, "head_only.csv.gz");
+        CHECK_CONTAINS(err.message, "no rows: the file has a header line and nothing else");
+        table_free(&c);
+
+        const char cust[] = "id,seg,fee\nC1,a,1\n";
+        mk_table(&c, write_file("one.csv", cust, sizeof cust - 1, 0), "id", 0, NULL, 3, "id:text", "seg:category", "fee:decimal");
+        CHECK_INT(csvload_table(&c, NULL, &o, &err), DF_OK);
+        mk_table(&h, path, "id", 1, NULL, 3, "id:text", "seg:category", "fee:decimal");
+        CHECK_INT(csvload_table(&h, &c, &o, &err), DF_OK);
+        CHECK_INT(h.nrows, 0);
+        CHECK_INT(h.st.rows_read, 0);
+        CHECK_INT(group_history(&h, c.nrows, &err), DF_OK);
+        CHECK_INT(h.offsets[0], 0);
+        CHECK_INT(h.offsets[1], 0);
+        table_free(&h);
+        table_free(&c);
+    }
+    /* every row set aside */
+    const char bad[] = "id,seg,fee\nC1,a,x\nC2,b,y\n";
+    table c;
+    uint64_t rejects = 0;
+    df_error err;
+    mk_table(&c, write_file("all_bad.csv", bad, sizeof bad - 1, 0), "id", 0, NULL, 3, "id:text", "seg:category", "fee:decimal");
+    CHECK_INT(load(&c, NULL, 5, &rejects, NULL, &err), DF_ERR_DATA);
+    CHECK_CONTAINS(err.message, "no rows left: all 2 rows were set aside (see rejects.csv)");
+    table_free(&c);
+}
+
+/* ---- every way of reading a file: one thread (fast path, libcsv only, tiny reads), several
+ * threads with small and large blocks. Each must give the same outcome. ---- */
+typedef struct way {
+    const char *name;
+    int threads, libcsv_only;
+    size_t chunk, block;
+} way;
+
+static const way ways[] = {
+    {"1 thread", 1, 0, 0, 0},          {"libcsv only", 1, 1, 0, 0},      {"reads of 3 bytes", 1, 0, 3, 0},
+    {"2 threads, 64 KB blocks", 2, 0, 0, 65536}, {"3 threads, 1 KB blocks, reads of 5", 3, 0, 5, 1024},
+    {"2 threads, 8 MB blocks", 2, 0, 0, 0},     {"2 threads, libcsv only, 100-byte blocks", 2, 1, 7, 100},
+};
+#define NWAYS (int)(sizeof ways / sizeof *ways)
+
+typedef struct outcome {
+    df_status st;
+    char where[512], message[2048];
+    uint64_t nrows, blank;
+} outcome;
+
+/* Loads t's file (t as mk_table made it) the way w says; the outcome; t keeps the rows. */
+static outcome load_way(table *t, const table *entity, const way *w, size_t max_record, long max_rejects,
+                        seen_rejects *rej)
+{
+    int32_t as_of;
+    df_parse_date("2026-11-01", 10, &as_of);
+    uint64_t rejects = 0;
+    load_opts o = {.as_of = as_of, .max_rejects = max_rejects, .rejects = &rejects, .threads = w->threads,
+                   .chunk = w->chunk, .block_bytes = w->block, .libcsv_only = w->libcsv_only, .max_record = max_record,
+                   .on_reject = rej ? note_reject : NULL, .reject_ctx = rej};
+    df_error err;
+    memset(&err, 0, sizeof err);
+    outcome r = {.st = csvload_table(t, entity, &o, &err)};
+    snprintf(r.where, sizeof r.where, "%s", r.st ? err.where : "");
+    snprintf(r.message, sizeof r.message, "%s", r.st ? err.message : "");
+    r.nrows = t->nrows, r.blank = t->st.blank_lines;
+    return r;
+}
+
+/* The file at path, as customers (id:text, a:text, n:int): every way gives status `st`, a
+ * message holding `msg` at `where`, or (st 0) nrows rows whose ids are want_ids[] (when given). */
+static int big_file; /* expect_ways(): not the ways of very small reads or blocks */
+
+static void expect_ways(const char *label, const char *path, size_t max_record, df_status st, const char *where,
+                        const char *msg, uint64_t nrows, const char *const *want_ids)
+{
+    outcome first = {0};
+    for (int i = 0; i < NWAYS - big_file; i++) {
+        table t;
+        way w = ways[i];
+        if (big_file && w.chunk) w.chunk += 4093; /* odd sizes, but not 400000 reads */
+        mk_table(&t, path, "id", 0, NULL, 3, "id:text", "a:text", "n:int");
+        outcome r = load_way(&t, NULL, &w, max_record, 0, NULL);
+        int bad = r.st != st || (st && (!strstr(r.where, where) || !strstr(r.message, msg))) || (!st && r.nrows != nrows);
+        for (uint64_t k = 0; !st && want_ids && k < t.nrows && k < nrows; k++)
+            if (strcmp(text_at(&t, 0, k), want_ids[k]) != 0) bad = 1;
+        if (i > 0 && (r.st != first.st || strcmp(r.where, first.where) || strcmp(r.message, first.message) ||
+                      (!st && r.nrows != first.nrows)))
+            bad = 1;
+        if (bad) {
+            fprintf(stderr, "%s, %s: status %d, %llu rows, where '%s': %s\n  (first way: %d, %llu rows, '%s': %s)\n", label,
+                    ways[i].name, r.st, (unsigned long long)r.nrows, r.where, r.message, first.st,
+                    (unsigned long long)first.nrows, first.where, first.message);
+            CHECK(0);
+        } else {
+            CHECK(1);
+        }
+        if (i == 0) first = r;
+        table_free(&t);
+    }
+}
+
+/* ---- issue 8 point 1: lines that end in a lone CR ---- */
+static void test_bare_cr(void)
+{
+    /* a file over 1 MB, the record at each read's end whole: 40000 customers, CR line ends */
+    size_t cap = 2000000, n = 0;
+    char *text = malloc(cap);
+    n += (size_t)snprintf(text + n, cap - n, "id,a,n\r");
+    for (int i = 0; i < 40000; i++) n += (size_t)snprintf(text + n, cap - n, "C%07d,\"name %d, \r\"\"x\"\"\",%d\r", i, i, i);
+    CHECK(n > 1100000);
+    const char *path = write_file("bare_cr.csv.gz", text, n, 1);
+    table t;
+    for (int i = 0; i < NWAYS - 1; i++) { /* not 100-byte blocks: 13000 of them */
+        way w = ways[i];
+        if (w.chunk) w.chunk += 4093; /* odd sizes, but not 400000 reads */
+        mk_table(&t, path, "id", 0, NULL, 3, "id:text", "a:text", "n:int");
+        outcome r = load_way(&t, NULL, &w, 0, 0, NULL);
+        CHECK_INT(r.st, DF_OK);
+        CHECK_INT(t.nrows, 40000);
+        int wrong = 0;
+        char want[64];
+        for (uint64_t k = 0; k < t.nrows; k++) {
+            snprintf(want, sizeof want, "C%07llu", (unsigned long long)k);
+            if (strcmp(text_at(&t, 0, k), want) != 0 || t.cols[2].i64[k] != (int64_t)k) wrong++;
+        }
+        if (wrong) fprintf(stderr, "bare CR, %s: %d rows wrong\n", ways[i].name, wrong);
+        CHECK_INT(wrong, 0);
+        CHECK_STR(text_at(&t, 1, 39999), "name 39999, \r\"x\"");
+        table_free(&t);
+    }
+    /* a bad value on line 25001 (line ends inside quoted fields count as lines too) */
+    char *at = strstr(text, "\rC0012500,");
+    memcpy(at + 1, "C001250x", 8);
+    char *bad = strstr(at, ",12500\r");
+    memcpy(bad, ",1250x", 6);
+    big_file = 1;
+    expect_ways("bad value, bare CR", write_file("bare_cr_bad.csv.gz", text, n, 1), 0, DF_ERR_DATA,
+                "bare_cr_bad.csv.gz:25002: column n", "\"1250x\"", 0, NULL);
+    big_file = 0;
+    free(text);
+
+    /* DuckDB's one_r_two.csv and issue5077.csv */
+    const char *two[] = {"two"};
+    table u;
+    for (int i = 0; i < NWAYS; i++) {
+        mk_table(&u, WF("one_r_two.csv", "id\rtwo"), "id", 0, NULL, 1, "id:text");
+        outcome r = load_way(&u, NULL, &ways[i], 0, 0, NULL);
+        if (r.st) fprintf(stderr, "one_r_two, %s: %s: %s\n", ways[i].name, r.where, r.message);
+        CHECK_INT(r.st, DF_OK);
+        CHECK_INT(u.nrows, 1);
+        CHECK_STR(u.nrows ? text_at(&u, 0, 0) : "", two[0]);
+        table_free(&u);
+    }
+    expect_ways("issue5077", WF("issue5077.csv", "id,a,n\rc,d,e,f"), 0, DF_ERR_DATA, "issue5077.csv:2",
+                "wrong number of fields: the header has 3, this row has 4", 0, NULL);
+    /* CR, CRLF and LF in one file, and inside quoted fields (kept as they are) */
+    const char mixed[] = "id,a,n\r\n1,\"x\ry\",1\r2,\"x\r\ny\",2\n\r3,\"x\ny\",3\r\n\r\n4,,4\r";
+    const char *ids[] = {"1", "2", "3", "4"};
+    expect_ways("mixed", write_file("mixed.csv", mixed, sizeof mixed - 1, 0), 0, DF_OK, "", "", 4, ids);
+    mk_table(&u, write_file("mixed.csv", mixed, sizeof mixed - 1, 0), "id", 0, NULL, 3, "id:text", "a:text", "n:int");
+    outcome r = load_way(&u, NULL, &ways[2], 0, 0, NULL);
+    CHECK_INT(r.st, DF_OK);
+    CHECK_INT(r.blank, 2); /* "\n\r": a LF then a lone CR; "\r\n\r\n": one blank line */
+    CHECK_STR(text_at(&u, 1, 0), "x\ry");
+    CHECK_STR(text_at(&u, 1, 1), "x\r\ny");
+    CHECK_STR(text_at(&u, 1, 2), "x\ny");
+    table_free(&u);
+    /* errors on the line they are on */
+    expect_ways("cr lines", WF("crlines.csv", "id,a,n\r1,a,1\r\r2,\"b\rc\",2\r3,c,x\r"), 0, DF_ERR_DATA,
+                "crlines.csv:6: column n", "not an integer", 0, NULL);
+}
+
+/* ---- issue 8 point 3: a record too long is refused the same way by every reader ---- */
+static void test_long_records(void)
+{
+    char text[1200];
+    size_t n = (size_t)snprintf(text, sizeof text, "id,a,n\n1,x,1\n2,");
+    memset(text + n, 'y', 150), n += 150;
+    n += (size_t)snprintf(text + n, sizeof text - n, ",2\n3,z,3\n");
+    expect_ways("unquoted", write_file("long.csv", text, n, 0), 100, DF_ERR_DATA, "long.csv:3: column a",
+                "this record runs on for more than 100 bytes without a line end", 0, NULL);
+    expect_ways("unquoted, gzip", write_file("long.csv.gz", text, n, 1), 100, DF_ERR_DATA, "long.csv.gz:3: column a",
+                "this record runs on for more than 100 bytes without a line end", 0, NULL);
+    expect_ways("unquoted, limit 64 MB", write_file("long.csv", text, n, 0), 0, DF_OK, "", "", 3, NULL);
+    /* an unterminated quote: the record runs on over the lines after it */
+    n = (size_t)snprintf(text, sizeof text, "id,a,n\n1,x,1\n2,\"open,2\n");
+    for (int i = 3; i < 40; i++) n += (size_t)snprintf(text + n, sizeof text - n, "%d,x,%d\n", i, i);
+    expect_ways("quoted", write_file("open.csv", text, n, 0), 100, DF_ERR_DATA, "open.csv:3: column a",
+                "a quoted field opened in this record runs on for more than 100 bytes: its closing quote is probably missing", 0, NULL);
+    expect_ways("quoted, limit 64 MB", write_file("open.csv", text, n, 0), 0, DF_ERR_DATA, "open.csv:3",
+                "unterminated quoted field", 0, NULL);
+    /* a quoting error before the limit is what is reported */
+    n = (size_t)snprintf(text, sizeof text, "id,a,n\n1,x\"y");
+    memset(text + n, 'y', 300), n += 300;
+    n += (size_t)snprintf(text + n, sizeof text - n, ",1\n");
+    expect_ways("quote error first", write_file("qe.csv", text, n, 0), 100, DF_ERR_DATA, "qe.csv:2: column a",
+                "malformed quoting", 0, NULL);
+    /* exactly the limit: 100 bytes before the line end */
+    n = (size_t)snprintf(text, sizeof text, "id,a,n\n1,");
+    memset(text + n, 'y', 96), n += 96;
+    n += (size_t)snprintf(text + n, sizeof text - n, ",1\r\n2,x,2");
+    expect_ways("at the limit", write_file("limit.csv", text, n, 0), 100, DF_OK, "", "", 2, NULL);
+    n = (size_t)snprintf(text, sizeof text, "id,a,n\n1,");
+    memset(text + n, 'y', 97), n += 97;
+    n += (size_t)snprintf(text + n, sizeof text - n, ",1\r\n2,x,2");
+    expect_ways("one past", write_file("limit.csv", text, n, 0), 100, DF_ERR_DATA, "limit.csv:2: column n",
+                "runs on for more than 100 bytes", 0, NULL);
+}
+
+/* ---- issue 8 point 6: a NUL byte in the header or a field is refused where it is ---- */
+static void test_nul(void)
+{
+    expect_ways("header", WF("nulhead.csv", "id\0,a,n\n1,x,1\n"), 0, DF_ERR_DATA, "nulhead.csv:1",
+                "the header's column 1 (\"id\\0\") holds a NUL byte (\\0) at its byte 3", 0, NULL);
+    expect_ways("field", WF("nulfield.csv", "id,a,n\n1,x,1\n2,\"a\0b\",2\n"), 0, DF_ERR_DATA,
+                "nulfield.csv:3: column a", "a NUL byte (\\0) in this field", 0, NULL);
+    expect_ways("undeclared column", WF("nulx.csv", "id,a,n,x\n1,x,1,\0\n"), 0, DF_ERR_DATA,
+                "nulx.csv:2: column x", "a NUL byte (\\0) in this field", 0, NULL);
+    expect_ways("padding", WF("nulpad.csv", "id,a,n\n1,x,1\n\0\0\0\0"), 0, DF_ERR_DATA,
+                "nulpad.csv:3", "wrong number of fields: the header has 3, this row has 1: \"\\0\\0\\0\\0\"", 0, NULL);
+    expect_ways("padding in a field", WF("nulpad.csv", "id,a,n\n1,x,1\n2,y,\0\0\0\0"), 0, DF_ERR_DATA,
+                "nulpad.csv:3: column n", "a NUL byte (\\0) in this field", 0, NULL);
+}
+
+/* ---- issue 8 point 7: an empty key is bad data in every table, with its line ---- */
+/* ---- missing columns: every one named, and the header as it is (empty and long names shown) ---- */
+static void missing_case(const char *label, const char *csv, const char *want)
+{
+    table t;
+    mk_table(&t, write_file("miss.csv", csv, strlen(csv), 0), "id", 0, NULL, 2, "id:text", "i:text");
+    uint64_t rejects = 0;
+    df_error err;
+    CHECK_INT(load(&t, NULL, 0, &rejects, NULL, &err), DF_ERR_DATA);
+    if (!strstr(err.message, want)) fprintf(stderr, "case %s\n", label);
+    CHECK_CONTAINS(err.message, want);
+    table_free(&t);
+}
+
+static void test_missing_columns(void)
+{
+    /* "i" begins "id": it was left out of the list */
+    missing_case("prefix of the key", "x,y\nA,B\n", "missing column(s) id, i, which the rule file declares");
+    missing_case("empty name", ",x\nA,B\n", "The header has: \"\", x. Fix");
+    char longh[300];
+    memset(longh, 'a', 200);
+    memcpy(longh + 200, "\nA\n", 4); /* with its NUL */
+    missing_case("long name", longh, "The header has: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa... (200 bytes). Fix");
+}
+
+static void test_empty_keys(void)
+{
+    expect_ways("entity", WF("ekey.csv", "id,a,n\n1,x,1\n,y,2\n"), 0, DF_ERR_DATA, "ekey.csv:3: column id",
+                "empty key: id is empty, and every row needs one: \",y,2\"", 0, NULL);
+    const char cust[] = "id,a,n\nC1,x,1\nC2,y,2\n";
+    table c;
+    mk_table(&c, write_file("ekc.csv", cust, sizeof cust - 1, 0), "id", 0, NULL, 3, "id:text", "a:text", "n:int");
+    CHECK_INT(load_way(&c, NULL, &ways[0], 0, 0, NULL).st, DF_OK);
+    const char ev[] = "when,id,kind\n2026-10-01,C1,x\n2026-10-02,,y\n2026-10-03,C2,z\n";
+    char evpath[1024];
+    snprintf(evpath, sizeof evpath, "%s", write_file("ekh.csv", ev, sizeof ev - 1, 0));
+    for (int i = 0; i < NWAYS; i++) {
+        table h;
+        mk_table(&h, evpath, "id", 1, "when", 2, "when:date", "kind:category");
+        outcome r = load_way(&h, &c, &ways[i], 0, 0, NULL);
+        CHECK_INT(r.st, DF_ERR_DATA);
+        CHECK_CONTAINS(r.where, "ekh.csv:3: column id");
+        CHECK_CONTAINS(r.message, "empty key: id is empty, and every row needs one: \"2026-10-02,,y\"");
+        CHECK_INT(h.st.orphans, 0);
+        table_free(&h);
+    }
+    /* set aside with --max-rejects, each with its line */
+    for (int i = 0; i < 3; i++) {
+        table h;
+        seen_rejects seen = {""};
+        mk_table(&h, evpath, "id", 1, "when", 2, "when:date", "kind:category");
+        outcome r = load_way(&h, &c, &ways[i], 0, 5, &seen);
+        CHECK_INT(r.st, DF_OK);
+        CHECK_INT(h.nrows, 2);
+        CHECK_STR(seen.text, "ekh.csv|3|id|empty key: id is empty, and every row needs one|2026-10-02,,y\n");
+        table_free(&h);
+    }
+    table_free(&c);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/csvload-XXXXXX", getenv("TMPDIR_BASE") ? getenv("TMPDIR_BASE") : "/tmp");
@@ -480,6 +784,12 @@ int main(void)
     test_entity_blocks();
     test_fast_path_matches_libcsv();
     test_entity_history();
+    test_no_rows();
+    test_bare_cr();
+    test_long_records();
+    test_nul();
+    test_empty_keys();
+    test_missing_columns();
     test_rm_tree(tmpdir);
     TEST_END();
 }

@@ -37,7 +37,77 @@ static void test_decimal(void)
     CHECK_INT(dec("-", &why), INT64_MIN + 1);
     CHECK_INT(dec(".", &why), INT64_MIN + 1);
     CHECK_INT(dec("99999999999999", &why), INT64_MIN + 1);
-    CHECK_CONTAINS(why, "too large");
+    CHECK_CONTAINS(why, "out of range");
+}
+
+/* ---- issue 8 point 2: every value an int64 of micro-units holds, and nothing past it (no wrap
+ * around, no value landing on the empty marker INT64_MIN) ---- */
+static const char *parsed(col_type type, const char *s, int64_t *v)
+{
+    column c;
+    cell out = {.i = 12345};
+    column_init(&c, "x", type);
+    const char *why = column_parse(&c, s, strlen(s), &out);
+    column_free(&c);
+    *v = out.i;
+    return why;
+}
+
+#define CHECK_VALUE(type, text, want)                                                              \
+    do {                                                                                           \
+        int64_t v_;                                                                                \
+        const char *why_ = parsed(type, text, &v_);                                                \
+        if (why_) fprintf(stderr, "%s: %s\n", text, why_);                                         \
+        CHECK(why_ == NULL);                                                                       \
+        CHECK_INT(v_, want);                                                                       \
+    } while (0)
+
+#define CHECK_REFUSED(type, text, reason)                                                          \
+    do {                                                                                           \
+        int64_t v_;                                                                                \
+        CHECK_CONTAINS(parsed(type, text, &v_), reason);                                           \
+    } while (0)
+
+static void test_numeric_ranges(void)
+{
+    const char *dec_range = "out of range: a decimal goes from -9223372036854.775807 to 9223372036854.775807";
+    CHECK_VALUE(COL_DECIMAL, "9000000000000", 9000000000000000000LL);
+    CHECK_VALUE(COL_DECIMAL, "9223372036854", 9223372036854000000LL);
+    CHECK_VALUE(COL_DECIMAL, "9223372036854.775807", INT64_MAX);
+    CHECK_VALUE(COL_DECIMAL, "-9223372036854.775807", -INT64_MAX);
+    CHECK_VALUE(COL_DECIMAL, "+9223372036854.7758", 9223372036854775800LL);
+    CHECK_VALUE(COL_DECIMAL, "0000000000000000000000000000001.5", 1500000);
+    CHECK_VALUE(COL_DECIMAL, "-0.000000", 0);
+    CHECK_REFUSED(COL_DECIMAL, "10000000000000", dec_range); /* was -8446744073709.6 */
+    CHECK_REFUSED(COL_DECIMAL, "9223372036855", dec_range);
+    CHECK_REFUSED(COL_DECIMAL, "9223372036854.775808", dec_range); /* was the empty marker */
+    CHECK_REFUSED(COL_DECIMAL, "-9223372036854.775808", dec_range);
+    CHECK_REFUSED(COL_DECIMAL, "-10000000000000", dec_range);
+    CHECK_REFUSED(COL_DECIMAL, "89999999999999.5", dec_range);
+    CHECK_REFUSED(COL_DECIMAL, "184467440737095516160000", dec_range); /* 2^64 * 10^4: no wrap either */
+    CHECK_REFUSED(COL_DECIMAL, "99999999999999999999999999999999999999.9", dec_range);
+    CHECK_REFUSED(COL_DECIMAL, "1.0000000", "more than 6 decimal places");
+    CHECK_REFUSED(COL_DECIMAL, "1e5", "not a decimal number");
+
+    const char *int_range = "out of range: an integer goes from -9223372036854775807 to 9223372036854775807";
+    CHECK_VALUE(COL_INT, "9223372036854775807", INT64_MAX);
+    CHECK_VALUE(COL_INT, "-9223372036854775807", -INT64_MAX);
+    CHECK_VALUE(COL_INT, "000000000000000000000000042", 42);
+    CHECK_VALUE(COL_INT, "-0", 0);
+    CHECK_REFUSED(COL_INT, "-9223372036854775808", int_range); /* the empty marker: not "not an integer" */
+    CHECK_REFUSED(COL_INT, "9223372036854775808", int_range);
+    CHECK_REFUSED(COL_INT, "18446744073709551616", int_range); /* 2^64 */
+    CHECK_REFUSED(COL_INT, "-99999999999999999999999", int_range);
+    CHECK_REFUSED(COL_INT, "12a", "not an integer");
+    CHECK_REFUSED(COL_INT, "-", "not an integer");
+    CHECK_REFUSED(COL_INT, "99999999999999999999x", "not an integer");
+
+    /* dates: four-digit years only, so no overflow and never the empty marker */
+    CHECK_VALUE(COL_DATE, "0000-01-01", -719528);
+    CHECK_VALUE(COL_DATE, "0000-02-29", -719528 + 59); /* year 0 is a leap year */
+    CHECK_VALUE(COL_DATE, "9999-12-31", 2932896);
+    CHECK_REFUSED(COL_DATE, "10000-01-01", "not a date");
+    CHECK_REFUSED(COL_DATE, "-001-01-01", "not a date");
 }
 
 static void test_int(void)
@@ -47,7 +117,7 @@ static void test_int(void)
     CHECK_INT(v, 42);
     CHECK_INT(parse_int64("-9223372036854775807", 20, &v), 0);
     CHECK_INT(v, -9223372036854775807LL);
-    CHECK_INT(parse_int64("9223372036854775808", 19, &v), -1);
+    CHECK(parse_int64("9223372036854775808", 19, &v) != 0);
     CHECK_INT(parse_int64("+7", 2, &v), 0);
     CHECK_INT(v, 7);
     CHECK_INT(parse_int64("", 0, &v), -1);
@@ -248,6 +318,7 @@ int main(void)
 {
     test_decimal();
     test_int();
+    test_numeric_ranges();
     test_dates();
     test_columns();
     test_strmap();
