@@ -268,6 +268,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     pool_join(&workers);
     s = gather_parts(&sc, s, err);
     progress_end(prog);
+    if (s != DF_OK && sc.ctx.open_failed) *err = sc.ctx.open_err, s = err->status;
     if (s != DF_OK) return s;
     st->states = sc.parts;
     read_stats(lb_lua(b), st);

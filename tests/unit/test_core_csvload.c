@@ -790,8 +790,6 @@ int main(void)
     test_nul();
     test_empty_keys();
     test_missing_columns();
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    test_rm_tree(tmpdir);
     TEST_END();
 }
