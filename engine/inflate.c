@@ -56,7 +56,10 @@ inflater *inflater_new(inflate_impl impl)
     if (!z || !(z->extra = malloc(EXTRA_MAX))) return free(z), NULL;
     z->impl = impl;
 #ifdef DF_HAVE_ISAL
-    if (impl == INFLATE_ISAL && !(z->is = malloc(sizeof *z->is))) return inflater_free(z), NULL;
+    /* zeroed: on damaged data (a distance back past the start) ISA-L copies from its own buffers
+     * without a check; they must hold zeros, not whatever the heap held, for the text handed out
+     * before the error (the member's checksum then fails) to be the same from run to run */
+    if (impl == INFLATE_ISAL && !(z->is = calloc(1, sizeof *z->is))) return inflater_free(z), NULL;
 #endif
     if (impl == INFLATE_ZLIB) {
         if (inflateInit2(&z->zs, 15 + 16) != Z_OK) return inflater_free(z), NULL;

@@ -2,6 +2,7 @@
  * same byte, and give the same verdict on damaged gzip: every input and output chunk size from
  * 1 byte up, several members with data after them, BGZF headers, empty members, every cut point
  * of a member, a flipped byte at every position of a small member, bad checksums and headers. */
+#include <malloc.h>
 #include <zlib.h>
 
 #include "inflate.h"
@@ -164,6 +165,43 @@ static void test_damage(void)
     free(text);
 }
 
+/* On damaged data ISA-L may copy from its own buffers before it finds the damage: the text it
+ * hands out before the error must not depend on what the heap held (the inflater's state is
+ * zeroed). Poisons the heap where the state will be allocated, two ways, and compares. */
+static result after_poison(const unsigned char *in, size_t n, int byte)
+{
+    mallopt(M_TRIM_THRESHOLD, 64 << 20); /* freed memory stays in the heap, poisoned */
+    void *p[3];
+    for (int i = 0; i < 3; i++)
+        if ((p[i] = malloc(120000))) memset(p[i], byte, 120000);
+    for (int i = 0; i < 3; i++) free(p[i]);
+    return inflate_member(INFLATE_ISAL, in, n, 512, 1 << 20);
+}
+
+/* BGZF members the gzsource fuzzer made: the first one's damage leaves ISA-L copying bytes it
+ * has not written. */
+static const unsigned char far_back[] = {0x1f, 0x8b, 0x08, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x06, 0x00, 0x42, 0x43, 0x02, 0x00, 0x23, 0x00, 0x7b, 0xbf, 0x7b, 0x7f, 0x66, 0x0a, 0x97, 0x21, 0x85, 0x00, 0x4c, 0x4c, 0x45, 0xfd, 0x08, 0x00, 0x00, 0x00, 0x1f, 0x8b, 0x08, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x06, 0x00, 0x42, 0x43, 0x02, 0x00, 0x30, 0x00, 0x7b, 0xbf, 0x7b, 0x7f, 0x66, 0x0a, 0x97, 0x21, 0x57, 0x66, 0x8a, 0x4e, 0x22, 0x97, 0xa1, 0x4e, 0x05, 0x97, 0x91, 0x4e, 0x25, 0x17, 0x00, 0x2f, 0x6a, 0xde, 0x43, 0x15, 0x00, 0x00, 0x00, 0x1f, 0x8b, 0x08, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x06, 0x00, 0x42, 0x43, 0x02, 0x00, 0x1b, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+
+static void test_damage_deterministic(void)
+{
+    unsigned char *text = sample_text(3000), gz[8192], bad[8192];
+    size_t gl = gzip_member(text, 3000, 0, gz, sizeof gz);
+    int differ = 0;
+    result f1 = after_poison(far_back, sizeof far_back, 0xff), f2 = after_poison(far_back, sizeof far_back, 0x11);
+    CHECK_INT(f1.rc, INFLATE_BAD);
+    CHECK(f1.rc == f2.rc && f1.made == f2.made && memcmp(f1.out, f2.out, f1.made) == 0);
+    free(f1.out), free(f2.out);
+    for (size_t pos = 10; pos < gl - 8; pos++) {
+        memcpy(bad, gz, gl);
+        bad[pos] ^= 0x5a;
+        result a = after_poison(bad, gl, 0xff), b = after_poison(bad, gl, 0x11);
+        if (a.rc != b.rc || a.made != b.made || memcmp(a.out, b.out, a.made) != 0) differ++;
+        free(a.out), free(b.out);
+    }
+    CHECK_INT(differ, 0);
+    free(text);
+}
+
 int main(void)
 {
     CHECK_INT(inflate_have_isal(), 1); /* scripts/setup installs libisal-dev: the build must have found it */
@@ -176,5 +214,6 @@ int main(void)
     test_members(INFLATE_ZLIB);
     test_members(INFLATE_ISAL);
     test_damage();
+    test_damage_deterministic();
     TEST_END();
 }
