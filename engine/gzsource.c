@@ -16,12 +16,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <pthread.h>
-#include <zlib.h>
-
 #include "gzsource.h"
+#include "inflate.h"
 #include "progress.h"
 
 #define IN_CAP (1u << 18)
+#define OUT_CAP (1u << 18)
 #define PEEK 64
 
 struct gzsource {
@@ -30,9 +30,12 @@ struct gzsource {
     int gzip;
     int stream_open; /* inside a gzip member (inflate initialised and not at its end) */
     int eof;         /* no more bytes from the file */
-    z_stream z;
-    gz_header head;  /* the current member's header, its extra field in extra[] */
-    unsigned char extra[64];
+    inflater *inf;   /* zlib or ISA-L (inflate.c) */
+    unsigned char *out; /* text inflated ahead: [out_pos, out_len) not yet handed out */
+    size_t out_pos, out_len;
+    int out_failed; /* out_fail follows the text in out */
+    df_error out_fail;
+    uint64_t member_at; /* the file offset where the current member starts */
     int bgzf;        /* the first member is BGZF */
     int ended_bgzf;  /* the last member read was an empty BGZF member (the end-of-file block) */
     uint64_t members; /* members inflated to their end */
@@ -47,27 +50,12 @@ struct gzsource {
     double cpu; /* thread CPU time spent reading and inflating */
 };
 
-/* Starts (or restarts, for the next member) inflating, keeping the member's header. */
+/* Starts (or restarts, for the next member) inflating. */
 static int member_start(gzsource *s, int first)
 {
-    if ((first ? inflateInit2(&s->z, 15 + 16) : inflateReset(&s->z)) != Z_OK) return -1;
-    memset(&s->head, 0, sizeof s->head);
-    s->head.extra = s->extra;
-    s->head.extra_max = sizeof s->extra;
-    return inflateGetHeader(&s->z, &s->head) == Z_OK ? 0 : -1;
-}
-
-/* The member just inflated carries BGZF's extra subfield: 'B', 'C', length 2. */
-static int member_is_bgzf(const gzsource *s)
-{
-    if (!s->head.extra) return 0;
-    size_t n = s->head.extra_len < s->head.extra_max ? s->head.extra_len : s->head.extra_max;
-    for (size_t i = 0; i + 4 <= n;) {
-        size_t len = (size_t)s->extra[i + 2] | (size_t)s->extra[i + 3] << 8;
-        if (s->extra[i] == 'B' && s->extra[i + 1] == 'C' && len == 2) return 1;
-        i += 4 + len;
-    }
-    return 0;
+    if (first && (!(s->inf = inflater_new(inflate_default())) || !(s->out = malloc(OUT_CAP)))) return -1;
+    s->member_at = s->consumed;
+    return inflater_member_start(s->inf);
 }
 
 static int fill(gzsource *s)
@@ -105,10 +93,8 @@ df_status gzsource_open(const char *path, gzsource **out, df_error *err)
     }
     s->gzip = s->in_len >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
     if (s->gzip && member_start(s, 1) != 0) {
-        inflateEnd(&s->z);
-        s->gzip = 0;
         gzsource_free(s);
-        return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory starting zlib");
+        return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory starting to inflate the file");
     }
     s->stream_open = s->gzip;
     *out = s;
@@ -119,9 +105,9 @@ df_status gzsource_open(const char *path, gzsource **out, df_error *err)
  * with its end-of-file block. */
 static int next_member(gzsource *s, df_error *err)
 {
-    int bgzf = member_is_bgzf(s);
+    int bgzf = inflater_member_bgzf(s->inf);
     if (s->members++ == 0) s->bgzf = bgzf;
-    s->ended_bgzf = bgzf && s->z.total_out == 0;
+    s->ended_bgzf = bgzf && inflater_member_out(s->inf) == 0;
     int padding = 0; /* zeros after a member end the stream: gzip and zlib read nothing after them */
     for (;;) {
         if (fill(s) != 0) return DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno)), -1;
@@ -134,7 +120,7 @@ static int next_member(gzsource *s, df_error *err)
             return -1;
         }
         if (s->in[s->in_pos] == 0x1f && !padding) {
-            if (member_start(s, 0) != 0) return DF_FAIL(err, DF_ERR_NOMEM, s->path, "cannot restart zlib"), -1;
+            if (member_start(s, 0) != 0) return DF_FAIL(err, DF_ERR_NOMEM, s->path, "out of memory starting a gzip member"), -1;
             s->stream_open = 1;
             return 0;
         }
@@ -271,7 +257,8 @@ long gzsource_read(gzsource *s, char *buf, size_t cap, df_error *err)
 
 double gzsource_cpu_seconds(const gzsource *s) { return s->cpu; }
 
-static int read_gzip(gzsource *s, char *buf, size_t cap, size_t *got, df_error *err)
+/* Inflates into buf until it is full, the members end or an error; *got bytes made. */
+static int inflate_some(gzsource *s, unsigned char *buf, size_t cap, size_t *got, df_error *err)
 {
     size_t n = 0;
     int rc = 0;
@@ -280,23 +267,21 @@ static int read_gzip(gzsource *s, char *buf, size_t cap, size_t *got, df_error *
             rc = DF_FAIL(err, DF_ERR_IO, s->path, "read error: %s", strerror(errno));
             break;
         }
-        int at_end = s->in_pos == s->in_len; /* zlib may still hold text: what it gives, then truncated */
-        s->z.next_in = s->in + s->in_pos;
-        s->z.avail_in = (uInt)(s->in_len - s->in_pos);
-        s->z.next_out = (unsigned char *)buf + n;
-        s->z.avail_out = (uInt)(cap - n);
-        int zr = inflate(&s->z, Z_NO_FLUSH);
-        size_t used = (s->in_len - s->in_pos) - s->z.avail_in, before = n;
-        s->in_pos += used, s->consumed += used;
-        n = cap - s->z.avail_out;
-        if (zr == Z_STREAM_END) {
+        int at_end = s->in_pos == s->in_len; /* the inflater may still hold text: what it gives, then truncated */
+        size_t used, made;
+        inflate_rc zr = inflater_run(s->inf, s->in + s->in_pos, s->in_len - s->in_pos, &used, buf + n, cap - n, &made);
+        s->in_pos += used, s->consumed += used, n += made;
+        if (zr == INFLATE_END) {
             s->stream_open = 0;
             if (next_member(s, err) != 0) rc = err->status;
-        } else if (zr != Z_OK && zr != Z_BUF_ERROR) { /* before 'truncated': zlib may find it last */
+        } else if (zr == INFLATE_NOMEM) {
+            rc = DF_FAIL(err, DF_ERR_NOMEM, s->path, "out of memory inflating the file");
+        } else if (zr == INFLATE_BAD) {
             rc = DF_FAIL(err, DF_ERR_IO, s->path,
-                         "corrupt gzip data near byte %llu (%s); re-create the export or check that it was copied completely",
-                         (unsigned long long)s->consumed, s->z.msg ? s->z.msg : "inflate failed");
-        } else if (at_end && n == before) {
+                         "corrupt gzip data (%s) in the gzip member that starts at byte %llu; re-create the export "
+                         "or check that it was copied completely",
+                         inflater_reason(s->inf), (unsigned long long)s->member_at);
+        } else if (at_end && made == 0) {
             rc = DF_FAIL(err, DF_ERR_IO, s->path,
                          "truncated gzip: the file ends in the middle of the compressed data (after %llu bytes); "
                          "the export was probably cut off, copy it again",
@@ -307,6 +292,33 @@ static int read_gzip(gzsource *s, char *buf, size_t cap, size_t *got, df_error *
     return rc ? -1 : 0;
 }
 
+/* The text is inflated into out, OUT_CAP bytes at a time whatever the caller reads, and copied
+ * out from there: how much text comes before damaged data then cannot depend on read sizes (with
+ * ISA-L it would: what it has decoded but not yet written out when it meets the damage is lost). */
+static int read_gzip(gzsource *s, char *buf, size_t cap, size_t *got, df_error *err)
+{
+    size_t n = 0;
+    int rc = 0;
+    while (n < cap) {
+        if (s->out_pos < s->out_len) {
+            size_t k = s->out_len - s->out_pos < cap - n ? s->out_len - s->out_pos : cap - n;
+            memcpy(buf + n, s->out + s->out_pos, k);
+            s->out_pos += k, n += k;
+            continue;
+        }
+        if (s->out_failed) {
+            *err = s->out_fail;
+            rc = -1;
+            break;
+        }
+        if (!s->stream_open) break;
+        s->out_pos = s->out_len = 0;
+        if (inflate_some(s, s->out, OUT_CAP, &s->out_len, &s->out_fail) != 0) s->out_failed = 1;
+    }
+    *got = n;
+    return rc;
+}
+
 uint64_t gzsource_bytes_in(const gzsource *s) { return s->consumed; }
 uint64_t gzsource_file_size(const gzsource *s) { return s->size; }
 int gzsource_is_gzip(const gzsource *s) { return s->gzip; }
@@ -314,7 +326,8 @@ int gzsource_is_gzip(const gzsource *s) { return s->gzip; }
 void gzsource_free(gzsource *s)
 {
     if (!s) return;
-    if (s->gzip) inflateEnd(&s->z);
+    inflater_free(s->inf);
+    free(s->out);
     if (s->f) fclose(s->f);
     free(s);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "inflate.h"
 #include "run.h"
 
 static void json_str(csvw *f, const char *s)
@@ -39,8 +40,8 @@ df_status summary_write(outset *o, const run_info *r, df_error *err)
     df_format_date(r->cfg->as_of, date);
     csvw_printf(f, "{\n  \"engine\": \"defector %s\",\n  \"as_of\": \"%s\",\n  \"rules\": {\"path\": ", DF_VERSION, date);
     json_str(f, r->cfg->rules_path);
-    csvw_printf(f, ", \"sha256\": \"%s\"},\n  \"threads\": %d,\n  \"max_rejects\": %ld,\n  \"inputs\": [", r->rules_sha256,
-            r->cfg->threads, r->cfg->max_rejects);
+    csvw_printf(f, ", \"sha256\": \"%s\"},\n  \"threads\": %d,\n  \"inflate\": \"%s\",\n  \"max_rejects\": %ld,\n  \"inputs\": [",
+                r->rules_sha256, r->cfg->threads, inflate_impl_name(inflate_default()), r->cfg->max_rejects);
     for (int i = 0; i < r->ntables; i++) {
         const table *t = &r->tables[i];
         const table_stats *s = &t->st;
