@@ -45,13 +45,15 @@ df_status df_explain(const df_config *config, const char *key, int json, FILE *o
     watchdog *wd = NULL;
     progress *prog = progress_new(cfg->progress);
     df_status st = run_read_file(cfg->rules_path, &src, &len, err);
+    if (st == DF_OK) st = run_watch(&wd, cfg, NULL, "defector: rule error", NULL, NULL, err);
     if (st == DF_OK) st = lb_new(&lb, err);
+    if (st == DF_OK) lb_budget(lb, wd, 0);
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
     if (st == DF_OK) st = run_load(&r, NULL, prog, key, err);
     if (st == DF_OK && tables[0].nrows == 0)
         st = DF_FAIL(err, DF_ERR_DATA, tables[0].path, "no row with %s = \"%s\" in %s (keys match byte for byte)",
                      tables[0].key, key, tables[0].file);
-    if (st == DF_OK) st = run_watch(&wd, cfg, &tables[0], "defector: rule error", NULL, NULL, err);
+    if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     if (st == DF_OK) st = lb_explain(lb, tables, r.ntables, cfg->as_of, json, watchdog_watch(wd, 0), &text, err);
     watchdog_stop(wd);
     if (st == DF_OK) fputs(text, out);
@@ -69,6 +71,7 @@ typedef struct test_files {
     const char *rules_src, *tests_path, *tests_src;
     size_t rules_len, tests_len;
     const char *dir;
+    watchdog *wd; /* the command's budgets; its cleanup removes dir */
 } test_files;
 
 /* Removes every "dir/" from s: a case's files are named as the rule file names them, not by the
@@ -104,12 +107,12 @@ static df_status test_case(const test_files *tf, int i, int *pass, char *msg, si
     lb_case kc = {.line = 0};
     table tables[DF_MAX_TABLES];
     lbridge *b = NULL;
-    watchdog *wd = NULL;
     int ncases = 0;
     df_config c = *tf->cfg;
     c.data_dir = tf->dir;
     run_info r = {.cfg = &c, .tables = tables};
     df_status st = lb_new(&b, err);
+    if (st == DF_OK) lb_budget(b, tf->wd, 0);
     if (st == DF_OK) st = lb_load_cases(b, tf->tests_path, tf->tests_src, tf->tests_len, &ncases, err);
     if (st == DF_OK) {
         lb_case_info(b, i, &kc);
@@ -123,10 +126,9 @@ static df_status test_case(const test_files *tf, int i, int *pass, char *msg, si
                 tables[0].key);
         st = case_error(err, tf, &kc);
     }
-    /* stopped by the watchdog, the process leaves no case files behind */
-    if (st == DF_OK) st = run_watch(&wd, &c, &tables[0], NULL, remove_case_dir, (void *)tf->dir, err);
-    if (st == DF_OK) st = lb_case_check(b, tables, r.ntables, c.as_of, i, watchdog_watch(wd, 0), pass, msg, mcap, err);
-    watchdog_stop(wd);
+    if (st == DF_OK) watchdog_entity(tf->wd, &tables[0]);
+    if (st == DF_OK) st = lb_case_check(b, tables, r.ntables, c.as_of, i, watchdog_watch(tf->wd, 0), pass, msg, mcap, err);
+    watchdog_entity(tf->wd, NULL); /* the tables go */
     lb_free(b);
     for (int k = 0; k < r.ntables; k++) table_free(&tables[k]);
     return st;
@@ -157,17 +159,21 @@ df_status df_test(const df_config *config, const char *tests_path, FILE *out, in
     char *rsrc = NULL, *tsrc = NULL;
     size_t rlen = 0, tlen = 0;
     lbridge *b = NULL;
+    watchdog *wd = NULL;
     int n = 0, passed = 0;
     *failed = 0;
+    char dir[512] = "";
     df_status st = run_read_file(cfg->rules_path, &rsrc, &rlen, err);
     if (st == DF_OK) st = run_read_file(tests_path, &tsrc, &tlen, err);
+    /* stopped by the watchdog, the process leaves no case files behind */
+    if (st == DF_OK) st = run_watch(&wd, cfg, NULL, NULL, remove_case_dir, dir, err);
     if (st == DF_OK) st = lb_new(&b, err);
+    if (st == DF_OK) lb_budget(b, wd, 0);
     if (st == DF_OK) st = lb_load_cases(b, tests_path, tsrc, tlen, &n, err);
-    char dir[512];
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/defector-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (st == DF_OK && !mkdtemp(dir)) st = DF_FAIL(err, DF_ERR_OUTPUT, dir, "cannot make a temporary folder: %s", strerror(errno));
-    test_files tf = {cfg, rsrc, tests_path, tsrc, rlen, tlen, dir};
+    test_files tf = {cfg, rsrc, tests_path, tsrc, rlen, tlen, dir, wd};
     for (int i = 1; st == DF_OK && i <= n; i++) {
         if (report_case(b, &tf, i, out)) passed++;
         else (*failed)++;
@@ -177,6 +183,7 @@ df_status df_test(const df_config *config, const char *tests_path, FILE *out, in
         if (remove_flat_dir(dir) != 0) fprintf(stderr, "defector: could not remove %s\n", dir);
     }
     lb_free(b);
+    watchdog_stop(wd);
     free(rsrc);
     free(tsrc);
     return st;
@@ -210,6 +217,7 @@ df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
     char *src = NULL, *text = NULL;
     size_t len = 0;
     lbridge *b = NULL;
+    watchdog *wd = NULL;
     lb_header headers[256];
     int nh = 0, warnings = 0;
     *errors = 0;
@@ -231,7 +239,9 @@ df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
         }
         if (d) closedir(d);
     }
+    if (st == DF_OK) st = run_watch(&wd, cfg, NULL, "defector: rule error", NULL, NULL, err);
     if (st == DF_OK) st = lb_new(&b, err);
+    if (st == DF_OK) lb_budget(b, wd, 0);
     lb_values *values = NULL;
     int nv = 0;
     if (st == DF_OK && nh > 0) st = data_values(b, cfg, src, len, headers, nh, &values, &nv, err);
@@ -255,6 +265,7 @@ df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
     }
     free(text);
     lb_free(b);
+    watchdog_stop(wd);
     free(src);
     return st;
 }

@@ -30,11 +30,12 @@ static const char *USAGE =
     "                      read in parallel; entities are scored in N Lua states (each\n"
     "                      at least 500 entities); the outputs are the same for every N\n"
     "  --parse-block-kb N  text per parsing block (default 8192)\n"
-    "  --rule-time-limit S stop the run when one entity's rules take more than S seconds\n"
+    "  --rule-time-limit S stop the run when one entity's rules (or the rule file's top level,\n"
+    "                      or a metrics function) take more than S seconds\n"
     "                      (default 10; 0 = no limit)\n"
     "  --on-rule-error stop|skip  stop at a rule that fails (default), or count it as not\n"
     "                      fired for that entity, list it in rule_errors.csv and go on\n"
-    "  --rule-memory-limit MB  stop the run when scoring grows the process by more than MB\n"
+    "  --rule-memory-limit MB  stop the run when a Lua state holds more than MB for the rules\n"
     "                      (default 4096; 0 = no limit)\n"
     "  --progress          show a progress line even when stderr is not a terminal\n"
     "  --no-progress       never show it\n"
@@ -45,8 +46,9 @@ static const char *USAGE =
     "with its value, every rule (fired with its reason, or how far it was from firing), then\n"
     "points, score, band and stage. Writes no files. --json prints the same as one JSON object.\n"
     "\n"
-    "explain and test take run's budgets, --rule-time-limit S and --rule-memory-limit MB, with the\n"
-    "same defaults: an entity whose rules exceed one stops the command with exit code 5.\n"
+    "explain, test and check take run's budgets, --rule-time-limit S and --rule-memory-limit MB,\n"
+    "with the same defaults: user code that exceeds one (an entity's rules, the rule file's top\n"
+    "level, a metrics function...) stops the command with exit code 5.\n"
     "\n"
     "test: runs the rule test cases in TESTS (default: RULES with .lua replaced by .test.lua),\n"
     "each an entity and a few history rows with the expected score, band, stage and rules,\n"
@@ -157,9 +159,15 @@ static int cmd_run(int argc, char **argv, int explain)
 
 static int cmd_check(int argc, char **argv)
 {
-    df_config cfg = {.data_dir = NULL};
+    df_config cfg = {.data_dir = NULL, .rule_time_limit = 10, .rule_memory_limit = 4096};
     cfg.as_of = (int32_t)(time(NULL) / 86400);
     for (int i = 2; i < argc; i++) {
+        int b = budget_option(argv[i], i + 1 < argc ? argv[i + 1] : NULL, &cfg); /* check runs the top level */
+        if (b == DF_ERR_USAGE) return b;
+        if (b) {
+            i++;
+            continue;
+        }
         if (strcmp(argv[i], "--help") == 0) return fputs(USAGE, stdout), 0;
         if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) cfg.data_dir = argv[++i];
         else if (argv[i][0] == '-') return usage_error("unknown option %s", argv[i]);

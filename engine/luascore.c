@@ -28,6 +28,7 @@ typedef struct worker {
     int ntables, skip, index; /* index: the worker's part, 1.. (the main state's is 0) */
     uint64_t lo, hi;
     volatile int *first_failed;
+    watchdog *wd; /* the run's budgets: this part's state has watch `index` */
 } worker;
 
 /* Records that part k failed: the lowest failing part stops the parts after it. */
@@ -65,6 +66,7 @@ static void score_part(void *arg, int k)
     table scratch[DF_MAX_TABLES];
     int nt = 0;
     w->st = lb_new(&w->b, &w->err);
+    if (w->st == DF_OK) lb_budget(w->b, w->wd, w->index);
     if (w->st == DF_OK) w->st = lb_declare(w->b, w->rules_path, w->source, w->len, w->as_of, scratch, &nt, &w->err);
     for (int i = 0; i < nt; i++) table_free(&scratch[i]);
     if (w->st != DF_OK) return;
@@ -107,7 +109,7 @@ static void workers_init(worker *ws, int parts, uint64_t n, const df_api *api, t
         w->api.watch = watchdog_watch(so->wd, k + 1);
         w->rules_path = so->rules_path, w->source = so->source, w->len = so->source_len, w->as_of = as_of;
         w->tables = tables, w->ntables = ntables, w->skip = so->skip_rule_errors;
-        w->index = k + 1, w->first_failed = api->first_failed;
+        w->index = k + 1, w->first_failed = api->first_failed, w->wd = so->wd;
         w->lo = n * (uint64_t)(k + 1) / (uint64_t)parts, w->hi = n * (uint64_t)(k + 2) / (uint64_t)parts;
     }
 }

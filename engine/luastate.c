@@ -3,20 +3,98 @@
  * into the tables to load. Every call into Lua goes through lb_pcall(): an error object
  * {where, message} is the user's error, anything else is reported as an internal error with a
  * traceback. Columns reach Lua as light userdata pointers that the Lua side wraps with
- * ffi.cast: no copy. Values cross from one state to another only by lb_copy_value(). */
+ * ffi.cast: no copy. Values cross from one state to another only by lb_copy_value().
+ * Budgets: every call into Lua is watched (the state's df_watch: the watchdog's time budget),
+ * and every byte the state allocates goes through lua_alloc(), which counts it against the
+ * memory budget: past the budget, or when the system has no memory left, the process ends with
+ * one message (exit 5 or 7, see watchdog_fire), as the time budget does. Invariant:
+ * lb_pcall() leaves the stack as it found it, less the arguments, plus nres results on success
+ * (asserted in debug builds). */
+#include <assert.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "luamods.h"
 #include "luastate.h"
 
+/* The state's allocations, counted (see lua_alloc). */
+typedef struct lb_mem {
+    lua_Alloc f; /* LuaJIT's own allocator, which does the work */
+    void *ud;
+    int64_t used;    /* bytes held beyond what the engine's modules took (< 0 once some of theirs are freed) */
+    int64_t limit;   /* the budget in bytes, 0 = none */
+    long fail_at;    /* DEFECTOR_LUA_ALLOC_FAIL=N: the Nth growing allocation fails as if memory were gone (tests) */
+    watchdog *wd;    /* says it and ends the process; NULL before lb_budget */
+    int watch;       /* the state's watch in wd */
+} lb_mem;
+
 struct lbridge {
     lua_State *L;
     int module_ref; /* the entry module's table M, in the registry */
+    lb_mem mem;
+    df_watch *watch; /* NULL: unwatched */
+    double ticks;    /* units of user code outside entities, for the watch */
+    char path[512];  /* the user's file being run, for messages */
 };
+
+/* Memory gone, or the budget passed: said with what the state runs, and the process ends. An
+ * allocation failure is not handed back to LuaJIT: it cannot always unwind one out of
+ * JIT-compiled code (it crashes), and a rule's pcall would swallow it. */
+static void memory_end(lb_mem *m, df_status st)
+{
+    char why[200];
+    if (st == DF_ERR_RULES)
+        snprintf(why, sizeof why, "it used more than %g MB of memory (--rule-memory-limit); does it build up data without end?",
+                 (double)m->limit / 1048576.0);
+    else
+        snprintf(why, sizeof why, "the system could not give the Lua rules more memory; free memory or use a machine with more");
+    if (m->wd) watchdog_fire(m->wd, m->watch, st, why);
+    fprintf(stderr, "defector: error: out of memory: %s\n", why);
+    _exit(st);
+}
+
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    lb_mem *m = ud;
+    if (nsize > osize) {
+        int64_t grow = (int64_t)(nsize - osize);
+        if (m->limit && m->used + grow > m->limit) memory_end(m, DF_ERR_RULES);
+        if (m->fail_at > 0 && --m->fail_at == 0) memory_end(m, DF_ERR_NOMEM);
+    }
+    void *p = m->f(m->ud, ptr, osize, nsize);
+    if (!p && nsize > osize) memory_end(m, DF_ERR_NOMEM);
+    if (p || nsize == 0) m->used += (int64_t)nsize - (int64_t)osize;
+    return p;
+}
+
+/* The line hook while a user's file runs from its top level: the line it has reached, for the
+ * watchdog's message (the lines of the engine's modules, and LuaJIT's, are not noted). */
+static void line_hook(lua_State *L, lua_Debug *ar)
+{
+    void *ud;
+    lua_getallocf(L, &ud);
+    lbridge *b = (lbridge *)((char *)ud - offsetof(lbridge, mem));
+    if (!b->watch || !lua_getinfo(L, "Sl", ar) || ar->source[0] != '@') return;
+    if (strcmp(ar->source + 1, b->path) != 0) return;
+    b->watch->file = ar->source + 1;
+    b->watch->line = ar->currentline;
+}
+
+/* An unprotected error (an engine bug): one clear line. */
+static int at_panic(lua_State *L)
+{
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "defector: error: internal error: unprotected Lua error: %s\n", msg ? msg : "(no message)");
+    fflush(stderr);
+    _exit(DF_ERR_INTERNAL);
+}
 
 lua_State *lb_lua(lbridge *b)
 {
@@ -33,9 +111,11 @@ static int traceback(lua_State *L)
 /* Converts the error on top of the stack into err. */
 static df_status lua_failure(lua_State *L, df_error *err)
 {
-    if (lua_type(L, -1) == LUA_TTABLE) {
-        lua_getfield(L, -1, "where");
-        lua_getfield(L, -2, "message");
+    if (lua_type(L, -1) == LUA_TTABLE) { /* raw: no metamethod runs outside a protected call */
+        lua_pushstring(L, "where");
+        lua_rawget(L, -2);
+        lua_pushstring(L, "message");
+        lua_rawget(L, -3);
         const char *where = lua_tostring(L, -2), *msg = lua_tostring(L, -1);
         df_status st = DF_FAIL(err, DF_ERR_RULES, where ? where : "", "%s", msg ? msg : "error in the rule file");
         lua_pop(L, 3);
@@ -47,24 +127,60 @@ static df_status lua_failure(lua_State *L, df_error *err)
     return st;
 }
 
+/* The functions that run a user's file from its top level, and what the watch calls that. */
+static const char *top_level_of(const char *fn)
+{
+    if (strcmp(fn, "declare") == 0 || strcmp(fn, "check") == 0 || strcmp(fn, "check_needs") == 0)
+        return "the rule file's top level";
+    if (strcmp(fn, "load_cases") == 0) return "the test file's top level";
+    return NULL;
+}
+
+/* Before a call into Lua: a new unit of user code for the watchdog (the Lua side marks the
+ * entities it scores), the line hook where user files run from their top level. */
+static void watch_begin(lbridge *b, const char *top)
+{
+    if (top) lua_sethook(b->L, line_hook, LUA_MASKLINE, 0);
+    if (!b->watch) return;
+    b->watch->what = top;
+    b->watch->file = NULL;
+    b->watch->line = 0;
+    b->watch->row = -2 - ++b->ticks;
+}
+
+static void watch_end(lbridge *b)
+{
+    lua_sethook(b->L, NULL, 0, 0);
+    if (!b->watch) return;
+    b->watch->row = -1;
+    b->watch->what = NULL;
+    b->watch->file = NULL;
+    b->watch->line = 0;
+}
+
 df_status lb_pcall(lbridge *b, const char *fn, int nargs, int nres, df_error *err)
 {
     lua_State *L = b->L;
     int base = lua_gettop(L) - nargs;
+    assert(base >= 0);
     lua_pushcfunction(L, traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->module_ref);
     lua_getfield(L, -1, fn);
     lua_remove(L, -2);
     lua_insert(L, base + 1); /* function below the arguments */
     lua_insert(L, base + 1); /* handler below the function */
+    watch_begin(b, top_level_of(fn));
     int rc = lua_pcall(L, nargs, nres, base + 1);
     lua_remove(L, base + 1); /* the handler */
-    if (rc == LUA_ERRMEM) {
+    df_status st = DF_OK;
+    if (rc == LUA_ERRMEM) { /* not from lua_alloc, which ends the process: a limit of LuaJIT's own */
         lua_pop(L, 1);
-        return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory in the Lua rules");
-    }
-    if (rc != 0) return lua_failure(L, err);
-    return DF_OK;
+        st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory in the Lua rules");
+    } else if (rc != 0)
+        st = lua_failure(L, err);
+    watch_end(b);
+    assert(lua_gettop(L) == base + (st == DF_OK ? nres : 0));
+    return st;
 }
 
 /* Registers every embedded module in package.preload, then pushes require and the name of the
@@ -93,6 +209,7 @@ df_status lb_new(lbridge **out, df_error *err)
         free(b);
         return DF_FAIL(err, DF_ERR_NOMEM, "", "cannot create a Lua state (LuaJIT needs its memory below 2 GB on some systems)");
     }
+    lua_atpanic(b->L, at_panic);
     luaL_openlibs(b->L);
     if (preload_modules(b->L) != 0 || lua_pcall(b->L, 1, 1, 0) != 0) {
         df_status st = DF_FAIL(err, DF_ERR_INTERNAL, "", "the engine's Lua modules failed to load: %s", lua_tostring(b->L, -1));
@@ -100,8 +217,21 @@ df_status lb_new(lbridge **out, df_error *err)
         return st;
     }
     b->module_ref = luaL_ref(b->L, LUA_REGISTRYINDEX);
+    /* from here on every allocation is counted (the modules' are not) */
+    b->mem.f = lua_getallocf(b->L, &b->mem.ud);
+    const char *knob = getenv("DEFECTOR_LUA_ALLOC_FAIL");
+    b->mem.fail_at = knob ? atol(knob) : 0;
+    lua_setallocf(b->L, lua_alloc, &b->mem);
     *out = b;
     return DF_OK;
+}
+
+void lb_budget(lbridge *b, watchdog *wd, int k)
+{
+    b->watch = watchdog_watch(wd, k);
+    b->mem.wd = wd, b->mem.watch = k;
+    b->mem.limit = (int64_t)(watchdog_memory_limit(wd) * 1048576.0);
+    b->mem.used = 0;
 }
 
 void lb_free(lbridge *b)
@@ -175,6 +305,11 @@ static df_status table_from_plan(lua_State *L, int idx, table *t, const char *ru
     return DF_OK;
 }
 
+void lb_set_path(lbridge *b, const char *path)
+{
+    snprintf(b->path, sizeof b->path, "%s", path);
+}
+
 void lb_push_rule_args(lua_State *L, const char *rules_path, const char *source, size_t len, int32_t as_of)
 {
     char as_of_text[16];
@@ -189,6 +324,7 @@ df_status lb_declare(lbridge *b, const char *rules_path, const char *source, siz
                      table *tables, int *ntables, df_error *err)
 {
     lua_State *L = b->L;
+    lb_set_path(b, rules_path);
     lb_push_rule_args(L, rules_path, source, len, as_of);
     df_status st = lb_pcall(b, "declare", 4, 1, err);
     if (st != DF_OK) return st;

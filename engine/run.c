@@ -120,9 +120,10 @@ df_config run_config(const df_config *cfg)
     return c;
 }
 
-static void unlink_temps(void *o)
+static void unlink_temps(void *po) /* po: the run's outset *, NULL until it is made */
 {
-    outset_unlink_temps(o);
+    outset *o = *(outset *volatile *)po;
+    if (o) outset_unlink_temps(o);
 }
 
 df_status df_run(const df_config *config, df_error *err)
@@ -142,12 +143,14 @@ df_status df_run(const df_config *config, df_error *err)
         sha256_hex(src, len, r.rules_sha256);
         st = lb_new(&lb, err);
     }
+    /* the budgets watch every piece of user code, the declarations too */
+    if (st == DF_OK)
+        st = run_watch(&wd, cfg, NULL, "defector: rule error; the outputs were left as they were", unlink_temps, &o, err);
+    if (st == DF_OK) lb_budget(lb, wd, 0);
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
     if (st == DF_OK) st = outset_new(cfg->out_dir, &o, err);
     if (st == DF_OK) st = run_load(&r, o, prog, NULL, err);
-    if (st == DF_OK)
-        st = run_watch(&wd, cfg, &tables[0], "defector: rule error; the outputs were left as they were", unlink_temps, o,
-                       err);
+    if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd};
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
     watchdog_stop(wd);

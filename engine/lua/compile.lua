@@ -71,6 +71,20 @@ local NA_I64, NA_DATE, SCALE = K.NA_I64, K.NA_DATE, K.SCALE
 local TEXT, BAD_WHEN, BAD_SCORE, RULE_FAILED, OVERRIDE, TV = K.text, K.bad_when, K.bad_score, K.rule_failed, K.override_of, K.tv
 ]]
 
+-- The rule file's line of what a label names (rule, feature, output...), for the watchdog's
+-- messages; 0 when unknown.
+function M.label_line(job, label)
+  if not job.label_lines then
+    local m = {}
+    for _, n in ipairs(job.nodes or {}) do if n.label and n.line then m[n.label] = n.line end end
+    for _, o in ipairs(job.outputs or {}) do
+      if o.file and o.line then m[(o.kind == "list" and "output " or "metrics ") .. o.file] = o.line end
+    end
+    job.label_lines = m
+  end
+  return job.label_lines[label] or (label:match("^stage ") and job.stages_line) or 0
+end
+
 -- One loop over the block's entities: body() emits its statements (the entity is _df_i); the
 -- columns it reads are bound to locals before the loop.
 function M.loop(g, label, body, pre, post)
@@ -88,7 +102,7 @@ function M.loop(g, label, body, pre, post)
     for j, line in ipairs(lines) do lines[j] = line:gsub(pat, 'COL["' .. name .. '"][') end
     names[k] = nil
   end
-  g.add("  watch.what = LBL[%d]", g.bind("lbl", label))
+  g.add("  watch.what = LBL[%d]; watch.line = %d", g.bind("lbl", label), M.label_line(g.job, label))
   g.add("  do")
   if pre then g.add("  " .. pre) end
   for _, name in ipairs(names) do g.add("  local _df_c_%s = COL[%q]", name, name) end

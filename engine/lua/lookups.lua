@@ -22,7 +22,7 @@ function M.parse_csv(text, name)
       local j = i + 1
       while true do
         local q = text:find('"', j, true)
-        if not q then error({ where = name .. ":" .. line, message = "unterminated quoted field" }, 0) end
+        if not q then E.throw({ where = name .. ":" .. line, message = "unterminated quoted field" }) end
         local part = text:sub(j, q - 1)
         local _, nl = part:gsub("\n", "")
         line = line + nl
