@@ -26,10 +26,10 @@ end
 
 -- A cell of a Lua value: nil, a number (or date), true/false, text, an exact int64 cdata;
 -- anything else (a table, a function...) has no stable text and is refused, naming the output
--- and column (`cell`, "list.csv, column x").
+-- and column (`cell`, "list.csv, column x") and the line that makes the value (`where`).
 function M.writer(api, job)
   local ctx = api.ctx
-  return function(f, v, is_date, cell)
+  return function(f, v, is_date, cell, where)
     if v == nil then api.empty(ctx, f)
     elseif type(v) == "number" then
       if is_date then local s = dates.text(v); api.plain(ctx, f, s, #s)
@@ -43,7 +43,7 @@ function M.writer(api, job)
       local s = E.show(v):gsub("[LU]+$", "")
       api.plain(ctx, f, s, #s)
     else
-      E.throw({ where = job and job.file or "?", message = fmt("output %s: the value is a %s, which has no text to write; give the field text, a number, a date or true/false",
+      E.throw({ where = where or job.file, message = fmt("output %s: the value is a %s, which has no text to write; give the field text, a number, a date or true/false",
         cell or "?", type(v)) })
     end
   end
@@ -178,7 +178,9 @@ local function write_field(g, job, L, f)
     local v = g.bind("view", text)
     return g.add("    A.text_at(A.ctx, %d, VIEW[%d].offs, VIEW[%d].arena, blo + _df_i - 1)", L.f, v, v)
   end
-  g.add("    W(%d, %s, %s, %q)", L.f, g.value(f), tostring(M.is_date(job, f)), L.o.file .. ", column " .. f)
+  local line = job.field_line[f]
+  g.add("    W(%d, %s, %s, %q, %q)", L.f, g.value(f), tostring(M.is_date(job, f)), L.o.file .. ", column " .. f,
+    job.file .. (type(line) == "number" and (":" .. line) or ""))
 end
 
 -- An expression for the value of a list's field f, for a sort key.

@@ -262,7 +262,7 @@ function M.finish(job, api, counts)
     table.sort(rows, sorter(job, o.order))
     lists.header(api, f, o.columns)
     for _, r in ipairs(rows) do
-      for _, col in ipairs(o.columns) do job.write_value(f, r[col.name], col.group and lists.is_date(job, col.group), o.file .. ", column " .. col.name) end
+      for _, col in ipairs(o.columns) do job.write_value(f, r[col.name], col.group and lists.is_date(job, col.group), o.file .. ", column " .. col.name, job.file .. ":" .. o.line) end
       api.end_row(api.ctx, f)
     end
     counts[o.file] = #rows

@@ -82,6 +82,10 @@ run_cli test_no_limit_value test "$RULES" --rule-time-limit
 assert_rc "test --rule-time-limit without a value" 2
 
 # ---- every piece of user code is under the budgets (issue 8) ----
+# (a command that is not stopped fails its checks with exit code 124 instead of hanging the suite)
+printf '#!/bin/sh\nexec timeout 30 "%s" "$@"\n' "$DEFECTOR" > "$T/defector-timed"
+chmod +x "$T/defector-timed"
+DEFECTOR="$T/defector-timed"
 # top: RULES with LUA as its last line (line $L)
 L=$(( $(wc -l < "$RULES") + 1 ))
 top() { { cat "$RULES"; printf '%s\n' "$2"; } > "$T/$1.lua"; }
