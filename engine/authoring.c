@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "confine.h"
 #include "csvload.h"
 #include "luaauthor.h"
 #include "run.h"
@@ -228,7 +229,8 @@ df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
         if (!d) st = DF_FAIL(err, DF_ERR_IO, cfg->data_dir, "cannot open the data folder: %s", strerror(errno));
         struct dirent *e;
         while (st == DF_OK && d && (e = readdir(d)) && nh < 256) {
-            if (!is_csv_name(e->d_name)) continue;
+            char why[256];
+            if (!is_csv_name(e->d_name) || confine_check(cfg->data_dir, e->d_name, why, sizeof why) == -2) continue;
             char *path = path_join(cfg->data_dir, e->d_name);
             headers[nh].file = strdup(e->d_name);
             if (!path || !headers[nh].file) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");

@@ -11,6 +11,7 @@
  * lb_pcall() leaves the stack as it found it, less the arguments, plus nres results on success
  * (asserted in debug builds). */
 #include <assert.h>
+#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "confine.h"
 #include "luamods.h"
 #include "luastate.h"
 
@@ -85,6 +87,37 @@ static void line_hook(lua_State *L, lua_Debug *ar)
     if (strcmp(ar->source + 1, b->path) != 0) return;
     b->watch->file = ar->source + 1;
     b->watch->line = ar->currentline;
+}
+
+/* native.read_beside(dir, name) -> text | nil, why: a lookup or override table, read only
+ * when it is a file inside the rule file's folder (confine.h). */
+static int native_read_beside(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1), *name = luaL_checkstring(L, 2);
+    char why[256];
+    int fd = confine_open(dir, name, why, sizeof why);
+    if (fd < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        return 2;
+    }
+    luaL_Buffer B;
+    luaL_buffinit(L, &B);
+    for (;;) {
+        char *p = luaL_prepbuffer(&B);
+        ssize_t n = read(fd, p, LUAL_BUFFERSIZE);
+        if (n <= 0) {
+            int e = errno;
+            close(fd);
+            if (n == 0) break;
+            lua_pushnil(L);
+            lua_pushstring(L, strerror(e));
+            return 2;
+        }
+        luaL_addsize(&B, (size_t)n);
+    }
+    luaL_pushresult(&B);
+    return 1;
 }
 
 /* An unprotected error (an engine bug): one clear line. */
@@ -217,6 +250,13 @@ df_status lb_new(lbridge **out, df_error *err)
         return st;
     }
     b->module_ref = luaL_ref(b->L, LUA_REGISTRYINDEX);
+    lua_getglobal(b->L, "package"); /* package.loaded["defector.native"]: the C the modules call */
+    lua_getfield(b->L, -1, "loaded");
+    lua_newtable(b->L);
+    lua_pushcfunction(b->L, native_read_beside);
+    lua_setfield(b->L, -2, "read_beside");
+    lua_setfield(b->L, -2, "defector.native");
+    lua_pop(b->L, 2);
     /* from here on every allocation is counted (the modules' are not) */
     b->mem.f = lua_getallocf(b->L, &b->mem.ud);
     const char *knob = getenv("DEFECTOR_LUA_ALLOC_FAIL");

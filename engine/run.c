@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "confine.h"
 #include "csvload.h"
 #include "group.h"
 #include "luascore.h"
@@ -71,6 +72,15 @@ static df_status open_rejects(outset *o, csvw **out, df_error *err)
     return DF_OK;
 }
 
+/* An input the rule file names is read only inside --data: a link out of it is refused (a
+ * missing file is left to the loader, which says so). */
+static df_status confined(const char *dir, const char *name, const char *path, df_error *err)
+{
+    char why[256];
+    if (confine_check(dir, name, why, sizeof why) != -2) return DF_OK;
+    return DF_FAIL(err, DF_ERR_IO, path, "refused: %s; an input must be a file in the --data folder (a link to another file of that folder is followed)", why);
+}
+
 df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err)
 {
     const df_config *cfg = r->cfg;
@@ -89,11 +99,16 @@ df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key,
             char **paths = NULL;
             int n = 0;
             st = parts_expand(cfg->data_dir, t->file, &paths, &n, err);
+            for (int k = 0; st == DF_OK && k < n; k++) {
+                const char *slash = strrchr(paths[k], '/');
+                st = confined(cfg->data_dir, slash ? slash + 1 : paths[k], paths[k], err);
+            }
             if (st == DF_OK) st = parts_load(t, &r->tables[0], paths, n, &lo, cfg->threads, err);
             t->parts = n;
             parts_free(paths, n);
         } else {
-            st = csvload_table(t, &r->tables[0], &lo, err);
+            st = confined(cfg->data_dir, t->file, t->path, err);
+            if (st == DF_OK) st = csvload_table(t, &r->tables[0], &lo, err);
         }
         r->t_load[i] = now_seconds() - t0;
     }

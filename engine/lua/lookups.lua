@@ -2,7 +2,8 @@
 -- (read-only rows by key; a key with no row gives nil, or the lookup's default; a rule that
 -- reads a field of a missing row is told the file and the key, see wording.lua) and manual
 -- overrides (a band and/or points per entity, with a reason and an expiry date). Read whole
--- when the rule file is declared; RFC 4180.
+-- when the rule file is declared; RFC 4180. Only files inside the rule file's folder are read: a
+-- symbolic link to another file of the folder is followed, one that leads out of it is not.
 local E = require("defector.errors")
 local dates = require("defector.dates")
 local fmt, concat = string.format, table.concat
@@ -49,10 +50,10 @@ local function read_beside(job, file, what, level)
     what .. ": 'file' must be a plain file name beside the rule file, e.g. \"thresholds.csv\"", level + 1)
   local dir = job.file:match("^(.*)/[^/]*$") or "."
   local path = dir .. "/" .. file
-  local f = io.open(path, "rb")
-  check(job, f, what .. ": cannot read " .. path .. " (it must be in the same folder as the rule file)", level + 1)
-  local text = f:read("*a")
-  f:close()
+  -- opened inside the folder only: a link that leads out of it is refused (confine.h)
+  local text, why = require("defector.native").read_beside(dir, file)
+  check(job, text, what .. ": cannot read " .. path .. ": " .. tostring(why), level + 1,
+    "keep it as a file in the rule file's folder (a link to another file of that folder is followed)")
   return M.parse_csv(text, path), path
 end
 
