@@ -2,8 +2,9 @@
 -- (read-only rows by key; a key with no row gives nil, or the lookup's default; a rule that
 -- reads a field of a missing row is told the file and the key, see wording.lua) and manual
 -- overrides (a band and/or points per entity, with a reason and an expiry date). Read whole
--- when the rule file is declared; RFC 4180. Only files inside the rule file's folder are read: a
--- symbolic link to another file of the folder is followed, one that leads out of it is not.
+-- when the rule file is declared; RFC 4180, a line ending at LF, CRLF or a lone CR (as the
+-- loader's). Only files inside the rule file's folder are read: a symbolic link to another file
+-- of the folder is followed, one that leads out of it is not.
 local E = require("defector.errors")
 local dates = require("defector.dates")
 local fmt, concat = string.format, table.concat
@@ -32,7 +33,7 @@ function M.parse_csv(text, name)
       end
     elseif ch == "," then end_field(); i = i + 1
     elseif ch == "\r" and text:sub(i + 1, i + 1) == "\n" then end_row(); i = i + 2; line = line + 1
-    elseif ch == "\n" then end_row(); i = i + 1; line = line + 1
+    elseif ch == "\n" or ch == "\r" then end_row(); i = i + 1; line = line + 1 -- a lone CR ends a line too
     else
       local j = text:find('[,\r\n]', i) or n + 1
       field[#field + 1] = text:sub(i, j - 1)
