@@ -15,6 +15,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <luajit.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ typedef struct lb_mem {
     long fail_at;    /* DEFECTOR_LUA_ALLOC_FAIL=N: the Nth growing allocation fails as if memory were gone (tests) */
     watchdog *wd;    /* says it and ends the process; NULL before lb_budget */
     int watch;       /* the state's watch in wd */
+    int soft;        /* lb_test_limits: past the budget an allocation fails (the JIT is off) */
 } lb_mem;
 
 struct lbridge {
@@ -44,6 +46,7 @@ struct lbridge {
     df_watch *watch; /* NULL: unwatched */
     double ticks;    /* units of user code outside entities, for the watch */
     char path[512];  /* the user's file being run, for messages */
+    long insn_budget, insn_left; /* lb_test_limits: VM instructions per call, 0 = none */
 };
 
 /* Memory gone, or the budget passed: said with what the state runs, and the process ends. An
@@ -67,7 +70,10 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     lb_mem *m = ud;
     if (nsize > osize) {
         int64_t grow = (int64_t)(nsize - osize);
-        if (m->limit && m->used + grow > m->limit) memory_end(m, DF_ERR_RULES);
+        if (m->limit && m->used + grow > m->limit) {
+            if (m->soft) return NULL;
+            memory_end(m, DF_ERR_RULES);
+        }
         if (m->fail_at > 0 && --m->fail_at == 0) memory_end(m, DF_ERR_NOMEM);
     }
     void *p = m->f(m->ud, ptr, osize, nsize);
@@ -76,13 +82,23 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
+#define INSN_STEP 1000 /* the count hook's period, for lb_test_limits */
+
 /* The line hook while a user's file runs from its top level: the line it has reached, for the
- * watchdog's message (the lines of the engine's modules, and LuaJIT's, are not noted). */
+ * watchdog's message (the lines of the engine's modules, and LuaJIT's, are not noted); and the
+ * count hook of lb_test_limits' instruction budget. */
 static void line_hook(lua_State *L, lua_Debug *ar)
 {
     void *ud;
     lua_getallocf(L, &ud);
     lbridge *b = (lbridge *)((char *)ud - offsetof(lbridge, mem));
+    if (ar->event == LUA_HOOKCOUNT) {
+        if ((b->insn_left -= INSN_STEP) < 0) { /* no file:line: an engine error, not the user's */
+            lua_pushstring(L, "the instruction budget of lb_test_limits ran out");
+            lua_error(L);
+        }
+        return;
+    }
     if (!b->watch || !lua_getinfo(L, "Sl", ar) || ar->source[0] != '@') return;
     if (strcmp(ar->source + 1, b->path) != 0) return;
     b->watch->file = ar->source + 1;
@@ -173,7 +189,9 @@ static const char *top_level_of(const char *fn)
  * entities it scores), the line hook where user files run from their top level. */
 static void watch_begin(lbridge *b, const char *top)
 {
-    if (top) lua_sethook(b->L, line_hook, LUA_MASKLINE, 0);
+    int mask = (top ? LUA_MASKLINE : 0) | (b->insn_budget ? LUA_MASKCOUNT : 0);
+    b->insn_left = b->insn_budget;
+    if (mask) lua_sethook(b->L, line_hook, mask, INSN_STEP);
     if (!b->watch) return;
     b->watch->what = top;
     b->watch->file = NULL;
@@ -264,6 +282,15 @@ df_status lb_new(lbridge **out, df_error *err)
     lua_setallocf(b->L, lua_alloc, &b->mem);
     *out = b;
     return DF_OK;
+}
+
+void lb_test_limits(lbridge *b, long instructions, double memory_mb)
+{
+    luaJIT_setmode(b->L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    b->insn_budget = instructions;
+    b->mem.limit = (int64_t)(memory_mb * 1048576.0);
+    b->mem.soft = 1;
+    b->mem.used = 0;
 }
 
 void lb_budget(lbridge *b, watchdog *wd, int k)

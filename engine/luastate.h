@@ -19,6 +19,11 @@ void lb_free(lbridge *b); /* NULL is a no-op */
 /* Puts the state under the watchdog's budgets: watch k (time, and what the state runs) and the
  * memory budget, counted from here. A NULL watchdog: no budgets. */
 void lb_budget(lbridge *b, watchdog *wd, int k);
+/* For fuzzing (tests/fuzz/): budgets that end a call with an error instead of the process, and
+ * deterministically: the JIT off, at most `instructions` VM instructions per call into Lua (a
+ * count hook; a C function such as a string pattern is not counted), and past memory_mb an
+ * allocation fails (LuaJIT unwinds it safely from the interpreter). */
+void lb_test_limits(lbridge *b, long instructions, double memory_mb);
 /* Runs the rule file's declarations and fills tables[] (name, file, key, columns) from them;
  * the entity table comes first. */
 df_status lb_declare(lbridge *b, const char *rules_path, const char *source, size_t len, int32_t as_of,
