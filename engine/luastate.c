@@ -37,6 +37,7 @@ typedef struct lb_mem {
     watchdog *wd;    /* says it and ends the process; NULL before lb_budget */
     int watch;       /* the state's watch in wd */
     int soft;        /* lb_test_limits: past the budget an allocation fails (the JIT is off) */
+    int ran_out;     /* lb_test_limits: an allocation failed so (lb_test_ran_out) */
 } lb_mem;
 
 struct lbridge {
@@ -71,7 +72,7 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     if (nsize > osize) {
         int64_t grow = (int64_t)(nsize - osize);
         if (m->limit && m->used + grow > m->limit) {
-            if (m->soft) return NULL;
+            if (m->soft) return m->ran_out = 1, NULL;
             memory_end(m, DF_ERR_RULES);
         }
         if (m->fail_at > 0 && --m->fail_at == 0) memory_end(m, DF_ERR_NOMEM);
@@ -94,6 +95,7 @@ static void line_hook(lua_State *L, lua_Debug *ar)
     lbridge *b = (lbridge *)((char *)ud - offsetof(lbridge, mem));
     if (ar->event == LUA_HOOKCOUNT) {
         if ((b->insn_left -= INSN_STEP) < 0) { /* no file:line: an engine error, not the user's */
+            b->mem.ran_out = 1;
             lua_pushstring(L, "the instruction budget of lb_test_limits ran out");
             lua_error(L);
         }
@@ -291,6 +293,13 @@ void lb_test_limits(lbridge *b, long instructions, double memory_mb)
     b->mem.limit = (int64_t)(memory_mb * 1048576.0);
     b->mem.soft = 1;
     b->mem.used = 0;
+}
+
+int lb_test_ran_out(lbridge *b)
+{
+    int r = b->mem.ran_out;
+    b->mem.ran_out = 0;
+    return r;
 }
 
 void lb_budget(lbridge *b, watchdog *wd, int k)

@@ -24,6 +24,8 @@ void lb_budget(lbridge *b, watchdog *wd, int k);
  * count hook; a C function such as a string pattern is not counted), and past memory_mb an
  * allocation fails (LuaJIT unwinds it safely from the interpreter). */
 void lb_test_limits(lbridge *b, long instructions, double memory_mb);
+/* Whether one of those limits ended a call since the last question (and forgets it). */
+int lb_test_ran_out(lbridge *b);
 /* Runs the rule file's declarations and fills tables[] (name, file, key, columns) from them;
  * the entity table comes first. */
 df_status lb_declare(lbridge *b, const char *rules_path, const char *source, size_t len, int32_t as_of,

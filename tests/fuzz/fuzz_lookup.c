@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int nt = 0;
     df_error err = {0};
     df_status st = lb_declare(b, path, RULES, sizeof RULES - 1, AS_OF, tables, &nt, &err);
-    sbx_verdict("declare", st, &err, 0);
+    sbx_verdict("declare", st, &err, lb_test_ran_out(b), 0);
     for (int i = 0; i < nt; i++) table_free(&tables[i]);
     return 0;
 }

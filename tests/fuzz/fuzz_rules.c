@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = NULL;
     int errors = 0, warnings = 0;
     df_status st = lb_check(b, path, src, size, AS_OF, NULL, 0, 0, NULL, 0, &text, &errors, &warnings, &err);
-    sbx_verdict("check", st, &err, 1);
+    sbx_verdict("check", st, &err, lb_test_ran_out(b), 1);
     free(text);
     lb_free(b);
 
@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int nt = 0;
     memset(&err, 0, sizeof err);
     st = lb_declare(b, path, src, size, AS_OF, tables, &nt, &err);
-    sbx_verdict("declare", st, &err, 1);
+    sbx_verdict("declare", st, &err, lb_test_ran_out(b), 1);
     for (int i = 0; i < nt; i++) table_free(&tables[i]);
     lb_free(b);
     return 0;
