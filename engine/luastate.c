@@ -313,7 +313,12 @@ void lb_budget(lbridge *b, watchdog *wd, int k)
 void lb_free(lbridge *b)
 {
     if (!b) return;
-    if (b->L) lua_close(b->L);
+    if (b->L) {
+        /* LuaJIT's own allocator back first: lua_close() hands its whole arena back only to it
+         * (with lua_alloc in place every state's memory stayed mapped: found by fuzz_rules) */
+        if (b->mem.f) lua_setallocf(b->L, b->mem.f, b->mem.ud);
+        lua_close(b->L);
+    }
     free(b);
 }
 
