@@ -5,6 +5,7 @@
  * and the parts merged (M.finish): the outputs are the bytes one state would write. The lowest
  * part that fails stops the parts after it, and its error is the one reported: the error one
  * state would have met first. */
+#include <assert.h>
 #include <lua.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,7 @@ static void read_overrides(lua_State *L, score_stats *st)
 static void read_rules(lua_State *L, score_stats *st)
 {
     lua_getfield(L, -1, "rules");
+    assert(lua_istable(L, -1)); /* M.run's result: {code, fired, errors} a rule */
     int nr = (int)lua_objlen(L, -1);
     st->nrules = nr > DF_MAX_RULES ? DF_MAX_RULES : nr;
     for (int i = 0; i < st->nrules; i++) {
@@ -166,6 +168,7 @@ static void read_rules(lua_State *L, score_stats *st)
         lua_rawgeti(L, -1, 1);
         lua_rawgeti(L, -2, 2);
         lua_rawgeti(L, -3, 3);
+        assert(lua_type(L, -3) == LUA_TSTRING);
         snprintf(st->rule_code[i], sizeof st->rule_code[i], "%s", lua_tostring(L, -3));
         st->rule_fired[i] = (uint64_t)lua_tonumber(L, -2);
         st->rule_errors[i] = (uint64_t)lua_tonumber(L, -1);
@@ -190,6 +193,8 @@ static void read_warnings(lua_State *L, score_stats *st)
 /* Reads M.run's (or M.finish's) result, on top of the stack, into st and pops it. */
 static void read_stats(lua_State *L, score_stats *st)
 {
+    int top = lua_gettop(L);
+    assert(lua_istable(L, -1));
     lua_getfield(L, -1, "customers"); /* the Lua side's name for the entities scored */
     st->entities = (uint64_t)lua_tonumber(L, -1);
     lua_getfield(L, -2, "score_seconds");
@@ -201,6 +206,7 @@ static void read_stats(lua_State *L, score_stats *st)
     read_rules(L, st);
     read_warnings(L, st);
     lua_pop(L, 1);
+    assert(lua_gettop(L) == top - 1);
 }
 
 /* One call of lb_run: what the main state and the workers share. */
@@ -266,12 +272,15 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     if (sc.parts > 1) workers_init(sc.ws, sc.parts, sc.n, &sc.api, tables, ntables, as_of, so);
     pool workers; /* a thread that cannot start: its part waits for another thread */
     pool_start(&workers, sc.parts - 1, sc.parts - 1, score_part, sc.ws);
+    int top = lua_gettop(lb_lua(b)); /* the stack as found, on every way out */
     df_status s = score_main(&sc, err);
     pool_join(&workers);
     s = gather_parts(&sc, s, err);
     progress_end(prog);
+    assert(lua_gettop(lb_lua(b)) == top + (s == DF_OK));
     if (s != DF_OK) return s;
     st->states = sc.parts;
     read_stats(lb_lua(b), st);
+    assert(lua_gettop(lb_lua(b)) == top);
     return DF_OK;
 }

@@ -347,18 +347,25 @@ static int allow_values(lua_State *L, column *col)
     return rc;
 }
 
+/* A table's plan comes from declare.lua, never from the rule file as such: its shape is the
+ * engine's invariant (asserted: name, file and kind are texts, the columns a list of
+ * {name = text, type = a known type}), and the stack is left as found. */
 static df_status table_from_plan(lua_State *L, int idx, table *t, const char *rules_path, df_error *err)
 {
+    int top = lua_gettop(L);
+    assert(lua_istable(L, idx));
     memset(t, 0, sizeof *t);
     t->name = field_str(L, idx, "name");
     t->file = field_str(L, idx, "file");
     t->key = field_str(L, idx, "key");
     t->date_col = field_str(L, idx, "date");
     char *kind = field_str(L, idx, "kind");
+    assert(t->name && t->file && kind);
     t->is_history = kind && strcmp(kind, "history") == 0;
     free(kind);
     t->key_col = t->date_idx = -1;
     lua_getfield(L, idx, "columns");
+    assert(lua_istable(L, -1));
     int n = (int)lua_objlen(L, -1);
     if (n > DF_MAX_COLUMNS) {
         lua_pop(L, 1);
@@ -368,8 +375,11 @@ static df_status table_from_plan(lua_State *L, int idx, table *t, const char *ru
         lua_rawgeti(L, -1, i);
         lua_getfield(L, -1, "name");
         lua_getfield(L, -2, "type");
-        col_type ty;
-        col_type_from_name(lua_tostring(L, -1), &ty);
+        assert(lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING);
+        col_type ty = COL_TEXT;
+        int known = col_type_from_name(lua_tostring(L, -1), &ty) == 0;
+        assert(known);
+        (void)known;
         column *col = &t->cols[t->ncols++];
         if (column_init(col, lua_tostring(L, -2), ty) != 0) {
             lua_pop(L, 4);
@@ -383,6 +393,7 @@ static df_status table_from_plan(lua_State *L, int idx, table *t, const char *ru
         if (!ok) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     }
     lua_pop(L, 1);
+    assert(lua_gettop(L) == top);
     return DF_OK;
 }
 
@@ -405,11 +416,14 @@ df_status lb_declare(lbridge *b, const char *rules_path, const char *source, siz
                      table *tables, int *ntables, df_error *err)
 {
     lua_State *L = b->L;
+    int top = lua_gettop(L);
     lb_set_path(b, rules_path);
     lb_push_rule_args(L, rules_path, source, len, as_of);
     df_status st = lb_pcall(b, "declare", 4, 1, err);
     if (st != DF_OK) return st;
+    assert(lua_istable(L, -1));
     lua_getfield(L, -1, "tables");
+    assert(lua_istable(L, -1));
     int n = (int)lua_objlen(L, -1);
     if (n > DF_MAX_TABLES) {
         lua_pop(L, 2);
@@ -420,6 +434,7 @@ df_status lb_declare(lbridge *b, const char *rules_path, const char *source, siz
         for (int i = 1; i <= n; i++) {
             lua_rawgeti(L, -1, i);
             lua_getfield(L, -1, "kind");
+            assert(lua_type(L, -1) == LUA_TSTRING);
             int is_entity = strcmp(lua_tostring(L, -1), "entity") == 0;
             lua_pop(L, 1);
             if (is_entity == (pass == 0)) {
@@ -431,6 +446,8 @@ df_status lb_declare(lbridge *b, const char *rules_path, const char *source, siz
         }
     }
     lua_pop(L, 2);
+    assert(lua_gettop(L) == top);
+    assert(st != DF_OK || (*ntables >= 1 && !tables[0].is_history)); /* declare.lua requires the entity */
     return st;
 }
 
