@@ -48,6 +48,7 @@ struct lbridge {
     double ticks;    /* units of user code outside entities, for the watch */
     char path[512];  /* the user's file being run, for messages */
     long insn_budget, insn_left; /* lb_test_limits: VM instructions per call, 0 = none */
+    void (*on_line)(const char *source, int line); /* lb_test_lines: every line run, NULL = none */
 };
 
 /* Memory gone, or the budget passed: said with what the state runs, and the process ends. An
@@ -87,7 +88,7 @@ static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 /* The line hook while a user's file runs from its top level: the line it has reached, for the
  * watchdog's message (the lines of the engine's modules, and LuaJIT's, are not noted); and the
- * count hook of lb_test_limits' instruction budget. */
+ * count hook of lb_test_limits' instruction budget, and lb_test_lines' callback. */
 static void line_hook(lua_State *L, lua_Debug *ar)
 {
     void *ud;
@@ -101,6 +102,7 @@ static void line_hook(lua_State *L, lua_Debug *ar)
         }
         return;
     }
+    if (b->on_line && lua_getinfo(L, "Sl", ar)) b->on_line(ar->source, ar->currentline);
     if (!b->watch || !lua_getinfo(L, "Sl", ar) || ar->source[0] != '@') return;
     if (strcmp(ar->source + 1, b->path) != 0) return;
     b->watch->file = ar->source + 1;
@@ -191,7 +193,7 @@ static const char *top_level_of(const char *fn)
  * entities it scores), the line hook where user files run from their top level. */
 static void watch_begin(lbridge *b, const char *top)
 {
-    int mask = (top ? LUA_MASKLINE : 0) | (b->insn_budget ? LUA_MASKCOUNT : 0);
+    int mask = (top || b->on_line ? LUA_MASKLINE : 0) | (b->insn_budget ? LUA_MASKCOUNT : 0);
     b->insn_left = b->insn_budget;
     if (mask) lua_sethook(b->L, line_hook, mask, INSN_STEP);
     if (!b->watch) return;
@@ -293,6 +295,11 @@ void lb_test_limits(lbridge *b, long instructions, double memory_mb)
     b->mem.limit = (int64_t)(memory_mb * 1048576.0);
     b->mem.soft = 1;
     b->mem.used = 0;
+}
+
+void lb_test_lines(lbridge *b, void (*on_line)(const char *source, int line))
+{
+    b->on_line = on_line;
 }
 
 int lb_test_ran_out(lbridge *b)

@@ -26,6 +26,9 @@ void lb_budget(lbridge *b, watchdog *wd, int k);
 void lb_test_limits(lbridge *b, long instructions, double memory_mb);
 /* Whether one of those limits ended a call since the last question (and forgets it). */
 int lb_test_ran_out(lbridge *b);
+/* For fuzzing: on_line(source, line) for every line of Lua the state runs (the engine's modules
+ * and the user's files), for coverage that libFuzzer cannot see in LuaJIT. */
+void lb_test_lines(lbridge *b, void (*on_line)(const char *source, int line));
 /* Runs the rule file's declarations and fills tables[] (name, file, key, columns) from them;
  * the entity table comes first. */
 df_status lb_declare(lbridge *b, const char *rules_path, const char *source, size_t len, int32_t as_of,

@@ -41,6 +41,20 @@ static void sbx_write(const char *name, const void *data, size_t len)
     fclose(f);
 }
 
+/* Under libFuzzer (its LLVMFuzzerMutate linked in), the Lua lines run are coverage too: a counter
+ * a (chunk, line), in the section libFuzzer reads extra counters from. Without it no hook. */
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size) __attribute__((weak));
+__attribute__((section("__libfuzzer_extra_counters"))) static uint8_t sbx_lines[1 << 15];
+
+static void sbx_line(const char *source, int line)
+{
+    uint32_t h = 2166136261u;
+    for (const char *c = source; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
+    h = (h ^ (uint32_t)line) * 16777619u;
+    uint8_t *n = &sbx_lines[h % sizeof sbx_lines];
+    if (*n < 255) ++*n;
+}
+
 static lbridge *sbx_state(void)
 {
     lbridge *b = NULL;
@@ -50,6 +64,7 @@ static lbridge *sbx_state(void)
         abort();
     }
     lb_test_limits(b, FUZZ_INSTRUCTIONS, FUZZ_MEMORY_MB);
+    if (LLVMFuzzerMutate) lb_test_lines(b, sbx_line);
     return b;
 }
 
