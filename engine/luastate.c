@@ -102,9 +102,13 @@ static void line_hook(lua_State *L, lua_Debug *ar)
         }
         return;
     }
-    if (b->on_line && lua_getinfo(L, "Sl", ar)) b->on_line(ar->source, ar->currentline);
+    if (ar->event == LUA_HOOKLINE && b->on_line && lua_getinfo(L, "Sl", ar)) b->on_line(ar->source, ar->currentline);
     if (!b->watch || !lua_getinfo(L, "Sl", ar) || ar->source[0] != '@') return;
     if (strcmp(ar->source + 1, b->path) != 0) return;
+    if (ar->event == LUA_HOOKRET) { /* the user's file has run: what follows is the engine's */
+        if (strcmp(ar->what, "main") == 0) b->watch->row = -1;
+        return;
+    }
     b->watch->file = ar->source + 1;
     b->watch->line = ar->currentline;
 }
@@ -193,14 +197,18 @@ static const char *top_level_of(const char *fn)
  * entities it scores), the line hook where user files run from their top level. */
 static void watch_begin(lbridge *b, const char *top)
 {
-    int mask = (top || b->on_line ? LUA_MASKLINE : 0) | (b->insn_budget ? LUA_MASKCOUNT : 0);
+    int mask = (top || b->on_line ? LUA_MASKLINE : 0) | (top ? LUA_MASKRET : 0) | (b->insn_budget ? LUA_MASKCOUNT : 0);
     b->insn_left = b->insn_budget;
     if (mask) lua_sethook(b->L, line_hook, mask, INSN_STEP);
     if (!b->watch) return;
     b->watch->what = top;
     b->watch->file = NULL;
     b->watch->line = 0;
-    b->watch->row = -2 - ++b->ticks;
+    /* a user's file from its top level: one unit, until its main chunk returns (the line hook,
+     * which sees the return); any other call starts idle, and the Lua side
+     * marks the user code it runs (an entity, a metrics function): the engine's own work
+     * (compiling the plan, sorting and writing the outputs) is not the rule file's budget */
+    b->watch->row = top ? -2 - ++b->ticks : -1;
 }
 
 static void watch_end(lbridge *b)

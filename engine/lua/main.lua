@@ -52,7 +52,7 @@ local function run_single(job, S, opts)
     for _, sc in ipairs(job.scans) do scan.run(job, sc, 0, 1) end
     S.eval(0, 1)
   end, on_error(job))
-  job.api.watch.row = -2 -- the report: not an entity any more, still watched (C resets the watch)
+  job.api.watch.row = -1 -- the report: the engine's work, not the entity's (no user code runs in it)
   if not ok then error(err, 0) end
   if opts.result then return { result = explain.result(job) } end
   return { explain = explain.report(job, S.trace, failure.key_of(job, 0), opts.json) }
@@ -73,7 +73,7 @@ function M.run(data, api_ptr, opts)
   local ok, err = xpcall(run.score, on_error(job), job, S, lo, hi, opts)
   if prof then require("jit.p").stop() end
   if not ok then
-    api.watch.row = -2 -- not scoring an entity any more: what follows is reported, not the entity
+    api.watch.row = -1 -- not scoring an entity any more: the watchdog must not take this for a rule that hangs
     error(err, 0)
   end
   run.check_outer(job)

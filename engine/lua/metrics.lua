@@ -205,7 +205,9 @@ local function column_value(Mt, grp, ci, a)
 end
 
 -- A metrics column's function runs under the budgets: the watch names it and its line, and
--- each group is a new unit of the time budget.
+-- each call is a new unit of the time budget (a value of its own, below the C side's); the
+-- watch is idle again after it: the engine's work between is not the rule file's.
+local unit = -1e9
 local function watch_fn(job, Mt, col)
   local watch = job.api.watch
   Mt.fn_labels = Mt.fn_labels or {}
@@ -213,7 +215,8 @@ local function watch_fn(job, Mt, col)
   watch.what = Mt.fn_labels[col.name] -- anchored in Mt while it runs
   watch.file = nil
   watch.line = debug.getinfo(col.fn, "S").linedefined
-  watch.row = math.min(watch.row, -1) - 1
+  unit = unit - 1
+  watch.row = unit
 end
 
 local function rows_of(job, Mt)
@@ -229,6 +232,7 @@ local function rows_of(job, Mt)
       if col.fn then
         watch_fn(job, Mt, col)
         local ok, v = pcall(col.fn, r)
+        job.api.watch.row = -1
         if not ok then
           E.throw({ where = job.file .. ":" .. o.line, message = fmt("metrics %s, column %s: %s", o.file, col.name, E.is_ours(v) and v.message or E.user_text(v)) })
         end

@@ -170,7 +170,7 @@ function M.score(job, S, lo, hi, opts)
     end
     if blo % 65536 < B then api.progress(api.ctx, (blo - lo) * pscale, n) end
   end
-  api.watch.row = -2 -- the outputs are written next: watched as one unit, no entity
+  api.watch.row = -1 -- the outputs are the engine's work (metrics functions mark themselves)
 end
 
 -- After scoring: a table declared outside the functions must not have changed.
