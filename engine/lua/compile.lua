@@ -127,7 +127,7 @@ function M.call(g, fn, out, no_inline)
   g.labels = g.labels + 1
   local opts = { source = job.source, tokens = job.tokens, out = out, entity = "c", label = "_df_done" .. g.labels,
                  field = g.field, upvalue = function(f, i) return fmt("UP[%d]", g.bind("up", { f, i })) end }
-  local body = not no_inline and not os.getenv("DEFECTOR_NO_INLINE") and inline.body(fn, opts)
+  local body = not no_inline and not g.no_inline and not os.getenv("DEFECTOR_NO_INLINE") and inline.body(fn, opts)
   job.tokens = opts.tokens
   if not body then
     g.add("    %s = FN[%d](c)", out, g.bind("fn", fn))
@@ -282,9 +282,12 @@ end
 -- The generated function for job: fn(blo, n) evaluates entity rows blo .. blo + n - 1. opts:
 -- trace (explain), skip (--on-rule-error skip), outputs (lists and metrics, for a run); K holds
 -- what the caller provides: c, cur, blk, col, done, fired, ovr, fc, watch, bad_when,
--- bad_score, rule_failed, override_of, tv.
-function M.build(job, opts, K)
+-- bad_score, rule_failed, override_of, tv. no_inline: every function called, none pasted in (the
+-- second try when the code with them pasted in is more than LuaJIT compiles: a loop body past
+-- its jump range, "control structure too long", or too many locals).
+function M.build(job, opts, K, no_inline)
   local g = M.gen(job)
+  g.no_inline = no_inline
   for k, v in pairs(K) do g.K[k] = v end
   g.K.NA_I64, g.K.NA_DATE, g.K.SCALE, g.K.text = bind.NA_I64, bind.NA_DATE, bind.SCALE, bind.text_at
   g.K.tonumber, g.K.type, g.K.pcall = tonumber, type, pcall
@@ -316,6 +319,7 @@ function M.build(job, opts, K)
   job.gen_name = "generated" -- short: Lua cuts long chunk names in messages
   job.linemap = g.linemap
   local chunk, err = load(code, "=" .. job.gen_name, "t", job.rule_env)
+  if not chunk and not no_inline then return M.build(job, opts, K, true) end
   if not chunk then error("internal: the generated code does not compile: " .. err .. "\n" .. code) end
   return chunk(g.K), code
 end
