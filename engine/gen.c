@@ -30,6 +30,7 @@ static uint32_t below(uint32_t n) { return (uint32_t)((next_u64() >> 32) * n >> 
 static int chance(double p) { return (double)(next_u64() >> 11) * 0x1.0p-53 < p; }
 
 /* ---- output: a gzip stream with its own buffer ---- */
+static const char *line_end; /* --crlf: "\r\n" */
 typedef struct out {
     gzFile gz;
     char *buf;
@@ -112,7 +113,7 @@ static void open_out(out *o, const char *dir, const char *name, int level, int q
     o->cap = 1 << 20;
     o->buf = malloc(o->cap);
     o->n = 0;
-    o->eol = quirks ? "\r\n" : "\n";
+    o->eol = quirks ? "\r\n" : line_end ? line_end : "\n";
     if (!o->buf) exit(1);
     if (quirks) puts_(o, "\xEF\xBB\xBF");
 }
@@ -138,7 +139,46 @@ static const char *SEGMENT[] = {"consumer", "consumer", "consumer", "smb", "smb"
 static const char *REGION[] = {"north", "south", "east", "west", "international"};
 static const char *PLAN[] = {"basic", "plus", "pro", "premium"};
 static const char *OWNER[] = {"alice", "bernard", "chen", "dana", "emeka", "fatima", "gustav", "hana"};
+static const char *FIRST_KEY[] = {"ann", "bob", "chloe", "david", "emma", "francois", "grace", "hiro", "ines", "jose",
+                                  "karl", "lena", "max", "nora", "olu", "priya", "quinn", "rosa", "soren", "tom",
+                                  "uma", "viktor", "wei", "xenia", "yusuf", "zoe"};
+static const char *LAST_KEY[] = {"smith", "obrien", "nakamura", "garcia", "kowalski", "dubois", "jensen", "okafor",
+                                 "rossi", "schmidt", "silva", "nguyen", "cohen", "papadopoulos", "ivanova", "brown"};
 static const char *FORMULA[] = {"=HYPERLINK(\"http://x\")", "@risk team", "-Smith", "+44 team", "=1+1"};
+
+/* ---- keys: the same entity's key in both files, in one of the styles real exports use ---- */
+enum { KEY_SHORT, KEY_PREFIXED, KEY_UUID, KEY_EMAIL };
+static int key_style = KEY_SHORT;
+static uint64_t key_seed;
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* The key of entity number k (1-based); orphan keys (orphan != 0) are of the same style, never
+ * an entity's. No random draw: the data's other values do not depend on the style. */
+static void key_of(char *b, size_t cap, uint32_t k, int orphan)
+{
+    static const char *PREFIX[] = {"K", "CUST-", "CRM-EU-", "ACCT-NA-26-"};
+    switch (key_style) {
+    case KEY_PREFIXED: /* 9 to 19 characters */
+        snprintf(b, cap, "%s%s%08u", PREFIX[k % 4], orphan ? "X" : "", k);
+        break;
+    case KEY_UUID: { /* 36 characters, version 4 form; mix64 is a bijection: unique per k */
+        uint64_t hi = mix64(((uint64_t)k << 1 | (orphan != 0)) ^ key_seed), lo = mix64(hi + 0x9E3779B97F4A7C15ull);
+        snprintf(b, cap, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(hi >> 32), (unsigned)(hi >> 16) & 0xffff,
+                 (unsigned)hi & 0xfff, (unsigned)(0x8000 | (lo >> 48 & 0x3fff)), (unsigned long long)(lo & 0xffffffffffffull));
+        break;
+    }
+    case KEY_EMAIL: /* 20 to 35 characters */
+        snprintf(b, cap, "%s.%s.%u%s@example.com", FIRST_KEY[k % 26], LAST_KEY[(k / 26) % 16], k, orphan ? "x" : "");
+        break;
+    default: snprintf(b, cap, orphan ? "X%07u" : "C%07u", k);
+    }
+}
 
 typedef struct cust {
     int32_t signup;
@@ -185,8 +225,8 @@ static void write_customers(const char *dir, uint32_t n, int32_t as_of, int leve
         if (fee_dec == 3) fee_units += 5;      /* 49.905 */
         else fee_units -= fee_units % 10;      /* 49.90 */
         const char *owner = chance(0.1) ? "" : (quirks && i % 101 == 3) ? FORMULA[i % 5] : OWNER[below(8)];
-        char idb[16];
-        snprintf(idb, sizeof idb, "C%07u", i + 1);
+        char idb[64];
+        key_of(idb, sizeof idb, i + 1, 0);
         if (quirks) {
             puts_(&o, PLAN[below(4)]), putc_(&o, ','), puts_(&o, idb), putc_(&o, ',');
             put_dec(&o, fee_units, 3, 0);
@@ -224,6 +264,7 @@ typedef struct ev {
     uint32_t cust; /* 0-based; UINT32_MAX - k: orphan */
     int32_t date;
     uint8_t type;
+    uint32_t seq; /* by date: the order planned in, for ties */
 } ev;
 
 /* A date in the customer's life, skewed to recent. */
@@ -249,28 +290,28 @@ static size_t plan_events(const cust *c, uint32_t i, int32_t as_of, double avg, 
         int32_t d = when(c, as_of, quiet ? 0 : 120);
         if (quiet) d = c->signup + (int32_t)below((uint32_t)((as_of - 61 - c->signup) > 0 ? as_of - 61 - c->signup : 1));
         if (d < c->signup) d = c->signup;
-        e[k++] = (ev){i, d, t};
+        e[k++] = (ev){i, d, t, 0};
     }
-    if (c->profile & 2) for (int j = 0; j < 2 + (int)below(3); j++) e[k++] = (ev){i, when(c, as_of, 100), COMPLAINT};
-    if (c->profile & 4) e[k++] = (ev){i, when(c, as_of, 120), PRICE};
+    if (c->profile & 2) for (int j = 0; j < 2 + (int)below(3); j++) e[k++] = (ev){i, when(c, as_of, 100), COMPLAINT, 0};
+    if (c->profile & 4) e[k++] = (ev){i, when(c, as_of, 120), PRICE, 0};
     if (c->profile & 8) {
-        for (int j = 0; j < 1 + (int)below(3); j++) e[k++] = (ev){i, when(c, as_of, 70), VOICEMAIL};
-        if (chance(0.3)) e[k++] = (ev){i, when(c, as_of, 70), CALLBACK};
+        for (int j = 0; j < 1 + (int)below(3); j++) e[k++] = (ev){i, when(c, as_of, 70), VOICEMAIL, 0};
+        if (chance(0.3)) e[k++] = (ev){i, when(c, as_of, 70), CALLBACK, 0};
     }
     if (c->profile & 16) {
-        for (int j = 0; j < 1 + (int)below(3); j++) e[k++] = (ev){i, when(c, as_of, 200), PMADE};
-        if (chance(0.5)) e[k++] = (ev){i, when(c, as_of, 200), PKEPT};
+        for (int j = 0; j < 1 + (int)below(3); j++) e[k++] = (ev){i, when(c, as_of, 200), PMADE, 0};
+        if (chance(0.5)) e[k++] = (ev){i, when(c, as_of, 200), PKEPT, 0};
     }
-    if (c->profile & 32) e[k++] = (ev){i, when(c, as_of, 150), NPS_LOW};
-    if (c->profile & 128) e[k++] = (ev){i, when(c, as_of, 300), CANCEL};
+    if (c->profile & 32) e[k++] = (ev){i, when(c, as_of, 150), NPS_LOW, 0};
+    if (c->profile & 128) e[k++] = (ev){i, when(c, as_of, 300), CANCEL, 0};
     return k;
 }
 
 static void write_event(out *o, const ev *e, int quirks, uint32_t n_cust)
 {
-    char idb[16];
-    if (e->cust >= n_cust) snprintf(idb, sizeof idb, "X%07u", UINT32_MAX - e->cust);
-    else snprintf(idb, sizeof idb, "C%07u", e->cust + 1);
+    char idb[64];
+    if (e->cust >= n_cust) key_of(idb, sizeof idb, UINT32_MAX - e->cust, 1);
+    else key_of(idb, sizeof idb, e->cust + 1, 0);
     const char *ch = CHANNEL[below(5)];
     const char *note = NOTE[below(8)];
     /* amount */
@@ -291,34 +332,72 @@ static void write_event(out *o, const ev *e, int quirks, uint32_t n_cust)
     puts_(o, o->eol);
 }
 
-static uint64_t write_events(const char *dir, const cust *cs, uint32_t n, int32_t as_of, double avg, int level, int quirks)
+/* The order of the history rows: shuffled within blocks of 4096 customers (the default), by
+ * date over the whole file (as exports usually are: no two rows of a customer near each other),
+ * or grouped by customer. */
+enum { ORDER_SHUFFLED, ORDER_DATE, ORDER_CUSTOMER };
+
+static int cmp_date(const void *a, const void *b)
+{
+    const ev *x = a, *y = b;
+    if (x->date != y->date) return x->date < y->date ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq); /* the order they were planned in: deterministic */
+}
+
+/* One block's events planned into buf (which has room); returns how many. */
+static size_t plan_block(const cust *cs, uint32_t b, uint32_t n, int32_t as_of, double avg, int quirks, ev *buf)
+{
+    size_t k = 0;
+    for (uint32_t i = b; i < n && i < b + 4096; i++) {
+        k += plan_events(&cs[i], i, as_of, avg, buf + k);
+        if (quirks && chance(0.01)) buf[k++] = (ev){UINT32_MAX - i, as_of - (int32_t)below(100), LOGIN, 0}; /* orphan */
+        if (quirks && chance(0.01)) buf[k++] = (ev){i, as_of + 1 + (int32_t)below(30), COMPLAINT, 0};    /* future */
+    }
+    return k;
+}
+
+static void shuffle(ev *buf, size_t k)
+{
+    for (size_t j = k; j > 1; j--) { /* Fisher-Yates */
+        size_t r = below((uint32_t)j);
+        ev t = buf[j - 1];
+        buf[j - 1] = buf[r], buf[r] = t;
+    }
+}
+
+static uint64_t write_events(const char *dir, const cust *cs, uint32_t n, int32_t as_of, double avg, int level, int quirks,
+                             int order)
 {
     out o;
     open_out(&o, dir, "events.csv.gz", level, quirks);
     puts_(&o, quirks ? "event_type,amount,customer_id,extra_note,event_date,channel,note" : "customer_id,event_date,event_type,amount,channel,note");
     puts_(&o, o.eol);
-    /* customers are taken in blocks; a block's events are shuffled together */
-    const uint32_t BLOCK = 4096;
-    ev *buf = malloc(sizeof *buf * (size_t)(BLOCK * (avg * 2 + 220)));
+    /* customers are taken in blocks of 4096; by date, every block's events are kept and sorted */
+    size_t per_block = (size_t)(4096 * (avg * 2 + 220)), cap = per_block, k = 0;
+    ev *buf = malloc(sizeof *buf * cap);
     if (!buf) exit(1);
     uint64_t total = 0;
-    for (uint32_t b = 0; b < n; b += BLOCK) {
-        size_t k = 0;
-        for (uint32_t i = b; i < n && i < b + BLOCK; i++) {
-            k += plan_events(&cs[i], i, as_of, avg, buf + k);
-            if (quirks && chance(0.01)) buf[k++] = (ev){UINT32_MAX - i, as_of - (int32_t)below(100), LOGIN}; /* orphan */
-            if (quirks && chance(0.01)) buf[k++] = (ev){i, as_of + 1 + (int32_t)below(30), COMPLAINT};    /* future */
+    for (uint32_t b = 0; b < n; b += 4096) {
+        if (order == ORDER_DATE && cap - k < per_block) {
+            ev *nb = realloc(buf, sizeof *buf * (cap *= 2));
+            if (!nb) fputs("defector-gen: out of memory\n", stderr), exit(1);
+            buf = nb;
         }
-        for (size_t j = k; j > 1; j--) { /* Fisher-Yates */
-            size_t r = below((uint32_t)j);
-            ev t = buf[j - 1];
-            buf[j - 1] = buf[r], buf[r] = t;
-        }
+        size_t first = order == ORDER_DATE ? k : 0;
+        k = first + plan_block(cs, b, n, as_of, avg, quirks, buf + first);
+        if (order == ORDER_DATE) continue;
+        if (order == ORDER_SHUFFLED) shuffle(buf, k);
         for (size_t j = 0; j < k; j++) {
             write_event(&o, &buf[j], quirks, n);
             if (quirks && j == k / 2 && b == 0) puts_(&o, o.eol); /* a blank line */
         }
         total += k;
+    }
+    if (order == ORDER_DATE) {
+        for (size_t j = 0; j < k; j++) buf[j].seq = (uint32_t)j;
+        qsort(buf, k, sizeof *buf, cmp_date);
+        for (size_t j = 0; j < k; j++) write_event(&o, &buf[j], quirks, n);
+        total = k;
     }
     free(buf);
     close_out(&o);
@@ -328,12 +407,26 @@ static uint64_t write_events(const char *dir, const cust *cs, uint32_t n, int32_
 static const char *USAGE =
     "usage: defector-gen --customers N --out DIR [--seed S] [--as-of YYYY-MM-DD]\n"
     "                    [--events-per-customer AVG] [--quirks] [--level 0-9]\n"
+    "                    [--keys short|prefixed|uuid|email] [--order shuffled|date|customer] [--crlf]\n"
     "\n"
     "Writes DIR/customers.csv.gz and DIR/events.csv.gz in the reference job's schema:\n"
     "deterministic for a seed, histories skewed so that every rule fires for some customers.\n"
     "  --quirks  BOM, CRLF, reordered and extra columns, quotes and line breaks in fields,\n"
     "            orphan and future-dated events, empty fields, formula-like names\n"
-    "  --level   gzip level (default 1: fast)\n";
+    "  --level   gzip level (default 1: fast; exports usually come at 6)\n"
+    "  --keys    customer keys: short (C0000001, the default), prefixed (9 to 19 characters:\n"
+    "            K00000001, CUST-00000002, CRM-EU-00000003, ACCT-NA-26-00000004), uuid (36),\n"
+    "            email (ann.smith.1@example.com)\n"
+    "  --order   events shuffled within blocks of 4096 customers (the default), in date\n"
+    "            order over the whole file (as exports usually are), or grouped by customer\n"
+    "  --crlf    CRLF line ends (without the other quirks)\n";
+
+static int option_index(const char *v, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v, names[i])) return i;
+    return -1;
+}
 
 int main(int argc, char **argv)
 {
@@ -341,7 +434,8 @@ int main(int argc, char **argv)
     uint64_t seed = 1;
     double avg = 20;
     const char *dir = NULL;
-    int quirks = 0;
+    int quirks = 0, crlf = 0, order = ORDER_SHUFFLED;
+    static const char *const KEYS[] = {"short", "prefixed", "uuid", "email"}, *const ORDERS[] = {"shuffled", "date", "customer"};
     int32_t as_of;
     df_parse_date("2026-11-01", 10, &as_of);
     for (int i = 1; i < argc; i++) {
@@ -349,6 +443,7 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--help")) return fputs(USAGE, stdout), 0;
         if (!strcmp(a, "--version")) return printf("defector-gen %s\n", DF_VERSION), 0;
         if (!strcmp(a, "--quirks")) { quirks = 1; continue; }
+        if (!strcmp(a, "--crlf")) { crlf = 1; continue; }
         if (!v) return fprintf(stderr, "defector-gen: %s needs a value\n%s", a, USAGE), 2;
         i++;
         if (!strcmp(a, "--customers")) n = strtol(v, NULL, 10);
@@ -356,6 +451,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--level")) level = strtol(v, NULL, 10);
         else if (!strcmp(a, "--events-per-customer")) avg = strtod(v, NULL);
+        else if (!strcmp(a, "--keys")) {
+            if ((key_style = option_index(v, KEYS, 4)) < 0) return fprintf(stderr, "defector-gen: --keys %s: use short, prefixed, uuid or email\n", v), 2;
+        } else if (!strcmp(a, "--order")) {
+            if ((order = option_index(v, ORDERS, 3)) < 0) return fprintf(stderr, "defector-gen: --order %s: use shuffled, date or customer\n", v), 2;
+        }
         else if (!strcmp(a, "--as-of")) {
             if (df_parse_date(v, strlen(v), &as_of) != 0) return fprintf(stderr, "defector-gen: bad --as-of %s\n", v), 2;
         } else return fprintf(stderr, "defector-gen: unknown option %s\n%s", a, USAGE), 2;
@@ -373,12 +473,14 @@ int main(int argc, char **argv)
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return fprintf(stderr, "defector-gen: cannot create %s: %s\n", dir, strerror(errno)), 1;
     rng_state = seed;
+    key_seed = mix64(seed ^ 0x6b65797300000000ull);
+    line_end = crlf ? "\r\n" : NULL;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     cust *cs = malloc(sizeof *cs * (size_t)n);
     if (!cs) return fputs("defector-gen: out of memory\n", stderr), 1;
     write_customers(dir, (uint32_t)n, as_of, (int)level, quirks, cs);
-    uint64_t ne = write_events(dir, cs, (uint32_t)n, as_of, avg, (int)level, quirks);
+    uint64_t ne = write_events(dir, cs, (uint32_t)n, as_of, avg, (int)level, quirks, order);
     free(cs);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     fprintf(stderr, "defector-gen: %ld customers, %llu events in %s (%.1f s)\n", n, (unsigned long long)ne, dir,

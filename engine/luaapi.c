@@ -11,6 +11,7 @@ static int api_open(void *ctx, const char *name)
     api_ctx *a = ctx;
     if (a->n == API_MAX_FILES) return -1;
     csvw *w = a->o ? outset_open(a->o, name, a->err) : csvw_capture_new();
+    if (!w && a->o && !a->open_failed) a->open_failed = 1, a->open_err = *a->err;
     if (!w) return -1;
     a->files[a->n] = w;
     return a->n++;

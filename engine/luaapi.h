@@ -18,6 +18,8 @@ typedef struct api_ctx {
     csvw *files[API_MAX_FILES]; /* by the number api->open returned */
     int n;
     int nomem; /* a capture failed for memory: nothing more is written, the run fails */
+    int open_failed; /* an output file could not be created: the run fails with open_err (why, */
+    df_error open_err; /* which file), not with the Lua error that follows */
 } api_ctx;
 
 /* Fills api with the callbacks over ctx; watch is the state's slot in the watchdog, first_failed

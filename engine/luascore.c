@@ -278,6 +278,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     s = gather_parts(&sc, s, err);
     progress_end(prog);
     assert(lua_gettop(lb_lua(b)) == top + (s == DF_OK));
+    if (s != DF_OK && sc.ctx.open_failed) *err = sc.ctx.open_err, s = err->status;
     if (s != DF_OK) return s;
     st->states = sc.parts;
     read_stats(lb_lua(b), st);

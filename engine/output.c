@@ -1,27 +1,19 @@
-/* output.c: CSV writers (RFC 4180, \n line ends, UTF-8 as given, formula guard) and the
- * all-or-nothing commit of a run's output files (see output.h). Invariant: until commit,
- * nothing outside the temporaries ".NAME.tmp-PID" has been touched in the output folder. */
+/* output.c: the CSV writers (RFC 4180, \n line ends, UTF-8 as given, formula guard), also used
+ * for run_summary.json, and number formatting. A writer buffers WBUF bytes and writes them with
+ * write(2) into its descriptor (a temporary file of the staging folder, see commit.c); the
+ * first failed write is kept in err (later bytes are dropped) and reported by csvw_finish,
+ * with the file's final name. Rows whose order is known only at the end are captured in
+ * memory first (csvw_row_begin). */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "output.h"
 
-#define MAX_FILES 64
 #define WBUF (1u << 20)
-
-struct outset {
-    char *dir;
-    int n;
-    int committed;
-    int nmade, made_cap;      /* folders this run created for --out, outermost first, */
-    char **made;              /* removed again when the run fails */
-    csvw files[MAX_FILES];
-};
 
 char *path_join(const char *a, const char *b)
 {
@@ -34,146 +26,68 @@ char *path_join(const char *a, const char *b)
     return s;
 }
 
-/* Creates dir and its missing parents; the ones it created are remembered in o->made. */
-static int mkdirs(outset *o, const char *dir)
+csvw *csvw_new_file(int fd, const char *name, const char *final)
 {
-    char tmp[4096];
-    if (!dir[0]) return errno = ENOENT, -1;
-    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) return errno = ENAMETOOLONG, -1;
-    for (char *p = tmp + 1;; p++) {
-        if (*p != '/' && *p != 0) continue;
-        char c = *p;
-        *p = 0;
-        if (mkdir(tmp, 0777) == 0) {
-            if (o->nmade == o->made_cap) {
-                int cap = o->made_cap ? o->made_cap * 2 : 8;
-                char **m = realloc(o->made, (size_t)cap * sizeof *m);
-                if (!m) return rmdir(tmp), errno = ENOMEM, -1;
-                o->made = m, o->made_cap = cap;
-            }
-            if (!(o->made[o->nmade] = strdup(tmp))) return rmdir(tmp), errno = ENOMEM, -1;
-            o->nmade++;
-        } else if (errno != EEXIST) {
-            return -1;
-        }
-        *p = c;
-        if (!c) return 0;
+    csvw *w = calloc(1, sizeof *w);
+    if (w) {
+        w->fd = fd;
+        w->name = strdup(name);
+        w->final = strdup(final);
+        w->buf = malloc(WBUF);
     }
-}
-
-/* A failed run leaves --out as it found it: the folders it created are removed (only if empty). */
-static void remove_made(const outset *o)
-{
-    for (int i = o->nmade - 1; i >= 0; i--) rmdir(o->made[i]);
-}
-
-df_status outset_new(const char *dir, outset **out, df_error *err)
-{
-    *out = NULL;
-    outset *o = calloc(1, sizeof *o);
-    if (!o || !(o->dir = strdup(dir))) {
-        free(o);
-        return DF_FAIL(err, DF_ERR_NOMEM, dir, "out of memory");
+    if (!w || !w->name || !w->final || !w->buf) {
+        if (w) w->fd = -1;
+        csvw_free(w);
+        close(fd);
+        return NULL;
     }
-    if (mkdirs(o, dir) != 0) {
-        df_status st = DF_FAIL(err, DF_ERR_OUTPUT, dir, "cannot create the output folder: %s", strerror(errno));
-        outset_free(o);
-        return st;
-    }
-    *out = o;
-    return DF_OK;
-}
-
-csvw *outset_open(outset *o, const char *name, df_error *err)
-{
-    if (o->n == MAX_FILES) return DF_FAIL(err, DF_ERR_OUTPUT, name, "too many output files (at most %d)", MAX_FILES), NULL;
-    for (int i = 0; i < o->n; i++)
-        if (strcmp(o->files[i].name, name) == 0)
-            return DF_FAIL(err, DF_ERR_RULES, name, "the output file is declared twice"), NULL;
-    csvw *w = &o->files[o->n];
-    memset(w, 0, sizeof *w);
-    char tmpname[512];
-    snprintf(tmpname, sizeof tmpname, ".%s.tmp-%ld", name, (long)getpid());
-    w->name = strdup(name);
-    w->tmp = path_join(o->dir, tmpname);
-    w->final = path_join(o->dir, name);
-    w->buf = malloc(WBUF);
-    if (!w->name || !w->tmp || !w->final || !w->buf) goto nomem;
-    w->f = fopen(w->tmp, "wb");
-    if (!w->f) {
-        DF_FAIL(err, DF_ERR_OUTPUT, w->tmp, "cannot create the file: %s", strerror(errno));
-        goto fail;
-    }
-    setvbuf(w->f, w->buf, _IOFBF, WBUF);
-    o->n++;
     return w;
-nomem:
-    DF_FAIL(err, DF_ERR_NOMEM, name, "out of memory");
-fail:
-    free(w->name), free(w->tmp), free(w->final), free(w->buf);
-    memset(w, 0, sizeof *w);
-    return NULL;
 }
 
-int outset_count(const outset *o) { return o->n; }
-const csvw *outset_file(const outset *o, int i) { return &o->files[i]; }
-
-static void close_file(csvw *w, int remove_tmp)
+/* Writes the buffer out; a failure is kept in err and the bytes are dropped. */
+static void flush_buf(csvw *w)
 {
-    if (w->f) fclose(w->f);
-    w->f = NULL;
-    if (remove_tmp && w->tmp) unlink(w->tmp);
+    size_t done = 0;
+    while (done < w->buflen && !w->err) {
+        ssize_t k = write(w->fd, w->buf + done, w->buflen - done);
+        if (k > 0) done += (size_t)k;
+        else if (k == 0) w->err = EIO;
+        else if (errno != EINTR) w->err = errno;
+    }
+    w->buflen = 0;
 }
 
-df_status outset_commit(outset *o, df_error *err)
+int csvw_finish(csvw *w)
 {
-    for (int i = 0; i < o->n; i++) {
-        csvw *w = &o->files[i];
-        if (fflush(w->f) != 0 || ferror(w->f) || fsync(fileno(w->f)) != 0) {
-            df_status st = DF_FAIL(err, DF_ERR_OUTPUT, w->tmp, "cannot write the file: %s (is the disk full?)", strerror(errno));
-            return st;
-        }
-        fclose(w->f);
-        w->f = NULL;
-    }
-    for (int i = 0; i < o->n; i++) {
-        csvw *w = &o->files[i];
-        if (rename(w->tmp, w->final) != 0)
-            return DF_FAIL(err, DF_ERR_OUTPUT, w->final, "cannot move the finished file into place: %s", strerror(errno));
-    }
-    int dfd = open(o->dir, O_RDONLY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    o->committed = 1;
-    return DF_OK;
+    if (w->fd < 0) return errno = w->err ? w->err : EBADF, -1;
+    flush_buf(w);
+    if (!w->err && fsync(w->fd) != 0) w->err = errno;
+    if (close(w->fd) != 0 && !w->err) w->err = errno;
+    w->fd = -1;
+    if (w->err) return errno = w->err, -1;
+    return 0;
 }
 
-void outset_free(outset *o)
+void csvw_free(csvw *w)
 {
-    if (!o) return;
-    for (int i = 0; i < o->n; i++) {
-        csvw *w = &o->files[i];
-        free(w->membuf);
-        free(w->spans);
-        close_file(w, 1); /* after a commit the temporaries are gone already */
-        free(w->name), free(w->tmp), free(w->final), free(w->buf);
-    }
-    if (!o->committed) remove_made(o);
-    for (int i = 0; i < o->nmade; i++) free(o->made[i]);
-    free(o->made);
-    free(o->dir);
-    free(o);
+    if (!w) return;
+    if (w->fd >= 0) close(w->fd);
+    free(w->membuf);
+    free(w->spans);
+    free(w->name), free(w->final), free(w->buf);
+    free(w);
 }
 
-void outset_abort(outset *o) { outset_free(o); }
-
-void outset_unlink_temps(const outset *o)
+/* Bytes to the file (not captured). */
+static void put_file(csvw *w, const char *s, size_t n)
 {
-    if (!o) return;
-    for (int i = 0; i < o->n; i++) unlink(o->files[i].tmp);
-    remove_made(o);
+    if (w->fd < 0 || w->err) return;
+    while (n > 0) {
+        if (w->buflen == WBUF) flush_buf(w);
+        size_t k = WBUF - w->buflen < n ? WBUF - w->buflen : n;
+        memcpy(w->buf + w->buflen, s, k);
+        w->buflen += k, s += k, n -= k;
+    }
 }
 
 /* Bytes out: into the capture buffer while a row is captured, else to the file. A capture
@@ -182,7 +96,7 @@ static void out(csvw *w, const char *s, size_t n)
 {
     if (n == 0) return; /* an empty text may come as a NULL pointer (an empty Lua buffer) */
     if (!w->capturing) {
-        fwrite(s, 1, n, w->f);
+        put_file(w, s, n);
         return;
     }
     if (w->memlen + n > w->memcap) {
@@ -202,6 +116,7 @@ static void out(csvw *w, const char *s, size_t n)
 static void out1(csvw *w, char c)
 {
     if (w->capturing && w->memlen < w->memcap) w->membuf[w->memlen++] = c;
+    else if (!w->capturing && w->buflen < WBUF && w->buf) w->buf[w->buflen++] = c;
     else out(w, &c, 1);
 }
 
@@ -227,6 +142,32 @@ static void put_field(csvw *w, const char *s, size_t n, int guard)
     }
     out(w, s + start, n - start);
     out1(w, '"');
+}
+
+void csvw_raw(csvw *w, const char *s, size_t n) { out(w, s, n); }
+
+void csvw_printf(csvw *w, const char *fmt, ...)
+{
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof small) {
+        out(w, small, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        w->err = w->err ? w->err : ENOMEM;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    out(w, big, (size_t)n);
+    free(big);
 }
 
 void csvw_text(csvw *w, const char *s, size_t n) { put_field(w, s, n, 1); }
@@ -367,7 +308,12 @@ int csvw_row_end(csvw *w)
     return w->nomem ? -1 : 0;
 }
 
-csvw *csvw_capture_new(void) { return calloc(1, sizeof(csvw)); }
+csvw *csvw_capture_new(void)
+{
+    csvw *w = calloc(1, sizeof(csvw));
+    if (w) w->fd = -1;
+    return w;
+}
 
 void csvw_capture_free(csvw *w)
 {
@@ -407,15 +353,17 @@ int csvw_write_rows(csvw *w, const uint32_t *order, size_t n)
         const uint64_t *sp = &w->spans[3 * (uint64_t)order[k]];
         uint64_t start = sp[0], split = sp[1], end = sp[2];
         if (split == NO_SPLIT) {
-            fwrite(w->membuf + start, 1, end - start, w->f);
+            put_file(w, w->membuf + start, end - start);
         } else {
             int comma = (split & SPLIT_COMMA) != 0;
             split &= ~SPLIT_COMMA;
-            fwrite(w->membuf + start, 1, split - start, w->f);
-            fprintf(w->f, comma ? ",%zu" : "%zu", k + 1);
-            fwrite(w->membuf + split, 1, end - split, w->f);
+            put_file(w, w->membuf + start, split - start);
+            char rank[32];
+            int rn = snprintf(rank, sizeof rank, comma ? ",%zu" : "%zu", k + 1);
+            put_file(w, rank, (size_t)rn);
+            put_file(w, w->membuf + split, end - split);
         }
-        putc('\n', w->f);
+        put_file(w, "\n", 1);
         w->rows++;
     }
     return 0;

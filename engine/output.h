@@ -1,7 +1,16 @@
-/* output.h: CSV writers for a set of output files that are committed together.
- * Each file is written to a temporary name in the output folder and renamed into place only
- * by outset_commit(), after every file of the run is complete; outset_abort() removes the
- * temporaries, so a failed run leaves the previous outputs untouched. */
+/* output.h: a run's output files and the folder they go to.
+ *
+ * csvw (output.c): a CSV writer (also used for run_summary.json), buffered over a descriptor;
+ * the first failed write is kept in err and reported when the file is finished.
+ *
+ * outset (commit.c): the output folder (--out) of one run. Its contract: after the run, --out
+ * holds exactly this run's output set (every file opened with outset_open, whatever its name,
+ * and the manifest .defector-manifest that lists them) plus files the engine never wrote;
+ * files an earlier run wrote (listed in its manifest) that this run does not are removed in the
+ * same commit. Whatever single failure or kill happens, the folder ends up with the complete
+ * old set or the complete new one: files are written into the staging folder
+ * .defector-staging inside --out, and the commit is a journal (see commit.c). One run at a
+ * time per folder (a lock); every run first undoes what a killed run left half done. */
 #ifndef DF_OUTPUT_H
 #define DF_OUTPUT_H
 
@@ -12,9 +21,11 @@
 #include "error.h"
 
 typedef struct csvw {
-    FILE *f;
-    char *name, *tmp, *final;
+    int fd; /* the temporary file in the staging folder; -1 for a capture-only writer */
+    int err; /* the first errno a write of this file met (0: none) */
+    char *name, *final; /* "risk_list.csv", "OUT/risk_list.csv" (for messages) */
     char *buf;
+    size_t buflen;
     int ncells; /* cells written in the current row */
     uint64_t rows; /* data rows (header excluded) */
     int header_done;
@@ -29,17 +40,39 @@ typedef struct csvw {
 
 typedef struct outset outset;
 
+/* Opens the output folder dir (created with its missing parents), takes its lock, undoes what
+ * a killed run left (saying so on stderr) and makes the staging folder. */
 df_status outset_new(const char *dir, outset **out, df_error *err);
 /* Opens NAME (a plain file name) for writing; NULL with err set on failure. */
 csvw *outset_open(outset *o, const char *name, df_error *err);
+/* Finishes every file and commits the set (see commit.c); on failure the folder holds the
+ * previous set and err names the file (or the folder) and how to fix it. */
 df_status outset_commit(outset *o, df_error *err);
 void outset_abort(outset *o); /* also frees; NULL is a no-op */
 void outset_free(outset *o);
-/* Removes the temporaries without touching anything else: for the watchdog, just before it ends
- * the process (another thread may still be writing them). */
+/* Removes the staging folder without touching anything else: for the watchdog, just before it
+ * ends the process (another thread may still be writing its files). */
 void outset_unlink_temps(const outset *o);
 int outset_count(const outset *o);
 const csvw *outset_file(const outset *o, int i);
+/* After a commit: the files of earlier runs it removed, as "a, b" ("" when none). */
+const char *outset_removed(const outset *o);
+/* A name outset_open accepts: not empty, no '/', no leading '.', no control character. */
+int output_name_ok(const char *name);
+
+/* ---- csvw (output.c) ---- */
+
+/* A writer over fd (owned from now on), named name, whose final path is final (both copied). */
+csvw *csvw_new_file(int fd, const char *name, const char *final);
+/* Writes what is buffered, fsyncs and closes; -1 with errno (and w->err) when any write of the
+ * file failed. The file is closed either way. */
+int csvw_finish(csvw *w);
+/* Closes without writing what is left (a failed run); frees. NULL is a no-op. */
+void csvw_free(csvw *w);
+
+/* Bytes as they are, and printf-formatted text (run_summary.json). */
+void csvw_raw(csvw *w, const char *s, size_t n);
+void csvw_printf(csvw *w, const char *fmt, ...) DF_PRINTF(2, 3);
 
 /* A text cell: a leading = + - @ TAB or CR gets a ' so a spreadsheet shows it as text;
  * quoted when it holds , " CR or LF. */

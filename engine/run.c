@@ -1,7 +1,7 @@
-/* run.c: one run, stage by stage: rule declarations -> load the entity table -> load and
- * group each history -> score and write outputs (to temporaries) -> run summary -> commit.
- * Any failure before the commit aborts the output set, so the output folder keeps its
- * previous files. */
+/* run.c: one run, stage by stage: the output folder (locked, left consistent) -> rule
+ * declarations -> load the entity table -> load and group each history -> score and write
+ * outputs (into the staging folder) -> run summary -> commit. Any failure aborts the output
+ * set, so the output folder keeps its previous files (output.h, commit.c). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +153,10 @@ df_status df_run(const df_config *config, df_error *err)
     outset *o = NULL;
     watchdog *wd = NULL;
     progress *prog = progress_new(cfg->progress);
-    df_status st = run_read_file(cfg->rules_path, &src, &len, err);
+    /* the output folder first: its lock, and what a killed run left undone is undone (even when
+     * this run then fails) */
+    df_status st = outset_new(cfg->out_dir, &o, err);
+    if (st == DF_OK) st = run_read_file(cfg->rules_path, &src, &len, err);
     if (st == DF_OK) {
         sha256_hex(src, len, r.rules_sha256);
         st = lb_new(&lb, err);
@@ -163,7 +166,6 @@ df_status df_run(const df_config *config, df_error *err)
         st = run_watch(&wd, cfg, NULL, "defector: rule error; the outputs were left as they were", unlink_temps, &o, err);
     if (st == DF_OK) lb_budget(lb, wd, 0);
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
-    if (st == DF_OK) st = outset_new(cfg->out_dir, &o, err);
     if (st == DF_OK) st = run_load(&r, o, prog, NULL, err);
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd};

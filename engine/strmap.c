@@ -1,5 +1,5 @@
-/* strmap.c: see strmap.h. Load factor is kept under 1/2; lookups compare the stored hash
- * before the bytes. */
+/* strmap.c: see strmap.h. Load factor is kept under 1/2; lookups compare the stored hash, the
+ * length and the first 16 bytes before they read the rest of a longer string in the arena. */
 #define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE */
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +24,38 @@ static uint32_t hash_bytes(const char *s, size_t n)
     return (uint32_t)h;
 }
 
-static uint64_t prefix_of(const char *s, size_t n)
+#define OFF_BITS 40
+#define OFF_MASK ((UINT64_C(1) << OFF_BITS) - 1)
+#define LONG_LEN 0xFFFFFFu /* a length of 2^24 - 1 bytes or more: the true one is in offs */
+
+typedef struct key {
+    const char *s;
+    size_t n;
+    uint32_t h;
+    uint64_t head[2];
+    uint32_t len24;
+} key;
+
+static key key_of(const char *s, size_t n, uint32_t h)
 {
-    uint64_t p = 0;
-    memcpy(&p, s, n < 8 ? n : 8);
-    return p;
+    key k = {.s = s, .n = n, .h = h, .len24 = n < LONG_LEN ? (uint32_t)n : LONG_LEN};
+    if (n) memcpy(k.head, s, n < 16 ? n : 16);
+    return k;
+}
+
+static size_t slot_len(const strmap *m, const struct strmap_slot *e)
+{
+    uint32_t len = (uint32_t)(e->loc >> OFF_BITS);
+    return len != LONG_LEN ? len : (size_t)(m->offs[e->id1] - m->offs[e->id1 - 1]);
+}
+
+static int slot_is(const strmap *m, const struct strmap_slot *e, const key *k)
+{
+    if (e->hash != k->h || (uint32_t)(e->loc >> OFF_BITS) != k->len24 || e->head[0] != k->head[0] ||
+        e->head[1] != k->head[1])
+        return 0;
+    if (k->n <= 16) return 1;
+    return slot_len(m, e) == k->n && memcmp(m->arena + (e->loc & OFF_MASK) + 16, k->s + 16, k->n - 16) == 0;
 }
 
 int strmap_init(strmap *m)
@@ -56,18 +83,16 @@ void strmap_free(strmap *m)
     memset(m, 0, sizeof *m);
 }
 
-static int64_t probe(const strmap *m, const char *s, size_t n, uint32_t h, uint64_t pre, uint32_t *slot)
+static int64_t probe(const strmap *m, const key *k, uint32_t *slot)
 {
-    uint32_t mask = m->nslots - 1, i = h & mask;
+    uint32_t mask = m->nslots - 1, i = k->h & mask;
     for (;;) {
         const struct strmap_slot *e = &m->slots[i];
         if (e->id1 == 0) {
             *slot = i;
             return -1;
         }
-        if (e->hash == h && e->len == n && e->prefix == pre &&
-            (n <= 8 || memcmp(m->arena + m->offs[e->id1 - 1] + 8, s + 8, n - 8) == 0))
-            return e->id1 - 1;
+        if (slot_is(m, e, k)) return e->id1 - 1;
         i = (i + 1) & mask;
     }
 }
@@ -77,13 +102,13 @@ uint32_t strmap_hash(const char *s, size_t n) { return hash_bytes(s, n); }
 int64_t strmap_find_hashed(const strmap *m, const char *s, size_t n, uint32_t h)
 {
     uint32_t slot;
-    return probe(m, s, n, h, prefix_of(s, n), &slot);
+    key k = key_of(s, n, h);
+    return probe(m, &k, &slot);
 }
 
 int64_t strmap_find(const strmap *m, const char *s, size_t n)
 {
-    uint32_t slot;
-    return probe(m, s, n, hash_bytes(s, n), prefix_of(s, n), &slot);
+    return strmap_find_hashed(m, s, n, hash_bytes(s, n));
 }
 
 /* A large slot array is read at random (one lookup per history row): on 2 MB pages a lookup
@@ -117,12 +142,12 @@ static int grow_slots(strmap *m)
 
 int64_t strmap_intern(strmap *m, const char *s, size_t n, int *added)
 {
-    uint32_t h = hash_bytes(s, n), slot;
-    uint64_t pre = prefix_of(s, n);
-    int64_t id = probe(m, s, n, h, pre, &slot);
+    uint32_t slot;
+    key k = key_of(s, n, hash_bytes(s, n));
+    int64_t id = probe(m, &k, &slot);
     *added = 0;
     if (id >= 0) return id;
-    if (m->n == UINT32_MAX - 1 || n > UINT32_MAX) return -1;
+    if (m->n == UINT32_MAX - 1 || m->arena_len + n > OFF_MASK) return -1;
     if (m->arena_len + n > m->arena_cap) {
         uint64_t cap = m->arena_cap * 2;
         while (cap < m->arena_len + n) cap *= 2;
@@ -135,11 +160,13 @@ int64_t strmap_intern(strmap *m, const char *s, size_t n, int *added)
         if (!o) return -1;
         m->offs = o, m->offs_cap *= 2;
     }
-    memcpy(m->arena + m->arena_len, s, n);
+    if (n) memcpy(m->arena + m->arena_len, s, n);
+    uint64_t off = m->arena_len;
     m->arena_len += n;
     id = m->n++;
     m->offs[m->n] = m->arena_len;
-    m->slots[slot] = (struct strmap_slot){.prefix = pre, .hash = h, .id1 = (uint32_t)id + 1, .len = (uint32_t)n};
+    m->slots[slot] = (struct strmap_slot){.head = {k.head[0], k.head[1]}, .hash = k.h, .id1 = (uint32_t)id + 1,
+                                          .loc = off | (uint64_t)k.len24 << OFF_BITS};
     if ((uint64_t)m->n * 2 > m->nslots && grow_slots(m) != 0) return -1;
     *added = 1;
     return id;

@@ -7,11 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One probe reads one slot: the hash, the length and the first 8 bytes are kept beside the id,
- * so a key of up to 8 bytes (most ids) is matched without touching the arena. */
+/* One probe reads one slot (two to a cache line): the hash, the length, the first 16 bytes and
+ * where the string lies in the arena are kept beside the id, so a key of up to 16 bytes (most
+ * ids, prefixed ones too) is matched without touching the arena, and a longer one (a UUID, an
+ * e-mail) with one read of the arena, not two. */
 struct strmap_slot {
-    uint64_t prefix; /* first 8 bytes, zero-padded */
-    uint32_t hash, id1, len, pad;
+    uint64_t head[2]; /* first 16 bytes, zero-padded */
+    uint32_t hash, id1;
+    uint64_t loc; /* arena offset (low 40 bits) | length (high 24 bits; LONG_LEN: see offs) */
 };
 
 typedef struct strmap {

@@ -1,51 +1,54 @@
 /* summary.c: run_summary.json (inputs, rule file and its SHA-256, as-of date, output counts,
- * rule fire counts, timings per phase, peak memory) and the short report on stderr. */
+ * rule fire counts, timings per phase, peak memory), written through a csvw like the other
+ * outputs, and the short report on stderr (with the files of earlier runs the commit removed). */
 #include <stdio.h>
 #include <string.h>
 
 #include "run.h"
 
-static void json_str(FILE *f, const char *s)
+static void json_str(csvw *f, const char *s)
 {
-    putc('"', f);
+    csvw_raw(f, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else putc(c, f);
+        if (c == '"' || c == '\\') csvw_printf(f, "\\%c", c);
+        else if (c < 0x20) csvw_printf(f, "\\u%04x", c);
+        else csvw_raw(f, s, 1);
     }
-    putc('"', f);
+    csvw_raw(f, "\"", 1);
 }
 
-static void examples(FILE *f, const char ex[DF_EXAMPLES][64], uint64_t n)
+static void puts_json(csvw *f, const char *s) { csvw_raw(f, s, strlen(s)); }
+
+static void examples(csvw *f, const char ex[DF_EXAMPLES][64], uint64_t n)
 {
-    fputs("[", f);
+    puts_json(f, "[");
     for (uint64_t i = 0; i < n && i < DF_EXAMPLES; i++) {
-        if (i) fputs(", ", f);
+        if (i) puts_json(f, ", ");
         json_str(f, ex[i]);
     }
-    fputs("]", f);
+    puts_json(f, "]");
 }
 
 df_status summary_write(outset *o, const run_info *r, df_error *err)
 {
     csvw *w = outset_open(o, "run_summary.json", err);
     if (!w) return err->status;
-    FILE *f = w->f;
+    csvw *f = w;
     char date[16];
     df_format_date(r->cfg->as_of, date);
-    fprintf(f, "{\n  \"engine\": \"defector %s\",\n  \"as_of\": \"%s\",\n  \"rules\": {\"path\": ", DF_VERSION, date);
+    csvw_printf(f, "{\n  \"engine\": \"defector %s\",\n  \"as_of\": \"%s\",\n  \"rules\": {\"path\": ", DF_VERSION, date);
     json_str(f, r->cfg->rules_path);
-    fprintf(f, ", \"sha256\": \"%s\"},\n  \"threads\": %d,\n  \"max_rejects\": %ld,\n  \"inputs\": [", r->rules_sha256,
+    csvw_printf(f, ", \"sha256\": \"%s\"},\n  \"threads\": %d,\n  \"max_rejects\": %ld,\n  \"inputs\": [", r->rules_sha256,
             r->cfg->threads, r->cfg->max_rejects);
     for (int i = 0; i < r->ntables; i++) {
         const table *t = &r->tables[i];
         const table_stats *s = &t->st;
-        fprintf(f, "%s\n    {\"table\": ", i ? "," : "");
+        csvw_printf(f, "%s\n    {\"table\": ", i ? "," : "");
         json_str(f, t->name);
-        fputs(", \"path\": ", f);
+        puts_json(f, ", \"path\": ");
         json_str(f, t->path);
-        fprintf(f, ", \"kind\": \"%s\", \"bytes\": %llu, \"bytes_uncompressed\": %llu, \"rows_read\": %llu, "
+        csvw_printf(f, ", \"kind\": \"%s\", \"bytes\": %llu, \"bytes_uncompressed\": %llu, \"rows_read\": %llu, "
                    "\"rows_loaded\": %llu, \"rows_rejected\": %llu, \"duplicate_keys\": %llu, \"orphans\": %llu, "
                    "\"future_dated\": %llu, \"blank_lines\": %llu, \"columns_in_file\": %llu, \"columns_ignored\": %llu, "
                    "\"duplicate_examples\": ",
@@ -55,63 +58,63 @@ df_status summary_write(outset *o, const run_info *r, df_error *err)
                 (unsigned long long)s->blank_lines, (unsigned long long)s->header_columns,
                 (unsigned long long)s->ignored_columns);
         examples(f, s->dup_examples, s->duplicates);
-        fputs(", \"orphan_examples\": ", f);
+        puts_json(f, ", \"orphan_examples\": ");
         examples(f, s->orphan_examples, s->orphans);
-        if (t->parts) fprintf(f, ", \"parts\": %d", t->parts);
-        fprintf(f, ", \"cpu_seconds\": {\"decompress\": %.3f, \"parse\": %.3f}", s->decompress_cpu, s->parse_cpu);
-        fprintf(f, ", \"load_seconds\": %.3f, \"memory_bytes\": %llu}", r->t_load[i],
+        if (t->parts) csvw_printf(f, ", \"parts\": %d", t->parts);
+        csvw_printf(f, ", \"cpu_seconds\": {\"decompress\": %.3f, \"parse\": %.3f}", s->decompress_cpu, s->parse_cpu);
+        csvw_printf(f, ", \"load_seconds\": %.3f, \"memory_bytes\": %llu}", r->t_load[i],
                 (unsigned long long)table_bytes(t, r->tables[0].nrows));
     }
-    fprintf(f, "\n  ],\n  \"customers_scored\": %llu,\n  \"scoring_states\": %d,\n  \"rows_rejected\": %llu,\n  \"outputs\": {",
+    csvw_printf(f, "\n  ],\n  \"customers_scored\": %llu,\n  \"scoring_states\": %d,\n  \"rows_rejected\": %llu,\n  \"outputs\": {",
             (unsigned long long)r->score.entities, r->score.states, (unsigned long long)r->rejects);
     int first = 1;
     for (int i = 0; i < outset_count(o); i++) {
         const csvw *x = outset_file(o, i);
         if (x == w) continue;
-        fprintf(f, "%s\n    ", first ? "" : ",");
+        csvw_printf(f, "%s\n    ", first ? "" : ",");
         json_str(f, x->name);
-        fprintf(f, ": {\"rows\": %llu}", (unsigned long long)x->rows);
+        csvw_printf(f, ": {\"rows\": %llu}", (unsigned long long)x->rows);
         first = 0;
     }
-    fputs("\n  },\n  \"rules_fired\": {", f);
+    puts_json(f, "\n  },\n  \"rules_fired\": {");
     for (int i = 0; i < r->score.nrules; i++) {
-        fprintf(f, "%s\n    ", i ? "," : "");
+        csvw_printf(f, "%s\n    ", i ? "," : "");
         json_str(f, r->score.rule_code[i]);
-        fprintf(f, ": %llu", (unsigned long long)r->score.rule_fired[i]);
+        csvw_printf(f, ": %llu", (unsigned long long)r->score.rule_fired[i]);
     }
-    fputs("\n  },\n  \"rule_errors\": {", f);
+    puts_json(f, "\n  },\n  \"rule_errors\": {");
     for (int i = 0, k = 0; i < r->score.nrules; i++) {
         if (!r->score.rule_errors[i]) continue;
-        fprintf(f, "%s\n    ", k++ ? "," : "");
+        csvw_printf(f, "%s\n    ", k++ ? "," : "");
         json_str(f, r->score.rule_code[i]);
-        fprintf(f, ": %llu", (unsigned long long)r->score.rule_errors[i]);
+        csvw_printf(f, ": %llu", (unsigned long long)r->score.rule_errors[i]);
     }
-    fputs("\n  },\n  \"warnings\": [", f);
+    puts_json(f, "\n  },\n  \"warnings\": [");
     for (int i = 0; i < r->score.nwarnings; i++) {
-        fprintf(f, "%s\n    ", i ? "," : "");
+        csvw_printf(f, "%s\n    ", i ? "," : "");
         json_str(f, r->score.warnings[i]);
     }
-    fputs(r->score.nwarnings ? "\n  ],\n" : "],\n", f);
+    puts_json(f, r->score.nwarnings ? "\n  ],\n" : "],\n");
     if (r->score.has_overrides) {
-        fputs("  \"overrides\": {\"file\": ", f);
+        puts_json(f, "  \"overrides\": {\"file\": ");
         json_str(f, r->score.overrides_file);
-        fprintf(f, ", \"active\": %llu, \"applied\": %llu, \"expired\": %llu, \"expired_list\": ",
+        csvw_printf(f, ", \"active\": %llu, \"applied\": %llu, \"expired\": %llu, \"expired_list\": ",
                 (unsigned long long)r->score.overrides_active, (unsigned long long)r->score.overrides_applied,
                 (unsigned long long)r->score.overrides_expired);
         json_str(f, r->score.overrides_expired_list);
-        fputs("},\n", f);
+        puts_json(f, "},\n");
     }
-    fputs("  \"timings_seconds\": {", f);
+    puts_json(f, "  \"timings_seconds\": {");
     for (int i = 0; i < r->ntables; i++) {
-        fputs("\n    ", f);
+        puts_json(f, "\n    ");
         char key[128];
         snprintf(key, sizeof key, "load_%s", r->tables[i].name);
         json_str(f, key);
-        fprintf(f, ": %.3f,", r->t_load[i]);
+        csvw_printf(f, ": %.3f,", r->t_load[i]);
     }
-    fprintf(f, "\n    \"group\": %.3f,\n    \"score\": %.3f,\n    \"sort_and_write\": %.3f,\n    \"total\": %.3f\n  },\n",
+    csvw_printf(f, "\n    \"group\": %.3f,\n    \"score\": %.3f,\n    \"sort_and_write\": %.3f,\n    \"total\": %.3f\n  },\n",
             r->t_group, r->score.score_seconds, r->score.write_seconds, r->t_total);
-    fprintf(f, "  \"peak_memory_bytes\": %llu\n}\n", (unsigned long long)r->peak_rss);
+    csvw_printf(f, "  \"peak_memory_bytes\": %llu\n}\n", (unsigned long long)r->peak_rss);
     return DF_OK;
 }
 
@@ -157,4 +160,6 @@ void summary_report(const run_info *r, const outset *o, FILE *f)
         fprintf(f, " %s (%llu rows)%s", x->name, (unsigned long long)x->rows, i + 2 < outset_count(o) ? "," : "");
     }
     fprintf(f, " to %s\n", r->cfg->out_dir);
+    if (outset_removed(o)[0])
+        fprintf(f, "defector: removed %s: written by an earlier run in %s, not by this one\n", outset_removed(o), r->cfg->out_dir);
 }

@@ -1,12 +1,17 @@
 /* test.h: the few assertion macros the unit tests share. Each prints both values and where
- * it failed, counts the failure and lets the test go on; TEST_END() sets the exit status. */
+ * it failed, counts the failure and lets the test go on; TEST_END() sets the exit status.
+ * Also test_rm_tree(), which removes a test's scratch folder without starting a shell. */
 #ifndef DF_TEST_H
 #define DF_TEST_H
 
+#include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int test_failures, test_checks;
 
@@ -63,6 +68,33 @@ static int test_failures, test_checks;
                     h_ ? h_ : "(null)", n_);                                                       \
         }                                                                                          \
     } while (0)
+
+/* Removes path and, for a folder, everything under it (symbolic links as links, never
+ * followed). 0, or -1 (with a message on stderr) when something could not be removed. */
+static inline int test_rm_tree(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0) return errno == ENOENT ? 0 : -1;
+    int bad = 0;
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            size_t n = strlen(path) + strlen(e->d_name) + 2;
+            char *sub = malloc(n);
+            if (!sub) bad = -1;
+            else snprintf(sub, n, "%s/%s", path, e->d_name), bad |= test_rm_tree(sub), free(sub);
+        }
+        if (!d) bad = -1;
+        else closedir(d);
+        if (rmdir(path) != 0) bad = -1;
+    } else if (unlink(path) != 0) {
+        bad = -1;
+    }
+    if (bad) fprintf(stderr, "could not remove %s\n", path);
+    return bad;
+}
 
 #define TEST_END()                                                                                 \
     do {                                                                                           \

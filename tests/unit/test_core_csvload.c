@@ -480,8 +480,6 @@ int main(void)
     test_entity_blocks();
     test_fast_path_matches_libcsv();
     test_entity_history();
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    test_rm_tree(tmpdir);
     TEST_END();
 }

@@ -146,20 +146,33 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static int count_files(const char *dir)
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The names in dir (hidden ones too), sorted, space-separated. */
+static const char *listing(const char *dir)
 {
-    DIR *d = opendir(dir);
+    static char out[1024];
+    char *names[64];
     int n = 0;
+    DIR *d = opendir(dir);
     struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))) n++;
-    closedir(d);
-    return n;
+    while (d && n < 64 && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) names[n++] = strdup(e->d_name);
+    if (d) closedir(d);
+    qsort(names, (size_t)n, sizeof *names, by_name);
+    out[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (i) strcat(out, " ");
+        strncat(out, names[i], sizeof out - strlen(out) - 2);
+        free(names[i]);
+    }
+    return out;
 }
 
 static void test_output(void)
 {
-    char *dir = path_of("out");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path_of("out"));
     df_error err;
     outset *o;
     CHECK_INT(outset_new(dir, &o, &err), DF_OK);
@@ -179,7 +192,9 @@ static void test_output(void)
     CHECK_STR(slurp(path_of("out/t.csv")),
               "a,b\nplain,\"with,comma\",\"say \"\"hi\"\"\",\"two\nlines\",\"cr\rhere\",'=SUM(A1),'+44 1,'-Smith,"
               "'@risk,'\tTab,\"'\rCR\",\"'=a,b\",mid=dle,,José,-5,120.5\n");
-    CHECK_INT(count_files(dir), 1);
+    CHECK_STR(listing(dir), ".defector-manifest t.csv");
+    CHECK_STR(slurp(path_of("out/.defector-manifest")),
+              "# defector: the files the last run wrote in this folder (the next run removes those it does not write again)\nt.csv\n");
 
     /* a failed run: the previous file stays, no temporaries remain */
     CHECK_INT(outset_new(dir, &o, &err), DF_OK);
@@ -191,7 +206,28 @@ static void test_output(void)
     outset_abort(o);
     CHECK_STR(slurp(path_of("out/t.csv")), "a,b\nplain,\"with,comma\",\"say \"\"hi\"\"\",\"two\nlines\",\"cr\rhere\",'=SUM(A1),'+44 1,'-Smith,"
                                             "'@risk,'\tTab,\"'\rCR\",\"'=a,b\",mid=dle,,José,-5,120.5\n");
-    CHECK_INT(count_files(dir), 1);
+    CHECK_STR(listing(dir), ".defector-manifest t.csv");
+
+    /* names outset_open refuses: they could leave the folder or hide among the engine's files */
+    CHECK_INT(outset_new(dir, &o, &err), DF_OK);
+    const char *bad[] = {"", "../x.csv", "a/b.csv", ".hidden.csv", ".defector-manifest", "new\nline.csv"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK(outset_open(o, bad[i], &err) == NULL);
+        CHECK_INT(err.status, DF_ERR_RULES);
+    }
+    outset_abort(o);
+    CHECK_STR(listing(dir), ".defector-manifest t.csv");
+
+    /* a user's file stays; a file of the last run that this run does not write goes */
+    put_file("out/notes.txt", "mine", 4);
+    CHECK_INT(outset_new(dir, &o, &err), DF_OK);
+    w = outset_open(o, "u.csv", &err);
+    csvw_plain(w, "u", 1), csvw_end_row(w);
+    CHECK_INT(outset_commit(o, &err), DF_OK);
+    CHECK_STR(outset_removed(o), "t.csv");
+    outset_free(o);
+    CHECK_STR(listing(dir), ".defector-manifest notes.txt u.csv");
+    CHECK_STR(slurp(path_of("out/u.csv")), "u\n");
 
     /* rows captured ahead of their order, rank filled in when written */
     CHECK_INT(outset_new(dir, &o, &err), DF_OK);
@@ -295,8 +331,6 @@ int main(void)
     test_output();
     test_numbers();
     test_numbers_as_printf();
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    test_rm_tree(tmpdir);
     TEST_END();
 }

@@ -173,6 +173,57 @@ static void test_strmap(void)
     strmap_free(&m);
 }
 
+/* Keys around the 16 bytes kept in a slot: every length from 0 to 40 over the same bytes, each
+ * changed at one position (before, at and after the 16th byte), zero bytes at the end, and two
+ * keys past the 2^24-byte length a slot holds, told apart by their last byte and by length. */
+static void test_strmap_lengths(void)
+{
+    strmap m;
+    CHECK_INT(strmap_init(&m), 0);
+    char base[41], k[41];
+    for (int i = 0; i < 40; i++) base[i] = (char)('A' + i % 26);
+    int added, bad = 0;
+    int64_t id[41][41]; /* [length][changed position + 1, 0 = none] */
+    for (int n = 0; n <= 40; n++)
+        for (int p = 0; p <= n; p++) {
+            memcpy(k, base, 40);
+            if (p) k[p - 1] = '\0';
+            id[n][p] = strmap_intern(&m, k, (size_t)n, &added);
+            if (id[n][p] < 0 || !added) bad++;
+        }
+    CHECK_INT(bad, 0);
+    for (int n = 0; n <= 40; n++)
+        for (int p = 0; p <= n; p++) {
+            memcpy(k, base, 40);
+            if (p) k[p - 1] = '\0';
+            size_t len;
+            const char *s = strmap_str(&m, (uint32_t)id[n][p], &len);
+            if (strmap_find(&m, k, (size_t)n) != id[n][p] || len != (size_t)n || memcmp(s, k, len) != 0) bad++;
+        }
+    CHECK_INT(bad, 0);
+    size_t big = ((size_t)1 << 24) + 5;
+    char *h = malloc(big + 1);
+    CHECK(h != NULL);
+    if (h) {
+        memset(h, 'x', big + 1);
+        int64_t a = strmap_intern(&m, h, big, &added);
+        h[big - 1] = 'y';
+        int64_t b = strmap_intern(&m, h, big, &added);
+        int64_t c = strmap_intern(&m, h, big + 1, &added);
+        CHECK(a >= 0 && b >= 0 && c >= 0 && a != b && b != c && a != c);
+        CHECK_INT(strmap_find(&m, h, big), b);
+        CHECK_INT(strmap_find(&m, h, big + 1), c);
+        h[big - 1] = 'x';
+        CHECK_INT(strmap_find(&m, h, big), a);
+        CHECK_INT(strmap_find(&m, h, big - 1), -1);
+        size_t len;
+        strmap_str(&m, (uint32_t)c, &len);
+        CHECK_INT(len, big + 1);
+        free(h);
+    }
+    strmap_free(&m);
+}
+
 static void test_sha256(void)
 {
     char hex[65];
@@ -200,6 +251,7 @@ int main(void)
     test_dates();
     test_columns();
     test_strmap();
+    test_strmap_lengths();
     test_sha256();
     TEST_END();
 }
