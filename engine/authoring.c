@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "confine.h"
 #include "csvload.h"
 #include "luaauthor.h"
 #include "parts.h"
@@ -56,13 +57,15 @@ df_status df_explain(const df_config *config, const char *key, int json, FILE *o
     watchdog *wd = NULL;
     progress *prog = progress_new(cfg->progress);
     df_status st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
+    if (st == DF_OK) st = run_watch(&wd, cfg, NULL, "defector: rule error", NULL, NULL, err);
     if (st == DF_OK) st = lb_new(&lb, err);
+    if (st == DF_OK) lb_budget(lb, wd, 0);
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
     if (st == DF_OK) st = run_load(&r, NULL, prog, key, err);
     if (st == DF_OK && tables[0].nrows == 0)
         st = DF_FAIL(err, DF_ERR_DATA, tables[0].path, "no row with %s = \"%s\" in %s (keys match byte for byte)",
                      tables[0].key, key, tables[0].file);
-    if (st == DF_OK) st = run_watch(&wd, cfg, &tables[0], "defector: rule error", NULL, NULL, err);
+    if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     if (st == DF_OK) st = lb_explain(lb, tables, r.ntables, cfg->as_of, json, watchdog_watch(wd, 0), &text, err);
     watchdog_stop(wd);
     if (st == DF_OK) fputs(text, out);
@@ -80,6 +83,7 @@ typedef struct test_files {
     const char *rules_src, *tests_path, *tests_src;
     size_t rules_len, tests_len;
     const char *dir;
+    watchdog *wd; /* the command's budgets; its cleanup removes dir */
 } test_files;
 
 /* Removes every "dir/" from s: a case's files are named as the rule file names them, not by the
@@ -115,12 +119,12 @@ static df_status test_case(const test_files *tf, int i, int *pass, char *msg, si
     lb_case kc = {.line = 0};
     table tables[DF_MAX_TABLES];
     lbridge *b = NULL;
-    watchdog *wd = NULL;
     int ncases = 0;
     df_config c = *tf->cfg;
     c.data_dir = tf->dir;
     run_info r = {.cfg = &c, .tables = tables};
     df_status st = lb_new(&b, err);
+    if (st == DF_OK) lb_budget(b, tf->wd, 0);
     if (st == DF_OK) st = lb_load_cases(b, tf->tests_path, tf->tests_src, tf->tests_len, &ncases, err);
     if (st == DF_OK) {
         lb_case_info(b, i, &kc);
@@ -134,10 +138,9 @@ static df_status test_case(const test_files *tf, int i, int *pass, char *msg, si
                 tables[0].key);
         st = case_error(err, tf, &kc);
     }
-    /* stopped by the watchdog, the process leaves no case files behind */
-    if (st == DF_OK) st = run_watch(&wd, &c, &tables[0], NULL, remove_case_dir, (void *)tf->dir, err);
-    if (st == DF_OK) st = lb_case_check(b, tables, r.ntables, c.as_of, i, watchdog_watch(wd, 0), pass, msg, mcap, err);
-    watchdog_stop(wd);
+    if (st == DF_OK) watchdog_entity(tf->wd, &tables[0]);
+    if (st == DF_OK) st = lb_case_check(b, tables, r.ntables, c.as_of, i, watchdog_watch(tf->wd, 0), pass, msg, mcap, err);
+    watchdog_entity(tf->wd, NULL); /* the tables go */
     lb_free(b);
     for (int k = 0; k < r.ntables; k++) table_free(&tables[k]);
     return st;
@@ -195,16 +198,20 @@ df_status df_test(const df_config *config, const char *tests_path, FILE *out, in
     char *rsrc = NULL, *tsrc = NULL;
     size_t rlen = 0, tlen = 0;
     lbridge *b = NULL;
+    watchdog *wd = NULL;
     int n = 0, passed = 0;
     *failed = 0;
+    char dir[4096] = ""; /* the case files' folder, once made */
     df_status st = run_read_file(cfg->rules_path, "rule file", &rsrc, &rlen, err);
     if (st == DF_OK) st = read_tests(tests_path, &tsrc, &tlen, err);
+    /* stopped by the watchdog, the process leaves no case files behind */
+    if (st == DF_OK) st = run_watch(&wd, cfg, NULL, NULL, remove_case_dir, dir, err);
     if (st == DF_OK) st = lb_new(&b, err);
+    if (st == DF_OK) lb_budget(b, wd, 0);
     if (st == DF_OK) st = lb_load_cases(b, tests_path, tsrc, tlen, &n, err);
-    char dir[4096];
     if (st == DF_OK) st = make_case_dir(dir, sizeof dir, err);
     int made = st == DF_OK;
-    test_files tf = {cfg, rsrc, tests_path, tsrc, rlen, tlen, dir};
+    test_files tf = {cfg, rsrc, tests_path, tsrc, rlen, tlen, dir, wd};
     for (int i = 1, pass; st == DF_OK && i <= n; i++) {
         st = report_case(b, &tf, i, out, &pass, err);
         if (st == DF_OK) *(pass ? &passed : failed) += 1;
@@ -212,6 +219,7 @@ df_status df_test(const df_config *config, const char *tests_path, FILE *out, in
     if (st == DF_OK) fprintf(out, "%d passed, %d failed\n", passed, *failed);
     if (made && remove_flat_dir(dir) != 0) fprintf(stderr, "defector: could not remove %s\n", dir);
     lb_free(b);
+    watchdog_stop(wd);
     free(rsrc);
     free(tsrc);
     return st;
@@ -265,6 +273,14 @@ static df_status read_header(check_data *d, const char *dir, const char *file, d
     int n;
     df_status st = data_paths(dir, file, &paths, &n, err);
     if (st != DF_OK || n == 0 || d->nh == DF_MAX_TABLES) return parts_free(paths, n), st;
+    size_t dl = strlen(dir);
+    const char *name = strncmp(paths[0], dir, dl) == 0 && paths[0][dl] == '/' ? paths[0] + dl + 1 : paths[0];
+    char why[256];
+    if (confine_check(dir, name, why, sizeof why) == -2) { /* as run refuses it (run.c) */
+        st = DF_FAIL(err, DF_ERR_IO, paths[0], "refused: %s; an input must be a file in the --data folder (a link to "
+                     "another file of that folder is followed)", why);
+        return parts_free(paths, n), st;
+    }
     lb_header *h = &d->headers[d->nh];
     h->file = strdup(file);
     st = h->file ? csvload_header(paths[0], &h->names, &h->n, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
@@ -335,11 +351,14 @@ df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
     char *src = NULL, *text = NULL;
     size_t len = 0;
     lbridge *b = NULL;
+    watchdog *wd = NULL;
     check_data d = {0};
     int warnings = 0, have_data = cfg->data_dir && cfg->data_dir[0];
     *errors = 0;
     df_status st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
+    if (st == DF_OK) st = run_watch(&wd, cfg, NULL, "defector: rule error", NULL, NULL, err);
     if (st == DF_OK) st = lb_new(&b, err);
+    if (st == DF_OK) lb_budget(b, wd, 0);
     if (st == DF_OK && have_data) st = check_read_data(b, cfg, src, len, &d, err);
     if (st == DF_OK)
         st = lb_check(b, cfg->rules_path, src, len, cfg->as_of, d.headers, d.nh, have_data, d.values, d.nv, &text, errors,
@@ -352,6 +371,7 @@ df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err)
     check_data_free(&d);
     free(text);
     lb_free(b);
+    watchdog_stop(wd);
     free(src);
     return st;
 }

@@ -41,11 +41,12 @@ static const char *USAGE =
     "                      export are read in parallel; entities are scored in N Lua states\n"
     "                      (each at least 500 entities); the outputs are the same for every N\n"
     "  --parse-block-kb N  text per parsing block (1 to 1048576; default 8192)\n"
-    "  --rule-time-limit S stop the run when one entity's rules take more than S seconds\n"
+    "  --rule-time-limit S stop the run when one entity's rules (or the rule file's top level,\n"
+    "                      or a metrics function) take more than S seconds\n"
     "                      (0 to 86400; default 10; 0 = no limit)\n"
     "  --on-rule-error stop|skip  stop at a rule that fails (default), or count it as not\n"
     "                      fired for that entity, list it in rule_errors.csv and go on\n"
-    "  --rule-memory-limit MB  stop the run when scoring grows the process by more than MB\n"
+    "  --rule-memory-limit MB  stop the run when a Lua state holds more than MB for the rules\n"
     "                      (0 to 1048576; default 4096; 0 = no limit)\n"
     "  --progress          show a progress line even when stderr is not a terminal\n"
     "  --no-progress       never show it\n"
@@ -56,8 +57,9 @@ static const char *USAGE =
     "with its value, every rule (fired with its reason, or how far it was from firing), then\n"
     "points, score, band and stage. Writes no files. --json prints the same as one JSON object.\n"
     "\n"
-    "explain and test take run's budgets, --rule-time-limit S and --rule-memory-limit MB, with the\n"
-    "same defaults: an entity whose rules exceed one stops the command with exit code 5.\n"
+    "explain, test and check take run's budgets, --rule-time-limit S and --rule-memory-limit MB,\n"
+    "with the same defaults: user code that exceeds one (an entity's rules, the rule file's top\n"
+    "level, a metrics function...) stops the command with exit code 5.\n"
     "\n"
     "test: runs the rule test cases in TESTS (default: RULES with .lua replaced by .test.lua),\n"
     "each an entity and a few history rows with the expected score, band, stage and rules,\n"
@@ -197,7 +199,7 @@ static const struct { const char *name; int commands; } OPTIONS[] = {
     {"--data", RUN | EXPLAIN | CHECK}, {"--out", RUN}, {"--as-of", RUN | EXPLAIN | TEST},
     {"--max-rejects", RUN | EXPLAIN}, {"--max-reject-share", RUN}, {"--max-as-of-gap", RUN},
     {"--on-as-of-gap", RUN}, {"--threads", RUN | EXPLAIN}, {"--parse-block-kb", RUN | EXPLAIN},
-    {"--rule-time-limit", RUN | EXPLAIN | TEST}, {"--rule-memory-limit", RUN | EXPLAIN | TEST},
+    {"--rule-time-limit", RUN | EXPLAIN | TEST | CHECK}, {"--rule-memory-limit", RUN | EXPLAIN | TEST | CHECK},
     {"--on-rule-error", RUN | EXPLAIN}, {"--customer", EXPLAIN}, {"--json", EXPLAIN},
     {"--progress", RUN | EXPLAIN}, {"--no-progress", RUN | EXPLAIN}, {"--quiet", RUN | EXPLAIN},
     {"--help", RUN | EXPLAIN | TEST | CHECK}, {"-h", RUN | EXPLAIN | TEST | CHECK},
@@ -290,7 +292,7 @@ static void set_defaults(cli *c, int cmd)
     c->cfg.as_of = (int32_t)(time(NULL) / 86400);
     if (cmd == RUN || cmd == EXPLAIN) c->cfg.data_dir = "data", c->cfg.out_dir = "out", c->cfg.progress = isatty(2);
     if (cmd == TEST) c->cfg.data_dir = "", c->cfg.out_dir = "";
-    if (cmd != CHECK) c->cfg.rule_time_limit = 10, c->cfg.rule_memory_limit = 4096;
+    c->cfg.rule_time_limit = 10, c->cfg.rule_memory_limit = 4096; /* check runs the top level too */
 }
 
 static int command(int cmd, int argc, char **argv)

@@ -51,6 +51,7 @@ df_status lb_explain(lbridge *b, table *tables, int ntables, int32_t as_of, int 
 df_status lb_load_cases(lbridge *b, const char *path, const char *src, size_t len, int *ncases, df_error *err)
 {
     lua_State *L = lb_lua(b);
+    lb_set_path(b, path);
     lua_pushlstring(L, src, len);
     lua_pushstring(L, path);
     df_status st = lb_pcall(b, "load_cases", 2, 1, err);
@@ -142,6 +143,7 @@ df_status lb_check_needs(lbridge *b, const char *rules_path, const char *src, si
 {
     lua_State *L = lb_lua(b);
     *needs = NULL, *n = 0, *files = NULL, *nfiles = 0;
+    lb_set_path(b, rules_path);
     lb_push_rule_args(L, rules_path, src, len, as_of);
     df_status st = lb_pcall(b, "check_needs", 4, 1, err);
     if (st != DF_OK) return st;
@@ -197,6 +199,7 @@ df_status lb_check(lbridge *b, const char *rules_path, const char *src, size_t l
                    char **text, int *errors, int *warnings, df_error *err)
 {
     lua_State *L = lb_lua(b);
+    lb_set_path(b, rules_path);
     lb_push_rule_args(L, rules_path, src, len, as_of);
     if (have_data) {
         lua_newtable(L);

@@ -5,6 +5,7 @@
  * and the parts merged (M.finish): the outputs are the bytes one state would write. The lowest
  * part that fails stops the parts after it, and its error is the one reported: the error one
  * state would have met first. */
+#include <assert.h>
 #include <lua.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@ typedef struct worker {
     int ntables, skip, index; /* index: the worker's part, 1.. (the main state's is 0) */
     uint64_t lo, hi;
     volatile int *first_failed;
+    watchdog *wd; /* the run's budgets: this part's state has watch `index` */
 } worker;
 
 /* Records that part k failed: the lowest failing part stops the parts after it. */
@@ -65,6 +67,7 @@ static void score_part(void *arg, int k)
     table scratch[DF_MAX_TABLES];
     int nt = 0;
     w->st = lb_new(&w->b, &w->err);
+    if (w->st == DF_OK) lb_budget(w->b, w->wd, w->index);
     if (w->st == DF_OK) w->st = lb_declare(w->b, w->rules_path, w->source, w->len, w->as_of, scratch, &nt, &w->err);
     for (int i = 0; i < nt; i++) table_free(&scratch[i]);
     if (w->st != DF_OK) return;
@@ -108,7 +111,7 @@ static void workers_init(worker *ws, int parts, uint64_t n, const df_api *api, t
         w->api.watch = watchdog_watch(so->wd, k + 1);
         w->rules_path = so->rules_path, w->source = so->source, w->len = so->source_len, w->as_of = as_of;
         w->tables = tables, w->ntables = ntables, w->skip = so->skip_rule_errors;
-        w->index = k + 1, w->first_failed = api->first_failed;
+        w->index = k + 1, w->first_failed = api->first_failed, w->wd = so->wd;
         w->lo = n * (uint64_t)(k + 1) / (uint64_t)parts, w->hi = n * (uint64_t)(k + 2) / (uint64_t)parts;
     }
 }
@@ -158,6 +161,7 @@ static void read_overrides(lua_State *L, score_stats *st)
 static void read_rules(lua_State *L, score_stats *st)
 {
     lua_getfield(L, -1, "rules");
+    assert(lua_istable(L, -1)); /* M.run's result: {code, fired, errors} a rule */
     int nr = (int)lua_objlen(L, -1);
     st->nrules = nr > DF_MAX_RULES ? DF_MAX_RULES : nr;
     for (int i = 0; i < st->nrules; i++) {
@@ -165,6 +169,7 @@ static void read_rules(lua_State *L, score_stats *st)
         lua_rawgeti(L, -1, 1);
         lua_rawgeti(L, -2, 2);
         lua_rawgeti(L, -3, 3);
+        assert(lua_type(L, -3) == LUA_TSTRING);
         snprintf(st->rule_code[i], sizeof st->rule_code[i], "%s", lua_tostring(L, -3));
         st->rule_fired[i] = (uint64_t)lua_tonumber(L, -2);
         st->rule_errors[i] = (uint64_t)lua_tonumber(L, -1);
@@ -189,6 +194,8 @@ static void read_warnings(lua_State *L, score_stats *st)
 /* Reads M.run's (or M.finish's) result, on top of the stack, into st and pops it. */
 static void read_stats(lua_State *L, score_stats *st)
 {
+    int top = lua_gettop(L);
+    assert(lua_istable(L, -1));
     lua_getfield(L, -1, "customers"); /* the Lua side's name for the entities scored */
     st->entities = (uint64_t)lua_tonumber(L, -1);
     lua_getfield(L, -2, "score_seconds");
@@ -200,6 +207,7 @@ static void read_stats(lua_State *L, score_stats *st)
     read_rules(L, st);
     read_warnings(L, st);
     lua_pop(L, 1);
+    assert(lua_gettop(L) == top - 1);
 }
 
 /* One call of lb_run: what the main state and the workers share. */
@@ -267,13 +275,16 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     if (sc.parts > 1) workers_init(sc.ws, sc.parts, sc.n, &sc.api, tables, ntables, as_of, so);
     pool workers; /* a thread that cannot start: its part waits for another thread */
     pool_start(&workers, sc.parts - 1, sc.parts - 1, score_part, sc.ws);
+    int top = lua_gettop(lb_lua(b)); /* the stack as found, on every way out */
     df_status s = score_main(&sc, err);
     pool_join(&workers);
     s = gather_parts(&sc, s, err);
     progress_end(prog);
+    assert(lua_gettop(lb_lua(b)) == top + (s == DF_OK));
     if (s != DF_OK && sc.ctx.open_failed) *err = sc.ctx.open_err, s = err->status;
     if (s != DF_OK) return s;
     st->states = sc.parts;
     read_stats(lb_lua(b), st);
+    assert(lua_gettop(lb_lua(b)) == top);
     return DF_OK;
 }

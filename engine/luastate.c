@@ -3,20 +3,155 @@
  * into the tables to load. Every call into Lua goes through lb_pcall(): an error object
  * {where, message} is the user's error, anything else is reported as an internal error with a
  * traceback. Columns reach Lua as light userdata pointers that the Lua side wraps with
- * ffi.cast: no copy. Values cross from one state to another only by lb_copy_value(). */
+ * ffi.cast: no copy. Values cross from one state to another only by lb_copy_value().
+ * Budgets: every call into Lua is watched (the state's df_watch: the watchdog's time budget),
+ * and every byte the state allocates goes through lua_alloc(), which counts it against the
+ * memory budget: past the budget, or when the system has no memory left, the process ends with
+ * one message (exit 5 or 7, see watchdog_fire), as the time budget does. Invariant:
+ * lb_pcall() leaves the stack as it found it, less the arguments, plus nres results on success
+ * (asserted in debug builds). */
+#include <assert.h>
+#include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <luajit.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "confine.h"
 #include "luamods.h"
 #include "luastate.h"
+
+/* The state's allocations, counted (see lua_alloc). */
+typedef struct lb_mem {
+    lua_Alloc f; /* LuaJIT's own allocator, which does the work */
+    void *ud;
+    int64_t used;    /* bytes held beyond what the engine's modules took (< 0 once some of theirs are freed) */
+    int64_t limit;   /* the budget in bytes, 0 = none */
+    long fail_at;    /* DEFECTOR_LUA_ALLOC_FAIL=N: the Nth growing allocation fails as if memory were gone (tests) */
+    watchdog *wd;    /* says it and ends the process; NULL before lb_budget */
+    int watch;       /* the state's watch in wd */
+    int soft;        /* lb_test_limits: past the budget an allocation fails (the JIT is off) */
+    int ran_out;     /* lb_test_limits: an allocation failed so (lb_test_ran_out) */
+} lb_mem;
 
 struct lbridge {
     lua_State *L;
     int module_ref; /* the entry module's table M, in the registry */
+    lb_mem mem;
+    df_watch *watch; /* NULL: unwatched */
+    double ticks;    /* units of user code outside entities, for the watch */
+    char path[512];  /* the user's file being run, for messages */
+    long insn_budget, insn_left; /* lb_test_limits: VM instructions per call, 0 = none */
+    void (*on_line)(const char *source, int line); /* lb_test_lines: every line run, NULL = none */
 };
+
+/* Memory gone, or the budget passed: said with what the state runs, and the process ends. An
+ * allocation failure is not handed back to LuaJIT: it cannot always unwind one out of
+ * JIT-compiled code (it crashes), and a rule's pcall would swallow it. */
+static void memory_end(lb_mem *m, df_status st)
+{
+    char why[200];
+    if (st == DF_ERR_RULES)
+        snprintf(why, sizeof why, "it used more than %g MB of memory (--rule-memory-limit); does it build up data without end?",
+                 (double)m->limit / 1048576.0);
+    else
+        snprintf(why, sizeof why, "the system could not give the Lua rules more memory; free memory or use a machine with more");
+    if (m->wd) watchdog_fire(m->wd, m->watch, st, why);
+    fprintf(stderr, "defector: error: out of memory: %s\n", why);
+    _exit(st);
+}
+
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    lb_mem *m = ud;
+    if (nsize > osize) {
+        int64_t grow = (int64_t)(nsize - osize);
+        if (m->limit && m->used + grow > m->limit) {
+            if (m->soft) return m->ran_out = 1, NULL;
+            memory_end(m, DF_ERR_RULES);
+        }
+        if (m->fail_at > 0 && --m->fail_at == 0) memory_end(m, DF_ERR_NOMEM);
+    }
+    void *p = m->f(m->ud, ptr, osize, nsize);
+    if (!p && nsize > osize) memory_end(m, DF_ERR_NOMEM);
+    if (p || nsize == 0) m->used += (int64_t)nsize - (int64_t)osize;
+    return p;
+}
+
+#define INSN_STEP 1000 /* the count hook's period, for lb_test_limits */
+
+/* The line hook while a user's file runs from its top level: the line it has reached, for the
+ * watchdog's message (the lines of the engine's modules, and LuaJIT's, are not noted); and the
+ * count hook of lb_test_limits' instruction budget, and lb_test_lines' callback. */
+static void line_hook(lua_State *L, lua_Debug *ar)
+{
+    void *ud;
+    lua_getallocf(L, &ud);
+    lbridge *b = (lbridge *)((char *)ud - offsetof(lbridge, mem));
+    if (ar->event == LUA_HOOKCOUNT) {
+        if ((b->insn_left -= INSN_STEP) < 0) { /* no file:line: an engine error, not the user's */
+            b->mem.ran_out = 1;
+            lua_pushstring(L, "the instruction budget of lb_test_limits ran out");
+            lua_error(L);
+        }
+        return;
+    }
+    if (ar->event == LUA_HOOKLINE && b->on_line && lua_getinfo(L, "Sl", ar)) b->on_line(ar->source, ar->currentline);
+    if (!b->watch || !lua_getinfo(L, "Sl", ar) || ar->source[0] != '@') return;
+    if (strcmp(ar->source + 1, b->path) != 0) return;
+    if (ar->event == LUA_HOOKRET) { /* the user's file has run: what follows is the engine's */
+        if (strcmp(ar->what, "main") == 0) b->watch->row = -1;
+        return;
+    }
+    b->watch->file = ar->source + 1;
+    b->watch->line = ar->currentline;
+}
+
+/* native.read_beside(dir, name) -> text | nil, why: a lookup or override table, read only
+ * when it is a file inside the rule file's folder (confine.h). */
+static int native_read_beside(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1), *name = luaL_checkstring(L, 2);
+    char why[256];
+    int fd = confine_open(dir, name, why, sizeof why);
+    if (fd < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        return 2;
+    }
+    luaL_Buffer B;
+    luaL_buffinit(L, &B);
+    for (;;) {
+        char *p = luaL_prepbuffer(&B);
+        ssize_t n = read(fd, p, LUAL_BUFFERSIZE);
+        if (n <= 0) {
+            int e = errno;
+            close(fd);
+            if (n == 0) break;
+            lua_pushnil(L);
+            lua_pushstring(L, strerror(e));
+            return 2;
+        }
+        luaL_addsize(&B, (size_t)n);
+    }
+    luaL_pushresult(&B);
+    return 1;
+}
+
+/* An unprotected error (an engine bug): one clear line. */
+static int at_panic(lua_State *L)
+{
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "defector: error: internal error: unprotected Lua error: %s\n", msg ? msg : "(no message)");
+    fflush(stderr);
+    _exit(DF_ERR_INTERNAL);
+}
 
 lua_State *lb_lua(lbridge *b)
 {
@@ -41,9 +176,11 @@ static int is_memory_error(const char *msg)
 /* Converts the error on top of the stack into err. */
 static df_status lua_failure(lua_State *L, df_error *err)
 {
-    if (lua_type(L, -1) == LUA_TTABLE) {
-        lua_getfield(L, -1, "where");
-        lua_getfield(L, -2, "message");
+    if (lua_type(L, -1) == LUA_TTABLE) { /* raw: no metamethod runs outside a protected call */
+        lua_pushstring(L, "where");
+        lua_rawget(L, -2);
+        lua_pushstring(L, "message");
+        lua_rawget(L, -3);
         const char *where = lua_tostring(L, -2), *msg = lua_tostring(L, -1);
         df_status st = is_memory_error(msg) ? DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory")
                                             : DF_FAIL(err, DF_ERR_RULES, where ? where : "", "%s", msg ? msg : "error in the rule file");
@@ -57,24 +194,66 @@ static df_status lua_failure(lua_State *L, df_error *err)
     return st;
 }
 
+/* The functions that run a user's file from its top level, and what the watch calls that. */
+static const char *top_level_of(const char *fn)
+{
+    if (strcmp(fn, "declare") == 0 || strcmp(fn, "check") == 0 || strcmp(fn, "check_needs") == 0)
+        return "the rule file's top level";
+    if (strcmp(fn, "load_cases") == 0) return "the test file's top level";
+    return NULL;
+}
+
+/* Before a call into Lua: a new unit of user code for the watchdog (the Lua side marks the
+ * entities it scores), the line hook where user files run from their top level. */
+static void watch_begin(lbridge *b, const char *top)
+{
+    int mask = (top || b->on_line ? LUA_MASKLINE : 0) | (top ? LUA_MASKRET : 0) | (b->insn_budget ? LUA_MASKCOUNT : 0);
+    b->insn_left = b->insn_budget;
+    if (mask) lua_sethook(b->L, line_hook, mask, INSN_STEP);
+    if (!b->watch) return;
+    b->watch->what = top;
+    b->watch->file = NULL;
+    b->watch->line = 0;
+    /* a user's file from its top level: one unit, until its main chunk returns (the line hook,
+     * which sees the return); any other call starts idle, and the Lua side
+     * marks the user code it runs (an entity, a metrics function): the engine's own work
+     * (compiling the plan, sorting and writing the outputs) is not the rule file's budget */
+    b->watch->row = top ? -2 - ++b->ticks : -1;
+}
+
+static void watch_end(lbridge *b)
+{
+    lua_sethook(b->L, NULL, 0, 0);
+    if (!b->watch) return;
+    b->watch->row = -1;
+    b->watch->what = NULL;
+    b->watch->file = NULL;
+    b->watch->line = 0;
+}
+
 df_status lb_pcall(lbridge *b, const char *fn, int nargs, int nres, df_error *err)
 {
     lua_State *L = b->L;
     int base = lua_gettop(L) - nargs;
+    assert(base >= 0);
     lua_pushcfunction(L, traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->module_ref);
     lua_getfield(L, -1, fn);
     lua_remove(L, -2);
     lua_insert(L, base + 1); /* function below the arguments */
     lua_insert(L, base + 1); /* handler below the function */
+    watch_begin(b, top_level_of(fn));
     int rc = lua_pcall(L, nargs, nres, base + 1);
     lua_remove(L, base + 1); /* the handler */
-    if (rc == LUA_ERRMEM) {
+    df_status st = DF_OK;
+    if (rc == LUA_ERRMEM) { /* not from lua_alloc, which ends the process: a limit of LuaJIT's own */
         lua_pop(L, 1);
-        return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory in the Lua rules");
-    }
-    if (rc != 0) return lua_failure(L, err);
-    return DF_OK;
+        st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory in the Lua rules");
+    } else if (rc != 0)
+        st = lua_failure(L, err);
+    watch_end(b);
+    assert(lua_gettop(L) == base + (st == DF_OK ? nres : 0));
+    return st;
 }
 
 /* Registers every embedded module in package.preload, then pushes require and the name of the
@@ -118,6 +297,13 @@ static int open_state(lua_State *L)
     if (preload_modules(L) != 0) lua_error(L);
     lua_call(L, 1, 1);
     *module_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getglobal(L, "package"); /* package.loaded["defector.native"]: the C the modules call */
+    lua_getfield(L, -1, "loaded");
+    lua_newtable(L);
+    lua_pushcfunction(L, native_read_beside);
+    lua_setfield(L, -2, "read_beside");
+    lua_setfield(L, -2, "defector.native");
+    lua_pop(L, 2);
     return 0;
 }
 
@@ -131,6 +317,7 @@ df_status lb_new(lbridge **out, df_error *err)
         free(b);
         return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory creating a Lua state");
     }
+    lua_atpanic(b->L, at_panic);
     int rc = lua_cpcall(b->L, open_state, &b->module_ref);
     if (rc != 0) {
         const char *msg = lua_tostring(b->L, -1);
@@ -140,14 +327,53 @@ df_status lb_new(lbridge **out, df_error *err)
         lb_free(b);
         return st;
     }
+    /* from here on every allocation is counted (the modules' are not) */
+    b->mem.f = lua_getallocf(b->L, &b->mem.ud);
+    const char *knob = getenv("DEFECTOR_LUA_ALLOC_FAIL");
+    b->mem.fail_at = knob ? atol(knob) : 0;
+    lua_setallocf(b->L, lua_alloc, &b->mem);
     *out = b;
     return DF_OK;
+}
+
+void lb_test_limits(lbridge *b, long instructions, double memory_mb)
+{
+    luaJIT_setmode(b->L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    b->insn_budget = instructions;
+    b->mem.limit = (int64_t)(memory_mb * 1048576.0);
+    b->mem.soft = 1;
+    b->mem.used = 0;
+}
+
+void lb_test_lines(lbridge *b, void (*on_line)(const char *source, int line))
+{
+    b->on_line = on_line;
+}
+
+int lb_test_ran_out(lbridge *b)
+{
+    int r = b->mem.ran_out;
+    b->mem.ran_out = 0;
+    return r;
+}
+
+void lb_budget(lbridge *b, watchdog *wd, int k)
+{
+    b->watch = watchdog_watch(wd, k);
+    b->mem.wd = wd, b->mem.watch = k;
+    b->mem.limit = (int64_t)(watchdog_memory_limit(wd) * 1048576.0);
+    b->mem.used = 0;
 }
 
 void lb_free(lbridge *b)
 {
     if (!b) return;
-    if (b->L) lua_close(b->L);
+    if (b->L) {
+        /* LuaJIT's own allocator back first: lua_close() hands its whole arena back only to it
+         * (with lua_alloc in place every state's memory stayed mapped: found by fuzz_rules) */
+        if (b->mem.f) lua_setallocf(b->L, b->mem.f, b->mem.ud);
+        lua_close(b->L);
+    }
     free(b);
 }
 
@@ -179,17 +405,24 @@ static int allow_values(lua_State *L, column *col)
     return rc;
 }
 
+/* A table's plan comes from declare.lua, never from the rule file as such: its shape is the
+ * engine's invariant (asserted: name, file and kind are texts, the columns a list of
+ * {name = text, type = a known type}), and the stack is left as found. */
 static df_status table_from_plan(lua_State *L, int idx, table *t, const char *rules_path, df_error *err)
 {
+    int top = lua_gettop(L);
+    assert(lua_istable(L, idx));
     memset(t, 0, sizeof *t);
     char *kind = NULL;
     int bad = field_str(L, idx, "name", &t->name) | field_str(L, idx, "file", &t->file) |
               field_str(L, idx, "key", &t->key) | field_str(L, idx, "date", &t->date_col) | field_str(L, idx, "kind", &kind);
+    assert(bad || (t->name && t->file && kind));
     t->is_history = kind && strcmp(kind, "history") == 0;
     free(kind);
     t->key_col = t->date_idx = -1;
     if (bad) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     lua_getfield(L, idx, "columns");
+    assert(lua_istable(L, -1));
     int n = (int)lua_objlen(L, -1);
     if (n > DF_MAX_COLUMNS) {
         lua_pop(L, 1);
@@ -199,8 +432,11 @@ static df_status table_from_plan(lua_State *L, int idx, table *t, const char *ru
         lua_rawgeti(L, -1, i);
         lua_getfield(L, -1, "name");
         lua_getfield(L, -2, "type");
-        col_type ty;
-        col_type_from_name(lua_tostring(L, -1), &ty);
+        assert(lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING);
+        col_type ty = COL_TEXT;
+        int known = col_type_from_name(lua_tostring(L, -1), &ty) == 0;
+        assert(known);
+        (void)known;
         column *col = &t->cols[t->ncols++];
         if (column_init(col, lua_tostring(L, -2), ty) != 0) {
             lua_pop(L, 4);
@@ -214,7 +450,13 @@ static df_status table_from_plan(lua_State *L, int idx, table *t, const char *ru
         if (!ok) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     }
     lua_pop(L, 1);
+    assert(lua_gettop(L) == top);
     return DF_OK;
+}
+
+void lb_set_path(lbridge *b, const char *path)
+{
+    snprintf(b->path, sizeof b->path, "%s", path);
 }
 
 void lb_push_rule_args(lua_State *L, const char *rules_path, const char *source, size_t len, int32_t as_of)
@@ -231,10 +473,14 @@ df_status lb_declare(lbridge *b, const char *rules_path, const char *source, siz
                      table *tables, int *ntables, df_error *err)
 {
     lua_State *L = b->L;
+    int top = lua_gettop(L);
+    lb_set_path(b, rules_path);
     lb_push_rule_args(L, rules_path, source, len, as_of);
     df_status st = lb_pcall(b, "declare", 4, 1, err);
     if (st != DF_OK) return st;
+    assert(lua_istable(L, -1));
     lua_getfield(L, -1, "tables");
+    assert(lua_istable(L, -1));
     int n = (int)lua_objlen(L, -1);
     if (n > DF_MAX_TABLES) {
         lua_pop(L, 2);
@@ -245,6 +491,7 @@ df_status lb_declare(lbridge *b, const char *rules_path, const char *source, siz
         for (int i = 1; i <= n; i++) {
             lua_rawgeti(L, -1, i);
             lua_getfield(L, -1, "kind");
+            assert(lua_type(L, -1) == LUA_TSTRING);
             int is_entity = strcmp(lua_tostring(L, -1), "entity") == 0;
             lua_pop(L, 1);
             if (is_entity == (pass == 0)) {
@@ -256,6 +503,8 @@ df_status lb_declare(lbridge *b, const char *rules_path, const char *source, siz
         }
     }
     lua_pop(L, 2);
+    assert(lua_gettop(L) == top);
+    assert(st != DF_OK || (*ntables >= 1 && !tables[0].is_history)); /* declare.lua requires the entity */
     return st;
 }
 

@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "confine.h"
 #include "csvload.h"
 #include "group.h"
 #include "luascore.h"
@@ -177,6 +178,15 @@ static void add_warnings(score_stats *s, char (*warnings)[512], int n)
         memcpy(s->warnings[s->nwarnings++], warnings[i], sizeof s->warnings[0]);
 }
 
+/* An input the rule file names is read only inside --data: a link out of it is refused (a
+ * missing file is left to the loader, which says so). */
+static df_status confined(const char *dir, const char *name, const char *path, df_error *err)
+{
+    char why[256];
+    if (confine_check(dir, name, why, sizeof why) != -2) return DF_OK;
+    return DF_FAIL(err, DF_ERR_IO, path, "refused: %s; an input must be a file in the --data folder (a link to another file of that folder is followed)", why);
+}
+
 df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err)
 {
     const df_config *cfg = r->cfg;
@@ -196,11 +206,16 @@ df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key,
             char **paths = NULL;
             int n = 0;
             st = parts_expand(cfg->data_dir, t->file, &paths, &n, err);
+            for (int k = 0; st == DF_OK && k < n; k++) {
+                const char *slash = strrchr(paths[k], '/');
+                st = confined(cfg->data_dir, slash ? slash + 1 : paths[k], paths[k], err);
+            }
             if (st == DF_OK) st = parts_load(t, &r->tables[0], paths, n, &lo, cfg->threads, err);
             t->parts = n;
             parts_free(paths, n);
         } else {
-            st = csvload_table(t, &r->tables[0], &lo, err);
+            st = confined(cfg->data_dir, t->file, t->path, err);
+            if (st == DF_OK) st = csvload_table(t, &r->tables[0], &lo, err);
         }
         r->t_load[i] = now_seconds() - t0;
         if (st == DF_OK && o) st = guard_reject_share(t, cfg, rej.first, err); /* a run, not explain or test */
@@ -228,9 +243,10 @@ df_config run_config(const df_config *cfg)
     return c;
 }
 
-static void unlink_temps(void *o)
+static void unlink_temps(void *po) /* po: the run's outset *, NULL until it is made */
 {
-    outset_unlink_temps(o);
+    outset *o = *(outset *volatile *)po;
+    if (o) outset_unlink_temps(o);
 }
 
 df_status df_run(const df_config *config, df_error *err)
@@ -258,12 +274,14 @@ df_status df_run(const df_config *config, df_error *err)
         sha256_hex(src, len, r.rules_sha256);
         st = lb_new(&lb, err);
     }
+    /* the budgets watch every piece of user code, the declarations too */
+    if (st == DF_OK)
+        st = run_watch(&wd, cfg, NULL, "defector: rule error; the outputs were left as they were", unlink_temps, &o, err);
+    if (st == DF_OK) lb_budget(lb, wd, 0);
     if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
     if (st == DF_OK) st = run_load(&r, o, prog, NULL, err);
     if (st == DF_OK) st = guard_as_of(&r, warnings, DF_MAX_WARNINGS, &nwarnings, err);
-    if (st == DF_OK)
-        st = run_watch(&wd, cfg, &tables[0], "defector: rule error; the outputs were left as they were", unlink_temps, o,
-                       err);
+    if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd};
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
     watchdog_stop(wd);

@@ -64,9 +64,12 @@ typedef struct df_scan_spec {
 struct df_scan;
 
 typedef struct df_watch {
-    volatile double row;        /* the entity being scored (its row), -1 between phases */
-    volatile const char *what;  /* the rule code (or feature, stage...) being evaluated */
-    char pad[48];               /* a cache line each: states scoring in parallel write theirs often */
+    volatile double row;        /* the entity being scored (its row) >= 0; -1 idle; <= -2 other user
+                                   code (top level, metrics functions...): a new value per unit */
+    volatile const char *what;  /* the rule code (or feature, stage, "the rule file's top level"...) */
+    volatile const char *file;  /* the user's file running, NULL for the rule file */
+    volatile int32_t line;      /* its line (of the rule, or the line reached at the top level), 0 unknown */
+    char pad[36];               /* a cache line each: states scoring in parallel write theirs often */
 } df_watch;
 
 typedef struct df_api {

@@ -1,8 +1,8 @@
 /* watchdog.c: see watchdog.h. The thread wakes every 50 ms and, for each watch, notes when its
- * row last changed: a row unchanged (and >= 0, i.e. scoring) for longer than the time budget
- * is an entity that takes too long. Memory is the resident size from /proc/self/statm compared
- * with the size when the watchdog started. */
+ * row last changed: a row unchanged and not idle (-1) for longer than the time budget is a unit
+ * of user code that takes too long: an entity (row >= 0) or other user code (row <= -2). */
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,59 +15,69 @@
 struct watchdog {
     _Alignas(64) df_watch w[WATCHDOG_MAX_WATCHES]; /* one cache line each (scoreapi.h) */
     watchdog_opts o;
-    double rss0;
+    const table *volatile entity;
     int stop, running;
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 };
 
-static double rss_mb(void)
+/* "file:line: what": where the user's code was when the budget ran out. */
+static void where_of(const watchdog *wd, const df_watch *w, char *out, size_t cap)
 {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &res) != 2) res = 0;
-        fclose(f);
-    }
-    return (double)res * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+    const char *file = (const char *)w->file, *what = (const char *)w->what;
+    int line = w->line;
+    int n = snprintf(out, cap, "%s", file ? file : wd->o.rules_path);
+    if (line > 0 && n >= 0 && (size_t)n < cap) n += snprintf(out + n, cap - (size_t)n, ":%d", line);
+    if (what && n >= 0 && (size_t)n < cap) snprintf(out + n, cap - (size_t)n, ": %s", what);
 }
 
-static void fire(watchdog *wd, double row, const char *what, const char *fmt, double limit)
+/* Says why watch k's user code was stopped ("file:line: what: stopped while scoring key ID: why"),
+ * runs the cleanup and ends the process with status: once, whichever thread comes first. */
+static _Noreturn void fire(watchdog *wd, int k, df_status status, const char *why)
 {
-    char id[128] = "?";
-    const table *t = wd->o.entity;
-    if (row >= 0 && row < (double)t->nrows && t->key_col >= 0) {
+    static int fired;
+    if (__atomic_exchange_n(&fired, 1, __ATOMIC_SEQ_CST)) {
+        for (;;) pause(); /* another thread is saying why and ending the process */
+    }
+    const df_watch *w = &wd->w[k];
+    double row = w->row;
+    char id[128] = "?", where[512], scoring[256] = "";
+    const table *t = wd->entity;
+    if (row >= 0 && t && row < (double)t->nrows && t->key_col >= 0) {
         size_t n;
         const char *s = column_text(&t->cols[t->key_col], (uint64_t)row, &n);
         snprintf(id, sizeof id, "%.*s", (int)(n < 100 ? n : 100), s);
     }
-    char why[256];
-    snprintf(why, sizeof why, fmt, limit);
-    fprintf(stderr, "defector: error: %s%s%s: stopped while scoring %s %s: %s\n", wd->o.rules_path,
-            what ? ": " : "", what ? what : "", t->key, id, why);
-    if (wd->o.last_line) fprintf(stderr, "%s\n", wd->o.last_line);
+    if (row >= 0) snprintf(scoring, sizeof scoring, " while scoring %s %s", t ? t->key : "entity", id);
+    where_of(wd, w, where, sizeof where);
+    fprintf(stderr, "defector: error: %s: %s%s: %s\n", where, status == DF_ERR_RULES ? "stopped" : "out of memory", scoring, why);
+    if (wd->o.last_line && status == DF_ERR_RULES) fprintf(stderr, "%s\n", wd->o.last_line);
+    fflush(stderr);
     if (wd->o.cleanup) wd->o.cleanup(wd->o.cleanup_ctx);
-    _exit(DF_ERR_RULES);
+    _exit(status);
+}
+
+void watchdog_fire(watchdog *wd, int k, df_status status, const char *why)
+{
+    assert(wd && k >= 0 && k < WATCHDOG_MAX_WATCHES);
+    fire(wd, k, status, why);
 }
 
 /* One look at every watch; last_row and since keep what the previous looks saw. */
 static void sample(watchdog *wd, double *last_row, double *since)
 {
-    const watchdog_opts *o = &wd->o;
-    double rss = o->memory_limit > 0 ? rss_mb() : 0;
     for (int k = 0; k < WATCHDOG_MAX_WATCHES; k++) {
         /* a sampling read of what LuaJIT stores (plain aligned 8-byte stores, atomic on the
          * platforms LuaJIT runs on): ThreadSanitizer reports it, by design */
         double row = wd->w[k].row, t = now_seconds();
-        const char *what = (const char *)wd->w[k].what;
         if (row != last_row[k]) last_row[k] = row, since[k] = t;
-        else if (row >= 0 && o->time_limit > 0 && t - since[k] > o->time_limit)
-            fire(wd, row, what, "scoring it took more than %g s (--rule-time-limit); does a rule loop forever?",
-                 o->time_limit);
-        if (row >= 0 && o->memory_limit > 0 && rss - wd->rss0 > o->memory_limit)
-            fire(wd, row, what, "scoring used more than %g MB (--rule-memory-limit); does a rule build up data without end?",
-                 o->memory_limit);
+        else if (row != -1 && t - since[k] > wd->o.time_limit) {
+            char why[160];
+            snprintf(why, sizeof why, "%s took more than %g s (--rule-time-limit); does it loop forever?",
+                     row >= 0 ? "scoring it" : "it", wd->o.time_limit);
+            fire(wd, k, DF_ERR_RULES, why);
+        }
     }
 }
 
@@ -75,7 +85,7 @@ static void *watchdog_main(void *arg)
 {
     watchdog *wd = arg;
     double last_row[WATCHDOG_MAX_WATCHES], since[WATCHDOG_MAX_WATCHES];
-    for (int k = 0; k < WATCHDOG_MAX_WATCHES; k++) last_row[k] = -2, since[k] = now_seconds();
+    for (int k = 0; k < WATCHDOG_MAX_WATCHES; k++) last_row[k] = -1, since[k] = now_seconds();
     pthread_mutex_lock(&wd->mu);
     while (!wd->stop) {
         struct timespec ts;
@@ -97,16 +107,19 @@ df_status watchdog_start(watchdog **out, const watchdog_opts *o, df_error *err)
     if (!wd) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     for (int k = 0; k < WATCHDOG_MAX_WATCHES; k++) wd->w[k].row = -1;
     wd->o = *o;
-    if (o->time_limit <= 0 && o->memory_limit <= 0) return DF_OK;
-    wd->rss0 = rss_mb();
+    wd->entity = o->entity;
+    if (o->time_limit <= 0) return DF_OK;
     pthread_mutex_init(&wd->mu, NULL);
     pthread_cond_init(&wd->cv, NULL);
-    if (pthread_create(&wd->th, NULL, watchdog_main, wd) != 0) {
+    int rc = pthread_create(&wd->th, NULL, watchdog_main, wd);
+    if (rc != 0) {
         pthread_mutex_destroy(&wd->mu);
         pthread_cond_destroy(&wd->cv);
         free(wd);
         *out = NULL;
-        return DF_FAIL(err, DF_ERR_INTERNAL, "", "cannot start the watchdog thread");
+        /* EAGAIN: no memory for the thread's stack, or the process's thread limit */
+        return DF_FAIL(err, rc == EAGAIN || rc == ENOMEM ? DF_ERR_NOMEM : DF_ERR_INTERNAL, "",
+                       "cannot start the watchdog thread: %s", strerror(rc));
     }
     wd->running = 1;
     return DF_OK;
@@ -115,7 +128,17 @@ df_status watchdog_start(watchdog **out, const watchdog_opts *o, df_error *err)
 df_watch *watchdog_watch(watchdog *wd, int k)
 {
     assert(k >= 0 && k < WATCHDOG_MAX_WATCHES);
-    return &wd->w[k];
+    return wd ? &wd->w[k] : NULL;
+}
+
+void watchdog_entity(watchdog *wd, const table *entity)
+{
+    if (wd) wd->entity = entity;
+}
+
+double watchdog_memory_limit(const watchdog *wd)
+{
+    return wd ? wd->o.memory_limit : 0;
 }
 
 void watchdog_stop(watchdog *wd)

@@ -68,8 +68,8 @@ function M.load(state, source, chunkname)
   for _, bad in ipairs(nil_expectations(source)) do
     local name = "?"
     for _, t in ipairs(cases) do if t.line <= bad.line then name = t.name end end
-    error({ where = chunkname .. ":" .. bad.line, message = fmt("case '%s': %s = nil checks nothing (a Lua table does not keep a nil)", name, bad.name),
-            fix = fmt("write %s = empty to expect no value", bad.name) }, 0)
+    E.throw({ where = chunkname .. ":" .. bad.line, message = fmt("case '%s': %s = nil checks nothing (a Lua table does not keep a nil)", name, bad.name),
+            fix = fmt("write %s = empty to expect no value", bad.name) })
   end
   state.cases, state.cases_file = cases, chunkname
   local out = {}
@@ -91,8 +91,8 @@ local function unknown_columns(state, t, tb, row, where)
   for k in pairs(row) do
     if not tb.column_of[k] and k ~= tb.key then
       local s = suggest.closest(tostring(k), names)
-      error({ where = where, message = fmt("case '%s': '%s' is not a column of %s (its columns: %s)", t.name, tostring(k), tb.name, concat(names, ", ")),
-              fix = s and fmt("did you mean '%s'?", s) or "declare it in the rule file, or remove it from the case" }, 0)
+      E.throw({ where = where, message = fmt("case '%s': '%s' is not a column of %s (its columns: %s)", t.name, tostring(k), tb.name, concat(names, ", ")),
+              fix = s and fmt("did you mean '%s'?", s) or "declare it in the rule file, or remove it from the case" })
     end
   end
 end
@@ -102,12 +102,12 @@ local function rows_of(state, job, t, tb)
   if tb.kind == "entity" then
     local row = t[tb.name] or t.customer or t.entity
     if type(row) ~= "table" then
-      error({ where = where, message = fmt("case '%s': give the entity's columns as %s = { ... }", t.name, tb.name) }, 0)
+      E.throw({ where = where, message = fmt("case '%s': give the entity's columns as %s = { ... }", t.name, tb.name) })
     end
     return { row }
   end
   local rows = t[tb.name] or {}
-  if type(rows) ~= "table" then error({ where = where, message = "case '" .. t.name .. "': " .. tb.name .. " must be a list of rows" }, 0) end
+  if type(rows) ~= "table" then E.throw({ where = where, message = "case '" .. t.name .. "': " .. tb.name .. " must be a list of rows" }) end
   return rows
 end
 
@@ -119,7 +119,7 @@ function M.files(state, job, i)
     if not RESERVED[k] and k ~= "customer" and k ~= "entity" and k ~= "last" and not job.by_name[k] then
       local l = {}
       for _, x in ipairs(job.tables) do l[#l + 1] = x.name end
-      error({ where = where, message = "case '" .. t.name .. "': '" .. tostring(k) .. "' is not a table of the rule file (its tables: " .. concat(l, ", ") .. ")" }, 0)
+      E.throw({ where = where, message = "case '" .. t.name .. "': '" .. tostring(k) .. "' is not a table of the rule file (its tables: " .. concat(l, ", ") .. ")" })
     end
   end
   local erow = rows_of(state, job, t, job.entity)[1]
@@ -180,9 +180,9 @@ function M.check(state, job, i, res)
         for n in pairs(job.fields) do known[#known + 1] = n end
         table.sort(known)
         local s = suggest.closest(tostring(k), known)
-        error({ where = state.cases_file .. ":" .. t.line,
+        E.throw({ where = state.cases_file .. ":" .. t.line,
                 message = fmt("case '%s': expect names '%s', which is not a feature, value or column of the rule file", t.name, tostring(k)),
-                fix = s and fmt("did you mean '%s'?", s) or nil }, 0)
+                fix = s and fmt("did you mean '%s'?", s) or nil })
       end
       cmp(k, e[k], res.fields[k])
     end

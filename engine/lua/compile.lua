@@ -71,6 +71,20 @@ local NA_I64, NA_DATE, SCALE = K.NA_I64, K.NA_DATE, K.SCALE
 local TEXT, BAD_WHEN, BAD_SCORE, RULE_FAILED, OVERRIDE, TV = K.text, K.bad_when, K.bad_score, K.rule_failed, K.override_of, K.tv
 ]]
 
+-- The rule file's line of what a label names (rule, feature, output...), for the watchdog's
+-- messages; 0 when unknown.
+function M.label_line(job, label)
+  if not job.label_lines then
+    local m = {}
+    for _, n in ipairs(job.nodes or {}) do if n.label and n.line then m[n.label] = n.line end end
+    for _, o in ipairs(job.outputs or {}) do
+      if o.file and o.line then m[(o.kind == "list" and "output " or "metrics ") .. o.file] = o.line end
+    end
+    job.label_lines = m
+  end
+  return job.label_lines[label] or (label:match("^stage ") and job.stages_line) or 0
+end
+
 -- One loop over the block's entities: body() emits its statements (the entity is _df_i); the
 -- columns it reads are bound to locals before the loop.
 function M.loop(g, label, body, pre, post)
@@ -88,7 +102,7 @@ function M.loop(g, label, body, pre, post)
     for j, line in ipairs(lines) do lines[j] = line:gsub(pat, 'COL["' .. name .. '"][') end
     names[k] = nil
   end
-  g.add("  watch.what = LBL[%d]", g.bind("lbl", label))
+  g.add("  watch.what = LBL[%d]; watch.line = %d", g.bind("lbl", label), M.label_line(g.job, label))
   g.add("  do")
   if pre then g.add("  " .. pre) end
   for _, name in ipairs(names) do g.add("  local _df_c_%s = COL[%q]", name, name) end
@@ -113,7 +127,7 @@ function M.call(g, fn, out, no_inline)
   g.labels = g.labels + 1
   local opts = { source = job.source, tokens = job.tokens, out = out, entity = "c", label = "_df_done" .. g.labels,
                  field = g.field, upvalue = function(f, i) return fmt("UP[%d]", g.bind("up", { f, i })) end }
-  local body = not no_inline and not os.getenv("DEFECTOR_NO_INLINE") and inline.body(fn, opts)
+  local body = not no_inline and not g.no_inline and not os.getenv("DEFECTOR_NO_INLINE") and inline.body(fn, opts)
   job.tokens = opts.tokens
   if not body then
     g.add("    %s = FN[%d](c)", out, g.bind("fn", fn))
@@ -268,9 +282,12 @@ end
 -- The generated function for job: fn(blo, n) evaluates entity rows blo .. blo + n - 1. opts:
 -- trace (explain), skip (--on-rule-error skip), outputs (lists and metrics, for a run); K holds
 -- what the caller provides: c, cur, blk, col, done, fired, ovr, fc, watch, bad_when,
--- bad_score, rule_failed, override_of, tv.
-function M.build(job, opts, K)
+-- bad_score, rule_failed, override_of, tv. no_inline: every function called, none pasted in (the
+-- second try when the code with them pasted in is more than LuaJIT compiles: a loop body past
+-- its jump range, "control structure too long", or too many locals).
+function M.build(job, opts, K, no_inline)
   local g = M.gen(job)
+  g.no_inline = no_inline
   for k, v in pairs(K) do g.K[k] = v end
   g.K.NA_I64, g.K.NA_DATE, g.K.SCALE, g.K.text = bind.NA_I64, bind.NA_DATE, bind.SCALE, bind.text_at
   g.K.tonumber, g.K.type, g.K.pcall = tonumber, type, pcall
@@ -302,6 +319,7 @@ function M.build(job, opts, K)
   job.gen_name = "generated" -- short: Lua cuts long chunk names in messages
   job.linemap = g.linemap
   local chunk, err = load(code, "=" .. job.gen_name, "t", job.rule_env)
+  if not chunk and not no_inline then return M.build(job, opts, K, true) end
   if not chunk then error("internal: the generated code does not compile: " .. err .. "\n" .. code) end
   return chunk(g.K), code
 end

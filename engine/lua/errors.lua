@@ -2,10 +2,26 @@
 -- fix?} raised with error(obj, 0): `where` is the rule file's "path:line" (found on the stack:
 -- the nearest frame in one of the user's files), `message` says what is wrong, `fix` how to
 -- fix it. Anything else reaching C is an engine bug. In `check`, errors are collected in
--- job.findings instead of stopping at the first.
+-- job.findings instead of stopping at the first. Only the engine makes error objects: every
+-- one is registered in `ours` (M.obj); a table a rule file raises is not one (sandbox.lua turns
+-- what rule files raise into text with their line), so a rule file cannot forge a location.
 local fmt = string.format
 
 local M = {}
+
+local ours = setmetatable({}, { __mode = "k" })
+
+-- t as one of the engine's error objects.
+function M.obj(t)
+  ours[t] = true
+  return t
+end
+
+-- raises the engine's error object t
+function M.throw(t) error(M.obj(t), 0) end
+
+-- e is one of the engine's error objects (not a table or handle a rule file raised)
+function M.is_ours(e) return type(e) == "table" and ours[e] == true end
 
 -- The line and file of the nearest frame that runs one of the user's files (the API's own
 -- frames above it are skipped, however many; `level` is kept for the callers' readability).
@@ -50,7 +66,7 @@ end
 
 -- level: the stack level of the rule file's call (2 = the caller of the API function)
 function M.raise(job, message, level, fix)
-  error({ where = M.here(job, (level or 2) + 1), message = message, fix = fix }, 0)
+  M.throw({ where = M.here(job, (level or 2) + 1), message = message, fix = fix })
 end
 
 function M.check(job, cond, message, level, fix)
@@ -60,7 +76,7 @@ end
 
 -- A finding at a known place: collected by `check`, raised otherwise.
 function M.record(job, where, message, fix, severity)
-  local obj = { where = where, message = message, fix = fix, severity = severity }
+  local obj = M.obj({ where = where, message = message, fix = fix, severity = severity })
   if job.findings then job.findings[#job.findings + 1] = obj return end
   if severity == "warning" then job.warnings[#job.warnings + 1] = obj return end
   error(obj, 0)
@@ -71,11 +87,40 @@ function M.at(job, line) return job.file .. ":" .. (line or 0) end
 -- A Lua error value as {where, message}: a user error stays as it is; a message "path:N: text"
 -- is split (with the full path back).
 function M.from_lua(job, e, default_where)
-  if type(e) == "table" then return e end
-  local msg = tostring(e)
+  if M.is_ours(e) then return e end
+  local msg = M.user_text(e)
   local where, rest = msg:match("^([^:\n]+:%d+): (.*)$")
-  if where then return { where = M.full_where(job, where), message = rest } end
-  return { where = default_where or job.file, message = msg }
+  if where then return M.obj({ where = M.full_where(job, where), message = rest }) end
+  return M.obj({ where = default_where or job.file, message = msg })
+end
+
+-- Any value as stable text for messages and outputs: never an address (a handle says its name).
+function M.show(v)
+  local t = type(v)
+  if t == "string" or t == "number" or t == "boolean" or t == "nil" then return tostring(v) end
+  if t == "table" then
+    local mt = debug.getmetatable(v)
+    if type(mt) == "table" and type(rawget(mt, "__tostring")) == "function" then
+      local ok, s = pcall(rawget(mt, "__tostring"), v)
+      if ok and type(s) == "string" then return s end
+    end
+  end
+  if t == "cdata" then
+    local ok, s = pcall(tostring, v)
+    if ok and s:match("^%-?%d+[LU]*$") then return s end -- an exact 64-bit integer
+  end
+  return t
+end
+
+-- A value a rule file raised (or any value) as text: strings and numbers as they are; other
+-- values by their type, never their address ("table", "function"...).
+function M.user_text(e)
+  local t = type(e)
+  if t == "string" then return e end
+  if t == "number" then return tostring(e) end
+  if t == "nil" then return "nil" end
+  if t == "boolean" then return tostring(e) end
+  return "error(...) was given a " .. t .. ", not a text: give it a message, e.g. error(\"segment missing\")"
 end
 
 -- Loads and runs a user's file (rule file, test file) in env; errors become {where, message}.
@@ -85,10 +130,10 @@ function M.run_chunk(job, source, chunkname, env, hint)
   if not chunk then
     local line, msg = tostring(err):match("^[^:]*:(%d+): (.*)$")
     local where = line and (chunkname .. ":" .. line) or chunkname
-    error({ where = where, message = "syntax error: " .. (msg or tostring(err)), fix = hint and hint(tonumber(line), msg) }, 0)
+    M.throw({ where = where, message = "syntax error: " .. (msg or tostring(err)), fix = hint and hint(tonumber(line), msg) })
   end
   local ok, e = pcall(chunk)
-  if not ok then error(M.from_lua(job, e, chunkname), 0) end
+  if not ok then M.throw(M.from_lua(job, e, chunkname)) end
 end
 
 -- "what — fix" for messages on one line

@@ -22,7 +22,7 @@ function M.values_seen(job, fn, c)
       done[f] = true
       local ok, v = pcall(function() return c[f] end)
       v = ok and v or nil
-      parts[#parts + 1] = f .. " = " .. (v == nil and "nil" or type(v) == "number" and numbers.text(v) or tostring(v))
+      parts[#parts + 1] = f .. " = " .. (v == nil and "nil" or type(v) == "number" and numbers.text(v) or E.show(v))
     end
   end
   return concat(parts, ", ")
@@ -51,8 +51,8 @@ end
 -- where, message, fix, values seen.
 function M.describe(job, e, fn, row)
   local c = job.ent.c
-  if type(e) == "table" then return e.where, e.message, e.fix, "" end
-  local msg = tostring(e)
+  if E.is_ours(e) then return e.where, e.message, e.fix, "" end
+  local msg = E.user_text(e)
   local where, rest = msg:match("^([^:\n]+:%d+): (.*)$")
   where = E.full_where(job, where)
   rest = rest or msg
@@ -68,12 +68,12 @@ end
 function M.error(job, e, label, fn, row)
   local where, msg, fix, seen, said = M.describe(job, e, fn, row)
   if said then seen = "" end
-  if type(e) == "table" and e.customer then return e end
+  if E.is_ours(e) and e.customer then return e end
   local id = M.key_of(job, row)
   local ctx = label and not label:match("^metrics") and not label:match("^output") and label or nil
   local text = fmt("%s (%s %s%s)%s", msg, job.entity.key, id, seen ~= "" and ("; it looked at " .. seen) or "",
     fix and (" — " .. fix) or "")
-  return { where = (where or job.file) .. (ctx and (": " .. ctx) or ""), message = text, customer = id }
+  return E.obj({ where = (where or job.file) .. (ctx and (": " .. ctx) or ""), message = text, customer = id })
 end
 
 return M

@@ -2,6 +2,7 @@
 -- entity is scored its row is rendered to CSV by the C writer (into memory, with a place left
 -- for the rank) and only its sort keys stay in Lua; once every entity is scored (and the
 -- parts merged) the rows are ordered and written, numbered by rank.
+local E = require("defector.errors")
 local ffi = require("ffi")
 local dates = require("defector.dates")
 local H = require("defector.handles")
@@ -23,10 +24,12 @@ function M.is_date(job, name)
   return false
 end
 
--- A cell of any Lua value.
-function M.writer(api)
+-- A cell of a Lua value: nil, a number (or date), true/false, text, an exact int64 cdata;
+-- anything else (a table, a function...) has no stable text and is refused, naming the output
+-- and column (`cell`, "list.csv, column x") and the line that makes the value (`where`).
+function M.writer(api, job)
   local ctx = api.ctx
-  return function(f, v, is_date)
+  return function(f, v, is_date, cell, where)
     if v == nil then api.empty(ctx, f)
     elseif type(v) == "number" then
       if is_date then local s = dates.text(v); api.plain(ctx, f, s, #s)
@@ -34,12 +37,14 @@ function M.writer(api)
     elseif type(v) == "boolean" then
       local s = v and "true" or "false"
       api.plain(ctx, f, s, #s)
-    elseif type(v) == "cdata" then -- an exact int64 (a metric sum past 2^53)
-      local s = tostring(v):gsub("[LU]+$", "")
+    elseif type(v) == "string" then
+      api.text(ctx, f, v, #v)
+    elseif type(v) == "cdata" and E.show(v) ~= "cdata" then -- an exact int64 (a metric sum past 2^53)
+      local s = E.show(v):gsub("[LU]+$", "")
       api.plain(ctx, f, s, #s)
     else
-      local s = tostring(v)
-      api.text(ctx, f, s, #s)
+      E.throw({ where = where or job.file, message = fmt("output %s: the value is a %s, which has no text to write; give the field text, a number, a date or true/false",
+        cell or "?", type(v)) })
     end
   end
 end
@@ -63,7 +68,7 @@ function M.setup(job, api, part)
   for _, o in ipairs(job.outputs) do
     if o.kind == "list" then
       local f = api.open(api.ctx, o.file)
-      if f < 0 then error({ where = o.file, message = "cannot open the output file" }, 0) end
+      if f < 0 then E.throw({ where = o.file, message = "cannot open the output file" }) end
       if not part then M.header(api, f, o.columns) end
       local L = { o = o, f = f, m = 0, keys = {}, text_keys = {}, label = "output " .. o.file }
       for k = 1, #o.order do L.keys[k] = {} end
@@ -173,7 +178,9 @@ local function write_field(g, job, L, f)
     local v = g.bind("view", text)
     return g.add("    A.text_at(A.ctx, %d, VIEW[%d].offs, VIEW[%d].arena, blo + _df_i - 1)", L.f, v, v)
   end
-  g.add("    W(%d, %s, %s)", L.f, g.value(f), tostring(M.is_date(job, f)))
+  local line = job.field_line[f]
+  g.add("    W(%d, %s, %s, %q, %q)", L.f, g.value(f), tostring(M.is_date(job, f)), L.o.file .. ", column " .. f,
+    job.file .. (type(line) == "number" and (":" .. line) or ""))
 end
 
 -- An expression for the value of a list's field f, for a sort key.
@@ -254,7 +261,7 @@ function M.cmp_values(a, b, rank)
   if rank then a, b = rank[a] or huge, rank[b] or huge end
   if type(a) == "boolean" then a = a and 1 or 0 end
   if type(b) == "boolean" then b = b and 1 or 0 end
-  if type(a) ~= type(b) then a, b = tostring(a), tostring(b) end
+  if type(a) ~= type(b) then a, b = E.show(a), E.show(b) end
   if a < b then return -1 elseif a > b then return 1 end
   return 0
 end
@@ -279,7 +286,7 @@ function M.finish(job, api, counts)
     local arr = ffi.new("uint32_t[?]", m > 0 and m or 1)
     for i = 1, m do arr[i - 1] = idx[i] - 1 end
     if api.write_rows(api.ctx, L.f, arr, m) ~= 0 then
-      error({ where = o.file, message = "cannot write the output file (out of memory?)" }, 0)
+      E.throw({ where = o.file, message = "cannot write the output file (out of memory?)" })
     end
     counts[o.file] = m
   end

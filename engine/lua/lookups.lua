@@ -2,7 +2,9 @@
 -- (read-only rows by key; a key with no row gives nil, or the lookup's default; a rule that
 -- reads a field of a missing row is told the file and the key, see wording.lua) and manual
 -- overrides (a band and/or points per entity, with a reason and an expiry date). Read whole
--- when the rule file is declared; RFC 4180.
+-- when the rule file is declared; RFC 4180, a line ending at LF, CRLF or a lone CR (as the
+-- loader's). Only files inside the rule file's folder are read: a symbolic link to another file
+-- of the folder is followed, one that leads out of it is not.
 local E = require("defector.errors")
 local dates = require("defector.dates")
 local fmt, concat = string.format, table.concat
@@ -22,7 +24,7 @@ function M.parse_csv(text, name)
       local j = i + 1
       while true do
         local q = text:find('"', j, true)
-        if not q then error({ where = name .. ":" .. line, message = "unterminated quoted field" }, 0) end
+        if not q then E.throw({ where = name .. ":" .. line, message = "unterminated quoted field" }) end
         local part = text:sub(j, q - 1)
         local _, nl = part:gsub("\n", "")
         line = line + nl
@@ -31,7 +33,7 @@ function M.parse_csv(text, name)
       end
     elseif ch == "," then end_field(); i = i + 1
     elseif ch == "\r" and text:sub(i + 1, i + 1) == "\n" then end_row(); i = i + 2; line = line + 1
-    elseif ch == "\n" then end_row(); i = i + 1; line = line + 1
+    elseif ch == "\n" or ch == "\r" then end_row(); i = i + 1; line = line + 1 -- a lone CR ends a line too
     else
       local j = text:find('[,\r\n]', i) or n + 1
       field[#field + 1] = text:sub(i, j - 1)
@@ -49,10 +51,10 @@ local function read_beside(job, file, what, level)
     what .. ": 'file' must be a plain file name beside the rule file, e.g. \"thresholds.csv\"", level + 1)
   local dir = job.file:match("^(.*)/[^/]*$") or "."
   local path = dir .. "/" .. file
-  local f = io.open(path, "rb")
-  check(job, f, what .. ": cannot read " .. path .. " (it must be in the same folder as the rule file)", level + 1)
-  local text = f:read("*a")
-  f:close()
+  -- opened inside the folder only: a link that leads out of it is refused (confine.h)
+  local text, why = require("defector.native").read_beside(dir, file)
+  check(job, text, what .. ": cannot read " .. path .. ": " .. tostring(why), level + 1,
+    "keep it as a file in the rule file's folder (a link to another file of that folder is followed)")
   return M.parse_csv(text, path), path
 end
 

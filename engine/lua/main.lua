@@ -42,7 +42,7 @@ local function on_error(job)
   return function(e)
     local ok, r = pcall(run.on_error, job, e)
     if ok then return r end
-    return "internal: the error handler failed: " .. tostring(r) .. " (handling: " .. tostring(type(e) == "table" and e.message or e) .. ")"
+    return "internal: the error handler failed: " .. tostring(r) .. " (handling: " .. (E.is_ours(e) and tostring(e.message) or E.user_text(e)) .. ")"
   end
 end
 
@@ -52,7 +52,7 @@ local function run_single(job, S, opts)
     for _, sc in ipairs(job.scans) do scan.run(job, sc, 0, 1) end
     S.eval(0, 1)
   end, on_error(job))
-  job.api.watch.row = -1
+  job.api.watch.row = -1 -- the report: the engine's work, not the entity's (no user code runs in it)
   if not ok then error(err, 0) end
   if opts.result then return { result = explain.result(job) } end
   return { explain = explain.report(job, S.trace, failure.key_of(job, 0), opts.json) }
@@ -73,7 +73,7 @@ function M.run(data, api_ptr, opts)
   local ok, err = xpcall(run.score, on_error(job), job, S, lo, hi, opts)
   if prof then require("jit.p").stop() end
   if not ok then
-    api.watch.row = -1 -- not scoring any more: the watchdog must not take this for a rule that hangs
+    api.watch.row = -1 -- not scoring an entity any more: the watchdog must not take this for a rule that hangs
     error(err, 0)
   end
   run.check_outer(job)
@@ -95,7 +95,7 @@ end
 -- engine bug and keeps its traceback.
 local function folded(f)
   local function handler(e)
-    if type(e) ~= "table" then return debug.traceback(tostring(e), 2) end
+    if not E.is_ours(e) then return debug.traceback(E.user_text(e), 2) end
     if e.fix then e.message, e.fix = e.message .. " — " .. e.fix, nil end
     return e
   end

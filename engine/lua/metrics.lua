@@ -6,6 +6,7 @@
 -- checked for overflow), so that a total depends neither on the order of the entities nor on
 -- the parts they were scored in. finish() computes the rows, their function columns, orders
 -- and writes them.
+local E = require("defector.errors")
 local ffi = require("ffi")
 local numbers = require("defector.numbers")
 local lists = require("defector.lists")
@@ -23,8 +24,8 @@ M.NIL = NIL
 
 local function too_big(Mt, ci)
   local col = Mt.o.columns[ci]
-  error({ where = Mt.job.file .. ":" .. Mt.o.line, message = fmt("metrics %s, column %s: the sum grew past what can be kept exact (9.2e18 of its smallest unit%s); sum with fewer decimals, e.g. sum(\"%s\", 2), or in a larger unit",
-    Mt.o.file, col.name, col.agg.places and "" or ", millionths for a sum of fractions", tostring(col.agg.field)) }, 0)
+  E.throw({ where = Mt.job.file .. ":" .. Mt.o.line, message = fmt("metrics %s, column %s: the sum grew past what can be kept exact (9.2e18 of its smallest unit%s); sum with fewer decimals, e.g. sum(\"%s\", 2), or in a larger unit",
+    Mt.o.file, col.name, col.agg.places and "" or ", millionths for a sum of fractions", tostring(col.agg.field)) })
 end
 
 -- Slot ci holds column ci's sum; slot -ci the millionths of the fractions of a sum without places.
@@ -203,6 +204,21 @@ local function column_value(Mt, grp, ci, a)
   return tonumber(acc)
 end
 
+-- A metrics column's function runs under the budgets: the watch names it and its line, and
+-- each call is a new unit of the time budget (a value of its own, below the C side's); the
+-- watch is idle again after it: the engine's work between is not the rule file's.
+local unit = -1e9
+local function watch_fn(job, Mt, col)
+  local watch = job.api.watch
+  Mt.fn_labels = Mt.fn_labels or {}
+  Mt.fn_labels[col.name] = Mt.fn_labels[col.name] or fmt("metrics %s, column %s", Mt.o.file, col.name)
+  watch.what = Mt.fn_labels[col.name] -- anchored in Mt while it runs
+  watch.file = nil
+  watch.line = debug.getinfo(col.fn, "S").linedefined
+  unit = unit - 1
+  watch.row = unit
+end
+
 local function rows_of(job, Mt)
   local o, rows = Mt.o, {}
   if #o.group_by == 0 and #Mt.order == 0 then M.new_group(Mt) end -- one row over no entities
@@ -214,9 +230,11 @@ local function rows_of(job, Mt)
     end
     for _, col in ipairs(o.columns) do
       if col.fn then
+        watch_fn(job, Mt, col)
         local ok, v = pcall(col.fn, r)
+        job.api.watch.row = -1
         if not ok then
-          error({ where = job.file .. ":" .. o.line, message = fmt("metrics %s, column %s: %s", o.file, col.name, tostring(v)) }, 0)
+          E.throw({ where = job.file .. ":" .. o.line, message = fmt("metrics %s, column %s: %s", o.file, col.name, E.is_ours(v) and v.message or E.user_text(v)) })
         end
         r[col.name] = v
       end
@@ -243,12 +261,12 @@ function M.finish(job, api, counts)
   for _, Mt in ipairs(job.mets) do
     local o = Mt.o
     local f = api.open(api.ctx, o.file)
-    if f < 0 then error({ where = o.file, message = "cannot open the output file" }, 0) end
+    if f < 0 then E.throw({ where = o.file, message = "cannot open the output file" }) end
     local rows = rows_of(job, Mt)
     table.sort(rows, sorter(job, o.order))
     lists.header(api, f, o.columns)
     for _, r in ipairs(rows) do
-      for _, col in ipairs(o.columns) do job.write_value(f, r[col.name], col.group and lists.is_date(job, col.group)) end
+      for _, col in ipairs(o.columns) do job.write_value(f, r[col.name], col.group and lists.is_date(job, col.group), o.file .. ", column " .. col.name, job.file .. ":" .. o.line) end
       api.end_row(api.ctx, f)
     end
     counts[o.file] = #rows

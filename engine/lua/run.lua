@@ -3,6 +3,7 @@
 -- (C scans the block's histories, then the generated function runs per entity), stopping at
 -- the first failure or, with --on-rule-error skip, counting it and writing a row of
 -- rule_errors.csv. finish() merges the parts of the other states and writes the outputs.
+local E = require("defector.errors")
 local ffi = require("ffi")
 local bind = require("defector.bind")
 local scan = require("defector.scan")
@@ -56,32 +57,32 @@ end
 local function open_errors(job, S, opts)
   local api = job.api
   S.errors_file = api.open(api.ctx, "rule_errors.csv")
-  if S.errors_file < 0 then error({ where = "rule_errors.csv", message = "cannot open the output file" }, 0) end
+  if S.errors_file < 0 then E.throw({ where = "rule_errors.csv", message = "cannot open the output file" }) end
   if opts.part then return end
   for _, h in ipairs({ job.entity.key, "rule", "where", "error", "values" }) do api.plain(api.ctx, S.errors_file, h, #h) end
   api.end_row(api.ctx, S.errors_file)
 end
 
 -- What the generated code reads and calls back (K of compile.build).
-local function callbacks(job, S, E, opts)
+local function callbacks(job, S, EN, opts)
   local ov = job.overrides and job.overrides.map
   local key_view = job.views[job.entity.name][job.entity.key]
   return {
-    c = E.c, cur = E.cur, blk = E.blk, col = E.col, done = E.done, fired = E.fired, fmask = E.mask or {}, ovr = E.override,
+    c = EN.c, cur = EN.cur, blk = EN.blk, col = EN.col, done = EN.done, fired = EN.fired, fmask = EN.mask or {}, ovr = EN.override,
     fc = S.fire_counts, watch = job.api.watch,
     bad_when = function(k, w)
       local r = job.rules[k]
-      error({ where = fmt("%s:%d", job.file, r.line),
-              message = fmt("'when' returned %s %s; it must return true or false (e.g. a comparison like c.complaints_90 >= 2)", type(w), tostring(w)) }, 0)
+      E.throw({ where = fmt("%s:%d", job.file, r.line),
+              message = fmt("'when' returned %s %s; it must return true or false (e.g. a comparison like c.complaints_90 >= 2)", type(w), E.show(w)) })
     end,
     bad_score = function(s)
-      error({ where = job.score_line and fmt("%s:%d", job.file, job.score_line) or job.file,
-              message = fmt("score must return a number, it returned %s", tostring(s)) }, 0)
+      E.throw({ where = job.score_line and fmt("%s:%d", job.file, job.score_line) or job.file,
+              message = fmt("score must return a number, it returned %s", E.show(s)) })
     end,
     rule_failed = rule_failed(job, S),
     override_of = function(i, row, points)
       local o = ov[bind.text_at(key_view, row)]
-      E.override[i] = o or false
+      EN.override[i] = o or false
       if not o then return points end
       S.override_count = S.override_count + 1
       return points + (o.points or 0)
@@ -89,7 +90,7 @@ local function callbacks(job, S, E, opts)
     tv = function(k)
       local seen = {}
       S.trace[k] = seen
-      return setmetatable({}, { __index = function(_, f) seen[#seen + 1] = f; return E.c[f] end,
+      return setmetatable({}, { __index = function(_, f) seen[#seen + 1] = f; return EN.c[f] end,
         __newindex = function(_, f) error("rules cannot change the entity: '" .. tostring(f) .. "' is read-only", 2) end })
     end,
   }
@@ -99,7 +100,7 @@ end
 function M.prepare(job, data, api, opts)
   bind.tables(job, data)
   job.api = api
-  job.write_value = lists.writer(api)
+  job.write_value = lists.writer(api, job)
   local S = { fire_counts = {}, error_counts = {}, error_rows = 0, override_count = 0, trace = {}, opts = opts, pending = {} }
   for k = 1, #job.rules do S.fire_counts[k], S.error_counts[k] = 0, 0 end
   if opts.skip_rule_errors and not opts.single then open_errors(job, S, opts) end
@@ -127,8 +128,8 @@ end
 function M.on_error(job, e)
   local watch = job.api.watch
   local label = failure.label(watch)
-  if type(e) == "table" and e.cancelled then return e end
-  local row = type(e) == "table" and e.entity or entity.row(job.ent)
+  if E.is_ours(e) and e.cancelled then return e end
+  local row = E.is_ours(e) and e.entity or entity.row(job.ent)
   return failure.error(job, e, label, label_fn(job, label), row)
 end
 
@@ -161,24 +162,24 @@ function M.score(job, S, lo, hi, opts)
     local bn = math.min(B, hi - blo)
     -- a part stops when an earlier part has failed: that failure is the one reported
     if first_failed ~= nil and first_failed[0] < part_index then
-      error({ where = job.file, message = "stopped: an earlier part of the entities failed", cancelled = true }, 0)
+      E.throw({ where = job.file, message = "stopped: an earlier part of the entities failed", cancelled = true })
     end
     local ok, e = pcall(block, job, S, blo, bn)
     if not ok then
-      if bn > 1 and not (type(e) == "table" and e.cancelled) then first_failure(job, S, blo, bn, e) end
+      if bn > 1 and not (E.is_ours(e) and e.cancelled) then first_failure(job, S, blo, bn, e) end
       error(e, 0)
     end
     if blo % 65536 < B then api.progress(api.ctx, (blo - lo) * pscale, n) end
   end
-  api.watch.row = -1
+  api.watch.row = -1 -- the outputs are the engine's work (metrics functions mark themselves)
 end
 
 -- After scoring: a table declared outside the functions must not have changed.
 function M.check_outer(job)
   local changed = purity.changed(job)
   if changed then
-    error({ where = job.file, message = fmt("the rule file changed '%s', a table declared outside its functions, while entities were scored: %s; compute from the entity (c) alone, or count with a metrics table",
-      changed, purity.WHY) }, 0)
+    E.throw({ where = job.file, message = fmt("the rule file changed '%s', a table declared outside its functions, while entities were scored: %s; compute from the entity (c) alone, or count with a metrics table",
+      changed, purity.WHY) })
   end
 end
 
@@ -206,7 +207,7 @@ function M.finish(job, S, other_parts, t0)
     local arr = ffi.new("uint32_t[?]", S.error_rows > 0 and S.error_rows or 1)
     for i = 0, S.error_rows - 1 do arr[i] = i end
     if api.write_rows(api.ctx, S.errors_file, arr, S.error_rows) ~= 0 then
-      error({ where = "rule_errors.csv", message = "cannot write the output file (out of memory?)" }, 0)
+      E.throw({ where = "rule_errors.csv", message = "cannot write the output file (out of memory?)" })
     end
   end
   local t1 = api.now()

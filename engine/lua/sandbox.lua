@@ -2,6 +2,10 @@
 -- outputs, lookups, helpers) and the safe parts of the standard library, nothing else. Reading
 -- an unknown name and setting any global are refused with the line; `string`, `table` and
 -- `math` are read-only views; the string metatable (shared with the engine) is locked.
+-- What a rule file raises becomes text with the line of the raise (error, assert): a rule file
+-- cannot raise the engine's error objects, nor a location of its choosing; tostring and
+-- string.format give stable text, never an address. (The budgets are not errors a pcall could
+-- catch: they end the process, see watchdog.h.)
 local E = require("defector.errors")
 local numbers = require("defector.numbers")
 local dates = require("defector.dates")
@@ -27,13 +31,24 @@ end
 -- it at the safe subset (no string.dump) and lock it, once per Lua state.
 -- The view's errors name the line of the job being declared or run in this state.
 local STRING_NAMES = "byte char find format gmatch gsub len lower match rep reverse sub upper"
+
+-- string.format with %s of a table, function... as its kind ("table"), not its address
+local function safe_format(f, ...)
+  local n, args = select("#", ...), { ... }
+  for i = 1, n do
+    local t = type(args[i])
+    if t ~= "string" and t ~= "number" then args[i] = E.show(args[i]) end
+  end
+  return string.format(f, unpack(args, 1, n))
+end
+local SAFE_STRING = setmetatable({ format = safe_format }, { __index = string })
 local current
 local current_job = setmetatable({}, { __index = function(_, k) return current and current[k] end })
 local function lock_strings(job)
   current = job
   local smt = debug.getmetatable("")
   if smt.__metatable == false then return end
-  smt.__index = M.pick(current_job, string, STRING_NAMES, "string")
+  smt.__index = M.pick(current_job, SAFE_STRING, STRING_NAMES, "string")
   smt.__metatable = false
 end
 
@@ -54,12 +69,26 @@ local function helpers(job)
   }
 end
 
+-- error(v): raises "file:line: text" from the line of the call (v as text, one line); an
+-- engine error a rule's pcall caught is raised again as it was.
+local function user_error(job, v)
+  if E.is_ours(v) then error(v, 0) end
+  local msg = E.user_text(v):gsub("%c", " ")
+  error(E.here(job, 3) .. ": " .. msg, 0)
+end
+
 local function stdlib(job)
   return {
-    assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, select = select,
-    tonumber = tonumber, tostring = tostring, type = type, unpack = unpack, pcall = pcall,
+    assert = function(v, msg, ...)
+      if not v then user_error(job, msg == nil and "assertion failed!" or msg) end
+      return v, msg, ...
+    end,
+    error = function(v) user_error(job, v) end,
+    ipairs = ipairs, next = next, pairs = pairs, select = select,
+    tonumber = tonumber, tostring = E.show, type = type, unpack = unpack,
+    pcall = pcall,
     rawequal = rawequal, rawget = rawget,
-    string = M.pick(job, string, STRING_NAMES, "string"),
+    string = M.pick(job, SAFE_STRING, STRING_NAMES, "string"),
     table = M.pick(job, { concat = table.concat, insert = purity.guarded(job, table.insert, "insert"),
                           remove = purity.guarded(job, table.remove, "remove"), sort = purity.guarded(job, table.sort, "sort") },
                    "concat insert remove sort", "table"),

@@ -74,7 +74,7 @@ local function category_set(job, S, feature, v, e)
       local ok, r = pcall(e.fn, text)
       if not ok then
         local obj = E.from_lua(job, r)
-        error({ where = obj.where .. ": the filter of feature " .. feature.name, message = fmt("%s (for %s \"%s\")", obj.message, e.col, text) }, 0)
+        E.throw({ where = obj.where .. ": the filter of feature " .. feature.name, message = fmt("%s (for %s \"%s\")", obj.message, e.col, text) })
       end
       return r and true or false
     end
@@ -241,8 +241,8 @@ function M.run(job, S, lo, hi)
   if S.api.scan_run(S.handle, lo, hi, S.masks, S.res, S.bad) ~= 0 then
     if S.bad[0] < 0 then error("out of memory scanning a history", 0) end
     local f = S.feats[S.bad[0] + 1]
-    error({ where = E.at(job, f.line), entity = lo + S.bad[1],
-            message = fmt("feature %s: the sum of %s grew past what can be kept exact (9.2e18 of its smallest unit)", f.name, f.def.column) }, 0)
+    E.throw({ where = E.at(job, f.line), entity = lo + S.bad[1],
+            message = fmt("feature %s: the sum of %s grew past what can be kept exact (9.2e18 of its smallest unit)", f.name, f.def.column) })
   end
 end
 

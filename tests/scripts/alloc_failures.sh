@@ -46,7 +46,7 @@ for skip in stop skip; do
   RC=$? ERR=$(cat "$T/hog.stderr")
   assert_rc "hog $skip" 7
   assert_one_error "hog $skip"
-  assert_err "hog $skip" "defector: error: out of memory"
+  assert_err "hog $skip" "hog.lua:73: rule complaints: out of memory while scoring customer_id C1"
   assert_unchanged "hog $skip" "$OUT" "$T/snap.good"
 done
 finish

@@ -1,0 +1,2 @@
+local t = lookup { file = "thresholds.csv", key = "segment" }
+local x = t.smb.days
