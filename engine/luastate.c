@@ -165,12 +165,21 @@ static int traceback(lua_State *L)
     return 1;
 }
 
-/* LuaJIT's "not enough memory", or "out of memory" from an engine module whose C call failed
- * for memory, however wrapped (a rule's failure, an internal error): the run is out of memory;
- * neither the rule file nor the engine is at fault. */
+/* LuaJIT's "not enough memory", or scan.lua's "out of memory scanning a history" (its C call
+ * failed for memory): the run is out of memory; neither the rule file nor the engine is at fault.
+ * Only messages that start with these texts (the scoring loop may add the entity, a traceback
+ * may follow): an error message can quote the user's data, and a cell reading "out of memory"
+ * must not turn a rule error into exit 7 (the lookup fuzzer found one); what a rule file raises
+ * starts with its file:line. Once lua_alloc is installed, a real allocation failure ends the
+ * process there. */
 static int is_memory_error(const char *msg)
 {
-    return msg && (strstr(msg, "not enough memory") || strstr(msg, "out of memory"));
+    static const char *const ours[] = {"not enough memory", "out of memory scanning a history"};
+    for (size_t i = 0; msg && i < sizeof ours / sizeof *ours; i++) {
+        size_t n = strlen(ours[i]);
+        if (strncmp(msg, ours[i], n) == 0) return 1;
+    }
+    return 0;
 }
 
 /* Converts the error on top of the stack into err. */

@@ -188,7 +188,11 @@ function M.build(job, api)
       end
       local err = ffi.new("char[256]")
       S.handle = api.scan_new(fill_spec(S, tests), err, 256)
-      if S.handle == nil then error("internal: " .. ffi.string(err)) end
+      if S.handle == nil then
+        local why = ffi.string(err)
+        if why:find("^out of memory") then error("out of memory scanning a history", 0) end -- the run's, exit 7
+        error("internal: " .. why)
+      end
       ffi.gc(S.handle, api.scan_free)
       S.api = api
       S.res = ffi.new("double[?]", M.BLOCK * #feats)
