@@ -63,6 +63,9 @@ typedef struct loader {
     size_t slen, scap;
     size_t key_off, key_len;
     uint32_t key_hash; /* history: hash of the row's key, its index slot prefetched */
+    const char *ahead_s; /* the next line's key as prefetch_next_key hashed it (ahead_h) */
+    size_t ahead_n;
+    uint32_t ahead_h;
     int defer_keys;    /* entity block: keys interned (duplicates found) at append */
     int bad_field;     /* first field that failed to parse, -1 none */
     const char *bad_reason;
@@ -221,9 +224,14 @@ static void on_field(void *s, size_t n, void *ud)
     if (f == L->key_field && L->t->is_history) {
         if (stage_text(L, s, n, &L->key_off) != 0) return;
         L->key_len = n;
-        /* the lookup comes when the row ends: start fetching its slot now */
-        L->key_hash = strmap_hash(s, n);
-        strmap_prefetch(&L->entity->keys, L->key_hash);
+        /* the lookup comes when the row ends: start fetching its slot now (unless the line
+         * before already did: the same bytes of the same text, see prefetch_next_key) */
+        if (s == L->ahead_s && n == L->ahead_n) {
+            L->key_hash = L->ahead_h;
+        } else {
+            L->key_hash = strmap_hash(s, n);
+            strmap_prefetch(&L->entity->keys, L->key_hash);
+        }
     }
     int c = L->map[f];
     if (c < 0) return;
@@ -643,16 +651,19 @@ static void feed_line(loader *L, const char *p, size_t cn, size_t tn)
 /* A history whose key is the first field: the next line's key slot is prefetched a whole row
  * ahead (events in date order give no locality by entity: each row's lookup is a cache miss,
  * longer than parsing one row). Only a hint: a quoted or long key just prefetches nothing useful. */
-static void prefetch_next_key(const loader *L, const char *next, const char *end)
+static void prefetch_next_key(loader *L, const char *next, const char *end)
 {
     size_t room = (size_t)(end - next) < 64 ? (size_t)(end - next) : 64;
     const char *c = room ? memchr(next, ',', room) : NULL;
-    if (c && *next != '"') strmap_prefetch(&L->entity->keys, strmap_hash(next, (size_t)(c - next)));
+    if (!c || *next == '"') return;
+    L->ahead_s = next, L->ahead_n = (size_t)(c - next), L->ahead_h = strmap_hash(next, L->ahead_n);
+    strmap_prefetch(&L->entity->keys, L->ahead_h);
 }
 
 static int feed_lines(loader *L, const char *p, const char *end, int stop_after_header, const char **rest)
 {
     int ahead = L->t->is_history && L->key_field == 0 && L->entity && L->entity->keys.slots;
+    L->ahead_s = NULL; /* a hash kept from another buffer could match a pointer in this one */
     L->lf = L->cr = NULL;
     if (!L->has_nul && p < end && memchr(p, 0, (size_t)(end - p))) L->has_nul = 1;
     if (L->pending_cr && p < end) { /* the LF of a CRLF whose CR ended the text fed last */
@@ -672,6 +683,7 @@ static int feed_lines(loader *L, const char *p, const char *end, int stop_after_
         if (tn == 1 && *e == '\r' && e + 1 == end) L->pending_cr = 1;
         p = e + tn;
     }
+    L->ahead_s = NULL;
     if (rest) *rest = p;
     return L->failed ? -1 : 0;
 }
