@@ -14,7 +14,7 @@
  * is undone at once by rollback(); a kill in (5)-(6) is undone by the next run, which finds the
  * journal and runs the same rollback (idempotent: it may itself be interrupted). Invariant: from
  * the first change to --out until the commit point, .journal describes every change. */
-#define _DEFAULT_SOURCE /* flock, DT_REG */
+#define _GNU_SOURCE /* flock, DT_REG, getdents64 */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -146,22 +146,22 @@ static int write_small(int dirfd, const char *name, const char *text, size_t n)
     return e ? (errno = e, -1) : 0;
 }
 
-/* Calls fn for every entry of the folder dirfd (but . and ..); stops at the first nonzero. */
+/* Calls fn for every entry of the folder dirfd (but . and ..); stops at the first nonzero.
+ * Reads the names with getdents64 into a buffer on the stack: no allocation, so the staging
+ * folder is removed after a commit even when memory has run out. */
 static int each_entry(int dirfd, int (*fn)(void *ctx, const char *name, unsigned char type), void *ctx)
 {
-    int d = dup(dirfd);
-    DIR *dir = d >= 0 ? fdopendir(d) : NULL;
-    if (!dir) {
-        if (d >= 0) close(d);
-        return -1;
-    }
-    rewinddir(dir);
+    _Alignas(struct dirent64) char buf[8192];
+    if (lseek(dirfd, 0, SEEK_SET) != 0) return -1;
+    ssize_t n = 0;
     int r = 0;
-    struct dirent *e;
-    while (r == 0 && (e = readdir(dir)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) r = fn(ctx, e->d_name, e->d_type);
-    closedir(dir);
-    return r;
+    while (r == 0 && (n = getdents64(dirfd, buf, sizeof buf)) > 0)
+        for (ssize_t off = 0; r == 0 && off < n;) {
+            const struct dirent64 *e = (const struct dirent64 *)(buf + off);
+            off += e->d_reclen;
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) r = fn(ctx, e->d_name, e->d_type);
+        }
+    return r ? r : n < 0 ? -1 : 0;
 }
 
 /* ---- the old set: the previous manifest, or (a folder of an earlier version) run_summary.json ---- */
