@@ -11,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "confine.h"
 #include "csvload.h"
 #include "luaauthor.h"
 #include "parts.h"
@@ -273,14 +272,8 @@ static df_status read_header(check_data *d, const char *dir, const char *file, d
     int n;
     df_status st = data_paths(dir, file, &paths, &n, err);
     if (st != DF_OK || n == 0 || d->nh == DF_MAX_TABLES) return parts_free(paths, n), st;
-    size_t dl = strlen(dir);
-    const char *name = strncmp(paths[0], dir, dl) == 0 && paths[0][dl] == '/' ? paths[0] + dl + 1 : paths[0];
-    char why[256];
-    if (confine_check(dir, name, why, sizeof why) == -2) { /* as run refuses it (run.c) */
-        st = DF_FAIL(err, DF_ERR_IO, paths[0], "refused: %s; an input must be a file in the --data folder (a link to "
-                     "another file of that folder is followed)", why);
-        return parts_free(paths, n), st;
-    }
+    const char *slash = strrchr(paths[0], '/');
+    if ((st = run_confined(dir, slash ? slash + 1 : paths[0], paths[0], err)) != DF_OK) return parts_free(paths, n), st;
     lb_header *h = &d->headers[d->nh];
     h->file = strdup(file);
     st = h->file ? csvload_header(paths[0], &h->names, &h->n, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");

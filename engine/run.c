@@ -178,9 +178,7 @@ static void add_warnings(score_stats *s, char (*warnings)[512], int n)
         memcpy(s->warnings[s->nwarnings++], warnings[i], sizeof s->warnings[0]);
 }
 
-/* An input the rule file names is read only inside --data: a link out of it is refused (a
- * missing file is left to the loader, which says so). */
-static df_status confined(const char *dir, const char *name, const char *path, df_error *err)
+df_status run_confined(const char *dir, const char *name, const char *path, df_error *err)
 {
     char why[256];
     if (confine_check(dir, name, why, sizeof why) != -2) return DF_OK;
@@ -208,13 +206,13 @@ df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key,
             st = parts_expand(cfg->data_dir, t->file, &paths, &n, err);
             for (int k = 0; st == DF_OK && k < n; k++) {
                 const char *slash = strrchr(paths[k], '/');
-                st = confined(cfg->data_dir, slash ? slash + 1 : paths[k], paths[k], err);
+                st = run_confined(cfg->data_dir, slash ? slash + 1 : paths[k], paths[k], err);
             }
             if (st == DF_OK) st = parts_load(t, &r->tables[0], paths, n, &lo, cfg->threads, err);
             t->parts = n;
             parts_free(paths, n);
         } else {
-            st = confined(cfg->data_dir, t->file, t->path, err);
+            st = run_confined(cfg->data_dir, t->file, t->path, err);
             if (st == DF_OK) st = csvload_table(t, &r->tables[0], &lo, err);
         }
         r->t_load[i] = now_seconds() - t0;

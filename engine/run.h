@@ -25,6 +25,9 @@ typedef struct run_info {
 df_config run_config(const df_config *cfg);
 /* A whole file into *buf (malloc'd); what names it in messages ("rule file", "test file"). */
 df_status run_read_file(const char *path, const char *what, char **buf, size_t *len, df_error *err);
+/* An input the rule file names (dir/name, path in messages) is read only inside --data: a link
+ * out of it is refused (a missing file is left to the loader, which says so). */
+df_status run_confined(const char *dir, const char *name, const char *path, df_error *err);
 /* Loads r's tables from cfg->data_dir and groups the histories; with o, rows set aside go to
  * rejects.csv in o; with only_key, only that entity (and its history rows) is kept. */
 df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err);
