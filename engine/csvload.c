@@ -1096,19 +1096,18 @@ static df_status load_blocks(loader *H, gzsource *src, const char *rest, const c
 }
 
 /* A row found bad in a gzip file may be the damage of the file itself: inflating goes on past
- * damaged data until the member's checksum, handing out garbled text before it. The file is
- * then read to its end; a gzip error there is the one to report (exit 3, "copy it again"),
- * not the garbled row (exit 4, "fix the export"). Only on the way to a data error. */
-static df_status damage_first(const char *path, df_status st, df_error *err)
+ * damaged data until the member's checksum, handing out garbled text before it. The rest of
+ * the file is then read (src, once nothing else reads it); a gzip error there is the one to
+ * report (exit 3, "copy it again"), not the garbled row (exit 4, "fix the export"). Only on the
+ * way to a data error. */
+static df_status damage_first(gzsource *src, df_status st, df_error *err)
 {
-    gzsource *src;
     df_error e;
     memset(&e, 0, sizeof e);
     char *scratch = malloc(1 << 16);
-    if (!scratch || gzsource_open(path, &src, &e) != DF_OK) return free(scratch), st;
+    if (!scratch) return st;
     long n;
     while ((n = gzsource_read(src, scratch, 1 << 16, &e)) > 0) {}
-    gzsource_free(src);
     free(scratch);
     if (n < 0 && e.status == DF_ERR_IO) {
         *err = e;
@@ -1173,9 +1172,9 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     st = finish(&L);
 done:
     if (st == DF_OK && !o->part) st = csvload_no_rows(t, o, L.disp, err);
-    if (st == DF_ERR_DATA && src && gzsource_is_gzip(src)) st = damage_first(t->path, st, err);
     progress_end(o->prog);
     gzpipe_free(pipe); /* joins the read-ahead thread: its CPU time is in src */
+    if (st == DF_ERR_DATA && src && gzsource_is_gzip(src)) st = damage_first(src, st, err);
     if (src) t->st.decompress_cpu += gzsource_cpu_seconds(src);
     gzsource_free(src);
     loader_free(&L);
