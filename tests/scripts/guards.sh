@@ -23,6 +23,14 @@ refused() {
 # the guards' warnings in run_summary.json (the rule file's own, on filter values this small data
 # set lacks, left out)
 warnings_of() { python3 -c 'import json,sys; print(json.dumps([w for w in json.load(open(sys.argv[1]))["warnings"] if "as-of" in w]))' "$1"; }
+# warned LABEL DIR TEXT: exit 0, TEXT as a warning on stderr and as the one as-of warning in
+# DIR/run_summary.json
+warned() {
+  assert_rc "$1" 0
+  assert_err "$1" "defector: warning: $3"
+  check "$1" "run_summary.json warnings: $(warnings_of "$2/run_summary.json")" \
+    [ "$(warnings_of "$2/run_summary.json")" = "$(python3 -c 'import json,sys; print(json.dumps([sys.argv[1]]))' "$3")" ]
+}
 
 # events N BAD: N events of C1..C3 dated in October 2026, the first BAD of them dated "12/1/2026"
 events() {
@@ -87,10 +95,7 @@ for as_of in 2026-11-01 2026-11-20; do # up to 31 days after it: no warning
 done
 GAP="events.csv.gz: its newest row is dated 2026-10-20, 32 days before the as-of date 2026-11-21 (more than --max-as-of-gap 31): features over recent days find nothing and every entity looks inactive; is --as-of right (it defaults to today), or is the export old?"
 AS_OF=2026-11-21 run_engine gap "$T/out-gap"
-assert_rc gap 0
-assert_err gap "defector: warning: $GAP"
-check gap "run_summary.json warnings: $(warnings_of "$T/out-gap/run_summary.json")" \
-  [ "$(warnings_of "$T/out-gap/run_summary.json")" = "$(python3 -c 'import json,sys; print(json.dumps([sys.argv[1]]))' "$GAP")" ]
+warned gap "$T/out-gap" "$GAP"
 AS_OF=2026-11-21 run_engine gap_fail "$OUT" --on-as-of-gap fail
 refused gap_fail "defector: error: $GAP (--on-as-of-gap fail; with --on-as-of-gap warn the run goes on)"
 AS_OF=2026-11-21 run_engine gap_allowed "$T/out-gap2" --max-as-of-gap 32 --on-as-of-gap fail
@@ -104,10 +109,7 @@ assert_err years "events.csv.gz: its newest row is dated 2026-10-20, 1534 days b
 # --- an as-of date before most of the history: 4 of the 5 events are after 2026-09-15 -----
 EARLY="events.csv.gz: 4 of its 5 dated rows are after the as-of date 2026-09-15 and were ignored: is --as-of right (it defaults to today)?"
 AS_OF=2026-09-15 run_engine early "$T/out-early"
-assert_rc early 0
-assert_err early "defector: warning: $EARLY"
-check early "run_summary.json warnings: $(warnings_of "$T/out-early/run_summary.json")" \
-  [ "$(warnings_of "$T/out-early/run_summary.json")" = "$(python3 -c 'import json,sys; print(json.dumps([sys.argv[1]]))' "$EARLY")" ]
+warned early "$T/out-early" "$EARLY"
 AS_OF=2026-09-15 run_engine early_fail "$OUT" --on-as-of-gap fail
 refused early_fail "defector: error: $EARLY (--on-as-of-gap fail"
 # 2 of the 5 after it is not most: 2026-10-05 has 3 events up to it (09-10, 10-01, 10-05), 2 after
