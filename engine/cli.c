@@ -40,7 +40,7 @@ static const char *USAGE =
     "                      cut into blocks of whole records parsed in parallel; parts of an\n"
     "                      export are read in parallel; entities are scored in N Lua states\n"
     "                      (each at least 500 entities); the outputs are the same for every N\n"
-    "  --parse-block-kb N  text per parsing block (1 to 1048576; default 8192)\n"
+    "  --parse-block-kb N  text per parsing block (1 to 1048576; default 4096)\n"
     "  --rule-time-limit S stop the run when one entity's rules (or the rule file's top level,\n"
     "                      or a metrics function) take more than S seconds\n"
     "                      (0 to 86400; default 10; 0 = no limit)\n"

@@ -737,7 +737,7 @@ static df_status finish(loader *L)
  * text still uncut, no thread to parse on) it leaves to the header's loader, which reads on
  * from there exactly as the single-threaded path does: the same outcome either way. */
 
-#define BLOCK_BYTES (8u << 20) /* default; load_opts.block_bytes overrides */
+#define BLOCK_BYTES (4u << 20) /* default; load_opts.block_bytes overrides */
 
 typedef struct block_job {
     char *text; /* a buffer of cap bytes, given back to the pool when parsed */
@@ -757,6 +757,7 @@ typedef struct block_pool {
     const load_opts *o;
     block_job **jobs;
     int njobs, cap, next_take, next_append, stop;
+    int max_queued; /* blocks read but not yet appended: the workers plus one, so none waits */
     /* text buffers parsed and given back, reused by the reader: no fresh pages per block */
     char *spare[8];
     size_t spare_cap[8];
@@ -884,7 +885,7 @@ static df_status append_done(block_pool *bp, int wait_all, df_status st, df_erro
         }
         /* bound the text in flight: wait while too many blocks are queued */
         int in_flight = bp->njobs - bp->next_append;
-        if (!(wait_all ? bp->next_append < bp->njobs : in_flight > 4)) break;
+        if (!(wait_all ? bp->next_append < bp->njobs : in_flight > bp->max_queued)) break;
         pthread_cond_wait(&bp->cv, &bp->mu);
     }
     pthread_mutex_unlock(&bp->mu);
@@ -1055,7 +1056,7 @@ static df_status read_blocks(reader *r, loader *H, gzsource *src, int *left, df_
 static df_status load_blocks(loader *H, gzsource *src, const char *rest, const char *rest_end, int workers, size_t chunk,
                              df_error *err)
 {
-    block_pool bp = {.head = H, .t = H->t, .entity = H->entity, .o = H->o};
+    block_pool bp = {.head = H, .t = H->t, .entity = H->entity, .o = H->o, .max_queued = workers + 1};
     pthread_mutex_init(&bp.mu, NULL);
     pthread_cond_init(&bp.cv, NULL);
     size_t len = (size_t)(rest_end - rest), target = H->o->block_bytes ? H->o->block_bytes : BLOCK_BYTES;

@@ -124,11 +124,21 @@ static int append_rows(table *dst, const table *src, const uint8_t *keep, uint64
 
 int table_append_rows(table *dst, const table *src) { return append_rows(dst, src, NULL, src->nrows); }
 
+static uint64_t key_bytes(const strmap *m)
+{
+    return m->slots ? m->arena_cap + (uint64_t)m->offs_cap * 8 + (uint64_t)m->nslots * sizeof(struct strmap_slot) : 0;
+}
+
+void table_drop_keys(table *t)
+{
+    t->keys_bytes += key_bytes(&t->keys);
+    strmap_free(&t->keys);
+}
+
 uint64_t table_bytes(const table *t, uint64_t n_entities)
 {
-    uint64_t b = 0;
+    uint64_t b = t->keys_bytes + key_bytes(&t->keys);
     for (int c = 0; c < t->ncols; c++) b += column_bytes(&t->cols[c]);
-    if (t->keys.slots) b += t->keys.arena_cap + (uint64_t)t->keys.offs_cap * 8 + (uint64_t)t->keys.nslots * sizeof(struct strmap_slot);
     if (t->offsets) b += (n_entities + 1) * 8;
     b += t->owner_cap * 4;
     return b;

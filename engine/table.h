@@ -39,7 +39,8 @@ typedef struct table {
     int ncols;
     column cols[DF_MAX_COLUMNS]; /* declared columns; an entity's key column is among them */
     int key_col, date_idx;       /* indexes into cols (-1 when not stored) */
-    strmap keys;                 /* entity: key -> row */
+    strmap keys;                 /* entity: key -> row, dropped once the histories are read */
+    uint64_t keys_bytes;         /* what keys held, once dropped (for table_bytes) */
     uint32_t *owner;             /* history: entity row of each row (freed by grouping) */
     uint64_t owner_cap;
     uint64_t *offsets;           /* history after grouping: n_entities + 1 */
@@ -57,7 +58,10 @@ int table_append_rows(table *dst, const table *src);
  * order, and a key dst already has is a duplicate, counted with an example and left out.
  * Returns the number left out, -1 on out of memory. */
 int64_t table_append_entity_rows(table *dst, const table *src);
-/* Bytes the table holds in memory: its columns (capacity), key index, offsets. */
+/* Frees the entity's key index: once every history has found its rows' entities, nothing reads
+ * it, and on 1M customers it is 90 MB (slots, keys again, their offsets) of the peak. */
+void table_drop_keys(table *t);
+/* Bytes the table holds in memory: its columns (capacity), key index (while loading), offsets. */
 uint64_t table_bytes(const table *t, uint64_t n_entities);
 /* Keeps s as example number count (from 1) when there is room. */
 void table_note_example(char ex[DF_EXAMPLES][64], uint64_t count, const char *s, size_t n);

@@ -48,7 +48,7 @@ typedef struct df_config {
     double rule_time_limit; /* seconds one entity's evaluation may take; 0 = no limit */
     double rule_memory_limit; /* MB the scoring phase may add to the process; 0 = no limit */
     int skip_rule_errors;   /* 1: a rule that fails counts as not fired (rule_errors.csv); 0: stop */
-    long parse_block_kb;    /* text per parsing block when threads > 1 (0: 8192 KB) */
+    long parse_block_kb;    /* text per parsing block when threads > 1 (0: 4096 KB) */
     long max_rejects;       /* malformed rows tolerated (to rejects.csv); 0 = stop on the first */
     /* Plausibility guards of df_run (README "Guards"): */
     double max_reject_share; /* share of an input's rows that may be rejected, 0..1 (0: the default
