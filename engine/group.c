@@ -4,7 +4,7 @@
  * of any column, so grouping needs no more memory than loading did:
  *   1. an in-place bucket pass (American flag sort) on the place's high bits: rows are swapped
  *      into the bucket of places they belong to, each bucket filled from its start, so the
- *      swaps touch a few thousand sequential streams rather than random rows;
+ *      swaps touch 64 sequential streams per column rather than random rows;
  *   2. inside each bucket, the rows are put in place through a bucket-sized scratch array.
  * Stable (rows of one entity keep their file order, the places say so); O(rows + entities).
  * A text column is gathered into a new copy before the passes (column_permute). */
@@ -13,7 +13,7 @@
 
 #include "group.h"
 
-#define BUCKET_BITS 12 /* at most 4096 buckets */
+#define BUCKET_BITS 6 /* 64 buckets: 256 streams of swaps with 4 columns, within the TLB's reach (4096: 0.5 s slower on M) */
 
 typedef struct lane { /* a fixed-width column's array */
     char *p;
