@@ -63,9 +63,12 @@ typedef struct loader {
     size_t slen, scap;
     size_t key_off, key_len;
     uint32_t key_hash; /* history: hash of the row's key, its index slot prefetched */
-    const char *ahead_s; /* the next line's key as prefetch_next_key hashed it (ahead_h) */
+    const char *ahead_s; /* the next line's key as look_ahead hashed it (ahead_h) */
     size_t ahead_n;
     uint32_t ahead_h;
+    const char *ahead2_s; /* the same for the line after it */
+    size_t ahead2_n;
+    uint32_t ahead2_h;
     int defer_keys;    /* entity block: keys interned (duplicates found) at append */
     int bad_field;     /* first field that failed to parse, -1 none */
     const char *bad_reason;
@@ -80,6 +83,7 @@ typedef struct loader {
     size_t unqcap;
     char last_key[64]; /* history: the previous row's key and its entity (-1: none) */
     size_t last_key_len;
+    uint32_t last_key_hash;
     int64_t last_owner;
 } loader;
 
@@ -364,13 +368,15 @@ static void on_data_row(loader *L)
     /* exports often list an entity's rows together: remember the last key's entity */
     const char *key = L->sbuf + L->key_off;
     int64_t owner;
-    if (L->last_owner >= 0 && L->key_len == L->last_key_len && memcmp(key, L->last_key, L->key_len) == 0) {
+    if (L->last_owner >= 0 && L->key_hash == L->last_key_hash && L->key_len == L->last_key_len &&
+        memcmp(key, L->last_key, L->key_len) == 0) {
         owner = L->last_owner;
     } else {
         owner = strmap_find_hashed(&L->entity->keys, key, L->key_len, L->key_hash);
         if (L->key_len <= sizeof L->last_key) {
             memcpy(L->last_key, key, L->key_len);
             L->last_key_len = L->key_len;
+            L->last_key_hash = L->key_hash;
             L->last_owner = owner;
         } else {
             L->last_owner = -1;
@@ -648,22 +654,42 @@ static void feed_line(loader *L, const char *p, size_t cn, size_t tn)
 
 /* Feeds [p, end) line by line; with stop_after_header, returns as soon as the header is read
  * and sets *rest to the first byte not fed. */
-/* A history whose key is the first field: the next line's key slot is prefetched a whole row
- * ahead (events in date order give no locality by entity: each row's lookup is a cache miss,
- * longer than parsing one row). Only a hint: a quoted or long key just prefetches nothing useful. */
-static void prefetch_next_key(loader *L, const char *next, const char *end)
+/* A history whose key is the first field: lookups are pipelined two lines ahead (events in
+ * date order give no locality by entity: each row's lookup is a cache miss, longer than
+ * parsing one row). The key of the line after next is hashed and its slot prefetched; the next
+ * line's slot, fetched one line ago, says where the rest of a key over 16 bytes lies in the
+ * arena, and that is prefetched too. Only hints: a quoted or long key prefetches nothing useful,
+ * and on_field reuses a hash only for the very bytes it was computed from. */
+static int key_ahead(loader *L, const char *line, const char *end, uint32_t *h, size_t *n)
 {
-    size_t room = (size_t)(end - next) < 64 ? (size_t)(end - next) : 64;
-    const char *c = room ? memchr(next, ',', room) : NULL;
-    if (!c || *next == '"') return;
-    L->ahead_s = next, L->ahead_n = (size_t)(c - next), L->ahead_h = strmap_hash(next, L->ahead_n);
-    strmap_prefetch(&L->entity->keys, L->ahead_h);
+    size_t room = (size_t)(end - line) < 64 ? (size_t)(end - line) : 64;
+    const char *c = room ? memchr(line, ',', room) : NULL;
+    if (!c || *line == '"') return -1;
+    *n = (size_t)(c - line), *h = strmap_hash(line, *n);
+    strmap_prefetch(&L->entity->keys, *h);
+    return 0;
+}
+
+static void look_ahead(loader *L, const char *next, const char *end)
+{
+    const strmap *keys = &L->entity->keys;
+    if (next == L->ahead2_s) {
+        L->ahead_s = next, L->ahead_n = L->ahead2_n, L->ahead_h = L->ahead2_h;
+        strmap_prefetch_rest(keys, L->ahead_h, L->ahead_n);
+    } else {
+        L->ahead_s = key_ahead(L, next, end, &L->ahead_h, &L->ahead_n) == 0 ? next : NULL;
+    }
+    L->ahead2_s = NULL;
+    if (next >= end) return;
+    const char *e = line_end(L, next, end);
+    size_t tn = e < end ? (*e == '\r' && e + 1 < end && e[1] == '\n' ? 2 : 1) : 0;
+    if (tn && key_ahead(L, e + tn, end, &L->ahead2_h, &L->ahead2_n) == 0) L->ahead2_s = e + tn;
 }
 
 static int feed_lines(loader *L, const char *p, const char *end, int stop_after_header, const char **rest)
 {
     int ahead = L->t->is_history && L->key_field == 0 && L->entity && L->entity->keys.slots;
-    L->ahead_s = NULL; /* a hash kept from another buffer could match a pointer in this one */
+    L->ahead_s = L->ahead2_s = NULL; /* a hash kept from another buffer could match a pointer in this one */
     L->lf = L->cr = NULL;
     if (!L->has_nul && p < end && memchr(p, 0, (size_t)(end - p))) L->has_nul = 1;
     if (L->pending_cr && p < end) { /* the LF of a CRLF whose CR ended the text fed last */
@@ -677,13 +703,13 @@ static int feed_lines(loader *L, const char *p, const char *end, int stop_after_
         const char *e = line_end(L, p, end);
         size_t cn = (size_t)(e - p), tn = 0;
         if (e < end) tn = *e == '\r' && e + 1 < end && e[1] == '\n' ? 2 : 1;
-        if (ahead && L->header_done) prefetch_next_key(L, e + tn, end);
+        if (ahead && L->header_done) look_ahead(L, e + tn, end);
         feed_line(L, p, cn, tn);
         if (tn) L->line++;
         if (tn == 1 && *e == '\r' && e + 1 == end) L->pending_cr = 1;
         p = e + tn;
     }
-    L->ahead_s = NULL;
+    L->ahead_s = L->ahead2_s = NULL;
     if (rest) *rest = p;
     return L->failed ? -1 : 0;
 }

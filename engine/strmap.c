@@ -106,6 +106,12 @@ int64_t strmap_find_hashed(const strmap *m, const char *s, size_t n, uint32_t h)
     return probe(m, &k, &slot);
 }
 
+void strmap_prefetch_rest(const strmap *m, uint32_t h, size_t n)
+{
+    const struct strmap_slot *e = &m->slots[h & (m->nslots - 1)];
+    if (n > 16 && e->id1 && e->hash == h) __builtin_prefetch(m->arena + (e->loc & OFF_MASK) + 16);
+}
+
 int64_t strmap_find(const strmap *m, const char *s, size_t n)
 {
     return strmap_find_hashed(m, s, n, hash_bytes(s, n));

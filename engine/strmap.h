@@ -37,6 +37,9 @@ int64_t strmap_find(const strmap *m, const char *s, size_t n);
 uint32_t strmap_hash(const char *s, size_t n);
 static inline void strmap_prefetch(const strmap *m, uint32_t h) { __builtin_prefetch(&m->slots[h & (m->nslots - 1)]); }
 int64_t strmap_find_hashed(const strmap *m, const char *s, size_t n, uint32_t h);
+/* A third step for a key over 16 bytes, once its slot has arrived: the rest of the key that
+ * slot holds is prefetched from the arena (nothing when the slot is another key's or free). */
+void strmap_prefetch_rest(const strmap *m, uint32_t h, size_t n);
 static inline const char *strmap_str(const strmap *m, uint32_t id, size_t *n)
 {
     *n = (size_t)(m->offs[id + 1] - m->offs[id]);
