@@ -299,6 +299,7 @@ static void run_lines(run_rows *rr, const run_info *r, const outset *o)
 {
     char t[16], detail[200];
     run_row(rr, "what", "name", -1, "detail");
+    if (rr->e == LXW_NO_ERROR) rr->e = put_cell(rr->sc, 0, 2, &(tcell){.tag = TC_PLAIN, .s = "rows", .n = 4}, 0);
     df_format_date(r->cfg->as_of, t);
     run_row(rr, "as_of", t, -1, NULL);
     run_row(rr, "rules", r->cfg->rules_path, -1, r->rules_sha256);

@@ -192,7 +192,7 @@ output {
   file = "calls.csv",
   where = at_risk,
   order = { "revenue_at_risk desc", "customer_id" },
-  columns = { "rank", "customer_id", "name", "score", "band", "revenue_at_risk", "reasons" },
+  columns = { "rank", "customer_id", "name", "score", "band", "renewal_date", "revenue_at_risk", "reasons" },
   split_by = "owner", unassigned = "unassigned",
   decimals = { revenue_at_risk = 2 },
 }
@@ -202,7 +202,7 @@ output {
   file = "calls.xlsx",
   where = at_risk,
   order = { "revenue_at_risk desc", "customer_id" },
-  columns = { "rank", "customer_id", "name", "score", "band", "revenue_at_risk", "reasons" },
+  columns = { "rank", "customer_id", "name", "score", "band", "renewal_date", "revenue_at_risk", "reasons" },
   split_by = "owner",
   decimals = { revenue_at_risk = 2 },
 }
