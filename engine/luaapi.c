@@ -53,6 +53,7 @@ static void api_end_row(void *ctx, int f)
 {
     csvw *w = live(ctx, f);
     if (w) csvw_end_row(w);
+    if (w && w->nomem) ((api_ctx *)ctx)->nomem = 1; /* a typed row kept in memory */
 }
 static void api_progress(void *ctx, double done, double total)
 {
@@ -114,7 +115,7 @@ static int api_capture(void *ctx)
 static int api_emit(void *ctx, int src, int dst, const uint32_t *order, size_t n)
 {
     api_ctx *a = ctx;
-    if (a->nomem) return -1;
+    if (a->nomem || a->files[src]->nomem) return a->nomem = 1, -1;
     csvw_emit(a->files[dst], a->files[src], order, n);
     return 0;
 }
@@ -135,7 +136,7 @@ static int api_sheet(void *ctx, int book, int src, const char *name, const uint3
                      const char *bands, const char *places)
 {
     api_ctx *a = ctx;
-    if (a->nomem) return -1;
+    if (a->nomem || a->files[src]->nomem) return a->nomem = 1, -1;
     sheet_opts so = {.band_col = band_col, .bands = bands, .places = places};
     if (books_sheet(a->books, book, a->files[src], name, order, n, &so, a->err) != DF_OK) return book_failed(a);
     return 0;

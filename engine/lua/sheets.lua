@@ -157,9 +157,20 @@ end
 local function write_book(job, api, b, srcs, counts)
   local id = api.book(api.ctx, b.file)
   if id < 0 then E.throw({ where = b.file, message = "cannot open the workbook" }) end
-  local used, rows = { run = true }, 0
+  -- the names declared come first: a sheet made from a value of split_by gets " 2" on a collision
+  local used, declared, rows = { run = true }, {}, 0
+  for _, sh in ipairs(b.sheets) do
+    if not sh.output.split_by then
+      local key = sh.name:lower()
+      if used[key] then
+        E.throw({ where = job.file .. ":" .. (b.line or sh.output.line), message = fmt("workbook %s: two sheets are named '%s'", b.file, sh.name) .. " — give one another name: { \"name\", \"" .. sh.file .. "\" }" })
+      end
+      used[key], declared[sh] = true, true
+    end
+  end
   for _, sh in ipairs(b.sheets) do
     local s = srcs[sh.output.file]
+    assert(declared[sh] or s.o.split_by)
     local band_col, bands = bands_of(job, s.o)
     local places = {}
     for i, c in ipairs(s.o.columns) do
@@ -169,10 +180,7 @@ local function write_book(job, api, b, srcs, counts)
     places = table.concat(places)
     for _, l in ipairs(s.lists) do
       local name = sh.name -- as declared: a name a workbook refuses is an error (workbook.c)
-      if s.o.split_by then name = unique(used, sheet_part(l.unassigned and s.o.unassigned or l.value), " ", sheet_cut)
-      elseif used[name:lower()] then
-        E.throw({ where = job.file .. ":" .. (b.line or s.o.line), message = fmt("workbook %s: two sheets are named '%s'", b.file, name) .. " — give one another name: { \"name\", \"" .. sh.file .. "\" }" })
-      else used[name:lower()] = true end
+      if s.o.split_by then name = unique(used, sheet_part(l.unassigned and s.o.unassigned or l.value), " ", sheet_cut) end
       if api.sheet(api.ctx, id, s.f, name, c_order(l.order), #l.order, band_col, bands, places) ~= 0 then
         E.throw({ where = b.file, message = "cannot write sheet " .. name })
       end
