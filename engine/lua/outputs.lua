@@ -49,6 +49,7 @@ local function sheet_options(job, spec, o, what)
   check(job, spec.split_by == nil or type(spec.split_by) == "string", what .. ": split_by must name one field, like \"owner\"", 3)
   check(job, spec.unassigned == nil or (type(spec.unassigned) == "string" and spec.unassigned ~= ""),
     what .. ": unassigned must be a name, like \"unassigned\"", 3)
+  check(job, spec.unassigned == nil or spec.split_by ~= nil, what .. ": unassigned names the list of the rows without a split_by value; give split_by too", 3)
   o.split_by, o.unassigned = spec.split_by, spec.unassigned or "unassigned"
   o.typed = o.xlsx or o.split_by ~= nil
 end

@@ -8,16 +8,17 @@
 local E = require("defector.errors")
 local ffi = require("ffi")
 local numbers = require("defector.numbers")
+local dates = require("defector.dates")
 local fmt = string.format
 
 local M = {}
 
 local MAX_SPLIT_FILES = 1000
 
--- A value of split_by as text ("" when it has none).
-local function label(v)
+-- A value of split_by as text, as a cell shows it ("" when it has none).
+local function label(v, is_date)
   if v == nil then return "" end
-  if type(v) == "number" then return numbers.text(v) end
+  if type(v) == "number" then return is_date and dates.text(v) or numbers.text(v) end
   return tostring(v)
 end
 
@@ -66,13 +67,14 @@ local function sheet_cut(name, tail) return utf8_cut(sheet_part(name), 31 - #tai
 
 -- The lists of output o: { { value = text or nil, order = {rows, from 1}, n } }; an unsplit
 -- output is one list.
-local function lists_of(src)
+local function lists_of(job, src)
   local o, idx = src.o, src.sorted
+  local is_date = o.split_by and require("defector.lists").is_date(job, o.split_by)
   if not o.split_by then return { { order = idx } } end
   local by, values = {}, {}
   local unassigned = { order = {}, unassigned = true }
   for _, i in ipairs(idx) do
-    local v = label(src.split[i])
+    local v = label(src.split[i], is_date)
     local l = unassigned
     if v ~= "" then
       l = by[v]
@@ -150,7 +152,7 @@ local function sources(job)
       out[Mt.o.file] = { o = Mt.o, f = Mt.f, sorted = order }
     end
   end
-  for _, s in pairs(out) do s.lists = lists_of(s) end
+  for _, s in pairs(out) do s.lists = lists_of(job, s) end
   return out
 end
 

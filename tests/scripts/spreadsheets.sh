@@ -58,6 +58,26 @@ assert_rc fee 5
 assert_err fee "column monthly_fee: 49.905 has more decimals than the 2 of decimals"
 assert_one_error fee
 
+# a tab between cells, the formula guard off (for files read by programs), fixed decimals; a
+# split by a date names its lists by the date
+cat > "$T/tab.lua" <<'LUA'
+entity { file = "customers.csv.gz", key = "customer_id",
+  columns = { customer_id = "text", name = "text", monthly_fee = "decimal", renewal_date = "date" } }
+output { file = "plain.tsv", order = { "customer_id" }, columns = { "customer_id", "name", "monthly_fee" },
+  separator = "\t", formula_guard = false, decimals = { monthly_fee = 3 } }
+output { file = "by_renewal.csv", order = { "customer_id" }, columns = { "rank", "customer_id" },
+  split_by = "renewal_date", unassigned = "no_contract" }
+LUA
+RULES_FILE="$T/tab.lua" run_engine tab "$T/tab-out"
+assert_rc tab 0
+check tab-bytes "plain.tsv: $(head -3 "$T/tab-out/plain.tsv" | od -c | head -5)" \
+  grep -qxF $'1234567890123456789\t"=HYPERLINK(""http://example.com"",""x"")"\t9.950' "$T/tab-out/plain.tsv"
+check tab-quote "plain.tsv: a name with a quote" grep -qxF $'000124\t"Zoë ""Z"" Müller"\t99.000' "$T/tab-out/plain.tsv"
+check tab-plus "plain.tsv: +46 kept without guard" grep -qxF $'C-7\t+46 70 123 45 67\t19.950' "$T/tab-out/plain.tsv"
+check split-date "by_renewal: files by date" test -f "$T/tab-out/by_renewal-2026-12-01.csv" -a -f "$T/tab-out/by_renewal-no_contract.csv"
+check split-date-rows "by_renewal-no_contract.csv: the customers without a renewal date, ranked from 1" \
+  cmp "$T/tab-out/by_renewal-no_contract.csv" <(printf 'rank,customer_id\n1,C-10\n2,C-12\n')
+
 # options a workbook does not take, and a decimal comma with ',' between cells
 printf 'entity { file = "customers.csv.gz", key = "customer_id", columns = { customer_id = "text" } }\noutput { file = "x.xlsx", columns = { "customer_id" }, bom = true }\n' > "$T/opt.lua"
 RULES_FILE="$T/opt.lua" run_engine opt "$T/opt-out"
