@@ -52,23 +52,25 @@ void books_free(books *bs)
     free(bs);
 }
 
-static void make_formats(book *k)
+/* The formats every sheet uses; -1 when one cannot be made (out of memory). */
+static int make_formats(book *k)
 {
     static const char *fixed[] = {"0", "0.0", "0.00", "0.000", "0.0000", "0.00000", "0.000000"};
     static const uint32_t fills[NBANDS] = {0xF8CBAD, 0xFFE699, 0xC6EFCE}; /* red, amber, green */
-    k->bold = workbook_add_format(k->wb);
+    if (!(k->bold = workbook_add_format(k->wb))) return -1;
     format_set_bold(k->bold);
-    k->date = workbook_add_format(k->wb);
+    if (!(k->date = workbook_add_format(k->wb))) return -1;
     format_set_num_format(k->date, "yyyy-mm-dd");
     for (int i = 0; i < 7; i++) {
-        k->fixed[i] = workbook_add_format(k->wb);
+        if (!(k->fixed[i] = workbook_add_format(k->wb))) return -1;
         format_set_num_format(k->fixed[i], fixed[i]);
     }
     for (int i = 0; i < NBANDS; i++) {
-        k->band[i] = workbook_add_format(k->wb);
+        if (!(k->band[i] = workbook_add_format(k->wb))) return -1;
         format_set_bg_color(k->band[i], fills[i]);
         format_set_pattern(k->band[i], LXW_PATTERN_SOLID);
     }
+    return 0;
 }
 
 int books_open(books *bs, outset *o, const char *name, df_error *err)
@@ -91,10 +93,11 @@ int books_open(books *bs, outset *o, const char *name, df_error *err)
         return DF_FAIL(err, DF_ERR_NOMEM, name, "out of memory"), -1;
     }
     lxw_doc_properties props = {.created = (time_t)bs->as_of * 86400};
-    workbook_set_properties(k->wb, &props);
-    make_formats(k);
     k->file = w;
-    return bs->n++;
+    bs->n++; /* freed with the books from now on */
+    if (workbook_set_properties(k->wb, &props) != LXW_NO_ERROR || make_formats(k) != 0)
+        return DF_FAIL(err, DF_ERR_NOMEM, name, "out of memory"), -1;
+    return bs->n - 1;
 }
 
 /* s[0..n) with a NUL, in the books' scratch buffer (NULL on out of memory). */
