@@ -12,7 +12,12 @@ PY=/usr/bin/python3
 CHECKER="$TESTS_DIR/fixtures/sheets_check.py"
 RULES_FILE="$REPO_DIR/rules/retention-workbook.lua"
 mkdir -p "$T/data"
-for f in customers events; do gzip -n -c "$TESTS_DIR/data/spreadsheets/$f.csv" > "$T/data/$f.csv.gz"; done
+for f in customers events; do
+  gzip -n -c "$TESTS_DIR/data/spreadsheets/$f.csv" > "$T/data/$f.csv.gz"
+  # tests/cases/spreadsheets reads the same customers, committed gzipped
+  check "case-data $f" "tests/cases/spreadsheets/data/$f.csv.gz is not tests/data/spreadsheets/$f.csv" \
+    cmp "$T/data/$f.csv.gz" "$TESTS_DIR/cases/spreadsheets/data/$f.csv.gz"
+done
 
 run_engine run1 "$T/out" --threads 1
 assert_rc run1 0
