@@ -513,6 +513,14 @@ csvw *outset_open(outset *o, const char *name, df_error *err)
     return w;
 }
 
+char *outset_temp_path(const outset *o, const char *name)
+{
+    size_t n = strlen(o->dir) + strlen(STAGING) + strlen(name) + 8;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/" STAGING "/%s.tmp", o->dir, name);
+    return p;
+}
+
 int outset_count(const outset *o) { return o->n; }
 const csvw *outset_file(const outset *o, int i) { return o->files[i]; }
 const char *outset_removed(const outset *o) { return o->removed ? o->removed : ""; }

@@ -53,6 +53,7 @@ static void api_end_row(void *ctx, int f)
 {
     csvw *w = live(ctx, f);
     if (w) csvw_end_row(w);
+    if (w && w->nomem) ((api_ctx *)ctx)->nomem = 1; /* a typed row kept in memory */
 }
 static void api_progress(void *ctx, double done, double total)
 {
@@ -83,6 +84,70 @@ static int api_write_rows(void *ctx, int f, const uint32_t *order, size_t n)
     return csvw_write_rows(a->files[f], order, n);
 }
 
+/* ---- outputs for spreadsheets (sheets.lua) ---- */
+
+static void api_configure(void *ctx, int f, int sep, int dec_comma, int guard, int bom, int typed)
+{
+    csvw *w = live(ctx, f);
+    if (w) csvw_configure(w, (char)sep, dec_comma, guard, bom, typed);
+}
+static void api_fixed(void *ctx, int f, double v, int places)
+{
+    csvw *w = live(ctx, f);
+    if (w) csvw_fixed(w, v, places);
+}
+static void api_date(void *ctx, int f, int32_t days, const char *s, size_t n)
+{
+    csvw *w = live(ctx, f);
+    if (w) csvw_date(w, days, s, n);
+}
+/* A writer that only keeps rows, owned by ctx (a worker's are all of that kind). */
+static int api_capture(void *ctx)
+{
+    api_ctx *a = ctx;
+    if (a->n == API_MAX_FILES) return -1;
+    csvw *w = csvw_capture_new();
+    if (!w) return a->nomem = 1, -1;
+    a->owned[a->n] = a->o != NULL;
+    a->files[a->n] = w;
+    return a->n++;
+}
+static int api_emit(void *ctx, int src, int dst, const uint32_t *order, size_t n)
+{
+    api_ctx *a = ctx;
+    if (a->nomem || a->files[src]->nomem) return a->nomem = 1, -1;
+    csvw_emit(a->files[dst], a->files[src], order, n);
+    return 0;
+}
+/* A failure of a workbook is kept like one of an output file (open_failed): the cause reported. */
+static int book_failed(api_ctx *a)
+{
+    if (!a->open_failed) a->open_failed = 1, a->open_err = *a->err;
+    return -1;
+}
+static int api_book(void *ctx, const char *name)
+{
+    api_ctx *a = ctx;
+    if (!a->books || !a->o) return -1;
+    int b = books_open(a->books, a->o, name, a->err);
+    return b < 0 ? book_failed(a) : b;
+}
+static int api_sheet(void *ctx, int book, int src, const char *name, const uint32_t *order, size_t n, int band_col,
+                     const char *bands, const char *places)
+{
+    api_ctx *a = ctx;
+    if (a->nomem || a->files[src]->nomem) return a->nomem = 1, -1;
+    sheet_opts so = {.band_col = band_col, .bands = bands, .places = places};
+    if (books_sheet(a->books, book, a->files[src], name, order, n, &so, a->err) != DF_OK) return book_failed(a);
+    return 0;
+}
+
+void api_free_owned(api_ctx *ctx)
+{
+    for (int f = 0; f < ctx->n; f++)
+        if (ctx->owned[f]) csvw_capture_free(ctx->files[f]), ctx->files[f] = NULL, ctx->owned[f] = 0;
+}
+
 void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_failed)
 {
     *api = (df_api){.ctx = ctx,
@@ -104,7 +169,14 @@ void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_fa
                     .scan_candidates = df_scan_candidates,
                     .scan_run = df_scan_run,
                     .scan_free = df_scan_free,
-                    .text_at = api_text_at};
+                    .text_at = api_text_at,
+                    .configure = api_configure,
+                    .fixed = api_fixed,
+                    .date = api_date,
+                    .capture = api_capture,
+                    .emit = api_emit,
+                    .book = api_book,
+                    .sheet = api_sheet};
 }
 
 df_status api_failure(const api_ctx *ctx, df_status st, df_error *err)

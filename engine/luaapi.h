@@ -8,14 +8,17 @@
 #include "output.h"
 #include "progress.h"
 #include "scoreapi.h"
+#include "workbook.h"
 
-#define API_MAX_FILES 64
+#define API_MAX_FILES 1100 /* outputs split per value (sheets.lua) stop at 1000 files */
 
 typedef struct api_ctx {
     outset *o; /* NULL: a scoring worker's, whose writers only capture rows */
     df_error *err;
     progress *prog;
-    csvw *files[API_MAX_FILES]; /* by the number api->open returned */
+    csvw *files[API_MAX_FILES]; /* by the number api->open (or api->capture) returned */
+    unsigned char owned[API_MAX_FILES]; /* the run's writers that only keep rows (api->capture) */
+    books *books; /* the run's workbooks (NULL for a worker) */
     int n;
     int nomem; /* a capture failed for memory: nothing more is written, the run fails */
     int open_failed; /* an output file could not be created: the run fails with open_err (why, */
@@ -30,5 +33,7 @@ void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_fa
 df_status api_failure(const api_ctx *ctx, df_status st, df_error *err);
 /* Frees the capturing writers of a worker's ctx (the run's own writers belong to its outset). */
 void api_free_captures(api_ctx *ctx);
+/* Frees the run's writers that only kept rows (api->capture) once the outputs are written. */
+void api_free_owned(api_ctx *ctx);
 
 #endif

@@ -265,7 +265,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
                  const score_opts *so, score_stats *st, df_error *err)
 {
     scoring sc = {.b = b, .tables = tables, .ntables = ntables, .as_of = as_of, .n = tables[0].nrows, .so = so,
-                  .ctx = {.o = o, .err = err, .prog = prog}};
+                  .ctx = {.o = o, .err = err, .prog = prog, .books = so->books}};
     sc.parts = parts_for(sc.n, so);
     sc.first_failed = sc.parts;
     api_init(&sc.api, &sc.ctx, watchdog_watch(so->wd, 0), &sc.first_failed);
@@ -282,6 +282,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     progress_end(prog);
     assert(lua_gettop(lb_lua(b)) == top + (s == DF_OK));
     if (s != DF_OK && sc.ctx.open_failed) *err = sc.ctx.open_err, s = err->status;
+    api_free_owned(&sc.ctx);
     if (s != DF_OK) return s;
     st->states = sc.parts;
     read_stats(lb_lua(b), st);

@@ -8,6 +8,7 @@
 #include "output.h"
 #include "progress.h"
 #include "watchdog.h"
+#include "workbook.h"
 
 #define DF_MAX_RULES 256
 #define DF_MAX_WARNINGS 32
@@ -34,6 +35,7 @@ typedef struct score_opts {
     const char *source;   /* the rule file's text */
     size_t source_len;
     watchdog *wd;         /* started by the caller with the budgets; part k writes to its watch k */
+    books *books;         /* the run's workbooks (workbook.h), closed by the caller */
 } score_opts;
 
 /* Scores every entity and writes the outputs the rule file declares into o. */

@@ -31,6 +31,7 @@ csvw *csvw_new_file(int fd, const char *name, const char *final)
     csvw *w = calloc(1, sizeof *w);
     if (w) {
         w->fd = fd;
+        w->sep = ',', w->guard = 1;
         w->name = strdup(name);
         w->final = strdup(final);
         w->buf = malloc(WBUF);
@@ -120,12 +121,21 @@ static void out1(csvw *w, char c)
     else out(w, &c, 1);
 }
 
+static void typed_cell(csvw *w, int tag, const void *p, size_t n);
+
 static void put_field(csvw *w, const char *s, size_t n, int guard)
 {
-    if (w->ncells++) out1(w, ',');
-    int g = guard && n > 0 && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r');
+    if (w->typed) {
+        uint32_t len = (uint32_t)n;
+        typed_cell(w, guard ? TC_TEXT : TC_PLAIN, &len, sizeof len);
+        out(w, s, n);
+        return;
+    }
+    char sep = w->sep;
+    if (w->ncells++) out1(w, sep);
+    int g = guard && w->guard && n > 0 && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r');
     int q = 0;
-    for (size_t i = 0; i < n && !q; i++) q = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
+    for (size_t i = 0; i < n && !q; i++) q = s[i] == sep || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
     if (!q) {
         if (g) out1(w, '\'');
         out(w, s, n);
@@ -172,7 +182,11 @@ void csvw_printf(csvw *w, const char *fmt, ...)
 
 void csvw_text(csvw *w, const char *s, size_t n) { put_field(w, s, n, 1); }
 void csvw_plain(csvw *w, const char *s, size_t n) { put_field(w, s, n, 0); }
-void csvw_empty(csvw *w) { put_field(w, "", 0, 0); }
+void csvw_empty(csvw *w)
+{
+    if (w->typed) typed_cell(w, TC_EMPTY, NULL, 0);
+    else put_field(w, "", 0, 0);
+}
 
 /* buf holds "[-]d.ddde+XX" (n bytes): the same 15 significant digits without an exponent. */
 static int fixed_digits(char *buf, size_t cap, int n)
@@ -251,11 +265,59 @@ int format_number(double v, char *buf, size_t cap)
     return n;
 }
 
+/* A number's text into the file: with a decimal comma when asked. */
+static void put_number(csvw *w, char *b, int n)
+{
+    if (w->dec_comma)
+        for (int i = 0; i < n; i++)
+            if (b[i] == '.') b[i] = ',';
+    put_field(w, b, (size_t)n, 0);
+}
+
 void csvw_number(csvw *w, double v)
 {
+    if (w->typed) {
+        typed_cell(w, TC_NUM, &v, sizeof v);
+        return;
+    }
     char b[64];
     int n = format_number(v, b, sizeof b);
-    put_field(w, b, (size_t)n, 0);
+    put_number(w, b, n);
+}
+
+void csvw_fixed(csvw *w, double v, int places)
+{
+    if (w->typed) {
+        unsigned char pl = (unsigned char)places;
+        typed_cell(w, TC_FIXED, &v, sizeof v);
+        out(w, (const char *)&pl, 1);
+        return;
+    }
+    char b[96];
+    int n = format_number(v, b, 64);
+    const char *dot = memchr(b, '.', (size_t)n);
+    int dec = dot ? n - (int)(dot - b) - 1 : 0;
+    if (!isfinite(v)) {
+    } else if (dec > places) { /* more digits than asked: the rule file checks values before */
+        n = snprintf(b, sizeof b, "%.*f", places, v);
+    } else {
+        if (!dot && places > 0) b[n++] = '.';
+        while (dec < places) b[n++] = '0', dec++;
+        b[n] = 0;
+    }
+    put_number(w, b, n);
+}
+
+void csvw_date(csvw *w, int32_t days, const char *s, size_t n)
+{
+    if (!w->typed) {
+        put_field(w, s, n, 0);
+        return;
+    }
+    unsigned char len = (unsigned char)(n > 255 ? 255 : n);
+    typed_cell(w, TC_DATE, &days, sizeof days);
+    out(w, (const char *)&len, 1);
+    out(w, s, len);
 }
 
 void csvw_int(csvw *w, int64_t v)
@@ -267,6 +329,16 @@ void csvw_int(csvw *w, int64_t v)
 
 void csvw_end_row(csvw *w)
 {
+    if (w->typed) { /* a row written cell by cell (a header, a metrics table): captured too */
+        if (!w->capturing) csvw_row_begin(w);
+        if (!w->header_done) {
+            w->hdr_start = w->cur_start, w->hdr_end = w->memlen;
+            w->capturing = 0, w->ncells = 0, w->header_done = 1;
+        } else if (csvw_row_end(w) != 0) {
+            w->nomem = 1;
+        }
+        return;
+    }
     out1(w, '\n');
     w->ncells = 0;
     if (w->header_done) w->rows++;
@@ -287,6 +359,10 @@ int csvw_row_begin(csvw *w)
 
 void csvw_row_split(csvw *w)
 {
+    if (w->typed) {
+        typed_cell(w, TC_RANK, NULL, 0);
+        return;
+    }
     w->cur_split = w->memlen | (w->ncells ? SPLIT_COMMA : 0);
     w->ncells++;
 }
@@ -311,7 +387,7 @@ int csvw_row_end(csvw *w)
 csvw *csvw_capture_new(void)
 {
     csvw *w = calloc(1, sizeof(csvw));
-    if (w) w->fd = -1;
+    if (w) w->fd = -1, w->sep = ',', w->guard = 1;
     return w;
 }
 
@@ -359,7 +435,7 @@ int csvw_write_rows(csvw *w, const uint32_t *order, size_t n)
             split &= ~SPLIT_COMMA;
             put_file(w, w->membuf + start, split - start);
             char rank[32];
-            int rn = snprintf(rank, sizeof rank, comma ? ",%zu" : "%zu", k + 1);
+            int rn = comma ? snprintf(rank, sizeof rank, "%c%zu", w->sep, k + 1) : snprintf(rank, sizeof rank, "%zu", k + 1);
             put_file(w, rank, (size_t)rn);
             put_file(w, w->membuf + split, end - split);
         }
@@ -367,4 +443,95 @@ int csvw_write_rows(csvw *w, const uint32_t *order, size_t n)
         w->rows++;
     }
     return 0;
+}
+
+/* ---- spreadsheet options and typed cells ---- */
+
+void csvw_configure(csvw *w, char sep, int dec_comma, int guard, int bom, int typed)
+{
+    w->sep = sep, w->dec_comma = dec_comma, w->guard = guard, w->typed = typed;
+    if (bom && !typed) put_file(w, "\xEF\xBB\xBF", 3);
+}
+
+/* A typed cell's tag and fixed part; outside a captured row a row is started (a header, a
+ * metrics row written cell by cell). */
+static void typed_cell(csvw *w, int tag, const void *p, size_t n)
+{
+    if (!w->capturing) csvw_row_begin(w);
+    w->ncells++;
+    out1(w, (char)tag);
+    out(w, p, n);
+}
+
+void tcell_next(const char **p, tcell *c)
+{
+    const char *q = *p;
+    uint32_t len;
+    unsigned char small;
+    memset(c, 0, sizeof *c);
+    c->tag = (unsigned char)*q++;
+    switch (c->tag) {
+    case TC_TEXT:
+    case TC_PLAIN:
+        memcpy(&len, q, sizeof len);
+        c->s = q + sizeof len, c->n = len;
+        q += sizeof len + len;
+        break;
+    case TC_NUM: memcpy(&c->v, q, sizeof c->v), q += sizeof c->v; break;
+    case TC_FIXED:
+        memcpy(&c->v, q, sizeof c->v), q += sizeof c->v;
+        c->places = (unsigned char)*q++;
+        break;
+    case TC_DATE:
+        memcpy(&c->days, q, sizeof c->days), q += sizeof c->days;
+        small = (unsigned char)*q++;
+        c->s = q, c->n = small, q += small;
+        break;
+    default: break; /* EMPTY, RANK */
+    }
+    *p = q;
+}
+
+uint64_t csvw_typed_rows(const csvw *w) { return w->nspans / 3; }
+
+void csvw_typed_row(const csvw *w, int64_t i, const char **start, const char **end)
+{
+    if (i < 0) {
+        *start = w->membuf + w->hdr_start, *end = w->membuf + w->hdr_end;
+        return;
+    }
+    const uint64_t *sp = &w->spans[3 * (uint64_t)i];
+    *start = w->membuf + sp[0], *end = w->membuf + sp[2];
+}
+
+/* One typed row as CSV into dst; rank is its position in its list. */
+static void emit_row(csvw *dst, const char *p, const char *end, uint64_t rank)
+{
+    tcell c;
+    while (p < end) {
+        tcell_next(&p, &c);
+        switch (c.tag) {
+        case TC_TEXT: put_field(dst, c.s, c.n, 1); break;
+        case TC_PLAIN:
+        case TC_DATE: put_field(dst, c.s, c.n, 0); break;
+        case TC_NUM: csvw_number(dst, c.v); break;
+        case TC_FIXED: csvw_fixed(dst, c.v, c.places); break;
+        case TC_RANK: csvw_int(dst, (int64_t)rank); break;
+        default: csvw_empty(dst); break;
+        }
+    }
+    csvw_end_row(dst);
+}
+
+void csvw_emit(csvw *dst, const csvw *src, const uint32_t *order, size_t n)
+{
+    const char *a, *b;
+    if (!dst->header_done) {
+        csvw_typed_row(src, -1, &a, &b);
+        emit_row(dst, a, b, 0);
+    }
+    for (size_t k = 0; k < n; k++) {
+        csvw_typed_row(src, order[k], &a, &b);
+        emit_row(dst, a, b, k + 1);
+    }
 }

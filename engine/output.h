@@ -36,6 +36,13 @@ typedef struct csvw {
     uint64_t *spans; /* per row: start, split (| SPLIT_COMMA), end in membuf */
     uint64_t nspans, spans_cap;
     uint64_t cur_start, cur_split;
+    /* spreadsheet options (csvw_configure): the separator, a decimal comma, the formula guard */
+    char sep;
+    int dec_comma, guard;
+    /* typed: cells are kept as typed records (see TYPED CELLS below), not as CSV text, for a
+     * workbook sheet or an output split in several lists; the header row is [hdr_start, hdr_end) */
+    int typed;
+    uint64_t hdr_start, hdr_end;
 } csvw;
 
 typedef struct outset outset;
@@ -54,6 +61,9 @@ void outset_free(outset *o);
  * ends the process (another thread may still be writing its files). */
 void outset_unlink_temps(const outset *o);
 int outset_count(const outset *o);
+/* The path of name's file in the staging folder (malloc'd): for a writer that writes by path
+ * (a workbook, see workbook.c) into the file outset_open made. */
+char *outset_temp_path(const outset *o, const char *name);
 const csvw *outset_file(const outset *o, int i);
 /* After a commit: the files of earlier runs it removed, as "a, b" ("" when none). */
 const char *outset_removed(const outset *o);
@@ -97,6 +107,37 @@ int csvw_write_rows(csvw *w, const uint32_t *order, size_t n);
 csvw *csvw_capture_new(void);
 void csvw_capture_free(csvw *w);
 int csvw_append_rows(csvw *dst, csvw *src);
+
+/* ---- spreadsheet options and typed cells ----
+ * csvw_configure: sep ',' ';' or '\t'; dec_comma: numbers with a decimal comma; guard: the
+ * formula guard of text cells (1 by default); bom: a UTF-8 byte order mark first (a file writer
+ * only); typed: keep typed cells instead of CSV text (before any cell is written). */
+void csvw_configure(csvw *w, char sep, int dec_comma, int guard, int bom, int typed);
+/* A number with exactly places decimals (49.90); a date (its days since 1970 and its text). */
+void csvw_fixed(csvw *w, double v, int places);
+void csvw_date(csvw *w, int32_t days, const char *s, size_t n);
+
+/* TYPED CELLS: in a typed writer each cell is a record: a tag byte, then for TEXT and PLAIN a
+ * uint32 length and the bytes, NUM a double, FIXED a double and a places byte, DATE an int32
+ * and a length byte and the text; EMPTY and RANK (the row's position in its list, from 1) have
+ * nothing more. Rows are spans like captured CSV rows. */
+enum { TC_TEXT = 1, TC_PLAIN, TC_NUM, TC_FIXED, TC_DATE, TC_EMPTY, TC_RANK };
+typedef struct tcell {
+    int tag;
+    const char *s; /* TEXT, PLAIN, DATE */
+    size_t n;
+    double v; /* NUM, FIXED */
+    int places; /* FIXED */
+    int32_t days; /* DATE */
+} tcell;
+/* Decodes the cell at *p (below end) into c and moves *p past it. */
+void tcell_next(const char **p, tcell *c);
+/* Row i of typed writer w (i = -1: the header) as [*start, *end). */
+void csvw_typed_row(const csvw *w, int64_t i, const char **start, const char **end);
+uint64_t csvw_typed_rows(const csvw *w);
+/* Writes rows order[0..n) of typed writer src as CSV into dst (with dst's options), the header
+ * first when dst has none yet, a rank numbered from 1. */
+void csvw_emit(csvw *dst, const csvw *src, const uint32_t *order, size_t n);
 
 /* "dir/file", malloc'd (NULL on out of memory). */
 char *path_join(const char *dir, const char *file);

@@ -21,6 +21,7 @@
 #include "progress.h"
 #include "run.h"
 #include "sha256.h"
+#include "workbook.h"
 
 df_status run_read_file(const char *path, const char *what, char **buf, size_t *len, df_error *err)
 {
@@ -294,7 +295,9 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) st = run_load(&r, o, prog, NULL, err);
     if (st == DF_OK) st = guard_as_of(&r, warnings, DF_MAX_WARNINGS, &nwarnings, err);
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
-    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd};
+    books *bks = books_new(cfg->as_of);
+    if (st == DF_OK && !bks) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks};
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
     watchdog_stop(wd);
     if (st == DF_OK) add_warnings(&r.score, warnings, nwarnings);
@@ -305,6 +308,8 @@ df_status df_run(const df_config *config, df_error *err)
         r.t_total = now_seconds() - t0;
         st = summary_write(o, &r, err);
     }
+    if (st == DF_OK) st = books_close(bks, &r, o, err);
+    books_free(bks);
     if (st == DF_OK) st = outset_commit(o, err);
     if (st == DF_OK && !cfg->quiet) summary_report(&r, o, stderr);
     if (st != DF_OK) outset_abort(o);

@@ -96,6 +96,17 @@ typedef struct df_api {
     void (*scan_free)(struct df_scan *s);
     /* a text cell straight from a text column: row's bytes arena[offs[row] .. offs[row+1]) */
     void (*text_at)(void *ctx, int f, const uint64_t *offs, const char *arena, uint64_t row);
+    /* outputs for spreadsheets (engine/lua/sheets.lua): a file's CSV options, or typed cells
+     * (typed = 1) for a writer that only keeps rows (capture) until they are emitted as a CSV
+     * file or a workbook sheet; a number with fixed decimals; a date (days, and its text) */
+    void (*configure)(void *ctx, int f, int sep, int dec_comma, int guard, int bom, int typed);
+    void (*fixed)(void *ctx, int f, double v, int places);
+    void (*date)(void *ctx, int f, int32_t days, const char *s, size_t n);
+    int (*capture)(void *ctx);
+    int (*emit)(void *ctx, int src, int dst, const uint32_t *order, size_t n);
+    int (*book)(void *ctx, const char *name);
+    int (*sheet)(void *ctx, int book, int src, const char *name, const uint32_t *order, size_t n, int band_col,
+                 const char *bands, const char *places);
 } df_api;
 /* ffi:end */
 

@@ -29,10 +29,17 @@ end
 -- and column (`cell`, "list.csv, column x") and the line that makes the value (`where`).
 function M.writer(api, job)
   local ctx = api.ctx
-  return function(f, v, is_date, cell, where)
+  return function(f, v, is_date, cell, where, places)
     if v == nil then api.empty(ctx, f)
     elseif type(v) == "number" then
-      if is_date then local s = dates.text(v); api.plain(ctx, f, s, #s)
+      if is_date then local s = dates.text(v); api.date(ctx, f, v, s, #s)
+      elseif places then
+        -- fixed decimals pad (49.9 -> 49.90), never round: a value with more is refused
+        if v == v and numbers.round(v, places) ~= v then
+          E.throw({ where = where or job.file, message = fmt("output %s: %s has more decimals than the %d of decimals = { ... }; round it in the rule file (round(x, %d)) or allow more decimals",
+            cell or "?", numbers.text(v), places, places) })
+        end
+        api.fixed(ctx, f, v, places)
       else api.number(ctx, f, v) end
     elseif type(v) == "boolean" then
       local s = v and "true" or "false"
@@ -54,6 +61,15 @@ function M.header(api, f, cols)
   api.end_row(api.ctx, f)
 end
 
+-- The writer of output o: its file, with its CSV options; or, for an output that goes to a
+-- workbook or is split (o.typed), a writer keeping typed rows for sheets.lua.
+function M.open(api, o)
+  local f = o.typed and api.capture(api.ctx) or api.open(api.ctx, o.file)
+  if f < 0 then E.throw({ where = o.file, message = "cannot open the output file" }) end
+  api.configure(api.ctx, f, o.sep:byte(), o.decimal_comma and 1 or 0, o.guard and 1 or 0, o.bom and 1 or 0, o.typed and 1 or 0)
+  return f
+end
+
 -- job.lists: the list outputs, their files opened (a part's writers only capture rows).
 function M.setup(job, api, part)
   job.lists = {}
@@ -67,10 +83,9 @@ function M.setup(job, api, part)
   job.reasons_buffer = require("string.buffer").new()
   for _, o in ipairs(job.outputs) do
     if o.kind == "list" then
-      local f = api.open(api.ctx, o.file)
-      if f < 0 then E.throw({ where = o.file, message = "cannot open the output file" }) end
+      local f = M.open(api, o)
       if not part then M.header(api, f, o.columns) end
-      local L = { o = o, f = f, m = 0, keys = {}, text_keys = {}, label = "output " .. o.file }
+      local L = { o = o, f = f, m = 0, keys = {}, text_keys = {}, label = "output " .. o.file, split = o.split_by and {} }
       for k = 1, #o.order do L.keys[k] = {} end
       job.lists[#job.lists + 1] = L
     end
@@ -168,19 +183,19 @@ local function reasons_into_buffer(g, job, text)
 end
 
 -- Writes field f of the loop's entity as a cell of list file `file`.
-local function write_field(g, job, L, f)
+local function write_field(g, job, L, f, places)
   if f == "reason_codes" or f == "reasons" then
     reasons_into_buffer(g, job, f == "reasons")
     return g.add("    A.text(A.ctx, %d, RB:ref())", L.f)
   end
   local text = g.text_columns[f]
-  if text then
+  if text and not places then
     local v = g.bind("view", text)
     return g.add("    A.text_at(A.ctx, %d, VIEW[%d].offs, VIEW[%d].arena, blo + _df_i - 1)", L.f, v, v)
   end
   local line = job.field_line[f]
-  g.add("    W(%d, %s, %s, %q, %q)", L.f, g.value(f), tostring(M.is_date(job, f)), L.o.file .. ", column " .. f,
-    job.file .. (type(line) == "number" and (":" .. line) or ""))
+  g.add("    W(%d, %s, %s, %q, %q, %s)", L.f, g.value(f), tostring(M.is_date(job, f)), L.o.file .. ", column " .. f,
+    job.file .. (type(line) == "number" and (":" .. line) or ""), tostring(places))
 end
 
 -- An expression for the value of a list's field f, for a sort key.
@@ -213,13 +228,14 @@ function M.emit(g, job, L, l)
       elseif type(col.field) == "function" then
         g.add("    _df_s = nil")
         compile.call(g, col.field, "_df_s")
-        g.add("    W(%d, _df_s, false)", L.f)
+        g.add("    W(%d, _df_s, false, %q, nil, %s)", L.f, o.file .. ", column " .. col.name, tostring(o.decimals[col.name]))
       else
-        write_field(g, job, L, col.field)
+        write_field(g, job, L, col.field, o.decimals[col.name])
       end
     end
     g.add("    A.row_end(A.ctx, %d)", L.f)
     g.add("    local m = L.m + 1; L.m = m")
+    if o.split_by then g.add("    L.split[m] = %s", key_expr(g, job, o.split_by)) end
     for k, key in ipairs(o.order) do
       -- a text column sorts by its row: its bytes are compared where the keys before it tie
       -- (no string made per row)
@@ -283,12 +299,16 @@ function M.finish(job, api, counts)
       end
       return x < y
     end)
-    local arr = ffi.new("uint32_t[?]", m > 0 and m or 1)
-    for i = 1, m do arr[i - 1] = idx[i] - 1 end
-    if api.write_rows(api.ctx, L.f, arr, m) ~= 0 then
-      E.throw({ where = o.file, message = "cannot write the output file (out of memory?)" })
+    if o.typed then
+      L.sorted = idx -- sheets.lua writes it (split, as sheets, as a CSV file)
+    else
+      local arr = ffi.new("uint32_t[?]", m > 0 and m or 1)
+      for i = 1, m do arr[i - 1] = idx[i] - 1 end
+      if api.write_rows(api.ctx, L.f, arr, m) ~= 0 then
+        E.throw({ where = o.file, message = "cannot write the output file (out of memory?)" })
+      end
+      counts[o.file] = m
     end
-    counts[o.file] = m
   end
 end
 

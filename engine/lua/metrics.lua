@@ -260,16 +260,16 @@ end
 function M.finish(job, api, counts)
   for _, Mt in ipairs(job.mets) do
     local o = Mt.o
-    local f = api.open(api.ctx, o.file)
-    if f < 0 then E.throw({ where = o.file, message = "cannot open the output file" }) end
+    local f = lists.open(api, o)
     local rows = rows_of(job, Mt)
     table.sort(rows, sorter(job, o.order))
     lists.header(api, f, o.columns)
     for _, r in ipairs(rows) do
-      for _, col in ipairs(o.columns) do job.write_value(f, r[col.name], col.group and lists.is_date(job, col.group), o.file .. ", column " .. col.name, job.file .. ":" .. o.line) end
+      for _, col in ipairs(o.columns) do job.write_value(f, r[col.name], col.group and lists.is_date(job, col.group), o.file .. ", column " .. col.name, job.file .. ":" .. o.line, o.decimals[col.name]) end
       api.end_row(api.ctx, f)
     end
-    counts[o.file] = #rows
+    Mt.f, Mt.nrows = f, #rows -- a typed table: sheets.lua writes it
+    if not o.typed then counts[o.file] = #rows end
   end
 end
 

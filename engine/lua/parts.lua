@@ -12,7 +12,7 @@ local M = {}
 function M.pack(job, S)
   local part = { lists = {}, mets = {}, fire = S.fire_counts, errors = S.error_counts, error_rows = S.error_rows,
                  overrides = S.override_count }
-  for l, L in ipairs(job.lists) do part.lists[l] = { m = L.m, keys = L.keys } end
+  for l, L in ipairs(job.lists) do part.lists[l] = { m = L.m, keys = L.keys, split = L.split } end
   for m, Mt in ipairs(job.mets) do
     local groups = {}
     for gi, grp in ipairs(Mt.order) do
@@ -45,6 +45,10 @@ function M.merge(job, S, p)
     local pl, m = p.lists[l], L.m
     for k = 1, #L.keys do
       local dst, src = L.keys[k], pl.keys[k] or {}
+      for j = 1, pl.m do dst[m + j] = src[j] end
+    end
+    if L.split then
+      local dst, src = L.split, pl.split or {}
       for j = 1, pl.m do dst[m + j] = src[j] end
     end
     L.m = m + pl.m

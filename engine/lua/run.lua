@@ -214,6 +214,7 @@ function M.finish(job, S, other_parts, t0)
   local counts = {}
   lists.finish(job, api, counts)
   metrics.finish(job, api, counts)
+  require("defector.sheets").finish(job, api, counts)
   return M.stats(job, S, t0, t1, api.now(), counts)
 end
 

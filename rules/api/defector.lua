@@ -79,8 +79,15 @@ function value(name, fn) end
 ---@field where? fun(c: Customer): boolean
 ---@field order? string[] field names, optionally followed by " desc"
 ---@field columns table field names or {"header", field or function(c)}
+---@field decimals? table<string, integer> fixed decimals per column: { revenue_at_risk = 2 } (49.90)
+---@field bom? boolean CSV: a UTF-8 byte order mark first (Excel then reads UTF-8)
+---@field separator? string CSV: "," (default), ";" or "\t"
+---@field decimal_comma? boolean CSV: 19,95 instead of 19.95 (needs separator ";" or "\t")
+---@field formula_guard? boolean CSV: the ' before text starting with = + - @ (default true)
+---@field split_by? string one list per value of this field (a file, or a sheet in a .xlsx)
+---@field unassigned? string the name of the list of rows without a value (default "unassigned")
 
----A list output: one row per customer that passes `where`.
+---A list output (a .csv file, or a workbook when file ends in .xlsx): one row per customer that passes `where`.
 ---@param spec OutputSpec
 function output(spec) end
 
@@ -90,10 +97,23 @@ function output(spec) end
 ---@field group_by? string[]
 ---@field order? string[]
 ---@field columns table group_by names or {"name", count() | sum(...) | avg(...) | function(row)}
+---@field decimals? table<string, integer> fixed decimals per column
+---@field bom? boolean
+---@field separator? string
+---@field decimal_comma? boolean
+---@field formula_guard? boolean
 
 ---A metric table: one row per group.
 ---@param spec MetricsSpec
 function metrics(spec) end
+
+---@class WorkbookSpec
+---@field file string a name ending in .xlsx
+---@field sheets table output files, or {"sheet name", "output.csv", decimals = {...}}
+
+---A workbook gathering outputs as its sheets (plus a sheet "run"); the CSV files stay.
+---@param spec WorkbookSpec
+function workbook(spec) end
 
 ---History rows that pass the filter: count(events, {event_type = "complaint", last_days = 90});
 ---or, in metrics, customers: count() or count(function(c) ... end).
