@@ -42,6 +42,10 @@ typedef struct loader {
     const char *disp;
     struct csv_parser p;
     int failed;
+    char delim;      /* the declared delimiter (t->dl; ',' by default) */
+    int check_utf8;  /* text cells and header names are checked to be UTF-8 (no encoding declared) */
+    int filled;      /* fields of the current record that are not empty (0: an empty row, skipped) */
+    int empty_tail;  /* empty cells at the end of the header: a row may leave them out */
     int header_only; /* csvload_header: stop at the header, no table */
     size_t max_record;
     /* header */
@@ -69,6 +73,7 @@ typedef struct loader {
     int defer_keys;    /* entity block: keys interned (duplicates found) at append */
     int bad_field;     /* first field that failed to parse, -1 none */
     const char *bad_reason;
+    char bad_why[700]; /* a copy of bad_reason (a hint's text lasts only until the next refusal) */
     size_t bad_off, bad_len; /* its text, in sbuf */
     char *raw;
     size_t rawlen, rawcap;
@@ -89,6 +94,8 @@ static void loader_init(loader *L, table *t, const table *entity, const load_opt
     L->t = t, L->entity = entity, L->o = o, L->err = err;
     L->line = 1, L->bad_field = -1, L->last_owner = -1;
     L->disp = o->display ? o->display : t->path;
+    L->delim = t->dl.delim ? t->dl.delim : ',';
+    L->check_utf8 = t->dl.encoding == ENC_UTF8;
     L->max_record = o->max_record ? o->max_record : MAX_RECORD_BYTES;
 }
 
@@ -156,6 +163,21 @@ static void reject(loader *L, int field, const char *reason, const char *text, s
     L->o->on_reject(L->o->reject_ctx, L->t->file, L->rec_line, col_name, reason, L->rec, rn);
 }
 
+/* Text that is not UTF-8 in a file without a declared encoding: the file is in another
+ * encoding (Windows-1252, Latin-1), and every such text would go out garbled under a UTF-8
+ * label: the load stops, whatever --max-rejects allows. */
+static void not_utf8(loader *L, int field, const char *s, size_t n, size_t at)
+{
+    char w[512], ex[MSG_TEXT + 8];
+    where_at(L, w, sizeof w, field);
+    excerpt(ex, sizeof ex, s, n);
+    DF_FAIL(L->err, DF_ERR_DATA, w,
+            "not UTF-8 text: byte 0x%02X at byte %zu of \"%s\". The file is in another encoding: declare it for this "
+            "input, e.g. encoding = \"windows-1252\" (Excel on Windows) or encoding = \"latin-1\", or export it again as UTF-8",
+            (unsigned char)s[at], at + 1, ex);
+    L->failed = 1;
+}
+
 static void on_header_field(loader *L, const char *s, size_t n)
 {
     const char *nul = memchr(s, 0, n);
@@ -171,6 +193,8 @@ static void on_header_field(loader *L, const char *s, size_t n)
         L->failed = 1;
         return;
     }
+    size_t bad_at = L->check_utf8 ? utf8_invalid_at(s, n) : n;
+    if (bad_at < n) return not_utf8(L, -1, s, n, bad_at);
     if (L->nheader == L->header_cap) {
         int cap = L->header_cap ? L->header_cap * 2 : 32;
         char **names = realloc(L->names, (size_t)cap * sizeof *names);
@@ -201,8 +225,17 @@ static int stage_text(loader *L, const char *s, size_t n, size_t *off)
 static void bad(loader *L, int f, const char *why, const char *s, size_t n)
 {
     if (L->bad_field >= 0) return;
-    L->bad_field = f, L->bad_reason = why, L->bad_len = 0;
+    snprintf(L->bad_why, sizeof L->bad_why, "%s", why);
+    L->bad_field = f, L->bad_reason = L->bad_why, L->bad_len = 0;
     if (stage_text(L, s, n, &L->bad_off) == 0) L->bad_len = n;
+}
+
+/* The length of the run of spaces and tabs at the start of s[0, n). */
+static size_t strspn_n(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    return i;
 }
 
 static void on_field(void *s, size_t n, void *ud)
@@ -215,6 +248,8 @@ static void on_field(void *s, size_t n, void *ud)
         on_header_field(L, s, n);
         return;
     }
+    if (n && L->t->dl.blank_empty && strspn_n(s, n) == n) n = 0; /* only spaces and tabs: empty */
+    L->filled += n != 0;
     if (f >= L->nheader) return;
     if (L->has_nul && memchr(s, 0, n)) {
         bad(L, f, "a NUL byte (\\0) in this field: the file is not plain CSV text here (binary data or NUL "
@@ -222,6 +257,8 @@ static void on_field(void *s, size_t n, void *ud)
         return;
     }
     if (f == L->key_field && L->t->is_history) {
+        size_t bad_at = L->check_utf8 ? utf8_invalid_at(s, n) : n;
+        if (bad_at < n) return not_utf8(L, f, s, n, bad_at);
         if (stage_text(L, s, n, &L->key_off) != 0) return;
         L->key_len = n;
         /* the lookup comes when the row ends: start fetching its slot now (unless the line
@@ -241,12 +278,14 @@ static void on_field(void *s, size_t n, void *ud)
         return;
     }
     if (col->type == COL_TEXT || col->type == COL_CATEGORY) {
+        size_t bad_at = L->check_utf8 ? utf8_invalid_at(s, n) : n;
+        if (bad_at < n) return not_utf8(L, f, s, n, bad_at);
         if (stage_text(L, s, n, &L->soff[c]) == 0) L->stage[c].n = n;
         const char *why = column_refuses(col, s, n);
         if (why) bad(L, f, why, s, n);
         return;
     }
-    const char *why = column_parse(col, s, n, &L->stage[c]);
+    const char *why = column_parse(col, s, n, &L->stage[c], &L->t->dl);
     if (why) bad(L, f, why, s, n);
 }
 
@@ -260,6 +299,8 @@ static int setup_header(loader *L)
     if (!L->map || !L->stage || !L->soff) return DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory"), -1;
     int found[DF_MAX_COLUMNS] = {0};
     L->key_field = L->date_field = -1;
+    while (L->empty_tail < L->nheader - 1 && L->names[L->nheader - 1 - L->empty_tail][0] == 0) L->empty_tail++;
+    t->st.empty_header_cells = (uint64_t)L->empty_tail;
     for (int f = 0; f < L->nheader; f++) {
         L->map[f] = table_find_col(t, L->names[f]);
         if (strcmp(L->names[f], t->key) == 0) {
@@ -272,7 +313,7 @@ static int setup_header(loader *L)
         if (t->date_col && strcmp(L->names[f], t->date_col) == 0) L->date_field = f;
         int c = L->map[f];
         if (c < 0) {
-            if (strcmp(L->names[f], t->key) != 0) t->st.ignored_columns++;
+            if (strcmp(L->names[f], t->key) != 0 && f < L->nheader - L->empty_tail) t->st.ignored_columns++;
             continue;
         }
         if (found[c]++) {
@@ -294,10 +335,18 @@ static int setup_header(loader *L)
             else if (n > 40) snprintf(have + k, sizeof have - k, "%s%.40s... (%zu bytes)", f ? ", " : "", L->names[f], n);
             else snprintf(have + k, sizeof have - k, "%s%s", f ? ", " : "", L->names[f]);
         }
-        DF_FAIL(L->err, DF_ERR_DATA, L->disp,
-                "missing column(s) %s, which the rule file declares for '%s'. The header has: %s. "
-                "Fix the export or the column names in the rule file",
-                missing, t->name, L->nheader ? have : "(nothing)");
+        char sep = dialect_sniff(&t->dl, L->names, L->nheader);
+        if (sep)
+            DF_FAIL(L->err, DF_ERR_DATA, L->disp,
+                    "missing column(s) %s, which the rule file declares for '%s': this file is separated by '%s', not "
+                    "'%s' (the header read as: %s). Declare delimiter = \"%s\" in the rule file's %s { ... } for this input",
+                    missing, t->name, sep == '\t' ? "\\t" : (char[2]){sep, 0}, L->delim == '\t' ? "\\t" : (char[2]){L->delim, 0},
+                    L->nheader ? have : "(nothing)", sep == '\t' ? "\\t" : (char[2]){sep, 0}, t->is_history ? "history" : "entity");
+        else
+            DF_FAIL(L->err, DF_ERR_DATA, L->disp,
+                    "missing column(s) %s, which the rule file declares for '%s'. The header has: %s. "
+                    "Fix the export or the column names in the rule file",
+                    missing, t->name, L->nheader ? have : "(nothing)");
         return -1;
     }
     return 0;
@@ -322,8 +371,12 @@ static void commit_row(loader *L)
 static void on_data_row(loader *L)
 {
     table *t = L->t;
+    if (L->filled == 0 && L->field > 0) { /* ",,,," (Excel's rows below the data): no value at all */
+        t->st.empty_rows++;
+        return;
+    }
     t->st.rows_read++;
-    if (L->field != L->nheader) {
+    if (L->field != L->nheader && !(L->field < L->nheader && L->field >= L->nheader - L->empty_tail)) {
         char why[160];
         snprintf(why, sizeof why, "wrong number of fields: the header has %d, this row has %d", L->nheader, L->field);
         reject(L, -1, why, L->rec, L->rawlen);
@@ -409,6 +462,7 @@ static void on_data_row(loader *L)
 static void reset_record(loader *L)
 {
     L->field = 0;
+    L->filled = 0;
     L->slen = 0;
     L->bad_field = -1;
     L->key_len = 0;
@@ -533,10 +587,10 @@ static int split_line(loader *L, const char *p, size_t n)
             f->s = p + 1, f->n = (size_t)(c - p - 1);
             p = c + 1;
             if (p == end) break;
-            if (*p != ',') return -1; /* text after the closing quote */
+            if (*p != L->delim) return -1; /* text after the closing quote */
             p++;
         } else {
-            const char *c = memchr(p, ',', (size_t)(end - p)), *fe = c ? c : end;
+            const char *c = memchr(p, L->delim, (size_t)(end - p)), *fe = c ? c : end;
             if (quotes && memchr(p, '"', (size_t)(fe - p))) return -1; /* a quote inside an unquoted field */
             f->s = p, f->n = (size_t)(fe - p), f->esc = 0;
             if (!c) break;
@@ -654,7 +708,7 @@ static void feed_line(loader *L, const char *p, size_t cn, size_t tn)
 static void prefetch_next_key(loader *L, const char *next, const char *end)
 {
     size_t room = (size_t)(end - next) < 64 ? (size_t)(end - next) : 64;
-    const char *c = room ? memchr(next, ',', room) : NULL;
+    const char *c = room ? memchr(next, L->delim, room) : NULL;
     if (!c || *next == '"') return;
     L->ahead_s = next, L->ahead_n = (size_t)(c - next), L->ahead_h = strmap_hash(next, L->ahead_n);
     strmap_prefetch(&L->entity->keys, L->ahead_h);
@@ -798,7 +852,7 @@ static int copy_header(loader *W, const loader *H)
     for (int i = 0; i < H->nheader; i++)
         if (!(W->names[i] = strdup(H->names[i]))) return -1;
     memcpy(W->map, H->map, (size_t)H->nheader * sizeof *W->map);
-    W->key_field = H->key_field, W->date_field = H->date_field;
+    W->key_field = H->key_field, W->date_field = H->date_field, W->empty_tail = H->empty_tail;
     W->header_done = 1;
     return 0;
 }
@@ -830,6 +884,7 @@ static void parse_block(block_pool *bp, block_job *j)
         j->st = DF_FAIL(&j->err, DF_ERR_NOMEM, W.disp, "out of memory");
     } else {
         csv_set_space_func(&W.p, no_space);
+        csv_set_delim(&W.p, (unsigned char)W.delim);
         double c0 = thread_cpu_seconds();
         if (feed(&W, j->text, j->text + j->len) != 0) j->st = j->err.status;
         else j->st = block_end(&W, j->last);
@@ -1126,10 +1181,12 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     if (!t->is_history && !t->keys.slots && strmap_init(&t->keys) != 0) return DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
     if (csv_init(&L.p, CSV_STRICT | CSV_STRICT_FINI) != 0) return DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
     csv_set_space_func(&L.p, no_space);
+    csv_set_delim(&L.p, (unsigned char)L.delim);
     gzsource *src = NULL;
     gzpipe *pipe = NULL;
     df_status st = gzsource_open(t->path, &src, err);
     if (st != DF_OK) goto done;
+    gzsource_set_encoding(src, t->dl.encoding);
     t->st.bytes += gzsource_file_size(src);
     /* A file read by several workers: the reader only decompresses and cuts blocks. Not when
      * rows may be set aside (rejects.csv keeps file order) or for one entity. */
@@ -1194,11 +1251,12 @@ df_status csvload_no_rows(const table *t, const load_opts *o, const char *displa
 }
 
 /* ---- the header line alone (defector check): the loader, stopped at the header ---- */
-df_status csvload_header(const char *path, char ***names, int *n, df_error *err)
+df_status csvload_header(const char *path, const dialect *dl, char ***names, int *n, df_error *err)
 {
     table t;
     memset(&t, 0, sizeof t);
     t.path = (char *)path;
+    if (dl) t.dl = *dl; /* borrowed: t is not freed */
     uint64_t rejects = 0;
     load_opts o = {.rejects = &rejects};
     loader L;
@@ -1207,8 +1265,10 @@ df_status csvload_header(const char *path, char ***names, int *n, df_error *err)
     *names = NULL, *n = 0;
     if (csv_init(&L.p, CSV_STRICT) != 0) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
     csv_set_space_func(&L.p, no_space);
+    csv_set_delim(&L.p, (unsigned char)L.delim);
     gzsource *src = NULL;
     df_status st = gzsource_open(path, &src, err);
+    if (st == DF_OK) gzsource_set_encoding(src, t.dl.encoding);
     char *buf = st == DF_OK ? malloc(65536) : NULL;
     if (st == DF_OK && !buf) st = DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
     while (st == DF_OK && !L.header_done) {
@@ -1259,14 +1319,16 @@ static void dst_row(int c, void *ud)
     d->header_done = 1, d->field = 0;
 }
 
-df_status csvload_distinct(const char *path, const char *colname, strmap *values, size_t max, df_error *err)
+df_status csvload_distinct(const char *path, const dialect *dl, const char *colname, strmap *values, size_t max, df_error *err)
 {
     distinct_reader d = {.column = colname, .want = -1, .values = values, .max = max};
     struct csv_parser p;
     gzsource *src = NULL;
     if (csv_init(&p, 0) != 0) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
     csv_set_space_func(&p, no_space);
+    csv_set_delim(&p, (unsigned char)(dl && dl->delim ? dl->delim : ','));
     df_status st = gzsource_open(path, &src, err);
+    if (st == DF_OK && dl) gzsource_set_encoding(src, dl->encoding);
     char buf[65536];
     while (st == DF_OK && !d.failed && (d.want >= 0 || !d.header_done)) {
         long k = gzsource_read(src, buf, sizeof buf, err);
