@@ -168,9 +168,15 @@ static void reject(loader *L, int field, const char *reason, const char *text, s
  * label: the load stops, whatever --max-rejects allows. */
 static void not_utf8(loader *L, int field, const char *s, size_t n, size_t at)
 {
-    char w[512], ex[MSG_TEXT + 8];
+    char w[512], ex[4 * MSG_TEXT + 8];
+    size_t k = 0;
     where_at(L, w, sizeof w, field);
-    excerpt(ex, sizeof ex, s, n);
+    for (size_t i = 0; i < n && i < MSG_TEXT; i++) { /* bytes past ASCII as \xNN: the terminal would garble them */
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x80 || ch < 0x20) k += (size_t)snprintf(ex + k, sizeof ex - k, "\\x%02X", ch);
+        else ex[k++] = (char)ch;
+    }
+    ex[k] = 0;
     DF_FAIL(L->err, DF_ERR_DATA, w,
             "not UTF-8 text: byte 0x%02X at byte %zu of \"%s\". The file is in another encoding: declare it for this "
             "input, e.g. encoding = \"windows-1252\" (Excel on Windows) or encoding = \"latin-1\", or export it again as UTF-8",

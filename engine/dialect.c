@@ -142,8 +142,11 @@ const char *dialect_hint_number(const dialect *d, int is_decimal, const char *s,
 {
     int comma = memchr(s, ',', n) != NULL, dot = memchr(s, '.', n) != NULL;
     if (d->numbers) {
-        snprintf(hint_buf, sizeof hint_buf, "%s; the rule file declares decimal = \"%c\"%s%c%s", why, d->decimal,
-                 d->thousands ? " and thousands = \"" : "", d->thousands ? d->thousands : ' ', d->thousands ? "\"" : "");
+        int w = snprintf(hint_buf, sizeof hint_buf, "%s; the rule file declares decimal = \"%c\"", why, d->decimal);
+        if (d->thousands) snprintf(hint_buf + w, sizeof hint_buf - (size_t)w, ", thousands = \"%c\"", d->thousands);
+        else if (memchr(s, d->decimal == ',' ? '.' : ',', n))
+            snprintf(hint_buf + w, sizeof hint_buf - (size_t)w, " and no thousands separator: if the export writes "
+                     "1%c234%c50, declare thousands = \"%c\" too", d->decimal == ',' ? '.' : ',', d->decimal, d->decimal == ',' ? '.' : ',');
         return hint_buf;
     }
     if (comma && !dot && is_decimal)

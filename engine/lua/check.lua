@@ -149,6 +149,8 @@ local function check_headers(job, headers)
       local one = #h == 1 and (h[1]:match("[\t;|,]") or (h[1]:find(" ") and " "))
       if one == delim then one = nil end
       if one then
+        job.unreadable = job.unreadable or {}
+        job.unreadable[t.file] = true -- its values are not known either: no warnings about them
         local shown = one == "\t" and "\\t" or one
         local what = delim == "," and "comma-separated" or fmt("separated by '%s'", delim == "\t" and "\\t" or delim)
         E.record(job, E.at(job, t.line), fmt("%s is not %s: its header is one column, '%s'", t.file, what, h[1]),
@@ -173,7 +175,7 @@ end
 local function check_values(job, values)
   for _, f in ipairs(job.features) do
     local a = H.is(f.def, H.AGG) and f.def
-    local have = a and values[a.t.file]
+    local have = a and not (job.unreadable and job.unreadable[a.t.file]) and values[a.t.file]
     for _, e in ipairs(a and a.filters or {}) do
       local col = have and have[e.col]
       if col and e.kind == "in" and not a.t.column_of[e.col].set then
