@@ -80,7 +80,8 @@ typedef struct loader {
     const char *rec; /* the record's text for messages: raw, or the line itself (fast path) */
     /* fast path (one-line records): field spans and unescaped text of the current line */
     struct span { const char *s; size_t n; int esc; } *spans;
-    int nspans;
+    int nspans, span_cap; /* span_cap: delimiter = "spaces" only (split_line sizes spans itself) */
+    int sp_open;          /* delimiter = "spaces": a line cut by the end of the text fed waits in raw */
     char *unq;
     size_t unqcap;
     char last_key[64]; /* history: the previous row's key and its entity (-1: none) */
@@ -342,7 +343,12 @@ static int setup_header(loader *L)
             else snprintf(have + k, sizeof have - k, "%s%s", f ? ", " : "", L->names[f]);
         }
         char sep = dialect_sniff(&t->dl, L->names, L->nheader);
-        if (sep)
+        if (sep == ' ')
+            DF_FAIL(L->err, DF_ERR_DATA, L->disp,
+                    "missing column(s) %s, which the rule file declares for '%s': the header is one column with runs of "
+                    "spaces in it (%s). If the columns are aligned with spaces, declare delimiter = \"spaces\" in the rule "
+                    "file's %s { ... } for this input", missing, t->name, have, t->is_history ? "history" : "entity");
+        else if (sep)
             DF_FAIL(L->err, DF_ERR_DATA, L->disp,
                     "missing column(s) %s, which the rule file declares for '%s': this file is separated by '%s', not "
                     "'%s' (the header read as: %s). Declare delimiter = \"%s\" in the rule file's %s { ... } for this input",
@@ -691,9 +697,61 @@ static const char *line_end(loader *L, const char *p, const char *end)
     return L->lf < L->cr ? L->lf : L->cr;
 }
 
+/* delimiter = "spaces" (whitespace-aligned text such as CDNOW_master.txt): the fields are the
+ * runs of bytes between runs of spaces and tabs, those at the line's ends ignored, no quoting.
+ * Every line of such a file is split here, the header too, never by libcsv. */
+static int split_spaces(loader *L, const char *p, size_t n)
+{
+    const char *end = p + n;
+    int k = 0;
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\t')) p++;
+        if (p == end) break;
+        const char *f = p;
+        while (p < end && *p != ' ' && *p != '\t') p++;
+        if (k == L->span_cap) {
+            int cap = k ? 2 * k : 16;
+            struct span *sp = realloc(L->spans, (size_t)cap * sizeof *sp);
+            if (!sp) return fail_nomem(L), -1;
+            L->spans = sp, L->span_cap = cap;
+        }
+        L->spans[k++] = (struct span){f, (size_t)(p - f), 0};
+    }
+    L->nspans = k;
+    return 0;
+}
+
+static void spaces_record(loader *L, const char *p, size_t n)
+{
+    if (split_spaces(L, p, n) != 0) return;
+    if (L->nspans == 0) { /* a line of spaces only */
+        L->t->st.blank_lines++;
+        return;
+    }
+    L->rec = p, L->rawlen = n;
+    fast_line(L);
+}
+
+/* One line of a "spaces" file, or the part of it in this chunk (tn = 0: it goes on). */
+static void spaces_piece(loader *L, const char *p, size_t cn, size_t tn)
+{
+    if (!L->sp_open) {
+        L->rec_line = L->line, L->rawlen = 0;
+        if (tn) {
+            if (cn > L->max_record) return too_long(L);
+            return spaces_record(L, p, cn);
+        }
+    }
+    if (raw_add(L, p, cn) != 0) return;
+    if (L->rawlen > L->max_record) return too_long(L);
+    L->sp_open = !tn;
+    if (tn) spaces_record(L, L->raw, L->rawlen);
+}
+
 /* One line (or the part of it in this chunk): text [p, p + cn), line end of tn bytes. */
 static void feed_line(loader *L, const char *p, size_t cn, size_t tn)
 {
+    if (L->t->dl.spaces) return spaces_piece(L, p, cn, tn);
     if (L->p.pstate == 0 && !L->skip_line) { /* libcsv's ROW_NOT_BEGUN: a record may start here */
         if (cn == 0) { /* an empty line */
             L->t->st.blank_lines++;
@@ -770,6 +828,10 @@ static void loader_free(loader *L)
 /* The end of the text: the last record (no line end), a record left open, the empty file. */
 static df_status finish(loader *L)
 {
+    if (!L->failed && L->sp_open) { /* a "spaces" file's last line, without a line end */
+        L->sp_open = 0;
+        spaces_record(L, L->raw, L->rawlen);
+    }
     if (!L->failed && L->skip_line) {
         end_skip(L);
     } else if (!L->failed && csv_fini(&L->p, on_field, on_row, L) != 0) {
@@ -1325,6 +1387,38 @@ static void dst_row(int c, void *ud)
     d->header_done = 1, d->field = 0;
 }
 
+/* The fields of each line of a "spaces" file to d (see split_spaces). */
+static df_status distinct_spaces(gzsource *src, distinct_reader *d, df_error *err)
+{
+    char buf[65536], *line = NULL;
+    size_t len = 0, cap = 0;
+    long k;
+    df_status st = DF_OK;
+    while (st == DF_OK && !d->failed && (d->want >= 0 || !d->header_done) && (k = gzsource_read(src, buf, sizeof buf, err)) >= 0) {
+        for (long i = 0; i <= k && st == DF_OK; i++) {
+            if (i < k && buf[i] != '\n' && buf[i] != '\r') {
+                if (grow_buf(&line, &cap, len + 1) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+                else line[len++] = buf[i];
+                continue;
+            }
+            if (i == k && k > 0) break; /* the line goes on in the next read */
+            int nf = 0;
+            for (size_t p = 0; p < len;) {
+                while (p < len && (line[p] == ' ' || line[p] == '\t')) p++;
+                size_t f = p;
+                while (p < len && line[p] != ' ' && line[p] != '\t') p++;
+                if (p > f) dst_field(line + f, p - f, d), nf++;
+            }
+            if (nf) dst_row('\n', d);
+            len = 0;
+        }
+        if (k == 0) break;
+    }
+    free(line);
+    if (st == DF_OK && k < 0) st = err->status;
+    return st;
+}
+
 df_status csvload_distinct(const char *path, const dialect *dl, const char *colname, strmap *values, size_t max, df_error *err)
 {
     distinct_reader d = {.column = colname, .want = -1, .values = values, .max = max};
@@ -1335,6 +1429,12 @@ df_status csvload_distinct(const char *path, const dialect *dl, const char *coln
     csv_set_delim(&p, (unsigned char)(dl && dl->delim ? dl->delim : ','));
     df_status st = gzsource_open(path, &src, err);
     if (st == DF_OK && dl) gzsource_set_encoding(src, dl->encoding);
+    if (st == DF_OK && dl && dl->spaces) {
+        st = distinct_spaces(src, &d, err);
+        csv_free(&p);
+        gzsource_free(src);
+        return st == DF_OK && d.failed ? DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory") : st;
+    }
     char buf[65536];
     while (st == DF_OK && !d.failed && (d.want >= 0 || !d.header_done)) {
         long k = gzsource_read(src, buf, sizeof buf, err);

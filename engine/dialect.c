@@ -237,6 +237,8 @@ int dialect_byte_utf8(int enc, unsigned char b, char out[3])
 }
 
 /* ---- sniffing ---- */
+/* The delimiter the header seems written with: the candidate found in its names at least once
+ * per name; a one-name header with runs of spaces: ' ' (delimiter = "spaces"). */
 
 char dialect_sniff(const dialect *d, char *const *names, int n)
 {
@@ -250,5 +252,7 @@ char dialect_sniff(const dialect *d, char *const *names, int n)
             for (const char *p = names[i]; *p; p++) k += *p == cands[c];
         if (k > best) best = k, pick = cands[c];
     }
-    return best > 0 && n <= best ? pick : 0;
+    if (best > 0 && n <= best) return pick;
+    if (!d->spaces && n == 1 && strstr(names[0], "  ")) return ' '; /* columns aligned with runs of spaces */
+    return 0;
 }

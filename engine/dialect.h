@@ -13,7 +13,8 @@
 enum { ENC_UTF8 = 0, ENC_CP1252 = 1, ENC_LATIN1 = 2 };
 
 typedef struct dialect {
-    char delim;        /* ',' (default) ';' '\t' '|' */
+    char delim;        /* ',' (default) ';' '\t' '|', ' ' with spaces */
+    int spaces;        /* delimiter = "spaces": fields between runs of spaces and tabs, no quoting */
     char decimal;      /* '.' (default) or ',' */
     char thousands;    /* 0: none, else '.' ',' ' ' '\'' */
     int numbers;       /* decimal or thousands differ from the default: numbers go through dialect_number */
@@ -47,7 +48,8 @@ size_t utf8_invalid_at(const char *s, size_t n);
 /* One byte of encoding enc (ENC_CP1252, ENC_LATIN1) as UTF-8 into out (1 to 3 bytes): the count. */
 int dialect_byte_utf8(int enc, unsigned char b, char out[3]);
 
-/* The delimiter a header line seems to use when it is not d's: ';' '\t' '|' or 0. For the
+/* The delimiter a header line seems to use when it is not d's: ';' '\t' '|' ',', ' ' (columns
+ * aligned with spaces) or 0. For the
  * "missing columns" message: "this file is separated by ';': declare delimiter = ';'". */
 char dialect_sniff(const dialect *d, char *const *names, int n);
 

@@ -420,6 +420,7 @@ int lb_dialect(lua_State *L, int idx, dialect *d)
     if (!lua_istable(L, idx)) return 0;
     lua_getfield(L, idx, "delimiter");
     if (lua_isstring(L, -1)) d->delim = lua_tostring(L, -1)[0];
+    if (lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "spaces") == 0) d->delim = ' ', d->spaces = 1;
     lua_getfield(L, idx, "decimal");
     if (lua_isstring(L, -1)) d->decimal = lua_tostring(L, -1)[0];
     lua_getfield(L, idx, "thousands");

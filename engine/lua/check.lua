@@ -154,7 +154,7 @@ local function check_headers(job, headers)
         local shown = one == "\t" and "\\t" or one
         local what = delim == "," and "comma-separated" or fmt("separated by '%s'", delim == "\t" and "\\t" or delim)
         E.record(job, E.at(job, t.line), fmt("%s is not %s: its header is one column, '%s'", t.file, what, h[1]),
-          one == " " and "export it as CSV, with commas between the fields" or
+          one == " " and fmt("if its columns are aligned with spaces, declare delimiter = \"spaces\" in its %s { ... }", t.kind) or
           fmt("this file is separated by '%s': declare delimiter = \"%s\" in its %s { ... }", shown, shown, t.kind))
       end
       for _, name in ipairs(one and {} or wanted) do

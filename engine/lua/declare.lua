@@ -85,7 +85,7 @@ end
 
 -- The input's dialect (docs/rules.md, "Reading exports from Excel and other systems"): each
 -- option checked here, so that C gets only values it can read.
-local DELIMS = { [","] = true, [";"] = true, ["\t"] = true, ["|"] = true }
+local DELIMS = { [","] = true, [";"] = true, ["\t"] = true, ["|"] = true, spaces = true }
 local ENCODINGS = { ["utf-8"] = true, ["utf8"] = true, ["windows-1252"] = true, ["cp1252"] = true,
                     ["latin-1"] = true, ["latin1"] = true, ["iso-8859-1"] = true }
 local THOUSANDS = { ["."] = true, [","] = true, [" "] = true, ["'"] = true }
@@ -110,8 +110,8 @@ end
 local function dialect(job, kind, spec, level)
   local d = {}
   if spec.delimiter ~= nil then
-    check(job, DELIMS[spec.delimiter], kind .. ": 'delimiter' must be one of \",\" \";\" \"\\t\" (tab) \"|\" (got " ..
-      tostring(spec.delimiter) .. ")", level + 1)
+    check(job, DELIMS[spec.delimiter], kind .. ": 'delimiter' must be one of \",\" \";\" \"\\t\" (tab) \"|\" or \"spaces\" " ..
+      "(columns aligned with spaces) (got " .. tostring(spec.delimiter) .. ")", level + 1)
     d.delimiter = spec.delimiter
   end
   if spec.decimal ~= nil then
@@ -121,13 +121,15 @@ local function dialect(job, kind, spec, level)
   if spec.thousands ~= nil then
     check(job, THOUSANDS[spec.thousands], kind .. ": 'thousands' must be one of \".\" \",\" \" \" \"'\"", level + 1)
     check(job, spec.thousands ~= (spec.decimal or "."), kind .. ": 'thousands' and 'decimal' must differ", level + 1)
-    check(job, spec.thousands ~= (spec.delimiter or ","), kind .. ": 'thousands' and 'delimiter' must differ (a quoted 1,234 is fine with thousands = \",\" and delimiter = \";\")", level + 1)
+    check(job, spec.thousands ~= (spec.delimiter == "spaces" and " " or spec.delimiter or ","), kind .. ": 'thousands' and 'delimiter' must differ (a quoted 1,234 is fine with thousands = \",\" and delimiter = \";\")", level + 1)
     d.thousands = spec.thousands
   end
   check(job, (spec.decimal or ".") ~= (spec.delimiter or ","),
     kind .. ": 'decimal' and 'delimiter' are both \",\"; an export with a decimal comma is usually separated by \";\": declare delimiter = \";\"", level + 1)
   if spec.date_format ~= nil then
     check_format(job, kind, spec.date_format, level + 1)
+    check(job, spec.delimiter ~= "spaces" or not spec.date_format:find("[ \t]"),
+      kind .. ": with delimiter = \"spaces\" a date cannot hold a space: its time of day would be another field", level + 1)
     d.date_format = spec.date_format
   end
   if spec.blank_is_empty ~= nil then

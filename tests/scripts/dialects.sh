@@ -194,4 +194,40 @@ RULES_FILE="$T/telco-noblank.lua" DATA="$D/telco-churn" run_engine telco_noblank
 assert_rc telco_noblank 4
 assert_err telco_noblank "column TotalCharges: not a decimal number (expected digits with an optional sign and '.', e.g. -12.50): the cell holds only spaces; if blank cells mean empty, declare blank_is_empty = true for this input"
 
+# CDNOW's log as published: columns aligned with spaces, CRLF, yyyymmdd
+$PY - "$D/cdnow/CDNOW_master.txt" > "$T/cdnow-py.csv" <<'PY'
+import sys
+from decimal import Decimal
+lines = open(sys.argv[1], newline='').read().split('\r\n')
+head, rows = lines[0].split(), [l.split() for l in lines[1:] if l.strip()]
+first, by = {}, {}
+for r in rows:
+    first[r[0]] = min(first.get(r[0], r[1]), r[1])
+for r in rows:
+    g = by.setdefault(first[r[0]][:4] + '-' + first[r[0]][4:6], [set(), 0, 0, Decimal(0), 0])
+    g[0].add(r[0]); g[1] += 1; g[2] += int(r[2]); g[3] += Decimal(r[3]); g[4] += r[1] <= '19971231'
+print('cohort,customers,purchases,cds,dollars,in_1997')
+for k in sorted(by):
+    g = by[k]
+    print(','.join([k, str(len(g[0])), str(g[1]), str(g[2]), format(g[3].quantize(Decimal('0.01')), 'f'), str(g[4])]))
+PY
+for way in "--threads 1" "--threads 3 --parse-block-kb 1"; do
+  RULES_FILE="$REPO_DIR/tests/rules/dialects/cdnow.lua" DATA="$D/cdnow" AS_OF=1998-07-31 run_engine cdnow "$T/cdnow" $way
+  assert_rc "cdnow $way" 0
+  assert_err "cdnow $way" "CDNOW_master.txt: 3316 rows read, 3316 loaded"
+  check "cdnow $way" "cohorts.csv differs from Python's: $(diff "$T/cdnow-py.csv" "$T/cdnow/cohorts.csv" | head -5)" \
+    cmp -s "$T/cdnow-py.csv" "$T/cdnow/cohorts.csv"
+done
+check cdnow "the cut does not hold 1000 customers" grep -q '^1997-01,966,' "$T/cdnow/cohorts.csv"
+run_cli check_cdnow check "$REPO_DIR/tests/rules/dialects/cdnow.lua" --data "$D/cdnow"
+assert_rc check_cdnow 0
+# undeclared: one finding that says the columns are aligned with spaces
+sed '/delimiter = "spaces"/d' "$REPO_DIR/tests/rules/dialects/cdnow.lua" > "$T/cdnow-comma.lua"
+run_cli check_cdnow_comma check "$T/cdnow-comma.lua" --data "$D/cdnow"
+assert_rc check_cdnow_comma 5
+assert_out check_cdnow_comma "CDNOW_master.txt is not comma-separated: its header is one column, ' customer_id  date number_of_cds  dollar_value'"
+RULES_FILE="$T/cdnow-comma.lua" DATA="$D/cdnow" AS_OF=1998-07-31 run_engine cdnow_comma "$T/o"
+assert_rc cdnow_comma 4
+assert_err cdnow_comma "If the columns are aligned with spaces, declare delimiter = \"spaces\" in the rule file's entity { ... } for this input"
+
 finish
