@@ -105,16 +105,18 @@ const char *dialect_date(const dialect *d, const char *s, size_t n, int32_t *out
     static const char not_date[] = "not a date in the declared date_format";
     const char *f = d->date_format;
     size_t i = 0;
-    int y = -1, m = -1, day = -1, hh = 0, mm = 0, ss = 0;
+    int y = -1, m = -1, day = -1, hh = 0, mm = 0, ss = 0, after_part = 0;
     for (; *f; f++) {
         if (*f != '%' || f[1] == '%') { /* a literal byte */
             if (*f == '%') f++;
             if (i >= n || s[i] != *f) return not_date;
-            i++;
+            i++, after_part = 0;
             continue;
         }
         char c = *++f;
-        int fixed = f[1] == '%' && f[2] != '%'; /* another part follows at once: %Y%m%d */
+        /* parts written one after the other (%Y%m%d) have their full width; apart, 1 or 2 digits */
+        int fixed = after_part || (f[1] == '%' && f[2] != '%');
+        after_part = 1;
         int v = take(s, n, &i, c == 'Y' ? 4 : fixed ? 2 : 1, c == 'Y' ? 4 : 2);
         if (v < 0) return not_date;
         switch (c) {
