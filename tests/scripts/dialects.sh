@@ -189,6 +189,17 @@ check telco "the 11 blank TotalCharges are not counted as empty" [ "$(awk -F, 'N
 run_cli check_telco check "$REPO_DIR/tests/rules/dialects/telco.lua" --data "$D/telco-churn"
 assert_rc check_telco 0
 check check_telco "check finds problems in the Telco rule file: $OUTPUT" [ "$OUTPUT" = "$REPO_DIR/tests/rules/dialects/telco.lua: no problems found" ]
+# a file name that gives no table name: one finding, not one for each use of the table
+$PY - "$REPO_DIR/tests/rules/dialects/online_retail.lua" > "$T/noname.lua" <<'PY'
+import sys
+s = open(sys.argv[1]).read()
+i = s.index('local lines = history {')
+print(s[:i] + s[i:].replace('online-retail-all.csv.gz', '---.csv.gz', 1), end='')
+PY
+run_cli check_noname check "$T/noname.lua"
+assert_rc check_noname 5
+check check_noname "check does not give one finding: $OUTPUT" [ "$OUTPUT" = "$T/noname.lua:13: error: history: no table name can be made from the file name \"---.csv.gz\"; add name = \"...\"
+1 error(s), 0 warning(s)" ]
 sed '/blank_is_empty/d' "$REPO_DIR/tests/rules/dialects/telco.lua" > "$T/telco-noblank.lua"
 RULES_FILE="$T/telco-noblank.lua" DATA="$D/telco-churn" run_engine telco_noblank "$T/o"
 assert_rc telco_noblank 4
