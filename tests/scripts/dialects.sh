@@ -55,6 +55,12 @@ assert_rc check_excel 0
 check check_excel "check finds problems in the declared Excel files: $OUTPUT" [ "$OUTPUT" = "$T/excel.lua: no problems found" ]
 
 # ---- what each undeclared difference says ----
+# a misspelt option is refused, not ignored (the file would then be read as ',')
+excel_rules 's/ delimiter = ";",/ delimeter = ";",/' > "$T/typo.lua"
+run_cli check_typo check "$T/typo.lua"
+assert_rc check_typo 5
+assert_out check_typo "typo.lua:11: error: entity: unknown option 'delimeter'; the options are file, name, key, date, columns, required, delimiter, decimal"
+assert_out check_typo "typo.lua:26: error: history: unknown option 'delimeter'"
 # decimal = "," with the default ',' between fields cannot be: said where it is declared
 excel_rules 's/ delimiter = ";",//' > "$T/commas.lua"
 RULES_FILE="$T/commas.lua" DATA="$D/dialects/excel" run_engine commas "$T/o"
