@@ -257,7 +257,7 @@ static df_status data_paths(const char *dir, const char *file, char ***paths, in
     if (!path) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     if (access(path, F_OK) != 0) {
         free(path);
-        return DF_OK;
+        if (!(path = run_other_form(dir, file))) return DF_OK; /* customers.csv for customers.csv.gz */
     }
     char **p = malloc(sizeof *p);
     if (!p) {

@@ -1,7 +1,9 @@
 /* csvload.h: streams one CSV (gzip or plain) into a table's typed columns: one-line records
  * split by csvload's own fast path, everything else (and every malformed line) by libcsv.
  * Lines end at \n, \r\n or a lone \r. The outcome (rows, cells, rejects, the error and its
- * file:line: column) is the same for every thread count, block size, read size and parse path. */
+ * file:line: column) is the same for every thread count, block size, read size and parse path.
+ * A table is read in its declared dialect (t->dl, dialect.h: delimiter, numbers, dates, blank
+ * cells, encoding); text is checked to be UTF-8 unless an encoding is declared. */
 #ifndef DF_CSVLOAD_H
 #define DF_CSVLOAD_H
 

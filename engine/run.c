@@ -187,12 +187,16 @@ df_status run_confined(const char *dir, const char *name, const char *path, df_e
     return DF_FAIL(err, DF_ERR_IO, path, "refused: %s; an input must be a file in the --data folder (a link to another file of that folder is followed)", why);
 }
 
-/* name with ".gz" added or taken off: customers.csv <-> customers.csv.gz, into buf. */
-static void other_form(const char *name, char *buf, size_t cap)
+char *run_other_form(const char *dir, const char *name)
 {
+    char alt[1024];
     size_t n = strlen(name);
-    if (n > 3 && strcmp(name + n - 3, ".gz") == 0) snprintf(buf, cap, "%.*s", (int)(n - 3), name);
-    else snprintf(buf, cap, "%s.gz", name);
+    if (n > 3 && strcmp(name + n - 3, ".gz") == 0) snprintf(alt, sizeof alt, "%.*s", (int)(n - 3), name);
+    else snprintf(alt, sizeof alt, "%s.gz", name);
+    char *path = path_join(dir, alt);
+    if (path && access(path, F_OK) == 0) return path;
+    free(path);
+    return NULL;
 }
 
 /* A file in dir whose name is name's but for case, or whose name up to its first '.' is
@@ -218,18 +222,17 @@ static int similar_file(const char *dir, const char *name, char *buf, size_t cap
 static df_status find_input(const df_config *cfg, table *t, df_error *err)
 {
     if (access(t->path, F_OK) == 0 || errno != ENOENT) return DF_OK;
-    char alt[1024], *path;
-    other_form(t->file, alt, sizeof alt);
-    if ((path = path_join(cfg->data_dir, alt)) && access(path, F_OK) == 0) {
-        char *file = strdup(alt);
+    char alt[1024], *path = run_other_form(cfg->data_dir, t->file);
+    if (path) {
+        const char *slash = strrchr(path, '/');
+        char *file = strdup(slash ? slash + 1 : path);
         if (!file) return free(path), DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
         fprintf(stderr, "defector: note: %s is not in %s; reading %s instead (the same table, %s)\n", t->file,
-                cfg->data_dir, alt, strstr(alt, ".gz") ? "compressed" : "not compressed");
+                cfg->data_dir, file, strstr(file, ".gz") ? "compressed" : "not compressed");
         free(t->file), free(t->path);
         t->file = file, t->path = path;
         return DF_OK;
     }
-    free(path);
     if (similar_file(cfg->data_dir, t->file, alt, sizeof alt) == 0)
         return DF_FAIL(err, DF_ERR_IO, t->path, "no such file in the data folder; did you mean %s? Rename the file or fix "
                        "file = \"%s\" in the rule file", alt, t->file);

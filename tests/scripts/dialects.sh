@@ -122,6 +122,9 @@ DATA="$T/plain" run_engine plain "$T/plain-out"
 assert_rc plain 0
 assert_err plain "defector: note: customers.csv.gz is not in $T/plain; reading customers.csv instead"
 check plain "risk_list.csv differs when read from customers.csv" cmp -s "$T/iso/risk_list.csv" "$T/plain-out/risk_list.csv"
+run_cli check_plain check "$RULES" --data "$T/plain"
+assert_rc check_plain 0
+check check_plain "check does not read customers.csv for customers.csv.gz: $OUTPUT" [ "$OUTPUT" = "$RULES: no problems found" ]
 mv "$T/plain/customers.csv" "$T/plain/Customers.CSV"
 DATA="$T/plain" run_engine didyoumean "$T/plain-out"
 assert_rc didyoumean 3
