@@ -130,6 +130,8 @@ static df_status test_case(const test_files *tf, int i, int *pass, char *msg, si
         if (kc.as_of[0]) df_parse_date(kc.as_of, strlen(kc.as_of), &c.as_of);
         st = lb_declare(b, c.rules_path, tf->rules_src, tf->rules_len, c.as_of, tables, &r.ntables, err);
     }
+    for (int k = 0; st == DF_OK && k < r.ntables; k++) /* casetest.lua writes the case files in the default form */
+        dialect_free(&tables[k].dl), dialect_default(&tables[k].dl);
     if (st == DF_OK) st = lb_case_files(b, i, tf->dir, id, sizeof id, err);
     if (st == DF_OK && run_load(&r, NULL, NULL, id, err) != DF_OK) st = case_error(err, tf, &kc);
     if (st == DF_OK && tables[0].nrows == 0) {
@@ -229,6 +231,7 @@ df_status df_test(const df_config *config, const char *tests_path, FILE *out, in
  * is not there has no header: check says so. */
 typedef struct check_data {
     char **files; /* the rule file's tables' files (or patterns) */
+    dialect *dls; /* the dialect each is declared in */
     int nfiles;
     lb_header headers[DF_MAX_TABLES];
     int nh;
@@ -254,7 +257,7 @@ static df_status data_paths(const char *dir, const char *file, char ***paths, in
     if (!path) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     if (access(path, F_OK) != 0) {
         free(path);
-        return DF_OK;
+        if (!(path = run_other_form(dir, file))) return DF_OK; /* customers.csv for customers.csv.gz */
     }
     char **p = malloc(sizeof *p);
     if (!p) {
@@ -266,6 +269,14 @@ static df_status data_paths(const char *dir, const char *file, char ***paths, in
 }
 
 /* The header of the first file the table's name stands for, when there is one. */
+/* The dialect file is declared in (the default for a file check does not know). */
+static const dialect *file_dialect(const check_data *d, const char *file)
+{
+    for (int i = 0; i < d->nfiles; i++)
+        if (strcmp(d->files[i], file) == 0) return &d->dls[i];
+    return NULL;
+}
+
 static df_status read_header(check_data *d, const char *dir, const char *file, df_error *err)
 {
     char **paths;
@@ -276,7 +287,7 @@ static df_status read_header(check_data *d, const char *dir, const char *file, d
     if ((st = run_confined(dir, slash ? slash + 1 : paths[0], paths[0], err)) != DF_OK) return parts_free(paths, n), st;
     lb_header *h = &d->headers[d->nh];
     h->file = strdup(file);
-    st = h->file ? csvload_header(paths[0], &h->names, &h->n, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    st = h->file ? csvload_header(paths[0], file_dialect(d, file), &h->names, &h->n, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     if (st == DF_OK) d->nh++;
     else free((char *)h->file);
     parts_free(paths, n);
@@ -297,12 +308,12 @@ static void free_values(lb_values *v)
 }
 
 /* The values of v's column in every file v's name stands for (at most 10000). */
-static df_status read_values(lb_values *v, const char *dir, df_error *err)
+static df_status read_values(lb_values *v, const dialect *dl, const char *dir, df_error *err)
 {
     char **paths;
     int n;
     df_status st = data_paths(dir, v->file, &paths, &n, err);
-    for (int i = 0; st == DF_OK && i < n; i++) st = csvload_distinct(paths[i], v->column, &v->values, 10000, err);
+    for (int i = 0; st == DF_OK && i < n; i++) st = csvload_distinct(paths[i], dl, v->column, &v->values, 10000, err);
     parts_free(paths, n);
     return st;
 }
@@ -314,12 +325,12 @@ static df_status check_read_data(lbridge *b, const df_config *cfg, const char *s
     DIR *dir = opendir(cfg->data_dir);
     if (!dir) return DF_FAIL(err, errno == ENOMEM ? DF_ERR_NOMEM : DF_ERR_IO, cfg->data_dir, "cannot open the data folder: %s", strerror(errno));
     closedir(dir);
-    df_status st = lb_check_needs(b, cfg->rules_path, src, len, cfg->as_of, &d->values, &d->nv, &d->files, &d->nfiles, err);
+    df_status st = lb_check_needs(b, cfg->rules_path, src, len, cfg->as_of, &d->values, &d->nv, &d->files, &d->dls, &d->nfiles, err);
     for (int i = 0; st == DF_OK && i < d->nfiles; i++)
         if (!has_header(d, d->files[i])) st = read_header(d, cfg->data_dir, d->files[i], err);
     int kept = 0;
     for (int i = 0; i < d->nv; i++) {
-        if (st == DF_OK && has_header(d, d->values[i].file)) st = read_values(&d->values[i], cfg->data_dir, err);
+        if (st == DF_OK && has_header(d, d->values[i].file)) st = read_values(&d->values[i], file_dialect(d, d->values[i].file), cfg->data_dir, err);
         if (st == DF_OK && has_header(d, d->values[i].file)) d->values[kept++] = d->values[i];
         else free_values(&d->values[i]);
     }
@@ -336,6 +347,8 @@ static void check_data_free(check_data *d)
         free(d->headers[i].names);
         free((char *)d->headers[i].file);
     }
+    for (int i = 0; d->dls && i < d->nfiles; i++) dialect_free(&d->dls[i]);
+    free(d->dls);
     parts_free(d->files, d->nfiles);
 }
 

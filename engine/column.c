@@ -7,6 +7,7 @@
 
 #include "column.h"
 #include "defector.h"
+#include "dialect.h"
 
 static const char *type_names[] = {"int", "decimal", "date", "category", "text"};
 
@@ -167,29 +168,48 @@ int parse_decimal(const char *s, size_t n, int64_t *out, const char **why)
     return 0;
 }
 
-const char *column_parse(column *c, const char *s, size_t n, cell *out)
+/* A number or date in a declared dialect, or the default form's refusal with a hint of what to
+ * declare: off the default path, which stays the plain parsers above. */
+static const char *parse_dialect(column *c, const dialect *d, const char *s, size_t n, cell *out, const char *why)
 {
+    if (c->type == COL_DATE) {
+        int32_t day = 0;
+        const char *w = d && d->date_format ? dialect_date(d, s, n, &day) : why;
+        out->i = day;
+        return w ? dialect_hint_date(d, s, n, w) : NULL;
+    }
+    const char *w = d && d->numbers ? dialect_number(d, c->type == COL_DECIMAL, s, n, &out->i) : why;
+    return w ? dialect_hint_number(d, c->type == COL_DECIMAL, s, n, w) : NULL;
+}
+
+const char *column_parse(column *c, const char *s, size_t n, cell *out, const dialect *d)
+{
+    static const dialect plain = {.delim = ',', .decimal = '.'};
     const char *why = NULL;
     int rc;
     out->s = s, out->n = n;
+    if (!d) d = &plain;
     switch (c->type) {
     case COL_INT:
         if (n == 0) out->i = DF_NA_I64;
+        else if (d->numbers) return parse_dialect(c, d, s, n, out, NULL);
         else if ((rc = parse_int64(s, n, &out->i)) != 0)
             why = rc == -2 ? "out of range: an integer goes from -9223372036854775807 to 9223372036854775807 (64 bits)"
-                           : "not an integer (expected digits with an optional sign)";
+                           : parse_dialect(c, d, s, n, out, "not an integer (expected digits with an optional sign)");
         break;
     case COL_DECIMAL:
         if (n == 0) out->i = DF_NA_I64;
-        else if (parse_decimal(s, n, &out->i, &why) != 0) return why;
+        else if (d->numbers) return parse_dialect(c, d, s, n, out, NULL);
+        else if (parse_decimal(s, n, &out->i, &why) != 0) return strncmp(why, "not a decimal", 13) == 0 ? parse_dialect(c, d, s, n, out, why) : why;
         why = NULL;
         break;
     case COL_DATE:
         if (n == 0) out->i = DF_NA_DATE;
+        else if (d->date_format) return parse_dialect(c, d, s, n, out, NULL);
         else {
-            int32_t d;
-            if (df_parse_date(s, n, &d) != 0) why = "not a date (expected YYYY-MM-DD, e.g. 2026-03-31)";
-            out->i = d;
+            int32_t day = 0;
+            if (df_parse_date(s, n, &day) != 0) why = parse_dialect(c, d, s, n, out, "not a date (expected YYYY-MM-DD, e.g. 2026-03-31)");
+            out->i = day;
         }
         break;
     case COL_CATEGORY:

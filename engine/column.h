@@ -13,6 +13,8 @@
 
 #include "strmap.h"
 
+struct dialect;
+
 typedef enum col_type { COL_INT, COL_DECIMAL, COL_DATE, COL_CATEGORY, COL_TEXT } col_type;
 
 #define DF_NA_I64 INT64_MIN
@@ -55,9 +57,11 @@ void column_free(column *c);
 const char *col_type_name(col_type t);
 int col_type_from_name(const char *s, col_type *t);
 
-/* Parses text into a cell of the column's type. Returns NULL on success, else the reason
- * ("not a date (expected YYYY-MM-DD)", ...). Empty text is the empty value, not an error. */
-const char *column_parse(column *c, const char *s, size_t n, cell *out);
+/* Parses text into a cell of the column's type, in dialect d (NULL: the default: '.' decimals,
+ * YYYY-MM-DD dates). Returns NULL on success, else the reason ("not a date (expected
+ * YYYY-MM-DD)", ..., with what to declare when the text has another known form; the text of a
+ * reason with a hint lasts until the thread's next refusal). Empty text is the empty value. */
+const char *column_parse(column *c, const char *s, size_t n, cell *out, const struct dialect *d);
 /* Appends a parsed cell; -1 on out of memory. */
 int column_append(column *c, const cell *v);
 int column_reserve(column *c, uint64_t n);

@@ -42,6 +42,10 @@ typedef struct loader {
     const char *disp;
     struct csv_parser p;
     int failed;
+    char delim;      /* the declared delimiter (t->dl; ',' by default) */
+    int check_utf8;  /* text cells and header names are checked to be UTF-8 (no encoding declared) */
+    int filled;      /* fields of the current record that are not empty (0: an empty row, skipped) */
+    int empty_tail;  /* empty cells at the end of the header: a row may leave them out */
     int header_only; /* csvload_header: stop at the header, no table */
     size_t max_record;
     /* header */
@@ -72,13 +76,15 @@ typedef struct loader {
     int defer_keys;    /* entity block: keys interned (duplicates found) at append */
     int bad_field;     /* first field that failed to parse, -1 none */
     const char *bad_reason;
+    char bad_why[700]; /* a copy of bad_reason (a hint's text lasts only until the next refusal) */
     size_t bad_off, bad_len; /* its text, in sbuf */
     char *raw;
     size_t rawlen, rawcap;
     const char *rec; /* the record's text for messages: raw, or the line itself (fast path) */
     /* fast path (one-line records): field spans and unescaped text of the current line */
     struct span { const char *s; size_t n; int esc; } *spans;
-    int nspans;
+    int nspans, span_cap; /* span_cap: delimiter = "spaces" only (split_line sizes spans itself) */
+    int sp_open;          /* delimiter = "spaces": a line cut by the end of the text fed waits in raw */
     char *unq;
     size_t unqcap;
     char last_key[64]; /* history: the previous row's key and its entity (-1: none) */
@@ -93,6 +99,8 @@ static void loader_init(loader *L, table *t, const table *entity, const load_opt
     L->t = t, L->entity = entity, L->o = o, L->err = err;
     L->line = 1, L->bad_field = -1, L->last_owner = -1;
     L->disp = o->display ? o->display : t->path;
+    L->delim = t->dl.delim ? t->dl.delim : ',';
+    L->check_utf8 = t->dl.encoding == ENC_UTF8;
     L->max_record = o->max_record ? o->max_record : MAX_RECORD_BYTES;
 }
 
@@ -160,6 +168,27 @@ static void reject(loader *L, int field, const char *reason, const char *text, s
     L->o->on_reject(L->o->reject_ctx, L->t->file, L->rec_line, col_name, reason, L->rec, rn);
 }
 
+/* Text that is not UTF-8 in a file without a declared encoding: the file is in another
+ * encoding (Windows-1252, Latin-1), and every such text would go out garbled under a UTF-8
+ * label: the load stops, whatever --max-rejects allows. */
+static void not_utf8(loader *L, int field, const char *s, size_t n, size_t at)
+{
+    char w[512], ex[4 * MSG_TEXT + 8];
+    size_t k = 0;
+    where_at(L, w, sizeof w, field);
+    for (size_t i = 0; i < n && i < MSG_TEXT; i++) { /* bytes past ASCII as \xNN: the terminal would garble them */
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x80 || ch < 0x20) k += (size_t)snprintf(ex + k, sizeof ex - k, "\\x%02X", ch);
+        else ex[k++] = (char)ch;
+    }
+    ex[k] = 0;
+    DF_FAIL(L->err, DF_ERR_DATA, w,
+            "not UTF-8 text: byte 0x%02X at byte %zu of \"%s\". The file is in another encoding: declare it for this "
+            "input, e.g. encoding = \"windows-1252\" (Excel on Windows) or encoding = \"latin-1\", or export it again as UTF-8",
+            (unsigned char)s[at], at + 1, ex);
+    L->failed = 1;
+}
+
 static void on_header_field(loader *L, const char *s, size_t n)
 {
     const char *nul = memchr(s, 0, n);
@@ -175,6 +204,8 @@ static void on_header_field(loader *L, const char *s, size_t n)
         L->failed = 1;
         return;
     }
+    size_t bad_at = L->check_utf8 ? utf8_invalid_at(s, n) : n;
+    if (bad_at < n) return not_utf8(L, -1, s, n, bad_at);
     if (L->nheader == L->header_cap) {
         int cap = L->header_cap ? L->header_cap * 2 : 32;
         char **names = realloc(L->names, (size_t)cap * sizeof *names);
@@ -205,8 +236,17 @@ static int stage_text(loader *L, const char *s, size_t n, size_t *off)
 static void bad(loader *L, int f, const char *why, const char *s, size_t n)
 {
     if (L->bad_field >= 0) return;
-    L->bad_field = f, L->bad_reason = why, L->bad_len = 0;
+    snprintf(L->bad_why, sizeof L->bad_why, "%s", why);
+    L->bad_field = f, L->bad_reason = L->bad_why, L->bad_len = 0;
     if (stage_text(L, s, n, &L->bad_off) == 0) L->bad_len = n;
+}
+
+/* The length of the run of spaces and tabs at the start of s[0, n). */
+static size_t strspn_n(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    return i;
 }
 
 static void on_field(void *s, size_t n, void *ud)
@@ -219,6 +259,8 @@ static void on_field(void *s, size_t n, void *ud)
         on_header_field(L, s, n);
         return;
     }
+    if (n && L->t->dl.blank_empty && strspn_n(s, n) == n) n = 0; /* only spaces and tabs: empty */
+    L->filled += n != 0;
     if (f >= L->nheader) return;
     if (L->has_nul && memchr(s, 0, n)) {
         bad(L, f, "a NUL byte (\\0) in this field: the file is not plain CSV text here (binary data or NUL "
@@ -226,10 +268,12 @@ static void on_field(void *s, size_t n, void *ud)
         return;
     }
     if (f == L->key_field && L->t->is_history) {
+        size_t bad_at = L->check_utf8 ? utf8_invalid_at(s, n) : n;
+        if (bad_at < n) return not_utf8(L, f, s, n, bad_at);
         if (stage_text(L, s, n, &L->key_off) != 0) return;
         L->key_len = n;
         /* the lookup comes when the row ends: start fetching its slot now (unless the line
-         * before already did: the same bytes of the same text, see prefetch_next_key) */
+         * before already did: the same bytes of the same text, see look_ahead) */
         if (s == L->ahead_s && n == L->ahead_n) {
             L->key_hash = L->ahead_h;
         } else {
@@ -245,12 +289,14 @@ static void on_field(void *s, size_t n, void *ud)
         return;
     }
     if (col->type == COL_TEXT || col->type == COL_CATEGORY) {
+        size_t bad_at = L->check_utf8 ? utf8_invalid_at(s, n) : n;
+        if (bad_at < n) return not_utf8(L, f, s, n, bad_at);
         if (stage_text(L, s, n, &L->soff[c]) == 0) L->stage[c].n = n;
         const char *why = column_refuses(col, s, n);
         if (why) bad(L, f, why, s, n);
         return;
     }
-    const char *why = column_parse(col, s, n, &L->stage[c]);
+    const char *why = column_parse(col, s, n, &L->stage[c], &L->t->dl);
     if (why) bad(L, f, why, s, n);
 }
 
@@ -264,6 +310,8 @@ static int setup_header(loader *L)
     if (!L->map || !L->stage || !L->soff) return DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory"), -1;
     int found[DF_MAX_COLUMNS] = {0};
     L->key_field = L->date_field = -1;
+    while (L->empty_tail < L->nheader - 1 && L->names[L->nheader - 1 - L->empty_tail][0] == 0) L->empty_tail++;
+    t->st.empty_header_cells = (uint64_t)L->empty_tail;
     for (int f = 0; f < L->nheader; f++) {
         L->map[f] = table_find_col(t, L->names[f]);
         if (strcmp(L->names[f], t->key) == 0) {
@@ -276,7 +324,7 @@ static int setup_header(loader *L)
         if (t->date_col && strcmp(L->names[f], t->date_col) == 0) L->date_field = f;
         int c = L->map[f];
         if (c < 0) {
-            if (strcmp(L->names[f], t->key) != 0) t->st.ignored_columns++;
+            if (strcmp(L->names[f], t->key) != 0 && f < L->nheader - L->empty_tail) t->st.ignored_columns++;
             continue;
         }
         if (found[c]++) {
@@ -298,10 +346,23 @@ static int setup_header(loader *L)
             else if (n > 40) snprintf(have + k, sizeof have - k, "%s%.40s... (%zu bytes)", f ? ", " : "", L->names[f], n);
             else snprintf(have + k, sizeof have - k, "%s%s", f ? ", " : "", L->names[f]);
         }
-        DF_FAIL(L->err, DF_ERR_DATA, L->disp,
-                "missing column(s) %s, which the rule file declares for '%s'. The header has: %s. "
-                "Fix the export or the column names in the rule file",
-                missing, t->name, L->nheader ? have : "(nothing)");
+        char sep = dialect_sniff(&t->dl, L->names, L->nheader);
+        if (sep == ' ')
+            DF_FAIL(L->err, DF_ERR_DATA, L->disp,
+                    "missing column(s) %s, which the rule file declares for '%s': the header is one column with runs of "
+                    "spaces in it (%s). If the columns are aligned with spaces, declare delimiter = \"spaces\" in the rule "
+                    "file's %s { ... } for this input", missing, t->name, have, t->is_history ? "history" : "entity");
+        else if (sep)
+            DF_FAIL(L->err, DF_ERR_DATA, L->disp,
+                    "missing column(s) %s, which the rule file declares for '%s': this file is separated by '%s', not "
+                    "'%s' (the header read as: %s). Declare delimiter = \"%s\" in the rule file's %s { ... } for this input",
+                    missing, t->name, sep == '\t' ? "\\t" : (char[2]){sep, 0}, L->delim == '\t' ? "\\t" : (char[2]){L->delim, 0},
+                    L->nheader ? have : "(nothing)", sep == '\t' ? "\\t" : (char[2]){sep, 0}, t->is_history ? "history" : "entity");
+        else
+            DF_FAIL(L->err, DF_ERR_DATA, L->disp,
+                    "missing column(s) %s, which the rule file declares for '%s'. The header has: %s. "
+                    "Fix the export or the column names in the rule file",
+                    missing, t->name, L->nheader ? have : "(nothing)");
         return -1;
     }
     return 0;
@@ -326,8 +387,12 @@ static void commit_row(loader *L)
 static void on_data_row(loader *L)
 {
     table *t = L->t;
+    if (L->filled == 0 && L->field > 0) { /* ",,,," (Excel's rows below the data): no value at all */
+        t->st.empty_rows++;
+        return;
+    }
     t->st.rows_read++;
-    if (L->field != L->nheader) {
+    if (L->field != L->nheader && !(L->field < L->nheader && L->field >= L->nheader - L->empty_tail)) {
         char why[160];
         snprintf(why, sizeof why, "wrong number of fields: the header has %d, this row has %d", L->nheader, L->field);
         reject(L, -1, why, L->rec, L->rawlen);
@@ -415,6 +480,7 @@ static void on_data_row(loader *L)
 static void reset_record(loader *L)
 {
     L->field = 0;
+    L->filled = 0;
     L->slen = 0;
     L->bad_field = -1;
     L->key_len = 0;
@@ -539,10 +605,10 @@ static int split_line(loader *L, const char *p, size_t n)
             f->s = p + 1, f->n = (size_t)(c - p - 1);
             p = c + 1;
             if (p == end) break;
-            if (*p != ',') return -1; /* text after the closing quote */
+            if (*p != L->delim) return -1; /* text after the closing quote */
             p++;
         } else {
-            const char *c = memchr(p, ',', (size_t)(end - p)), *fe = c ? c : end;
+            const char *c = memchr(p, L->delim, (size_t)(end - p)), *fe = c ? c : end;
             if (quotes && memchr(p, '"', (size_t)(fe - p))) return -1; /* a quote inside an unquoted field */
             f->s = p, f->n = (size_t)(fe - p), f->esc = 0;
             if (!c) break;
@@ -637,9 +703,61 @@ static const char *line_end(loader *L, const char *p, const char *end)
     return L->lf < L->cr ? L->lf : L->cr;
 }
 
+/* delimiter = "spaces" (whitespace-aligned text such as CDNOW_master.txt): the fields are the
+ * runs of bytes between runs of spaces and tabs, those at the line's ends ignored, no quoting.
+ * Every line of such a file is split here, the header too, never by libcsv. */
+static int split_spaces(loader *L, const char *p, size_t n)
+{
+    const char *end = p + n;
+    int k = 0;
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\t')) p++;
+        if (p == end) break;
+        const char *f = p;
+        while (p < end && *p != ' ' && *p != '\t') p++;
+        if (k == L->span_cap) {
+            int cap = k ? 2 * k : 16;
+            struct span *sp = realloc(L->spans, (size_t)cap * sizeof *sp);
+            if (!sp) return fail_nomem(L), -1;
+            L->spans = sp, L->span_cap = cap;
+        }
+        L->spans[k++] = (struct span){f, (size_t)(p - f), 0};
+    }
+    L->nspans = k;
+    return 0;
+}
+
+static void spaces_record(loader *L, const char *p, size_t n)
+{
+    if (split_spaces(L, p, n) != 0) return;
+    if (L->nspans == 0) { /* a line of spaces only */
+        L->t->st.blank_lines++;
+        return;
+    }
+    L->rec = p, L->rawlen = n;
+    fast_line(L);
+}
+
+/* One line of a "spaces" file, or the part of it in this chunk (tn = 0: it goes on). */
+static void spaces_piece(loader *L, const char *p, size_t cn, size_t tn)
+{
+    if (!L->sp_open) {
+        L->rec_line = L->line, L->rawlen = 0;
+        if (tn) {
+            if (cn > L->max_record) return too_long(L);
+            return spaces_record(L, p, cn);
+        }
+    }
+    if (raw_add(L, p, cn) != 0) return;
+    if (L->rawlen > L->max_record) return too_long(L);
+    L->sp_open = !tn;
+    if (tn) spaces_record(L, L->raw, L->rawlen);
+}
+
 /* One line (or the part of it in this chunk): text [p, p + cn), line end of tn bytes. */
 static void feed_line(loader *L, const char *p, size_t cn, size_t tn)
 {
+    if (L->t->dl.spaces) return spaces_piece(L, p, cn, tn);
     if (L->p.pstate == 0 && !L->skip_line) { /* libcsv's ROW_NOT_BEGUN: a record may start here */
         if (cn == 0) { /* an empty line */
             L->t->st.blank_lines++;
@@ -652,8 +770,6 @@ static void feed_line(loader *L, const char *p, size_t cn, size_t tn)
     slow_piece(L, p, cn, tn);
 }
 
-/* Feeds [p, end) line by line; with stop_after_header, returns as soon as the header is read
- * and sets *rest to the first byte not fed. */
 /* A history whose key is the first field: lookups are pipelined two lines ahead (events in
  * date order give no locality by entity: each row's lookup is a cache miss, longer than
  * parsing one row). The key of the line after next is hashed and its slot prefetched; the next
@@ -663,7 +779,7 @@ static void feed_line(loader *L, const char *p, size_t cn, size_t tn)
 static int key_ahead(loader *L, const char *line, const char *end, uint32_t *h, size_t *n)
 {
     size_t room = (size_t)(end - line) < 64 ? (size_t)(end - line) : 64;
-    const char *c = room ? memchr(line, ',', room) : NULL;
+    const char *c = room ? memchr(line, L->delim, room) : NULL;
     if (!c || *line == '"') return -1;
     *n = (size_t)(c - line), *h = strmap_hash(line, *n);
     strmap_prefetch(&L->entity->keys, *h);
@@ -686,6 +802,8 @@ static void look_ahead(loader *L, const char *next, const char *end)
     if (tn && key_ahead(L, e + tn, end, &L->ahead2_h, &L->ahead2_n) == 0) L->ahead2_s = e + tn;
 }
 
+/* Feeds [p, end) line by line; with stop_after_header, returns as soon as the header is read
+ * and sets *rest to the first byte not fed. */
 static int feed_lines(loader *L, const char *p, const char *end, int stop_after_header, const char **rest)
 {
     int ahead = L->t->is_history && L->key_field == 0 && L->entity && L->entity->keys.slots;
@@ -736,6 +854,10 @@ static void loader_free(loader *L)
 /* The end of the text: the last record (no line end), a record left open, the empty file. */
 static df_status finish(loader *L)
 {
+    if (!L->failed && L->sp_open) { /* a "spaces" file's last line, without a line end */
+        L->sp_open = 0;
+        spaces_record(L, L->raw, L->rawlen);
+    }
     if (!L->failed && L->skip_line) {
         end_skip(L);
     } else if (!L->failed && csv_fini(&L->p, on_field, on_row, L) != 0) {
@@ -825,7 +947,7 @@ static int copy_header(loader *W, const loader *H)
     for (int i = 0; i < H->nheader; i++)
         if (!(W->names[i] = strdup(H->names[i]))) return -1;
     memcpy(W->map, H->map, (size_t)H->nheader * sizeof *W->map);
-    W->key_field = H->key_field, W->date_field = H->date_field;
+    W->key_field = H->key_field, W->date_field = H->date_field, W->empty_tail = H->empty_tail;
     W->header_done = 1;
     return 0;
 }
@@ -857,6 +979,7 @@ static void parse_block(block_pool *bp, block_job *j)
         j->st = DF_FAIL(&j->err, DF_ERR_NOMEM, W.disp, "out of memory");
     } else {
         csv_set_space_func(&W.p, no_space);
+        csv_set_delim(&W.p, (unsigned char)W.delim);
         double c0 = thread_cpu_seconds();
         if (feed(&W, j->text, j->text + j->len) != 0) j->st = j->err.status;
         else j->st = block_end(&W, j->last);
@@ -1153,10 +1276,12 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
     if (!t->is_history && !t->keys.slots && strmap_init(&t->keys) != 0) return DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
     if (csv_init(&L.p, CSV_STRICT | CSV_STRICT_FINI) != 0) return DF_FAIL(err, DF_ERR_NOMEM, L.disp, "out of memory");
     csv_set_space_func(&L.p, no_space);
+    csv_set_delim(&L.p, (unsigned char)L.delim);
     gzsource *src = NULL;
     gzpipe *pipe = NULL;
     df_status st = gzsource_open(t->path, &src, err);
     if (st != DF_OK) goto done;
+    gzsource_set_encoding(src, t->dl.encoding);
     t->st.bytes += gzsource_file_size(src);
     /* A file read by several workers: the reader only decompresses and cuts blocks. Not when
      * rows may be set aside (rejects.csv keeps file order) or for one entity. */
@@ -1221,11 +1346,12 @@ df_status csvload_no_rows(const table *t, const load_opts *o, const char *displa
 }
 
 /* ---- the header line alone (defector check): the loader, stopped at the header ---- */
-df_status csvload_header(const char *path, char ***names, int *n, df_error *err)
+df_status csvload_header(const char *path, const dialect *dl, char ***names, int *n, df_error *err)
 {
     table t;
     memset(&t, 0, sizeof t);
     t.path = (char *)path;
+    if (dl) t.dl = *dl; /* borrowed: t is not freed */
     uint64_t rejects = 0;
     load_opts o = {.rejects = &rejects};
     loader L;
@@ -1234,8 +1360,10 @@ df_status csvload_header(const char *path, char ***names, int *n, df_error *err)
     *names = NULL, *n = 0;
     if (csv_init(&L.p, CSV_STRICT) != 0) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
     csv_set_space_func(&L.p, no_space);
+    csv_set_delim(&L.p, (unsigned char)L.delim);
     gzsource *src = NULL;
     df_status st = gzsource_open(path, &src, err);
+    if (st == DF_OK) gzsource_set_encoding(src, t.dl.encoding);
     char *buf = st == DF_OK ? malloc(65536) : NULL;
     if (st == DF_OK && !buf) st = DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
     while (st == DF_OK && !L.header_done) {
@@ -1286,14 +1414,54 @@ static void dst_row(int c, void *ud)
     d->header_done = 1, d->field = 0;
 }
 
-df_status csvload_distinct(const char *path, const char *colname, strmap *values, size_t max, df_error *err)
+/* The fields of each line of a "spaces" file to d (see split_spaces). */
+static df_status distinct_spaces(gzsource *src, distinct_reader *d, df_error *err)
+{
+    char buf[65536], *line = NULL;
+    size_t len = 0, cap = 0;
+    long k;
+    df_status st = DF_OK;
+    while (st == DF_OK && !d->failed && (d->want >= 0 || !d->header_done) && (k = gzsource_read(src, buf, sizeof buf, err)) >= 0) {
+        for (long i = 0; i <= k && st == DF_OK; i++) {
+            if (i < k && buf[i] != '\n' && buf[i] != '\r') {
+                if (grow_buf(&line, &cap, len + 1) != 0) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+                else line[len++] = buf[i];
+                continue;
+            }
+            if (i == k && k > 0) break; /* the line goes on in the next read */
+            int nf = 0;
+            for (size_t p = 0; p < len;) {
+                while (p < len && (line[p] == ' ' || line[p] == '\t')) p++;
+                size_t f = p;
+                while (p < len && line[p] != ' ' && line[p] != '\t') p++;
+                if (p > f) dst_field(line + f, p - f, d), nf++;
+            }
+            if (nf) dst_row('\n', d);
+            len = 0;
+        }
+        if (k == 0) break;
+    }
+    free(line);
+    if (st == DF_OK && k < 0) st = err->status;
+    return st;
+}
+
+df_status csvload_distinct(const char *path, const dialect *dl, const char *colname, strmap *values, size_t max, df_error *err)
 {
     distinct_reader d = {.column = colname, .want = -1, .values = values, .max = max};
     struct csv_parser p;
     gzsource *src = NULL;
     if (csv_init(&p, 0) != 0) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
     csv_set_space_func(&p, no_space);
+    csv_set_delim(&p, (unsigned char)(dl && dl->delim ? dl->delim : ','));
     df_status st = gzsource_open(path, &src, err);
+    if (st == DF_OK && dl) gzsource_set_encoding(src, dl->encoding);
+    if (st == DF_OK && dl && dl->spaces) {
+        st = distinct_spaces(src, &d, err);
+        csv_free(&p);
+        gzsource_free(src);
+        return st == DF_OK && d.failed ? DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory") : st;
+    }
     char buf[65536];
     while (st == DF_OK && !d.failed && (d.want >= 0 || !d.header_done)) {
         long k = gzsource_read(src, buf, sizeof buf, err);

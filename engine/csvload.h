@@ -1,7 +1,9 @@
 /* csvload.h: streams one CSV (gzip or plain) into a table's typed columns: one-line records
  * split by csvload's own fast path, everything else (and every malformed line) by libcsv.
  * Lines end at \n, \r\n or a lone \r. The outcome (rows, cells, rejects, the error and its
- * file:line: column) is the same for every thread count, block size, read size and parse path. */
+ * file:line: column) is the same for every thread count, block size, read size and parse path.
+ * A table is read in its declared dialect (t->dl, dialect.h: delimiter, numbers, dates, blank
+ * cells, encoding); text is checked to be UTF-8 unless an encoding is declared. */
 #ifndef DF_CSVLOAD_H
 #define DF_CSVLOAD_H
 
@@ -41,12 +43,13 @@ df_status csvload_table(table *t, const table *entity, const load_opts *o, df_er
  * naming display; DF_OK when t has rows, is a history, or only one entity was asked for. */
 df_status csvload_no_rows(const table *t, const load_opts *o, const char *display, df_error *err);
 
-/* Reads only the header line of a CSV (gzip or plain): *names (malloc'd, n of them). */
-df_status csvload_header(const char *path, char ***names, int *n, df_error *err);
+/* Reads only the header line of a CSV (gzip or plain) in dialect dl (NULL: the default):
+ * *names (malloc'd, n of them). */
+df_status csvload_header(const char *path, const dialect *dl, char ***names, int *n, df_error *err);
 
 /* The distinct values of column `column` of a CSV (gzip or plain), in order of appearance, at
  * most `max`, interned into values (an initialised strmap). A column the header lacks gives
  * none. For defector check --data. */
-df_status csvload_distinct(const char *path, const char *colname, strmap *values, size_t max, df_error *err);
+df_status csvload_distinct(const char *path, const dialect *dl, const char *colname, strmap *values, size_t max, df_error *err);
 
 #endif

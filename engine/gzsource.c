@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <pthread.h>
 #include "gzsource.h"
+#include "dialect.h"
 #include "inflate.h"
 #include "progress.h"
 
@@ -48,6 +49,14 @@ struct gzsource {
     int failed;     /* an error, handed out with every read from now on */
     df_error fail;
     double cpu; /* thread CPU time spent reading and inflating */
+    /* a declared 8-bit encoding (dialect.h ENC_*, 0: none): the text is converted to UTF-8 as
+     * it is read; raw bytes read ahead in [raw_pos, raw_len), a character cut by the end of
+     * the caller's buffer in [pend_pos, pend_len) */
+    int enc;
+    char *raw;
+    size_t raw_pos, raw_len;
+    char pend[3];
+    int pend_pos, pend_len;
 };
 
 /* Starts (or restarts, for the next member) inflating. */
@@ -236,7 +245,48 @@ static int peek(gzsource *s, df_error *err)
     return -1;
 }
 
+static long read_utf8(gzsource *s, char *buf, size_t cap, df_error *err);
+
+void gzsource_set_encoding(gzsource *s, int enc)
+{
+    s->enc = enc;
+}
+
+/* The text converted from s->enc to UTF-8: cap bytes, fewer only at the end (as read_utf8). */
+static long read_converted(gzsource *s, char *buf, size_t cap, df_error *err)
+{
+    enum { RAW = 1 << 16 };
+    if (!s->raw && !(s->raw = malloc(RAW))) return DF_FAIL(err, DF_ERR_NOMEM, s->path, "out of memory"), -1;
+    size_t n = 0;
+    while (n < cap) {
+        while (s->pend_pos < s->pend_len && n < cap) buf[n++] = s->pend[s->pend_pos++];
+        if (n == cap) break;
+        if (s->raw_pos == s->raw_len) {
+            long k = read_utf8(s, s->raw, RAW, err);
+            if (k < 0) return n ? (long)n : -1; /* the error again at the next read */
+            if (k == 0) break;
+            s->raw_pos = 0, s->raw_len = (size_t)k;
+        }
+        while (s->raw_pos < s->raw_len && n < cap) {
+            unsigned char b = (unsigned char)s->raw[s->raw_pos++];
+            if (b < 0x80) {
+                buf[n++] = (char)b;
+                continue;
+            }
+            s->pend_len = dialect_byte_utf8(s->enc, b, s->pend), s->pend_pos = 0;
+            while (s->pend_pos < s->pend_len && n < cap) buf[n++] = s->pend[s->pend_pos++];
+        }
+    }
+    return (long)n;
+}
+
 long gzsource_read(gzsource *s, char *buf, size_t cap, df_error *err)
+{
+    return s->enc ? read_converted(s, buf, cap, err) : read_utf8(s, buf, cap, err);
+}
+
+/* The file's text as it is (a UTF-8 BOM left out). */
+static long read_utf8(gzsource *s, char *buf, size_t cap, df_error *err)
 {
     double t0 = thread_cpu_seconds();
     long n = 0;
@@ -328,6 +378,7 @@ void gzsource_free(gzsource *s)
     if (!s) return;
     inflater_free(s->inf);
     free(s->out);
+    free(s->raw);
     if (s->f) fclose(s->f);
     free(s);
 }

@@ -13,6 +13,9 @@
 typedef struct gzsource gzsource;
 
 df_status gzsource_open(const char *path, gzsource **out, df_error *err);
+/* The file is in 8-bit encoding enc (dialect.h: ENC_CP1252, ENC_LATIN1; ENC_UTF8 = as it is):
+ * gzsource_read hands out its text converted to UTF-8. Before the first read. */
+void gzsource_set_encoding(gzsource *s, int enc);
 /* Fills buf with cap decompressed bytes (fewer only at the end of the data). Returns the count
  * (0 at the end), or -1 with err set. */
 long gzsource_read(gzsource *s, char *buf, size_t cap, df_error *err);

@@ -120,34 +120,37 @@ df_status lb_case_check(lbridge *b, table *tables, int ntables, int32_t as_of, i
     return DF_OK;
 }
 
-/* out.files of check_needs (on top of the stack) into *files. */
-static df_status table_files(lua_State *L, char ***files, int *n, df_error *err)
+/* out.files and out.dialects of check_needs (on top of the stack) into *files and *dls. */
+static df_status table_files(lua_State *L, char ***files, dialect **dls, int *n, df_error *err)
 {
     lua_getfield(L, -1, "files");
-    int k = (int)lua_objlen(L, -1);
+    lua_getfield(L, -2, "dialects");
+    int k = (int)lua_objlen(L, -2), ok = 1;
     char **f = calloc((size_t)k + 1, sizeof *f);
-    for (int i = 0; f && i < k; i++) {
-        lua_rawgeti(L, -1, i + 1);
+    dialect *d = calloc((size_t)k + 1, sizeof *d);
+    for (int i = 0; f && d && ok && i < k; i++) {
+        lua_rawgeti(L, -2, i + 1);
         f[i] = strdup(lua_tostring(L, -1));
-        lua_pop(L, 1);
+        lua_rawgeti(L, -2, i + 1);
+        ok = f[i] && lb_dialect(L, lua_gettop(L), &d[i]) == 0;
+        lua_pop(L, 2);
         *n = i + 1;
-        if (!f[i]) break;
     }
-    lua_pop(L, 1);
-    *files = f;
-    return f && (k == 0 || f[k - 1]) ? DF_OK : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    lua_pop(L, 2);
+    *files = f, *dls = d;
+    return f && d && ok ? DF_OK : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
 }
 
 df_status lb_check_needs(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
-                         lb_values **needs, int *n, char ***files, int *nfiles, df_error *err)
+                         lb_values **needs, int *n, char ***files, dialect **dls, int *nfiles, df_error *err)
 {
     lua_State *L = lb_lua(b);
-    *needs = NULL, *n = 0, *files = NULL, *nfiles = 0;
+    *needs = NULL, *n = 0, *files = NULL, *dls = NULL, *nfiles = 0;
     lb_set_path(b, rules_path);
     lb_push_rule_args(L, rules_path, src, len, as_of);
     df_status st = lb_pcall(b, "check_needs", 4, 1, err);
     if (st != DF_OK) return st;
-    st = table_files(L, files, nfiles, err);
+    st = table_files(L, files, dls, nfiles, err);
     int k = (int)lua_objlen(L, -1);
     lb_values *v = st == DF_OK ? calloc((size_t)k + 1, sizeof *v) : NULL;
     if (!v) {

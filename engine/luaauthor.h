@@ -46,9 +46,10 @@ typedef struct lb_values {
 
 /* The (file, column) pairs whose values check wants from the data: category columns that
  * filters compare with values, when the rule file does not list the column's values; and the
- * files (or patterns) of the rule file's tables, whose headers it wants (*files malloc'd). */
+ * files (or patterns) of the rule file's tables, whose headers it wants (*files malloc'd), with
+ * the dialect each is declared in (*dls, malloc'd, nfiles of them). */
 df_status lb_check_needs(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
-                         lb_values **needs, int *n, char ***files, int *nfiles, df_error *err);
+                         lb_values **needs, int *n, char ***files, dialect **dls, int *nfiles, df_error *err);
 df_status lb_check(lbridge *b, const char *rules_path, const char *src, size_t len, int32_t as_of,
                    const lb_header *headers, int nheaders, int have_data, const lb_values *values, int nvalues,
                    char **text, int *errors, int *warnings, df_error *err);

@@ -414,6 +414,30 @@ static int allow_values(lua_State *L, column *col)
     return rc;
 }
 
+int lb_dialect(lua_State *L, int idx, dialect *d)
+{
+    dialect_default(d);
+    if (!lua_istable(L, idx)) return 0;
+    lua_getfield(L, idx, "delimiter");
+    if (lua_isstring(L, -1)) d->delim = lua_tostring(L, -1)[0];
+    if (lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), "spaces") == 0) d->delim = ' ', d->spaces = 1;
+    lua_getfield(L, idx, "decimal");
+    if (lua_isstring(L, -1)) d->decimal = lua_tostring(L, -1)[0];
+    lua_getfield(L, idx, "thousands");
+    if (lua_isstring(L, -1)) d->thousands = lua_tostring(L, -1)[0];
+    lua_getfield(L, idx, "blank_is_empty");
+    d->blank_empty = lua_toboolean(L, -1);
+    lua_getfield(L, idx, "encoding");
+    if (lua_isstring(L, -1)) d->encoding = dialect_encoding(lua_tostring(L, -1));
+    assert(d->encoding >= 0); /* declare.lua allows only known names */
+    lua_getfield(L, idx, "date_format");
+    int rc = 0;
+    if (lua_isstring(L, -1) && !(d->date_format = strdup(lua_tostring(L, -1)))) rc = -1;
+    lua_pop(L, 6);
+    d->numbers = d->decimal != '.' || d->thousands != 0;
+    return rc;
+}
+
 /* A table's plan comes from declare.lua, never from the rule file as such: its shape is the
  * engine's invariant (asserted: name, file and kind are texts, the columns a list of
  * {name = text, type = a known type}), and the stack is left as found. */
@@ -430,6 +454,10 @@ static df_status table_from_plan(lua_State *L, int idx, table *t, const char *ru
     free(kind);
     t->key_col = t->date_idx = -1;
     if (bad) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    lua_getfield(L, idx, "dialect");
+    int dl_failed = lb_dialect(L, lua_gettop(L), &t->dl);
+    lua_pop(L, 1);
+    if (dl_failed) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     lua_getfield(L, idx, "columns");
     assert(lua_istable(L, -1));
     int n = (int)lua_objlen(L, -1);

@@ -36,6 +36,10 @@ df_status lb_declare(lbridge *b, const char *rules_path, const char *source, siz
 
 /* ---- for the bridge's own files (luascore.c, luaauthor.c) ---- */
 
+/* The dialect table at idx (declare.lua's t.dialect; not a table: the default) into *d; -1 on
+ * out of memory. */
+int lb_dialect(lua_State *L, int idx, dialect *d);
+
 lua_State *lb_lua(lbridge *b);
 /* Calls M[fn] with the nargs values on top of the stack, leaving nres results. A Lua error
  * {where, message} becomes the user's error (DF_ERR_RULES), anything else an internal error

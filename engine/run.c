@@ -5,10 +5,12 @@
  * between the stages: an input with more rows rejected than --max-reject-share allows fails the
  * run; an as-of date far from a history's dates is a warning (or with --on-as-of-gap fail, an
  * error). */
+#include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -187,6 +189,58 @@ df_status run_confined(const char *dir, const char *name, const char *path, df_e
     return DF_FAIL(err, DF_ERR_IO, path, "refused: %s; an input must be a file in the --data folder (a link to another file of that folder is followed)", why);
 }
 
+char *run_other_form(const char *dir, const char *name)
+{
+    char alt[1024];
+    size_t n = strlen(name);
+    if (n > 3 && strcmp(name + n - 3, ".gz") == 0) snprintf(alt, sizeof alt, "%.*s", (int)(n - 3), name);
+    else snprintf(alt, sizeof alt, "%s.gz", name);
+    char *path = path_join(dir, alt);
+    if (path && access(path, F_OK) == 0) return path;
+    free(path);
+    return NULL;
+}
+
+/* A file in dir whose name is name's but for case, or whose name up to its first '.' is
+ * name's (customers.txt for customers.csv.gz), into buf; 0 when there is one. */
+static int similar_file(const char *dir, const char *name, char *buf, size_t cap)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    size_t stem = strcspn(name, ".");
+    int found = -1;
+    for (struct dirent *e; found != 0 && (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        if (strcasecmp(e->d_name, name) == 0 || (strcspn(e->d_name, ".") == stem && strncasecmp(e->d_name, name, stem) == 0))
+            found = 0, snprintf(buf, cap, "%s", e->d_name);
+    }
+    closedir(d);
+    return found;
+}
+
+/* The rule file names customers.csv.gz and --data holds customers.csv (or the other way
+ * round): that file is read, and stderr says so. Any other missing file: an error that names
+ * a similar file when there is one ("did you mean"). */
+static df_status find_input(const df_config *cfg, table *t, df_error *err)
+{
+    if (access(t->path, F_OK) == 0 || errno != ENOENT) return DF_OK;
+    char alt[1024], *path = run_other_form(cfg->data_dir, t->file);
+    if (path) {
+        const char *slash = strrchr(path, '/');
+        char *file = strdup(slash ? slash + 1 : path);
+        if (!file) return free(path), DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        fprintf(stderr, "defector: note: %s is not in %s; reading %s instead (the same table, %s)\n", t->file,
+                cfg->data_dir, file, strstr(file, ".gz") ? "compressed" : "not compressed");
+        free(t->file), free(t->path);
+        t->file = file, t->path = path;
+        return DF_OK;
+    }
+    if (similar_file(cfg->data_dir, t->file, alt, sizeof alt) == 0)
+        return DF_FAIL(err, DF_ERR_IO, t->path, "no such file in the data folder; did you mean %s? Rename the file or fix "
+                       "file = \"%s\" in the rule file", alt, t->file);
+    return DF_OK; /* the loader says it is missing, as always */
+}
+
 df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err)
 {
     const df_config *cfg = r->cfg;
@@ -214,7 +268,8 @@ df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key,
             t->parts = n;
             parts_free(paths, n);
         } else {
-            st = run_confined(cfg->data_dir, t->file, t->path, err);
+            st = find_input(cfg, t, err);
+            if (st == DF_OK) st = run_confined(cfg->data_dir, t->file, t->path, err);
             if (st == DF_OK) st = csvload_table(t, &r->tables[0], &lo, err);
         }
         r->t_load[i] = now_seconds() - t0;

@@ -28,6 +28,10 @@ df_status run_read_file(const char *path, const char *what, char **buf, size_t *
 /* An input the rule file names (dir/name, path in messages) is read only inside --data: a link
  * out of it is refused (a missing file is left to the loader, which says so). */
 df_status run_confined(const char *dir, const char *name, const char *path, df_error *err);
+/* dir/name.gz when name is missing and that is there, or dir/name without its .gz (malloc'd);
+ * NULL when the other form is not there either. The rule file's customers.csv.gz is read from
+ * customers.csv and the other way round (run and check alike). */
+char *run_other_form(const char *dir, const char *name);
 /* Loads r's tables from cfg->data_dir and groups the histories; with o, rows set aside go to
  * rejects.csv in o; with only_key, only that entity (and its history rows) is kept. */
 df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err);

@@ -14,6 +14,7 @@ void table_free(table *t)
     free(t->path);
     free(t->key);
     free(t->date_col);
+    dialect_free(&t->dl);
     free(t->owner);
     free(t->offsets);
     memset(t, 0, sizeof *t);
@@ -36,6 +37,7 @@ int table_clone_spec(table *dst, const table *t, const char *path)
     dst->key = strdup(t->key);
     dst->date_col = t->date_col ? strdup(t->date_col) : NULL;
     dst->is_history = t->is_history;
+    if (dialect_copy(&dst->dl, &t->dl) != 0) return -1;
     dst->key_col = dst->date_idx = -1;
     if (!dst->name || !dst->file || !dst->path || !dst->key || (t->date_col && !dst->date_col)) return -1;
     for (int c = 0; c < t->ncols; c++) {
@@ -60,7 +62,9 @@ void table_add_stats(table_stats *d, const table_stats *s)
     d->decompress_cpu += s->decompress_cpu, d->parse_cpu += s->parse_cpu;
     d->rows_loaded += s->rows_loaded, d->rejected += s->rejected, d->duplicates += s->duplicates;
     d->orphans += s->orphans, d->future += s->future, d->blank_lines += s->blank_lines;
-    if (s->header_columns) d->header_columns = s->header_columns, d->ignored_columns = s->ignored_columns;
+    d->empty_rows += s->empty_rows;
+    if (s->header_columns)
+        d->header_columns = s->header_columns, d->ignored_columns = s->ignored_columns, d->empty_header_cells = s->empty_header_cells;
 }
 
 /* Appends src's rows to dst (same columns, in the same order), those with keep[r] != 0 when

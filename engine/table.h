@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "column.h"
+#include "dialect.h"
 #include "strmap.h"
 
 #define DF_MAX_COLUMNS 256
@@ -24,6 +25,8 @@ typedef struct table_stats {
     uint64_t orphans;      /* history: rows whose key is not an entity */
     uint64_t future;       /* history: rows dated after the as-of date */
     uint64_t blank_lines;  /* empty lines skipped */
+    uint64_t empty_rows;   /* rows of empty fields only (Excel's ",,,,") skipped */
+    uint64_t empty_header_cells; /* empty cells at the end of the header (Excel), ignored */
     uint64_t header_columns, ignored_columns;
     char dup_examples[DF_EXAMPLES][64];
     char orphan_examples[DF_EXAMPLES][64];
@@ -34,6 +37,7 @@ typedef struct table {
     char *file;     /* file name in the data folder */
     char *path;     /* data folder + file */
     int is_history;
+    dialect dl;     /* how the file writes its CSV (delimiter, numbers, dates, encoding) */
     char *key;      /* key column */
     char *date_col; /* history: date column compared with the as-of date (NULL: none) */
     int ncols;

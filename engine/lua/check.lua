@@ -144,10 +144,18 @@ local function check_headers(job, headers)
       local wanted = {}
       for _, c in ipairs(t.columns) do wanted[#wanted + 1] = c.name end
       if not have[t.key] and t.columns[t.key] == nil then wanted[#wanted + 1] = t.key end
-      local one = #h == 1 and h[1]:find("[ \t;|]") -- another separator than the comma: one finding
+      local delim = t.dialect and t.dialect.delimiter or ","
+      -- another separator than the declared one: one finding, not one per column
+      local one = #h == 1 and (h[1]:match("[\t;|,]") or (h[1]:find(" ") and " "))
+      if one == delim then one = nil end
       if one then
-        E.record(job, E.at(job, t.line), fmt("%s is not comma-separated: its header is one column, '%s'", t.file, h[1]),
-          "export it as CSV, with commas between the fields")
+        job.unreadable = job.unreadable or {}
+        job.unreadable[t.file] = true -- its values are not known either: no warnings about them
+        local shown = one == "\t" and "\\t" or one
+        local what = delim == "," and "comma-separated" or fmt("separated by '%s'", delim == "\t" and "\\t" or delim)
+        E.record(job, E.at(job, t.line), fmt("%s is not %s: its header is one column, '%s'", t.file, what, h[1]),
+          one == " " and fmt("if its columns are aligned with spaces, declare delimiter = \"spaces\" in its %s { ... }", t.kind) or
+          fmt("this file is separated by '%s': declare delimiter = \"%s\" in its %s { ... }", shown, shown, t.kind))
       end
       for _, name in ipairs(one and {} or wanted) do
         if not have[name] then
@@ -167,7 +175,7 @@ end
 local function check_values(job, values)
   for _, f in ipairs(job.features) do
     local a = H.is(f.def, H.AGG) and f.def
-    local have = a and values[a.t.file]
+    local have = a and not (job.unreadable and job.unreadable[a.t.file]) and values[a.t.file]
     for _, e in ipairs(a and a.filters or {}) do
       local col = have and have[e.col]
       if col and e.kind == "in" and not a.t.column_of[e.col].set then
@@ -248,7 +256,11 @@ function M.needs(source, chunkname, as_of, as_of_text)
     end
   end
   out.files = {}
-  for _, t in ipairs(job.tables) do out.files[#out.files + 1] = t.file end
+  out.dialects = {}
+  for _, t in ipairs(job.tables) do
+    out.files[#out.files + 1] = t.file
+    out.dialects[#out.dialects + 1] = t.dialect
+  end
   return out
 end
 

@@ -46,9 +46,23 @@ local function column_type(job, kind, cname, spec, level)
   return spec
 end
 
+-- The table name a file name gives: "customers.csv.gz" -> customers, an export in parts
+-- "events-*.csv.gz" -> events, "online-retail-all.csv.gz" -> online_retail_all,
+-- "Telco-Customer-Churn.csv" -> Telco_Customer_Churn (every byte that cannot be in a name
+-- becomes _; a leading digit gets a _ before it).
+function M.name_from_file(file)
+  local base = file:gsub("[-_]?[%*%?].*$", "")
+  repeat
+    local before = base
+    base = base:gsub("%.[Gg][Zz]$", ""):gsub("%.[CcTt][Ss][Vv]$", ""):gsub("%.[Tt][Xx][Tt]$", "")
+  until base == before
+  base = base:gsub("%.", "_"):gsub("[^%w_]", "_"):gsub("__+", "_"):gsub("^_+", ""):gsub("_+$", "")
+  if base:match("^%d") then base = "_" .. base end
+  return base
+end
+
 local function table_name(job, kind, spec, level)
-  -- "customers.csv.gz" -> customers; an export in parts "events-*.csv.gz" -> events
-  local name = spec.name or (spec.file:match("^([^%.]+)") or ""):gsub("[-_]?[%*%?].*$", "")
+  local name = spec.name or M.name_from_file(spec.file)
   check(job, name:match("^[%a_][%w_]*$"),
     fmt("%s: no table name can be made from the file name \"%s\"; add name = \"...\"", kind, spec.file), level + 1)
   check(job, not job.by_name[name], "a table named '" .. name .. "' is declared twice", level + 1)
@@ -67,6 +81,77 @@ local function check_spec(job, kind, spec, level)
   check(job, type(spec.columns) == "table", kind .. ": 'columns' must list the columns to read with their types", level + 1)
   check(job, spec.required == nil or type(spec.required) == "table",
     kind .. ": 'required' must list column names, e.g. required = { \"signup_date\" }", level + 1)
+end
+
+-- The input's dialect (docs/rules.md, "Reading exports from Excel and other systems"): each
+-- option checked here, so that C gets only values it can read.
+local DELIMS = { [","] = true, [";"] = true, ["\t"] = true, ["|"] = true, spaces = true }
+local ENCODINGS = { ["utf-8"] = true, ["utf8"] = true, ["windows-1252"] = true, ["cp1252"] = true,
+                    ["latin-1"] = true, ["latin1"] = true, ["iso-8859-1"] = true }
+local THOUSANDS = { ["."] = true, [","] = true, [" "] = true, ["'"] = true }
+
+local function check_format(job, kind, f, level)
+  check(job, type(f) == "string", kind .. ": 'date_format' must be text such as \"%d/%m/%Y\"", level + 1)
+  local bad
+  local seen = {}
+  for c in f:gmatch("%%(.?)") do
+    if c == "" then bad = "it ends in a lone %"
+    elseif not ("dmYHMS%"):find(c, 1, true) then bad = "it uses %" .. c .. ", and only %d %m %Y %H %M %S (and %% for a %) are read"
+    elseif c ~= "%" then
+      if seen[c] then bad = "it names %" .. c .. " twice" end
+      seen[c] = true
+    end
+  end
+  if not bad and not (seen.d and seen.m and seen.Y) then bad = "it must hold the day %d, the month %m and the year %Y" end
+  check(job, not bad, fmt("%s: date_format \"%s\": %s; e.g. \"%%d/%%m/%%Y\", \"%%m/%%d/%%Y %%H:%%M\" or \"%%Y%%m%%d\"",
+    kind, f, tostring(bad)), level + 1)
+end
+
+local function dialect(job, kind, spec, level)
+  local d = {}
+  if spec.delimiter ~= nil then
+    check(job, DELIMS[spec.delimiter], kind .. ": 'delimiter' must be one of \",\" \";\" \"\\t\" (tab) \"|\" or \"spaces\" " ..
+      "(columns aligned with spaces) (got " .. tostring(spec.delimiter) .. ")", level + 1)
+    d.delimiter = spec.delimiter
+  end
+  if spec.decimal ~= nil then
+    check(job, spec.decimal == "." or spec.decimal == ",", kind .. ": 'decimal' must be \".\" or \",\" (a decimal comma)", level + 1)
+    d.decimal = spec.decimal
+  end
+  if spec.thousands ~= nil then
+    check(job, THOUSANDS[spec.thousands], kind .. ": 'thousands' must be one of \".\" \",\" \" \" \"'\"", level + 1)
+    check(job, spec.thousands ~= (spec.decimal or "."), kind .. ": 'thousands' and 'decimal' must differ", level + 1)
+    check(job, spec.thousands ~= (spec.delimiter == "spaces" and " " or spec.delimiter or ","), kind .. ": 'thousands' and 'delimiter' must differ (a quoted 1,234 is fine with thousands = \",\" and delimiter = \";\")", level + 1)
+    d.thousands = spec.thousands
+  end
+  check(job, (spec.decimal or ".") ~= (spec.delimiter or ","),
+    kind .. ": 'decimal' and 'delimiter' are both \",\"; an export with a decimal comma is usually separated by \";\": declare delimiter = \";\"", level + 1)
+  if spec.date_format ~= nil then
+    check_format(job, kind, spec.date_format, level + 1)
+    check(job, spec.delimiter ~= "spaces" or not spec.date_format:find("[ \t]"),
+      kind .. ": with delimiter = \"spaces\" a date cannot hold a space: its time of day would be another field", level + 1)
+    d.date_format = spec.date_format
+  end
+  if spec.blank_is_empty ~= nil then
+    check(job, type(spec.blank_is_empty) == "boolean", kind .. ": 'blank_is_empty' must be true or false", level + 1)
+    d.blank_is_empty = spec.blank_is_empty
+  end
+  if spec.encoding ~= nil then
+    check(job, type(spec.encoding) == "string" and ENCODINGS[spec.encoding:lower()],
+      kind .. ": 'encoding' must be \"utf-8\", \"windows-1252\" or \"latin-1\" (got " .. tostring(spec.encoding) .. ")", level + 1)
+    d.encoding = spec.encoding:lower()
+  end
+  return d
+end
+
+local KNOWN = { file = true, name = true, key = true, date = true, columns = true, required = true, delimiter = true,
+                decimal = true, thousands = true, date_format = true, blank_is_empty = true, encoding = true }
+
+local function check_options(job, kind, spec, level)
+  for k in pairs(spec) do
+    check(job, KNOWN[k], fmt("%s: unknown option '%s'; the options are file, name, key, date, columns, required, " ..
+      "delimiter, decimal, thousands, date_format, blank_is_empty, encoding", kind, tostring(k)), level + 1)
+  end
 end
 
 local function add_columns(job, kind, t, spec, level)
@@ -95,8 +180,10 @@ end
 
 local function declare_table(job, kind, spec, level)
   check_spec(job, kind, spec, level + 1)
+  check_options(job, kind, spec, level + 1)
   local t = { kind = kind, name = table_name(job, kind, spec, level + 1), file = spec.file, key = spec.key,
-              date = spec.date, columns = {}, column_of = {}, line = E.line(job, level + 1) }
+              date = spec.date, columns = {}, column_of = {}, line = E.line(job, level + 1),
+              dialect = dialect(job, kind, spec, level + 1) }
   add_columns(job, kind, t, spec, level + 1)
   if kind == "entity" then
     check(job, job.entity == nil, "only one entity table can be declared", level + 1)
@@ -217,7 +304,8 @@ function M.plan(job)
   for i, t in ipairs(job.tables) do
     local cols = {}
     for j, c in ipairs(t.columns) do cols[j] = { name = c.name, type = c.type, required = c.required, values = c.values } end
-    tables[i] = { name = t.name, file = t.file, kind = t.kind, key = t.key, date = t.date, columns = cols }
+    tables[i] = { name = t.name, file = t.file, kind = t.kind, key = t.key, date = t.date, columns = cols,
+                  dialect = t.dialect }
   end
   return { tables = tables }
 end

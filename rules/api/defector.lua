@@ -17,8 +17,14 @@
 ---@field key string key column (customer id)
 ---@field date? string history only: the date column; rows after AS_OF are ignored
 ---@field columns table<string, "int"|"decimal"|"date"|"category"|"text">
----@field name? string defaults to the file name before the first dot
+---@field name? string defaults to the file name without .csv/.gz/.txt, other bytes than letters, digits and _ made _ ("Telco-Customer-Churn.csv" -> Telco_Customer_Churn)
 ---@field required? string[] columns that must not be empty: a row with one empty is bad input
+---@field delimiter? ","|";"|"\t"|"|"|"spaces" between fields (default ","); "spaces": columns aligned with runs of spaces, no quoting
+---@field decimal? "."|"," the decimal mark of decimal columns (default ".")
+---@field thousands? "."|","|" "|"'" the thousands separator of int and decimal columns (default: none)
+---@field date_format? string how date columns are written, e.g. "%d/%m/%Y", "%m/%d/%Y %H:%M", "%Y%m%d" (%d %m %Y %H %M %S; a time of day is checked, then dropped; default YYYY-MM-DD)
+---@field blank_is_empty? boolean a cell of only spaces and tabs is empty (default false: it is data, and refused as a number or date)
+---@field encoding? "utf-8"|"windows-1252"|"latin-1" the file's encoding, converted to UTF-8 (default: UTF-8, checked)
 
 ---@class History opaque and read-only
 

@@ -9,7 +9,10 @@
  * All must give the same status, the same error (where and message), and when the load
  * succeeds the same counts, cells, key index and owners. Then with rejects allowed, the four
  * single-thread ways and two threads on the gzip copy (one decompressing, one parsing) must set
- * aside the same records (file, line, column, reason, raw text).
+ * aside the same records (file, line, column, reason, raw text). Then the seven ways again in an
+ * input dialect picked by the text's length (issue 10: ',' with thousands '.', blank cells empty
+ * and Windows-1252; ';' with a decimal comma and dd/mm/yyyy dates; "spaces" with yyyymmdd), which
+ * must agree with each other just the same.
  * Any difference is a finding: it says which ways differ and how, and aborts. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,9 +68,13 @@ static const schema schemas[4] = {
     {1, NULL, 2, {"a:text", "d:decimal"}},
 };
 
+/* the dialect tables are made in (the default, or one of the pass over dialects) */
+static dialect cur_dl;
+
 static void make_table(table *t, const schema *sc, const char *path)
 {
     memset(t, 0, sizeof *t);
+    if (dialect_copy(&t->dl, &cur_dl) != 0) abort();
     t->name = strdup(sc->history ? "events" : "customers");
     t->file = strdup("in.csv");
     t->path = strdup(path);
@@ -249,6 +256,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             differ("rejects allowed", &reject_ways[0], &r[0], &reject_ways[i], &r[i]);
     }
     for (int i = 0; i < NREJ; i++) free(r[i].s);
+    /* the same ways in a declared dialect */
+    static char iso[] = "%Y-%m-%d", eu[] = "%d/%m/%Y %H:%M", compact[] = "%Y%m%d";
+    static const dialect dls[3] = {
+        {.delim = ',', .decimal = '.', .thousands = '.', .numbers = 1, .date_format = iso, .blank_empty = 1, .encoding = ENC_CP1252},
+        {.delim = ';', .decimal = ',', .numbers = 1, .date_format = eu, .encoding = ENC_LATIN1},
+        {.delim = ' ', .spaces = 1, .decimal = '.', .date_format = compact},
+    };
+    cur_dl = dls[size % 3];
+    out d[NWAYS] = {{0}};
+    df_status ds[NWAYS];
+    for (int i = 0; i < NWAYS; i++) {
+        ds[i] = load_way(sc, path, &ways[i], max_record, 0, &d[i]);
+        if (i && outcomes_differ(&d[0], ds[0], &ways[i], &d[i], ds[i])) differ("a declared dialect", &ways[0], &d[0], &ways[i], &d[i]);
+    }
+    for (int i = 0; i < NWAYS; i++) free(d[i].s);
+    dialect_default(&cur_dl);
     return 0;
 }
 

@@ -67,7 +67,7 @@ output { file = "out.csv", columns = { "ID", "n_tx" } }
 LUA
 run_cli cdnow check "$T/cdnow.lua" --data "$T/cdnow"
 assert_rc cdnow 5
-check cdnow "findings: $OUTPUT" [ "$OUTPUT" = "$T/cdnow.lua:2: error: CDNOW_master.txt is not comma-separated: its header is one column, ' customer_id  date number_of_cds  dollar_value' — export it as CSV, with commas between the fields
+check cdnow "findings: $OUTPUT" [ "$OUTPUT" = "$T/cdnow.lua:2: error: CDNOW_master.txt is not comma-separated: its header is one column, ' customer_id  date number_of_cds  dollar_value' — if its columns are aligned with spaces, declare delimiter = \"spaces\" in its history { ... }
 1 error(s), 0 warning(s)" ]
 # the same file as CSV: no finding, and run reads it as check did
 printf 'customer_id,date,number_of_cds,dollar_value\n1,1997-01-01,1,11.77\n' > "$T/cdnow/CDNOW_master.txt"

@@ -47,7 +47,7 @@ static const char *parsed(col_type type, const char *s, int64_t *v)
     column c;
     cell out = {.i = 12345};
     column_init(&c, "x", type);
-    const char *why = column_parse(&c, s, strlen(s), &out);
+    const char *why = column_parse(&c, s, strlen(s), &out, NULL);
     column_free(&c);
     *v = out.i;
     return why;
@@ -167,7 +167,7 @@ static void test_columns(void)
     CHECK_INT(column_init(&c, "seg", COL_CATEGORY), 0);
     const char *vals[] = {"smb", "consumer", "smb", "", "enterprise", "consumer"};
     for (int i = 0; i < 6; i++) {
-        CHECK(column_parse(&c, vals[i], strlen(vals[i]), &v) == NULL);
+        CHECK(column_parse(&c, vals[i], strlen(vals[i]), &v, NULL) == NULL);
         CHECK_INT(column_append(&c, &v), 0);
     }
     CHECK_INT(c.n, 6);
@@ -184,7 +184,7 @@ static void test_columns(void)
     CHECK_INT(column_init(&c, "name", COL_TEXT), 0);
     const char *names[] = {"Ann", "", "José \"J\", Jr.", "line\nbreak"};
     for (int i = 0; i < 4; i++) {
-        column_parse(&c, names[i], strlen(names[i]), &v);
+        column_parse(&c, names[i], strlen(names[i]), &v, NULL);
         CHECK_INT(column_append(&c, &v), 0);
     }
     uint32_t p2[] = {3, 2, 1, 0};
@@ -198,14 +198,14 @@ static void test_columns(void)
     column_free(&c);
 
     CHECK_INT(column_init(&c, "d", COL_DATE), 0);
-    CHECK(column_parse(&c, "", 0, &v) == NULL);
+    CHECK(column_parse(&c, "", 0, &v, NULL) == NULL);
     CHECK_INT(v.i, DF_NA_DATE);
-    CHECK_CONTAINS(column_parse(&c, "31/12/2026", 10, &v), "YYYY-MM-DD");
+    CHECK_CONTAINS(column_parse(&c, "31/12/2026", 10, &v, NULL), "YYYY-MM-DD");
     column_free(&c);
     CHECK_INT(column_init(&c, "x", COL_DECIMAL), 0);
-    CHECK(column_parse(&c, "", 0, &v) == NULL);
+    CHECK(column_parse(&c, "", 0, &v, NULL) == NULL);
     CHECK_INT(v.i, DF_NA_I64);
-    CHECK(column_parse(&c, "49.90", 5, &v) == NULL);
+    CHECK(column_parse(&c, "49.90", 5, &v, NULL) == NULL);
     CHECK_INT(v.i, 49900000);
     column_free(&c);
 }

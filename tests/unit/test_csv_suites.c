@@ -133,7 +133,7 @@ static int outcome_of(const char *rel, result *r)
     char **names = NULL;
     int n = 0;
     df_error err;
-    if (csvload_header(path, &names, &n, &err) != DF_OK) names = NULL, n = 0;
+    if (csvload_header(path, NULL, &names, &n, &err) != DF_OK) names = NULL, n = 0;
     table entity;
     char hmsg[2048];
     int bad = load_ways(rel, &entity, NULL, entity_ways, path, names, n, r->entity, r->message);
