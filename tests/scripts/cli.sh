@@ -6,24 +6,99 @@ make_data "$T/data"
 mkdir -p "$T/rules" && cp "$RULES" "$T/rules/retention.lua"
 RULES_FILE="$T/rules/retention.lua" # a copy: its sha256 cannot change under the test
 
-# --- --help -----------------------------------------------------------------------------
-for args in "--help" "-h" "run --help"; do
+# --- --help: the global help lists every command and option; each command's help its own -------
+for args in "--help" "-h" "help"; do
   run_cli "help${args// /_}" $args
   assert_rc "$args" 0
-  for w in "defector run RULES" --data --out --as-of --max-rejects --threads --no-progress "Exit codes"; do
+  for w in "defector run RULES" "defector explain RULES" "defector test RULES" "defector check RULES" \
+    "defector help [COMMAND]" "defector --version" --data "-o, --out" --as-of --max-rejects --threads --no-progress \
+    "-q, --quiet" --customer --json "--opt=VALUE" "Exit codes"; do
     assert_out "$args" "$w"
   done
-  for code in "0 ok" "1 internal" "2 usage" "3 input file" "4 data" "5 rule file" "6 writing outputs"; do
+  for code in "0 ok" "1 internal" "2 usage" "3 input file" "4 data" "5 rule file" "6 writing outputs" "8 rule test"; do
     assert_out "$args: exit code" "$code"
   done
 done
+run_cli help_global --help
+GLOBAL=$OUTPUT
 
-# --- --version: "defector X.Y.Z", the version CMakeLists.txt gives the project ------------
+# The options a help text lists ("  -o, --out DIR  ..." -> --out), one a line.
+listed() { sed -n 's/^  \(-[a-z], \)\{0,1\}\(--[a-z-]*\).*/\2/p' <<<"$1" | sort -u; }
+# A valid value for each kind of option value the help shows.
+value_for() {
+  case $1 in
+    --data | --out) echo "$T" ;; --as-of) echo 2026-11-01 ;; --customer) echo C1 ;;
+    --on-as-of-gap) echo warn ;; --on-rule-error) echo skip ;; *) echo 1 ;;
+  esac
+}
+takes_value() { grep -qE "^  (-[a-z], )?$1 [A-Za-z|]" <<<"$GLOBAL"; }
+all_options=$(listed "$GLOBAL")
+check "global help" "it lists no options" test "$(wc -l <<<"$all_options")" -ge 19
+
+for cmd in run explain test check; do
+  run_cli "help_$cmd" $cmd --help
+  assert_rc "$cmd --help" 0
+  assert_out "$cmd --help" "usage: defector $cmd RULES"
+  assert_out "$cmd --help" "Exit codes"
+  refute "$cmd --help" "prints the global help:
+$OUTPUT" grep -q "^Commands:" <<<"$OUTPUT"
+  mine=$OUTPUT
+  run_cli "help_word_$cmd" help $cmd
+  assert_rc "help $cmd" 0
+  check "help $cmd" "differs from '$cmd --help'" [ "$OUTPUT" = "$mine" ]
+  # the options a command's help lists are the ones it takes (given as --opt=VALUE), and every
+  # other option of the global help is refused by it
+  for opt in $all_options; do
+    arg=$opt
+    takes_value "$opt" && arg="$opt=$(value_for "$opt")"
+    run_cli "help_${cmd}_$opt" $cmd "$RULES_FILE" "$arg" --help
+    if grep -qE "^  (-[a-z], )?$opt( |$)" <<<"$mine"; then
+      check "$cmd $arg" "refused although '$cmd --help' lists it: $ERR" [ "$RC" = 0 ]
+    else
+      check "$cmd $arg" "exit $RC, not a usage error, although '$cmd --help' does not list it" [ "$RC" = 2 ]
+      assert_err "$cmd $arg" "$opt is not an option of $cmd"
+      assert_err "$cmd $arg" "Run 'defector $cmd --help' for its options."
+    fi
+  done
+done
+# what sets the commands apart
+run_cli help_run2 run --help
+for w in "-o, --out DIR" --max-reject-share --on-as-of-gap "-q, --quiet"; do assert_out "run --help" "$w"; done
+refute "run --help" "lists explain's --customer" grep -q -- --customer <<<"$OUTPUT"
+run_cli help_explain2 explain --help
+for w in "--customer ID" --json; do assert_out "explain --help" "$w"; done
+refute "explain --help" "lists run's --out" grep -q -- --out <<<"$OUTPUT"
+run_cli help_test2 test --help
+assert_out "test --help" "defector test RULES [TESTS]"
+refute "test --help" "lists --data (test takes none)" grep -q -- --data <<<"$OUTPUT"
+run_cli help_check2 check --help
+assert_out "check --help" "also check the columns against the headers"
+refute "check --help" "lists --threads (check takes none)" grep -q -- --threads <<<"$OUTPUT"
+run_cli help_unknown help frobnicate
+assert_rc "help frobnicate" 2
+assert_err "help frobnicate" "help takes one of the commands run, explain, test and check"
+
+# --- --version: "defector X.Y.Z", the version CMakeLists.txt gives the project, then the git
+# revision when the build was configured in a git checkout of the sources -------------------------
 want_version=$(sed -n 's/^project(defector VERSION \([0-9.]*\).*/\1/p' "$REPO_DIR/CMakeLists.txt")
 check --version "no project version found in CMakeLists.txt" test -n "$want_version"
 run_cli version --version
 assert_rc --version 0
-check --version "expected 'defector $want_version', got '$OUTPUT'" [ "$OUTPUT" = "defector $want_version" ]
+if [ "$(git -C "$REPO_DIR" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$REPO_DIR" && pwd -P)" ]; then
+  check --version "expected 'defector $want_version (git <describe>)' in a git checkout, got '$OUTPUT'" \
+    grep -qE "^defector $want_version \(git [0-9a-zA-Z.-]+\)\$" <<<"$OUTPUT"
+else
+  check --version "expected 'defector $want_version', got '$OUTPUT'" [ "$OUTPUT" = "defector $want_version" ]
+fi
+version=$OUTPUT
+run_cli version_word version
+assert_rc version 0
+check version "expected '$version', got '$OUTPUT'" [ "$OUTPUT" = "$version" ]
+run_cli version_arg --version run
+assert_rc "--version run" 2
+run_cli version_of_run run --version
+assert_rc "run --version" 0
+check "run --version" "expected '$version', got '$OUTPUT'" [ "$OUTPUT" = "$version" ]
 
 # --- usage errors: exit 2, a message, nothing written --------------------------------------
 mkdir -p "$T/cwd-usage" && cd "$T/cwd-usage" || exit 1
@@ -38,7 +113,7 @@ assert_err "unknown command" "unknown command 'frobnicate'"
 run_cli unknown_option run "$RULES_FILE" --data "$T/data" --out "$T/out-usage" --as-of "$AS_OF" --colour
 assert_rc "unknown option" 2
 assert_err "unknown option" "unknown option --colour"
-assert_err "unknown option" "defector --help"
+assert_err "unknown option" "Run 'defector run --help' for its options."
 
 for bad in 2026-13-01 2026-02-29 2026-11-1 26-11-01 tomorrow "2026-11-01T00:00" ""; do
   run_cli bad_as_of run "$RULES_FILE" --data "$T/data" --out "$T/out-usage" --as-of "$bad"
