@@ -256,4 +256,83 @@ for p in problems: print("  run_summary.json: " + p)
 sys.exit(1 if problems else 0)
 PY
 
+# --- -o, --opt=VALUE: the same run as the spaced long form, byte for byte ----------------------
+same_outputs() { # LABEL DIR_A DIR_B: every CSV file and the manifest the same bytes
+  local f n=0
+  for f in "$2"/*.csv "$2"/.defector-manifest; do
+    n=$((n + 1))
+    check "$1" "$(basename "$f") differs between $2 and $3" cmp -s "$f" "$3/$(basename "$f")"
+  done
+  check "$1" "no outputs in $2" [ "$n" -ge 5 ]
+  check "$1" "not the same files: $(ls "$2" | tr '\n' ' ') / $(ls "$3" | tr '\n' ' ')" [ "$(ls -A "$2")" = "$(ls -A "$3")" ]
+}
+run_cli spaced run "$RULES_FILE" --data "$T/data" --out "$T/out-spaced" --as-of "$AS_OF" --threads 2 --no-progress
+assert_rc spaced 0
+run_cli short_o run "$RULES_FILE" --data "$T/data" -o "$T/out-short" --as-of "$AS_OF" --threads 2 --no-progress
+assert_rc "-o" 0
+same_outputs "-o DIR" "$T/out-spaced" "$T/out-short"
+run_cli equals run "$RULES_FILE" --data="$T/data" --out="$T/out-equals" --as-of="$AS_OF" --threads=2 --no-progress
+assert_rc "--opt=VALUE" 0
+same_outputs "--out=DIR --threads=2" "$T/out-spaced" "$T/out-equals"
+assert_err "--opt=VALUE" "to $T/out-equals"
+# a value holding '=' is the value: only the first '=' ends the name
+mkdir -p "$T/data=x" && cp "$T/data"/* "$T/data=x/"
+run_cli equals_in_value run "$RULES_FILE" --data="$T/data=x" --out="$T/out=x" --as-of="$AS_OF" --no-progress
+assert_rc "--data=a=b" 0
+same_outputs "--out=a=b" "$T/out-spaced" "$T/out=x"
+
+# --opt=VALUE is checked as --opt VALUE is, with the same message; a flag takes no value
+R=(run "$RULES_FILE" --data "$T/data" --out "$T/out-usage2" --as-of "$AS_OF")
+bad_value eq_threads "--threads: '65' is too large: give a thread count (0: all cores) from 0 to 64" "${R[@]}" --threads=65
+bad_value eq_threads_word "--threads: 'many' is not a whole number" "${R[@]}" --threads=many
+bad_value eq_gap "--on-as-of-gap: 'maybe'; use warn or fail" "${R[@]}" --on-as-of-gap=maybe
+bad_value eq_rule_error "--on-rule-error: 'go'; use stop or skip" "${R[@]}" --on-rule-error=go
+bad_value eq_as_of "--as-of: '2026-02-30' is not a date" "${R[@]}" --as-of=2026-02-30
+bad_value eq_out_empty "--out: the value is empty; give the folder for the outputs" "${R[@]}" --out=
+bad_value eq_o_empty "--out: the value is empty" run "$RULES_FILE" --data "$T/data" -o ""
+bad_value eq_o_no_value "--out needs a value" run "$RULES_FILE" --data "$T/data" -o
+bad_value eq_flag "--quiet takes no value (given 'yes')" "${R[@]}" --quiet=yes
+bad_value eq_unknown "unknown option --colour" "${R[@]}" --colour=red
+bad_value eq_customer "--customer is not an option of run" "${R[@]}" --customer=C1
+bad_value q_check "-q is not an option of check" check "$RULES_FILE" -q
+bad_value o_explain "-o is not an option of explain" explain "$RULES_FILE" --customer C1 -o "$T/out-usage2"
+refute "--opt= usage errors" "a usage error created the output folder" test -e "$T/out-usage2"
+
+# --- -q / --quiet: no progress line and no counts, but the warnings ----------------------------
+# (as of 2026-11-21 the newest event, 2026-10-20, is 32 days old: the as-of gap warning; see guards.sh)
+GAP_WARNING="defector: warning: events.csv.gz: its newest row is dated 2026-10-20, 32 days before the as-of date 2026-11-21"
+only_warnings() { ! grep -qv '^defector: warning: ' "$1"; }
+for q in -q --quiet; do
+  run_cli "quiet$q" run "$RULES_FILE" --data "$T/data" -o "$T/out-quiet$q" --as-of 2026-11-21 "$q"
+  assert_rc "$q" 0
+  assert_err "$q" "$GAP_WARNING"
+  check "$q" "expected warnings alone on stderr, got:
+$ERR" only_warnings "$T/quiet$q.stderr"
+  check "$q" "no outputs written" test -f "$T/out-quiet$q/risk_list.csv"
+done
+# the same run without it: the counts too
+run_cli loud run "$RULES_FILE" --data "$T/data" -o "$T/out-loud" --as-of 2026-11-21
+assert_rc loud 0
+for w in "$GAP_WARNING" "customers.csv.gz: 3 rows read, 3 loaded" "scored 3 customers" "to $T/out-loud"; do assert_err loud "$w"; done
+same_outputs "-q" "$T/out-loud" "$T/out-quiet-q"
+# the progress line (drawn after a quarter of a second: 150000 customers read by one thread take
+# longer), with --progress and without -q only; -q wins over --progress in either order
+"$DEFECTOR_GEN" --customers 150000 --as-of 2026-11-01 --out "$T/big" >/dev/null
+run_cli big_loud run "$RULES_FILE" --data "$T/big" -o "$T/out-big" --as-of 2026-11-01 --threads 1 --progress
+assert_rc big_loud 0
+check big_loud "no progress line on stderr with --progress:
+$ERR" grep -qF $'\rreading events.csv.gz' "$T/big_loud.stderr"
+for order in "-q --progress" "--progress -q"; do
+  run_cli big_quiet run "$RULES_FILE" --data "$T/big" -o "$T/out-big-q" --as-of 2026-11-01 --threads 1 $order
+  assert_rc "big $order" 0
+  refute "big $order" "a progress line with $order:
+$ERR" grep -qF -e $'\r' -e reading "$T/big_quiet.stderr"
+  check "big $order" "expected warnings alone on stderr, got:
+$ERR" only_warnings "$T/big_quiet.stderr"
+done
+# errors too
+run_cli quiet_error run "$RULES_FILE" --data "$T/nowhere" -o "$T/out-quiet-error" -q
+assert_rc quiet_error 3
+assert_err quiet_error "defector: error: "
+
 finish
