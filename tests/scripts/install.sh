@@ -73,6 +73,13 @@ assert_rc "MANPATH=prefix man -w defector" 0
 check "MANPATH=prefix man -w defector" "found $OUTPUT, not the installed page" \
   [ "$OUTPUT" = "$P/share/man/man1/defector.1" ]
 
+# with the prefix's bin on PATH (as README's ~/.local), man finds the page without MANPATH
+LC_ALL=C man -w defector >"$T/manpath.txt" 2>&1
+RC=$? ERR=$(cat "$T/manpath.txt") OUTPUT=$ERR
+assert_rc "PATH=prefix/bin man -w defector" 0
+check "PATH=prefix/bin man -w defector" "found $OUTPUT, not the installed page" \
+  [ "$OUTPUT" = "$P/share/man/man1/defector.1" ]
+
 # --- the version of sources without their git history ----------------------------------------
 # A copy of the sources inside this build folder: in a git checkout, that is inside a repository
 # that is not theirs, whose describe must not be taken for theirs; elsewhere, a plain tarball.
