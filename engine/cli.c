@@ -1,7 +1,9 @@
 /* cli.c: command line -> df_config -> the library, nothing else. Exit codes are df_status.
  * Every option is checked before anything runs: a value that is missing, empty, not a number,
  * past its range or given to a command that does not take it is a usage error (exit 2) that
- * names the option and the values it allows. One table says which command takes which option. */
+ * names the option and the values it allows. One table (OPTIONS) says which command takes which
+ * option, its short form, its value and its help: the parser, the global help and each command's
+ * help all read it. A value is given as `--opt VALUE` or `--opt=VALUE`. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,69 +14,100 @@
 #include "error.h"
 #include "pool.h"
 
-static const char *USAGE =
-    "usage: defector run RULES [--data DIR] [--out DIR] [--as-of YYYY-MM-DD] [options]\n"
-    "       defector explain RULES --customer ID [--data DIR] [--as-of YYYY-MM-DD] [--json] [budgets]\n"
-    "       defector test RULES [TESTS] [--as-of YYYY-MM-DD] [budgets]\n"
-    "       defector check RULES [--data DIR]\n"
-    "\n"
-    "run: reads the CSV exports a rule file names (gzip or plain) from the data folder, scores every\n"
-    "entity (each row of its entity table, e.g. a customer) with the rules, and writes the outputs\n"
-    "the rule file declares, with rejects.csv and run_summary.json, into the output folder. A\n"
-    "failed run leaves the folder as it was.\n"
-    "\n"
-    "  RULES               the rule file, e.g. rules/retention.lua\n"
-    "  --data DIR          folder holding the input files (default: data)\n"
-    "  --out DIR           folder for the outputs, created if missing (default: out)\n"
-    "  --as-of DATE        score as of this date, YYYY-MM-DD (default: today, UTC);\n"
-    "                      history rows dated after it are counted and ignored\n"
-    "  --max-rejects N     set up to N malformed rows aside in rejects.csv and go on\n"
-    "                      (0 to 1000000000000; default 0: stop at the first one)\n"
-    "  --max-reject-share PCT  fail the run when more than PCT percent of an input's rows are\n"
-    "                      set aside (above 0, up to 100; default 1)\n"
-    "  --max-as-of-gap DAYS  warn when the as-of date is more than DAYS days after the newest\n"
-    "                      row of a history (1 to 36500; default 31); also warned: an as-of\n"
-    "                      date before most of a history's rows\n"
-    "  --on-as-of-gap warn|fail  warn about such an as-of date (default), or fail the run\n"
-    "  --threads N         worker threads (0 to 64; default 0: all cores): a history's text is\n"
-    "                      cut into blocks of whole records parsed in parallel; parts of an\n"
-    "                      export are read in parallel; entities are scored in N Lua states\n"
-    "                      (each at least 500 entities); the outputs are the same for every N\n"
-    "  --parse-block-kb N  text per parsing block (1 to 1048576; default 4096)\n"
-    "  --rule-time-limit S stop the run when one entity's rules (or the rule file's top level,\n"
-    "                      or a metrics function) take more than S seconds\n"
-    "                      (0 to 86400; default 10; 0 = no limit)\n"
-    "  --on-rule-error stop|skip  stop at a rule that fails (default), or count it as not\n"
-    "                      fired for that entity, list it in rule_errors.csv and go on\n"
-    "  --rule-memory-limit MB  stop the run when a Lua state holds more than MB for the rules\n"
-    "                      (0 to 1048576; default 4096; 0 = no limit)\n"
-    "  --progress          show a progress line even when stderr is not a terminal\n"
-    "  --no-progress       never show it\n"
-    "  --quiet             no report on stderr (errors are still printed)\n"
-    "  --help, --version\n"
-    "\n"
-    "explain: scores one entity, the one whose key is ID (--customer ID), and shows every feature\n"
-    "with its value, every rule (fired with its reason, or how far it was from firing), then\n"
-    "points, score, band and stage. Writes no files. --json prints the same as one JSON object.\n"
-    "\n"
-    "explain, test and check take run's budgets, --rule-time-limit S and --rule-memory-limit MB,\n"
-    "with the same defaults: user code that exceeds one (an entity's rules, the rule file's top\n"
-    "level, a metrics function...) stops the command with exit code 5.\n"
-    "\n"
-    "test: runs the rule test cases in TESTS (default: RULES with .lua replaced by .test.lua),\n"
-    "each an entity and a few history rows with the expected score, band, stage and rules,\n"
-    "through the real loader and rules; prints PASS/FAIL per case and \"N passed, N failed\".\n"
-    "\n"
+enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8, ALL = 15 };
+static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check"};
+
+/* Each command (in COMMAND_NAMES' order): its usage line, its line in the global help, what it does. */
+static const struct { const char *usage, *summary, *about; } COMMANDS[] = {
+    {"defector run RULES [--data DIR] [-o DIR] [--as-of YYYY-MM-DD] [options]",
+     "score every entity and write the outputs",
+     "Reads the CSV exports the rule file RULES (e.g. rules/retention.lua) names, gzip or plain,\n"
+     "from the data folder, scores every entity (each row of its entity table, e.g. a customer)\n"
+     "with the rules, and writes the outputs the rule file declares, with rejects.csv and\n"
+     "run_summary.json, into the output folder. A failed run leaves the folder as it was.\n"},
+    {"defector explain RULES --customer ID [--data DIR] [--as-of YYYY-MM-DD] [--json] [options]",
+     "show why one entity has its score",
+     "Scores one entity, the one whose key is ID, and shows every feature with its value, every\n"
+     "rule (fired with its reason, or how far it was from firing), then points, score, band and\n"
+     "stage. Writes no files.\n"},
+    {"defector test RULES [TESTS] [--as-of YYYY-MM-DD] [options]",
+     "run the rule file's test cases",
+     "Runs the rule test cases in TESTS (default: RULES with .lua replaced by .test.lua), each an\n"
+     "entity and a few history rows with the expected score, band, stage and rules, through the\n"
+     "real loader and rules; prints PASS/FAIL per case and \"N passed, N failed\".\n"},
+    {"defector check RULES [--data DIR] [options]",
+     "list every mistake in a rule file without running it",
+     "Validates a rule file without running it and prints every problem at once as\n"
+     "FILE:LINE: error|warning: what \xe2\x80\x94 how to fix. Exit code 5 when there is an error.\n"},
+};
+
+/* An option: its name, short form, value (NULL: a flag), the commands that take it and its help
+ * ('\n' starts a line). An option worded differently for some commands has one entry per wording.
+ * docs/defector.1 documents each (tests/scripts/manpage.sh compares it with the help). */
+typedef struct option_doc {
+    const char *name, *alias, *value;
+    int commands;
+    const char *help;
+} option_doc;
+static const option_doc OPTIONS[] = {
+    {"--data", NULL, "DIR", RUN | EXPLAIN, "folder holding the input files (default: data)"},
+    {"--data", NULL, "DIR", CHECK, "also check the columns against the headers of the files in DIR"},
+    {"--out", "-o", "DIR", RUN, "folder for the outputs, created if missing (default: out)"},
+    {"--as-of", NULL, "DATE", RUN | EXPLAIN,
+     "score as of this date, YYYY-MM-DD (default: today, UTC);\n"
+     "history rows dated after it are counted and ignored"},
+    {"--as-of", NULL, "DATE", TEST, "the as-of date of the cases that give none (default: today, UTC)"},
+    {"--customer", NULL, "ID", EXPLAIN, "the key of the entity to explain (required)"},
+    {"--json", NULL, NULL, EXPLAIN, "print the explanation as one JSON object"},
+    {"--max-rejects", NULL, "N", RUN | EXPLAIN,
+     "set up to N malformed rows aside in rejects.csv and go on\n"
+     "(0 to 1000000000000; default 0: stop at the first one)"},
+    {"--max-reject-share", NULL, "PCT", RUN,
+     "fail the run when more than PCT percent of an input's rows are\n"
+     "set aside (above 0, up to 100; default 1)"},
+    {"--max-as-of-gap", NULL, "DAYS", RUN,
+     "warn when the as-of date is more than DAYS days after the newest\n"
+     "row of a history (1 to 36500; default 31); also warned: an as-of\n"
+     "date before most of a history's rows"},
+    {"--on-as-of-gap", NULL, "warn|fail", RUN, "warn about such an as-of date (default), or fail the run"},
+    {"--threads", NULL, "N", RUN | EXPLAIN,
+     "worker threads (0 to 64; default 0: all cores): a history's text is\n"
+     "cut into blocks of whole records parsed in parallel; parts of an\n"
+     "export are read in parallel; entities are scored in N Lua states\n"
+     "(each at least 500 entities); the outputs are the same for every N"},
+    {"--parse-block-kb", NULL, "N", RUN | EXPLAIN, "text per parsing block (1 to 1048576; default 4096)"},
+    {"--rule-time-limit", NULL, "S", ALL,
+     "stop when one entity's rules (or the rule file's top level, or a\n"
+     "metrics function) take more than S seconds, with exit code 5\n"
+     "(0 to 86400; default 10; 0 = no limit)"},
+    {"--rule-memory-limit", NULL, "MB", ALL,
+     "stop when a Lua state holds more than MB for the rules, with exit\n"
+     "code 5 (0 to 1048576; default 4096; 0 = no limit)"},
+    {"--on-rule-error", NULL, "stop|skip", RUN | EXPLAIN,
+     "stop at a rule that fails (default), or count it as not fired for\n"
+     "that entity, list it in rule_errors.csv and go on"},
+    {"--progress", NULL, NULL, RUN | EXPLAIN, "show a progress line even when stderr is not a terminal"},
+    {"--no-progress", NULL, NULL, RUN | EXPLAIN, "never show it"},
+    {"--quiet", "-q", NULL, RUN | EXPLAIN,
+     "no progress line and no report of counts on stderr; warnings and\n"
+     "errors are still printed"},
+    {"--help", "-h", NULL, ALL, "this help"},
+    {"--version", NULL, NULL, ALL, "the version"},
+};
+#define NOPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
+
+static const char *EXIT_CODES =
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 input file (missing, truncated or corrupt\n"
     "gzip), 4 data (malformed rows, missing columns, too many rows rejected), 5 rule file,\n"
-    "6 writing outputs, 7 out of memory, 8 rule test cases failed.\n"
-    "\n"
-    "check: validates a rule file without running it and prints every problem at once as\n"
-    "FILE:LINE: error|warning: what — how to fix; with --data, also the columns against the\n"
-    "headers of the files there. Exit code 5 when there is an error.\n";
+    "6 writing outputs, 7 out of memory, 8 rule test cases failed.\n";
 
-enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8 };
-static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check"};
+/* The version: CMakeLists.txt's project(VERSION), then git describe when the build was configured
+ * in a git checkout of the sources (a tarball has none). */
+#ifdef DF_GIT_DESCRIBE
+#define VERSION_LINE "defector " DF_VERSION " (git " DF_GIT_DESCRIBE ")\n"
+#else
+#define VERSION_LINE "defector " DF_VERSION "\n"
+#endif
 
 /* What one command line asks for. */
 typedef struct cli {
@@ -83,8 +116,11 @@ typedef struct cli {
     const char *key;   /* explain: the entity's key (--customer) */
     int json;          /* explain --json */
     const char *tests; /* test: the test file (NULL: RULES with .test.lua) */
-    int help;
+    int help, version; /* --help, --version: print it, run nothing */
 } cli;
+
+/* The command whose help a usage error points to (NULL: the global help). */
+static const char *help_of;
 
 static int usage_error(const char *fmt, ...) DF_PRINTF(1, 2);
 static int usage_error(const char *fmt, ...)
@@ -94,7 +130,8 @@ static int usage_error(const char *fmt, ...)
     fputs("defector: ", stderr);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputs("\nRun 'defector --help' for the options.\n", stderr);
+    if (help_of) fprintf(stderr, "\nRun 'defector %s --help' for its options.\n", help_of);
+    else fputs("\nRun 'defector --help' for the commands and options.\n", stderr);
     return DF_ERR_USAGE;
 }
 
@@ -182,47 +219,60 @@ static int set_option(cli *c, const char *opt, const char *v)
     return rc;
 }
 
-/* Flags: 1 when opt is one (and sets it), 0 when not. */
+/* Flags: 1 when opt (a name or a short form) is one, and sets it; 0 when not. */
 static int set_flag(cli *c, const char *opt)
 {
     if (!strcmp(opt, "--json")) c->json = 1;
     else if (!strcmp(opt, "--progress")) c->cfg.progress = 1;
     else if (!strcmp(opt, "--no-progress")) c->cfg.progress = 0;
-    else if (!strcmp(opt, "--quiet")) c->cfg.quiet = 1;
+    else if (!strcmp(opt, "--quiet") || !strcmp(opt, "-q")) c->cfg.quiet = 1;
     else if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) c->help = 1;
+    else if (!strcmp(opt, "--version")) c->version = 1;
     else return 0;
     return 1;
 }
-
-/* Which commands take which option. */
-static const struct { const char *name; int commands; } OPTIONS[] = {
-    {"--data", RUN | EXPLAIN | CHECK}, {"--out", RUN}, {"--as-of", RUN | EXPLAIN | TEST},
-    {"--max-rejects", RUN | EXPLAIN}, {"--max-reject-share", RUN}, {"--max-as-of-gap", RUN},
-    {"--on-as-of-gap", RUN}, {"--threads", RUN | EXPLAIN}, {"--parse-block-kb", RUN | EXPLAIN},
-    {"--rule-time-limit", RUN | EXPLAIN | TEST | CHECK}, {"--rule-memory-limit", RUN | EXPLAIN | TEST | CHECK},
-    {"--on-rule-error", RUN | EXPLAIN}, {"--customer", EXPLAIN}, {"--json", EXPLAIN},
-    {"--progress", RUN | EXPLAIN}, {"--no-progress", RUN | EXPLAIN}, {"--quiet", RUN | EXPLAIN},
-    {"--help", RUN | EXPLAIN | TEST | CHECK}, {"-h", RUN | EXPLAIN | TEST | CHECK},
-};
 
 static const char *command_name(int cmd)
 {
     return COMMAND_NAMES[cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : 3];
 }
 
-/* argv[*i] is an option: takes it (and its value), or reports a usage error. */
+/* The entry of the option called name (or by its short form) for command cmd; NULL when cmd does
+ * not take it. *known: 1 when some command does. */
+static const option_doc *find_option(const char *name, int cmd, int *known)
+{
+    *known = 0;
+    for (size_t k = 0; k < NOPTIONS; k++) {
+        const option_doc *o = &OPTIONS[k];
+        if (strcmp(name, o->name) && (!o->alias || strcmp(name, o->alias))) continue;
+        *known = 1;
+        if (o->commands & cmd) return o;
+    }
+    return NULL;
+}
+
+/* argv[*i] is an option, `--opt`, `--opt VALUE` or `--opt=VALUE`: takes it (and its value), or
+ * reports a usage error. */
 static int take_option(cli *c, int argc, char **argv, int *i)
 {
-    const char *opt = argv[*i];
-    int known = -1;
-    for (size_t k = 0; k < sizeof OPTIONS / sizeof OPTIONS[0]; k++)
-        if (!strcmp(opt, OPTIONS[k].name)) known = (int)k;
-    if (known < 0) return usage_error("unknown option %s", opt);
-    if (!(OPTIONS[known].commands & c->cmd)) return usage_error("%s is not an option of %s", opt, command_name(c->cmd));
-    if (set_flag(c, opt)) return 0;
-    if (*i + 1 >= argc) return usage_error("%s needs a value", opt);
+    const char *arg = argv[*i], *eq = arg[1] == '-' ? strchr(arg, '=') : NULL;
+    char name[64];
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (n >= sizeof name) return usage_error("unknown option %.*s", (int)n, arg);
+    memcpy(name, arg, n);
+    name[n] = 0;
+    int known;
+    const option_doc *o = find_option(name, c->cmd, &known);
+    if (!known) return usage_error("unknown option %s", name);
+    if (!o) return usage_error("%s is not an option of %s", name, command_name(c->cmd));
+    if (!o->value) {
+        if (eq) return usage_error("%s takes no value (given '%s')", o->name, eq + 1);
+        return set_flag(c, o->name), 0;
+    }
+    if (eq) return set_option(c, o->name, eq + 1);
+    if (*i + 1 >= argc) return usage_error("%s needs a value", o->name);
     (*i)++;
-    return set_option(c, opt, argv[*i]);
+    return set_option(c, o->name, argv[*i]);
 }
 
 /* The rule file, then (test) the test file. */
@@ -242,12 +292,62 @@ static int parse(cli *c, int argc, char **argv)
         const char *a = argv[i];
         int rc = a[0] == '-' && a[1] ? take_option(c, argc, argv, &i) : take_argument(c, a);
         if (rc) return rc;
-        if (c->help) return 0;
+        if (c->help || c->version) return 0;
     }
     if (!c->cfg.rules_path)
         return usage_error("%s needs a rule file, e.g. defector %s rules/retention.lua", command_name(c->cmd), command_name(c->cmd));
     if (c->cmd == EXPLAIN && !c->key) return usage_error("explain needs --customer ID");
+    if (c->cfg.quiet) c->cfg.progress = 0;
     return 0;
+}
+
+/* "  -o, --out DIR         folder for ..." and the help's further lines, aligned. */
+static void print_option(const option_doc *o, FILE *f)
+{
+    char left[64];
+    snprintf(left, sizeof left, "  %s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name,
+             o->value ? " " : "", o->value ? o->value : "");
+    fprintf(f, strlen(left) < 24 ? "%-24s" : "%s  ", left);
+    for (const char *p = o->help; *p;) {
+        size_t n = strcspn(p, "\n");
+        fprintf(f, "%.*s\n", (int)n, p);
+        p += n;
+        if (*p) p++, fprintf(f, "%24s", "");
+    }
+}
+
+/* The global help: every command, every option with the commands that take it, the exit codes. */
+static void print_help(FILE *f)
+{
+    fputs("usage: ", f);
+    for (int k = 0; k < 4; k++) fprintf(f, "%s%s\n", k ? "       " : "", COMMANDS[k].usage);
+    fputs("       defector help [COMMAND]\n       defector --version\n\nCommands:\n", f);
+    for (int k = 0; k < 4; k++) fprintf(f, "  %-9s%s\n", COMMAND_NAMES[k], COMMANDS[k].summary);
+    fputs("  help     this help, or one command's: defector help run (or defector run --help)\n"
+          "  version  the version, as --version does\n\n"
+          "Options (the commands that take one are listed after it; a value is given as\n"
+          "--opt VALUE or --opt=VALUE):\n", f);
+    for (size_t k = 0; k < NOPTIONS; k++) {
+        print_option(&OPTIONS[k], f);
+        fprintf(f, "%24s(", "");
+        for (int b = 0, first = 1; b < 4; b++)
+            if (OPTIONS[k].commands & (1 << b)) fprintf(f, "%s%s", first ? "" : ", ", COMMAND_NAMES[b]), first = 0;
+        fputs(")\n", f);
+    }
+    fputc('\n', f);
+    fputs(EXIT_CODES, f);
+}
+
+/* One command's help: its usage, what it does, its options. */
+static void print_command_help(int cmd, FILE *f)
+{
+    int k = cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : 3;
+    fprintf(f, "usage: %s\n\n%s\nOptions (a value is given as --opt VALUE or --opt=VALUE):\n", COMMANDS[k].usage,
+            COMMANDS[k].about);
+    for (size_t o = 0; o < NOPTIONS; o++)
+        if (OPTIONS[o].commands & cmd) print_option(&OPTIONS[o], f);
+    fputc('\n', f);
+    fputs(EXIT_CODES, f);
 }
 
 static void print_failure(const cli *c, df_status st, const df_error *err)
@@ -295,31 +395,49 @@ static void set_defaults(cli *c, int cmd)
     c->cfg.rule_time_limit = 10, c->cfg.rule_memory_limit = 4096; /* check runs the top level too */
 }
 
+/* The command cmd from argv[2] on. */
 static int command(int cmd, int argc, char **argv)
 {
     cli c;
     set_defaults(&c, cmd);
+    help_of = command_name(cmd);
     int rc = parse(&c, argc, argv);
     if (rc) return rc;
-    if (c.help) return fputs(USAGE, stdout), 0;
+    if (c.help) return print_command_help(cmd, stdout), 0;
+    if (c.version) return fputs(VERSION_LINE, stdout), 0;
     return run_command(&c);
+}
+
+/* The command called name: RUN...CHECK, or 0. */
+static int command_of(const char *name)
+{
+    for (int k = 0; k < 4; k++)
+        if (strcmp(name, COMMAND_NAMES[k]) == 0) return 1 << k;
+    return 0;
+}
+
+/* defector help [COMMAND] */
+static int help(int argc, char **argv)
+{
+    if (argc < 3) return print_help(stdout), 0;
+    int cmd = command_of(argv[2]);
+    if (!cmd || argc > 3) return usage_error("help takes one of the commands run, explain, test and check");
+    return print_command_help(cmd, stdout), 0;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(USAGE, stderr);
+        print_help(stderr);
         return DF_ERR_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-        fputs(USAGE, stdout);
-        return 0;
+    const char *a = argv[1];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help")) return help(argc, argv);
+    if (!strcmp(a, "--version") || !strcmp(a, "version")) {
+        if (argc > 2) return usage_error("%s takes no arguments", a);
+        return fputs(VERSION_LINE, stdout), 0;
     }
-    if (strcmp(argv[1], "--version") == 0) {
-        printf("defector %s\n", DF_VERSION);
-        return 0;
-    }
-    for (int k = 0; k < 4; k++)
-        if (strcmp(argv[1], COMMAND_NAMES[k]) == 0) return command(1 << k, argc, argv);
-    return usage_error("unknown command '%s'; the commands are run, explain, test and check", argv[1]);
+    int cmd = command_of(a);
+    if (cmd) return command(cmd, argc, argv);
+    return usage_error("unknown command '%s'; the commands are run, explain, test, check, help and version", a);
 }

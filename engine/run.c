@@ -49,6 +49,12 @@ df_status run_read_file(const char *path, const char *what, char **buf, size_t *
         free(b);
         return DF_FAIL(err, DF_ERR_IO, path, "cannot read the %s", what);
     }
+    /* UTF-8, with or without a byte order mark, and CRLF line ends are Lua source as they are;
+     * UTF-16 (Windows Notepad's "Unicode") would read as a syntax error on line 1. */
+    if (n >= 2 && ((b[0] == '\xff' && b[1] == '\xfe') || (b[0] == '\xfe' && b[1] == '\xff'))) {
+        free(b);
+        return DF_FAIL(err, DF_ERR_RULES, path, "the %s is saved as UTF-16: save it as UTF-8 (in Notepad: Save as, Encoding UTF-8)", what);
+    }
     *buf = b, *len = n;
     return DF_OK;
 }
@@ -366,7 +372,7 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) st = books_close(bks, &r, o, err);
     books_free(bks);
     if (st == DF_OK) st = outset_commit(o, err);
-    if (st == DF_OK && !cfg->quiet) summary_report(&r, o, stderr);
+    if (st == DF_OK) summary_report(&r, o, stderr); /* with --quiet, the warnings only */
     if (st != DF_OK) outset_abort(o);
     else outset_free(o);
     progress_free(prog);

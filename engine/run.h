@@ -42,7 +42,7 @@ df_status run_watch(watchdog **wd, const df_config *cfg, const table *entity, co
 
 /* Writes run_summary.json into o (committed with the other outputs). */
 df_status summary_write(outset *o, const run_info *r, df_error *err);
-/* A short human report on stderr. */
+/* A short human report on stderr: counts, warnings, files written (with cfg->quiet, the warnings only). */
 void summary_report(const run_info *r, const outset *o, FILE *f);
 
 #endif

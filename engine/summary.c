@@ -122,17 +122,21 @@ df_status summary_write(outset *o, const run_info *r, df_error *err)
 
 void summary_report(const run_info *r, const outset *o, FILE *f)
 {
+    int info = !r->cfg->quiet; /* --quiet: the warnings only */
     for (int i = 0; i < r->ntables; i++) {
         const table *t = &r->tables[i];
         const table_stats *s = &t->st;
-        fprintf(f, "defector: %s: %llu rows read, %llu loaded", t->file, (unsigned long long)s->rows_read,
-                (unsigned long long)s->rows_loaded);
-        if (s->rejected) fprintf(f, ", %llu rejected (see rejects.csv)", (unsigned long long)s->rejected);
-        if (s->empty_rows)
-            fprintf(f, ", %llu rows of empty fields only skipped (such as the \",,,,\" lines Excel writes)", (unsigned long long)s->empty_rows);
-        if (s->empty_header_cells)
-            fprintf(f, ", %llu empty cells at the end of the header ignored", (unsigned long long)s->empty_header_cells);
-        fputs("\n", f);
+        if (info) {
+            fprintf(f, "defector: %s: %llu rows read, %llu loaded", t->file, (unsigned long long)s->rows_read,
+                    (unsigned long long)s->rows_loaded);
+            if (s->rejected) fprintf(f, ", %llu rejected (see rejects.csv)", (unsigned long long)s->rejected);
+            if (s->empty_rows)
+                fprintf(f, ", %llu rows of empty fields only skipped (such as the \",,,,\" lines Excel writes)",
+                        (unsigned long long)s->empty_rows);
+            if (s->empty_header_cells)
+                fprintf(f, ", %llu empty cells at the end of the header ignored", (unsigned long long)s->empty_header_cells);
+            fputs("\n", f);
+        }
         if (s->duplicates)
             fprintf(f, "defector: warning: %s: %llu rows repeat a %s already seen (e.g. %s); the first row of each was kept\n",
                     t->file, (unsigned long long)s->duplicates, t->key, s->dup_examples[0]);
@@ -151,6 +155,7 @@ void summary_report(const run_info *r, const outset *o, FILE *f)
         if (r->score.rule_errors[i])
             fprintf(f, "defector: warning: rule %s failed for %llu %s and was skipped for them (see rule_errors.csv)\n",
                     r->score.rule_code[i], (unsigned long long)r->score.rule_errors[i], r->tables[0].name);
+    if (!info) return;
     if (r->score.has_overrides) {
         fprintf(f, "defector: %s: %llu overrides applied", r->score.overrides_file, (unsigned long long)r->score.overrides_applied);
         if (r->score.overrides_expired)

@@ -12,7 +12,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define DF_VERSION "0.1.0"
+/* DF_VERSION, "X.Y.Z", comes from project(VERSION) in CMakeLists.txt (a compile definition). */
+#ifndef DF_VERSION
+#error "DF_VERSION is set by CMakeLists.txt from project(VERSION): build with CMake"
+#endif
 
 /* The defaults of the plausibility guards (df_config.max_reject_share, .max_as_of_gap). */
 #define DF_DEFAULT_REJECT_SHARE 0.01
@@ -57,7 +60,7 @@ typedef struct df_config {
                                default DF_DEFAULT_AS_OF_GAP); past it, or before most of its rows, a warning */
     int as_of_gap_fails;    /* 1: that warning fails the run instead (data) */
     int progress;           /* 1: progress line on stderr */
-    int quiet;              /* 1: no report on stderr */
+    int quiet;              /* 1: of the report on stderr, the warnings only */
 } df_config;
 
 /* Runs the job. On failure fills *err (when err != NULL) and leaves out_dir untouched. */

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p build-fuzz/corpus-cli
-clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+version=$(sed -n 's/^project(defector VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt) # as CMake sets it
+clang -std=c11 -D_POSIX_C_SOURCE=200809L -DDF_VERSION="\"$version\"" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Iinclude -Iengine -Itests/fuzz tests/fuzz/fuzz_cli.c tests/fuzz/fuzz_util.c engine/error.c -lz -o build-fuzz/fuzz_cli
 echo "built build-fuzz/fuzz_cli"

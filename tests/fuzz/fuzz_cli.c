@@ -2,7 +2,8 @@
  * static parser is reached) and the date parser (engine/error.c). Not part of the engine.
  *
  * Input: a first byte 'D' fuzzes df_parse_date with the rest; otherwise the first byte picks the
- * command (run, explain, test, check) and the rest, cut at NUL bytes, is its arguments. The
+ * command (run, explain, test, check) and the rest, cut at NUL bytes, is its arguments (values
+ * as `--opt VALUE` and `--opt=VALUE`). The
  * parser either refuses the line (a usage error, exit code 2) or gives a configuration that
  * holds everywhere what the options promise: each value in its documented range, no empty
  * folder, a valid as-of date, and each whole number exactly the digits given (no wrap-around).
@@ -50,18 +51,22 @@ static void need(int ok, const char *what, const char *detail)
     abort();
 }
 
-/* The value the last `opt VALUE` of argv gave (NULL when none), argv walked as parse() walks it:
- * an option's value is never taken for an option ("--data --threads" gives --data the value
- * "--threads"). */
+/* The value the last `opt VALUE` or `opt=VALUE` of argv gave (NULL when none), argv walked as
+ * parse() walks it: an option's value is never taken for an option ("--data --threads" gives
+ * --data the value "--threads"); `--x=VALUE` is one argument. */
 static const char *last_value(int argc, char **argv, const char *opt)
 {
     const char *v = NULL;
-    for (int i = 2; i + 1 < argc; i++) {
-        if (argv[i][0] != '-' || !argv[i][1]) continue;
+    size_t n = strlen(opt);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || !a[1]) continue;
+        if (!strncmp(a, opt, n) && a[n] == '=') v = a + n + 1;
+        if (a[1] == '-' && strchr(a, '=')) continue;
         cli probe;
         set_defaults(&probe, RUN);
-        if (set_flag(&probe, argv[i])) continue;
-        if (!strcmp(argv[i], opt)) v = argv[i + 1];
+        if (set_flag(&probe, a) || i + 1 >= argc) continue;
+        if (!strcmp(a, opt)) v = argv[i + 1];
         i++;
     }
     return v;
@@ -90,7 +95,7 @@ static int between(double x, double lo, double hi)
 static void check_config(const cli *c, int argc, char **argv)
 {
     const df_config *g = &c->cfg;
-    if (c->help) return;
+    if (c->help || c->version) return;
     need(g->rules_path && *g->rules_path, "a rule file", NULL);
     if (c->cmd & (RUN | EXPLAIN)) need(g->data_dir && *g->data_dir && g->out_dir && *g->out_dir, "a folder", NULL);
     if (c->cmd == CHECK && g->data_dir) need(*g->data_dir, "an empty --data for check", NULL);
@@ -162,7 +167,8 @@ size_t fuzz_generate(uint32_t *rnd, uint8_t *buf, size_t cap)
     static const char *opts[] = {"--data", "--out", "--as-of", "--threads", "--parse-block-kb", "--max-rejects",
                                  "--rule-time-limit", "--rule-memory-limit", "--max-reject-share",
                                  "--max-as-of-gap", "--on-as-of-gap", "--on-rule-error", "--no-progress", "--customer",
-                                 "rules.lua", "-", "--"};
+                                 "rules.lua", "-", "--", "-o", "-q", "--quiet=", "--threads=", "--max-rejects=",
+                                 "--parse-block-kb=", "--max-as-of-gap=", "--max-reject-share=", "--out=", "--as-of="};
     static const char *vals[] = {"", "0", "1", "-1", "+3", "2", "99999999999", "9223372036854775807",
                                  "-9223372036854775808", "18446744073709551616", "1e3", "0x10", " 5", "5 ",
                                  "nan", "inf", "2026-02-29", "2024-02-29", "2026-13-01", "fail", "warn", "skip",
@@ -184,6 +190,13 @@ size_t fuzz_generate(uint32_t *rnd, uint8_t *buf, size_t cap)
         if (n + k + 1 > cap) break;
         memcpy(buf + n, p, k);
         n += k;
+        if (k && p[k - 1] == '=') { /* "--threads=" takes its value in the same argument */
+            const char *v = vals[fuzz_rand(rnd, sizeof vals / sizeof *vals)];
+            k = strlen(v);
+            if (n + k + 1 > cap) break;
+            memcpy(buf + n, v, k);
+            n += k;
+        }
         buf[n++] = 0;
     }
     return n;
