@@ -791,7 +791,7 @@ static void look_ahead(loader *L, const char *next, const char *end)
     const strmap *keys = &L->entity->keys;
     if (next == L->ahead2_s) {
         L->ahead_s = next, L->ahead_n = L->ahead2_n, L->ahead_h = L->ahead2_h;
-        strmap_prefetch_rest(keys, L->ahead_h, L->ahead_n);
+        if (L->ahead_n > 16) strmap_prefetch_rest(keys, L->ahead_h, L->ahead_n);
     } else {
         L->ahead_s = key_ahead(L, next, end, &L->ahead_h, &L->ahead_n) == 0 ? next : NULL;
     }
