@@ -11,6 +11,11 @@ source "$TESTS_DIR/fixtures/lib.sh"
 PY=/usr/bin/python3
 CHECKER="$TESTS_DIR/fixtures/sheets_check.py"
 RULES_FILE="$REPO_DIR/rules/retention-workbook.lua"
+# The workbook example is the reference job plus section 7: past their 6-line header, the first
+# lines of retention-workbook.lua are retention.lua's whole text, so an edit of one is made to both.
+ref_lines=$(wc -l < "$REPO_DIR/rules/retention.lua")
+check same-job "rules/retention-workbook.lua has drifted from rules/retention.lua (sections 1-6 must be the same lines)" \
+  cmp <(tail -n +7 "$REPO_DIR/rules/retention.lua") <(sed -n "7,${ref_lines}p" "$RULES_FILE")
 mkdir -p "$T/data"
 for f in customers events; do
   gzip -n -c "$TESTS_DIR/data/spreadsheets/$f.csv" > "$T/data/$f.csv.gz"
