@@ -502,7 +502,8 @@ csvw *outset_open(outset *o, const char *name, df_error *err)
     char tmp[300], final[4400];
     tmp_name(tmp, sizeof tmp, name, "tmp");
     snprintf(final, sizeof final, "%s/%s", o->dir, name);
-    int fd = openat(o->sfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    /* read and write: the report reads back the outputs written before it (csvw_read_back) */
+    int fd = openat(o->sfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) return io_fail(o, err, name, "cannot create the file", errno), NULL;
     csvw *w = csvw_new_file(fd, name, final);
     if (!w) {
@@ -522,6 +523,12 @@ char *outset_temp_path(const outset *o, const char *name)
 }
 
 int outset_count(const outset *o) { return o->n; }
+csvw *outset_find(outset *o, const char *name)
+{
+    for (int i = 0; i < o->n; i++)
+        if (strcmp(o->files[i]->name, name) == 0) return o->files[i];
+    return NULL;
+}
 const csvw *outset_file(const outset *o, int i) { return o->files[i]; }
 const char *outset_removed(const outset *o) { return o->removed ? o->removed : ""; }
 

@@ -3,6 +3,10 @@
  * known only at the end; write_rows() writes them in that order. A capture that fails for
  * memory sets nomem: from then on nothing is written and the caller reports the failure. The
  * history scans (scan.c) are handed over as they are. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "luaapi.h"
 #include "scan.h"
 
@@ -142,8 +146,35 @@ static int api_sheet(void *ctx, int book, int src, const char *name, const uint3
     return 0;
 }
 
+/* ---- the report (report.lua) ---- */
+
+static int api_read_back(void *ctx, const char *name, const char **data, size_t *len)
+{
+    api_ctx *a = ctx;
+    *data = NULL, *len = 0;
+    free(a->read_back); /* the one before is copied by now; "" only frees it */
+    a->read_back = NULL;
+    csvw *w = a->o ? outset_find(a->o, name) : NULL;
+    if (!w) return 1;
+    if (csvw_read_back(w, &a->read_back, len) != 0) { /* the cause (exit 6), not the Lua error that follows */
+        int e = errno;
+        if (e == ENOMEM) return a->nomem = 1, -1;
+        DF_FAIL(a->err, DF_ERR_OUTPUT, w->final, "cannot write the file: %s; free space on the disk that holds it (or give another --out) and run again", strerror(e));
+        return book_failed(a);
+    }
+    *data = a->read_back;
+    return 0;
+}
+static void api_raw(void *ctx, int f, const char *s, size_t n)
+{
+    csvw *w = live(ctx, f);
+    if (w) csvw_raw(w, s, n);
+}
+
 void api_free_owned(api_ctx *ctx)
 {
+    free(ctx->read_back);
+    ctx->read_back = NULL;
     for (int f = 0; f < ctx->n; f++)
         if (ctx->owned[f]) csvw_capture_free(ctx->files[f]), ctx->files[f] = NULL, ctx->owned[f] = 0;
 }
@@ -176,7 +207,9 @@ void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_fa
                     .capture = api_capture,
                     .emit = api_emit,
                     .book = api_book,
-                    .sheet = api_sheet};
+                    .sheet = api_sheet,
+                    .read_back = api_read_back,
+                    .raw = api_raw};
 }
 
 df_status api_failure(const api_ctx *ctx, df_status st, df_error *err)
