@@ -9,7 +9,7 @@ source "$TESTS_DIR/fixtures/lib.sh"
 source "$TESTS_DIR/fixtures/commit_lib.sh"
 setup_nights
 OUT="$T/out"
-WANT_FILES='.defector-manifest .my-hidden-notes metrics_cohort.csv metrics_segment.csv metrics_service.csv metrics_stage.csv notes.txt rejects.csv risk_list.csv run_summary.json'
+WANT_FILES='.defector-manifest .my-hidden-notes metrics_cohort.csv metrics_overview.csv metrics_segment.csv metrics_service.csv metrics_stage.csv notes.txt rejects.csv report.html risk_list.csv run_summary.json'
 
 # --- tonight's run replaces the whole set: stale outputs go, the user's files stay (point 3) ----
 fresh_out "$OUT"
@@ -20,7 +20,7 @@ check clean "--out should hold exactly tonight's outputs and the user's files, h
 assert_state clean "$OUT" "$T/state.new"
 assert_err clean "removed old_extra.csv, rule_errors.csv: written by an earlier run in $OUT, not by this one"
 check clean "the manifest lists tonight's set: $(cat "$OUT/.defector-manifest")" \
-  [ "$(grep -v '^#' "$OUT/.defector-manifest" | tr '\n' ' ')" = "metrics_cohort.csv metrics_segment.csv metrics_service.csv metrics_stage.csv rejects.csv risk_list.csv run_summary.json " ]
+  [ "$(grep -v '^#' "$OUT/.defector-manifest" | tr '\n' ' ')" = "metrics_cohort.csv metrics_overview.csv metrics_segment.csv metrics_service.csv metrics_stage.csv rejects.csv report.html risk_list.csv run_summary.json " ]
 # the same run again: nothing to remove, nothing said about it
 run_new again "$OUT"
 assert_rc again 0
