@@ -523,11 +523,16 @@ char *outset_temp_path(const outset *o, const char *name)
 }
 
 int outset_count(const outset *o) { return o->n; }
-csvw *outset_find(outset *o, const char *name)
+int outset_read_back(outset *o, const char *name, char **buf, size_t *len, df_error *err)
 {
-    for (int i = 0; i < o->n; i++)
-        if (strcmp(o->files[i]->name, name) == 0) return o->files[i];
-    return NULL;
+    *buf = NULL, *len = 0;
+    for (int i = 0; i < o->n; i++) {
+        if (strcmp(o->files[i]->name, name) != 0) continue;
+        if (csvw_read_back(o->files[i], buf, len) == 0) return 0;
+        if (errno == ENOMEM) return DF_FAIL(err, DF_ERR_NOMEM, name, "out of memory reading the output back for the report"), -1;
+        return io_fail(o, err, name, "cannot write the file", errno), -1;
+    }
+    return 1;
 }
 const csvw *outset_file(const outset *o, int i) { return o->files[i]; }
 const char *outset_removed(const outset *o) { return o->removed ? o->removed : ""; }

@@ -3,9 +3,7 @@
  * known only at the end; write_rows() writes them in that order. A capture that fails for
  * memory sets nomem: from then on nothing is written and the caller reports the failure. The
  * history scans (scan.c) are handed over as they are. */
-#include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "luaapi.h"
 #include "scan.h"
@@ -154,16 +152,11 @@ static int api_read_back(void *ctx, const char *name, const char **data, size_t 
     *data = NULL, *len = 0;
     free(a->read_back); /* the one before is copied by now; "" only frees it */
     a->read_back = NULL;
-    csvw *w = a->o ? outset_find(a->o, name) : NULL;
-    if (!w) return 1;
-    if (csvw_read_back(w, &a->read_back, len) != 0) { /* the cause (exit 6), not the Lua error that follows */
-        int e = errno;
-        if (e == ENOMEM) return a->nomem = 1, -1;
-        DF_FAIL(a->err, DF_ERR_OUTPUT, w->final, "cannot write the file: %s; free space on the disk that holds it (or give another --out) and run again", strerror(e));
-        return book_failed(a);
-    }
+    if (!a->o) return 1;
+    int rc = outset_read_back(a->o, name, &a->read_back, len, a->err);
+    if (rc < 0) return book_failed(a); /* the cause (exit 6 or 7), not the Lua error that follows */
     *data = a->read_back;
-    return 0;
+    return rc;
 }
 static void api_raw(void *ctx, int f, const char *s, size_t n)
 {

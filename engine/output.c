@@ -3,7 +3,8 @@
  * write(2) into its descriptor (a temporary file of the staging folder, see commit.c); the
  * first failed write is kept in err (later bytes are dropped) and reported by csvw_finish,
  * with the file's final name. Rows whose order is known only at the end are captured in
- * memory first (csvw_row_begin). */
+ * memory first (csvw_row_begin). What a writer has written can be read back (csvw_read_back:
+ * the report shows the cells of the CSV files). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>

@@ -61,8 +61,10 @@ void outset_free(outset *o);
  * ends the process (another thread may still be writing its files). */
 void outset_unlink_temps(const outset *o);
 int outset_count(const outset *o);
-/* The writer of the output named name, NULL when the run has not opened one. */
-csvw *outset_find(outset *o, const char *name);
+/* The bytes written so far into output name (for the report, which shows the cells of the CSV
+ * files): 0 with *buf (malloc'd, *len bytes); 1 when the run has not opened that output; -1 with
+ * err set (a failed write: the message the commit would give; out of memory). */
+int outset_read_back(outset *o, const char *name, char **buf, size_t *len, df_error *err);
 /* The path of name's file in the staging folder (malloc'd): for a writer that writes by path
  * (a workbook, see workbook.c) into the file outset_open made. */
 char *outset_temp_path(const outset *o, const char *name);

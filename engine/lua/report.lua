@@ -287,8 +287,11 @@ end
 
 local function label_of(s, c) return s.labels[c] or (c:gsub("_", " ")) end
 
-local function figures_html(s, src)
-  local row = src.rows[1] or {}
+local function figures_html(job, s, src)
+  if src.n ~= 1 then
+    E.throw({ where = job.file, message = fmt("%s: figures show the one row of a table; %s has %d rows", s.where, s.from, src.n), fix = "chart it with bars, or show it as a table" })
+  end
+  local row = src.rows[1]
   local b = { fmt('<div class="figures" data-source="%s">', esc(src.file)) }
   for _, c in ipairs(s.columns or src.header) do
     local v = row[src.col[c]] or ""
@@ -346,7 +349,7 @@ local function section_html(job, r, s, src, id)
   local b = { fmt('<section class="card%s" id="%s" aria-labelledby="%s-h"%s><h2 id="%s-h">%s</h2>', wide and " wide" or "", id, id,
     s.by and fmt(' data-by="%s"', esc(s.by)) or "", id, esc(s.title)) }
   if s.kind == "figures" then
-    b[#b + 1] = figures_html(s, src)
+    b[#b + 1] = figures_html(job, s, src)
   elseif s.kind == "table" then
     local rows = all_rows(src, s.rows)
     b[#b + 1] = table_html(src, shown(s, src), rows)
