@@ -502,7 +502,8 @@ csvw *outset_open(outset *o, const char *name, df_error *err)
     char tmp[300], final[4400];
     tmp_name(tmp, sizeof tmp, name, "tmp");
     snprintf(final, sizeof final, "%s/%s", o->dir, name);
-    int fd = openat(o->sfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    /* read and write: the report reads back the outputs written before it (csvw_read_back) */
+    int fd = openat(o->sfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) return io_fail(o, err, name, "cannot create the file", errno), NULL;
     csvw *w = csvw_new_file(fd, name, final);
     if (!w) {
@@ -522,6 +523,17 @@ char *outset_temp_path(const outset *o, const char *name)
 }
 
 int outset_count(const outset *o) { return o->n; }
+int outset_read_back(outset *o, const char *name, char **buf, size_t *len, df_error *err)
+{
+    *buf = NULL, *len = 0;
+    for (int i = 0; i < o->n; i++) {
+        if (strcmp(o->files[i]->name, name) != 0) continue;
+        if (csvw_read_back(o->files[i], buf, len) == 0) return 0;
+        if (errno == ENOMEM) return DF_FAIL(err, DF_ERR_NOMEM, name, "out of memory reading the output back for the report"), -1;
+        return io_fail(o, err, name, "cannot write the file", errno), -1;
+    }
+    return 1;
+}
 const csvw *outset_file(const outset *o, int i) { return o->files[i]; }
 const char *outset_removed(const outset *o) { return o->removed ? o->removed : ""; }
 

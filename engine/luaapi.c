@@ -3,6 +3,8 @@
  * known only at the end; write_rows() writes them in that order. A capture that fails for
  * memory sets nomem: from then on nothing is written and the caller reports the failure. The
  * history scans (scan.c) are handed over as they are. */
+#include <stdlib.h>
+
 #include "luaapi.h"
 #include "scan.h"
 
@@ -142,8 +144,30 @@ static int api_sheet(void *ctx, int book, int src, const char *name, const uint3
     return 0;
 }
 
+/* ---- the report (report.lua) ---- */
+
+static int api_read_back(void *ctx, const char *name, const char **data, size_t *len)
+{
+    api_ctx *a = ctx;
+    *data = NULL, *len = 0;
+    free(a->read_back); /* the one before is copied by now; "" only frees it */
+    a->read_back = NULL;
+    if (!a->o) return 1;
+    int rc = outset_read_back(a->o, name, &a->read_back, len, a->err);
+    if (rc < 0) return book_failed(a); /* the cause (exit 6 or 7), not the Lua error that follows */
+    *data = a->read_back;
+    return rc;
+}
+static void api_raw(void *ctx, int f, const char *s, size_t n)
+{
+    csvw *w = live(ctx, f);
+    if (w) csvw_raw(w, s, n);
+}
+
 void api_free_owned(api_ctx *ctx)
 {
+    free(ctx->read_back);
+    ctx->read_back = NULL;
     for (int f = 0; f < ctx->n; f++)
         if (ctx->owned[f]) csvw_capture_free(ctx->files[f]), ctx->files[f] = NULL, ctx->owned[f] = 0;
 }
@@ -176,7 +200,9 @@ void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_fa
                     .capture = api_capture,
                     .emit = api_emit,
                     .book = api_book,
-                    .sheet = api_sheet};
+                    .sheet = api_sheet,
+                    .read_back = api_read_back,
+                    .raw = api_raw};
 }
 
 df_status api_failure(const api_ctx *ctx, df_status st, df_error *err)

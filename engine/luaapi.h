@@ -23,6 +23,7 @@ typedef struct api_ctx {
     int nomem; /* a capture failed for memory: nothing more is written, the run fails */
     int open_failed; /* an output file could not be created: the run fails with open_err (why, */
     df_error open_err; /* which file), not with the Lua error that follows */
+    char *read_back; /* the last output read back (api->read_back), freed by api_free_owned */
 } api_ctx;
 
 /* Fills api with the callbacks over ctx; watch is the state's slot in the watchdog, first_failed
@@ -33,7 +34,8 @@ void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_fa
 df_status api_failure(const api_ctx *ctx, df_status st, df_error *err);
 /* Frees the capturing writers of a worker's ctx (the run's own writers belong to its outset). */
 void api_free_captures(api_ctx *ctx);
-/* Frees the run's writers that only kept rows (api->capture) once the outputs are written. */
+/* Frees the run's writers that only kept rows (api->capture) once the outputs are written, and
+ * the last output read back. */
 void api_free_owned(api_ctx *ctx);
 
 #endif

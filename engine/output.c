@@ -3,7 +3,8 @@
  * write(2) into its descriptor (a temporary file of the staging folder, see commit.c); the
  * first failed write is kept in err (later bytes are dropped) and reported by csvw_finish,
  * with the file's final name. Rows whose order is known only at the end are captured in
- * memory first (csvw_row_begin). */
+ * memory first (csvw_row_begin). What a writer has written can be read back (csvw_read_back:
+ * the report shows the cells of the CSV files). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -66,6 +67,27 @@ int csvw_finish(csvw *w)
     if (close(w->fd) != 0 && !w->err) w->err = errno;
     w->fd = -1;
     if (w->err) return errno = w->err, -1;
+    return 0;
+}
+
+int csvw_read_back(csvw *w, char **buf, size_t *len)
+{
+    *buf = NULL, *len = 0;
+    if (w->fd < 0) return errno = EBADF, -1;
+    flush_buf(w);
+    if (w->err) return errno = w->err, -1;
+    off_t size = lseek(w->fd, 0, SEEK_END);
+    if (size < 0) return -1;
+    char *b = malloc((size_t)size + 1);
+    if (!b) return errno = ENOMEM, -1;
+    size_t done = 0;
+    while (done < (size_t)size) {
+        ssize_t k = pread(w->fd, b + done, (size_t)size - done, (off_t)done);
+        if (k > 0) done += (size_t)k;
+        else if (k == 0 || errno != EINTR) return free(b), errno = k == 0 ? EIO : errno, -1;
+    }
+    b[done] = 0;
+    *buf = b, *len = done;
     return 0;
 }
 

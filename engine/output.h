@@ -61,6 +61,10 @@ void outset_free(outset *o);
  * ends the process (another thread may still be writing its files). */
 void outset_unlink_temps(const outset *o);
 int outset_count(const outset *o);
+/* The bytes written so far into output name (for the report, which shows the cells of the CSV
+ * files): 0 with *buf (malloc'd, *len bytes); 1 when the run has not opened that output; -1 with
+ * err set (a failed write: the message the commit would give; out of memory). */
+int outset_read_back(outset *o, const char *name, char **buf, size_t *len, df_error *err);
 /* The path of name's file in the staging folder (malloc'd): for a writer that writes by path
  * (a workbook, see workbook.c) into the file outset_open made. */
 char *outset_temp_path(const outset *o, const char *name);
@@ -77,6 +81,9 @@ csvw *csvw_new_file(int fd, const char *name, const char *final);
 /* Writes what is buffered, fsyncs and closes; -1 with errno (and w->err) when any write of the
  * file failed. The file is closed either way. */
 int csvw_finish(csvw *w);
+/* The bytes written so far (what is buffered is written first), read back from the file into
+ * *buf (malloc'd, *len bytes); -1 with errno when the file cannot be written or read. */
+int csvw_read_back(csvw *w, char **buf, size_t *len);
 /* Closes without writing what is left (a failed run); frees. NULL is a no-op. */
 void csvw_free(csvw *w);
 

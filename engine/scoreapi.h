@@ -107,6 +107,11 @@ typedef struct df_api {
     int (*book)(void *ctx, const char *name);
     int (*sheet)(void *ctx, int book, int src, const char *name, const uint32_t *order, size_t n, int band_col,
                  const char *bands, const char *places);
+    /* the report (engine/lua/report.lua): the bytes of an output this run has written so far
+     * (read back from its staged file: the report shows the same cells), into *data until the
+     * next call; 0 ok, 1 no such output, -1 it cannot be read (errno). raw: bytes as they are. */
+    int (*read_back)(void *ctx, const char *name, const char **data, size_t *len);
+    void (*raw)(void *ctx, int f, const char *s, size_t n);
 } df_api;
 /* ffi:end */
 

@@ -1,5 +1,6 @@
 -- analyse.lua: once the rule file has run, what it declared must hang together: an entity and
--- at least one output; outputs naming declared fields; overrides forcing declared bands; no
+-- at least one output; outputs naming declared fields; report sections naming outputs and their
+-- columns; overrides forcing declared bands; no
 -- function keeping values across entities (purity.lua); and the per-entity computation in
 -- dependency order, with every read defined and no cycle (depend.lua). Shared by run (which
 -- stops at the first problem) and check (which lists them all).
@@ -21,6 +22,7 @@ function M.finish(job)
   end
   for _, name in ipairs(J.BUILTIN) do job.fields[name] = job.fields[name] or "builtin" end
   outputs.check_fields(job)
+  require("defector.report").check(job)
   lookups.check_overrides(job)
   purity.check(job)
   depend.order(job)

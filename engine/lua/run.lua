@@ -215,6 +215,7 @@ function M.finish(job, S, other_parts, t0)
   lists.finish(job, api, counts)
   metrics.finish(job, api, counts)
   require("defector.sheets").finish(job, api, counts)
+  require("defector.report").finish(job, api, counts) -- last: it reads the CSV files back
   return M.stats(job, S, t0, t1, api.now(), counts)
 end
 

@@ -121,6 +121,15 @@ function metrics(spec) end
 ---@param spec WorkbookSpec
 function workbook(spec) end
 
+---@class ReportSpec
+---@field file string a name ending in .html, like "report.html"
+---@field title? string the page's heading
+---@field sections table[] each { kind, "Title", from = "output.csv", ... }: kind "figures" (columns?, labels?, percent = {cols}), "bars" (x, y, series?, percent?, reverse?), "funnel" (x, y, reverse?), "line" (x, y, percent?), "table" (columns?, rows?), "top" (by, columns?, rows?); optional = true: left out when the run does not write the output
+
+---A self-contained HTML page (inline SVG charts, no script, nothing fetched) of the run's own CSV outputs: every number on it is a cell of the file it names.
+---@param spec ReportSpec
+function report(spec) end
+
 ---History rows that pass the filter: count(events, {event_type = "complaint", last_days = 90});
 ---or, in metrics, customers: count() or count(function(c) ... end).
 ---@param h? History|fun(c: Customer): boolean

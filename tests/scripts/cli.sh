@@ -239,9 +239,11 @@ for table, rows in (("customers", 3), ("events", 5)):
 for k in ("path", "bytes", "rows_rejected", "orphans", "future_dated"):
     check(k in ins.get("events", {}), "inputs.events: no %r" % k)
 outputs = s.get("outputs", {})
-files = sorted(f for f in os.listdir(out) if f.endswith(".csv"))
-check(sorted(outputs) == files, "outputs: expected one entry per CSV file written %r, got %r" % (files, sorted(outputs)))
+files = sorted(f for f in os.listdir(out) if f.endswith(".csv") or f.endswith(".html"))
+check(sorted(outputs) == files, "outputs: expected one entry per CSV file and report written %r, got %r" % (files, sorted(outputs)))
+check(outputs.get("report.html", {}).get("rows") == 0, "outputs.report.html.rows: expected 0 (a page has no rows), got %r" % outputs.get("report.html"))
 for f in files:
+    if f.endswith(".html"): continue
     records = list(csv.reader(open(os.path.join(out, f), newline="", encoding="utf-8")))
     want = len(records) - 1
     got = outputs.get(f, {}).get("rows")

@@ -9,7 +9,7 @@ source "$TESTS_DIR/fixtures/lib.sh"
 source "$TESTS_DIR/fixtures/commit_lib.sh"
 setup_nights
 OUT="$T/out"
-WANT_FILES='.defector-manifest .my-hidden-notes metrics_cohort.csv metrics_segment.csv metrics_service.csv metrics_stage.csv notes.txt rejects.csv risk_list.csv run_summary.json'
+WANT_FILES='.defector-manifest .my-hidden-notes metrics_cohort.csv metrics_overview.csv metrics_segment.csv metrics_service.csv metrics_stage.csv notes.txt rejects.csv report.html risk_list.csv run_summary.json'
 
 # --- tonight's run replaces the whole set: stale outputs go, the user's files stay (point 3) ----
 fresh_out "$OUT"
@@ -20,7 +20,7 @@ check clean "--out should hold exactly tonight's outputs and the user's files, h
 assert_state clean "$OUT" "$T/state.new"
 assert_err clean "removed old_extra.csv, rule_errors.csv: written by an earlier run in $OUT, not by this one"
 check clean "the manifest lists tonight's set: $(cat "$OUT/.defector-manifest")" \
-  [ "$(grep -v '^#' "$OUT/.defector-manifest" | tr '\n' ' ')" = "metrics_cohort.csv metrics_segment.csv metrics_service.csv metrics_stage.csv rejects.csv risk_list.csv run_summary.json " ]
+  [ "$(grep -v '^#' "$OUT/.defector-manifest" | tr '\n' ' ')" = "metrics_cohort.csv metrics_overview.csv metrics_segment.csv metrics_service.csv metrics_stage.csv rejects.csv report.html risk_list.csv run_summary.json " ]
 # the same run again: nothing to remove, nothing said about it
 run_new again "$OUT"
 assert_rc again 0
@@ -63,7 +63,7 @@ IOFAIL_PREFIX="$OUT" IOFAIL_OPS=fsync IOFAIL_N=1 IOFAIL_ACTION=kill LD_PRELOAD="
 assert_rc killed_early 137
 run_recover after_early "$OUT"
 assert_rc after_early 5
-assert_err after_early "defector: warning: $OUT: removed 7 temporary files left by a run that was stopped (killed or crashed)"
+assert_err after_early "defector: warning: $OUT: removed 9 temporary files left by a run that was stopped (killed or crashed)"
 assert_state after_early "$OUT" "$T/state.old"
 
 # temporaries an earlier version left (.NAME.tmp-PID of a process that is gone) go too
@@ -94,7 +94,9 @@ else # not root: the shim says ENOSPC to every write into --out
     run_new full_disk "$FULL"
 fi
 assert_rc full_disk 6
-assert_err full_disk "$FULL/rejects.csv: cannot write the file: No space left on device; free space on the disk that holds $FULL"
+# the first write to fail is the report's: it reads metrics_overview.csv back (its first section)
+# before the commit writes the files in their order
+assert_err full_disk "$FULL/metrics_overview.csv: cannot write the file: No space left on device; free space on the disk that holds $FULL"
 assert_error_names_output full_disk "$FULL"
 assert_unchanged full_disk "$FULL" "$T/snap.full"
 [ -n "$mounted" ] && umount "$mounted" && trap - EXIT
