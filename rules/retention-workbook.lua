@@ -169,6 +169,53 @@ metrics {
   },
 }
 
+-- the headline figures of the morning report (one row)
+local function answered_nps(c) return c.not_defected and c.last_nps ~= nil end
+metrics {
+  file = "metrics_overview.csv",
+  columns = {
+    { "customers",          count(still_customer) },
+    { "defected",           count(function(c) return c.defected end) },
+    { "retention_rate",     function(row) return ratio(row.customers, row.customers + row.defected, 4) end },
+    { "at_risk",            count(at_risk) },
+    { "revenue_at_risk",    sum("revenue_at_risk", 2, at_risk) },
+    { "promises_made_180",  sum("promises_made_180", nil, still_customer) },
+    { "promises_kept_180",  sum("promises_kept_180", nil, still_customer) },
+    { "open_promises",      count(function(c) return c.not_defected and c.open_promises_180 > 0 end) },
+    { "nps_answers",        count(answered_nps) },
+    { "promoters",          count(function(c) return answered_nps(c) and c.last_nps >= 9 end) },
+    { "detractors",         count(function(c) return answered_nps(c) and c.last_nps <= 6 end) },
+    { "nps",                function(row) return row.nps_answers > 0 and round(100 * (row.promoters - row.detractors) / row.nps_answers, 1) or nil end },
+  },
+}
+
+-- The morning report: one page (report.html) drawn from the outputs above, every number a cell
+-- of their CSV files. A chart of any metrics table is one line: { kind, title, from, x, y }.
+report {
+  file = "report.html",
+  title = "Customer retention: the morning report",
+  sections = {
+    { "figures", "At a glance", from = "metrics_overview.csv",
+      columns = { "customers", "at_risk", "revenue_at_risk", "retention_rate" },
+      labels = { at_risk = "at risk (score 30 or more)", revenue_at_risk = "yearly revenue at risk", retention_rate = "retention rate" },
+      percent = { "retention_rate" } },
+    { "bars", "Customers by segment and risk band", from = "metrics_segment.csv", x = "segment", y = "customers", series = "band" },
+    { "bars", "Yearly revenue at risk by segment", from = "metrics_segment.csv", x = "segment", y = "revenue_at_risk", series = "band" },
+    { "funnel", "The defector pipeline: customers per stage", from = "metrics_stage.csv", x = "stage", y = "customers", reverse = true },
+    { "line", "Retention by signup cohort", from = "metrics_cohort.csv", x = "cohort", y = "retention_rate", percent = true },
+    { "figures", "Service: calls and complaints", from = "metrics_service.csv",
+      labels = { voicemails_60 = "voicemails, 60 days", callbacks_60 = "callbacks, 60 days", callback_rate = "callbacks per voicemail",
+                 complaints_90 = "complaints, 90 days", detractors = "detractors (NPS 0-6)" } },
+    { "figures", "Service: promises and NPS", from = "metrics_overview.csv",
+      columns = { "promises_made_180", "promises_kept_180", "open_promises", "nps_answers", "nps" },
+      labels = { promises_made_180 = "promises made, 180 days", promises_kept_180 = "promises kept, 180 days",
+                 open_promises = "customers with a promise not kept", nps_answers = "customers with an NPS answer", nps = "NPS (promoters - detractors, %)" } },
+    { "top", "Top customers at risk per owner", from = "risk_list.csv", by = "owner", rows = 5,
+      columns = { "rank", "customer_id", "name", "segment", "score", "revenue_at_risk", "reasons" } },
+    { "table", "Signup cohorts in numbers", from = "metrics_cohort.csv" },
+  },
+}
+
 ----------------------------------------------------------------------------------------------
 -- 7. Outputs for spreadsheets (docs/rules.md, "Outputs for spreadsheets").
 
