@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "pool.h"
+#include "runlog.h"
 
 enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8, ALL = 15 };
 static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check"};
@@ -54,9 +55,13 @@ static const option_doc OPTIONS[] = {
     {"--data", NULL, "DIR", CHECK, "also check the columns against the headers of the files in DIR"},
     {"--out", "-o", "DIR", RUN, "folder for the outputs, created if missing (default: out)"},
     {"--as-of", NULL, "DATE", RUN | EXPLAIN,
-     "score as of this date, YYYY-MM-DD (default: today, UTC);\n"
-     "history rows dated after it are counted and ignored"},
-    {"--as-of", NULL, "DATE", TEST, "the as-of date of the cases that give none (default: today, UTC)"},
+     "score as of this date, YYYY-MM-DD (default: today in the time zone\n"
+     "of --tz); history rows dated after it are counted and ignored"},
+    {"--as-of", NULL, "DATE", TEST, "the as-of date of the cases that give none (default: today, as --tz says)"},
+    {"--tz", NULL, "ZONE", RUN | EXPLAIN | TEST,
+     "the time zone whose today is the default as-of date, e.g.\n"
+     "Europe/Paris (default: the rule file's operations { time_zone },\n"
+     "else TZ, else UTC)"},
     {"--customer", NULL, "ID", EXPLAIN, "the key of the entity to explain (required)"},
     {"--json", NULL, NULL, EXPLAIN, "print the explanation as one JSON object"},
     {"--max-rejects", NULL, "N", RUN | EXPLAIN,
@@ -86,6 +91,27 @@ static const option_doc OPTIONS[] = {
     {"--on-rule-error", NULL, "stop|skip", RUN | EXPLAIN,
      "stop at a rule that fails (default), or count it as not fired for\n"
      "that entity, list it in rule_errors.csv and go on"},
+    {"--status-dir", NULL, "DIR", RUN,
+     "where status.json (every run, failed or not) and last_success.json\n"
+     "(the last run whose outputs were committed) go (default: --out)"},
+    {"--strict", NULL, NULL, RUN, "any warning fails the run (exit code 4); also operations { strict = true }"},
+    {"--no-guards", NULL, NULL, RUN,
+     "do not compare tonight's figures with the previous night's\n"
+     "(operations { guards }): once, after a change checked to be real"},
+    {"--wait-lock", NULL, "S", RUN,
+     "when another run holds the output folder, wait up to S seconds for\n"
+     "it before refusing (0 to 86400; default 0: refuse at once)"},
+    {"--on-success", NULL, "CMD", RUN,
+     "after the outputs are committed, run CMD with /bin/sh, the output\n"
+     "folder as $1 and in DEFECTOR_OUT; its failure is exit code 9"},
+    {"--log", NULL, "FILE", RUN, "also append every message, timestamped and levelled, to FILE"},
+    {"--log-format", NULL, "text|json", RUN, "the log's lines: text (default) or one JSON object a line"},
+    {"--file-mode", NULL, "MODE", RUN,
+     "the octal mode of the files written, e.g. 0600 (default: the rule\n"
+     "file's operations { file_mode }, else 0640)"},
+    {"--hash-ids", NULL, NULL, RUN,
+     "rows in rejects.csv and example keys written as salted hashes\n"
+     "(the salt from DEFECTOR_ID_SALT); also operations { hash_ids = true }"},
     {"--progress", NULL, NULL, RUN | EXPLAIN, "show a progress line even when stderr is not a terminal"},
     {"--no-progress", NULL, NULL, RUN | EXPLAIN, "never show it"},
     {"--quiet", "-q", NULL, RUN | EXPLAIN,
@@ -99,7 +125,8 @@ static const option_doc OPTIONS[] = {
 static const char *EXIT_CODES =
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 input file (missing, truncated or corrupt\n"
     "gzip), 4 data (malformed rows, missing columns, too many rows rejected), 5 rule file,\n"
-    "6 writing outputs, 7 out of memory, 8 rule test cases failed.\n";
+    "6 writing outputs, 7 out of memory, 8 rule test cases failed, 9 the --on-success command\n"
+    "failed (the outputs were committed).\n";
 
 /* The version: CMakeLists.txt's project(VERSION), then git describe when the build was configured
  * in a git checkout of the sources (a tarball has none). */
@@ -117,6 +144,8 @@ typedef struct cli {
     int json;          /* explain --json */
     const char *tests; /* test: the test file (NULL: RULES with .test.lua) */
     int help, version; /* --help, --version: print it, run nothing */
+    const char *log;   /* run --log FILE */
+    int log_json;      /* --log-format json */
 } cli;
 
 /* The command whose help a usage error points to (NULL: the global help). */
@@ -191,8 +220,25 @@ static int set_option(cli *c, const char *opt, const char *v)
     if (!strcmp(opt, "--data")) return text_value(opt, v, "the folder that holds the input files", &g->data_dir);
     if (!strcmp(opt, "--out")) return text_value(opt, v, "the folder for the outputs", &g->out_dir);
     if (!strcmp(opt, "--customer")) return text_value(opt, v, "the key of the entity to explain", &c->key);
+    if (!strcmp(opt, "--status-dir")) return text_value(opt, v, "the folder for status.json", &g->status_dir);
+    if (!strcmp(opt, "--on-success")) return text_value(opt, v, "a shell command", &g->on_success);
+    if (!strcmp(opt, "--log")) return text_value(opt, v, "the log file", &c->log);
+    if (!strcmp(opt, "--tz")) return text_value(opt, v, "a time zone like Europe/Paris", &g->time_zone);
     if (!strcmp(opt, "--as-of")) {
         if (df_parse_date(v, strlen(v), &g->as_of) != 0) return usage_error("--as-of: '%s' is not a date; write it as YYYY-MM-DD", v);
+        g->as_of_given = 1;
+    } else if (!strcmp(opt, "--file-mode")) {
+        char *end;
+        long m = strtol(v, &end, 8);
+        if (!*v || *end || m < 0 || m > 0777 || v[0] == '-' || v[0] == '+')
+            return usage_error("--file-mode: '%s' is not an octal mode like 0640", v);
+        if (!(m & 0600) || (m & 0600) != 0600) return usage_error("--file-mode: '%s' leaves the owner unable to read and write the files; give e.g. 0600 or 0640", v);
+        g->file_mode = (int)m;
+    } else if (!strcmp(opt, "--wait-lock")) {
+        rc = decimal_value(opt, v, 0, 86400, "a number of seconds from 0 to 86400", &x);
+        if (!rc) g->lock_wait = x;
+    } else if (!strcmp(opt, "--log-format")) {
+        rc = choice_value(opt, v, "text", "json", &c->log_json);
     } else if (!strcmp(opt, "--max-rejects")) {
         if (!(rc = whole_value(opt, v, 0, 1000000000000LL, "a count of rows", &n))) g->max_rejects = (long)n;
     } else if (!strcmp(opt, "--parse-block-kb")) {
@@ -226,6 +272,9 @@ static int set_flag(cli *c, const char *opt)
     else if (!strcmp(opt, "--progress")) c->cfg.progress = 1;
     else if (!strcmp(opt, "--no-progress")) c->cfg.progress = 0;
     else if (!strcmp(opt, "--quiet") || !strcmp(opt, "-q")) c->cfg.quiet = 1;
+    else if (!strcmp(opt, "--strict")) c->cfg.strict = 1;
+    else if (!strcmp(opt, "--no-guards")) c->cfg.no_guards = 1;
+    else if (!strcmp(opt, "--hash-ids")) c->cfg.hash_ids = 1;
     else if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) c->help = 1;
     else if (!strcmp(opt, "--version")) c->version = 1;
     else return 0;
@@ -298,6 +347,11 @@ static int parse(cli *c, int argc, char **argv)
         return usage_error("%s needs a rule file, e.g. defector %s rules/retention.lua", command_name(c->cmd), command_name(c->cmd));
     if (c->cmd == EXPLAIN && !c->key) return usage_error("explain needs --customer ID");
     if (c->cfg.quiet) c->cfg.progress = 0;
+    if (c->log_json && !c->log) return usage_error("--log-format needs --log FILE");
+    if (!c->cfg.as_of_given) { /* today where the user is */
+        df_error e = {0};
+        if (df_today(c->cfg.time_zone, &c->cfg.as_of, &e) != DF_OK) return usage_error("%s: %s", e.where, e.message);
+    }
     return 0;
 }
 
@@ -354,7 +408,8 @@ static void print_failure(const cli *c, df_status st, const df_error *err)
 {
     df_error_print(err, stderr);
     if (st == DF_ERR_INTERNAL) fprintf(stderr, "(raised at %s:%d)\n", err->src_file, err->src_line);
-    if (c->cmd == RUN) fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), c->cfg.out_dir);
+    if (c->cmd == RUN && st == DF_ERR_DELIVERY) fprintf(stderr, "defector: %s; the outputs in %s were committed\n", df_status_name(st), c->cfg.out_dir);
+    else if (c->cmd == RUN) fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), c->cfg.out_dir);
     else if (c->cmd == EXPLAIN || st == DF_ERR_NOMEM) fprintf(stderr, "defector: %s\n", df_status_name(st));
 }
 
@@ -367,22 +422,24 @@ static const char *default_tests(const char *rules, char *buf, size_t cap)
     return buf;
 }
 
-static int run_command(cli *c)
+static int run_command(cli *c, int argc, char **argv)
 {
     df_error err = {0};
     df_status st;
     int failed = 0;
     char buf[4096];
+    if (c->log && (st = runlog_start(c->log, c->log_json, argc, argv, &err)) != DF_OK) {
+        df_error_print(&err, stderr);
+        return st;
+    }
     if (c->cmd == RUN) st = df_run(&c->cfg, &err);
     else if (c->cmd == EXPLAIN) st = df_explain(&c->cfg, c->key, c->json, stdout, &err);
     else if (c->cmd == TEST) st = df_test(&c->cfg, c->tests ? c->tests : default_tests(c->cfg.rules_path, buf, sizeof buf), stdout, &failed, &err);
     else st = df_check(&c->cfg, stdout, &failed, &err);
-    if (st != DF_OK) {
-        print_failure(c, st, &err);
-        return st;
-    }
-    if (failed) return c->cmd == TEST ? DF_ERR_TESTS : DF_ERR_RULES;
-    return 0;
+    if (st != DF_OK) print_failure(c, st, &err);
+    int rc = st != DF_OK ? (int)st : failed ? (c->cmd == TEST ? DF_ERR_TESTS : DF_ERR_RULES) : 0;
+    if (c->log) runlog_end(rc, df_status_name((df_status)rc));
+    return rc;
 }
 
 /* The command's defaults, before its options (tests/fuzz/fuzz_cli.c starts from them too). */
@@ -405,7 +462,7 @@ static int command(int cmd, int argc, char **argv)
     if (rc) return rc;
     if (c.help) return print_command_help(cmd, stdout), 0;
     if (c.version) return fputs(VERSION_LINE, stdout), 0;
-    return run_command(&c);
+    return run_command(&c, argc, argv);
 }
 
 /* The command called name: RUN...CHECK, or 0. */

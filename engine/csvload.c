@@ -17,6 +17,7 @@
  * only where a record starts, and whatever it cannot cut it leaves to this same loader. */
 #define _GNU_SOURCE /* memrchr */
 #include <csv.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1326,6 +1327,8 @@ done:
     if (st == DF_OK && !o->part) st = csvload_no_rows(t, o, L.disp, err);
     progress_end(o->prog);
     gzpipe_free(pipe); /* joins the read-ahead thread: its CPU time is in src */
+    if (st == DF_OK && gzsource_sha256(src, t->st.sha256) != 0) /* after the thread: it reads src */
+        st = DF_FAIL(err, DF_ERR_IO, L.disp, "cannot read the file: %s", strerror(errno));
     if (st == DF_ERR_DATA && src && gzsource_is_gzip(src)) st = damage_first(src, st, err);
     if (src) t->st.decompress_cpu += gzsource_cpu_seconds(src);
     gzsource_free(src);

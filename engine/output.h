@@ -50,6 +50,11 @@ typedef struct outset outset;
 /* Opens the output folder dir (created with its missing parents), takes its lock, undoes what
  * a killed run left (saying so on stderr) and makes the staging folder. */
 df_status outset_new(const char *dir, outset **out, df_error *err);
+/* The same, its files created with mode (0: 0640) and, when another run holds the lock, waiting
+ * up to lock_wait seconds for it before refusing (exit 6, naming the holder's pid and start). */
+df_status outset_new_with(const char *dir, int mode, double lock_wait, outset **out, df_error *err);
+/* The mode of the files opened from now on. */
+void outset_set_mode(outset *o, int mode);
 /* Opens NAME (a plain file name) for writing; NULL with err set on failure. */
 csvw *outset_open(outset *o, const char *name, df_error *err);
 /* Finishes every file and commits the set (see commit.c); on failure the folder holds the

@@ -1,4 +1,4 @@
-/* sha256.c: a straightforward one-shot SHA-256 over a buffer (FIPS 180-4, section 6.2). */
+/* sha256.c: a straightforward SHA-256 (FIPS 180-4, section 6.2), one-shot or in pieces. */
 #include <stdio.h>
 #include <string.h>
 
@@ -35,19 +35,48 @@ static void block(uint32_t h[8], const unsigned char *p)
     h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
 }
 
-void sha256_hex(const void *data, size_t len, char hex[65])
+void sha256_init(sha256_ctx *c)
 {
-    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    static const uint32_t H0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->h, H0, sizeof H0);
+    c->nbuf = 0, c->len = 0;
+}
+
+void sha256_update(sha256_ctx *c, const void *data, size_t len)
+{
     const unsigned char *p = data;
-    size_t n = len;
-    for (; n >= 64; n -= 64, p += 64) block(h, p);
+    c->len += len;
+    if (c->nbuf) {
+        size_t k = 64 - c->nbuf < len ? 64 - c->nbuf : len;
+        memcpy(c->buf + c->nbuf, p, k);
+        c->nbuf += k, p += k, len -= k;
+        if (c->nbuf < 64) return;
+        block(c->h, c->buf);
+        c->nbuf = 0;
+    }
+    for (; len >= 64; len -= 64, p += 64) block(c->h, p);
+    memcpy(c->buf, p, len);
+    c->nbuf = len;
+}
+
+void sha256_final(sha256_ctx *c, char hex[65])
+{
     unsigned char tail[128] = {0};
-    memcpy(tail, p, n);
+    size_t n = c->nbuf;
+    memcpy(tail, c->buf, n);
     tail[n] = 0x80;
     size_t tl = n + 9 <= 64 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
+    uint64_t bits = c->len * 8;
     for (int i = 0; i < 8; i++) tail[tl - 1 - i] = (unsigned char)(bits >> (8 * i));
-    block(h, tail);
-    if (tl == 128) block(h, tail + 64);
-    for (int i = 0; i < 8; i++) snprintf(hex + 8 * i, 9, "%08x", h[i]);
+    block(c->h, tail);
+    if (tl == 128) block(c->h, tail + 64);
+    for (int i = 0; i < 8; i++) snprintf(hex + 8 * i, 9, "%08x", c->h[i]);
+}
+
+void sha256_hex(const void *data, size_t len, char hex[65])
+{
+    sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, data, len);
+    sha256_final(&c, hex);
 }

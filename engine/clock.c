@@ -1,0 +1,90 @@
+/* clock.c: "now" and "today" for a run that nobody watches. Today is the date in the user's
+ * time zone (--tz, the rule file's operations { time_zone }, TZ, else UTC), not in UTC: a run at
+ * 00:30 in Paris scores that day, not the day before. A zone the system does not know is an
+ * error, never UTC in silence (glibc would take an unknown name for UTC). DEFECTOR_NOW fixes the
+ * clock for tests (a run "at 23:30 UTC" near midnight somewhere). */
+#define _GNU_SOURCE /* timegm */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+df_status clock_now(time_t *now, df_error *err)
+{
+    const char *fixed = getenv("DEFECTOR_NOW");
+    if (!fixed || !*fixed) return *now = time(NULL), DF_OK;
+    struct tm tm = {0};
+    char *end = strptime(fixed, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!end || *end)
+        return DF_FAIL(err, DF_ERR_USAGE, "DEFECTOR_NOW", "'%s' is not a UTC time like 2026-11-30T23:30:00Z (this variable is for tests; unset it)", fixed);
+    *now = timegm(&tm);
+    return DF_OK;
+}
+
+/* Whether zone names a zone of the system's database (TZDIR, else /usr/share/zoneinfo). */
+static int known_zone(const char *zone)
+{
+    if (!strcmp(zone, "UTC") || !strcmp(zone, "GMT")) return 1;
+    if (zone[0] == '/') return access(zone, R_OK) == 0;
+    if (strstr(zone, "..")) return 0;
+    const char *dir = getenv("TZDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", zone);
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+df_status clock_zone(const char *tz, const char **zone, df_error *err)
+{
+    const char *z = tz && *tz ? tz : getenv("TZ");
+    if (!z || !*z) z = "UTC";
+    if (z[0] == ':') z++;
+    if (!known_zone(z))
+        return DF_FAIL(err, DF_ERR_USAGE, tz && *tz ? "--tz" : "TZ",
+                       "'%s' is not a time zone this system knows; give one like Europe/Paris or America/New_York "
+                       "(the names in /usr/share/zoneinfo: install the tzdata package if it is empty)", z);
+    *zone = z;
+    return DF_OK;
+}
+
+df_status clock_local(time_t t, const char *tz, struct tm *out, df_error *err)
+{
+    const char *zone;
+    df_status st = clock_zone(tz, &zone, err);
+    if (st != DF_OK) return st;
+    const char *old = getenv("TZ");
+    char *saved = old ? strdup(old) : NULL;
+    if (old && !saved) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    setenv("TZ", zone, 1);
+    tzset();
+    int ok = localtime_r(&t, out) != NULL;
+    if (saved) setenv("TZ", saved, 1);
+    else unsetenv("TZ");
+    tzset();
+    free(saved);
+    return ok ? DF_OK : DF_FAIL(err, DF_ERR_USAGE, zone, "cannot convert the time to this time zone");
+}
+
+df_status df_today(const char *tz, int32_t *days, df_error *err)
+{
+    time_t now;
+    struct tm tm;
+    char date[48];
+    df_status st = clock_now(&now, err);
+    if (st == DF_OK) st = clock_local(now, tz, &tm, err);
+    if (st != DF_OK) return st;
+    snprintf(date, sizeof date, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    return df_parse_date(date, 10, days) == 0 ? DF_OK : DF_FAIL(err, DF_ERR_INTERNAL, "", "today is not a date: %s", date);
+}
+
+void clock_iso(time_t t, char buf[32])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

@@ -1,0 +1,390 @@
+/* status.c: what a night leaves for the morning, whatever happened (docs/operations.md).
+ *   status.json        every run (success or failure): start, end, exit code, the error and
+ *                      where, every warning, the inputs read (bytes, SHA-256), the figures
+ *   last_success.json  the status of the last run whose outputs were committed
+ * Both live in the status folder (--status-dir, default --out), are written atomically (a
+ * temporary, fsynced, renamed, the folder fsynced) with the run's file mode, and are not outputs:
+ * not in the manifest, not part of the all-or-nothing commit, so a failed run writes its status
+ * and leaves the outputs as they were. The guards against the previous night compare tonight's
+ * figures with last_success.json's, which this file writes and reads back (a flat layout). */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "run.h"
+#include "sha256.h"
+
+static time_t started;
+static struct timespec started_mono;
+
+void status_start(void)
+{
+    df_error e;
+    if (clock_now(&started, &e) != DF_OK) started = time(NULL);
+    clock_gettime(CLOCK_MONOTONIC, &started_mono);
+}
+
+void status_hash_id(const char *salt, const char *s, size_t n, char *out)
+{
+    sha256_ctx c;
+    char hex[65];
+    sha256_init(&c);
+    sha256_update(&c, salt ? salt : "", salt ? strlen(salt) : 0);
+    sha256_update(&c, "\n", 1);
+    sha256_update(&c, s, n);
+    sha256_final(&c, hex);
+    snprintf(out, 18, "#%.16s", hex);
+}
+
+/* ---- a growing text ---- */
+
+typedef struct text {
+    char *s;
+    size_t n, cap;
+    int nomem;
+} text;
+
+static void add(text *t, const char *fmt, ...) DF_PRINTF(2, 3);
+static void add(text *t, const char *fmt, ...)
+{
+    for (int pass = 0; pass < 2 && !t->nomem; pass++) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) return;
+        if (t->s && t->n + (size_t)k < t->cap) {
+            t->n += (size_t)k;
+            return;
+        }
+        size_t cap = (t->cap + (size_t)k + 1) * 2;
+        char *s = realloc(t->s, cap);
+        if (!s) t->nomem = 1;
+        else t->s = s, t->cap = cap;
+    }
+}
+
+static void add_str(text *t, const char *s)
+{
+    add(t, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') add(t, "\\%c", c);
+        else if (c < 0x20) add(t, "\\u%04x", c);
+        else add(t, "%c", c);
+    }
+    add(t, "\"");
+}
+
+/* ---- the figures ---- */
+
+void status_figures(const run_info *r, const outset *o, void (*fn)(void *ctx, const char *name, double v), void *ctx)
+{
+    char name[300];
+    if (r->score.entities) fn(ctx, "customers", (double)r->score.entities);
+    for (int i = 0; i < r->ntables; i++) {
+        if (!r->tables[i].st.sha256[0]) continue; /* not read (to its end) */
+        snprintf(name, sizeof name, "rows:%s", r->tables[i].name);
+        fn(ctx, name, (double)r->tables[i].st.rows_loaded);
+    }
+    for (int i = 0; o && i < outset_count(o); i++) {
+        const csvw *w = outset_file(o, i);
+        if (!strcmp(w->name, "run_summary.json")) continue;
+        snprintf(name, sizeof name, "list:%s", w->name);
+        fn(ctx, name, (double)w->rows);
+    }
+}
+
+static void add_figure(void *ctx, const char *name, double v)
+{
+    text *t = ctx;
+    add(t, "%s\n    ", t->s && t->s[t->n - 1] == '{' ? "" : ",");
+    add_str(t, name);
+    add(t, ": %.17g", v);
+}
+
+/* ---- reading last_success.json back: a flat object of "name": value pairs ---- */
+
+/* The value (a number, or a string without escapes into sval) of key in the object named obj of
+ * text; 0 when found. */
+static int lookup(const char *json, const char *obj, const char *key, double *num, char *sval, size_t cap)
+{
+    char head[64];
+    snprintf(head, sizeof head, "\"%s\": {", obj);
+    const char *p = json ? strstr(json, head) : NULL;
+    if (!p) return -1;
+    const char *end = strchr(p, '}');
+    size_t kn = strlen(key);
+    for (p += strlen(head); p && p < end; p = strchr(p + 1, '"')) {
+        if (*p != '"' || strncmp(p + 1, key, kn) != 0 || strncmp(p + 1 + kn, "\": ", 3) != 0) continue;
+        const char *v = p + kn + 4;
+        if (*v == '"' && sval) {
+            const char *q = strchr(v + 1, '"');
+            if (!q || (size_t)(q - v - 1) >= cap) return -1;
+            memcpy(sval, v + 1, (size_t)(q - v - 1));
+            sval[q - v - 1] = 0;
+            return 0;
+        }
+        if (*v != '"' && num) return *num = strtod(v, NULL), 0;
+        return -1;
+    }
+    return -1;
+}
+
+/* A top-level string field of the file ("as_of"). */
+static void top_string(const char *json, const char *key, char *out, size_t cap)
+{
+    char head[64];
+    snprintf(head, sizeof head, "\n  \"%s\": \"", key);
+    const char *p = json ? strstr(json, head) : NULL;
+    out[0] = 0;
+    if (!p) return;
+    p += strlen(head);
+    const char *q = strchr(p, '"');
+    if (q && (size_t)(q - p) < cap) memcpy(out, p, (size_t)(q - p)), out[q - p] = 0;
+}
+
+static char *status_path(const run_info *r, const char *name)
+{
+    const char *dir = r->cfg->status_dir && r->cfg->status_dir[0] ? r->cfg->status_dir : r->cfg->out_dir;
+    return path_join(dir, name);
+}
+
+static char *read_last_success(const run_info *r)
+{
+    char *path = status_path(r, "last_success.json"), *buf = NULL;
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    free(path);
+    if (!f) return NULL;
+    buf = malloc(1 << 20);
+    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    fclose(f);
+    if (buf) buf[n] = 0;
+    return buf;
+}
+
+/* ---- the guards against the previous night ---- */
+
+typedef struct guard_ctx {
+    run_info *r;
+    const char *prev;
+    char prev_as_of[16];
+    df_error *err;
+    df_status st;
+} guard_ctx;
+
+static void check_figure(void *ctx, const char *name, double now)
+{
+    guard_ctx *g = ctx;
+    for (int i = 0; i < g->r->ops.nguards && g->st == DF_OK; i++) {
+        const ops_guard *gd = &g->r->ops.guards[i];
+        double before;
+        if (strcmp(gd->figure, name) || lookup(g->prev, "figures", name, &before, NULL, 0) != 0) continue;
+        double change = before > 0 ? 100 * (now - before) / before : now > 0 ? INFINITY : 0;
+        const char *what = NULL;
+        double limit = 0;
+        if (gd->max_drop >= 0 && -change > gd->max_drop) what = "drop", limit = gd->max_drop;
+        else if (gd->max_rise >= 0 && change > gd->max_rise) what = "rise", limit = gd->max_rise;
+        if (!what) continue;
+        g->st = DF_FAIL(g->err, DF_ERR_DATA, g->r->cfg->rules_path,
+                        "guard %s: %.17g tonight against %.17g on the previous night (as of %s), a %s of %.1f%%, more than "
+                        "max_%s = %g allows (operations { guards }); check tonight's exports, or, when the change is "
+                        "real, run once with --no-guards (or change the guard)",
+                        name, now, before, g->prev_as_of, what, fabs(change), what, limit);
+    }
+}
+
+static void add_warning(run_info *r, const char *fmt, ...) DF_PRINTF(2, 3);
+static void add_warning(run_info *r, const char *fmt, ...)
+{
+    if (r->nwarn >= DF_MAX_RUN_WARNINGS) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->warn[r->nwarn++], sizeof r->warn[0], fmt, ap);
+    va_end(ap);
+}
+
+df_status status_guards(run_info *r, const outset *o, df_error *err)
+{
+    char *prev = read_last_success(r);
+    guard_ctx g = {.r = r, .prev = prev, .err = err, .st = DF_OK};
+    char as_of[16];
+    df_format_date(r->cfg->as_of, as_of);
+    top_string(prev, "as_of", g.prev_as_of, sizeof g.prev_as_of);
+    /* only against an earlier night: a re-run of a night (or of an older one) has no "yesterday" here */
+    if (!prev || !g.prev_as_of[0] || strcmp(g.prev_as_of, as_of) >= 0) return free(prev), DF_OK;
+    status_figures(r, o, check_figure, &g);
+    for (int i = 0; i < r->ntables && g.st == DF_OK && r->ops.same_input; i++) {
+        const table *t = &r->tables[i];
+        char before[80];
+        if (!t->st.sha256[0] || lookup(prev, "input_sha256", t->name, NULL, before, sizeof before) != 0) continue;
+        if (strcmp(before, t->st.sha256)) continue;
+        if (r->ops.same_input == 2)
+            g.st = DF_FAIL(err, DF_ERR_DATA, t->path,
+                           "the same file as on the previous night (as of %s): SHA-256 %.16s...; was tonight's export made? "
+                           "(operations { guards = { same_input = \"fail\" } })",
+                           g.prev_as_of, t->st.sha256);
+        else
+            add_warning(r, "%s: the same file as on the previous night (as of %s), SHA-256 %.16s...: was tonight's export made?",
+                        t->path, g.prev_as_of, t->st.sha256);
+    }
+    free(prev);
+    return g.st;
+}
+
+/* ---- writing ---- */
+
+static int file_mode(const run_info *r)
+{
+    return r->cfg->file_mode ? r->cfg->file_mode : 0640;
+}
+
+/* name in the status folder := t, atomically and durably; -1 with errno. */
+static int write_atomic(const run_info *r, const char *name, const text *t)
+{
+    char tmpname[64];
+    snprintf(tmpname, sizeof tmpname, ".%s.tmp-%ld", name, (long)getpid());
+    char *path = status_path(r, name), *tmp = status_path(r, tmpname);
+    const char *dir = r->cfg->status_dir && r->cfg->status_dir[0] ? r->cfg->status_dir : r->cfg->out_dir;
+    int e = !path || !tmp ? ENOMEM : 0, fd = -1;
+    if (!e && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, file_mode(r))) < 0) e = errno;
+    if (!e && fchmod(fd, (mode_t)file_mode(r)) != 0) e = errno;
+    for (size_t done = 0; !e && done < t->n;) {
+        ssize_t k = write(fd, t->s + done, t->n - done);
+        if (k > 0) done += (size_t)k;
+        else if (k < 0 && errno != EINTR) e = errno;
+    }
+    if (!e && fsync(fd) != 0) e = errno;
+    if (fd >= 0 && close(fd) != 0 && !e) e = errno;
+    if (!e && rename(tmp, path) != 0) e = errno;
+    if (e && tmp) unlink(tmp);
+    int dfd = e ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) fsync(dfd), close(dfd);
+    free(path), free(tmp);
+    return e ? (errno = e, -1) : 0;
+}
+
+static void add_inputs(text *t, const run_info *r)
+{
+    add(t, "  \"inputs\": [");
+    for (int i = 0, k = 0; i < r->ntables; i++) {
+        const table *x = &r->tables[i];
+        if (!x->path) continue;
+        add(t, "%s\n    {\"table\": ", k++ ? "," : "");
+        add_str(t, x->name);
+        add(t, ", \"path\": ");
+        add_str(t, x->path);
+        add(t, ", \"bytes\": %llu, \"rows_loaded\": %llu, \"sha256\": ", (unsigned long long)x->st.bytes,
+            (unsigned long long)x->st.rows_loaded);
+        if (x->st.sha256[0]) add_str(t, x->st.sha256);
+        else add(t, "null");
+        add(t, "}");
+    }
+    add(t, "%s],\n  \"input_sha256\": {", r->ntables ? "\n  " : "");
+    for (int i = 0, k = 0; i < r->ntables; i++) {
+        if (!r->tables[i].st.sha256[0]) continue;
+        add(t, "%s\n    ", k++ ? "," : "");
+        add_str(t, r->tables[i].name);
+        add(t, ": \"%s\"", r->tables[i].st.sha256);
+    }
+    add(t, "\n  },\n");
+}
+
+static void add_error(text *t, df_status st, const df_error *err)
+{
+    if (st == DF_OK || !err) return add(t, "  \"error\": null,\n");
+    add(t, "  \"error\": {\"where\": ");
+    add_str(t, err->where);
+    add(t, ", \"message\": ");
+    add_str(t, err->message);
+    add(t, ", \"raised_at\": \"%s:%d\"},\n", err->src_file ? err->src_file : "?", err->src_line);
+}
+
+/* The status of this run, as JSON; prev_success: the last success's "finished" and "as_of". */
+static void status_text(text *t, const run_info *r, const outset *o, df_status st, const df_error *err, const char *prev)
+{
+    char now_iso[32], start_iso[32], as_of[16], lf[32] = "", la[16] = "";
+    time_t now;
+    df_error e;
+    struct timespec m;
+    clock_gettime(CLOCK_MONOTONIC, &m);
+    if (clock_now(&now, &e) != DF_OK) now = time(NULL);
+    if (started) {
+        /* a fixed clock (DEFECTOR_NOW) does not move: the end is the start plus the time taken */
+        now = started + (time_t)((double)(m.tv_sec - started_mono.tv_sec) + 1e-9 * (double)(m.tv_nsec - started_mono.tv_nsec));
+    }
+    clock_iso(started ? started : now, start_iso);
+    clock_iso(now, now_iso);
+    df_format_date(r->cfg->as_of, as_of);
+    add(t, "{\n  \"engine\": \"defector %s\",\n  \"started\": \"%s\",\n  \"finished\": \"%s\",\n", DF_VERSION, start_iso, now_iso);
+    add(t, "  \"seconds\": %.3f,\n  \"exit_code\": %d,\n  \"status\": \"%s\",\n  \"pid\": %ld,\n", 
+        (double)(m.tv_sec - started_mono.tv_sec) + 1e-9 * (double)(m.tv_nsec - started_mono.tv_nsec), (int)st,
+        df_status_name(st), (long)getpid());
+    add(t, "  \"rules\": ");
+    add_str(t, r->cfg->rules_path ? r->cfg->rules_path : "");
+    add(t, ",\n  \"out\": ");
+    add_str(t, r->cfg->out_dir ? r->cfg->out_dir : "");
+    add(t, ",\n  \"as_of\": \"%s\",\n  \"time_zone\": ", as_of);
+    const char *zone = "UTC";
+    if (clock_zone(r->cfg->time_zone, &zone, &e) != DF_OK) zone = "UTC";
+    add_str(t, zone);
+    add(t, ",\n  \"outputs_committed\": %s,\n", r->committed ? "true" : "false");
+    add_error(t, st, err);
+    add(t, "  \"warnings\": [");
+    for (int i = 0; i < r->nwarn; i++) {
+        add(t, "%s\n    ", i ? "," : "");
+        add_str(t, r->warn[i]);
+    }
+    add(t, "%s],\n", r->nwarn ? "\n  " : "");
+    add_inputs(t, r);
+    add(t, "  \"figures\": {");
+    status_figures(r, r->committed ? o : NULL, add_figure, t);
+    add(t, "\n  },\n  \"delivery\": ");
+    if (r->delivery_rc < 0 || !r->cfg->on_success) add(t, "null");
+    else {
+        add(t, "{\"command\": ");
+        add_str(t, r->cfg->on_success);
+        add(t, ", \"exit_code\": %d}", r->delivery_rc);
+    }
+    top_string(prev, "finished", lf, sizeof lf);
+    top_string(prev, "as_of", la, sizeof la);
+    if (r->committed) snprintf(lf, sizeof lf, "%s", now_iso), snprintf(la, sizeof la, "%s", as_of);
+    add(t, ",\n  \"last_success\": ");
+    if (lf[0]) add(t, "{\"finished\": \"%s\", \"as_of\": \"%s\"}", lf, la);
+    else add(t, "null");
+    add(t, "\n}\n");
+}
+
+/* The status folder and its missing parents (--status-dir may name a new one). */
+static void make_dirs(const char *dir)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s", dir) >= (int)sizeof tmp) return;
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') *p = 0, mkdir(tmp, 0777), *p = '/';
+    mkdir(tmp, 0777);
+}
+
+void status_write(const run_info *r, const outset *o, df_status st, const df_error *err)
+{
+    if (!r->cfg->out_dir || !r->cfg->out_dir[0]) return;
+    if (r->cfg->status_dir && r->cfg->status_dir[0]) make_dirs(r->cfg->status_dir);
+    char *prev = read_last_success(r);
+    text t = {0};
+    status_text(&t, r, o, st, err, prev);
+    free(prev);
+    const char *dir = r->cfg->status_dir && r->cfg->status_dir[0] ? r->cfg->status_dir : r->cfg->out_dir;
+    if (t.nomem) fprintf(stderr, "defector: warning: out of memory writing the status file in %s\n", dir);
+    else if (write_atomic(r, "status.json", &t) != 0 || (r->committed && write_atomic(r, "last_success.json", &t) != 0))
+        fprintf(stderr, "defector: warning: %s: cannot write the status file: %s; monitoring will not see this run\n", dir,
+                strerror(errno));
+    free(t.s);
+}
