@@ -44,32 +44,28 @@ void status_hash_id(const char *salt, const char *s, size_t n, char *out)
     snprintf(out, 18, "#%.16s", hex);
 }
 
-/* ---- a growing text ---- */
+/* ---- the text, in a buffer of its own: writing the status allocates nothing, so a run that
+ * ran out of memory (or is ended by a budget, from the watchdog's thread) still says so ---- */
+
+#define TEXT_CAP (1 << 18)
+static char text_buf[TEXT_CAP], prev_buf[1 << 16];
 
 typedef struct text {
     char *s;
     size_t n, cap;
-    int nomem;
+    int nomem; /* did not fit */
 } text;
 
 static void add(text *t, const char *fmt, ...) DF_PRINTF(2, 3);
 static void add(text *t, const char *fmt, ...)
 {
-    for (int pass = 0; pass < 2 && !t->nomem; pass++) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) return;
-        if (t->s && t->n + (size_t)k < t->cap) {
-            t->n += (size_t)k;
-            return;
-        }
-        size_t cap = (t->cap + (size_t)k + 1) * 2;
-        char *s = realloc(t->s, cap);
-        if (!s) t->nomem = 1;
-        else t->s = s, t->cap = cap;
-    }
+    if (t->nomem) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(t->s + t->n, t->cap - t->n, fmt, ap);
+    va_end(ap);
+    if (k < 0 || t->n + (size_t)k >= t->cap) t->nomem = 1;
+    else t->n += (size_t)k;
 }
 
 static void add_str(text *t, const char *s)
@@ -106,7 +102,7 @@ void status_figures(const run_info *r, const outset *o, void (*fn)(void *ctx, co
 static void add_figure(void *ctx, const char *name, double v)
 {
     text *t = ctx;
-    add(t, "%s\n    ", t->s && t->s[t->n - 1] == '{' ? "" : ",");
+    add(t, "%s\n    ", t->n && t->s[t->n - 1] == '{' ? "" : ",");
     add_str(t, name);
     add(t, ": %.17g", v);
 }
@@ -152,23 +148,27 @@ static void top_string(const char *json, const char *key, char *out, size_t cap)
     if (q && (size_t)(q - p) < cap) memcpy(out, p, (size_t)(q - p)), out[q - p] = 0;
 }
 
-static char *status_path(const run_info *r, const char *name)
+static const char *status_dir(const run_info *r)
 {
-    const char *dir = r->cfg->status_dir && r->cfg->status_dir[0] ? r->cfg->status_dir : r->cfg->out_dir;
-    return path_join(dir, name);
+    return r->cfg->status_dir && r->cfg->status_dir[0] ? r->cfg->status_dir : r->cfg->out_dir;
 }
 
-static char *read_last_success(const run_info *r)
+/* last_success.json, read into prev_buf (NULL when there is none). */
+static const char *read_last_success(const run_info *r)
 {
-    char *path = status_path(r, "last_success.json"), *buf = NULL;
-    FILE *f = path ? fopen(path, "rb") : NULL;
-    free(path);
-    if (!f) return NULL;
-    buf = malloc(1 << 20);
-    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    fclose(f);
-    if (buf) buf[n] = 0;
-    return buf;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/last_success.json", status_dir(r));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof prev_buf - 1 && (k = read(fd, prev_buf + n, sizeof prev_buf - 1 - n)) != 0) {
+        if (k > 0) n += (size_t)k;
+        else if (errno != EINTR) break;
+    }
+    close(fd);
+    prev_buf[n] = 0;
+    return prev_buf;
 }
 
 /* ---- the guards against the previous night ---- */
@@ -214,13 +214,13 @@ static void add_warning(run_info *r, const char *fmt, ...)
 
 df_status status_guards(run_info *r, const outset *o, df_error *err)
 {
-    char *prev = read_last_success(r);
+    const char *prev = read_last_success(r);
     guard_ctx g = {.r = r, .prev = prev, .err = err, .st = DF_OK};
     char as_of[16];
     df_format_date(r->cfg->as_of, as_of);
     top_string(prev, "as_of", g.prev_as_of, sizeof g.prev_as_of);
     /* only against an earlier night: a re-run of a night (or of an older one) has no "yesterday" here */
-    if (!prev || !g.prev_as_of[0] || strcmp(g.prev_as_of, as_of) >= 0) return free(prev), DF_OK;
+    if (!prev || !g.prev_as_of[0] || strcmp(g.prev_as_of, as_of) >= 0) return DF_OK;
     status_figures(r, o, check_figure, &g);
     for (int i = 0; i < r->ntables && g.st == DF_OK && r->ops.same_input; i++) {
         const table *t = &r->tables[i];
@@ -236,7 +236,6 @@ df_status status_guards(run_info *r, const outset *o, df_error *err)
             add_warning(r, "%s: the same file as on the previous night (as of %s), SHA-256 %.16s...: was tonight's export made?",
                         t->path, g.prev_as_of, t->st.sha256);
     }
-    free(prev);
     return g.st;
 }
 
@@ -250,12 +249,11 @@ static int file_mode(const run_info *r)
 /* name in the status folder := t, atomically and durably; -1 with errno. */
 static int write_atomic(const run_info *r, const char *name, const text *t)
 {
-    char tmpname[64];
-    snprintf(tmpname, sizeof tmpname, ".%s.tmp-%ld", name, (long)getpid());
-    char *path = status_path(r, name), *tmp = status_path(r, tmpname);
-    const char *dir = r->cfg->status_dir && r->cfg->status_dir[0] ? r->cfg->status_dir : r->cfg->out_dir;
-    int e = !path || !tmp ? ENOMEM : 0, fd = -1;
-    if (!e && (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, file_mode(r))) < 0) e = errno;
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/%s", status_dir(r), name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp-%ld", status_dir(r), name, (long)getpid());
+    int e = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, file_mode(r));
+    if (fd < 0) e = errno;
     if (!e && fchmod(fd, (mode_t)file_mode(r)) != 0) e = errno;
     for (size_t done = 0; !e && done < t->n;) {
         ssize_t k = write(fd, t->s + done, t->n - done);
@@ -265,10 +263,9 @@ static int write_atomic(const run_info *r, const char *name, const text *t)
     if (!e && fsync(fd) != 0) e = errno;
     if (fd >= 0 && close(fd) != 0 && !e) e = errno;
     if (!e && rename(tmp, path) != 0) e = errno;
-    if (e && tmp) unlink(tmp);
-    int dfd = e ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (e) unlink(tmp);
+    int dfd = e ? -1 : open(status_dir(r), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) fsync(dfd), close(dfd);
-    free(path), free(tmp);
     return e ? (errno = e, -1) : 0;
 }
 
@@ -377,14 +374,12 @@ void status_write(const run_info *r, const outset *o, df_status st, const df_err
 {
     if (!r->cfg->out_dir || !r->cfg->out_dir[0]) return;
     if (r->cfg->status_dir && r->cfg->status_dir[0]) make_dirs(r->cfg->status_dir);
-    char *prev = read_last_success(r);
-    text t = {0};
+    const char *prev = read_last_success(r);
+    text t = {.s = text_buf, .cap = TEXT_CAP};
     status_text(&t, r, o, st, err, prev);
-    free(prev);
-    const char *dir = r->cfg->status_dir && r->cfg->status_dir[0] ? r->cfg->status_dir : r->cfg->out_dir;
-    if (t.nomem) fprintf(stderr, "defector: warning: out of memory writing the status file in %s\n", dir);
+    const char *dir = status_dir(r);
+    if (t.nomem) fprintf(stderr, "defector: warning: the status of this run is too long for status.json; it was not written in %s\n", dir);
     else if (write_atomic(r, "status.json", &t) != 0 || (r->committed && write_atomic(r, "last_success.json", &t) != 0))
         fprintf(stderr, "defector: warning: %s: cannot write the status file: %s; monitoring will not see this run\n", dir,
                 strerror(errno));
-    free(t.s);
 }
