@@ -114,6 +114,9 @@ R2=$(rules_with badguard 'operations { guards = { ["rows:nosuch"] = { max_drop =
 RULES_FILE="$R2" run_engine badguard "$T/out-bg"
 assert_rc badguard 5
 assert_err badguard "operations: guards: rows:nosuch names no input table of the rule file"
+run_cli badguard_check check "$R2"
+assert_rc badguard_check 5
+assert_out badguard_check "operations: guards: rows:nosuch names no input table of the rule file"
 
 # --- 4. one run at a time -----------------------------------------------------------------------
 R=$(rules_with slow 'local spin = 0
