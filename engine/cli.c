@@ -15,8 +15,8 @@
 #include "pool.h"
 #include "runlog.h"
 
-enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8, ALL = 15 };
-static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check"};
+enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8, ALL = 15, ERASE = 16, NCOMMANDS = 5 };
+static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check", "erase"};
 
 /* Each command (in COMMAND_NAMES' order): its usage line, its line in the global help, what it does. */
 static const struct { const char *usage, *summary, *about; } COMMANDS[] = {
@@ -40,6 +40,12 @@ static const struct { const char *usage, *summary, *about; } COMMANDS[] = {
      "list every mistake in a rule file without running it",
      "Validates a rule file without running it and prints every problem at once as\n"
      "FILE:LINE: error|warning: what \xe2\x80\x94 how to fix. Exit code 5 when there is an error.\n"},
+    {"defector erase --history DIR --customer ID",
+     "erase one customer from the run history",
+     "Removes the customer whose key is ID from every night kept in the run history DIR: their\n"
+     "rows of each night's snapshot (customers.csv.gz) are dropped and their key in the nights'\n"
+     "run_summary.json becomes \"(erased)\"; each file is replaced whole. Prints how many rows\n"
+     "in how many nights. The outputs folder of the last night is not touched: run again.\n"},
 };
 
 /* An option: its name, short form, value (NULL: a flag), the commands that take it and its help
@@ -63,6 +69,8 @@ static const option_doc OPTIONS[] = {
      "Europe/Paris (default: the rule file's operations { time_zone },\n"
      "else TZ, else UTC)"},
     {"--customer", NULL, "ID", EXPLAIN, "the key of the entity to explain (required)"},
+    {"--customer", NULL, "ID", ERASE, "the key of the customer to erase (required)"},
+    {"--history", NULL, "DIR", ERASE, "the run history's folder (required)"},
     {"--json", NULL, NULL, EXPLAIN, "print the explanation as one JSON object"},
     {"--max-rejects", NULL, "N", RUN | EXPLAIN,
      "set up to N malformed rows aside in rejects.csv and go on\n"
@@ -117,8 +125,8 @@ static const option_doc OPTIONS[] = {
     {"--quiet", "-q", NULL, RUN | EXPLAIN,
      "no progress line and no report of counts on stderr; warnings and\n"
      "errors are still printed"},
-    {"--help", "-h", NULL, ALL, "this help"},
-    {"--version", NULL, NULL, ALL, "the version"},
+    {"--help", "-h", NULL, ALL | ERASE, "this help"},
+    {"--version", NULL, NULL, ALL | ERASE, "the version"},
 };
 #define NOPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 
@@ -145,6 +153,7 @@ typedef struct cli {
     const char *tests; /* test: the test file (NULL: RULES with .test.lua) */
     int help, version; /* --help, --version: print it, run nothing */
     const char *log;   /* run --log FILE */
+    const char *history; /* erase --history DIR */
     int log_json;      /* --log-format json */
 } cli;
 
@@ -219,7 +228,8 @@ static int set_option(cli *c, const char *opt, const char *v)
     int rc = 0;
     if (!strcmp(opt, "--data")) return text_value(opt, v, "the folder that holds the input files", &g->data_dir);
     if (!strcmp(opt, "--out")) return text_value(opt, v, "the folder for the outputs", &g->out_dir);
-    if (!strcmp(opt, "--customer")) return text_value(opt, v, "the key of the entity to explain", &c->key);
+    if (!strcmp(opt, "--customer")) return text_value(opt, v, c->cmd == ERASE ? "the key of the customer to erase" : "the key of the entity to explain", &c->key);
+    if (!strcmp(opt, "--history")) return text_value(opt, v, "the run history's folder", &c->history);
     if (!strcmp(opt, "--status-dir")) return text_value(opt, v, "the folder for status.json", &g->status_dir);
     if (!strcmp(opt, "--on-success")) return text_value(opt, v, "a shell command", &g->on_success);
     if (!strcmp(opt, "--log")) return text_value(opt, v, "the log file", &c->log);
@@ -283,7 +293,7 @@ static int set_flag(cli *c, const char *opt)
 
 static const char *command_name(int cmd)
 {
-    return COMMAND_NAMES[cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : 3];
+    return COMMAND_NAMES[cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : cmd == CHECK ? 3 : 4];
 }
 
 /* The entry of the option called name (or by its short form) for command cmd; NULL when cmd does
@@ -328,6 +338,7 @@ static int take_option(cli *c, int argc, char **argv, int *i)
 static int take_argument(cli *c, const char *a)
 {
     if (!*a) return usage_error("an empty argument where the %s file was expected", c->cfg.rules_path ? "test" : "rule");
+    if (c->cmd == ERASE) return usage_error("unexpected argument '%s'; erase takes --history DIR --customer ID", a);
     if (!c->cfg.rules_path) c->cfg.rules_path = a;
     else if (c->cmd == TEST && !c->tests) c->tests = a;
     else if (c->cmd == RUN) return usage_error("unexpected argument '%s' (one rule file per run)", a);
@@ -342,6 +353,10 @@ static int parse(cli *c, int argc, char **argv)
         int rc = a[0] == '-' && a[1] ? take_option(c, argc, argv, &i) : take_argument(c, a);
         if (rc) return rc;
         if (c->help || c->version) return 0;
+    }
+    if (c->cmd == ERASE) {
+        if (!c->history || !c->key) return usage_error("erase needs --history DIR and --customer ID");
+        return 0;
     }
     if (!c->cfg.rules_path)
         return usage_error("%s needs a rule file, e.g. defector %s rules/retention.lua", command_name(c->cmd), command_name(c->cmd));
@@ -374,9 +389,9 @@ static void print_option(const option_doc *o, FILE *f)
 static void print_help(FILE *f)
 {
     fputs("usage: ", f);
-    for (int k = 0; k < 4; k++) fprintf(f, "%s%s\n", k ? "       " : "", COMMANDS[k].usage);
+    for (int k = 0; k < NCOMMANDS; k++) fprintf(f, "%s%s\n", k ? "       " : "", COMMANDS[k].usage);
     fputs("       defector help [COMMAND]\n       defector --version\n\nCommands:\n", f);
-    for (int k = 0; k < 4; k++) fprintf(f, "  %-9s%s\n", COMMAND_NAMES[k], COMMANDS[k].summary);
+    for (int k = 0; k < NCOMMANDS; k++) fprintf(f, "  %-9s%s\n", COMMAND_NAMES[k], COMMANDS[k].summary);
     fputs("  help     this help, or one command's: defector help run (or defector run --help)\n"
           "  version  the version, as --version does\n\n"
           "Options (the commands that take one are listed after it; a value is given as\n"
@@ -384,7 +399,7 @@ static void print_help(FILE *f)
     for (size_t k = 0; k < NOPTIONS; k++) {
         print_option(&OPTIONS[k], f);
         fprintf(f, "%24s(", "");
-        for (int b = 0, first = 1; b < 4; b++)
+        for (int b = 0, first = 1; b < NCOMMANDS; b++)
             if (OPTIONS[k].commands & (1 << b)) fprintf(f, "%s%s", first ? "" : ", ", COMMAND_NAMES[b]), first = 0;
         fputs(")\n", f);
     }
@@ -395,7 +410,7 @@ static void print_help(FILE *f)
 /* One command's help: its usage, what it does, its options. */
 static void print_command_help(int cmd, FILE *f)
 {
-    int k = cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : 3;
+    int k = cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : cmd == CHECK ? 3 : 4;
     fprintf(f, "usage: %s\n\n%s\nOptions (a value is given as --opt VALUE or --opt=VALUE):\n", COMMANDS[k].usage,
             COMMANDS[k].about);
     for (size_t o = 0; o < NOPTIONS; o++)
@@ -434,6 +449,7 @@ static int run_command(cli *c, int argc, char **argv)
     }
     if (c->cmd == RUN) st = df_run(&c->cfg, &err);
     else if (c->cmd == EXPLAIN) st = df_explain(&c->cfg, c->key, c->json, stdout, &err);
+    else if (c->cmd == ERASE) st = df_erase(c->history, c->key, stdout, &err);
     else if (c->cmd == TEST) st = df_test(&c->cfg, c->tests ? c->tests : default_tests(c->cfg.rules_path, buf, sizeof buf), stdout, &failed, &err);
     else st = df_check(&c->cfg, stdout, &failed, &err);
     if (st != DF_OK) print_failure(c, st, &err);
@@ -468,7 +484,7 @@ static int command(int cmd, int argc, char **argv)
 /* The command called name: RUN...CHECK, or 0. */
 static int command_of(const char *name)
 {
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < NCOMMANDS; k++)
         if (strcmp(name, COMMAND_NAMES[k]) == 0) return 1 << k;
     return 0;
 }
@@ -478,7 +494,7 @@ static int help(int argc, char **argv)
 {
     if (argc < 3) return print_help(stdout), 0;
     int cmd = command_of(argv[2]);
-    if (!cmd || argc > 3) return usage_error("help takes one of the commands run, explain, test and check");
+    if (!cmd || argc > 3) return usage_error("help takes one of the commands run, explain, test, check and erase");
     return print_command_help(cmd, stdout), 0;
 }
 
@@ -496,5 +512,5 @@ int main(int argc, char **argv)
     }
     int cmd = command_of(a);
     if (cmd) return command(cmd, argc, argv);
-    return usage_error("unknown command '%s'; the commands are run, explain, test, check, help and version", a);
+    return usage_error("unknown command '%s'; the commands are run, explain, test, check, erase, help and version", a);
 }

@@ -93,6 +93,11 @@ df_status df_test(const df_config *cfg, const char *tests_path, FILE *out, int *
  * finding as "file:line: severity: what — how to fix"; *errors counts the errors. */
 df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err);
 
+/* erase: the customer whose key is key out of every committed night of the run history in
+ * history (docs/operations.md): their snapshot rows dropped, their key in the nights' run
+ * summaries replaced; one line on out says how many rows in how many nights. */
+df_status df_erase(const char *history, const char *key, FILE *out, df_error *err);
+
 /* "YYYY-MM-DD" -> days since 1970-01-01; returns 0 on success, -1 when not a valid date. */
 int df_parse_date(const char *s, size_t n, int32_t *days);
 /* days since 1970-01-01 -> "YYYY-MM-DD" (buf of at least 11 bytes). */
