@@ -26,6 +26,7 @@
 #include "gzsource.h"
 #include "pool.h"
 #include "progress.h"
+#include "sha256.h"
 
 #define CHUNK (1u << 20)
 #define MAX_RECORD_BYTES ((size_t)64 << 20)
@@ -151,7 +152,13 @@ static void reject(loader *L, int field, const char *reason, const char *text, s
     char w[512], ex[MSG_TEXT + 8];
     where_at(L, w, sizeof w, field);
     while (tn && (text[tn - 1] == '\n' || text[tn - 1] == '\r')) tn--; /* a record's line end */
-    excerpt(ex, sizeof ex, text, tn);
+    if (L->o->id_salt) { /* personal data: the record, not its text (rejects.csv hashes it alike) */
+        size_t rn = L->rawlen;
+        while (rn && (L->rec[rn - 1] == '\n' || L->rec[rn - 1] == '\r')) rn--;
+        sha256_id(L->o->id_salt, L->rec, rn, ex);
+    } else {
+        excerpt(ex, sizeof ex, text, tn);
+    }
     L->t->st.rejected++;
     uint64_t total = ++*L->o->rejects;
     if ((long)total > L->o->max_rejects) {

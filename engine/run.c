@@ -90,7 +90,7 @@ static void write_reject(void *ctx, const char *file, uint64_t line, const char 
     csvw *w = g->w;
     char hashed[24];
     if (g->salt) { /* personal data: the row itself never leaves the run, only its hash */
-        status_hash_id(g->salt, raw, raw_len, hashed);
+        sha256_id(g->salt, raw, raw_len, hashed);
         raw = hashed, raw_len = strlen(hashed);
     }
     if (!g->first[0]) note_first_reject(g, line, col_name, reason, raw, raw_len);
@@ -268,7 +268,8 @@ df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key,
         rej.first[0] = 0;
         load_opts lo = {.as_of = cfg->as_of, .max_rejects = cfg->max_rejects, .rejects = &r->rejects,
                         .on_reject = rej.w ? write_reject : NULL, .reject_ctx = &rej, .prog = prog,
-                        .threads = cfg->threads, .only_key = only_key, .block_bytes = (size_t)cfg->parse_block_kb * 1024};
+                        .threads = cfg->threads, .only_key = only_key, .block_bytes = (size_t)cfg->parse_block_kb * 1024,
+                        .id_salt = r->salt};
         double t0 = now_seconds();
         if (strpbrk(t->file, "*?")) { /* an export in parts: events-*.csv.gz */
             char **paths = NULL;
@@ -412,9 +413,9 @@ static void hash_examples(run_info *r)
     for (int i = 0; r->salt && i < r->ntables; i++) {
         table_stats *s = &r->tables[i].st;
         for (uint64_t k = 0; k < DF_EXAMPLES && k < s->duplicates; k++)
-            status_hash_id(r->salt, s->dup_examples[k], strlen(s->dup_examples[k]), s->dup_examples[k]);
+            sha256_id(r->salt, s->dup_examples[k], strlen(s->dup_examples[k]), s->dup_examples[k]);
         for (uint64_t k = 0; k < DF_EXAMPLES && k < s->orphans; k++)
-            status_hash_id(r->salt, s->orphan_examples[k], strlen(s->orphan_examples[k]), s->orphan_examples[k]);
+            sha256_id(r->salt, s->orphan_examples[k], strlen(s->orphan_examples[k]), s->orphan_examples[k]);
     }
 }
 

@@ -80,8 +80,6 @@ df_status status_guards(run_info *r, const outset *o, df_error *err);
  * st and err: how the run ended. A failure to write is said on stderr (the run's exit code
  * stays). */
 void status_write(const run_info *r, const outset *o, df_status st, const df_error *err);
-/* A salted hash of an id or a raw row, "#" and 16 hex digits, into out (at least 18 bytes). */
-void status_hash_id(const char *salt, const char *s, size_t n, char *out);
 
 /* The rule file's operations { } once lb_declare ran (luastate.c). */
 df_status lb_operations(lbridge *b, run_ops *ops, df_error *err);

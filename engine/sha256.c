@@ -80,3 +80,15 @@ void sha256_hex(const void *data, size_t len, char hex[65])
     sha256_update(&c, data, len);
     sha256_final(&c, hex);
 }
+
+void sha256_id(const char *salt, const char *s, size_t n, char *out)
+{
+    sha256_ctx c;
+    char hex[65];
+    sha256_init(&c);
+    sha256_update(&c, salt ? salt : "", salt ? strlen(salt) : 0);
+    sha256_update(&c, "\n", 1);
+    sha256_update(&c, s, n);
+    sha256_final(&c, hex);
+    snprintf(out, 18, "#%.16s", hex);
+}

@@ -20,4 +20,8 @@ void sha256_init(sha256_ctx *c);
 void sha256_update(sha256_ctx *c, const void *data, size_t len);
 void sha256_final(sha256_ctx *c, char hex[65]);
 
+/* A salted hash of an id or a raw row (--hash-ids): "#" and the first 16 hex digits of the
+ * SHA-256 of salt, "\n" and s[0..n), into out (at least 18 bytes; out may be s). */
+void sha256_id(const char *salt, const char *s, size_t n, char *out);
+
 #endif

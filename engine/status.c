@@ -32,18 +32,6 @@ void status_start(void)
     clock_gettime(CLOCK_MONOTONIC, &started_mono);
 }
 
-void status_hash_id(const char *salt, const char *s, size_t n, char *out)
-{
-    sha256_ctx c;
-    char hex[65];
-    sha256_init(&c);
-    sha256_update(&c, salt ? salt : "", salt ? strlen(salt) : 0);
-    sha256_update(&c, "\n", 1);
-    sha256_update(&c, s, n);
-    sha256_final(&c, hex);
-    snprintf(out, 18, "#%.16s", hex);
-}
-
 /* ---- the text, in a buffer of its own: writing the status allocates nothing, so a run that
  * ran out of memory (or is ended by a budget, from the watchdog's thread) still says so ---- */
 

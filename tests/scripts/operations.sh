@@ -262,6 +262,13 @@ want=$(printf 's3cret\nC2,not-a-date,login,,web,secret note' | sha256sum | cut -
 check hashed "rejects.csv holds the salted hash #$want" grep -q ",#$want\$" "$T/out-h/rejects.csv"
 check hashed "the orphan example hashed" [ "$(J "$T/out-h/run_summary.json" '[i["orphan_examples"] for i in d["inputs"]][1][0]')" = "#$(printf 's3cret\nC9' | sha256sum | cut -c1-16)" ]
 refute hashed "C9 on stderr" grep -q 'C9' "$T/hashed.stderr"
+# the error of a run stopped by the row: its hash, not its text, on stderr and in status.json
+DEFECTOR_ID_SALT=s3cret DATA="$d" run_engine hashed_stop "$T/out-h3" --hash-ids
+assert_rc hashed_stop 4
+assert_err hashed_stop "events.csv.gz:8: column event_date: not a date"
+assert_err hashed_stop "\"#$want\". Fix the export"
+refute hashed_stop "the row's text on stderr" grep -q 'secret note' "$T/hashed_stop.stderr"
+refute hashed_stop "the row's text in status.json" grep -q 'secret note' "$T/out-h3/status.json"
 DATA="$d" run_engine unhashed "$T/out-h2" --max-rejects 10 --max-reject-share 100
 check unhashed "without --hash-ids the row is kept" grep -q 'secret note' "$T/out-h2/rejects.csv"
 
