@@ -58,6 +58,7 @@ struct outset {
     char **made;           /* removed again when the run fails */
     int mode;              /* the mode of every file written (--file-mode) */
     int lockfile;          /* LOCKFILE is this run's (removed by free) */
+    int finished;          /* every file written out and closed (outset_finish) */
 };
 
 int output_name_ok(const char *name)
@@ -670,6 +671,8 @@ void outset_unlink_temps(const outset *o)
 /* (1) Every file written out, fsynced and closed; a failure names the file. */
 static df_status finish_files(outset *o, df_error *err)
 {
+    if (o->finished) return DF_OK;
+    o->finished = 1;
     for (int i = 0; i < o->n; i++)
         if (csvw_finish(o->files[i]) != 0) return io_fail(o, err, o->files[i]->name, "cannot write the file", errno);
     return DF_OK;
@@ -836,6 +839,11 @@ static void finish_staging(outset *o, const plan *p)
             if (p->e[i].kind == 'D') strcat(strcat(o->removed, k++ ? ", " : ""), p->e[i].name);
     int e = clear_staging(o) < 0 ? errno : fsync(o->dfd) != 0 ? errno : 0;
     if (e) warn(o, "the outputs were written, but their temporary folder " STAGING " could not be removed (%s); the next run removes it", strerror(e));
+}
+
+df_status outset_finish(outset *o, df_error *err)
+{
+    return finish_files(o, err);
 }
 
 df_status outset_commit(outset *o, df_error *err)

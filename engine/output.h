@@ -57,6 +57,9 @@ df_status outset_new_with(const char *dir, int mode, double lock_wait, outset **
 void outset_set_mode(outset *o, int mode);
 /* Opens NAME (a plain file name) for writing; NULL with err set on failure. */
 csvw *outset_open(outset *o, const char *name, df_error *err);
+/* Finishes every file (written out, fsynced, closed, still in the staging folder: readable at
+ * outset_temp_path) without committing; the commit then goes on from there. */
+df_status outset_finish(outset *o, df_error *err);
 /* Finishes every file and commits the set (see commit.c); on failure the folder holds the
  * previous set and err names the file (or the folder) and how to fix it. */
 df_status outset_commit(outset *o, df_error *err);

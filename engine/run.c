@@ -497,9 +497,7 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
     watchdog_stop(wd);
     if (st == DF_OK) add_warnings(&r.score, warnings, nwarnings);
-    if (st == DF_OK) collect_warnings(&r);
-    if (st == DF_OK && !config->no_guards) st = status_guards(&r, o, err);
-    if (st == DF_OK) st = strict_check(&r, err);
+    if (st == DF_OK) collect_warnings(&r), r.nwarn_report = r.nwarn;
     if (st == DF_OK) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
@@ -509,8 +507,14 @@ df_status df_run(const df_config *config, df_error *err)
     }
     if (st == DF_OK) st = books_close(bks, &r, o, err);
     books_free(bks);
+    /* the guards against the previous night and strict mode, on the finished files (a total
+     * is read back from its file), before anything is committed */
+    if (st == DF_OK) st = outset_finish(o, err);
+    if (st == DF_OK && !config->no_guards) st = status_guards(&r, o, err);
+    if (st == DF_OK) st = strict_check(&r, err);
     if (st == DF_OK) st = outset_commit(o, err);
     if (st == DF_OK) r.committed = 1, summary_report(&r, o, stderr); /* with --quiet, the warnings only */
+    for (int i = r.nwarn_report; st == DF_OK && i < r.nwarn; i++) fprintf(stderr, "defector: warning: %s\n", r.warn[i]); /* the guards' */
     if (st == DF_OK && cfg->on_success) {
         char as_of[16];
         df_format_date(cfg->as_of, as_of);

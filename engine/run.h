@@ -39,10 +39,13 @@ typedef struct run_info {
     /* running unattended (status.c) */
     run_ops ops;
     const char *salt;         /* DEFECTOR_ID_SALT, with hash_ids */
-    int nwarn;
+    int nwarn, nwarn_report;  /* nwarn_report: the first ones, those the report on stderr says */
     char warn[DF_MAX_RUN_WARNINGS][512];
     int committed;            /* the outputs were committed */
     int delivery_rc;          /* --on-success: its exit status (-1: not run) */
+    int ntotals;              /* the totals the guards name (total:FILE:COLUMN), once read back */
+    char total_name[DF_MAX_GUARDS][256];
+    double total[DF_MAX_GUARDS];
 } run_info;
 
 /* ---- run.c's stages, shared with authoring.c (explain and test load and score as run does) ---- */
@@ -74,7 +77,8 @@ void status_start(void);
 /* The figures of r so far ("customers", "rows:TABLE", "list:FILE"), by calling fn for each. */
 void status_figures(const run_info *r, const outset *o, void (*fn)(void *ctx, const char *name, double v), void *ctx);
 /* The guards of r->ops against the last success in the status folder; a trip fails (data),
- * a same input warns (into r->warn) or fails. skip: --no-guards. */
+ * a same input warns (into r->warn) or fails. After outset_finish: the totals they name are
+ * read back from the finished files. */
 df_status status_guards(run_info *r, const outset *o, df_error *err);
 /* Writes status.json (and after a commit last_success.json) into the status folder, atomically;
  * st and err: how the run ended. A failure to write is said on stderr (the run's exit code

@@ -85,6 +85,90 @@ void status_figures(const run_info *r, const outset *o, void (*fn)(void *ctx, co
         snprintf(name, sizeof name, "list:%s", w->name);
         fn(ctx, name, (double)w->rows);
     }
+    for (int i = 0; i < r->ntotals; i++) fn(ctx, r->total_name[i], r->total[i]);
+}
+
+/* ---- totals: the sum of an output's column, read back from its finished file ---- */
+
+/* The next field of f (separator sep) into buf; its end: ',' (or sep), '\n', or EOF. */
+static int next_field(FILE *f, char sep, char *buf, size_t cap)
+{
+    size_t n = 0;
+    int c = getc(f), quoted = c == '"';
+    if (!quoted && c != EOF) ungetc(c, f);
+    for (;;) {
+        c = getc(f);
+        if (c == EOF) break;
+        if (quoted && c == '"') {
+            int d = getc(f);
+            if (d == '"') {
+                if (n + 1 < cap) buf[n++] = '"';
+                continue;
+            }
+            quoted = 0;
+            if (d == EOF) { c = EOF; break; }
+            c = d;
+        }
+        if (!quoted && (c == sep || c == '\n')) break;
+        if (c != '\r' && n + 1 < cap) buf[n++] = (char)c;
+    }
+    buf[n] = 0;
+    return c == sep ? ',' : c;
+}
+
+/* The sum of column col of output file in o (finished), into *sum. */
+static df_status read_total(const outset *o, const char *figure, const char *file, const char *col, double *sum, df_error *err)
+{
+    const csvw *w = NULL;
+    for (int i = 0; i < outset_count(o); i++)
+        if (!strcmp(outset_file(o, i)->name, file)) w = outset_file(o, i);
+    char *path = w ? outset_temp_path(o, file) : NULL;
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    free(path);
+    if (!f) return DF_FAIL(err, DF_ERR_OUTPUT, file, "guard %s: cannot read the output back: %s", figure, strerror(w ? errno : ENOENT));
+    char field[512];
+    int end = 0, idx = -1, k = 0;
+    if (getc(f) != 0xEF) rewind(f); /* a byte order mark (bom = true) */
+    else getc(f), getc(f);
+    while (end != '\n' && end != EOF) {
+        end = next_field(f, w->sep ? w->sep : ',', field, sizeof field);
+        if (!strcmp(field, col)) idx = k;
+        k++;
+    }
+    df_status st = DF_OK;
+    *sum = 0;
+    for (uint64_t row = 1; st == DF_OK && end != EOF; row++) {
+        for (k = 0, end = 0; end != '\n' && end != EOF; k++) {
+            end = next_field(f, w->sep ? w->sep : ',', field, sizeof field);
+            if (k != idx || !field[0]) continue;
+            if (w->dec_comma)
+                for (char *p = field; *p; p++) *p = *p == ',' ? '.' : *p;
+            char *stop;
+            double v = strtod(field, &stop);
+            if (*stop) st = DF_FAIL(err, DF_ERR_RULES, file, "guard %s: row %llu holds '%s', not a number: name a column of numbers", figure, (unsigned long long)row, field);
+            else *sum += v;
+        }
+    }
+    fclose(f);
+    return st;
+}
+
+/* The totals the guards name, into r. */
+static df_status read_totals(run_info *r, const outset *o, df_error *err)
+{
+    df_status st = DF_OK;
+    r->ntotals = 0;
+    for (int i = 0; i < r->ops.nguards && st == DF_OK; i++) {
+        const char *fig = r->ops.guards[i].figure;
+        char file[256];
+        const char *colon = strrchr(fig, ':');
+        if (strncmp(fig, "total:", 6) || !colon || colon - fig - 6 >= (long)sizeof file) continue;
+        snprintf(file, sizeof file, "%.*s", (int)(colon - fig - 6), fig + 6);
+        snprintf(r->total_name[r->ntotals], sizeof r->total_name[0], "%s", fig);
+        st = read_total(o, fig, file, colon + 1, &r->total[r->ntotals], err);
+        if (st == DF_OK) r->ntotals++;
+    }
+    return st;
 }
 
 static void add_figure(void *ctx, const char *name, double v)
@@ -92,7 +176,7 @@ static void add_figure(void *ctx, const char *name, double v)
     text *t = ctx;
     add(t, "%s\n    ", t->n && t->s[t->n - 1] == '{' ? "" : ",");
     add_str(t, name);
-    add(t, ": %.17g", v);
+    add(t, ": %.15g", v);
 }
 
 /* ---- reading last_success.json back: a flat object of "name": value pairs ---- */
@@ -183,7 +267,7 @@ static void check_figure(void *ctx, const char *name, double now)
         else if (gd->max_rise >= 0 && change > gd->max_rise) what = "rise", limit = gd->max_rise;
         if (!what) continue;
         g->st = DF_FAIL(g->err, DF_ERR_DATA, g->r->cfg->rules_path,
-                        "guard %s: %.17g tonight against %.17g on the previous night (as of %s), a %s of %.1f%%, more than "
+                        "guard %s: %.15g tonight against %.15g on the previous night (as of %s), a %s of %.1f%%, more than "
                         "max_%s = %g allows (operations { guards }); check tonight's exports, or, when the change is "
                         "real, run once with --no-guards (or change the guard)",
                         name, now, before, g->prev_as_of, what, fabs(change), what, limit);
@@ -202,6 +286,8 @@ static void add_warning(run_info *r, const char *fmt, ...)
 
 df_status status_guards(run_info *r, const outset *o, df_error *err)
 {
+    df_status st = read_totals(r, o, err);
+    if (st != DF_OK) return st;
     const char *prev = read_last_success(r);
     guard_ctx g = {.r = r, .prev = prev, .err = err, .st = DF_OK};
     char as_of[16];
@@ -332,6 +418,7 @@ static void status_text(text *t, const run_info *r, const outset *o, df_status s
     add_inputs(t, r);
     add(t, "  \"figures\": {");
     status_figures(r, r->committed ? o : NULL, add_figure, t);
+
     add(t, "\n  },\n  \"delivery\": ");
     if (r->delivery_rc < 0 || !r->cfg->on_success) add(t, "null");
     else {

@@ -14,9 +14,10 @@ local function check(job, cond, msg, fix) return E.check(job, cond, msg, 4, fix)
 
 -- One guard: figure = { max_drop = PCT, max_rise = PCT, max_change = PCT } (max_change sets both).
 local function guard(job, figure, spec)
-  check(job, type(figure) == "string" and (figure == "customers" or figure:match("^rows:.+") or figure:match("^list:.+")),
+  check(job, type(figure) == "string" and (figure == "customers" or figure:match("^rows:.+") or figure:match("^list:.+")
+      or figure:match("^total:.+:.+")),
     fmt("operations: guards: '%s' is not a figure", tostring(figure)),
-    "the figures are customers, rows:TABLE (rows loaded from an input) and list:FILE (rows of an output)")
+    "the figures are customers, rows:TABLE (rows loaded from an input), list:FILE (rows of an output) and total:FILE:COLUMN (the sum of an output's column)")
   check(job, type(spec) == "table", fmt("operations: guards: %s expects a table like { max_drop = 5 }", figure))
   local g = { figure = figure }
   for k, v in pairs(spec) do
@@ -74,7 +75,19 @@ function M.settings(job)
   local o = job.operations or {}
   for _, g in ipairs(o.guards or {}) do
     local kind, name = g.figure:match("^(%a+):(.+)$")
-    local ok = not kind or (kind == "rows" and job.by_name[name]) or (kind == "list" and job.out_files[name])
+    if kind == "total" then
+      local file, col = name:match("^(.+):([^:]+)$")
+      local out
+      for _, x in ipairs(job.outputs) do if x.file == file then out = x end end
+      local has = false
+      for _, c in ipairs(out and out.columns or {}) do has = has or c.name == col end
+      if not (out and has and not out.typed) then
+        E.throw({ where = E.at(job, o.line), message = fmt("operations: guards: %s: %s", g.figure,
+          not out and ("no output writes " .. tostring(file)) or out.typed and (file .. " is a workbook or split in several lists: its total cannot be read back")
+          or (file .. " has no column " .. col)) .. " — give an output's CSV file and one of its column headers, like total:metrics_segment.csv:revenue_at_risk" })
+      end
+    end
+    local ok = not kind or kind == "total" or (kind == "rows" and job.by_name[name]) or (kind == "list" and job.out_files[name])
     if not ok then
       E.throw({ where = E.at(job, o.line), message = fmt("operations: guards: %s names no %s of the rule file", g.figure,
         kind == "rows" and "input table" or "output file") .. " — " ..

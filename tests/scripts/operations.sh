@@ -110,6 +110,31 @@ write_gz "$d/events.csv.gz" "$(gzip -dc "$T/data/events.csv.gz")"$'\nC1,2026-11-
 DATA="$d" RULES_FILE="$R" run_engine night2 "$T/out-guards2" --as-of 2026-11-02
 assert_rc night2 0
 check night2 "last_success moved on" [ "$(J "$T/out-guards2/last_success.json" 'd["as_of"]')" = 2026-11-02 ]
+# same_input = "warn" (the default): the night goes on, said on stderr and in status.json
+R=$(rules_with warnsame 'operations { guards = { customers = { max_drop = 5 } } }')
+RULES_FILE="$R" run_engine ws1 "$T/out-ws"
+RULES_FILE="$R" run_engine ws2 "$T/out-ws" --as-of 2026-11-02
+assert_rc ws2 0
+assert_err ws2 "defector: warning: $T/data/events.csv.gz: the same file as on the previous night (as of 2026-11-01)"
+check ws2 "in status.json" [ "$(J "$T/out-ws/status.json" 'sum("the same file" in w for w in d["warnings"])')" = 2 ]
+# a metric total: total:FILE:COLUMN, the sum of an output's column read back from the file
+R=$(rules_with total 'operations { guards = { ["total:metrics_segment.csv:revenue_at_risk"] = { max_drop = 10 } } }')
+RULES_FILE="$R" run_engine tot1 "$T/out-tot"
+assert_rc tot1 0
+want_total=$(/usr/bin/python3 -c 'import csv,sys; print(sum(float(r["revenue_at_risk"] or 0) for r in csv.DictReader(open(sys.argv[1]))))' "$T/out-tot/metrics_segment.csv")
+check tot1 "the total in status.json: $(J "$T/out-tot/status.json" 'd["figures"]')" \
+  [ "$(J "$T/out-tot/status.json" 'abs(d["figures"]["total:metrics_segment.csv:revenue_at_risk"] - '"$want_total"') < 1e-9')" = True ]
+d=$(copy_data total_drop) # C1 (the revenue at risk) leaves: the total drops to 0
+write_gz "$d/customers.csv.gz" "$C_HEAD"$'\n'$'C1,"Smith, Ann",smb,eu,basic,2026-09-01,2026-12-01,49.90,bob\nC2,José,consumer,us,pro,2020-01-15,,9.9,\nC3,X,enterprise,us,pro,2024-02-29,2027-11-01,99,ann\n'
+DATA="$d" RULES_FILE="$R" run_engine tot2 "$T/out-tot" --as-of 2026-11-02
+if [ "$want_total" = 0 ] || [ "$want_total" = 0.0 ]; then fail tot2 "the test data has no revenue at risk to drop"; fi
+assert_rc tot2 4
+assert_err tot2 "guard total:metrics_segment.csv:revenue_at_risk: "
+assert_err tot2 "a drop of"
+R2=$(rules_with badtotal 'operations { guards = { ["total:metrics_segment.csv:nosuch"] = { max_drop = 10 } } }')
+RULES_FILE="$R2" run_engine badtotal "$T/out-bt"
+assert_rc badtotal 5
+assert_err badtotal "operations: guards: total:metrics_segment.csv:nosuch: metrics_segment.csv has no column nosuch"
 R2=$(rules_with badguard 'operations { guards = { ["rows:nosuch"] = { max_drop = 5 } } }')
 RULES_FILE="$R2" run_engine badguard "$T/out-bg"
 assert_rc badguard 5
