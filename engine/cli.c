@@ -110,8 +110,8 @@ static const option_doc OPTIONS[] = {
      "when another run holds the output folder, wait up to S seconds for\n"
      "it before refusing (0 to 86400; default 0: refuse at once)"},
     {"--on-success", NULL, "CMD", RUN,
-     "after the outputs are committed, run CMD with /bin/sh, the output\n"
-     "folder as $1 and in DEFECTOR_OUT; its failure is exit code 9"},
+     "after the outputs are committed, run CMD with /bin/sh -c, the output\n"
+     "folder in DEFECTOR_OUT (and as CMD's $1); its failure is exit code 9"},
     {"--log", NULL, "FILE", RUN, "also append every message, timestamped and levelled, to FILE"},
     {"--log-format", NULL, "text|json", RUN, "the log's lines: text (default) or one JSON object a line"},
     {"--file-mode", NULL, "MODE", RUN,

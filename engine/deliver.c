@@ -2,7 +2,8 @@
  * mail): run by /bin/sh after the outputs are committed, only then, while the run still holds
  * the output folder's lock (the next run cannot replace the files being sent). The command gets
  * the output folder as $1 and in DEFECTOR_OUT (an absolute path), the as-of date in
- * DEFECTOR_AS_OF and the rule file in DEFECTOR_RULES; its output goes where the run's goes. A
+ * DEFECTOR_AS_OF and the rule file in DEFECTOR_RULES; its output (stdout too) goes to the run's
+ * stderr, so into --log as well. A
  * command that fails (exit status not 0, or killed) fails the run with DF_ERR_DELIVERY: the
  * outputs stay committed. */
 #define _DEFAULT_SOURCE /* realpath */
@@ -28,6 +29,7 @@ df_status deliver_run(const char *cmd, const char *out_dir, const char *as_of, c
         setenv("DEFECTOR_OUT", abs, 1);
         setenv("DEFECTOR_AS_OF", as_of, 1);
         setenv("DEFECTOR_RULES", rules ? rules : "", 1);
+        dup2(2, 1); /* what it prints goes where the run's messages go (--log, cron's mail, the journal) */
         execl("/bin/sh", "sh", "-c", cmd, "defector-on-success", abs, (char *)NULL);
         _exit(127);
     }

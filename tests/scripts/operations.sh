@@ -240,9 +240,12 @@ rm -f "$S"/*
 DATA="$d" run_engine no_deliver "$T/out-d" --on-success "$CMD"
 assert_rc no_deliver 3
 check no_deliver "not run after a failure" [ ! -e "$S/done" ]
-run_engine deliver_fails "$T/out-d2" --on-success 'echo cannot reach the share >&2; exit 3'
+run_engine deliver_fails "$T/out-d2" --on-success 'echo copying to the share; echo cannot reach the share >&2; exit 3' --log "$T/deliver.log"
 assert_rc deliver_fails 9
+assert_err deliver_fails "copying to the share"
 assert_err deliver_fails "cannot reach the share"
+check deliver_fails "the command's output in the log" grep -q ' info    cannot reach the share$' "$T/deliver.log"
+check deliver_fails "exit code 9 in the log" grep -q 'run finished: exit code 9 (delivery failed)$' "$T/deliver.log"
 assert_err deliver_fails "--on-success: the command failed with exit status 3"
 check deliver_fails "the outputs are committed" [ -f "$T/out-d2/risk_list.csv" ] && [ -f "$T/out-d2/last_success.json" ]
 check deliver_fails "status.json" [ "$(J "$T/out-d2/status.json" '(d["exit_code"], d["delivery"]["exit_code"], d["outputs_committed"])')" = "(9, 3, True)" ]

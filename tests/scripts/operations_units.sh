@@ -3,7 +3,8 @@
 # timer pass `systemd-analyze verify` (Debian's systemd package; the binary path replaced by the
 # built one), a broken copy does not (the check can fail); the crontab line's five time fields
 # are valid (Debian has no cron syntax checker: a small check here), and its command runs the
-# night on test data with a fixed clock.
+# night on test data with a fixed clock; the delivery scripts are shell (sh -n) and the file
+# share's copies the list under its date.
 source "$TESTS_DIR/fixtures/lib.sh"
 DOC="$REPO_DIR/docs/operations.md"
 # block NAME: the fenced block after "<!-- file: NAME -->"
@@ -19,6 +20,20 @@ check units "the timer fires at 02:00 Paris time" bash -c "systemd-analyze calen
 mkdir -p "$T/broken" && sed 's/^OnCalendar=.*/OnCalendar=*-*-* 25:00:00/' "$T/defector-nightly.timer" > "$T/broken/defector-nightly.timer"
 cp "$T/defector-nightly.service" "$T/broken/"
 refute units "a broken timer passes systemd-analyze verify" bash -c "cd '$T/broken' && systemd-analyze verify ./defector-nightly.service ./defector-nightly.timer 2>/dev/null"
+
+# the delivery examples: shell syntax (sh -n); the file share's run as --on-success on test data
+for f in deliver-share.sh deliver-mail.sh; do
+  block "$f" > "$T/$f"
+  check "$f" "docs/operations.md has no block for $f" [ -s "$T/$f" ]
+  check "$f" "sh -n: $(sh -n "$T/$f" 2>&1)" sh -n "$T/$f"
+done
+mkdir -p "$T/share"
+sed -i "s|^share=.*|share=$T/share|" "$T/deliver-share.sh" && chmod +x "$T/deliver-share.sh"
+make_data "$T/data"
+run_engine share "$T/out-share" --on-success "$T/deliver-share.sh"
+assert_rc share 0
+check share "the list on the share under its date" cmp -s "$T/out-share/risk_list.csv" "$T/share/risk_list-2026-11-01.csv"
+check share "no partial file left" [ "$(ls -A "$T/share")" = risk_list-2026-11-01.csv ]
 
 # the crontab: VAR=value lines, comments, and one job line whose time fields are valid
 line=$(grep -vE '^(#|[A-Z_]+=|$)' "$T/crontab")
@@ -36,7 +51,6 @@ def ok(f, lo, hi):
     return True
 assert len(fields) == 6 and all(ok(f, *r) for f, r in zip(fields, ranges)), fields
 PY
-make_data "$T/data"
 cmd=${line#* * * * * }
 cmd=${cmd//\/usr\/bin\/defector/$DEFECTOR}
 cmd=${cmd//\/srv\/defector\/rules/$REPO_DIR/rules}
