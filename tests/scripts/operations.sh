@@ -47,6 +47,15 @@ RULES_FILE="$R" run_engine stopped "$OUT" --rule-time-limit 0.5
 assert_rc stopped 5
 check stopped "status.json of a run the budget stopped" [ "$(J "$OUT/status.json" '(d["exit_code"], "stopped" in d["error"]["message"])')" = "(5, True)" ]
 assert_unchanged stopped "$OUT" "$T/snap.good"
+# an export in parts: the hash of the parts' hashes, in name order (docs/operations.md)
+d=$(copy_data parts) && rm "$d/events.csv.gz"
+write_gz "$d/events-1.csv.gz" "$E_HEAD"$'\nC1,2026-09-10,login,,web,\n'
+write_gz "$d/events-2.csv.gz" "$E_HEAD"$'\nC3,2026-10-20,voicemail,,,\n'
+R=$(rules_with parts '') && sed -i 's/file = "events.csv.gz"/file = "events-*.csv.gz"/' "$R"
+DATA="$d" RULES_FILE="$R" run_engine parts "$T/out-parts"
+assert_rc parts 0
+h1=$(sha256sum < "$d/events-1.csv.gz" | cut -c1-64) h2=$(sha256sum < "$d/events-2.csv.gz" | cut -c1-64)
+check parts "the parts' hash" [ "$(J "$T/out-parts/status.json" 'd["input_sha256"]["events"]')" = "$(printf '%s%s' "$h1" "$h2" | sha256sum | cut -c1-64)" ]
 # --status-dir: elsewhere
 run_engine statusdir "$T/out2" --status-dir "$T/st"
 assert_rc statusdir 0
