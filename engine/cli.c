@@ -363,7 +363,7 @@ static int parse(cli *c, int argc, char **argv)
     if (c->cmd == EXPLAIN && !c->key) return usage_error("explain needs --customer ID");
     if (c->cfg.quiet) c->cfg.progress = 0;
     if (c->log_json && !c->log) return usage_error("--log-format needs --log FILE");
-    if (!c->cfg.as_of_given) { /* today where the user is */
+    if (!c->cfg.as_of_given && (c->cmd & (RUN | EXPLAIN | TEST))) { /* today where the user is */
         df_error e = {0};
         if (df_today(c->cfg.time_zone, &c->cfg.as_of, &e) != DF_OK) return usage_error("%s: %s", e.where, e.message);
     }

@@ -39,12 +39,23 @@ static int known_zone(const char *zone)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* A POSIX rule, "CET-1CEST,M3.5.0,M10.5.0/3": a name of 3 letters or more, then its offset
+ * (glibc reads it without the database). */
+static int posix_rule(const char *z)
+{
+    size_t n = 0;
+    while ((z[n] >= 'A' && z[n] <= 'Z') || (z[n] >= 'a' && z[n] <= 'z')) n++;
+    if (n < 3) return 0;
+    if (z[n] == '+' || z[n] == '-') n++;
+    return z[n] >= '0' && z[n] <= '9';
+}
+
 df_status clock_zone(const char *tz, const char **zone, df_error *err)
 {
     const char *z = tz && *tz ? tz : getenv("TZ");
     if (!z || !*z) z = "UTC";
     if (z[0] == ':') z++;
-    if (!known_zone(z))
+    if (!known_zone(z) && !posix_rule(z))
         return DF_FAIL(err, DF_ERR_USAGE, tz && *tz ? "--tz" : "TZ",
                        "'%s' is not a time zone this system knows; give one like Europe/Paris or America/New_York "
                        "(the names in /usr/share/zoneinfo: install the tzdata package if it is empty)", z);

@@ -211,6 +211,12 @@ assert_err tz_bad "'Europe/Pariss' is not a time zone this system knows"
 TZ=Mars/Olympus run_cli tz_badenv run "$RULES" --data "$T/data" --out "$T/tz8"
 assert_rc tz_badenv 2
 assert_err tz_badenv "TZ: 'Mars/Olympus' is not a time zone"
+# a POSIX rule in TZ (UTC+1 in winter): 23:30 UTC on November 30 is December 1 there
+DEFECTOR_NOW=2026-11-30T23:30:00Z TZ='CET-1CEST,M3.5.0,M10.5.0/3' run_cli tz_posix run "$RULES" --data "$T/data" --out "$T/tz9" --no-progress
+assert_rc tz_posix 0
+check tz_posix "a POSIX TZ rule" [ "$(asof "$T/tz9")" = 2026-12-01 ]
+TZ=Mars/Olympus run_cli tz_check check "$RULES"
+assert_rc tz_check 0
 
 # --- 6. the log ---------------------------------------------------------------------------------
 run_engine log "$T/out-log" --as-of 2027-06-01 --log "$T/run.log"
