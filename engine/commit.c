@@ -59,6 +59,7 @@ struct outset {
     int mode;              /* the mode of every file written (--file-mode) */
     int lockfile;          /* LOCKFILE is this run's (removed by free) */
     int finished;          /* every file written out and closed (outset_finish) */
+    int busy;              /* refused: another run holds the lock */
 };
 
 int output_name_ok(const char *name)
@@ -534,6 +535,7 @@ static df_status take_lock(outset *o, double wait, df_error *err)
         nanosleep(&ts, NULL);
     }
     char waited[64] = "";
+    o->busy = 1;
     if (wait > 0) snprintf(waited, sizeof waited, " (waited %g s, --wait-lock)", wait);
     return DF_FAIL(err, DF_ERR_OUTPUT, o->dir,
                    "another defector run%s%s%s is writing its outputs to this folder%s; wait for it to end (or give "
@@ -560,12 +562,14 @@ static df_status open_staging(outset *o, df_error *err)
 
 df_status outset_new(const char *dir, outset **out, df_error *err)
 {
-    return outset_new_with(dir, 0, 0, out, err);
+    int busy;
+    return outset_new_with(dir, 0, 0, &busy, out, err);
 }
 
-df_status outset_new_with(const char *dir, int mode, double lock_wait, outset **out, df_error *err)
+df_status outset_new_with(const char *dir, int mode, double lock_wait, int *busy, outset **out, df_error *err)
 {
     *out = NULL;
+    *busy = 0;
     outset *o = calloc(1, sizeof *o);
     if (!o || !(o->dir = strdup(dir))) {
         free(o);
@@ -575,6 +579,7 @@ df_status outset_new_with(const char *dir, int mode, double lock_wait, outset **
     o->mode = mode ? mode : 0640;
     for (size_t n = strlen(o->dir); n > 1 && o->dir[n - 1] == '/';) o->dir[--n] = 0;
     df_status st = open_folder(o, lock_wait, err);
+    *busy = o->busy;
     if (st == DF_OK) st = recover(o, err);
     if (st == DF_OK) st = open_staging(o, err);
     if (st != DF_OK) {

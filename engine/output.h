@@ -51,8 +51,9 @@ typedef struct outset outset;
  * a killed run left (saying so on stderr) and makes the staging folder. */
 df_status outset_new(const char *dir, outset **out, df_error *err);
 /* The same, its files created with mode (0: 0640) and, when another run holds the lock, waiting
- * up to lock_wait seconds for it before refusing (exit 6, naming the holder's pid and start). */
-df_status outset_new_with(const char *dir, int mode, double lock_wait, outset **out, df_error *err);
+ * up to lock_wait seconds for it before refusing (exit 6, naming the holder's pid and start;
+ * *busy = 1 then). */
+df_status outset_new_with(const char *dir, int mode, double lock_wait, int *busy, outset **out, df_error *err);
 /* The mode of the files opened from now on. */
 void outset_set_mode(outset *o, int mode);
 /* Opens NAME (a plain file name) for writing; NULL with err set on failure. */

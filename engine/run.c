@@ -474,8 +474,10 @@ df_status df_run(const df_config *config, df_error *err)
                        ? DF_OK
                        : DF_FAIL(err, DF_ERR_USAGE, "", "the data folder and the output folder must be named");
     outset *o = NULL;
-    if (st == DF_OK) st = outset_new_with(cfg->out_dir, cfg->file_mode, cfg->lock_wait, &o, err);
+    int busy = 0;
+    if (st == DF_OK) st = outset_new_with(cfg->out_dir, cfg->file_mode, cfg->lock_wait, &busy, &o, err);
     ends.o = o;
+    if (st == DF_OK) status_write(&r, NULL, STATUS_RUNNING, NULL); /* a run killed from here on stays "running" */
     if (st == DF_OK) st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
     if (st == DF_OK) {
         sha256_hex(src, len, r.rules_sha256);
@@ -520,7 +522,7 @@ df_status df_run(const df_config *config, df_error *err)
         df_format_date(cfg->as_of, as_of);
         st = deliver_run(cfg->on_success, cfg->out_dir, as_of, cfg->rules_path, &r.delivery_rc, err);
     }
-    status_write(&r, o, st, err);
+    if (!busy) status_write(&r, o, st, err); /* (refused by the lock: the status is the running night's) */
     if (st != DF_OK && !r.committed) outset_abort(o);
     else outset_free(o);
     progress_free(prog);

@@ -26,6 +26,7 @@ typedef struct run_ops {
 /* Every warning of a run (loader counts, the rule file's, the guards'): stderr, status.json,
  * and with --strict the reason the run fails. */
 #define DF_MAX_RUN_WARNINGS 64
+#define STATUS_RUNNING ((df_status)-1)
 
 typedef struct run_info {
     const df_config *cfg;
@@ -81,7 +82,7 @@ void status_figures(const run_info *r, const outset *o, void (*fn)(void *ctx, co
  * read back from the finished files. */
 df_status status_guards(run_info *r, const outset *o, df_error *err);
 /* Writes status.json (and after a commit last_success.json) into the status folder, atomically;
- * st and err: how the run ended. A failure to write is said on stderr (the run's exit code
+ * st and err: how the run ended, or STATUS_RUNNING (at the start, once the lock is held). A failure to write is said on stderr (the run's exit code
  * stays). */
 void status_write(const run_info *r, const outset *o, df_status st, const df_error *err);
 

@@ -395,10 +395,14 @@ static void status_text(text *t, const run_info *r, const outset *o, df_status s
     clock_iso(started ? started : now, start_iso);
     clock_iso(now, now_iso);
     df_format_date(r->cfg->as_of, as_of);
-    add(t, "{\n  \"engine\": \"defector %s\",\n  \"started\": \"%s\",\n  \"finished\": \"%s\",\n", DF_VERSION, start_iso, now_iso);
-    add(t, "  \"seconds\": %.3f,\n  \"exit_code\": %d,\n  \"status\": \"%s\",\n  \"pid\": %ld,\n", 
-        (double)(m.tv_sec - started_mono.tv_sec) + 1e-9 * (double)(m.tv_nsec - started_mono.tv_nsec), (int)st,
-        df_status_name(st), (long)getpid());
+    double secs = (double)(m.tv_sec - started_mono.tv_sec) + 1e-9 * (double)(m.tv_nsec - started_mono.tv_nsec);
+    if (st == STATUS_RUNNING) /* written when the run has its lock: a run killed after it stays "running", its pid gone */
+        add(t, "{\n  \"engine\": \"defector %s\",\n  \"started\": \"%s\",\n  \"finished\": null,\n  \"seconds\": null,\n"
+               "  \"exit_code\": null,\n  \"status\": \"running\",\n  \"pid\": %ld,\n", DF_VERSION, start_iso, (long)getpid());
+    else
+        add(t, "{\n  \"engine\": \"defector %s\",\n  \"started\": \"%s\",\n  \"finished\": \"%s\",\n  \"seconds\": %.3f,\n"
+               "  \"exit_code\": %d,\n  \"status\": \"%s\",\n  \"pid\": %ld,\n",
+            DF_VERSION, start_iso, now_iso, secs, (int)st, df_status_name(st), (long)getpid());
     add(t, "  \"rules\": ");
     add_str(t, r->cfg->rules_path ? r->cfg->rules_path : "");
     add(t, ",\n  \"out\": ");

@@ -161,10 +161,12 @@ run_engine lockfirst "$L"
 slow=$!
 for _ in $(seq 100); do [ -f "$L/.defector-lock" ] && break; sleep 0.1; done
 check lock "the running night's lock file" [ -f "$L/.defector-lock" ]
+check lock "status.json says running, with the pid" [ "$(J "$L/status.json" '(d["status"], d["exit_code"], d["finished"], d["pid"])')" = "('running', None, None, $slow)" ]
 run_engine second "$L"
 assert_rc second 6
 assert_err second "another defector run (pid $slow, started "
 assert_err second "is writing its outputs to this folder"
+check second "the refused run leaves the running night's status" [ "$(J "$L/status.json" '(d["status"], d["pid"])')" = "('running', $slow)" ]
 t0=$(date +%s%N)
 run_engine waiting "$L" --wait-lock 0.5
 t1=$(date +%s%N)
@@ -173,6 +175,7 @@ assert_err waiting "(waited 0.5 s, --wait-lock)"
 check waiting "waited at least 0.5 s" [ $(((t1 - t0) / 1000000)) -ge 500 ]
 kill -9 "$slow"; wait "$slow" 2>/dev/null
 check killed "a killed run leaves its lock file" [ -f "$L/.defector-lock" ]
+check killed "and status.json running, its pid gone" [ "$(J "$L/status.json" '(d["status"], d["pid"])')" = "('running', $slow)" ]
 run_engine after_kill "$L"
 assert_rc after_kill 0
 assert_err after_kill "defector: warning: $L: a run (pid $slow, started "
