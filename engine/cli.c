@@ -365,7 +365,11 @@ static int parse(cli *c, int argc, char **argv)
     if (c->log_json && !c->log) return usage_error("--log-format needs --log FILE");
     if (!c->cfg.as_of_given && (c->cmd & (RUN | EXPLAIN | TEST))) { /* today where the user is */
         df_error e = {0};
-        if (df_today(c->cfg.time_zone, &c->cfg.as_of, &e) != DF_OK) return usage_error("%s: %s", e.where, e.message);
+        if (df_today(c->cfg.time_zone, &c->cfg.as_of, &e) == DF_OK) return 0;
+        if (e.status != DF_ERR_NOMEM) return usage_error("%s: %s", e.where, e.message);
+        df_error_print(&e, stderr);
+        fputs("defector: out of memory\n", stderr);
+        return DF_ERR_NOMEM;
     }
     return 0;
 }

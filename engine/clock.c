@@ -68,13 +68,21 @@ df_status clock_local(time_t t, const char *tz, struct tm *out, df_error *err)
     const char *zone;
     df_status st = clock_zone(tz, &zone, err);
     if (st != DF_OK) return st;
-    const char *old = getenv("TZ");
-    char *saved = old ? strdup(old) : NULL;
-    if (old && !saved) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    setenv("TZ", zone, 1);
+    if (!strcmp(zone, "UTC")) return gmtime_r(&t, out) ? DF_OK : DF_FAIL(err, DF_ERR_USAGE, zone, "cannot convert the time");
+    /* TZ itself: no change to the environment (setenv allocates, and may fail) */
+    const char *env = getenv("TZ");
+    if (env && (!strcmp(env, zone) || (env[0] == ':' && !strcmp(env + 1, zone)))) {
+        tzset();
+        return localtime_r(&t, out) ? DF_OK : DF_FAIL(err, DF_ERR_USAGE, zone, "cannot convert the time to this time zone");
+    }
+    char *saved = env ? strdup(env) : NULL;
+    if ((env && !saved) || setenv("TZ", zone, 1) != 0) {
+        free(saved);
+        return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    }
     tzset();
     int ok = localtime_r(&t, out) != NULL;
-    if (saved) setenv("TZ", saved, 1);
+    if (saved) setenv("TZ", saved, 1); /* on failure TZ stays the zone: nothing later reads local time */
     else unsetenv("TZ");
     tzset();
     free(saved);
