@@ -40,6 +40,11 @@ check failed "exit code 3 in status.json" [ "$(J "$OUT/status.json" '(d["exit_co
 check failed "the error and where" [ "$(J "$OUT/status.json" '"customers.csv.gz" in d["error"]["where"] and "cannot open the file" in d["error"]["message"]')" = True ]
 check failed "last_success.json untouched" cmp -s "$OUT/last_success.json" "$T/last_success.good"
 check failed "status.json names the last success" [ "$(J "$OUT/status.json" 'd["last_success"]["as_of"]')" = 2026-11-01 ]
+# a first night that fails into a folder that did not exist: the folder is left with status.json alone
+DATA="$d" run_engine fresh "$T/fresh/out"
+assert_rc fresh 3
+check fresh "status.json alone: $(ls -A "$T/fresh/out" 2>&1 | tr '\n' ' ')" [ "$(ls -A "$T/fresh/out" 2>&1)" = status.json ]
+check fresh "exit code 3 there" [ "$(J "$T/fresh/out/status.json" 'd["exit_code"]')" = 3 ]
 # a rule error at run time (the watchdog ends the process): still a status file
 R=$(rules_with spin 'local spin = 0
 for i = 1, 3e10 do spin = spin + i end')
