@@ -162,9 +162,16 @@ R=$(rules_with slow 'local spin = 0
 for i = 1, 3e10 do spin = spin + i end')
 L="$T/out-lock"
 run_engine lockfirst "$L"
+# wait_running PID: until status.json says that run holds the folder (at most 60 s, for a loaded machine)
+wait_running() {
+  for _ in $(seq 600); do
+    [ "$(J "$L/status.json" '(d["status"], d["pid"])' 2>/dev/null)" = "('running', $1)" ] && return 0
+    sleep 0.1
+  done
+}
 "$DEFECTOR" run "$R" --data "$T/data" --out "$L" --as-of "$AS_OF" --no-progress --rule-time-limit 0 >/dev/null 2>&1 &
 slow=$!
-for _ in $(seq 100); do [ -f "$L/.defector-lock" ] && break; sleep 0.1; done
+wait_running "$slow"
 check lock "the running night's lock file" [ -f "$L/.defector-lock" ]
 check lock "status.json says running, with the pid" [ "$(J "$L/status.json" '(d["status"], d["exit_code"], d["finished"], d["pid"])')" = "('running', None, None, $slow)" ]
 run_engine second "$L"
@@ -189,7 +196,7 @@ check after_kill "the lock file is gone after the run" [ ! -e "$L/.defector-lock
 # a waiting run gets the folder once the first ends
 "$DEFECTOR" run "$R" --data "$T/data" --out "$L" --as-of "$AS_OF" --no-progress --rule-time-limit 1 >/dev/null 2>&1 &
 slow=$!
-for _ in $(seq 100); do [ -f "$L/.defector-lock" ] && break; sleep 0.1; done
+wait_running "$slow"
 run_engine waited "$L" --wait-lock 30
 assert_rc waited 0
 wait "$slow"
