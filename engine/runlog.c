@@ -109,6 +109,7 @@ df_status runlog_start(const char *path, int json, int argc, char **argv, df_err
         tee(p[0], err_fd, log_fd, json);
     }
     close(p[0]), close(log_fd);
+    signal(SIGPIPE, SIG_IGN); /* a log process that was killed loses the messages, not the run */
     dup2(p[1], 2);
     close(p[1]);
     tee_pid = pid;
