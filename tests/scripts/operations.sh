@@ -220,6 +220,8 @@ DEFECTOR_NOW=2026-11-30T15:00:00Z run_cli tz_rule run "$R" --data "$T/data" --ou
 check tz_rule "the rule file's zone (00:00 in Tokyo)" [ "$(asof "$T/tz6")" = 2026-12-01 ]
 DEFECTOR_NOW=2026-11-30T15:00:00Z run_cli tz_cli_wins run "$R" --data "$T/data" --out "$T/tz7" --no-progress --tz UTC
 check tz_cli_wins "--tz wins over the rule file" [ "$(asof "$T/tz7")" = 2026-11-30 ]
+DEFECTOR_NOW=2026-11-30T23:30:00Z run_cli tz_explain explain "$RULES" --data "$T/data" --customer C1 --tz Europe/Paris
+assert_out tz_explain "customer_id C1 (as of 2026-12-01)"
 run_cli tz_bad run "$RULES" --data "$T/data" --out "$T/tz8" --tz Europe/Pariss
 assert_rc tz_bad 2
 assert_err tz_bad "'Europe/Pariss' is not a time zone this system knows"
