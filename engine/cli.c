@@ -13,9 +13,10 @@
 
 #include "error.h"
 #include "pool.h"
+#include "runlog.h"
 
-enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8, ALL = 15 };
-static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check"};
+enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8, ALL = 15, ERASE = 16, NCOMMANDS = 5 };
+static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check", "erase"};
 
 /* Each command (in COMMAND_NAMES' order): its usage line, its line in the global help, what it does. */
 static const struct { const char *usage, *summary, *about; } COMMANDS[] = {
@@ -39,6 +40,12 @@ static const struct { const char *usage, *summary, *about; } COMMANDS[] = {
      "list every mistake in a rule file without running it",
      "Validates a rule file without running it and prints every problem at once as\n"
      "FILE:LINE: error|warning: what \xe2\x80\x94 how to fix. Exit code 5 when there is an error.\n"},
+    {"defector erase --history DIR --customer ID",
+     "erase one customer from the run history",
+     "Removes the customer whose key is ID from every night kept in the run history DIR: their\n"
+     "rows of each night's snapshot (customers.csv.gz) are dropped and their key in the nights'\n"
+     "run_summary.json becomes \"(erased)\"; each file is replaced whole. Prints how many rows\n"
+     "in how many nights. The outputs folder of the last night is not touched: run again.\n"},
 };
 
 /* An option: its name, short form, value (NULL: a flag), the commands that take it and its help
@@ -54,10 +61,16 @@ static const option_doc OPTIONS[] = {
     {"--data", NULL, "DIR", CHECK, "also check the columns against the headers of the files in DIR"},
     {"--out", "-o", "DIR", RUN, "folder for the outputs, created if missing (default: out)"},
     {"--as-of", NULL, "DATE", RUN | EXPLAIN,
-     "score as of this date, YYYY-MM-DD (default: today, UTC);\n"
-     "history rows dated after it are counted and ignored"},
-    {"--as-of", NULL, "DATE", TEST, "the as-of date of the cases that give none (default: today, UTC)"},
+     "score as of this date, YYYY-MM-DD (default: today in the time zone\n"
+     "of --tz); history rows dated after it are counted and ignored"},
+    {"--as-of", NULL, "DATE", TEST, "the as-of date of the cases that give none (default: today, as --tz says)"},
+    {"--tz", NULL, "ZONE", RUN | EXPLAIN | TEST,
+     "the time zone whose today is the default as-of date, e.g.\n"
+     "Europe/Paris (default: the rule file's operations { time_zone },\n"
+     "else TZ, else UTC)"},
     {"--customer", NULL, "ID", EXPLAIN, "the key of the entity to explain (required)"},
+    {"--customer", NULL, "ID", ERASE, "the key of the customer to erase (required)"},
+    {"--history", NULL, "DIR", ERASE, "the run history's folder (required)"},
     {"--json", NULL, NULL, EXPLAIN, "print the explanation as one JSON object"},
     {"--max-rejects", NULL, "N", RUN | EXPLAIN,
      "set up to N malformed rows aside in rejects.csv and go on\n"
@@ -86,20 +99,42 @@ static const option_doc OPTIONS[] = {
     {"--on-rule-error", NULL, "stop|skip", RUN | EXPLAIN,
      "stop at a rule that fails (default), or count it as not fired for\n"
      "that entity, list it in rule_errors.csv and go on"},
+    {"--status-dir", NULL, "DIR", RUN,
+     "where status.json (every run, failed or not) and last_success.json\n"
+     "(the last run whose outputs were committed) go (default: --out)"},
+    {"--strict", NULL, NULL, RUN, "any warning fails the run (exit code 4); also operations { strict = true }"},
+    {"--no-guards", NULL, NULL, RUN,
+     "do not compare tonight's figures with the previous night's\n"
+     "(operations { guards }): once, after a change checked to be real"},
+    {"--wait-lock", NULL, "S", RUN,
+     "when another run holds the output folder, wait up to S seconds for\n"
+     "it before refusing (0 to 86400; default 0: refuse at once)"},
+    {"--on-success", NULL, "CMD", RUN,
+     "after the outputs are committed, run CMD with /bin/sh -c, the output\n"
+     "folder in DEFECTOR_OUT (and as CMD's $1); its failure is exit code 9"},
+    {"--log", NULL, "FILE", RUN, "also append every message, timestamped and levelled, to FILE"},
+    {"--log-format", NULL, "text|json", RUN, "the log's lines: text (default) or one JSON object a line"},
+    {"--file-mode", NULL, "MODE", RUN,
+     "the octal mode of the files written, e.g. 0600 (default: the rule\n"
+     "file's operations { file_mode }, else 0640)"},
+    {"--hash-ids", NULL, NULL, RUN,
+     "rows in rejects.csv and example keys written as salted hashes\n"
+     "(the salt from DEFECTOR_ID_SALT); also operations { hash_ids = true }"},
     {"--progress", NULL, NULL, RUN | EXPLAIN, "show a progress line even when stderr is not a terminal"},
     {"--no-progress", NULL, NULL, RUN | EXPLAIN, "never show it"},
     {"--quiet", "-q", NULL, RUN | EXPLAIN,
      "no progress line and no report of counts on stderr; warnings and\n"
      "errors are still printed"},
-    {"--help", "-h", NULL, ALL, "this help"},
-    {"--version", NULL, NULL, ALL, "the version"},
+    {"--help", "-h", NULL, ALL | ERASE, "this help"},
+    {"--version", NULL, NULL, ALL | ERASE, "the version"},
 };
 #define NOPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 
 static const char *EXIT_CODES =
     "Exit codes: 0 ok, 1 internal error, 2 usage, 3 input file (missing, truncated or corrupt\n"
     "gzip), 4 data (malformed rows, missing columns, too many rows rejected), 5 rule file,\n"
-    "6 writing outputs, 7 out of memory, 8 rule test cases failed.\n";
+    "6 writing outputs, 7 out of memory, 8 rule test cases failed, 9 the --on-success command\n"
+    "failed (the outputs were committed).\n";
 
 /* The version: CMakeLists.txt's project(VERSION), then git describe when the build was configured
  * in a git checkout of the sources (a tarball has none). */
@@ -117,6 +152,9 @@ typedef struct cli {
     int json;          /* explain --json */
     const char *tests; /* test: the test file (NULL: RULES with .test.lua) */
     int help, version; /* --help, --version: print it, run nothing */
+    const char *log;   /* run --log FILE */
+    const char *history; /* erase --history DIR */
+    int log_json;      /* --log-format json */
 } cli;
 
 /* The command whose help a usage error points to (NULL: the global help). */
@@ -190,9 +228,27 @@ static int set_option(cli *c, const char *opt, const char *v)
     int rc = 0;
     if (!strcmp(opt, "--data")) return text_value(opt, v, "the folder that holds the input files", &g->data_dir);
     if (!strcmp(opt, "--out")) return text_value(opt, v, "the folder for the outputs", &g->out_dir);
-    if (!strcmp(opt, "--customer")) return text_value(opt, v, "the key of the entity to explain", &c->key);
+    if (!strcmp(opt, "--customer")) return text_value(opt, v, c->cmd == ERASE ? "the key of the customer to erase" : "the key of the entity to explain", &c->key);
+    if (!strcmp(opt, "--history")) return text_value(opt, v, "the run history's folder", &c->history);
+    if (!strcmp(opt, "--status-dir")) return text_value(opt, v, "the folder for status.json", &g->status_dir);
+    if (!strcmp(opt, "--on-success")) return text_value(opt, v, "a shell command", &g->on_success);
+    if (!strcmp(opt, "--log")) return text_value(opt, v, "the log file", &c->log);
+    if (!strcmp(opt, "--tz")) return text_value(opt, v, "a time zone like Europe/Paris", &g->time_zone);
     if (!strcmp(opt, "--as-of")) {
         if (df_parse_date(v, strlen(v), &g->as_of) != 0) return usage_error("--as-of: '%s' is not a date; write it as YYYY-MM-DD", v);
+        g->as_of_given = 1;
+    } else if (!strcmp(opt, "--file-mode")) {
+        char *end;
+        long m = strtol(v, &end, 8);
+        if (!*v || *end || m < 0 || m > 0777 || v[0] == '-' || v[0] == '+')
+            return usage_error("--file-mode: '%s' is not an octal mode like 0640", v);
+        if (!(m & 0600) || (m & 0600) != 0600) return usage_error("--file-mode: '%s' leaves the owner unable to read and write the files; give e.g. 0600 or 0640", v);
+        g->file_mode = (int)m;
+    } else if (!strcmp(opt, "--wait-lock")) {
+        rc = decimal_value(opt, v, 0, 86400, "a number of seconds from 0 to 86400", &x);
+        if (!rc) g->lock_wait = x;
+    } else if (!strcmp(opt, "--log-format")) {
+        rc = choice_value(opt, v, "text", "json", &c->log_json);
     } else if (!strcmp(opt, "--max-rejects")) {
         if (!(rc = whole_value(opt, v, 0, 1000000000000LL, "a count of rows", &n))) g->max_rejects = (long)n;
     } else if (!strcmp(opt, "--parse-block-kb")) {
@@ -226,6 +282,9 @@ static int set_flag(cli *c, const char *opt)
     else if (!strcmp(opt, "--progress")) c->cfg.progress = 1;
     else if (!strcmp(opt, "--no-progress")) c->cfg.progress = 0;
     else if (!strcmp(opt, "--quiet") || !strcmp(opt, "-q")) c->cfg.quiet = 1;
+    else if (!strcmp(opt, "--strict")) c->cfg.strict = 1;
+    else if (!strcmp(opt, "--no-guards")) c->cfg.no_guards = 1;
+    else if (!strcmp(opt, "--hash-ids")) c->cfg.hash_ids = 1;
     else if (!strcmp(opt, "--help") || !strcmp(opt, "-h")) c->help = 1;
     else if (!strcmp(opt, "--version")) c->version = 1;
     else return 0;
@@ -234,7 +293,7 @@ static int set_flag(cli *c, const char *opt)
 
 static const char *command_name(int cmd)
 {
-    return COMMAND_NAMES[cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : 3];
+    return COMMAND_NAMES[cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : cmd == CHECK ? 3 : 4];
 }
 
 /* The entry of the option called name (or by its short form) for command cmd; NULL when cmd does
@@ -279,6 +338,7 @@ static int take_option(cli *c, int argc, char **argv, int *i)
 static int take_argument(cli *c, const char *a)
 {
     if (!*a) return usage_error("an empty argument where the %s file was expected", c->cfg.rules_path ? "test" : "rule");
+    if (c->cmd == ERASE) return usage_error("unexpected argument '%s'; erase takes --history DIR --customer ID", a);
     if (!c->cfg.rules_path) c->cfg.rules_path = a;
     else if (c->cmd == TEST && !c->tests) c->tests = a;
     else if (c->cmd == RUN) return usage_error("unexpected argument '%s' (one rule file per run)", a);
@@ -294,10 +354,23 @@ static int parse(cli *c, int argc, char **argv)
         if (rc) return rc;
         if (c->help || c->version) return 0;
     }
+    if (c->cmd == ERASE) {
+        if (!c->history || !c->key) return usage_error("erase needs --history DIR and --customer ID");
+        return 0;
+    }
     if (!c->cfg.rules_path)
         return usage_error("%s needs a rule file, e.g. defector %s rules/retention.lua", command_name(c->cmd), command_name(c->cmd));
     if (c->cmd == EXPLAIN && !c->key) return usage_error("explain needs --customer ID");
     if (c->cfg.quiet) c->cfg.progress = 0;
+    if (c->log_json && !c->log) return usage_error("--log-format needs --log FILE");
+    if (!c->cfg.as_of_given && (c->cmd & (RUN | EXPLAIN | TEST))) { /* today where the user is */
+        df_error e = {0};
+        if (df_today(c->cfg.time_zone, &c->cfg.as_of, &e) == DF_OK) return 0;
+        if (e.status != DF_ERR_NOMEM) return usage_error("%s: %s", e.where, e.message);
+        df_error_print(&e, stderr);
+        fputs("defector: out of memory\n", stderr);
+        return DF_ERR_NOMEM;
+    }
     return 0;
 }
 
@@ -320,9 +393,9 @@ static void print_option(const option_doc *o, FILE *f)
 static void print_help(FILE *f)
 {
     fputs("usage: ", f);
-    for (int k = 0; k < 4; k++) fprintf(f, "%s%s\n", k ? "       " : "", COMMANDS[k].usage);
+    for (int k = 0; k < NCOMMANDS; k++) fprintf(f, "%s%s\n", k ? "       " : "", COMMANDS[k].usage);
     fputs("       defector help [COMMAND]\n       defector --version\n\nCommands:\n", f);
-    for (int k = 0; k < 4; k++) fprintf(f, "  %-9s%s\n", COMMAND_NAMES[k], COMMANDS[k].summary);
+    for (int k = 0; k < NCOMMANDS; k++) fprintf(f, "  %-9s%s\n", COMMAND_NAMES[k], COMMANDS[k].summary);
     fputs("  help     this help, or one command's: defector help run (or defector run --help)\n"
           "  version  the version, as --version does\n\n"
           "Options (the commands that take one are listed after it; a value is given as\n"
@@ -330,7 +403,7 @@ static void print_help(FILE *f)
     for (size_t k = 0; k < NOPTIONS; k++) {
         print_option(&OPTIONS[k], f);
         fprintf(f, "%24s(", "");
-        for (int b = 0, first = 1; b < 4; b++)
+        for (int b = 0, first = 1; b < NCOMMANDS; b++)
             if (OPTIONS[k].commands & (1 << b)) fprintf(f, "%s%s", first ? "" : ", ", COMMAND_NAMES[b]), first = 0;
         fputs(")\n", f);
     }
@@ -341,7 +414,7 @@ static void print_help(FILE *f)
 /* One command's help: its usage, what it does, its options. */
 static void print_command_help(int cmd, FILE *f)
 {
-    int k = cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : 3;
+    int k = cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : cmd == CHECK ? 3 : 4;
     fprintf(f, "usage: %s\n\n%s\nOptions (a value is given as --opt VALUE or --opt=VALUE):\n", COMMANDS[k].usage,
             COMMANDS[k].about);
     for (size_t o = 0; o < NOPTIONS; o++)
@@ -354,7 +427,8 @@ static void print_failure(const cli *c, df_status st, const df_error *err)
 {
     df_error_print(err, stderr);
     if (st == DF_ERR_INTERNAL) fprintf(stderr, "(raised at %s:%d)\n", err->src_file, err->src_line);
-    if (c->cmd == RUN) fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), c->cfg.out_dir);
+    if (c->cmd == RUN && st == DF_ERR_DELIVERY) fprintf(stderr, "defector: %s; the outputs in %s were committed\n", df_status_name(st), c->cfg.out_dir);
+    else if (c->cmd == RUN) fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), c->cfg.out_dir);
     else if (c->cmd == EXPLAIN || st == DF_ERR_NOMEM) fprintf(stderr, "defector: %s\n", df_status_name(st));
 }
 
@@ -367,22 +441,25 @@ static const char *default_tests(const char *rules, char *buf, size_t cap)
     return buf;
 }
 
-static int run_command(cli *c)
+static int run_command(cli *c, int argc, char **argv)
 {
     df_error err = {0};
     df_status st;
     int failed = 0;
     char buf[4096];
-    if (c->cmd == RUN) st = df_run(&c->cfg, &err);
-    else if (c->cmd == EXPLAIN) st = df_explain(&c->cfg, c->key, c->json, stdout, &err);
-    else if (c->cmd == TEST) st = df_test(&c->cfg, c->tests ? c->tests : default_tests(c->cfg.rules_path, buf, sizeof buf), stdout, &failed, &err);
-    else st = df_check(&c->cfg, stdout, &failed, &err);
-    if (st != DF_OK) {
-        print_failure(c, st, &err);
+    if (c->log && (st = runlog_start(c->log, c->log_json, argc, argv, &err)) != DF_OK) {
+        df_error_print(&err, stderr);
         return st;
     }
-    if (failed) return c->cmd == TEST ? DF_ERR_TESTS : DF_ERR_RULES;
-    return 0;
+    if (c->cmd == RUN) st = df_run(&c->cfg, &err);
+    else if (c->cmd == EXPLAIN) st = df_explain(&c->cfg, c->key, c->json, stdout, &err);
+    else if (c->cmd == ERASE) st = df_erase(c->history, c->key, stdout, &err);
+    else if (c->cmd == TEST) st = df_test(&c->cfg, c->tests ? c->tests : default_tests(c->cfg.rules_path, buf, sizeof buf), stdout, &failed, &err);
+    else st = df_check(&c->cfg, stdout, &failed, &err);
+    if (st != DF_OK) print_failure(c, st, &err);
+    int rc = st != DF_OK ? (int)st : failed ? (c->cmd == TEST ? DF_ERR_TESTS : DF_ERR_RULES) : 0;
+    if (c->log) runlog_end(rc, df_status_name((df_status)rc));
+    return rc;
 }
 
 /* The command's defaults, before its options (tests/fuzz/fuzz_cli.c starts from them too). */
@@ -405,13 +482,13 @@ static int command(int cmd, int argc, char **argv)
     if (rc) return rc;
     if (c.help) return print_command_help(cmd, stdout), 0;
     if (c.version) return fputs(VERSION_LINE, stdout), 0;
-    return run_command(&c);
+    return run_command(&c, argc, argv);
 }
 
 /* The command called name: RUN...CHECK, or 0. */
 static int command_of(const char *name)
 {
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < NCOMMANDS; k++)
         if (strcmp(name, COMMAND_NAMES[k]) == 0) return 1 << k;
     return 0;
 }
@@ -421,7 +498,7 @@ static int help(int argc, char **argv)
 {
     if (argc < 3) return print_help(stdout), 0;
     int cmd = command_of(argv[2]);
-    if (!cmd || argc > 3) return usage_error("help takes one of the commands run, explain, test and check");
+    if (!cmd || argc > 3) return usage_error("help takes one of the commands run, explain, test, check and erase");
     return print_command_help(cmd, stdout), 0;
 }
 
@@ -439,5 +516,5 @@ int main(int argc, char **argv)
     }
     int cmd = command_of(a);
     if (cmd) return command(cmd, argc, argv);
-    return usage_error("unknown command '%s'; the commands are run, explain, test, check, help and version", a);
+    return usage_error("unknown command '%s'; the commands are run, explain, test, check, erase, help and version", a);
 }

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "output.h"
@@ -31,6 +32,7 @@
 #define STAGING ".defector-staging"
 #define MANIFEST ".defector-manifest"
 #define JOURNAL ".journal"
+#define LOCKFILE ".defector-lock" /* who holds the folder's lock: "pid PID\nstarted TIME\nhost HOST\n" */
 #define SMALL_FILE (1 << 20) /* a manifest, a journal, a run_summary.json: read whole */
 
 typedef struct entry {
@@ -54,6 +56,10 @@ struct outset {
     char *removed;         /* after a commit: "a, b", the earlier run's files it removed */
     int nmade, made_cap;   /* folders this run created for --out, outermost first, */
     char **made;           /* removed again when the run fails */
+    int mode;              /* the mode of every file written (--file-mode) */
+    int lockfile;          /* LOCKFILE is this run's (removed by free) */
+    int finished;          /* every file written out and closed (outset_finish) */
+    int busy;              /* refused: another run holds the lock */
 };
 
 int output_name_ok(const char *name)
@@ -444,16 +450,105 @@ static void remove_made(const outset *o)
     for (int i = o->nmade - 1; i >= 0; i--) rmdir(o->made[i]);
 }
 
-static df_status open_folder(outset *o, df_error *err)
+/* ---- the lock: one run at a time per folder ----
+ * flock on the folder is the lock (the kernel drops it when a run dies, however it dies);
+ * LOCKFILE says who holds it, for the message of a run that is refused. A LOCKFILE found by the
+ * run that got the lock was left by a run that was killed: said, and replaced. On a file system
+ * without flock (some network shares) LOCKFILE, made with O_EXCL, is the lock itself: one whose
+ * process is gone (same host) is stale and cleared. */
+
+/* LOCKFILE's "pid N, started T on HOST" into buf ("" when there is none); its pid and host. */
+static void lock_holder(const outset *o, char *buf, size_t cap, long *pid, char *host, size_t hcap)
+{
+    char *t;
+    buf[0] = 0, *pid = 0, host[0] = 0;
+    if (read_small(o->dfd, LOCKFILE, &t) != 0) return;
+    char started[64] = "?";
+    const char *p = strstr(t, "pid "), *s = strstr(t, "started "), *h = strstr(t, "host ");
+    if (p) *pid = strtol(p + 4, NULL, 10);
+    if (s) sscanf(s + 8, "%63s", started);
+    if (h) snprintf(host, hcap, "%.*s", (int)strcspn(h + 5, "\n"), h + 5);
+    snprintf(buf, cap, "pid %ld, started %s%s%s", *pid, started, host[0] ? " on " : "", host);
+    free(t);
+}
+
+static int write_lockfile(outset *o, int excl)
+{
+    char text[400], host[256] = "", when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gethostname(host, sizeof host - 1);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    int n = snprintf(text, sizeof text, "pid %ld\nstarted %s\nhost %s\n", (long)getpid(), when, host);
+    if (!excl) unlinkat(o->dfd, LOCKFILE, 0);
+    int fd = openat(o->dfd, LOCKFILE, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return -1;
+    int ok = write(fd, text, (size_t)n) == n;
+    if (close(fd) != 0) ok = 0;
+    if (!ok) unlinkat(o->dfd, LOCKFILE, 0);
+    o->lockfile = ok;
+    return ok ? 0 : -1;
+}
+
+/* On a file system without flock: LOCKFILE made exclusively; a stale one (its process gone on
+ * this host) cleared once. */
+static int lock_by_file(outset *o, char *holder, size_t cap, df_error *err)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (write_lockfile(o, 1) == 0) return 0;
+        if (errno != EEXIST) return io_fail(o, err, LOCKFILE, "cannot create the lock file", errno), -1;
+        long pid;
+        char host[256], me[256] = "";
+        lock_holder(o, holder, cap, &pid, host, sizeof host);
+        gethostname(me, sizeof me - 1);
+        if (pid <= 0 || strcmp(host, me) || kill((pid_t)pid, 0) == 0 || errno != ESRCH) break;
+        warn(o, "a run (%s) ended without releasing its lock (it was killed?); its lock was cleared", holder);
+        unlinkat(o->dfd, LOCKFILE, 0);
+    }
+    return 1;
+}
+
+static df_status take_lock(outset *o, double wait, df_error *err)
+{
+    char holder[400] = "";
+    long pid;
+    char host[256];
+    for (double waited = 0;; waited += 0.1) {
+        int busy = 0, r = flock(o->dfd, LOCK_EX | LOCK_NB);
+        if (r != 0 && errno != EWOULDBLOCK) { /* no flock on this file system */
+            busy = lock_by_file(o, holder, sizeof holder, err);
+            if (busy < 0) return DF_ERR_OUTPUT;
+        } else if (r != 0) {
+            busy = 1;
+            lock_holder(o, holder, sizeof holder, &pid, host, sizeof host);
+        } else {
+            lock_holder(o, holder, sizeof holder, &pid, host, sizeof host);
+            if (holder[0])
+                warn(o, "a run (%s) was stopped without releasing its lock (killed, or the machine stopped); the lock was cleared", holder);
+            /* only a note for the messages where flock works: a full or read-only disk is said
+             * by what fails next, in its own words */
+            write_lockfile(o, 0);
+        }
+        if (!busy) return DF_OK;
+        if (waited >= wait) break;
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    }
+    char waited[64] = "";
+    o->busy = 1;
+    if (wait > 0) snprintf(waited, sizeof waited, " (waited %g s, --wait-lock)", wait);
+    return DF_FAIL(err, DF_ERR_OUTPUT, o->dir,
+                   "another defector run%s%s%s is writing its outputs to this folder%s; wait for it to end (or give "
+                   "--wait-lock SECONDS), or give this run another --out",
+                   holder[0] ? " (" : "", holder, holder[0] ? ")" : "", waited);
+}
+
+static df_status open_folder(outset *o, double wait, df_error *err)
 {
     if (mkdirs(o, o->dir) != 0) return io_fail(o, err, "", "cannot create the output folder", errno);
     o->dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (o->dfd < 0) return io_fail(o, err, "", "cannot open the output folder", errno);
-    /* one run at a time; a file system without locks (some network shares) goes on without */
-    if (flock(o->dfd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK)
-        return DF_FAIL(err, DF_ERR_OUTPUT, o->dir,
-                       "another defector run is writing its outputs to this folder; wait for it to end, or give this run another --out");
-    return DF_OK;
+    return take_lock(o, wait, err);
 }
 
 static df_status open_staging(outset *o, df_error *err)
@@ -467,15 +562,24 @@ static df_status open_staging(outset *o, df_error *err)
 
 df_status outset_new(const char *dir, outset **out, df_error *err)
 {
+    int busy;
+    return outset_new_with(dir, 0, 0, &busy, out, err);
+}
+
+df_status outset_new_with(const char *dir, int mode, double lock_wait, int *busy, outset **out, df_error *err)
+{
     *out = NULL;
+    *busy = 0;
     outset *o = calloc(1, sizeof *o);
     if (!o || !(o->dir = strdup(dir))) {
         free(o);
         return DF_FAIL(err, DF_ERR_NOMEM, dir, "out of memory");
     }
     o->dfd = o->sfd = -1;
+    o->mode = mode ? mode : 0640;
     for (size_t n = strlen(o->dir); n > 1 && o->dir[n - 1] == '/';) o->dir[--n] = 0;
-    df_status st = open_folder(o, err);
+    df_status st = open_folder(o, lock_wait, err);
+    *busy = o->busy;
     if (st == DF_OK) st = recover(o, err);
     if (st == DF_OK) st = open_staging(o, err);
     if (st != DF_OK) {
@@ -485,6 +589,8 @@ df_status outset_new(const char *dir, outset **out, df_error *err)
     *out = o;
     return DF_OK;
 }
+
+void outset_set_mode(outset *o, int mode) { o->mode = mode; }
 
 csvw *outset_open(outset *o, const char *name, df_error *err)
 {
@@ -503,8 +609,13 @@ csvw *outset_open(outset *o, const char *name, df_error *err)
     tmp_name(tmp, sizeof tmp, name, "tmp");
     snprintf(final, sizeof final, "%s/%s", o->dir, name);
     /* read and write: the report reads back the outputs written before it (csvw_read_back) */
-    int fd = openat(o->sfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    int fd = openat(o->sfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return io_fail(o, err, name, "cannot create the file", errno), NULL;
+    if (fchmod(fd, (mode_t)o->mode) != 0) { /* the declared mode, whatever the umask */
+        int e = errno;
+        close(fd), unlinkat(o->sfd, tmp, 0);
+        return io_fail(o, err, name, "cannot set the mode of the file", e), NULL;
+    }
     csvw *w = csvw_new_file(fd, name, final);
     if (!w) {
         unlinkat(o->sfd, tmp, 0);
@@ -543,6 +654,7 @@ void outset_free(outset *o)
     for (int i = 0; i < o->n; i++) csvw_free(o->files[i]);
     free(o->files);
     if (o->staged && !o->keep_staging) clear_staging(o);
+    if (o->lockfile) unlinkat(o->dfd, LOCKFILE, 0);
     if (!o->committed && !o->keep_staging) remove_made(o);
     if (o->sfd >= 0) close(o->sfd);
     if (o->dfd >= 0) close(o->dfd); /* releases the lock */
@@ -567,6 +679,7 @@ void outset_unlink_temps(const outset *o)
     if (!o || o->sfd < 0) return;
     each_entry(o->sfd, unlink_only, (void *)&o->sfd);
     unlinkat(o->dfd, STAGING, AT_REMOVEDIR);
+    if (o->lockfile) unlinkat(o->dfd, LOCKFILE, 0);
     remove_made(o);
 }
 
@@ -575,6 +688,8 @@ void outset_unlink_temps(const outset *o)
 /* (1) Every file written out, fsynced and closed; a failure names the file. */
 static df_status finish_files(outset *o, df_error *err)
 {
+    if (o->finished) return DF_OK;
+    o->finished = 1;
     for (int i = 0; i < o->n; i++)
         if (csvw_finish(o->files[i]) != 0) return io_fail(o, err, o->files[i]->name, "cannot write the file", errno);
     return DF_OK;
@@ -741,6 +856,11 @@ static void finish_staging(outset *o, const plan *p)
             if (p->e[i].kind == 'D') strcat(strcat(o->removed, k++ ? ", " : ""), p->e[i].name);
     int e = clear_staging(o) < 0 ? errno : fsync(o->dfd) != 0 ? errno : 0;
     if (e) warn(o, "the outputs were written, but their temporary folder " STAGING " could not be removed (%s); the next run removes it", strerror(e));
+}
+
+df_status outset_finish(outset *o, df_error *err)
+{
+    return finish_files(o, err);
 }
 
 df_status outset_commit(outset *o, df_error *err)

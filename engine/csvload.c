@@ -17,6 +17,7 @@
  * only where a record starts, and whatever it cannot cut it leaves to this same loader. */
 #define _GNU_SOURCE /* memrchr */
 #include <csv.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "gzsource.h"
 #include "pool.h"
 #include "progress.h"
+#include "sha256.h"
 
 #define CHUNK (1u << 20)
 #define MAX_RECORD_BYTES ((size_t)64 << 20)
@@ -150,7 +152,13 @@ static void reject(loader *L, int field, const char *reason, const char *text, s
     char w[512], ex[MSG_TEXT + 8];
     where_at(L, w, sizeof w, field);
     while (tn && (text[tn - 1] == '\n' || text[tn - 1] == '\r')) tn--; /* a record's line end */
-    excerpt(ex, sizeof ex, text, tn);
+    if (L->o->id_salt) { /* personal data: the record, not its text (rejects.csv hashes it alike) */
+        size_t rn = L->rawlen;
+        while (rn && (L->rec[rn - 1] == '\n' || L->rec[rn - 1] == '\r')) rn--;
+        sha256_id(L->o->id_salt, L->rec, rn, ex);
+    } else {
+        excerpt(ex, sizeof ex, text, tn);
+    }
     L->t->st.rejected++;
     uint64_t total = ++*L->o->rejects;
     if ((long)total > L->o->max_rejects) {
@@ -1326,6 +1334,8 @@ done:
     if (st == DF_OK && !o->part) st = csvload_no_rows(t, o, L.disp, err);
     progress_end(o->prog);
     gzpipe_free(pipe); /* joins the read-ahead thread: its CPU time is in src */
+    if (st == DF_OK && gzsource_sha256(src, t->st.sha256) != 0) /* after the thread: it reads src */
+        st = DF_FAIL(err, DF_ERR_IO, L.disp, "cannot read the file: %s", strerror(errno));
     if (st == DF_ERR_DATA && src && gzsource_is_gzip(src)) st = damage_first(src, st, err);
     if (src) t->st.decompress_cpu += gzsource_cpu_seconds(src);
     gzsource_free(src);

@@ -33,6 +33,7 @@ typedef struct load_opts {
     size_t max_record;    /* bytes a record may take before its line end (0: 64 MB); tests set less */
     size_t chunk;         /* bytes per read of the text (0: 1 MB); tests set less */
     int part;             /* one part of an export in parts: the "no rows" check is parts_load's */
+    const char *id_salt;  /* --hash-ids: a rejected row is quoted in messages as its salted hash */
 } load_opts;
 
 /* Loads t (its path, columns, key and date column set). A history table needs the loaded

@@ -47,6 +47,7 @@ const char *df_status_name(df_status s)
     case DF_ERR_OUTPUT: return "output error";
     case DF_ERR_NOMEM: return "out of memory";
     case DF_ERR_TESTS: return "rule tests failed";
+    case DF_ERR_DELIVERY: return "delivery failed";
     }
     return "unknown";
 }

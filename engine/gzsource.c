@@ -20,6 +20,7 @@
 #include "dialect.h"
 #include "inflate.h"
 #include "progress.h"
+#include "sha256.h"
 
 #define IN_CAP (1u << 18)
 #define OUT_CAP (1u << 18)
@@ -43,6 +44,7 @@ struct gzsource {
     unsigned char in[IN_CAP];
     size_t in_pos, in_len;
     uint64_t consumed, size;
+    sha256_ctx hash; /* over the file's bytes as they are read (the status file's fingerprint) */
     char peek[PEEK]; /* the first bytes of the text, read before any is handed out */
     size_t peek_len, peek_pos;
     int peeked;
@@ -72,6 +74,7 @@ static int fill(gzsource *s)
     if (s->in_pos < s->in_len || s->eof) return 0;
     s->in_len = fread(s->in, 1, IN_CAP, s->f);
     s->in_pos = 0;
+    sha256_update(&s->hash, s->in, s->in_len);
     if (s->in_len == 0) {
         s->eof = 1;
         return ferror(s->f) ? -1 : 0;
@@ -96,6 +99,7 @@ df_status gzsource_open(const char *path, gzsource **out, df_error *err)
     }
     s->path = path;
     s->size = (uint64_t)st.st_size;
+    sha256_init(&s->hash);
     if (fill(s) != 0) {
         gzsource_free(s);
         return DF_FAIL(err, DF_ERR_IO, path, "cannot read the file: %s", strerror(errno));
@@ -370,6 +374,16 @@ static int read_gzip(gzsource *s, char *buf, size_t cap, size_t *got, df_error *
 }
 
 uint64_t gzsource_bytes_in(const gzsource *s) { return s->consumed; }
+
+int gzsource_sha256(gzsource *s, char hex[65])
+{
+    while (!s->eof) { /* the reader stopped early: the rest of the file, for the hash alone */
+        s->in_pos = s->in_len;
+        if (fill(s) != 0) return -1;
+    }
+    sha256_final(&s->hash, hex);
+    return 0;
+}
 uint64_t gzsource_file_size(const gzsource *s) { return s->size; }
 int gzsource_is_gzip(const gzsource *s) { return s->gzip; }
 

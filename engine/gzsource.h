@@ -21,6 +21,9 @@ void gzsource_set_encoding(gzsource *s, int enc);
 long gzsource_read(gzsource *s, char *buf, size_t cap, df_error *err);
 uint64_t gzsource_bytes_in(const gzsource *s);   /* file bytes consumed so far */
 uint64_t gzsource_file_size(const gzsource *s);  /* size of the file on disk */
+/* The SHA-256 of the file's bytes (compressed as they are on disk), hashed as they were read;
+ * what was not read yet is read first. Once, after the last read; -1 with errno on a read error. */
+int gzsource_sha256(gzsource *s, char hex[65]);
 int gzsource_is_gzip(const gzsource *s);
 double gzsource_cpu_seconds(const gzsource *s); /* CPU time spent in gzsource_read */
 void gzsource_free(gzsource *s);

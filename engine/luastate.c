@@ -26,6 +26,7 @@
 #include "confine.h"
 #include "luamods.h"
 #include "luastate.h"
+#include "run.h"
 
 /* The state's allocations, counted (see lua_alloc). */
 typedef struct lb_mem {
@@ -634,4 +635,56 @@ static int copy_value(lua_State *from, int idx, lua_State *to, int depth)
 int lb_copy_value(lua_State *from, int idx, lua_State *to)
 {
     return copy_value(from, idx, to, 0);
+}
+
+/* ---- operations { } (operations.lua): the rule file's settings for running unattended ---- */
+
+static int opt_bool(lua_State *L, const char *k)
+{
+    lua_getfield(L, -1, k);
+    int v = lua_isnil(L, -1) ? -1 : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+static void opt_str(lua_State *L, const char *k, char *out, size_t cap)
+{
+    lua_getfield(L, -1, k);
+    snprintf(out, cap, "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "");
+    lua_pop(L, 1);
+}
+
+static double opt_num(lua_State *L, const char *k)
+{
+    lua_getfield(L, -1, k);
+    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : -1;
+    lua_pop(L, 1);
+    return v;
+}
+
+df_status lb_operations(lbridge *b, run_ops *ops, df_error *err)
+{
+    lua_State *L = b->L;
+    df_status st = lb_pcall(b, "operations", 0, 1, err);
+    if (st != DF_OK) return st;
+    char mode[16], same[16];
+    memset(ops, 0, sizeof *ops);
+    ops->strict = opt_bool(L, "strict"), ops->hash_ids = opt_bool(L, "hash_ids");
+    opt_str(L, "time_zone", ops->time_zone, sizeof ops->time_zone);
+    opt_str(L, "file_mode", mode, sizeof mode);
+    ops->file_mode = mode[0] ? (int)strtol(mode, NULL, 8) : 0;
+    opt_str(L, "same_input", same, sizeof same);
+    ops->same_input = !strcmp(same, "fail") ? 2 : !strcmp(same, "ignore") ? 0 : 1;
+    lua_getfield(L, -1, "guards");
+    int n = (int)lua_objlen(L, -1);
+    if (n > DF_MAX_GUARDS) st = DF_FAIL(err, DF_ERR_RULES, b->path, "operations: at most %d guards", DF_MAX_GUARDS);
+    for (int i = 1; i <= n && st == DF_OK; i++) {
+        ops_guard *g = &ops->guards[ops->nguards++];
+        lua_rawgeti(L, -1, i);
+        opt_str(L, "figure", g->figure, sizeof g->figure);
+        g->max_drop = opt_num(L, "max_drop"), g->max_rise = opt_num(L, "max_rise");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 2);
+    return st;
 }

@@ -50,8 +50,17 @@ typedef struct outset outset;
 /* Opens the output folder dir (created with its missing parents), takes its lock, undoes what
  * a killed run left (saying so on stderr) and makes the staging folder. */
 df_status outset_new(const char *dir, outset **out, df_error *err);
+/* The same, its files created with mode (0: 0640) and, when another run holds the lock, waiting
+ * up to lock_wait seconds for it before refusing (exit 6, naming the holder's pid and start;
+ * *busy = 1 then). */
+df_status outset_new_with(const char *dir, int mode, double lock_wait, int *busy, outset **out, df_error *err);
+/* The mode of the files opened from now on. */
+void outset_set_mode(outset *o, int mode);
 /* Opens NAME (a plain file name) for writing; NULL with err set on failure. */
 csvw *outset_open(outset *o, const char *name, df_error *err);
+/* Finishes every file (written out, fsynced, closed, still in the staging folder: readable at
+ * outset_temp_path) without committing; the commit then goes on from there. */
+df_status outset_finish(outset *o, df_error *err);
 /* Finishes every file and commits the set (see commit.c); on failure the folder holds the
  * previous set and err names the file (or the folder) and how to fix it. */
 df_status outset_commit(outset *o, df_error *err);

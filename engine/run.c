@@ -6,6 +6,7 @@
  * run; an as-of date far from a history's dates is a warning (or with --on-as-of-gap fail, an
  * error). */
 #include <dirent.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "run.h"
 #include "sha256.h"
 #include "workbook.h"
+#include "deliver.h"
 
 df_status run_read_file(const char *path, const char *what, char **buf, size_t *len, df_error *err)
 {
@@ -64,6 +66,7 @@ df_status run_read_file(const char *path, const char *what, char **buf, size_t *
 typedef struct reject_log {
     csvw *w;
     char first[400];
+    const char *salt; /* hash_ids: the raw row is written as its salted hash */
 } reject_log;
 
 /* "line 2, column InvoiceDate: not a date ...: \"12/1/2010 8:26,...\"" (the raw text cut short,
@@ -85,6 +88,11 @@ static void write_reject(void *ctx, const char *file, uint64_t line, const char 
 {
     reject_log *g = ctx;
     csvw *w = g->w;
+    char hashed[24];
+    if (g->salt) { /* personal data: the row itself never leaves the run, only its hash */
+        sha256_id(g->salt, raw, raw_len, hashed);
+        raw = hashed, raw_len = strlen(hashed);
+    }
     if (!g->first[0]) note_first_reject(g, line, col_name, reason, raw, raw_len);
     char lb[32];
     int ln = snprintf(lb, sizeof lb, "%llu", (unsigned long long)line);
@@ -250,7 +258,7 @@ static df_status find_input(const df_config *cfg, table *t, df_error *err)
 df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err)
 {
     const df_config *cfg = r->cfg;
-    reject_log rej = {0};
+    reject_log rej = {.salt = r->salt};
     df_status st = o ? open_rejects(o, &rej.w, err) : DF_OK;
     if (st != DF_OK) return st;
     for (int i = 0; i < r->ntables && st == DF_OK; i++) {
@@ -260,7 +268,8 @@ df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key,
         rej.first[0] = 0;
         load_opts lo = {.as_of = cfg->as_of, .max_rejects = cfg->max_rejects, .rejects = &r->rejects,
                         .on_reject = rej.w ? write_reject : NULL, .reject_ctx = &rej, .prog = prog,
-                        .threads = cfg->threads, .only_key = only_key, .block_bytes = (size_t)cfg->parse_block_kb * 1024};
+                        .threads = cfg->threads, .only_key = only_key, .block_bytes = (size_t)cfg->parse_block_kb * 1024,
+                        .id_salt = r->salt};
         double t0 = now_seconds();
         if (strpbrk(t->file, "*?")) { /* an export in parts: events-*.csv.gz */
             char **paths = NULL;
@@ -305,10 +314,24 @@ df_config run_config(const df_config *cfg)
     return c;
 }
 
-static void unlink_temps(void *po) /* po: the run's outset *, NULL until it is made */
+/* What the watchdog's cleanup needs: the run's outset (NULL until it is made) and the run, whose
+ * status file says why it was stopped. */
+typedef struct run_ends {
+    outset *volatile o;
+    run_info *r;
+} run_ends;
+
+static void unlink_temps(void *ctx)
 {
-    outset *o = *(outset *volatile *)po;
-    if (o) outset_unlink_temps(o);
+    run_ends *e = ctx;
+    if (e->o) outset_unlink_temps(e->o);
+    df_error err = {0};
+    const char *where, *what;
+    err.status = watchdog_fired(&where, &what);
+    err.src_file = "engine/watchdog.c";
+    snprintf(err.where, sizeof err.where, "%s", where);
+    snprintf(err.message, sizeof err.message, "%s", what);
+    status_write(e->r, NULL, err.status, &err);
 }
 
 /* glibc raises its mmap threshold to the size of each large block freed (up to 32 MB), after
@@ -322,17 +345,125 @@ static void memory_setup(void)
 #endif
 }
 
+/* ---- running unattended (docs/operations.md) ---- */
+
+/* The rule file's operations { } fill what the command line left unset. A time zone declared
+ * there moves a default as-of date: *redeclare is then 1 (the declarations ran with the other). */
+static df_status apply_operations(df_config *c, run_info *r, int *redeclare, df_error *err)
+{
+    const run_ops *ops = &r->ops;
+    *redeclare = 0;
+    if (!c->strict && ops->strict == 1) c->strict = 1;
+    if (!c->hash_ids && ops->hash_ids == 1) c->hash_ids = 1;
+    if (!c->file_mode && ops->file_mode) c->file_mode = ops->file_mode;
+    if (!c->time_zone && ops->time_zone[0]) {
+        c->time_zone = ops->time_zone;
+        if (!c->as_of_given) {
+            int32_t today;
+            df_status st = df_today(c->time_zone, &today, err);
+            if (st != DF_OK) return st;
+            *redeclare = today != c->as_of;
+            c->as_of = today;
+        }
+    }
+    if (c->hash_ids && !(r->salt = getenv("DEFECTOR_ID_SALT")))
+        return DF_FAIL(err, DF_ERR_USAGE, "DEFECTOR_ID_SALT",
+                       "hashing ids (--hash-ids or operations { hash_ids = true }) needs a secret salt in the environment "
+                       "variable DEFECTOR_ID_SALT (keep it out of the rule file), e.g. in the systemd unit or crontab");
+    return DF_OK;
+}
+
+static void warn_add(run_info *r, const char *fmt, ...) DF_PRINTF(2, 3);
+static void warn_add(run_info *r, const char *fmt, ...)
+{
+    if (r->nwarn >= DF_MAX_RUN_WARNINGS) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->warn[r->nwarn++], sizeof r->warn[0], fmt, ap);
+    va_end(ap);
+}
+
+/* Every warning of the run, in the words of the report on stderr (summary.c). */
+static void collect_warnings(run_info *r)
+{
+    for (int i = 0; i < r->ntables; i++) {
+        const table *t = &r->tables[i];
+        const table_stats *s = &t->st;
+        char date[16];
+        df_format_date(r->cfg->as_of, date);
+        if (s->duplicates)
+            warn_add(r, "%s: %llu rows repeat a %s already seen (e.g. %s); the first row of each was kept", t->file,
+                     (unsigned long long)s->duplicates, t->key, s->dup_examples[0]);
+        if (s->orphans)
+            warn_add(r, "%s: %llu rows name a %s that is not in %s (e.g. %s); they were ignored", t->file,
+                     (unsigned long long)s->orphans, t->key, r->tables[0].file, s->orphan_examples[0]);
+        if (s->future)
+            warn_add(r, "%s: %llu rows are dated after the as-of date %s; they were ignored", t->file, (unsigned long long)s->future, date);
+    }
+    for (int i = 0; i < r->score.nwarnings; i++) warn_add(r, "%s", r->score.warnings[i]);
+    for (int i = 0; i < r->score.nrules; i++)
+        if (r->score.rule_errors[i])
+            warn_add(r, "rule %s failed for %llu %s and was skipped for them (see rule_errors.csv)", r->score.rule_code[i],
+                     (unsigned long long)r->score.rule_errors[i], r->tables[0].name);
+}
+
+/* With hash_ids, the keys the run shows as examples (duplicates, orphans) are their hashes. */
+static void hash_examples(run_info *r)
+{
+    for (int i = 0; r->salt && i < r->ntables; i++) {
+        table_stats *s = &r->tables[i].st;
+        for (uint64_t k = 0; k < DF_EXAMPLES && k < s->duplicates; k++)
+            sha256_id(r->salt, s->dup_examples[k], strlen(s->dup_examples[k]), s->dup_examples[k]);
+        for (uint64_t k = 0; k < DF_EXAMPLES && k < s->orphans; k++)
+            sha256_id(r->salt, s->orphan_examples[k], strlen(s->orphan_examples[k]), s->orphan_examples[k]);
+    }
+}
+
+/* --strict: any warning fails the night; each is said on stderr (the report that lists them
+ * comes only after a commit) and listed in status.json. */
+static df_status strict_check(const run_info *r, df_error *err)
+{
+    if (!r->cfg->strict || r->nwarn == 0) return DF_OK;
+    for (int i = 0; i < r->nwarn; i++) fprintf(stderr, "defector: warning: %s\n", r->warn[i]);
+    return DF_FAIL(err, DF_ERR_DATA, "", "strict mode (--strict or operations { strict = true }): %d warning%s (above, and in "
+                   "status.json) fail the run; fix what they say, or run without strict mode", r->nwarn, r->nwarn == 1 ? "" : "s");
+}
+
+/* The declarations, and operations { } applied to c; again when its time zone moved the as-of. */
+static df_status declare(lbridge **lb, df_config *c, run_info *r, watchdog *wd, const char *src, size_t len, df_error *err)
+{
+    int again = 0;
+    df_status st = DF_OK;
+    for (int pass = 0; pass < 2 && st == DF_OK && (pass == 0 || again); pass++) {
+        if (pass) {
+            for (int i = 0; i < r->ntables; i++) table_free(&r->tables[i]);
+            r->ntables = 0;
+            lb_free(*lb);
+            *lb = NULL;
+            st = lb_new(lb, err);
+            if (st == DF_OK) lb_budget(*lb, wd, 0);
+        }
+        if (st == DF_OK) st = lb_declare(*lb, c->rules_path, src, len, c->as_of, r->tables, &r->ntables, err);
+        if (st == DF_OK) st = lb_operations(*lb, &r->ops, err);
+        if (st == DF_OK && pass == 0) st = apply_operations(c, r, &again, err);
+    }
+    return st;
+}
+
 df_status df_run(const df_config *config, df_error *err)
 {
     double t0 = now_seconds();
+    status_start();
     memory_setup();
-    const df_config c = run_config(config), *cfg = &c;
+    df_config c = run_config(config), *cfg = &c;
     table tables[DF_MAX_TABLES];
-    run_info r = {.cfg = cfg, .tables = tables};
+    static run_info r; /* static: the watchdog's cleanup may read it from its thread at the end */
+    memset(&r, 0, sizeof r);
+    r.cfg = cfg, r.tables = tables, r.delivery_rc = -1;
     char *src = NULL;
     size_t len = 0;
     lbridge *lb = NULL;
-    outset *o = NULL;
+    run_ends ends = {.o = NULL, .r = &r};
     watchdog *wd = NULL;
     progress *prog = progress_new(cfg->progress);
     char warnings[DF_MAX_WARNINGS][512];
@@ -342,7 +473,11 @@ df_status df_run(const df_config *config, df_error *err)
     df_status st = cfg->data_dir && cfg->data_dir[0] && cfg->out_dir && cfg->out_dir[0]
                        ? DF_OK
                        : DF_FAIL(err, DF_ERR_USAGE, "", "the data folder and the output folder must be named");
-    if (st == DF_OK) st = outset_new(cfg->out_dir, &o, err);
+    outset *o = NULL;
+    int busy = 0;
+    if (st == DF_OK) st = outset_new_with(cfg->out_dir, cfg->file_mode, cfg->lock_wait, &busy, &o, err);
+    ends.o = o;
+    if (st == DF_OK) status_write(&r, NULL, STATUS_RUNNING, NULL); /* a run killed from here on stays "running" */
     if (st == DF_OK) st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
     if (st == DF_OK) {
         sha256_hex(src, len, r.rules_sha256);
@@ -350,10 +485,12 @@ df_status df_run(const df_config *config, df_error *err)
     }
     /* the budgets watch every piece of user code, the declarations too */
     if (st == DF_OK)
-        st = run_watch(&wd, cfg, NULL, "defector: rule error; the outputs were left as they were", unlink_temps, &o, err);
+        st = run_watch(&wd, cfg, NULL, "defector: rule error; the outputs were left as they were", unlink_temps, &ends, err);
     if (st == DF_OK) lb_budget(lb, wd, 0);
-    if (st == DF_OK) st = lb_declare(lb, cfg->rules_path, src, len, cfg->as_of, tables, &r.ntables, err);
+    if (st == DF_OK) st = declare(&lb, &c, &r, wd, src, len, err);
+    if (st == DF_OK && cfg->file_mode) outset_set_mode(o, cfg->file_mode); /* the rule file's, before any file */
     if (st == DF_OK) st = run_load(&r, o, prog, NULL, err);
+    if (st == DF_OK) hash_examples(&r);
     if (st == DF_OK) st = guard_as_of(&r, warnings, DF_MAX_WARNINGS, &nwarnings, err);
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     books *bks = books_new(cfg->as_of);
@@ -362,6 +499,7 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
     watchdog_stop(wd);
     if (st == DF_OK) add_warnings(&r.score, warnings, nwarnings);
+    if (st == DF_OK) collect_warnings(&r), r.nwarn_report = r.nwarn;
     if (st == DF_OK) {
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
@@ -371,9 +509,21 @@ df_status df_run(const df_config *config, df_error *err)
     }
     if (st == DF_OK) st = books_close(bks, &r, o, err);
     books_free(bks);
+    /* the guards against the previous night and strict mode, on the finished files (a total
+     * is read back from its file), before anything is committed */
+    if (st == DF_OK) st = outset_finish(o, err);
+    if (st == DF_OK && !config->no_guards) st = status_guards(&r, o, err);
+    if (st == DF_OK) st = strict_check(&r, err);
     if (st == DF_OK) st = outset_commit(o, err);
-    if (st == DF_OK) summary_report(&r, o, stderr); /* with --quiet, the warnings only */
-    if (st != DF_OK) outset_abort(o);
+    if (st == DF_OK) r.committed = 1, summary_report(&r, o, stderr); /* with --quiet, the warnings only */
+    for (int i = r.nwarn_report; st == DF_OK && i < r.nwarn; i++) fprintf(stderr, "defector: warning: %s\n", r.warn[i]); /* the guards' */
+    if (st == DF_OK && cfg->on_success) {
+        char as_of[16];
+        df_format_date(cfg->as_of, as_of);
+        st = deliver_run(cfg->on_success, cfg->out_dir, as_of, cfg->rules_path, &r.delivery_rc, err);
+    }
+    if (!busy) status_write(&r, o, st, err); /* (refused by the lock: the status is the running night's) */
+    if (st != DF_OK && !r.committed) outset_abort(o);
     else outset_free(o);
     progress_free(prog);
     lb_free(lb);

@@ -8,6 +8,26 @@
 #include "progress.h"
 #include "table.h"
 
+/* The rule file's operations { } (operations.lua), read once the declarations ran. */
+#define DF_MAX_GUARDS 32
+typedef struct ops_guard {
+    char figure[256];         /* "customers", "rows:TABLE", "list:FILE" */
+    double max_drop, max_rise; /* percentages; < 0: not checked */
+} ops_guard;
+typedef struct run_ops {
+    int strict, hash_ids;     /* -1: not given */
+    int file_mode;            /* 0: not given */
+    char time_zone[128];      /* "": not given */
+    int nguards;
+    ops_guard guards[DF_MAX_GUARDS];
+    int same_input;           /* 0 ignore, 1 warn, 2 fail */
+} run_ops;
+
+/* Every warning of a run (loader counts, the rule file's, the guards'): stderr, status.json,
+ * and with --strict the reason the run fails. */
+#define DF_MAX_RUN_WARNINGS 64
+#define STATUS_RUNNING ((df_status)-1)
+
 typedef struct run_info {
     const df_config *cfg;
     char rules_sha256[65];
@@ -17,6 +37,16 @@ typedef struct run_info {
     score_stats score;
     double t_load[DF_MAX_TABLES], t_group, t_total;
     uint64_t peak_rss;
+    /* running unattended (status.c) */
+    run_ops ops;
+    const char *salt;         /* DEFECTOR_ID_SALT, with hash_ids */
+    int nwarn, nwarn_report;  /* nwarn_report: the first ones, those the report on stderr says */
+    char warn[DF_MAX_RUN_WARNINGS][512];
+    int committed;            /* the outputs were committed */
+    int delivery_rc;          /* --on-success: its exit status (-1: not run) */
+    int ntotals;              /* the totals the guards name (total:FILE:COLUMN), once read back */
+    char total_name[DF_MAX_GUARDS][256];
+    double total[DF_MAX_GUARDS];
 } run_info;
 
 /* ---- run.c's stages, shared with authoring.c (explain and test load and score as run does) ---- */
@@ -39,6 +69,25 @@ df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key,
  * the command needs said and undone when it stops the process. */
 df_status run_watch(watchdog **wd, const df_config *cfg, const table *entity, const char *last_line,
                     void (*cleanup)(void *), void *ctx, df_error *err);
+
+/* ---- status.c: the night's status file, the last-success marker, the guards against the
+ * previous night (docs/operations.md) ---- */
+
+/* The run's start (for status.json). */
+void status_start(void);
+/* The figures of r so far ("customers", "rows:TABLE", "list:FILE"), by calling fn for each. */
+void status_figures(const run_info *r, const outset *o, void (*fn)(void *ctx, const char *name, double v), void *ctx);
+/* The guards of r->ops against the last success in the status folder; a trip fails (data),
+ * a same input warns (into r->warn) or fails. After outset_finish: the totals they name are
+ * read back from the finished files. */
+df_status status_guards(run_info *r, const outset *o, df_error *err);
+/* Writes status.json (and after a commit last_success.json) into the status folder, atomically;
+ * st and err: how the run ended, or STATUS_RUNNING (at the start, once the lock is held). A failure to write is said on stderr (the run's exit code
+ * stays). */
+void status_write(const run_info *r, const outset *o, df_status st, const df_error *err);
+
+/* The rule file's operations { } once lb_declare ran (luastate.c). */
+df_status lb_operations(lbridge *b, run_ops *ops, df_error *err);
 
 /* Writes run_summary.json into o (committed with the other outputs). */
 df_status summary_write(outset *o, const run_info *r, df_error *err);

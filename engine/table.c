@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sha256.h"
 #include "table.h"
 
 void table_free(table *t)
@@ -63,6 +64,12 @@ void table_add_stats(table_stats *d, const table_stats *s)
     d->rows_loaded += s->rows_loaded, d->rejected += s->rejected, d->duplicates += s->duplicates;
     d->orphans += s->orphans, d->future += s->future, d->blank_lines += s->blank_lines;
     d->empty_rows += s->empty_rows;
+    if (s->sha256[0] && !d->sha256[0]) memcpy(d->sha256, s->sha256, sizeof d->sha256);
+    else if (s->sha256[0]) { /* parts: chained in the order they are added (name order) */
+        char two[130];
+        memcpy(two, d->sha256, 64), memcpy(two + 64, s->sha256, 65);
+        sha256_hex(two, 128, d->sha256);
+    }
     if (s->header_columns)
         d->header_columns = s->header_columns, d->ignored_columns = s->ignored_columns, d->empty_header_cells = s->empty_header_cells;
 }

@@ -28,6 +28,7 @@ typedef struct table_stats {
     uint64_t empty_rows;   /* rows of empty fields only (Excel's ",,,,") skipped */
     uint64_t empty_header_cells; /* empty cells at the end of the header (Excel), ignored */
     uint64_t header_columns, ignored_columns;
+    char sha256[65]; /* the file's SHA-256; of an export in parts: of the parts' hashes in name order */
     char dup_examples[DF_EXAMPLES][64];
     char orphan_examples[DF_EXAMPLES][64];
 } table_stats;

@@ -32,6 +32,16 @@ static void where_of(const watchdog *wd, const df_watch *w, char *out, size_t ca
     if (what && n >= 0 && (size_t)n < cap) snprintf(out + n, cap - (size_t)n, ": %s", what);
 }
 
+/* What fire() said, for the cleanup (the status file of the run it ends). */
+static char fired_where[512], fired_what[1024];
+static df_status fired_status;
+
+df_status watchdog_fired(const char **where, const char **what)
+{
+    *where = fired_where, *what = fired_what;
+    return fired_status;
+}
+
 /* Says why watch k's user code was stopped ("file:line: what: stopped while scoring key ID: why"),
  * runs the cleanup and ends the process with status: once, whichever thread comes first. */
 static _Noreturn void fire(watchdog *wd, int k, df_status status, const char *why)
@@ -51,7 +61,10 @@ static _Noreturn void fire(watchdog *wd, int k, df_status status, const char *wh
     }
     if (row >= 0) snprintf(scoring, sizeof scoring, " while scoring %s %s", t ? t->key : "entity", id);
     where_of(wd, w, where, sizeof where);
-    fprintf(stderr, "defector: error: %s: %s%s: %s\n", where, status == DF_ERR_RULES ? "stopped" : "out of memory", scoring, why);
+    fired_status = status;
+    snprintf(fired_where, sizeof fired_where, "%s", where);
+    snprintf(fired_what, sizeof fired_what, "%s%s: %s", status == DF_ERR_RULES ? "stopped" : "out of memory", scoring, why);
+    fprintf(stderr, "defector: error: %s: %s\n", where, fired_what);
     if (wd->o.last_line && status == DF_ERR_RULES) fprintf(stderr, "%s\n", wd->o.last_line);
     fflush(stderr);
     if (wd->o.cleanup) wd->o.cleanup(wd->o.cleanup_ctx);

@@ -49,4 +49,7 @@ _Noreturn void watchdog_fire(watchdog *wd, int k, df_status status, const char *
 /* Stops the thread and frees; NULL is a no-op. */
 void watchdog_stop(watchdog *wd);
 
+/* In the cleanup: the status the process ends with, where and what its message says. */
+df_status watchdog_fired(const char **where, const char **what);
+
 #endif

@@ -31,7 +31,8 @@ typedef enum df_status {
     DF_ERR_RULES = 5,    /* rule file: syntax, declaration or runtime error */
     DF_ERR_OUTPUT = 6,   /* cannot write the outputs */
     DF_ERR_NOMEM = 7,    /* out of memory */
-    DF_ERR_TESTS = 8     /* defector test: some rule test cases failed */
+    DF_ERR_TESTS = 8,    /* defector test: some rule test cases failed */
+    DF_ERR_DELIVERY = 9  /* run --on-success: the outputs were committed, the command failed */
 } df_status;
 
 typedef struct df_error {
@@ -61,6 +62,17 @@ typedef struct df_config {
     int as_of_gap_fails;    /* 1: that warning fails the run instead (data) */
     int progress;           /* 1: progress line on stderr */
     int quiet;              /* 1: of the report on stderr, the warnings only */
+    /* Running unattended (docs/operations.md); the rule file's operations { } fills what the
+     * command line leaves unset: */
+    const char *status_dir; /* where status.json and last_success.json go (NULL: out_dir) */
+    int strict;             /* 1: any warning fails the run (data) */
+    double lock_wait;       /* seconds to wait for the output folder's lock (0: refuse at once) */
+    const char *on_success; /* shell command run after a successful commit (NULL: none) */
+    int file_mode;          /* mode of the files written (0: the rule file's, else 0640) */
+    int hash_ids;           /* 1: ids and raw rows hashed in rejects.csv, messages and examples */
+    const char *time_zone;  /* --tz (NULL: the rule file's, else TZ, else UTC) */
+    int as_of_given;        /* 0: as_of is today in the time zone (df_today), and the rule file may move it */
+    int no_guards;          /* 1: the guards against the previous night are not checked (once, after a real change) */
 } df_config;
 
 /* Runs the job. On failure fills *err (when err != NULL) and leaves out_dir untouched. */
@@ -81,10 +93,20 @@ df_status df_test(const df_config *cfg, const char *tests_path, FILE *out, int *
  * finding as "file:line: severity: what — how to fix"; *errors counts the errors. */
 df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err);
 
+/* erase: the customer whose key is key out of every committed night of the run history in
+ * history (docs/operations.md): their snapshot rows dropped, their key in the nights' run
+ * summaries replaced; one line on out says how many rows in how many nights. */
+df_status df_erase(const char *history, const char *key, FILE *out, df_error *err);
+
 /* "YYYY-MM-DD" -> days since 1970-01-01; returns 0 on success, -1 when not a valid date. */
 int df_parse_date(const char *s, size_t n, int32_t *days);
 /* days since 1970-01-01 -> "YYYY-MM-DD" (buf of at least 11 bytes). */
 void df_format_date(int32_t days, char *buf);
+
+/* Today's date in time zone tz ("Area/City"; NULL or "": TZ from the environment, else UTC) as
+ * days since 1970-01-01. "Now" is the clock, or DEFECTOR_NOW=YYYY-MM-DDTHH:MM:SSZ (for tests
+ * only). A zone that is not in the system's time zone database is an error (usage). */
+df_status df_today(const char *tz, int32_t *days, df_error *err);
 
 /* Human-readable name of a status. */
 const char *df_status_name(df_status s);

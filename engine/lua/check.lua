@@ -278,6 +278,9 @@ function M.run(source, chunkname, as_of, as_of_text, headers, values)
     local ok, e = pcall(analyse.finish, job)
     if not ok then job.findings[#job.findings + 1] = E.from_lua(job, e) end
     check_bands_stages(job)
+    -- operations { guards }: the tables and outputs they name (as a run checks them)
+    local ok_ops, e_ops = pcall(require("defector.operations").settings, job)
+    if not ok_ops then job.findings[#job.findings + 1] = E.from_lua(job, e_ops) end
     if headers then check_headers(job, headers) end
     if values then check_values(job, values) end
   end

@@ -225,6 +225,11 @@ function M.emit(g, job, L, l)
     g.add("    A.row_begin(A.ctx, %d)", L.f)
     for _, col in ipairs(o.columns) do
       if col.field == "rank" then g.add("    A.row_split(A.ctx, %d)", L.f)
+      elseif o.mask and o.mask[col.name] then -- masked: *** for a value, empty stays empty
+        g.add("    _df_s = nil")
+        if type(col.field) == "function" then compile.call(g, col.field, "_df_s")
+        else g.add("    _df_s = %s", g.value(col.field)) end
+        g.add("    if _df_s == nil or _df_s == '' then A.empty(A.ctx, %d) else A.text(A.ctx, %d, '***', 3) end", L.f, L.f)
       elseif type(col.field) == "function" then
         g.add("    _df_s = nil")
         compile.call(g, col.field, "_df_s")

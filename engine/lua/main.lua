@@ -2,6 +2,7 @@
 --   declare(source, file, as_of, as_of_text) -> plan   the tables and columns to load
 --   run(data, api, opts) -> stats | part | nil          score (opts: lo, hi, part, defer,
 --                                                       skip_rule_errors, explain, json, result)
+--   operations() -> settings                           operations { ... } (docs/operations.md)
 --   finish(parts) -> stats                              after a deferred run: merge, write
 --   load_cases / case_files / case_check                defector test
 --   check(source, file, as_of, as_of_text, headers, values) -> text, errors, warnings
@@ -84,6 +85,9 @@ function M.run(data, api_ptr, opts)
   end
   return run.finish(job, S, {}, t0)
 end
+
+-- operations { ... } of the declared rule file (operations.lua), for the C side.
+function M.operations() return require("defector.operations").settings(state.job) end
 
 function M.finish(ps)
   local f = state.pending

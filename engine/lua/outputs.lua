@@ -19,13 +19,13 @@ end
 -- Options for spreadsheets (see sheets.lua): the CSV's byte order mark, separator, decimal
 -- comma and formula guard; fixed decimals per column; for a list, split_by and unassigned.
 local KNOWN = { file = true, where = true, order = true, columns = true, group_by = true, decimals = true, bom = true,
-  separator = true, decimal_comma = true, formula_guard = true, split_by = true, unassigned = true }
+  separator = true, decimal_comma = true, formula_guard = true, split_by = true, unassigned = true, mask = true }
 
 local function sheet_options(job, spec, o, what)
   for k in pairs(spec) do
-    check(job, KNOWN[k] and (k ~= "group_by" or o.kind == "metrics") and ((k ~= "split_by" and k ~= "unassigned") or o.kind == "list"),
+    check(job, KNOWN[k] and (k ~= "group_by" or o.kind == "metrics") and ((k ~= "split_by" and k ~= "unassigned" and k ~= "mask") or o.kind == "list"),
       what .. ": unknown option '" .. tostring(k) .. "'", 3,
-      "the options are file, where, order, columns" .. (o.kind == "metrics" and ", group_by" or ", split_by, unassigned") ..
+      "the options are file, where, order, columns" .. (o.kind == "metrics" and ", group_by" or ", split_by, unassigned, mask") ..
       ", decimals, bom, separator, decimal_comma, formula_guard (docs/rules.md, Outputs for spreadsheets)")
   end
   o.xlsx = spec.file:match("%.xlsx$") ~= nil
@@ -82,10 +82,22 @@ local function api_output(job, spec)
     end
   end
   local order = parse_order(job, spec.order, what)
+  -- personal data (docs/operations.md): mask = { "name" } writes *** for every value of those
+  -- columns that is not empty (a column left out of columns is not written at all)
+  check(job, spec.mask == nil or type(spec.mask) == "table", what .. ": mask must list column names, like { \"name\" }", 2)
+  local mask = {}
+  for _, m in ipairs(spec.mask or {}) do
+    local found = false
+    for _, c in ipairs(cols) do found = found or c.name == m end
+    check(job, found, what .. ": mask names '" .. tostring(m) .. "', which is not one of its columns", 2,
+      "name a column of this output (its header), or leave the column out of columns to drop it")
+    check(job, m ~= "rank", what .. ": rank cannot be masked", 2)
+    mask[m] = true
+  end
   for _, k in ipairs(order) do
     check(job, k.field ~= "rank", what .. ": cannot order by rank (rank is the position in the order)", 2)
   end
-  local o = { kind = "list", file = spec.file, where = spec.where, columns = cols, order = order, line = E.line(job, 2) }
+  local o = { kind = "list", file = spec.file, where = spec.where, columns = cols, order = order, mask = mask, line = E.line(job, 2) }
   sheet_options(job, spec, o, what)
   job.outputs[#job.outputs + 1] = o
 end

@@ -92,6 +92,7 @@ function value(name, fn) end
 ---@field formula_guard? boolean CSV: the ' before text starting with = + - @ (default true)
 ---@field split_by? string one list per value of this field (a file, or a sheet in a .xlsx)
 ---@field unassigned? string the name of the list of rows without a value (default "unassigned")
+---@field mask? string[] headers of columns whose values are written *** (personal data)
 
 ---A list output (a .csv file, or a workbook when file ends in .xlsx): one row per customer that passes `where`.
 ---@param spec OutputSpec
@@ -235,3 +236,19 @@ function month(d) end
 ---@param d integer?
 ---@return integer?
 function year(d) end
+
+---@class GuardSpec
+---@field max_drop? number percent the figure may fall from the previous night
+---@field max_rise? number percent it may rise
+---@field max_change? number both
+
+---@class OperationsSpec
+---@field time_zone? string "Europe/Paris": the default as-of date is today there
+---@field strict? boolean any warning fails the run
+---@field file_mode? string "0640" (default), "0600": the mode of the files written
+---@field hash_ids? boolean rejected rows and example keys as salted hashes (DEFECTOR_ID_SALT)
+---@field guards? table<string, GuardSpec|string> customers, ["rows:TABLE"], ["list:FILE"]; same_input = "warn"|"fail"|"ignore"
+
+---Settings for running unattended (docs/operations.md); the command line's options win.
+---@param spec OperationsSpec
+function operations(spec) end

@@ -128,7 +128,7 @@ flock "$OUT" "$DEFECTOR" run "$RULES" --data "$T/data" --out "$OUT" --as-of "$NE
   >"$T/locked.stdout" 2>"$T/locked.stderr"
 RC=$?; ERR=$(cat "$T/locked.stderr")
 assert_rc locked 6
-assert_err locked "$OUT: another defector run is writing its outputs to this folder; wait for it to end, or give this run another --out"
+assert_err locked "$OUT: another defector run is writing its outputs to this folder; wait for it to end (or give --wait-lock SECONDS), or give this run another --out"
 assert_unchanged locked "$OUT" "$T/snap.lock"
 
 # --- a file system without hard links: the commit keeps copies of the old files instead ---------
