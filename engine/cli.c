@@ -70,6 +70,13 @@ static const option_doc OPTIONS[] = {
      "row of a history (1 to 36500; default 31); also warned: an as-of\n"
      "date before most of a history's rows"},
     {"--on-as-of-gap", NULL, "warn|fail", RUN, "warn about such an as-of date (default), or fail the run"},
+    {"--history", NULL, "DIR", RUN,
+     "keep the night in DIR/YYYY-MM-DD (a snapshot per customer, the\n"
+     "metrics tables, run_summary.json, the rule file): what the changes\n"
+     "tables compare; a night run again is replaced"},
+    {"--history-keep", NULL, "DAYS", RUN,
+     "remove the nights of --history dated more than DAYS days before the\n"
+     "as-of date (0 to 36500; default 400; 0: keep every night)"},
     {"--threads", NULL, "N", RUN | EXPLAIN,
      "worker threads (0 to 64; default 0: all cores): a history's text is\n"
      "cut into blocks of whole records parsed in parallel; parts of an\n"
@@ -199,6 +206,10 @@ static int set_option(cli *c, const char *opt, const char *v)
         if (!(rc = whole_value(opt, v, 1, 1048576, "a size in KB", &n))) g->parse_block_kb = (long)n;
     } else if (!strcmp(opt, "--threads")) {
         if (!(rc = whole_value(opt, v, 0, POOL_MAX_THREADS, "a thread count (0: all cores)", &n))) g->threads = (int)n;
+    } else if (!strcmp(opt, "--history")) {
+        return text_value(opt, v, "the folder of the run history", &g->history_dir);
+    } else if (!strcmp(opt, "--history-keep")) {
+        if (!(rc = whole_value(opt, v, 0, 36500, "a number of days (0: keep every night)", &n))) g->history_keep = n ? (int)n : -1;
     } else if (!strcmp(opt, "--max-as-of-gap")) {
         if (!(rc = whole_value(opt, v, 1, 36500, "a number of days", &n))) g->max_as_of_gap = (int)n;
     } else if (!strcmp(opt, "--rule-time-limit")) {

@@ -43,6 +43,9 @@ typedef struct csvw {
      * workbook sheet or an output split in several lists; the header row is [hdr_start, hdr_end) */
     int typed;
     uint64_t hdr_start, hdr_end;
+    /* gzip (csvw_gzip): the file's bytes go through this deflate stream (NULL: written as they are) */
+    struct z_stream_s *gz;
+    int finished; /* finished early (outset_finish_file): the commit does not finish it again */
 } csvw;
 
 typedef struct outset outset;
@@ -61,6 +64,11 @@ void outset_free(outset *o);
  * ends the process (another thread may still be writing its files). */
 void outset_unlink_temps(const outset *o);
 int outset_count(const outset *o);
+/* Finishes file name of o now (written, fsynced, closed; the commit keeps it as it is), so that
+ * its bytes can be read from outset_temp_path() before the commit. */
+df_status outset_finish_file(outset *o, const char *name, df_error *err);
+/* The folder o writes into. */
+const char *outset_dir(const outset *o);
 /* The path of name's file in the staging folder (malloc'd): for a writer that writes by path
  * (a workbook, see workbook.c) into the file outset_open made. */
 char *outset_temp_path(const outset *o, const char *name);
@@ -77,6 +85,8 @@ csvw *csvw_new_file(int fd, const char *name, const char *final);
 /* Writes what is buffered, fsyncs and closes; -1 with errno (and w->err) when any write of the
  * file failed. The file is closed either way. */
 int csvw_finish(csvw *w);
+/* From now on the file is written gzip-compressed (before anything is written); -1 on out of memory. */
+int csvw_gzip(csvw *w);
 /* Closes without writing what is left (a failed run); frees. NULL is a no-op. */
 void csvw_free(csvw *w);
 

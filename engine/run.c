@@ -17,6 +17,7 @@
 #include "confine.h"
 #include "csvload.h"
 #include "group.h"
+#include "history.h"
 #include "luascore.h"
 #include "parts.h"
 #include "pool.h"
@@ -343,6 +344,8 @@ df_status df_run(const df_config *config, df_error *err)
                        ? DF_OK
                        : DF_FAIL(err, DF_ERR_USAGE, "", "the data folder and the output folder must be named");
     if (st == DF_OK) st = outset_new(cfg->out_dir, &o, err);
+    outset *night = NULL; /* --history: the night folder, committed before --out */
+    if (st == DF_OK && cfg->history_dir) st = history_open(cfg, &night, err);
     if (st == DF_OK) st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
     if (st == DF_OK) {
         sha256_hex(src, len, r.rules_sha256);
@@ -358,9 +361,12 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     books *bks = books_new(cfg->as_of);
     if (st == DF_OK && !bks) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks};
+    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks, night};
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
     watchdog_stop(wd);
+    char note[512] = "";
+    if (st == DF_OK) st = changes_write(o, night, cfg, &r.score.hist, note, sizeof note, err);
+    if (st == DF_OK && note[0] && nwarnings < DF_MAX_WARNINGS) memcpy(warnings[nwarnings++], note, sizeof note);
     if (st == DF_OK) add_warnings(&r.score, warnings, nwarnings);
     if (st == DF_OK) {
         struct rusage ru;
@@ -371,10 +377,15 @@ df_status df_run(const df_config *config, df_error *err)
     }
     if (st == DF_OK) st = books_close(bks, &r, o, err);
     books_free(bks);
+    if (st == DF_OK && night) st = history_fill(night, o, &r.score.hist, src, len, err);
+    if (st == DF_OK && night) st = outset_commit(night, err);
     if (st == DF_OK) st = outset_commit(o, err);
+    if (st == DF_OK && night) history_prune(cfg);
     if (st == DF_OK) summary_report(&r, o, stderr); /* with --quiet, the warnings only */
     if (st != DF_OK) outset_abort(o);
     else outset_free(o);
+    if (st != DF_OK) outset_abort(night);
+    else outset_free(night);
     progress_free(prog);
     lb_free(lb);
     for (int i = 0; i < r.ntables; i++) table_free(&tables[i]);

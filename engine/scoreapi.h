@@ -107,6 +107,9 @@ typedef struct df_api {
     int (*book)(void *ctx, const char *name);
     int (*sheet)(void *ctx, int book, int src, const char *name, const uint32_t *order, size_t n, int band_col,
                  const char *bands, const char *places);
+    /* a file of the night's history folder (--history; gzip when its name ends in .gz): like
+     * open, -1 when the run keeps no history */
+    int (*open_history)(void *ctx, const char *name);
 } df_api;
 /* ffi:end */
 

@@ -17,6 +17,8 @@
 #error "DF_VERSION is set by CMakeLists.txt from project(VERSION): build with CMake"
 #endif
 
+#define DF_DEFAULT_HISTORY_KEEP 400
+
 /* The defaults of the plausibility guards (df_config.max_reject_share, .max_as_of_gap). */
 #define DF_DEFAULT_REJECT_SHARE 0.01
 #define DF_DEFAULT_AS_OF_GAP 31
@@ -61,6 +63,9 @@ typedef struct df_config {
     int as_of_gap_fails;    /* 1: that warning fails the run instead (data) */
     int progress;           /* 1: progress line on stderr */
     int quiet;              /* 1: of the report on stderr, the warnings only */
+    const char *history_dir; /* --history: the run history's folder (docs/history.md); NULL none */
+    int history_keep;       /* --history-keep: days of nights kept (0: the default
+                               DF_DEFAULT_HISTORY_KEEP; -1: all) */
 } df_config;
 
 /* Runs the job. On failure fills *err (when err != NULL) and leaves out_dir untouched. */

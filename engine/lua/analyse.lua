@@ -21,6 +21,7 @@ function M.finish(job)
   end
   for _, name in ipairs(J.BUILTIN) do job.fields[name] = job.fields[name] or "builtin" end
   outputs.check_fields(job)
+  require("defector.history").check(job)
   lookups.check_overrides(job)
   purity.check(job)
   depend.order(job)

@@ -1,0 +1,28 @@
+/* history.h: the run history (--history DIR, docs/history.md): a night folder per as-of date,
+ * written like --out (commit.c) and committed before it; the previous night; retention; and the
+ * changes since the previous night (changes.c). */
+#ifndef DF_HISTORY_H
+#define DF_HISTORY_H
+
+#include "luascore.h"
+#include "output.h"
+#include "run.h"
+
+/* Opens the night folder HISTORY/YYYY-MM-DD of cfg's as-of date (its lock taken). */
+df_status history_open(const df_config *cfg, outset **night, df_error *err);
+/* Fills the night beside the snapshot: the metrics tables and run_summary.json of the run's
+ * output set o (finished early for that), and the rule file's text. */
+df_status history_fill(outset *night, outset *o, const history_info *h, const char *src, size_t len, df_error *err);
+/* After a committed run: removes night folders dated more than cfg->history_keep days before
+ * the as-of date (a warning on stderr for one that cannot be removed). */
+void history_prune(const df_config *cfg);
+/* The newest committed night of dir dated before as_of: its folder (malloc'd), NULL when none. */
+char *history_previous(const char *dir, int32_t as_of);
+
+/* The changes tables (changes {} of the rule file) into o: this night's snapshot (the file of
+ * night, finished here) against the previous night's. With no previous night (or no --history)
+ * the tables are empty and *note says why (a warning for the summary). */
+df_status changes_write(outset *o, outset *night, const df_config *cfg, const history_info *h, char *note,
+                        size_t cap, df_error *err);
+
+#endif

@@ -1,0 +1,129 @@
+-- history.lua: what a rule file says about the run history (docs/history.md): snapshot { ... }
+-- (what the night's customers.csv.gz keeps beside key, score, band, stage, on_list and
+-- reason_codes; which field means defected; which list is the risk list) and changes { ... }
+-- (the changes-since-the-previous-night tables, computed in C by changes.c). With --history the
+-- snapshot is one more list output, written into the night folder (open_history) in entity
+-- order; info() tells C what it needs (the metrics tables, bands, stages, the declarations).
+local E = require("defector.errors")
+local fmt = string.format
+
+local M = {}
+
+local function check(job, cond, msg, level, fix) return E.check(job, cond, msg, (level or 2) + 1, fix) end
+
+local function plain_file(job, file, what)
+  check(job, type(file) == "string" and file:match("^[%w_%-%.]+$") and not file:match("^%.") and file:match("%.csv$"),
+    what .. " must be a plain file name ending in .csv, like \"changes.csv\"", 3)
+  check(job, not job.out_files[file], "two outputs write '" .. file .. "'", 3)
+  job.out_files[file] = true
+end
+
+local SNAP = { keep = true, defected = true, list = true, revenue = true }
+
+local function api_snapshot(job, spec)
+  check(job, type(spec) == "table", "snapshot { keep = { ... }, defected = \"...\", list = \"...\" } expects a table", 2)
+  check(job, job.snapshot == nil, "snapshot is declared twice", 2)
+  for k in pairs(spec) do
+    check(job, SNAP[k], "snapshot: unknown option '" .. tostring(k) .. "'", 2, "the options are keep, defected, list, revenue (docs/history.md)")
+  end
+  check(job, spec.keep == nil or type(spec.keep) == "table", "snapshot: keep must list field names, like { \"revenue_at_risk\" }", 2)
+  for i, f in ipairs(spec.keep or {}) do
+    check(job, type(f) == "string", fmt("snapshot: keep entry %d must be a field name", i), 2)
+  end
+  for _, k in ipairs({ "defected", "list", "revenue" }) do
+    check(job, spec[k] == nil or type(spec[k]) == "string", "snapshot: " .. k .. " must be a name (text)", 2)
+  end
+  job.snapshot = { keep = spec.keep or {}, defected = spec.defected, list = spec.list, revenue = spec.revenue, line = E.line(job, 2) }
+end
+
+local CHG = { file = true, flows = true, min_score_change = true }
+
+local function api_changes(job, spec)
+  check(job, type(spec) == "table", "changes { file = \"changes.csv\", flows = \"flows.csv\" } expects a table", 2)
+  check(job, job.changes == nil, "changes is declared twice", 2)
+  for k in pairs(spec) do
+    check(job, CHG[k], "changes: unknown option '" .. tostring(k) .. "'", 2, "the options are file, flows, min_score_change (docs/history.md)")
+  end
+  plain_file(job, spec.file, "changes: 'file'")
+  if spec.flows ~= nil then plain_file(job, spec.flows, "changes: 'flows'") end
+  local m = spec.min_score_change
+  check(job, m == nil or (type(m) == "number" and m > 0), "changes: min_score_change must be a number above 0 (points of score)", 2)
+  job.changes = { file = spec.file, flows = spec.flows, min_score_change = m, line = E.line(job, 2) }
+end
+
+function M.api(job)
+  return {
+    snapshot = function(spec) return api_snapshot(job, spec) end,
+    changes = function(spec) return api_changes(job, spec) end,
+  }
+end
+
+-- After the rule file ran: the fields snapshot {} names exist, its list is a list output.
+function M.check(job)
+  local s = job.snapshot
+  if not s then return end
+  local at = E.at(job, s.line)
+  for _, f in ipairs(s.keep) do
+    if not job.fields[f] then E.record(job, at, fmt("snapshot: keep names '%s', which is not a column, feature or value of the rule file", f), "name a declared field") end
+  end
+  for _, k in ipairs({ "defected", "revenue" }) do
+    if s[k] and not job.fields[s[k]] then E.record(job, at, fmt("snapshot: %s names '%s', which is not a column, feature or value of the rule file", k, s[k]), "name a declared field") end
+  end
+  if s.list then
+    local found = false
+    for _, o in ipairs(job.outputs) do if o.kind == "list" and o.file == s.list then found = true end end
+    if not found then E.record(job, at, fmt("snapshot: list names '%s', which is not an output { } of the rule file", s.list), "name the file of the risk list's output { ... }") end
+  end
+end
+
+-- The risk list: the output snapshot { list } names, else the first list output (nil: none).
+local function risk_list(job)
+  local want = job.snapshot and job.snapshot.list
+  for _, o in ipairs(job.outputs) do
+    if o.kind == "list" and not o.history and (want == nil or o.file == want) then return o end
+  end
+  return nil
+end
+
+-- The snapshot's columns: key, score, band, stage, on_list, reason_codes, the kept fields
+-- (the defected and revenue fields too, when not kept already), each once.
+local function columns(job)
+  local cols, seen = {}, {}
+  local function add(name, c) if not seen[name] then seen[name] = true; cols[#cols + 1] = c or { name = name, field = name } end end
+  add(job.entity.key)
+  for _, f in ipairs({ "score", "band", "stage" }) do add(f) end
+  local L = risk_list(job)
+  add("on_list", { name = "on_list", on_list = L and L.where or true })
+  add("reason_codes")
+  local s = job.snapshot or { keep = {} }
+  for _, f in ipairs(s.keep) do add(f) end
+  if s.defected then add(s.defected) end
+  if s.revenue then add(s.revenue) end
+  return cols
+end
+
+-- With --history: the snapshot as one more list output (no order: entity order).
+function M.add_snapshot(job)
+  for _, o in ipairs(job.outputs) do if o.history then return end end
+  job.outputs[#job.outputs + 1] = { kind = "list", history = true, file = "customers.csv.gz", columns = columns(job),
+    order = {}, sep = ",", bom = false, decimal_comma = false, guard = false, decimals = {}, line = 0 }
+end
+
+local function names(list)
+  local r = {}
+  for i, b in ipairs(list or {}) do r[i] = b[1] end
+  return r
+end
+
+-- What C needs after the run (luascore.c read_history).
+function M.info(job)
+  local mets = {}
+  for _, o in ipairs(job.outputs) do
+    if o.kind == "metrics" and not o.typed and not o.xlsx then mets[#mets + 1] = o.file end
+  end
+  local c, s = job.changes or {}, job.snapshot or {}
+  return { key = job.entity.key, metrics = mets, bands = names(job.bands), stages = names(job.stages),
+           defected = s.defected, changes = c.file, flows = c.flows, min_score_change = c.min_score_change }
+end
+
+return M

@@ -1,0 +1,118 @@
+#!/bin/bash
+# history.sh: the run history (--history, docs/history.md). Two nights of a small hand-made job
+# (tests/rules/history.lua) into one history folder: the night folder's files and snapshot, the
+# changes and flows tables row by row, the note and empty tables without a previous night, a
+# night run again replaced, a failed run leaving the history as it was, retention; then two
+# nights of generated data checked against a re-computation in Python (history_check.py), and
+# the same snapshot bytes for any --threads.
+source "$TESTS_DIR/fixtures/lib.sh"
+RULES_FILE="$REPO_DIR/tests/rules/history.lua"
+H="$T/hist"
+
+night() { # night LABEL DATA AS_OF [args]: one run into $T/out-LABEL with --history $H
+  local label=$1 data=$2 as_of=$3; shift 3
+  run_cli "$label" run "$RULES_FILE" --data "$data" --out "$T/out-$label" --as-of "$as_of" --history "$H" --no-progress "$@"
+}
+
+mkdir -p "$T/d1" "$T/d2"
+printf 'id,fee\nA,10\nB,20.5\nC,30\nD,40\nE,50\n' > "$T/d1/customers.csv"
+printf 'id,date,type\nB,2026-01-05,complaint\nC,2026-01-02,complaint\nC,2026-01-08,complaint\nD,2026-01-09,complaint\n' > "$T/d1/events.csv"
+printf 'id,fee\nA,10\nB,20.5\nC,30\nD,40\nF,60\n' > "$T/d2/customers.csv"
+cp "$T/d1/events.csv" "$T/d2/events.csv"
+printf 'A,2026-01-15,complaint\nB,2026-01-18,complaint\nD,2026-01-19,cancel\nF,2026-01-19,complaint\n' >> "$T/d2/events.csv"
+
+# ---- night 1: no previous night: a note and empty tables ----
+night n1 "$T/d1" 2026-01-10
+assert_rc n1 0
+assert_err n1 "no previous night in $H before 2026-01-10: the changes tables are empty"
+check n1 "changes.csv is its header alone" [ "$(cat "$T/out-n1/changes.csv")" = "id,change,from,to,score_before,score_after,score_change" ]
+check n1 "flows.csv is its header alone" [ "$(cat "$T/out-n1/flows.csv")" = "kind,from,to,customers" ]
+check n1 "the note is in run_summary.json" grep -q 'no previous night' "$T/out-n1/run_summary.json"
+N1="$H/2026-01-10"
+check n1 "the night folder holds the snapshot, metrics, summary and rules" \
+  [ "$(cd "$N1" && ls -A | tr '\n' ' ')" = ".defector-manifest customers.csv.gz metrics_stage.csv rules.lua run_summary.json " ]
+check n1 "the snapshot is gzip" gzip -t "$N1/customers.csv.gz"
+want=$'id,score,band,stage,on_list,reason_codes,fee,cancelled\nA,0,low,ok,false,,10,false\nB,40,medium,unhappy,true,complaint,20.5,false\nC,70,high,unhappy,true,complaint;complaints,30,false\nD,40,medium,unhappy,true,complaint,40,false\nE,0,low,ok,false,,50,false'
+check n1 "snapshot row by row: $(zcat "$N1/customers.csv.gz")" [ "$(zcat "$N1/customers.csv.gz")" = "$want" ]
+check n1 "metrics copied byte for byte" cmp -s "$N1/metrics_stage.csv" "$T/out-n1/metrics_stage.csv"
+check n1 "run_summary copied byte for byte" cmp -s "$N1/run_summary.json" "$T/out-n1/run_summary.json"
+check n1 "the rule file kept as it was read" cmp -s "$N1/rules.lua" "$RULES_FILE"
+check n1 "the outputs do not hold the snapshot" [ ! -e "$T/out-n1/customers.csv.gz" ]
+
+# ---- night 2: E gone, F new, A and B complained, D cancelled ----
+night n2 "$T/d2" 2026-01-20
+assert_rc n2 0
+want=$'id,change,from,to,score_before,score_after,score_change
+F,new_customer,,unhappy,,40,
+E,gone,ok,,0,,
+A,new_on_list,false,true,0,40,40
+D,off_list,true,false,40,40,0
+A,band_up,low,medium,0,40,40
+B,band_up,medium,high,40,70,30
+A,score_up,0,40,0,40,40
+B,score_up,40,70,40,70,30
+D,defected,false,true,40,40,0'
+check n2 "changes row by row: $(cat "$T/out-n2/changes.csv")" [ "$(cat "$T/out-n2/changes.csv")" = "$want" ]
+want=$'kind,from,to,customers
+stage,unhappy,defected,1
+stage,unhappy,unhappy,2
+stage,ok,unhappy,1
+stage,ok,,1
+stage,,unhappy,1
+band,high,high,1
+band,medium,high,1
+band,medium,medium,1
+band,low,medium,1
+band,low,,1
+band,,medium,1'
+check n2 "flows row by row: $(cat "$T/out-n2/flows.csv")" [ "$(cat "$T/out-n2/flows.csv")" = "$want" ]
+refute n2 "no note with a previous night" grep -q 'no previous night' "$T/n2.stderr"
+check n2 "the recomputation agrees" /usr/bin/python3 "$TESTS_DIR/fixtures/history_check.py" "$N1/customers.csv.gz" \
+  "$H/2026-01-20/customers.csv.gz" "$T/out-n2/changes.csv" "$T/out-n2/flows.csv" id cancelled 30 high,medium,low defected,unhappy,ok
+
+# ---- night 1 run again: compared with nothing before it (night 2 is after it), replaced ----
+mkdir -p "$T/d1b" && cp "$T/d1/events.csv" "$T/d1b/" && printf 'id,fee\nA,11\nB,20.5\n' > "$T/d1b/customers.csv"
+night n1b "$T/d1b" 2026-01-10
+assert_rc n1b 0
+assert_err n1b "no previous night in $H before 2026-01-10"
+check n1b "the night is replaced" [ "$(zcat "$N1/customers.csv.gz" | wc -l)" = 3 ]
+check n1b "night 2 is kept" [ -e "$H/2026-01-20/customers.csv.gz" ]
+check n1b "no staging left" [ ! -e "$N1/.defector-staging" ]
+
+# ---- a failed run leaves the history as it was ----
+mkdir -p "$T/d3" && cp "$T/d2/events.csv" "$T/d3/" && printf 'id,fee\nA,10\nB,\n' > "$T/d3/customers.csv"
+before=$(snapshot "$H" "$T/before")
+night n3 "$T/d3" 2026-01-20
+assert_rc n3 5
+assert_unchanged n3 "$H" "$T/before"
+
+# ---- retention: --history-keep 5 at 2026-01-20 removes the night of 2026-01-10, not other folders ----
+mkdir -p "$H/notes" && echo mine > "$H/notes/a.txt"
+night n4 "$T/d2" 2026-01-20 --history-keep 5
+assert_rc n4 0
+check n4 "the old night is removed" [ ! -e "$N1" ]
+check n4 "the night itself is kept" [ -e "$H/2026-01-20/customers.csv.gz" ]
+check n4 "other folders are left alone" [ "$(cat "$H/notes/a.txt")" = mine ]
+run_cli keep0 run "$RULES_FILE" --data "$T/d2" --out "$T/o" --history-keep x
+assert_rc keep0 2
+
+# ---- generated data: two nights, the tables against the recomputation; threads ----
+G="$T/gen"
+"$DEFECTOR_GEN" --customers 3000 --seed 11 --out "$G/data" 2>/dev/null || fail gen "defector-gen failed"
+sed -e 's/^output {$/snapshot { keep = { "revenue_at_risk" }, defected = "defected" }\nchanges { file = "changes.csv", flows = "flows.csv", min_score_change = 20 }\n\noutput {/' \
+  "$REPO_DIR/rules/retention.lua" > "$G/rules.lua"
+for d in 2026-10-01 2026-11-01; do
+  run_cli "gen-$d" run "$G/rules.lua" --data "$G/data" --out "$G/out-$d" --as-of $d --history "$G/hist" --no-progress -q
+  assert_rc "gen-$d" 0
+done
+check gen "the recomputation agrees on generated data" /usr/bin/python3 "$TESTS_DIR/fixtures/history_check.py" \
+  "$G/hist/2026-10-01/customers.csv.gz" "$G/hist/2026-11-01/customers.csv.gz" "$G/out-2026-11-01/changes.csv" \
+  "$G/out-2026-11-01/flows.csv" customer_id defected 20 high,medium,low defected,lapsed,post_price_increase,pre_renewal,onboarding,active
+check gen "there are changes of every common kind" bash -c "for k in new_on_list off_list band_up band_down score_up score_down defected; do grep -q \",\$k,\" '$G/out-2026-11-01/changes.csv' || exit 1; done"
+for n in 1 3; do
+  run_cli "gen-t$n" run "$G/rules.lua" --data "$G/data" --out "$G/out-t$n" --as-of 2026-11-01 --history "$G/hist-t$n" --threads $n --no-progress -q
+  assert_rc "gen-t$n" 0
+done
+check gen "the snapshot is the same bytes for --threads 1 and 3" cmp -s "$G/hist-t1/2026-11-01/customers.csv.gz" "$G/hist-t3/2026-11-01/customers.csv.gz"
+check gen "and the same as the run with all cores" cmp -s "$G/hist-t1/2026-11-01/customers.csv.gz" "$G/hist/2026-11-01/customers.csv.gz"
+finish
