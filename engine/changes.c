@@ -9,164 +9,14 @@
  * Band up means towards the first declared band (the riskiest). */
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <zlib.h>
 
-#include "history.h"
-#include "strmap.h"
+#include "snapfile.h"
 
 enum { NEW_CUSTOMER, GONE, NEW_ON_LIST, OFF_LIST, BAND_UP, BAND_DOWN, BAND_CHANGED, SCORE_UP, SCORE_DOWN, DEFECTED, NKINDS };
 static const char *const CHANGE_NAMES[] = {"new_customer", "gone", "new_on_list", "off_list", "band_up",
                                            "band_down", "band_changed", "score_up", "score_down", "defected"};
-
-enum { C_KEY, C_SCORE, C_BAND, C_STAGE, C_ON_LIST, C_DEFECTED, NCOLS };
-
-/* A snapshot read whole: the text unquoted in place, each row's cells of interest as spans. */
-typedef struct snap {
-    char *buf;
-    size_t len;
-    uint64_t n;
-    uint64_t (*cells)[NCOLS][2]; /* row -> column -> {offset, length}; length UINT64_MAX: no such column */
-    strmap keys;                /* the previous night's: key -> row */
-} snap;
-
-static df_status read_gz(const char *path, char **buf, size_t *len, df_error *err)
-{
-    gzFile g = gzopen(path, "rb");
-    if (!g) return DF_FAIL(err, DF_ERR_IO, path, "cannot read the history snapshot");
-    size_t cap = 1 << 20, n = 0;
-    char *b = malloc(cap);
-    int k = 0;
-    while (b && (k = gzread(g, b + n, (unsigned)(cap - n))) > 0) {
-        n += (size_t)k;
-        if (n == cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) free(b);
-            b = nb;
-        }
-    }
-    gzclose(g);
-    if (!b) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory reading the history snapshot");
-    if (k < 0) return free(b), DF_FAIL(err, DF_ERR_IO, path, "the history snapshot is damaged (not whole gzip): run that night again");
-    *buf = b, *len = n;
-    return DF_OK;
-}
-
-/* The next cell at *p (unquoted in place into [*start, *start + *n)); returns the character
- * that ended it: ',' '\n' or 0 at the end of the text. */
-static int next_cell(char *b, size_t len, size_t *p, size_t *start, size_t *n)
-{
-    size_t i = *p, o = i;
-    *start = i;
-    if (i < len && b[i] == '"') {
-        for (i++; i < len; i++) {
-            if (b[i] == '"') {
-                if (i + 1 < len && b[i + 1] == '"') b[o++] = '"', i++;
-                else { i++; break; }
-            } else b[o++] = b[i];
-        }
-    } else
-        for (; i < len && b[i] != ',' && b[i] != '\n'; i++) o++;
-    *n = o - *start;
-    int end = i < len ? b[i] : 0;
-    *p = i < len ? i + 1 : i;
-    return end;
-}
-
-/* The header's column of each wanted name (-1: absent). */
-static void find_columns(snap *s, size_t *p, const char *want[NCOLS], int col_of[64], int *ncells)
-{
-    for (int c = 0; c < 64; c++) col_of[c] = -1;
-    int c = 0, end;
-    do {
-        size_t st, n;
-        end = next_cell(s->buf, s->len, p, &st, &n);
-        for (int k = 0; c < 64 && k < NCOLS; k++)
-            if (want[k] && strlen(want[k]) == n && memcmp(want[k], s->buf + st, n) == 0) col_of[c] = k;
-        c++;
-    } while (end == ',');
-    *ncells = c;
-}
-
-static df_status snap_read(snap *s, const char *path, const history_info *h, df_error *err)
-{
-    memset(s, 0, sizeof *s);
-    df_status st = read_gz(path, &s->buf, &s->len, err);
-    if (st != DF_OK) return st;
-    const char *want[NCOLS] = {h->key, "score", "band", "stage", "on_list", h->defected[0] ? h->defected : NULL};
-    int col_of[64], ncells;
-    size_t p = 0;
-    find_columns(s, &p, want, col_of, &ncells);
-    if (col_of[0] != C_KEY)
-        return DF_FAIL(err, DF_ERR_DATA, path, "this snapshot's first column is not %s: it was written for another entity; "
-                       "give this rule file another --history folder", h->key);
-    uint64_t cap = 1024;
-    s->cells = malloc(cap * sizeof *s->cells);
-    while (s->cells && p < s->len) {
-        if (s->n == cap && !(s->cells = realloc(s->cells, (cap *= 2) * sizeof *s->cells))) break;
-        for (int k = 0; k < NCOLS; k++) s->cells[s->n][k][0] = 0, s->cells[s->n][k][1] = UINT64_MAX;
-        int c = 0, end;
-        do {
-            size_t a, n;
-            end = next_cell(s->buf, s->len, &p, &a, &n);
-            if (c < 64 && col_of[c] >= 0) s->cells[s->n][col_of[c]][0] = a, s->cells[s->n][col_of[c]][1] = n;
-            c++;
-        } while (end == ',');
-        s->n++;
-    }
-    if (!s->cells) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory reading the history snapshot");
-    return DF_OK;
-}
-
-static void snap_free(snap *s)
-{
-    free(s->buf);
-    free(s->cells);
-    if (s->keys.slots) strmap_free(&s->keys);
-}
-
-static df_status snap_index(snap *s, df_error *err)
-{
-    if (strmap_init(&s->keys) != 0) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    for (uint64_t i = 0; i < s->n; i++) {
-        int added;
-        if (strmap_intern(&s->keys, s->buf + s->cells[i][C_KEY][0], s->cells[i][C_KEY][1], &added) < 0)
-            return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    }
-    return DF_OK;
-}
-
-/* Cell k of row i as a NUL-less span; "" when the column is absent. */
-static const char *snap_cell(const snap *s, uint64_t i, int k, size_t *n)
-{
-    if (s->cells[i][k][1] == UINT64_MAX) return *n = 0, "";
-    *n = s->cells[i][k][1];
-    return s->buf + s->cells[i][k][0];
-}
-
-static int cell_is(const snap *s, uint64_t i, int k, const char *text)
-{
-    size_t n;
-    const char *c = snap_cell(s, i, k, &n);
-    return n == strlen(text) && memcmp(c, text, n) == 0;
-}
-
-static double cell_num(const snap *s, uint64_t i, int k)
-{
-    char t[64];
-    size_t n;
-    const char *c = snap_cell(s, i, k, &n);
-    if (n == 0 || n >= sizeof t) return 0;
-    memcpy(t, c, n), t[n] = 0;
-    return strtod(t, NULL);
-}
-
-/* The declared position of cell k of row i among names (n of them); n + 1 when not among them. */
-static int rank_of(const snap *s, uint64_t i, int k, const char (*names)[64], int n)
-{
-    for (int r = 0; r < n; r++)
-        if (cell_is(s, i, k, names[r])) return r;
-    return n + 1;
-}
 
 /* ---- the changes table ---- */
 
@@ -212,7 +62,7 @@ static void write_change(csvw *w, const snap *cur, const snap *prev, int kind, u
     put_cell(w, cur, ci, k);
     put_cell(w, prev, pi, C_SCORE);
     put_cell(w, cur, ci, C_SCORE);
-    if (ci != UINT64_MAX && pi != UINT64_MAX) csvw_number(w, cell_num(cur, ci, C_SCORE) - cell_num(prev, pi, C_SCORE));
+    if (ci != UINT64_MAX && pi != UINT64_MAX) csvw_number(w, snap_num(cur, ci, C_SCORE) - snap_num(prev, pi, C_SCORE));
     else csvw_empty(w);
     csvw_end_row(w);
 }
@@ -221,20 +71,20 @@ static void write_change(csvw *w, const snap *cur, const snap *prev, int kind, u
 static int classify(row_list *lists, const snap *cur, const snap *prev, uint64_t ci, uint64_t pi, const history_info *h)
 {
     int rc = 0;
-    int on_now = cell_is(cur, ci, C_ON_LIST, "true"), on_before = cell_is(prev, pi, C_ON_LIST, "true");
+    int on_now = snap_is(cur, ci, C_ON_LIST, "true"), on_before = snap_is(prev, pi, C_ON_LIST, "true");
     if (on_now && !on_before) rc |= list_add(&lists[NEW_ON_LIST], ci, pi);
     if (!on_now && on_before) rc |= list_add(&lists[OFF_LIST], ci, pi);
-    int bn = rank_of(cur, ci, C_BAND, h->bands, h->nbands), bp = rank_of(prev, pi, C_BAND, h->bands, h->nbands);
+    int bn = snap_rank(cur, ci, C_BAND, h->bands, h->nbands), bp = snap_rank(prev, pi, C_BAND, h->bands, h->nbands);
     size_t n1, n2;
     const char *b1 = snap_cell(cur, ci, C_BAND, &n1), *b2 = snap_cell(prev, pi, C_BAND, &n2);
     if (n1 != n2 || memcmp(b1, b2, n1) != 0) {
         int kind = bn > h->nbands || bp > h->nbands ? BAND_CHANGED : bn < bp ? BAND_UP : BAND_DOWN;
         rc |= list_add(&lists[kind], ci, pi);
     }
-    double d = cell_num(cur, ci, C_SCORE) - cell_num(prev, pi, C_SCORE);
+    double d = snap_num(cur, ci, C_SCORE) - snap_num(prev, pi, C_SCORE);
     if (h->min_score_change > 0 && d >= h->min_score_change) rc |= list_add(&lists[SCORE_UP], ci, pi);
     if (h->min_score_change > 0 && -d >= h->min_score_change) rc |= list_add(&lists[SCORE_DOWN], ci, pi);
-    if (h->defected[0] && cell_is(cur, ci, C_DEFECTED, "true") && !cell_is(prev, pi, C_DEFECTED, "true"))
+    if (h->defected[0] && snap_is(cur, ci, C_DEFECTED, "true") && !snap_is(prev, pi, C_DEFECTED, "true"))
         rc |= list_add(&lists[DEFECTED], ci, pi);
     return rc;
 }
@@ -293,8 +143,8 @@ static int flow_customer(flows *F, const snap *cur, const snap *prev, uint64_t c
         const char (*names)[64] = kind ? h->bands : h->stages;
         size_t fn = 0, tn = 0;
         const char *fs = pi == UINT64_MAX ? "" : snap_cell(prev, pi, k, &fn), *ts = ci == UINT64_MAX ? "" : snap_cell(cur, ci, k, &tn);
-        int from = pi == UINT64_MAX ? n + 2 : rank_of(prev, pi, k, names, n);
-        int to = ci == UINT64_MAX ? n + 2 : rank_of(cur, ci, k, names, n);
+        int from = pi == UINT64_MAX ? n + 2 : snap_rank(prev, pi, k, names, n);
+        int to = ci == UINT64_MAX ? n + 2 : snap_rank(cur, ci, k, names, n);
         rc |= flow_add(F, kind, from, fs, fn, to, ts, tn);
     }
     return rc;
@@ -352,41 +202,132 @@ static df_status compare(csvw *cw, csvw *fw, snap *cur, snap *prev, const histor
     return st;
 }
 
+/* ---- the period since the previous night: churn and revenue retention (period.csv) ---- */
+
+/* Decimal text into millionths (exact); 0 when empty or not a number. */
+static int64_t micro(const char *t, size_t n)
+{
+    int64_t v = 0, frac = 0;
+    int neg = 0, places = -1;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (c == '-' && i == 0) neg = 1;
+        else if (c == '.' && places < 0) places = 0;
+        else if (c >= '0' && c <= '9') {
+            if (places < 0) v = v * 10 + (c - '0');
+            else if (places < 6) frac = frac * 10 + (c - '0'), places++;
+        } else return 0;
+    }
+    for (int p = places < 0 ? 0 : places; p < 6; p++) frac *= 10;
+    return (neg ? -1 : 1) * (v * 1000000 + frac);
+}
+
+static void put_micro(csvw *w, int64_t v)
+{
+    char b[48];
+    int n = snprintf(b, sizeof b, "%s%lld.%06lld", v < 0 ? "-" : "", (long long)(llabs(v) / 1000000), (long long)(llabs(v) % 1000000));
+    while (b[n - 1] == '0') n--;
+    if (b[n - 1] == '.') n--;
+    csvw_plain(w, b, (size_t)n);
+}
+
+static void put_ratio(csvw *w, double a, double b)
+{
+    if (b == 0) return csvw_empty(w);
+    csvw_number(w, round(a / b * 10000) / 10000);
+}
+
+const char *const PERIOD_HEADER[] = {"period_start", "period_end", "customers_start", "churned", "gone", "churn_rate",
+                                     "revenue_start", "revenue_retained", "revenue_end", "gross_revenue_retention",
+                                     "net_revenue_retention"};
+
+/* The period's row: customers not defected at the previous night, of them those defected (or
+ * gone) tonight; their revenue then, kept at most (gross) and tonight (net). */
+static df_status write_period(outset *night, const snap *cur, const snap *prev, const char *from, const char *to,
+                              const history_info *h, df_error *err)
+{
+    uint64_t start = 0, churned = 0, gone = 0;
+    int64_t r0 = 0, kept = 0, r1 = 0;
+    for (uint64_t p = 0; p < prev->n; p++) {
+        if (snap_is(prev, p, C_DEFECTED, "true")) continue;
+        size_t n, kn;
+        const char *t = snap_cell(prev, p, C_REVENUE, &n), *key = snap_cell(prev, p, C_KEY, &kn);
+        int64_t a = micro(t, n);
+        start++, r0 += a;
+        int64_t c = strmap_find(&cur->keys, key, kn);
+        if (c < 0 || snap_is(cur, (uint64_t)c, C_DEFECTED, "true")) {
+            churned++, gone += c < 0;
+            continue;
+        }
+        t = snap_cell(cur, (uint64_t)c, C_REVENUE, &n);
+        int64_t b = micro(t, n);
+        r1 += b, kept += b < a ? b : a;
+    }
+    csvw *w = outset_open(night, "period.csv", err);
+    if (!w) return err->status;
+    for (int i = 0; i < 11; i++) csvw_plain(w, PERIOD_HEADER[i], strlen(PERIOD_HEADER[i]));
+    csvw_end_row(w);
+    csvw_plain(w, from, strlen(from)), csvw_plain(w, to, strlen(to));
+    csvw_int(w, (int64_t)start), csvw_int(w, (int64_t)churned), csvw_int(w, (int64_t)gone);
+    put_ratio(w, (double)churned, (double)start);
+    if (h->revenue[0]) {
+        put_micro(w, r0), put_micro(w, kept), put_micro(w, r1);
+        put_ratio(w, (double)kept, (double)r0), put_ratio(w, (double)r1, (double)r0);
+    } else
+        for (int i = 0; i < 5; i++) csvw_empty(w);
+    csvw_end_row(w);
+    return DF_OK;
+}
+
+/* Opens the changes tables with their headers (none when not declared). */
+static df_status open_changes(outset *o, const history_info *h, csvw **cw, csvw **fw, df_error *err)
+{
+    *cw = *fw = NULL;
+    if (!h->changes_file[0]) return DF_OK;
+    if (!(*cw = outset_open(o, h->changes_file, err))) return err->status;
+    const char *ch[] = {h->key, "change", "from", "to", "score_before", "score_after", "score_change"};
+    header(*cw, ch, 7);
+    if (!h->flows_file[0]) return DF_OK;
+    if (!(*fw = outset_open(o, h->flows_file, err))) return err->status;
+    const char *fh[] = {"kind", "from", "to", "customers"};
+    header(*fw, fh, 4);
+    return DF_OK;
+}
+
 df_status changes_write(outset *o, outset *night, const df_config *cfg, const history_info *h, char *note, size_t cap,
                         df_error *err)
 {
     note[0] = 0;
-    if (!h->changes_file[0]) return DF_OK;
-    csvw *cw = outset_open(o, h->changes_file, err), *fw = NULL;
-    if (!cw) return err->status;
-    const char *ch[] = {h->key, "change", "from", "to", "score_before", "score_after", "score_change"};
-    header(cw, ch, 7);
-    if (h->flows_file[0]) {
-        if (!(fw = outset_open(o, h->flows_file, err))) return err->status;
-        const char *fh[] = {"kind", "from", "to", "customers"};
-        header(fw, fh, 4);
-    }
+    csvw *cw, *fw;
+    df_status st = open_changes(o, h, &cw, &fw, err);
+    int wanted = cw || h->churn_file[0];
+    const char *what = cw ? h->changes_file : h->churn_file;
+    if (st != DF_OK || (!wanted && !(night && h->defected[0]))) return st;
     char date[16];
     df_format_date(cfg->as_of, date);
     if (!night) {
-        snprintf(note, cap, "%s: the run keeps no history (no --history): the changes tables are empty", h->changes_file);
+        snprintf(note, cap, "%s: the run keeps no history (no --history): the tables over nights are empty", what);
         return DF_OK;
     }
     char *prev_dir = history_previous(cfg->history_dir, cfg->as_of);
     if (!prev_dir) {
-        snprintf(note, cap, "%s: no previous night in %s before %s: the changes tables are empty", h->changes_file,
-                 cfg->history_dir, date);
+        if (wanted) snprintf(note, cap, "%s: no previous night in %s before %s: the changes tables are empty", what, cfg->history_dir, date);
         return DF_OK;
     }
+    const char *slash = strrchr(prev_dir, '/');
+    char prev_date[16];
+    snprintf(prev_date, sizeof prev_date, "%s", slash ? slash + 1 : prev_dir);
     char *prev_path = path_join(prev_dir, "customers.csv.gz");
     free(prev_dir);
-    df_status st = prev_path ? outset_finish_file(night, "customers.csv.gz", err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    st = prev_path ? outset_finish_file(night, "customers.csv.gz", err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     char *cur_path = st == DF_OK ? outset_temp_path(night, "customers.csv.gz") : NULL;
     if (st == DF_OK && !cur_path) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     snap cur = {0}, prev = {0};
     if (st == DF_OK) st = snap_read(&cur, cur_path, h, err);
     if (st == DF_OK) st = snap_read(&prev, prev_path, h, err);
-    if (st == DF_OK) st = compare(cw, fw, &cur, &prev, h, err);
+    if (st == DF_OK && cw) st = compare(cw, fw, &cur, &prev, h, err);
+    if (st == DF_OK && h->defected[0]) st = snap_index(&cur, err);
+    if (st == DF_OK && h->defected[0]) st = write_period(night, &cur, &prev, prev_date, date, h, err);
     snap_free(&cur), snap_free(&prev);
     free(prev_path), free(cur_path);
     return st;

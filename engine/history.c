@@ -93,6 +93,37 @@ char *history_previous(const char *dir, int32_t as_of)
     return best == DF_NA_DATE ? NULL : path_join(dir, name);
 }
 
+static int by_date(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int history_nights(const char *dir, int32_t as_of, int32_t *dates, int max)
+{
+    DIR *d = max > 0 ? opendir(dir) : NULL;
+    if (!d) return 0;
+    int n = 0, cap = 64;
+    int32_t *all = malloc((size_t)cap * sizeof *all);
+    for (struct dirent *e; all && (e = readdir(d));) {
+        int32_t t = night_date(e->d_name);
+        if (t == DF_NA_DATE || t >= as_of || !committed(dir, e->d_name)) continue;
+        if (n == cap) {
+            int32_t *na = realloc(all, (size_t)(cap *= 2) * sizeof *na);
+            if (!na) break;
+            all = na;
+        }
+        all[n++] = t;
+    }
+    closedir(d);
+    if (!all) return 0;
+    qsort(all, (size_t)n, sizeof *all, by_date);
+    int k = n < max ? n : max;
+    memcpy(dates, all + n - k, (size_t)k * sizeof *dates);
+    free(all);
+    return k;
+}
+
 /* Removes folder fd/name and what is in it (a night: files, and a staging folder of files). */
 static int remove_tree(int fd, const char *name)
 {

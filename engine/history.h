@@ -19,6 +19,17 @@ void history_prune(const df_config *cfg);
 /* The newest committed night of dir dated before as_of: its folder (malloc'd), NULL when none. */
 char *history_previous(const char *dir, int32_t as_of);
 
+/* The newest committed nights of dir dated before as_of, at most max, oldest first, into
+ * dates (days); returns how many. */
+int history_nights(const char *dir, int32_t as_of, int32_t *dates, int max);
+
+/* The header of period.csv (the night's churn and revenue retention since the previous night). */
+extern const char *const PERIOD_HEADER[11];
+
+/* The trend tables (trend {}, churn {}) into o: tonight's metrics tables (and period row) after
+ * those of the nights before (history_nights). */
+df_status trends_write(outset *o, outset *night, const df_config *cfg, const history_info *h, df_error *err);
+
 /* The changes tables (changes {} of the rule file) into o: this night's snapshot (the file of
  * night, finished here) against the previous night's. With no previous night (or no --history)
  * the tables are empty and *note says why (a warning for the summary). */

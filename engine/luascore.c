@@ -228,6 +228,25 @@ static void read_history(lua_State *L, history_info *h)
     h->min_score_change = lua_tonumber(L, -1);
     lua_pop(L, 1);
     h->nmetrics = read_names(L, "metrics", h->metrics[0], sizeof h->metrics[0]);
+    read_text(L, "revenue", h->revenue, sizeof h->revenue);
+    read_text(L, "churn", h->churn_file, sizeof h->churn_file);
+    read_text(L, "outcome", h->outcome, sizeof h->outcome);
+    read_text(L, "eligible", h->eligible, sizeof h->eligible);
+    lua_getfield(L, -1, "churn_nights");
+    h->churn_nights = (int)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "trends"); /* {file, metrics, nights} each */
+    h->ntrends = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    if (h->ntrends > DF_MAX_NAMES) h->ntrends = DF_MAX_NAMES;
+    for (int i = 0; i < h->ntrends; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        lua_rawgeti(L, -1, 1), lua_rawgeti(L, -2, 2), lua_rawgeti(L, -3, 3);
+        snprintf(h->trend_files[i], sizeof h->trend_files[i], "%s", lua_tostring(L, -3));
+        snprintf(h->trend_metrics[i], sizeof h->trend_metrics[i], "%s", lua_tostring(L, -2));
+        h->trend_nights[i] = (int)lua_tonumber(L, -1);
+        lua_pop(L, 4);
+    }
+    lua_pop(L, 1);
     h->nbands = read_names(L, "bands", h->bands[0], sizeof h->bands[0]);
     h->nstages = read_names(L, "stages", h->stages[0], sizeof h->stages[0]);
     lua_pop(L, 1);

@@ -24,6 +24,10 @@ typedef struct history_info {
     int nbands, nstages;
     char bands[DF_MAX_NAMES][64], stages[DF_MAX_NAMES][64];
     char defected[128];                   /* snapshot { defected = ... }: a column, "" none */
+    char revenue[128];                    /* snapshot { revenue = ... } */
+    char outcome[128], eligible[128];     /* backtest { outcome, eligible } */
+    char churn_file[128], trend_files[DF_MAX_NAMES][128], trend_metrics[DF_MAX_NAMES][128];
+    int churn_nights, ntrends, trend_nights[DF_MAX_NAMES];
     char changes_file[128], flows_file[128]; /* changes { file, flows }: "" when not declared */
     double min_score_change;              /* changes { min_score_change }: 0 none */
 } history_info;

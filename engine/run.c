@@ -367,6 +367,7 @@ df_status df_run(const df_config *config, df_error *err)
     char note[512] = "";
     if (st == DF_OK) st = changes_write(o, night, cfg, &r.score.hist, note, sizeof note, err);
     if (st == DF_OK && note[0] && nwarnings < DF_MAX_WARNINGS) memcpy(warnings[nwarnings++], note, sizeof note);
+    if (st == DF_OK) st = trends_write(o, night, cfg, &r.score.hist, err);
     if (st == DF_OK) add_warnings(&r.score, warnings, nwarnings);
     if (st == DF_OK) {
         struct rusage ru;

@@ -51,15 +51,54 @@ local function api_changes(job, spec)
   job.changes = { file = spec.file, flows = spec.flows, min_score_change = m, line = E.line(job, 2) }
 end
 
+local function nights_of(job, spec, what)
+  local n = spec.nights or 12
+  check(job, type(n) == "number" and n == math.floor(n) and n >= 1 and n <= 3660, what .. ": nights must be a whole number from 1 to 3660", 3)
+  return n
+end
+
+-- trend { file = "trend_stage.csv", metrics = "metrics_stage.csv", nights = 30 }
+local function api_trend(job, spec)
+  check(job, type(spec) == "table", "trend { file = ..., metrics = ..., nights = N } expects a table", 2)
+  for k in pairs(spec) do
+    check(job, k == "file" or k == "metrics" or k == "nights", "trend: unknown option '" .. tostring(k) .. "'", 2, "the options are file, metrics, nights (docs/history.md)")
+  end
+  plain_file(job, spec.file, "trend: 'file'")
+  check(job, type(spec.metrics) == "string", "trend: metrics must name the file of a metrics { } table of the rule file", 2)
+  job.trends = job.trends or {}
+  job.trends[#job.trends + 1] = { file = spec.file, metrics = spec.metrics, nights = nights_of(job, spec, "trend"), line = E.line(job, 2) }
+end
+
+-- churn { file = "churn.csv", nights = 12 }: churn and revenue retention per period between nights
+local function api_churn(job, spec)
+  check(job, type(spec) == "table", "churn { file = ..., nights = N } expects a table", 2)
+  check(job, job.churn == nil, "churn is declared twice", 2)
+  for k in pairs(spec) do
+    check(job, k == "file" or k == "nights", "churn: unknown option '" .. tostring(k) .. "'", 2, "the options are file, nights (docs/history.md)")
+  end
+  plain_file(job, spec.file, "churn: 'file'")
+  job.churn = { file = spec.file, nights = nights_of(job, spec, "churn"), line = E.line(job, 2) }
+end
+
 function M.api(job)
   return {
     snapshot = function(spec) return api_snapshot(job, spec) end,
     changes = function(spec) return api_changes(job, spec) end,
+    trend = function(spec) return api_trend(job, spec) end,
+    churn = function(spec) return api_churn(job, spec) end,
   }
 end
 
 -- After the rule file ran: the fields snapshot {} names exist, its list is a list output.
 function M.check(job)
+  for _, t in ipairs(job.trends or {}) do
+    local ok = false
+    for _, o in ipairs(job.outputs) do if o.kind == "metrics" and o.file == t.metrics and not o.typed and not o.xlsx then ok = true end end
+    if not ok then E.record(job, E.at(job, t.line), fmt("trend %s: metrics names '%s', which is not a metrics { } table of the rule file written as a CSV file", t.file, t.metrics), "name the file of a metrics { ... } table") end
+  end
+  if job.churn and not (job.snapshot and job.snapshot.defected) then
+    E.record(job, E.at(job, job.churn.line), "churn: the snapshot does not say which field means defected", "add snapshot { defected = \"...\", revenue = \"...\" } (docs/history.md)")
+  end
   local s = job.snapshot
   if not s then return end
   local at = E.at(job, s.line)
@@ -122,8 +161,13 @@ function M.info(job)
     if o.kind == "metrics" and not o.typed and not o.xlsx then mets[#mets + 1] = o.file end
   end
   local c, s = job.changes or {}, job.snapshot or {}
+  local trends = {}
+  for i, t in ipairs(job.trends or {}) do trends[i] = { t.file, t.metrics, t.nights } end
+  local b = job.backtest or {}
   return { key = job.entity.key, metrics = mets, bands = names(job.bands), stages = names(job.stages),
-           defected = s.defected, changes = c.file, flows = c.flows, min_score_change = c.min_score_change }
+           defected = s.defected, revenue = s.revenue, changes = c.file, flows = c.flows, min_score_change = c.min_score_change,
+           churn = job.churn and job.churn.file, churn_nights = job.churn and job.churn.nights, trends = trends,
+           outcome = b.outcome, eligible = b.eligible }
 end
 
 return M

@@ -41,5 +41,7 @@ metrics {
   columns = { "stage", { "customers", count() } },
 }
 
-snapshot { keep = { "fee" }, defected = "cancelled" }
+snapshot { keep = { "fee" }, defected = "cancelled", revenue = "fee" }
 changes { file = "changes.csv", flows = "flows.csv", min_score_change = 30 }
+trend { file = "trend_stage.csv", metrics = "metrics_stage.csv", nights = 2 }
+churn { file = "churn.csv", nights = 12 }

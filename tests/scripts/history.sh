@@ -17,7 +17,7 @@ night() { # night LABEL DATA AS_OF [args]: one run into $T/out-LABEL with --hist
 mkdir -p "$T/d1" "$T/d2"
 printf 'id,fee\nA,10\nB,20.5\nC,30\nD,40\nE,50\n' > "$T/d1/customers.csv"
 printf 'id,date,type\nB,2026-01-05,complaint\nC,2026-01-02,complaint\nC,2026-01-08,complaint\nD,2026-01-09,complaint\n' > "$T/d1/events.csv"
-printf 'id,fee\nA,10\nB,20.5\nC,30\nD,40\nF,60\n' > "$T/d2/customers.csv"
+printf 'id,fee\nA,10\nB,25\nC,30\nD,40\nF,60\n' > "$T/d2/customers.csv"
 cp "$T/d1/events.csv" "$T/d2/events.csv"
 printf 'A,2026-01-15,complaint\nB,2026-01-18,complaint\nD,2026-01-19,cancel\nF,2026-01-19,complaint\n' >> "$T/d2/events.csv"
 
@@ -67,6 +67,15 @@ band,low,,1
 band,,medium,1'
 check n2 "flows row by row: $(cat "$T/out-n2/flows.csv")" [ "$(cat "$T/out-n2/flows.csv")" = "$want" ]
 refute n2 "no note with a previous night" grep -q 'no previous night' "$T/n2.stderr"
+want=$'as_of,stage,customers\n2026-01-10,unhappy,3\n2026-01-10,ok,2\n2026-01-20,defected,1\n2026-01-20,unhappy,4'
+check n2 "the stage trend over two nights: $(cat "$T/out-n2/trend_stage.csv")" [ "$(cat "$T/out-n2/trend_stage.csv")" = "$want" ]
+# 5 customers not defected on the 10th (fees 10 + 20.5 + 30 + 40 + 50); D cancelled, E gone; of A, B, C
+# B's fee went up from 20.5 to 25: gross keeps 20.5 of it, net 25
+want=$'period_start,period_end,customers_start,churned,gone,churn_rate,revenue_start,revenue_retained,revenue_end,gross_revenue_retention,net_revenue_retention\n2026-01-10,2026-01-20,5,2,1,0.4,150.5,60.5,65,0.402,0.4319'
+check n2 "churn and revenue retention: $(cat "$T/out-n2/churn.csv")" [ "$(cat "$T/out-n2/churn.csv")" = "$want" ]
+check n2 "the period is kept in the night" cmp -s <(tail -1 "$H/2026-01-20/period.csv") <(tail -1 "$T/out-n2/churn.csv")
+check n1 "no churn rows on the first night" [ "$(wc -l < "$T/out-n1/churn.csv")" = 1 ]
+check n1 "the first night's stage trend is that night's table" [ "$(cat "$T/out-n1/trend_stage.csv")" = $'as_of,stage,customers\n2026-01-10,unhappy,3\n2026-01-10,ok,2' ]
 check n2 "the recomputation agrees" /usr/bin/python3 "$TESTS_DIR/fixtures/history_check.py" "$N1/customers.csv.gz" \
   "$H/2026-01-20/customers.csv.gz" "$T/out-n2/changes.csv" "$T/out-n2/flows.csv" id cancelled 30 high,medium,low defected,unhappy,ok
 
