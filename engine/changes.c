@@ -171,7 +171,7 @@ static void header(csvw *w, const char *const *names, int n)
 }
 
 /* Both tables from the two snapshots. */
-static df_status compare(csvw *cw, csvw *fw, snap *cur, snap *prev, const history_info *h, df_error *err)
+df_status changes_compare(csvw *cw, csvw *fw, snap *cur, snap *prev, const history_info *h, df_error *err)
 {
     row_list lists[NKINDS] = {{0}};
     flows F = {0};
@@ -280,15 +280,16 @@ static df_status write_period(outset *night, const snap *cur, const snap *prev, 
 }
 
 /* Opens the changes tables with their headers (none when not declared). */
-static df_status open_changes(outset *o, const history_info *h, csvw **cw, csvw **fw, df_error *err)
+df_status changes_open(outset *o, const history_info *h, const char *file, const char *flows_file, csvw **cw, csvw **fw,
+                       df_error *err)
 {
     *cw = *fw = NULL;
-    if (!h->changes_file[0]) return DF_OK;
-    if (!(*cw = outset_open(o, h->changes_file, err))) return err->status;
+    if (!file[0]) return DF_OK;
+    if (!(*cw = outset_open(o, file, err))) return err->status;
     const char *ch[] = {h->key, "change", "from", "to", "score_before", "score_after", "score_change"};
     header(*cw, ch, 7);
-    if (!h->flows_file[0]) return DF_OK;
-    if (!(*fw = outset_open(o, h->flows_file, err))) return err->status;
+    if (!flows_file[0]) return DF_OK;
+    if (!(*fw = outset_open(o, flows_file, err))) return err->status;
     const char *fh[] = {"kind", "from", "to", "customers"};
     header(*fw, fh, 4);
     return DF_OK;
@@ -299,7 +300,7 @@ df_status changes_write(outset *o, outset *night, const df_config *cfg, const hi
 {
     note[0] = 0;
     csvw *cw, *fw;
-    df_status st = open_changes(o, h, &cw, &fw, err);
+    df_status st = changes_open(o, h, h->changes_file, h->flows_file, &cw, &fw, err);
     int wanted = cw || h->churn_file[0];
     const char *what = cw ? h->changes_file : h->churn_file;
     if (st != DF_OK || (!wanted && !(night && h->defected[0]))) return st;
@@ -325,7 +326,7 @@ df_status changes_write(outset *o, outset *night, const df_config *cfg, const hi
     snap cur = {0}, prev = {0};
     if (st == DF_OK) st = snap_read(&cur, cur_path, h, err);
     if (st == DF_OK) st = snap_read(&prev, prev_path, h, err);
-    if (st == DF_OK && cw) st = compare(cw, fw, &cur, &prev, h, err);
+    if (st == DF_OK && cw) st = changes_compare(cw, fw, &cur, &prev, h, err);
     if (st == DF_OK && h->defected[0]) st = snap_index(&cur, err);
     if (st == DF_OK && h->defected[0]) st = write_period(night, &cur, &prev, prev_date, date, h, err);
     snap_free(&cur), snap_free(&prev);

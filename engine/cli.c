@@ -14,8 +14,9 @@
 #include "error.h"
 #include "pool.h"
 
-enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8, ALL = 15 };
-static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check"};
+enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8, BACKTEST = 16, DIFF = 32, ALL = 63 };
+#define NCOMMANDS 6
+static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check", "backtest", "diff"};
 
 /* Each command (in COMMAND_NAMES' order): its usage line, its line in the global help, what it does. */
 static const struct { const char *usage, *summary, *about; } COMMANDS[] = {
@@ -39,6 +40,19 @@ static const struct { const char *usage, *summary, *about; } COMMANDS[] = {
      "list every mistake in a rule file without running it",
      "Validates a rule file without running it and prints every problem at once as\n"
      "FILE:LINE: error|warning: what \xe2\x80\x94 how to fix. Exit code 5 when there is an error.\n"},
+    {"defector backtest RULES --as-of YYYY-MM-DD [--as-of ...] --horizon DAYS [--data DIR] [-o DIR] [options]",
+     "replay the rules at past dates against what happened after",
+     "Loads the data once and scores it as of each --as-of date with the history rows dated on\n"
+     "or before that date, then compares the scores with the outcome the rule file declares\n"
+     "(backtest { outcome = ... }) read DAYS days later: per band and score decile, precision\n"
+     "and recall at K, ROC AUC, per rule. Writes backtest_*.csv into the output folder. Entity\n"
+     "columns are today's values: features read from them may know the future.\n"},
+    {"defector diff OLD.lua NEW.lua [--data DIR] [-o DIR] [--as-of YYYY-MM-DD] [options]",
+     "show who a rule edit moves, before the night",
+     "Scores the data with both rule files and writes who moves: counts per band and stage\n"
+     "before and after (diff_counts.csv), customers entering and leaving the list, changing\n"
+     "band or score (diff_changes.csv), stage and band flows (diff_flows.csv), and the rules\n"
+     "whose firing changed most (diff_rules.csv).\n"},
 };
 
 /* An option: its name, short form, value (NULL: a flag), the commands that take it and its help
@@ -50,16 +64,21 @@ typedef struct option_doc {
     const char *help;
 } option_doc;
 static const option_doc OPTIONS[] = {
-    {"--data", NULL, "DIR", RUN | EXPLAIN, "folder holding the input files (default: data)"},
+    {"--data", NULL, "DIR", RUN | EXPLAIN | BACKTEST | DIFF, "folder holding the input files (default: data)"},
     {"--data", NULL, "DIR", CHECK, "also check the columns against the headers of the files in DIR"},
-    {"--out", "-o", "DIR", RUN, "folder for the outputs, created if missing (default: out)"},
+    {"--out", "-o", "DIR", RUN | BACKTEST | DIFF, "folder for the outputs, created if missing (default: out)"},
     {"--as-of", NULL, "DATE", RUN | EXPLAIN,
      "score as of this date, YYYY-MM-DD (default: today, UTC);\n"
      "history rows dated after it are counted and ignored"},
     {"--as-of", NULL, "DATE", TEST, "the as-of date of the cases that give none (default: today, UTC)"},
+    {"--as-of", NULL, "DATE", BACKTEST, "a date to replay the rules at, YYYY-MM-DD (required; repeat it for\n"
+     "several dates, up to 64)"},
+    {"--as-of", NULL, "DATE", DIFF, "score as of this date, YYYY-MM-DD (default: today, UTC)"},
+    {"--horizon", NULL, "DAYS", BACKTEST, "the outcome is read DAYS days after each as-of date (1 to 36500;\n"
+     "required)"},
     {"--customer", NULL, "ID", EXPLAIN, "the key of the entity to explain (required)"},
     {"--json", NULL, NULL, EXPLAIN, "print the explanation as one JSON object"},
-    {"--max-rejects", NULL, "N", RUN | EXPLAIN,
+    {"--max-rejects", NULL, "N", RUN | EXPLAIN | BACKTEST | DIFF,
      "set up to N malformed rows aside in rejects.csv and go on\n"
      "(0 to 1000000000000; default 0: stop at the first one)"},
     {"--max-reject-share", NULL, "PCT", RUN,
@@ -77,12 +96,12 @@ static const option_doc OPTIONS[] = {
     {"--history-keep", NULL, "DAYS", RUN,
      "remove the nights of --history dated more than DAYS days before the\n"
      "as-of date (0 to 36500; default 400; 0: keep every night)"},
-    {"--threads", NULL, "N", RUN | EXPLAIN,
+    {"--threads", NULL, "N", RUN | EXPLAIN | BACKTEST | DIFF,
      "worker threads (0 to 64; default 0: all cores): a history's text is\n"
      "cut into blocks of whole records parsed in parallel; parts of an\n"
      "export are read in parallel; entities are scored in N Lua states\n"
      "(each at least 500 entities); the outputs are the same for every N"},
-    {"--parse-block-kb", NULL, "N", RUN | EXPLAIN, "text per parsing block (1 to 1048576; default 4096)"},
+    {"--parse-block-kb", NULL, "N", RUN | EXPLAIN | BACKTEST | DIFF, "text per parsing block (1 to 1048576; default 4096)"},
     {"--rule-time-limit", NULL, "S", ALL,
      "stop when one entity's rules (or the rule file's top level, or a\n"
      "metrics function) take more than S seconds, with exit code 5\n"
@@ -90,12 +109,12 @@ static const option_doc OPTIONS[] = {
     {"--rule-memory-limit", NULL, "MB", ALL,
      "stop when a Lua state holds more than MB for the rules, with exit\n"
      "code 5 (0 to 1048576; default 4096; 0 = no limit)"},
-    {"--on-rule-error", NULL, "stop|skip", RUN | EXPLAIN,
+    {"--on-rule-error", NULL, "stop|skip", RUN | EXPLAIN | BACKTEST | DIFF,
      "stop at a rule that fails (default), or count it as not fired for\n"
      "that entity, list it in rule_errors.csv and go on"},
-    {"--progress", NULL, NULL, RUN | EXPLAIN, "show a progress line even when stderr is not a terminal"},
-    {"--no-progress", NULL, NULL, RUN | EXPLAIN, "never show it"},
-    {"--quiet", "-q", NULL, RUN | EXPLAIN,
+    {"--progress", NULL, NULL, RUN | EXPLAIN | BACKTEST | DIFF, "show a progress line even when stderr is not a terminal"},
+    {"--no-progress", NULL, NULL, RUN | EXPLAIN | BACKTEST | DIFF, "never show it"},
+    {"--quiet", "-q", NULL, RUN | EXPLAIN | BACKTEST | DIFF,
      "no progress line and no report of counts on stderr; warnings and\n"
      "errors are still printed"},
     {"--help", "-h", NULL, ALL, "this help"},
@@ -122,7 +141,9 @@ typedef struct cli {
     df_config cfg;
     const char *key;   /* explain: the entity's key (--customer) */
     int json;          /* explain --json */
-    const char *tests; /* test: the test file (NULL: RULES with .test.lua) */
+    const char *tests; /* test: the test file (NULL: RULES with .test.lua); diff: the new rule file */
+    int32_t dates[64]; /* backtest: the --as-of dates */
+    int ndates, horizon;
     int help, version; /* --help, --version: print it, run nothing */
 } cli;
 
@@ -200,6 +221,10 @@ static int set_option(cli *c, const char *opt, const char *v)
     if (!strcmp(opt, "--customer")) return text_value(opt, v, "the key of the entity to explain", &c->key);
     if (!strcmp(opt, "--as-of")) {
         if (df_parse_date(v, strlen(v), &g->as_of) != 0) return usage_error("--as-of: '%s' is not a date; write it as YYYY-MM-DD", v);
+        if (c->cmd == BACKTEST && c->ndates == 64) return usage_error("--as-of: at most 64 dates");
+        if (c->cmd == BACKTEST) c->dates[c->ndates++] = g->as_of;
+    } else if (!strcmp(opt, "--horizon")) {
+        if (!(rc = whole_value(opt, v, 1, 36500, "a number of days", &n))) c->horizon = (int)n;
     } else if (!strcmp(opt, "--max-rejects")) {
         if (!(rc = whole_value(opt, v, 0, 1000000000000LL, "a count of rows", &n))) g->max_rejects = (long)n;
     } else if (!strcmp(opt, "--parse-block-kb")) {
@@ -243,10 +268,14 @@ static int set_flag(cli *c, const char *opt)
     return 1;
 }
 
-static const char *command_name(int cmd)
+static int command_index(int cmd)
 {
-    return COMMAND_NAMES[cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : 3];
+    int k = 0;
+    while (k < NCOMMANDS - 1 && cmd != 1 << k) k++;
+    return k;
 }
+
+static const char *command_name(int cmd) { return COMMAND_NAMES[command_index(cmd)]; }
 
 /* The entry of the option called name (or by its short form) for command cmd; NULL when cmd does
  * not take it. *known: 1 when some command does. */
@@ -291,7 +320,7 @@ static int take_argument(cli *c, const char *a)
 {
     if (!*a) return usage_error("an empty argument where the %s file was expected", c->cfg.rules_path ? "test" : "rule");
     if (!c->cfg.rules_path) c->cfg.rules_path = a;
-    else if (c->cmd == TEST && !c->tests) c->tests = a;
+    else if ((c->cmd == TEST || c->cmd == DIFF) && !c->tests) c->tests = a;
     else if (c->cmd == RUN) return usage_error("unexpected argument '%s' (one rule file per run)", a);
     else return usage_error("unexpected argument '%s'", a);
     return 0;
@@ -308,6 +337,9 @@ static int parse(cli *c, int argc, char **argv)
     if (!c->cfg.rules_path)
         return usage_error("%s needs a rule file, e.g. defector %s rules/retention.lua", command_name(c->cmd), command_name(c->cmd));
     if (c->cmd == EXPLAIN && !c->key) return usage_error("explain needs --customer ID");
+    if (c->cmd == BACKTEST && !c->ndates) return usage_error("backtest needs --as-of YYYY-MM-DD (one or more)");
+    if (c->cmd == BACKTEST && !c->horizon) return usage_error("backtest needs --horizon DAYS");
+    if (c->cmd == DIFF && !c->tests) return usage_error("diff needs two rule files: defector diff OLD.lua NEW.lua");
     if (c->cfg.quiet) c->cfg.progress = 0;
     return 0;
 }
@@ -331,9 +363,9 @@ static void print_option(const option_doc *o, FILE *f)
 static void print_help(FILE *f)
 {
     fputs("usage: ", f);
-    for (int k = 0; k < 4; k++) fprintf(f, "%s%s\n", k ? "       " : "", COMMANDS[k].usage);
+    for (int k = 0; k < NCOMMANDS; k++) fprintf(f, "%s%s\n", k ? "       " : "", COMMANDS[k].usage);
     fputs("       defector help [COMMAND]\n       defector --version\n\nCommands:\n", f);
-    for (int k = 0; k < 4; k++) fprintf(f, "  %-9s%s\n", COMMAND_NAMES[k], COMMANDS[k].summary);
+    for (int k = 0; k < NCOMMANDS; k++) fprintf(f, "  %-9s%s\n", COMMAND_NAMES[k], COMMANDS[k].summary);
     fputs("  help     this help, or one command's: defector help run (or defector run --help)\n"
           "  version  the version, as --version does\n\n"
           "Options (the commands that take one are listed after it; a value is given as\n"
@@ -341,7 +373,7 @@ static void print_help(FILE *f)
     for (size_t k = 0; k < NOPTIONS; k++) {
         print_option(&OPTIONS[k], f);
         fprintf(f, "%24s(", "");
-        for (int b = 0, first = 1; b < 4; b++)
+        for (int b = 0, first = 1; b < NCOMMANDS; b++)
             if (OPTIONS[k].commands & (1 << b)) fprintf(f, "%s%s", first ? "" : ", ", COMMAND_NAMES[b]), first = 0;
         fputs(")\n", f);
     }
@@ -352,7 +384,7 @@ static void print_help(FILE *f)
 /* One command's help: its usage, what it does, its options. */
 static void print_command_help(int cmd, FILE *f)
 {
-    int k = cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : 3;
+    int k = command_index(cmd);
     fprintf(f, "usage: %s\n\n%s\nOptions (a value is given as --opt VALUE or --opt=VALUE):\n", COMMANDS[k].usage,
             COMMANDS[k].about);
     for (size_t o = 0; o < NOPTIONS; o++)
@@ -365,7 +397,8 @@ static void print_failure(const cli *c, df_status st, const df_error *err)
 {
     df_error_print(err, stderr);
     if (st == DF_ERR_INTERNAL) fprintf(stderr, "(raised at %s:%d)\n", err->src_file, err->src_line);
-    if (c->cmd == RUN) fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), c->cfg.out_dir);
+    if (c->cmd == RUN || c->cmd == BACKTEST || c->cmd == DIFF)
+        fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), c->cfg.out_dir);
     else if (c->cmd == EXPLAIN || st == DF_ERR_NOMEM) fprintf(stderr, "defector: %s\n", df_status_name(st));
 }
 
@@ -387,7 +420,12 @@ static int run_command(cli *c)
     if (c->cmd == RUN) st = df_run(&c->cfg, &err);
     else if (c->cmd == EXPLAIN) st = df_explain(&c->cfg, c->key, c->json, stdout, &err);
     else if (c->cmd == TEST) st = df_test(&c->cfg, c->tests ? c->tests : default_tests(c->cfg.rules_path, buf, sizeof buf), stdout, &failed, &err);
-    else st = df_check(&c->cfg, stdout, &failed, &err);
+    else if (c->cmd == BACKTEST) st = df_backtest(&c->cfg, c->dates, c->ndates, c->horizon, &err);
+    else if (c->cmd == DIFF) {
+        const char *old_rules = c->cfg.rules_path;
+        c->cfg.rules_path = c->tests;
+        st = df_diff(&c->cfg, old_rules, &err);
+    } else st = df_check(&c->cfg, stdout, &failed, &err);
     if (st != DF_OK) {
         print_failure(c, st, &err);
         return st;
@@ -401,7 +439,8 @@ static void set_defaults(cli *c, int cmd)
 {
     *c = (cli){.cmd = cmd};
     c->cfg.as_of = (int32_t)(time(NULL) / 86400);
-    if (cmd == RUN || cmd == EXPLAIN) c->cfg.data_dir = "data", c->cfg.out_dir = "out", c->cfg.progress = isatty(2);
+    if (cmd == RUN || cmd == EXPLAIN || cmd == BACKTEST || cmd == DIFF)
+        c->cfg.data_dir = "data", c->cfg.out_dir = "out", c->cfg.progress = isatty(2);
     if (cmd == TEST) c->cfg.data_dir = "", c->cfg.out_dir = "";
     c->cfg.rule_time_limit = 10, c->cfg.rule_memory_limit = 4096; /* check runs the top level too */
 }
@@ -422,7 +461,7 @@ static int command(int cmd, int argc, char **argv)
 /* The command called name: RUN...CHECK, or 0. */
 static int command_of(const char *name)
 {
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < NCOMMANDS; k++)
         if (strcmp(name, COMMAND_NAMES[k]) == 0) return 1 << k;
     return 0;
 }
@@ -432,7 +471,7 @@ static int help(int argc, char **argv)
 {
     if (argc < 3) return print_help(stdout), 0;
     int cmd = command_of(argv[2]);
-    if (!cmd || argc > 3) return usage_error("help takes one of the commands run, explain, test and check");
+    if (!cmd || argc > 3) return usage_error("help takes one of the commands run, explain, test, check, backtest and diff");
     return print_command_help(cmd, stdout), 0;
 }
 
@@ -450,5 +489,5 @@ int main(int argc, char **argv)
     }
     int cmd = command_of(a);
     if (cmd) return command(cmd, argc, argv);
-    return usage_error("unknown command '%s'; the commands are run, explain, test, check, help and version", a);
+    return usage_error("unknown command '%s'; the commands are run, explain, test, check, backtest, diff, help and version", a);
 }

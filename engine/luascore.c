@@ -26,7 +26,8 @@ typedef struct worker {
     size_t len;
     int32_t as_of;
     table *tables;
-    int ntables, skip, history, index; /* index: the worker's part, 1.. (the main state's is 0) */
+    const score_opts *so;
+    int ntables, index; /* index: the worker's part, 1.. (the main state's is 0) */
     uint64_t lo, hi;
     volatile int *first_failed;
     watchdog *wd; /* the run's budgets: this part's state has watch `index` */
@@ -42,13 +43,17 @@ static void part_failed(volatile int *first_failed, int k)
 
 /* Pushes M.run's options for scoring entities lo .. hi - 1 as part `index` (mode: NULL for
  * all entities in one state, "defer" for the main state's part, "part" for a worker's). */
-static void push_run_opts(lua_State *L, int skip, int history, uint64_t lo, uint64_t hi, const char *mode, int index)
+static void push_run_opts(lua_State *L, const score_opts *so, uint64_t lo, uint64_t hi, const char *mode, int index)
 {
     lua_newtable(L);
-    lua_pushboolean(L, skip);
+    lua_pushboolean(L, so->skip_rule_errors);
     lua_setfield(L, -2, "skip_rule_errors");
-    lua_pushboolean(L, history);
+    lua_pushboolean(L, so->history != NULL);
     lua_setfield(L, -2, "history");
+    lua_pushboolean(L, so->snapshot_only);
+    lua_setfield(L, -2, "snapshot_only");
+    lua_pushboolean(L, so->bound_dates);
+    lua_setfield(L, -2, "bound_dates");
     if (!mode) return;
     lua_pushnumber(L, (double)lo);
     lua_setfield(L, -2, "lo");
@@ -76,7 +81,7 @@ static void score_part(void *arg, int k)
     lua_State *L = lb_lua(w->b);
     lb_push_data(L, w->tables, w->ntables, w->as_of);
     lua_pushlightuserdata(L, &w->api);
-    push_run_opts(L, w->skip, w->history, w->lo, w->hi, "part", w->index);
+    push_run_opts(L, w->so, w->lo, w->hi, "part", w->index);
     w->st = lb_pcall(w->b, "run", 3, 1, &w->err);
     if (w->st == DF_OK && (w->ctx.nomem || w->ctx.open_failed)) lua_pop(L, 1);
     w->st = api_failure(&w->ctx, w->st, &w->err);
@@ -112,7 +117,7 @@ static void workers_init(worker *ws, int parts, uint64_t n, const df_api *api, t
         w->api.ctx = &w->ctx;
         w->api.watch = watchdog_watch(so->wd, k + 1);
         w->rules_path = so->rules_path, w->source = so->source, w->len = so->source_len, w->as_of = as_of;
-        w->tables = tables, w->ntables = ntables, w->skip = so->skip_rule_errors, w->history = so->history != NULL;
+        w->tables = tables, w->ntables = ntables, w->so = so;
         w->index = k + 1, w->first_failed = api->first_failed, w->wd = so->wd;
         w->lo = n * (uint64_t)(k + 1) / (uint64_t)parts, w->hi = n * (uint64_t)(k + 2) / (uint64_t)parts;
     }
@@ -232,6 +237,11 @@ static void read_history(lua_State *L, history_info *h)
     read_text(L, "churn", h->churn_file, sizeof h->churn_file);
     read_text(L, "outcome", h->outcome, sizeof h->outcome);
     read_text(L, "eligible", h->eligible, sizeof h->eligible);
+    lua_getfield(L, -1, "k");
+    h->nk = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    if (h->nk > DF_MAX_NAMES) h->nk = DF_MAX_NAMES;
+    for (int i = 0; i < h->nk; i++) lua_rawgeti(L, -1, i + 1), h->k[i] = (int64_t)lua_tonumber(L, -1), lua_pop(L, 1);
+    lua_pop(L, 1);
     lua_getfield(L, -1, "churn_nights");
     h->churn_nights = (int)lua_tonumber(L, -1);
     lua_pop(L, 1);
@@ -292,7 +302,7 @@ static df_status score_main(scoring *sc, df_error *err)
     lua_State *L = lb_lua(sc->b);
     lb_push_data(L, sc->tables, sc->ntables, sc->as_of);
     lua_pushlightuserdata(L, &sc->api);
-    push_run_opts(L, sc->so->skip_rule_errors, sc->so->history != NULL, 0, sc->n / (uint64_t)sc->parts, sc->parts > 1 ? "defer" : NULL, 0);
+    push_run_opts(L, sc->so, 0, sc->n / (uint64_t)sc->parts, sc->parts > 1 ? "defer" : NULL, 0);
     df_status s = lb_pcall(sc->b, "run", 3, 1, err);
     if (s == DF_OK && (sc->ctx.nomem || sc->ctx.open_failed)) lua_pop(L, 1);
     s = api_failure(&sc->ctx, s, err);

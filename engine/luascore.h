@@ -28,6 +28,8 @@ typedef struct history_info {
     char outcome[128], eligible[128];     /* backtest { outcome, eligible } */
     char churn_file[128], trend_files[DF_MAX_NAMES][128], trend_metrics[DF_MAX_NAMES][128];
     int churn_nights, ntrends, trend_nights[DF_MAX_NAMES];
+    int nk;                               /* backtest { k }: list sizes */
+    int64_t k[DF_MAX_NAMES];
     char changes_file[128], flows_file[128]; /* changes { file, flows }: "" when not declared */
     double min_score_change;              /* changes { min_score_change }: 0 none */
 } history_info;
@@ -57,6 +59,9 @@ typedef struct score_opts {
     watchdog *wd;         /* started by the caller with the budgets; part k writes to its watch k */
     books *books;         /* the run's workbooks (workbook.h), closed by the caller */
     outset *history;      /* the night's history folder (--history), NULL without one */
+    int snapshot_only;    /* 1: write the snapshot alone (backtest, diff) */
+    int bound_dates;      /* 1: aggregates read only rows dated on or before the as-of date (rows
+                             after it were loaded: backtest) */
 } score_opts;
 
 /* Scores every entity and writes the outputs the rule file declares into o. */

@@ -32,4 +32,10 @@ int snap_rank(const snap *s, uint64_t i, int k, const char (*names)[64], int n);
  * character that ended it: ',' '\n' or 0 at the end. */
 int csv_next_cell(char *b, size_t len, size_t *p, size_t *start, size_t *n);
 
+/* changes.c: the changes and flows tables (opened with their headers by changes_open; flows
+ * "" for none) from two snapshots (prev is indexed here). */
+df_status changes_open(outset *o, const history_info *h, const char *file, const char *flows, csvw **cw, csvw **fw,
+                       df_error *err);
+df_status changes_compare(csvw *cw, csvw *fw, snap *cur, snap *prev, const history_info *h, df_error *err);
+
 #endif

@@ -86,6 +86,15 @@ df_status df_test(const df_config *cfg, const char *tests_path, FILE *out, int *
  * finding as "file:line: severity: what — how to fix"; *errors counts the errors. */
 df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err);
 
+/* backtest: replays the rule file at each of the n as-of dates (history rows dated on or before
+ * each) and compares the scores with the outcome the rule file declares, read horizon days
+ * later; writes backtest_*.csv into cfg->out_dir (docs/history.md, Backtest). */
+df_status df_backtest(const df_config *cfg, const int32_t *as_of, int n, int horizon, df_error *err);
+
+/* diff: scores cfg->data_dir as of cfg->as_of with the rule files old_rules and cfg->rules_path
+ * and writes who moves (diff_*.csv) into cfg->out_dir. */
+df_status df_diff(const df_config *cfg, const char *old_rules, df_error *err);
+
 /* "YYYY-MM-DD" -> days since 1970-01-01; returns 0 on success, -1 when not a valid date. */
 int df_parse_date(const char *s, size_t n, int32_t *days);
 /* days since 1970-01-01 -> "YYYY-MM-DD" (buf of at least 11 bytes). */

@@ -80,8 +80,28 @@ local function api_churn(job, spec)
   job.churn = { file = spec.file, nights = nights_of(job, spec, "churn"), line = E.line(job, 2) }
 end
 
+-- backtest { outcome = "defected", eligible = "not_defected", k = { 100, 1000 } }: what
+-- `defector backtest` compares the scores with (docs/history.md, Backtest)
+local function api_backtest(job, spec)
+  check(job, type(spec) == "table", "backtest { outcome = \"...\", eligible = \"...\", k = { ... } } expects a table", 2)
+  check(job, job.backtest == nil, "backtest is declared twice", 2)
+  for k in pairs(spec) do
+    check(job, k == "outcome" or k == "eligible" or k == "k", "backtest: unknown option '" .. tostring(k) .. "'", 2, "the options are outcome, eligible, k (docs/history.md)")
+  end
+  check(job, type(spec.outcome) == "string", "backtest: outcome must name a true/false field, e.g. outcome = \"defected\"", 2)
+  check(job, spec.eligible == nil or type(spec.eligible) == "string", "backtest: eligible must name a true/false field", 2)
+  check(job, spec.k == nil or type(spec.k) == "table", "backtest: k must list list sizes, e.g. k = { 100, 1000 }", 2)
+  local ks = {}
+  for i, k in ipairs(spec.k or {}) do
+    check(job, type(k) == "number" and k == math.floor(k) and k >= 1, fmt("backtest: k entry %d must be a whole number of customers, 1 or more", i), 2)
+    ks[i] = k
+  end
+  job.backtest = { outcome = spec.outcome, eligible = spec.eligible, k = ks, line = E.line(job, 2) }
+end
+
 function M.api(job)
   return {
+    backtest = function(spec) return api_backtest(job, spec) end,
     snapshot = function(spec) return api_snapshot(job, spec) end,
     changes = function(spec) return api_changes(job, spec) end,
     trend = function(spec) return api_trend(job, spec) end,
@@ -98,6 +118,10 @@ function M.check(job)
   end
   if job.churn and not (job.snapshot and job.snapshot.defected) then
     E.record(job, E.at(job, job.churn.line), "churn: the snapshot does not say which field means defected", "add snapshot { defected = \"...\", revenue = \"...\" } (docs/history.md)")
+  end
+  local b = job.backtest
+  for _, k in ipairs({ "outcome", "eligible" }) do
+    if b and b[k] and not job.fields[b[k]] then E.record(job, E.at(job, b.line), fmt("backtest: %s names '%s', which is not a column, feature or value of the rule file", k, b[k]), "name a declared true/false field") end
   end
   local s = job.snapshot
   if not s then return end
@@ -138,6 +162,9 @@ local function columns(job)
   for _, f in ipairs(s.keep) do add(f) end
   if s.defected then add(s.defected) end
   if s.revenue then add(s.revenue) end
+  local b = job.backtest or {}
+  if b.outcome then add(b.outcome) end
+  if b.eligible then add(b.eligible) end
   return cols
 end
 
@@ -167,7 +194,7 @@ function M.info(job)
   return { key = job.entity.key, metrics = mets, bands = names(job.bands), stages = names(job.stages),
            defected = s.defected, revenue = s.revenue, changes = c.file, flows = c.flows, min_score_change = c.min_score_change,
            churn = job.churn and job.churn.file, churn_nights = job.churn and job.churn.nights, trends = trends,
-           outcome = b.outcome, eligible = b.eligible }
+           outcome = b.outcome, eligible = b.eligible, k = b.k }
 end
 
 return M

@@ -106,6 +106,12 @@ function M.prepare(job, data, api, opts)
   if opts.skip_rule_errors and not opts.single then open_errors(job, S, opts) end
   local outputs = not opts.single
   if outputs and opts.history then require("defector.history").add_snapshot(job) end
+  if outputs and opts.snapshot_only then -- backtest and diff: the snapshot alone
+    local keep = {}
+    for _, o in ipairs(job.outputs) do if o.history then keep[#keep + 1] = o end end
+    job.outputs, job.all_books = keep, {}
+  end
+  job.bound_dates = opts.bound_dates
   if outputs then lists.setup(job, api, opts.part); metrics.setup(job) end
   scan.build(job, api)
   job.ent = entity.new(job, scan.BLOCK)
