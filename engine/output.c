@@ -88,8 +88,10 @@ int csvw_gzip(csvw *w)
 {
     z_stream *z = calloc(1, sizeof *z);
     if (!z) return -1;
-    /* level 6, gzip header (15 + 16), no file name or time in it: the same bytes every run */
-    if (deflateInit2(z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return free(z), -1;
+    /* level 1 (a snapshot of 1M customers: 13 MB against 9 MB at level 6, for a third of the CPU,
+     * in the serial part of the run), gzip header (15 + 16), no file name or time in it: the
+     * same bytes every run */
+    if (deflateInit2(z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return free(z), -1;
     w->gz = z;
     return 0;
 }
