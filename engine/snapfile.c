@@ -5,6 +5,8 @@
 
 #include "snapfile.h"
 
+#define SNAP_MAX_COLS 256 /* the columns of a snapshot read (those after are skipped) */
+
 
 
 static df_status read_gz(const char *path, char **buf, size_t *len, df_error *err)
@@ -50,19 +52,19 @@ int csv_next_cell(char *b, size_t len, size_t *p, size_t *start, size_t *n)
     return end;
 }
 
-/* The header's column of each wanted name (-1: absent). */
-static void find_columns(snap *s, size_t *p, const char *want[NCOLS], int col_of[64], int *ncells)
+/* The header's column of each wanted name (kcol[k]: -1 when absent; one column may be wanted
+ * twice, e.g. the backtest's outcome is the defected field). */
+static void find_columns(snap *s, size_t *p, const char *want[NCOLS], int kcol[NCOLS])
 {
-    for (int c = 0; c < 64; c++) col_of[c] = -1;
+    for (int k = 0; k < NCOLS; k++) kcol[k] = -1;
     int c = 0, end;
     do {
         size_t st, n;
         end = csv_next_cell(s->buf, s->len, p, &st, &n);
-        for (int k = 0; c < 64 && k < NCOLS; k++)
-            if (want[k] && strlen(want[k]) == n && memcmp(want[k], s->buf + st, n) == 0) col_of[c] = k;
+        for (int k = 0; k < NCOLS; k++)
+            if (kcol[k] < 0 && want[k] && strlen(want[k]) == n && memcmp(want[k], s->buf + st, n) == 0) kcol[k] = c;
         c++;
     } while (end == ',');
-    *ncells = c;
 }
 
 static void snap_columns(const history_info *h, const char *want[NCOLS])
@@ -80,24 +82,33 @@ df_status snap_read(snap *s, const char *path, const history_info *h, df_error *
     if (st != DF_OK) return st;
     const char *want[NCOLS];
     snap_columns(h, want);
-    int col_of[64], ncells;
+    int kcol[NCOLS];
     size_t p = 0;
-    find_columns(s, &p, want, col_of, &ncells);
-    if (col_of[0] != C_KEY)
+    find_columns(s, &p, want, kcol);
+    for (int k = 0; k < NCOLS; k++)
+        if (kcol[k] >= SNAP_MAX_COLS)
+            return DF_FAIL(err, DF_ERR_DATA, path, "the snapshot's column %s comes after column %d: keep fewer values in snapshot { keep }",
+                           want[k], SNAP_MAX_COLS);
+    if (kcol[C_KEY] != 0)
         return DF_FAIL(err, DF_ERR_DATA, path, "this snapshot's first column is not %s: it was written for another entity; "
                        "give this rule file another --history folder", h->key);
     uint64_t cap = 1024;
     s->cells = malloc(cap * sizeof *s->cells);
     while (s->cells && p < s->len) {
         if (s->n == cap && !(s->cells = realloc(s->cells, (cap *= 2) * sizeof *s->cells))) break;
-        for (int k = 0; k < NCOLS; k++) s->cells[s->n][k][0] = 0, s->cells[s->n][k][1] = UINT64_MAX;
+        uint64_t span[SNAP_MAX_COLS][2];
         int c = 0, end;
         do {
             size_t a, n;
             end = csv_next_cell(s->buf, s->len, &p, &a, &n);
-            if (c < 64 && col_of[c] >= 0) s->cells[s->n][col_of[c]][0] = a, s->cells[s->n][col_of[c]][1] = n;
+            if (c < SNAP_MAX_COLS) span[c][0] = a, span[c][1] = n;
             c++;
         } while (end == ',');
+        for (int k = 0; k < NCOLS; k++) {
+            int x = kcol[k];
+            s->cells[s->n][k][0] = x >= 0 && x < c ? span[x][0] : 0;
+            s->cells[s->n][k][1] = x >= 0 && x < c ? span[x][1] : UINT64_MAX;
+        }
         s->n++;
     }
     if (!s->cells) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory reading the history snapshot");

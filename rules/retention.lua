@@ -169,8 +169,7 @@ metrics {
   },
 }
 
-----------------------------------------------------------------------------------------------
--- 6. History and backtest (docs/history.md). With --history DIR each night keeps a snapshot
+-- History and backtest (docs/history.md). With --history DIR each night keeps a snapshot
 -- per customer: these values beside score, band, stage and reasons. `defector backtest`
 -- compares the scores with the outcome read --horizon days later: a cancel in between.
 

@@ -108,7 +108,8 @@ assert_rc keep0 2
 # ---- generated data: two nights, the tables against the recomputation; threads ----
 G="$T/gen"
 "$DEFECTOR_GEN" --customers 3000 --seed 11 --out "$G/data" 2>/dev/null || fail gen "defector-gen failed"
-sed -e 's/^output {$/snapshot { keep = { "revenue_at_risk" }, defected = "defected" }\nchanges { file = "changes.csv", flows = "flows.csv", min_score_change = 20 }\n\noutput {/' \
+# rules/retention.lua declares snapshot { keep = { "revenue_at_risk" }, defected = "defected", revenue = "monthly_fee" }
+sed -e 's/^output {$/changes { file = "changes.csv", flows = "flows.csv", min_score_change = 20 }\ntrend { file = "trend_stage.csv", metrics = "metrics_stage.csv", nights = 5 }\nchurn { file = "churn.csv" }\n\noutput {/' \
   "$REPO_DIR/rules/retention.lua" > "$G/rules.lua"
 for d in 2026-10-01 2026-11-01; do
   run_cli "gen-$d" run "$G/rules.lua" --data "$G/data" --out "$G/out-$d" --as-of $d --history "$G/hist" --no-progress -q
@@ -117,6 +118,39 @@ done
 check gen "the recomputation agrees on generated data" /usr/bin/python3 "$TESTS_DIR/fixtures/history_check.py" \
   "$G/hist/2026-10-01/customers.csv.gz" "$G/hist/2026-11-01/customers.csv.gz" "$G/out-2026-11-01/changes.csv" \
   "$G/out-2026-11-01/flows.csv" customer_id defected 20 high,medium,low defected,lapsed,post_price_increase,pre_renewal,onboarding,active
+want=$( (echo as_of,stage,customers; for d in 2026-10-01 2026-11-01; do tail -n +2 "$G/hist/$d/metrics_stage.csv" | sed "s/^/$d,/"; done) )
+check gen "the stage trend is the two nights' tables" [ "$(cat "$G/out-2026-11-01/trend_stage.csv")" = "$want" ]
+check gen "churn and revenue retention agree with the re-computation: $(tail -1 "$G/out-2026-11-01/churn.csv")" /usr/bin/python3 - \
+  "$G/hist/2026-10-01/customers.csv.gz" "$G/hist/2026-11-01/customers.csv.gz" "$G/out-2026-11-01/churn.csv" <<'PY'
+import csv, gzip, sys
+from decimal import Decimal
+def snap(p):
+    with gzip.open(p, "rt", encoding="utf-8", newline="") as f:
+        return {r["customer_id"]: r for r in csv.DictReader(f)}
+a, b = snap(sys.argv[1]), snap(sys.argv[2])
+start = [k for k, r in a.items() if r["defected"] != "true"]
+churned = [k for k in start if k not in b or b[k]["defected"] == "true"]
+gone = [k for k in start if k not in b]
+stay = [k for k in start if k in b and b[k]["defected"] != "true"]
+fee = lambda r: Decimal(r["monthly_fee"] or "0")
+r0 = sum(fee(a[k]) for k in start)
+kept = sum(min(fee(a[k]), fee(b[k])) for k in stay)
+r1 = sum(fee(b[k]) for k in stay)
+def num(x):
+    x = Decimal(x).normalize()
+    return format(x, "f")
+def r4(x):
+    import math
+    v = math.floor(float(x) * 10000 + 0.5) / 10000
+    return str(int(v)) if v == int(v) else "%.15g" % v
+want = ["2026-10-01", "2026-11-01", str(len(start)), str(len(churned)), str(len(gone)), r4(len(churned) / len(start)),
+        num(r0), num(kept), num(r1), r4(kept / r0), r4(r1 / r0)]
+got = list(csv.reader(open(sys.argv[3], encoding="utf-8")))
+ok = len(got) == 2 and got[1] == want
+if not ok:
+    print("got", got, "want", want)
+sys.exit(0 if ok else 1)
+PY
 check gen "there are changes of every common kind" bash -c "for k in new_on_list off_list band_up band_down score_up score_down defected; do grep -q \",\$k,\" '$G/out-2026-11-01/changes.csv' || exit 1; done"
 for n in 1 3; do
   run_cli "gen-t$n" run "$G/rules.lua" --data "$G/data" --out "$G/out-t$n" --as-of 2026-11-01 --history "$G/hist-t$n" --threads $n --no-progress -q
