@@ -64,7 +64,7 @@ static void put_text(csvw *w, const char *s) { csvw_text(w, s, strlen(s)); }
 /* Scores the loaded tables at date d into a scratch outset (kept open: its snapshot is read from
  * staging) and reads the rule codes and what the rule file declares. */
 static df_status score_at(const backtest *bt, const char *src, size_t len, watchdog *wd, table *tables, int nt,
-                          int32_t d, const char *scratch, outset **od, score_stats *stats, df_error *err)
+                          int32_t d, int outcome_only, const char *scratch, outset **od, score_stats *stats, df_error *err)
 {
     char date[16];
     df_format_date(d, date);
@@ -79,7 +79,7 @@ static df_status score_at(const backtest *bt, const char *src, size_t len, watch
     if (st == DF_OK) lb_budget(lb, wd, 0);
     if (st == DF_OK) st = lb_declare(lb, bt->cfg->rules_path, src, len, d, plan, &np, err);
     for (int i = 0; i < np; i++) table_free(&plan[i]);
-    score_opts so = {bt->cfg->rules_path, bt->cfg->skip_rule_errors, bt->cfg->threads, src, len, wd, NULL, *od, 1, 1};
+    score_opts so = {bt->cfg->rules_path, bt->cfg->skip_rule_errors, bt->cfg->threads, src, len, wd, NULL, *od, 1, 1, outcome_only};
     if (st == DF_OK) st = lb_run(lb, tables, nt, d, *od, NULL, &so, stats, err);
     lb_free(lb);
     if (st == DF_OK) st = outset_finish_file(*od, "customers.csv.gz", err);
@@ -364,7 +364,11 @@ df_status df_backtest(const df_config *config, const int32_t *as_of, int n, int 
     if (st == DF_OK) st = run_load(&r, NULL, NULL, NULL, err);
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     if (st == DF_OK && !(scratch = make_scratch(c.out_dir))) st = DF_FAIL(err, DF_ERR_OUTPUT, c.out_dir, "cannot make a scratch folder in it");
-    for (int i = 0; st == DF_OK && i < nd; i++) st = score_at(&bt, src, len, wd, tables, r.ntables, days[i], scratch, &ods[i], stats, err);
+    /* an outcome date that is not an as-of date too: the outcome and eligible fields alone (the
+     * rule codes, bands and declarations in stats are the rule file's either way) */
+    for (int i = 0; st == DF_OK && i < nd; i++)
+        st = score_at(&bt, src, len, wd, tables, r.ntables, days[i], index_of(as_of, n, days[i]) < 0, scratch, &ods[i],
+                      stats, err);
     watchdog_stop(wd);
     if (st == DF_OK && !stats->hist.outcome[0])
         st = DF_FAIL(err, DF_ERR_RULES, c.rules_path, "the rule file declares no outcome to compare with: add backtest { outcome = \"defected\" } "

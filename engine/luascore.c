@@ -54,6 +54,8 @@ static void push_run_opts(lua_State *L, const score_opts *so, uint64_t lo, uint6
     lua_setfield(L, -2, "snapshot_only");
     lua_pushboolean(L, so->bound_dates);
     lua_setfield(L, -2, "bound_dates");
+    lua_pushboolean(L, so->outcome_only);
+    lua_setfield(L, -2, "outcome_only");
     if (!mode) return;
     lua_pushnumber(L, (double)lo);
     lua_setfield(L, -2, "lo");

@@ -154,6 +154,11 @@ local function columns(job)
   local cols, seen = {}, {}
   local function add(name, c) if not seen[name] then seen[name] = true; cols[#cols + 1] = c or { name = name, field = name } end end
   add(job.entity.key)
+  if job.pruned then -- an outcome date of the backtest
+    add(job.backtest.outcome)
+    if job.backtest.eligible then add(job.backtest.eligible) end
+    return cols
+  end
   for _, f in ipairs({ "score", "band", "stage" }) do add(f) end
   local L = risk_list(job)
   add("on_list", { name = "on_list", on_list = L and L.where or true })
@@ -166,6 +171,35 @@ local function columns(job)
   if b.outcome then add(b.outcome) end
   if b.eligible then add(b.eligible) end
   return cols
+end
+
+-- The backtest's outcome dates: only what the outcome and eligible fields read is computed
+-- (for the reference job, one aggregate instead of every feature and rule). Follows the reads
+-- of each node (depend.lua's, and the aggregates its functions read); a dynamic read c[...]
+-- cannot be followed, and then nothing is left out. The snapshot is then key, outcome, eligible.
+function M.prune(job)
+  local b = job.backtest
+  if not b then return end
+  local B = require("defector.bytecode")
+  local by_name, want, stack = {}, {}, {}
+  for _, n in ipairs(job.nodes) do by_name[n.name] = n end
+  local function need(name) if not want[name] then want[name] = true; stack[#stack + 1] = name end end
+  need(b.outcome)
+  if b.eligible then need(b.eligible) end
+  while #stack > 0 do
+    local n = by_name[table.remove(stack)]
+    if n then
+      if n.dynamic then return end
+      for r in pairs(n.reads) do need(r) end
+      local fns = { n.fn }
+      if n.kind == "stage" then for _, st in ipairs(job.stages or {}) do fns[#fns + 1] = st[2] end end
+      for _, fn in pairs(fns) do for r in pairs(B.access(job, fn).reads) do need(r) end end
+    end
+  end
+  local nodes, features = {}, {}
+  for _, n in ipairs(job.nodes) do if want[n.name] then nodes[#nodes + 1] = n end end
+  for _, f in ipairs(job.features) do if want[f.name] then features[#features + 1] = f end end
+  job.nodes, job.features, job.pruned = nodes, features, true
 end
 
 -- With --history: the snapshot as one more list output (no order: entity order).

@@ -36,6 +36,17 @@ check recompute "the figures differ from the re-computation: $(/usr/bin/python3 
   /usr/bin/python3 "$TESTS_DIR/fixtures/backtest_check.py" "$T/data/events.csv.gz" 90 "$T/out" high,medium,low $CODES 100,1000 \
   2026-08-01="$T/hist/2026-08-01/customers.csv.gz" 2026-07-01="$T/hist/2026-07-01/customers.csv.gz"
 
+# an outcome that reads the score: on the outcome date, only what the outcome reads is computed
+# (history.prune), here the score with every rule and feature it needs
+sed -e 's/^backtest {.*/value("high_later", function(c) return c.band == "high" end)\nbacktest { outcome = "high_later", eligible = "not_defected", k = { 100 } }/' "$RULES" > "$T/high.lua"
+run_cli bt-high backtest "$T/high.lua" --data "$T/data" -o "$T/out-high" --as-of 2026-07-01 --horizon 31 -q
+assert_rc bt-high 0
+for d in 2026-07-01 2026-08-01; do run_cli "run-high-$d" run "$T/high.lua" --data "$T/data" -o "$T/run-high-$d" --as-of $d --history "$T/hist-high" -q; done
+check recompute-high "an outcome read from the score differs from the re-computation: $(/usr/bin/python3 "$TESTS_DIR/fixtures/backtest_check.py" fields:high_later:not_defected 31 "$T/out-high" high,medium,low $CODES 100 "2026-07-01=$T/hist-high/2026-07-01/customers.csv.gz,$T/hist-high/2026-08-01/customers.csv.gz" 2>&1 | head -3)" \
+  /usr/bin/python3 "$TESTS_DIR/fixtures/backtest_check.py" fields:high_later:not_defected 31 "$T/out-high" high,medium,low $CODES 100 \
+  "2026-07-01=$T/hist-high/2026-07-01/customers.csv.gz,$T/hist-high/2026-08-01/customers.csv.gz"
+check bt-high "some customers are high on the outcome date" [ "$(zcat "$T/hist-high/2026-08-01/customers.csv.gz" | grep -c ',high,')" -gt 10 ]
+
 # the same bytes for any --threads
 run_cli bt1 backtest "$RULES" --data "$T/data" -o "$T/out1" --as-of 2026-08-01 --as-of 2026-07-01 --horizon 90 -q --threads 1
 run_cli bt3 backtest "$RULES" --data "$T/data" -o "$T/out3" --as-of 2026-08-01 --as-of 2026-07-01 --horizon 90 -q --threads 3
