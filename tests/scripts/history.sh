@@ -105,6 +105,16 @@ check n4 "other folders are left alone" [ "$(cat "$H/notes/a.txt")" = mine ]
 run_cli keep0 run "$RULES_FILE" --data "$T/d2" --out "$T/o" --history-keep x
 assert_rc keep0 2
 
+# ---- declarations checked: names that do not exist, a trend of no metrics table, churn without defected ----
+printf 'entity { file = "c.csv", key = "id", columns = { id = "text" } }\noutput { file = "x.csv", columns = { "id" } }\nsnapshot { keep = { "nope" } }\ntrend { file = "t.csv", metrics = "m.csv" }\nchurn { file = "c2.csv" }\nbacktest { outcome = "zz" }\nchanges { file = "x.csv" }\n' > "$T/bad.lua"
+run_cli bad check "$T/bad.lua"
+assert_rc bad 5
+assert_out bad "bad.lua:3: error: snapshot: keep names 'nope', which is not a column, feature or value"
+assert_out bad "bad.lua:4: error: trend t.csv: metrics names 'm.csv', which is not a metrics { } table"
+assert_out bad "bad.lua:5: error: churn: the snapshot does not say which field means defected"
+assert_out bad "bad.lua:6: error: backtest: outcome names 'zz'"
+assert_out bad "bad.lua:7: error: two outputs write 'x.csv'"
+
 # ---- generated data: two nights, the tables against the recomputation; threads ----
 G="$T/gen"
 "$DEFECTOR_GEN" --customers 3000 --seed 11 --out "$G/data" 2>/dev/null || fail gen "defector-gen failed"
