@@ -329,14 +329,6 @@ static df_status evaluate(backtest *bt, outset **ods, const int32_t *days, int n
     return st;
 }
 
-/* The scratch folder for the snapshots: beside the outputs, removed at the end. */
-static char *make_scratch(const char *out_dir)
-{
-    char *p = path_join(out_dir, ".defector-backtest-XXXXXX");
-    if (p && !mkdtemp(p)) free(p), p = NULL;
-    return p;
-}
-
 df_status df_backtest(const df_config *config, const int32_t *as_of, int n, int horizon, df_error *err)
 {
     if (n < 1 || n > MAX_DATES) return DF_FAIL(err, DF_ERR_USAGE, "", "backtest takes 1 to %d --as-of dates", MAX_DATES);
@@ -363,7 +355,7 @@ df_status df_backtest(const df_config *config, const int32_t *as_of, int n, int 
     lb_free(lb);
     if (st == DF_OK) st = run_load(&r, NULL, NULL, NULL, err);
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
-    if (st == DF_OK && !(scratch = make_scratch(c.out_dir))) st = DF_FAIL(err, DF_ERR_OUTPUT, c.out_dir, "cannot make a scratch folder in it");
+    if (st == DF_OK) st = history_scratch(c.out_dir, "backtest", &scratch, err); /* the snapshots, removed at the end */
     /* an outcome date that is not an as-of date too: the outcome and eligible fields alone (the
      * rule codes, bands and declarations in stats are the rule file's either way) */
     for (int i = 0; st == DF_OK && i < nd; i++)

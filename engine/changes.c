@@ -310,7 +310,9 @@ df_status changes_write(outset *o, outset *night, const df_config *cfg, const hi
         snprintf(note, cap, "%s: the run keeps no history (no --history): the tables over nights are empty", what);
         return DF_OK;
     }
-    char *prev_dir = history_previous(cfg->history_dir, cfg->as_of);
+    char *prev_dir;
+    st = history_previous(cfg->history_dir, cfg->as_of, &prev_dir, err);
+    if (st != DF_OK) return st;
     if (!prev_dir) {
         if (wanted) snprintf(note, cap, "%s: no previous night in %s before %s: the changes tables are empty", what, cfg->history_dir, date);
         return DF_OK;

@@ -144,8 +144,7 @@ df_status df_diff(const df_config *config, const char *old_rules, df_error *err)
     score_stats *stats = calloc(2, sizeof *stats);
     char *scratch = NULL, *dirs[2] = {NULL, NULL};
     df_status st = stats ? outset_new(c.out_dir, &o, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    if (st == DF_OK && (!(scratch = path_join(c.out_dir, ".defector-diff-XXXXXX")) || !mkdtemp(scratch)))
-        st = DF_FAIL(err, DF_ERR_OUTPUT, c.out_dir, "cannot make a scratch folder in it");
+    if (st == DF_OK) st = history_scratch(c.out_dir, "diff", &scratch, err);
     if (st == DF_OK && (!(dirs[0] = path_join(scratch, "old")) || !(dirs[1] = path_join(scratch, "new"))))
         st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     if (st == DF_OK) st = score_file(&c, old_rules, dirs[0], &od[0], &stats[0], err);

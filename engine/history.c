@@ -76,10 +76,21 @@ static int committed(const char *dir, const char *name)
     return access(p, F_OK) == 0;
 }
 
-char *history_previous(const char *dir, int32_t as_of)
+/* Opens folder dir: *d NULL when it does not exist (no nights), an error when it cannot be read. */
+static df_status open_nights(const char *dir, DIR **d, df_error *err)
 {
-    DIR *d = opendir(dir);
-    if (!d) return NULL;
+    *d = opendir(dir);
+    if (*d || errno == ENOENT) return DF_OK;
+    if (errno == ENOMEM) return DF_FAIL(err, DF_ERR_NOMEM, dir, "out of memory");
+    return DF_FAIL(err, DF_ERR_OUTPUT, dir, "cannot read the history folder: %s", strerror(errno));
+}
+
+df_status history_previous(const char *dir, int32_t as_of, char **path, df_error *err)
+{
+    DIR *d;
+    *path = NULL;
+    df_status st = open_nights(dir, &d, err);
+    if (st != DF_OK || !d) return st;
     int32_t best = DF_NA_DATE;
     char name[300] = "";
     for (struct dirent *e; (e = readdir(d));) {
@@ -90,7 +101,9 @@ char *history_previous(const char *dir, int32_t as_of)
         snprintf(name, sizeof name, "%s", e->d_name);
     }
     closedir(d);
-    return best == DF_NA_DATE ? NULL : path_join(dir, name);
+    if (best == DF_NA_DATE) return DF_OK;
+    *path = path_join(dir, name);
+    return *path ? DF_OK : DF_FAIL(err, DF_ERR_NOMEM, dir, "out of memory");
 }
 
 static int by_date(const void *a, const void *b)
@@ -99,10 +112,12 @@ static int by_date(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-int history_nights(const char *dir, int32_t as_of, int32_t *dates, int max)
+df_status history_nights(const char *dir, int32_t as_of, int32_t *dates, int max, int *count, df_error *err)
 {
-    DIR *d = max > 0 ? opendir(dir) : NULL;
-    if (!d) return 0;
+    DIR *d = NULL;
+    *count = 0;
+    df_status st = max > 0 ? open_nights(dir, &d, err) : DF_OK;
+    if (st != DF_OK || !d) return st;
     int n = 0, cap = 64;
     int32_t *all = malloc((size_t)cap * sizeof *all);
     for (struct dirent *e; all && (e = readdir(d));) {
@@ -110,18 +125,32 @@ int history_nights(const char *dir, int32_t as_of, int32_t *dates, int max)
         if (t == DF_NA_DATE || t >= as_of || !committed(dir, e->d_name)) continue;
         if (n == cap) {
             int32_t *na = realloc(all, (size_t)(cap *= 2) * sizeof *na);
-            if (!na) break;
+            if (!na) free(all);
             all = na;
+            if (!all) break;
         }
         all[n++] = t;
     }
     closedir(d);
-    if (!all) return 0;
+    if (!all) return DF_FAIL(err, DF_ERR_NOMEM, dir, "out of memory");
     qsort(all, (size_t)n, sizeof *all, by_date);
     int k = n < max ? n : max;
     memcpy(dates, all + n - k, (size_t)k * sizeof *dates);
     free(all);
-    return k;
+    *count = k;
+    return DF_OK;
+}
+
+df_status history_scratch(const char *out_dir, const char *what, char **path, df_error *err)
+{
+    char name[64];
+    snprintf(name, sizeof name, ".defector-%s-XXXXXX", what);
+    if (!(*path = path_join(out_dir, name))) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    if (mkdtemp(*path)) return DF_OK;
+    int e = errno;
+    free(*path), *path = NULL;
+    if (e == ENOMEM) return DF_FAIL(err, DF_ERR_NOMEM, out_dir, "out of memory");
+    return DF_FAIL(err, DF_ERR_OUTPUT, out_dir, "cannot make a scratch folder in it: %s", strerror(e));
 }
 
 /* Removes folder fd/name and what is in it (a night: files, and a staging folder of files). */

@@ -16,12 +16,16 @@ df_status history_fill(outset *night, outset *o, const history_info *h, const ch
 /* After a committed run: removes night folders dated more than cfg->history_keep days before
  * the as-of date (a warning on stderr for one that cannot be removed). */
 void history_prune(const df_config *cfg);
-/* The newest committed night of dir dated before as_of: its folder (malloc'd), NULL when none. */
-char *history_previous(const char *dir, int32_t as_of);
+/* The newest committed night of dir dated before as_of: its folder into *path (malloc'd), NULL
+ * when there is none (or no folder dir); an error when the folder cannot be read. */
+df_status history_previous(const char *dir, int32_t as_of, char **path, df_error *err);
+
+/* A scratch folder OUT/.defector-WHAT-XXXXXX (made; *path malloc'd) for backtest and diff. */
+df_status history_scratch(const char *out_dir, const char *what, char **path, df_error *err);
 
 /* The newest committed nights of dir dated before as_of, at most max, oldest first, into
- * dates (days); returns how many. */
-int history_nights(const char *dir, int32_t as_of, int32_t *dates, int max);
+ * dates (days), how many into *count. */
+df_status history_nights(const char *dir, int32_t as_of, int32_t *dates, int max, int *count, df_error *err);
 
 /* The header of period.csv (the night's churn and revenue retention since the previous night). */
 extern const char *const PERIOD_HEADER[11];

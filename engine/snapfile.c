@@ -1,4 +1,5 @@
 /* snapfile.c: reading a night's snapshot (snapfile.h). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -11,8 +12,10 @@
 
 static df_status read_gz(const char *path, char **buf, size_t *len, df_error *err)
 {
+    errno = 0;
     gzFile g = gzopen(path, "rb");
-    if (!g) return DF_FAIL(err, DF_ERR_IO, path, "cannot read the history snapshot");
+    if (!g && (errno == ENOMEM || errno == 0)) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
+    if (!g) return DF_FAIL(err, DF_ERR_IO, path, "cannot read the history snapshot: %s", strerror(errno));
     size_t cap = 1 << 20, n = 0;
     char *b = malloc(cap);
     int k = 0;
@@ -24,8 +27,10 @@ static df_status read_gz(const char *path, char **buf, size_t *len, df_error *er
             b = nb;
         }
     }
+    int zerr = Z_OK;
+    if (k < 0) gzerror(g, &zerr);
     gzclose(g);
-    if (!b) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory reading the history snapshot");
+    if (!b || zerr == Z_MEM_ERROR) return free(b), DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory reading the history snapshot");
     if (k < 0) return free(b), DF_FAIL(err, DF_ERR_IO, path, "the history snapshot is damaged (not whole gzip): run that night again");
     *buf = b, *len = n;
     return DF_OK;

@@ -4,8 +4,10 @@
  * revenue retention since the night before, period.csv of each night). A past night's table is
  * aligned to tonight's header by column name (a column it lacks is empty; one tonight lacks is
  * left out), so that a rule edit between nights does not shift columns. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "snapfile.h"
 
@@ -24,9 +26,7 @@ static void ctab_free(ctab *t) { free(t->buf), free(t->cell); }
 static df_status ctab_read(const char *path, ctab *t, df_error *err)
 {
     memset(t, 0, sizeof *t);
-    FILE *f = fopen(path, "rb");
-    if (!f) return DF_OK;
-    fclose(f);
+    if (access(path, F_OK) != 0 && errno == ENOENT) return DF_OK;
     df_status st = run_read_file(path, "history table", &t->buf, &t->len, err);
     if (st != DF_OK) return st;
     size_t cap = 64, p = 0, row = 0;
@@ -131,8 +131,11 @@ static df_status over_nights(outset *o, outset *tonight, const df_config *cfg, c
     if (!hdr) csvw_plain(w, "as_of", 5);
     for (int c = 0; st == DF_OK && H->nrows && c < H->ncols && ctab_at(H, 0, c, &n); c++) csvw_text(w, ctab_at(H, 0, c, &n), n);
     csvw_end_row(w);
-    int32_t *dates = st == DF_OK && cfg->history_dir && H->nrows ? malloc((size_t)(nights + 1) * sizeof *dates) : NULL;
-    int k = dates ? history_nights(cfg->history_dir, cfg->as_of, dates, tonight ? nights - 1 : nights) : 0;
+    int32_t *dates = NULL;
+    int k = 0;
+    if (st == DF_OK && cfg->history_dir && H->nrows && !(dates = malloc((size_t)(nights + 1) * sizeof *dates)))
+        st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    if (dates) st = history_nights(cfg->history_dir, cfg->as_of, dates, tonight ? nights - 1 : nights, &k, err);
     for (int i = 0; st == DF_OK && i < k; i++) {
         char date[16], sub[300];
         df_format_date(dates[i], date);

@@ -45,3 +45,4 @@ snapshot { keep = { "fee" }, defected = "cancelled", revenue = "fee" }
 changes { file = "changes.csv", flows = "flows.csv", min_score_change = 30 }
 trend { file = "trend_stage.csv", metrics = "metrics_stage.csv", nights = 2 }
 churn { file = "churn.csv", nights = 12 }
+backtest { outcome = "cancelled" }
