@@ -100,7 +100,11 @@ df_status snap_read(snap *s, const char *path, const history_info *h, df_error *
     uint64_t cap = 1024;
     s->cells = malloc(cap * sizeof *s->cells);
     while (s->cells && p < s->len) {
-        if (s->n == cap && !(s->cells = realloc(s->cells, (cap *= 2) * sizeof *s->cells))) break;
+        if (s->n == cap) {
+            uint64_t(*nc)[NCOLS][2] = realloc(s->cells, (cap *= 2) * sizeof *s->cells);
+            if (!nc) free(s->cells);
+            if (!(s->cells = nc)) break;
+        }
         uint64_t span[SNAP_MAX_COLS][2];
         int c = 0, end;
         do {

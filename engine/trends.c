@@ -33,7 +33,11 @@ static df_status ctab_read(const char *path, ctab *t, df_error *err)
     int max = 256;
     t->cell = malloc(cap * (size_t)max * sizeof *t->cell);
     while (t->cell && p < t->len) {
-        if (row == cap && !(t->cell = realloc(t->cell, (cap *= 2) * (size_t)max * sizeof *t->cell))) break;
+        if (row == cap) {
+            size_t (*nc)[2] = realloc(t->cell, (cap *= 2) * (size_t)max * sizeof *t->cell);
+            if (!nc) free(t->cell);
+            if (!(t->cell = nc)) break;
+        }
         for (int c = 0; c < max; c++) t->cell[row * (size_t)max + (size_t)c][1] = SIZE_MAX;
         int c = 0, end;
         do {
@@ -141,10 +145,10 @@ static df_status over_nights(outset *o, outset *tonight, const df_config *cfg, c
         df_format_date(dates[i], date);
         snprintf(sub, sizeof sub, "%s/%s", date, name);
         char *path = path_join(cfg->history_dir, sub);
-        ctab t;
+        ctab t = {0};
         st = path ? ctab_read(path, &t, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
         if (st == DF_OK && t.nrows) put_rows(w, &t, H, hdr ? NULL : date);
-        if (st == DF_OK) ctab_free(&t);
+        ctab_free(&t);
         free(path);
     }
     char today[16];
