@@ -353,7 +353,7 @@ df_status df_backtest(const df_config *config, const int32_t *as_of, int n, int 
     if (st == DF_OK) lb_budget(lb, wd, 0);
     if (st == DF_OK) st = lb_declare(lb, c.rules_path, src, len, c.as_of, tables, &r.ntables, err);
     lb_free(lb);
-    if (st == DF_OK) st = run_load(&r, NULL, NULL, NULL, err);
+    if (st == DF_OK) st = run_load(&r, bt.o, NULL, NULL, err); /* rejects.csv and its share guard as in a run */
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     if (st == DF_OK) st = history_scratch(c.out_dir, "backtest", &scratch, err); /* the snapshots, removed at the end */
     /* an outcome date that is not an as-of date too: the outcome and eligible fields alone (the

@@ -81,7 +81,7 @@ static const option_doc OPTIONS[] = {
     {"--max-rejects", NULL, "N", RUN | EXPLAIN | BACKTEST | DIFF,
      "set up to N malformed rows aside in rejects.csv and go on\n"
      "(0 to 1000000000000; default 0: stop at the first one)"},
-    {"--max-reject-share", NULL, "PCT", RUN,
+    {"--max-reject-share", NULL, "PCT", RUN | BACKTEST,
      "fail the run when more than PCT percent of an input's rows are\n"
      "set aside (above 0, up to 100; default 1)"},
     {"--max-as-of-gap", NULL, "DAYS", RUN,

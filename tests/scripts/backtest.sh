@@ -12,7 +12,8 @@ CODES=new_and_quiet,renewal_due,price_increase,complaints,calls_unreturned,broke
 run_cli bt backtest "$RULES" --data "$T/data" -o "$T/out" --as-of 2026-08-01 --as-of 2026-07-01 --horizon 90 -q
 assert_rc bt 0
 for f in summary bands deciles topk rules; do check bt "backtest_$f.csv written" [ -s "$T/out/backtest_$f.csv" ]; done
-check bt "no scratch folder left" [ -z "$(ls -A "$T/out" | grep -v -e '^backtest_' -e '^.defector-manifest$')" ]
+check bt "no scratch folder left" [ -z "$(ls -A "$T/out" | grep -v -e '^backtest_' -e '^.defector-manifest$' -e '^rejects.csv$')" ]
+check bt "rejects.csv, empty" [ "$(cat "$T/out/rejects.csv")" = "file,line,column,reason,raw" ]
 check bt "the leakage caveat is in the summary" grep -q "entity columns (e.g. renewal_date) are today's values" "$T/out/backtest_summary.csv"
 
 # the planted order of lift: complaints (+40%) > price_increase (+25%) > calls_unreturned (+12%) > inactive (+6%)
