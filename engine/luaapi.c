@@ -19,8 +19,9 @@ static int api_open(void *ctx, const char *name)
     a->files[a->n] = w;
     return a->n++;
 }
-/* A file of the history night (api->open_history): gzip when its name ends in .gz; a worker
- * captures its rows like any other. */
+/* A file of the history night (api->open_history): gzip when its name ends in .gz (but for a
+ * scratch snapshot, ho_plain: zlib reads it back as it is); a worker captures its rows like any
+ * other. */
 static int api_open_history(void *ctx, const char *name)
 {
     api_ctx *a = ctx;
@@ -29,7 +30,7 @@ static int api_open_history(void *ctx, const char *name)
     if (a->n == API_MAX_FILES) return -1;
     csvw *w = outset_open(a->ho, name, a->err);
     size_t n = strlen(name);
-    if (w && n > 3 && strcmp(name + n - 3, ".gz") == 0 && csvw_gzip(w) != 0) {
+    if (w && !a->ho_plain && n > 3 && strcmp(name + n - 3, ".gz") == 0 && csvw_gzip(w) != 0) {
         w = NULL;
         DF_FAIL(a->err, DF_ERR_NOMEM, name, "out of memory");
     }

@@ -339,7 +339,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
                  const score_opts *so, score_stats *st, df_error *err)
 {
     scoring sc = {.b = b, .tables = tables, .ntables = ntables, .as_of = as_of, .n = tables[0].nrows, .so = so,
-                  .ctx = {.o = o, .ho = so->history, .err = err, .prog = prog, .books = so->books}};
+                  .ctx = {.o = o, .ho = so->history, .ho_plain = so->history_plain, .err = err, .prog = prog, .books = so->books}};
     sc.parts = parts_for(sc.n, so);
     sc.first_failed = sc.parts;
     api_init(&sc.api, &sc.ctx, watchdog_watch(so->wd, 0), &sc.first_failed);

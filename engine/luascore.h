@@ -63,6 +63,7 @@ typedef struct score_opts {
     int bound_dates;      /* 1: aggregates read only rows dated on or before the as-of date (rows
                              after it were loaded: backtest) */
     int outcome_only;     /* 1: compute only what backtest { outcome, eligible } read (an outcome date) */
+    int history_plain;    /* 1: the snapshot uncompressed (a scratch one, read back at once) */
 } score_opts;
 
 /* Scores every entity and writes the outputs the rule file declares into o. */
