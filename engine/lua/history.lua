@@ -163,6 +163,12 @@ local function columns(job)
   local L = risk_list(job)
   add("on_list", { name = "on_list", on_list = L and L.where or true })
   add("reason_codes")
+  if job.bound_dates then -- a backtest's as-of date: what its figures read, no more
+    local b = job.backtest or {}
+    if b.outcome then add(b.outcome) end
+    if b.eligible then add(b.eligible) end
+    return cols
+  end
   local s = job.snapshot or { keep = {} }
   for _, f in ipairs(s.keep) do add(f) end
   if s.defected then add(s.defected) end

@@ -105,6 +105,7 @@ function M.prepare(job, data, api, opts)
   for k = 1, #job.rules do S.fire_counts[k], S.error_counts[k] = 0, 0 end
   if opts.skip_rule_errors and not opts.single then open_errors(job, S, opts) end
   local outputs = not opts.single
+  job.bound_dates = opts.bound_dates -- a backtest (scan.lua; the snapshot's columns, history.lua)
   if outputs and opts.outcome_only then require("defector.history").prune(job) end
   if outputs and opts.history then require("defector.history").add_snapshot(job) end
   if outputs and opts.snapshot_only then -- backtest and diff: the snapshot alone
@@ -112,7 +113,6 @@ function M.prepare(job, data, api, opts)
     for _, o in ipairs(job.outputs) do if o.history then keep[#keep + 1] = o end end
     job.outputs, job.all_books = keep, {}
   end
-  job.bound_dates = opts.bound_dates
   if outputs then lists.setup(job, api, opts.part); metrics.setup(job) end
   scan.build(job, api)
   job.ent = entity.new(job, scan.BLOCK)
