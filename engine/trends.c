@@ -11,13 +11,15 @@
 
 #include "snapfile.h"
 
-/* A small CSV file read whole: rows of cells (spans into buf, unquoted in place). */
+/* A small CSV file read whole: rows of cells (spans into buf, unquoted in place), at most
+ * CTAB_COLS a row (a metrics table's further columns are not carried into its trend). */
+#define CTAB_COLS 256
 typedef struct ctab {
     char *buf;
     size_t len;
-    int ncols;        /* of the header */
+    int ncols;         /* the stride of cell: CTAB_COLS (a header ends at its first missing cell) */
     size_t (*cell)[2]; /* row-major: nrows x ncols spans (length SIZE_MAX: missing) */
-    size_t nrows;     /* the header is row 0 */
+    size_t nrows;      /* the header is row 0 */
 } ctab;
 
 static void ctab_free(ctab *t) { free(t->buf), free(t->cell); }
@@ -30,7 +32,7 @@ static df_status ctab_read(const char *path, ctab *t, df_error *err)
     df_status st = run_read_file(path, "history table", &t->buf, &t->len, err);
     if (st != DF_OK) return st;
     size_t cap = 64, p = 0, row = 0;
-    int max = 256;
+    int max = CTAB_COLS;
     t->cell = malloc(cap * (size_t)max * sizeof *t->cell);
     while (t->cell && p < t->len) {
         if (row == cap) {
@@ -46,12 +48,11 @@ static df_status ctab_read(const char *path, ctab *t, df_error *err)
             if (c < max) t->cell[row * (size_t)max + (size_t)c][0] = a, t->cell[row * (size_t)max + (size_t)c][1] = n;
             c++;
         } while (end == ',');
-        if (row == 0) t->ncols = c < max ? c : max;
         row++;
     }
     if (!t->cell) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
     t->nrows = row;
-    t->ncols = max; /* the stride; the header's width is found by its cells */
+    t->ncols = max;
     return DF_OK;
 }
 
@@ -77,7 +78,7 @@ static df_status read_tonight(outset *o, const char *name, ctab *t, df_error *er
 /* Writes night `date`'s table t under header h, columns matched by name; date first unless NULL. */
 static void put_rows(csvw *w, const ctab *t, const ctab *h, const char *date)
 {
-    int map[256];
+    int map[CTAB_COLS];
     size_t n, m;
     for (int c = 0; c < h->ncols; c++) {
         const char *name = ctab_at(h, 0, c, &n);
@@ -104,18 +105,18 @@ static df_status ctab_text(ctab *t, const char *text, df_error *err)
     memset(t, 0, sizeof *t);
     t->len = strlen(text);
     t->buf = strdup(text);
-    t->cell = malloc(256 * sizeof *t->cell);
+    t->cell = malloc(CTAB_COLS * sizeof *t->cell);
     if (!t->buf || !t->cell) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     size_t p = 0;
     int c = 0, end;
-    for (int k = 0; k < 256; k++) t->cell[k][1] = SIZE_MAX;
+    for (int k = 0; k < CTAB_COLS; k++) t->cell[k][1] = SIZE_MAX;
     do {
         size_t a, n;
         end = csv_next_cell(t->buf, t->len, &p, &a, &n);
         t->cell[c][0] = a, t->cell[c][1] = n;
         c++;
-    } while (end == ',' && c < 256);
-    t->ncols = 256, t->nrows = 1;
+    } while (end == ',' && c < CTAB_COLS);
+    t->ncols = CTAB_COLS, t->nrows = 1;
     return DF_OK;
 }
 
