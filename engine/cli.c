@@ -15,8 +15,9 @@
 #include "pool.h"
 #include "runlog.h"
 
-enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8, ALL = 15, ERASE = 16, NCOMMANDS = 5 };
-static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check", "erase"};
+enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8, BACKTEST = 16, DIFF = 32, ALL = 63, ERASE = 64 };
+#define NCOMMANDS 7
+static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check", "backtest", "diff", "erase"};
 
 /* Each command (in COMMAND_NAMES' order): its usage line, its line in the global help, what it does. */
 static const struct { const char *usage, *summary, *about; } COMMANDS[] = {
@@ -40,6 +41,19 @@ static const struct { const char *usage, *summary, *about; } COMMANDS[] = {
      "list every mistake in a rule file without running it",
      "Validates a rule file without running it and prints every problem at once as\n"
      "FILE:LINE: error|warning: what \xe2\x80\x94 how to fix. Exit code 5 when there is an error.\n"},
+    {"defector backtest RULES --as-of YYYY-MM-DD [--as-of ...] --horizon DAYS [--data DIR] [-o DIR] [options]",
+     "replay the rules at past dates against what happened after",
+     "Loads the data once and scores it as of each --as-of date with the history rows dated on\n"
+     "or before that date, then compares the scores with the outcome the rule file declares\n"
+     "(backtest { outcome = ... }) read DAYS days later: per band and score decile, precision\n"
+     "and recall at K, ROC AUC, per rule. Writes backtest_*.csv into the output folder. Entity\n"
+     "columns are today's values: features read from them may know the future.\n"},
+    {"defector diff OLD.lua NEW.lua [--data DIR] [-o DIR] [--as-of YYYY-MM-DD] [options]",
+     "show who a rule edit moves, before the night",
+     "Scores the data with both rule files and writes who moves: counts per band and stage\n"
+     "before and after (diff_counts.csv), customers entering and leaving the list, changing\n"
+     "band or score (diff_changes.csv), stage and band flows (diff_flows.csv), and the rules\n"
+     "whose firing changed most (diff_rules.csv).\n"},
     {"defector erase --history DIR --customer ID",
      "erase one customer from the run history",
      "Removes the customer whose key is ID from every night kept in the run history DIR: their\n"
@@ -57,9 +71,9 @@ typedef struct option_doc {
     const char *help;
 } option_doc;
 static const option_doc OPTIONS[] = {
-    {"--data", NULL, "DIR", RUN | EXPLAIN, "folder holding the input files (default: data)"},
+    {"--data", NULL, "DIR", RUN | EXPLAIN | BACKTEST | DIFF, "folder holding the input files (default: data)"},
     {"--data", NULL, "DIR", CHECK, "also check the columns against the headers of the files in DIR"},
-    {"--out", "-o", "DIR", RUN, "folder for the outputs, created if missing (default: out)"},
+    {"--out", "-o", "DIR", RUN | BACKTEST | DIFF, "folder for the outputs, created if missing (default: out)"},
     {"--as-of", NULL, "DATE", RUN | EXPLAIN,
      "score as of this date, YYYY-MM-DD (default: today in the time zone\n"
      "of --tz); history rows dated after it are counted and ignored"},
@@ -68,14 +82,19 @@ static const option_doc OPTIONS[] = {
      "the time zone whose today is the default as-of date, e.g.\n"
      "Europe/Paris (default: the rule file's operations { time_zone },\n"
      "else TZ, else UTC)"},
+    {"--as-of", NULL, "DATE", BACKTEST, "a date to replay the rules at, YYYY-MM-DD (required; repeat it for\n"
+     "several dates, up to 64)"},
+    {"--as-of", NULL, "DATE", DIFF, "score as of this date, YYYY-MM-DD (default: today, UTC)"},
+    {"--horizon", NULL, "DAYS", BACKTEST, "the outcome is read DAYS days after each as-of date (1 to 36500;\n"
+     "required)"},
     {"--customer", NULL, "ID", EXPLAIN, "the key of the entity to explain (required)"},
     {"--customer", NULL, "ID", ERASE, "the key of the customer to erase (required)"},
     {"--history", NULL, "DIR", ERASE, "the run history's folder (required)"},
     {"--json", NULL, NULL, EXPLAIN, "print the explanation as one JSON object"},
-    {"--max-rejects", NULL, "N", RUN | EXPLAIN,
+    {"--max-rejects", NULL, "N", RUN | EXPLAIN | BACKTEST | DIFF,
      "set up to N malformed rows aside in rejects.csv and go on\n"
      "(0 to 1000000000000; default 0: stop at the first one)"},
-    {"--max-reject-share", NULL, "PCT", RUN,
+    {"--max-reject-share", NULL, "PCT", RUN | BACKTEST,
      "fail the run when more than PCT percent of an input's rows are\n"
      "set aside (above 0, up to 100; default 1)"},
     {"--max-as-of-gap", NULL, "DAYS", RUN,
@@ -83,12 +102,19 @@ static const option_doc OPTIONS[] = {
      "row of a history (1 to 36500; default 31); also warned: an as-of\n"
      "date before most of a history's rows"},
     {"--on-as-of-gap", NULL, "warn|fail", RUN, "warn about such an as-of date (default), or fail the run"},
-    {"--threads", NULL, "N", RUN | EXPLAIN,
+    {"--history", NULL, "DIR", RUN,
+     "keep the night in DIR/YYYY-MM-DD (a snapshot per customer, the\n"
+     "metrics tables, run_summary.json, the rule file): what the changes\n"
+     "tables compare; a night run again is replaced"},
+    {"--history-keep", NULL, "DAYS", RUN,
+     "remove the nights of --history dated more than DAYS days before the\n"
+     "as-of date (0 to 36500; default 400; 0: keep every night)"},
+    {"--threads", NULL, "N", RUN | EXPLAIN | BACKTEST | DIFF,
      "worker threads (0 to 64; default 0: all cores): a history's text is\n"
      "cut into blocks of whole records parsed in parallel; parts of an\n"
      "export are read in parallel; entities are scored in N Lua states\n"
      "(each at least 500 entities); the outputs are the same for every N"},
-    {"--parse-block-kb", NULL, "N", RUN | EXPLAIN, "text per parsing block (1 to 1048576; default 4096)"},
+    {"--parse-block-kb", NULL, "N", RUN | EXPLAIN | BACKTEST | DIFF, "text per parsing block (1 to 1048576; default 4096)"},
     {"--rule-time-limit", NULL, "S", ALL,
      "stop when one entity's rules (or the rule file's top level, or a\n"
      "metrics function) take more than S seconds, with exit code 5\n"
@@ -96,7 +122,7 @@ static const option_doc OPTIONS[] = {
     {"--rule-memory-limit", NULL, "MB", ALL,
      "stop when a Lua state holds more than MB for the rules, with exit\n"
      "code 5 (0 to 1048576; default 4096; 0 = no limit)"},
-    {"--on-rule-error", NULL, "stop|skip", RUN | EXPLAIN,
+    {"--on-rule-error", NULL, "stop|skip", RUN | EXPLAIN | BACKTEST | DIFF,
      "stop at a rule that fails (default), or count it as not fired for\n"
      "that entity, list it in rule_errors.csv and go on"},
     {"--status-dir", NULL, "DIR", RUN,
@@ -120,9 +146,9 @@ static const option_doc OPTIONS[] = {
     {"--hash-ids", NULL, NULL, RUN,
      "rows in rejects.csv and example keys written as salted hashes\n"
      "(the salt from DEFECTOR_ID_SALT); also operations { hash_ids = true }"},
-    {"--progress", NULL, NULL, RUN | EXPLAIN, "show a progress line even when stderr is not a terminal"},
-    {"--no-progress", NULL, NULL, RUN | EXPLAIN, "never show it"},
-    {"--quiet", "-q", NULL, RUN | EXPLAIN,
+    {"--progress", NULL, NULL, RUN | EXPLAIN | BACKTEST | DIFF, "show a progress line even when stderr is not a terminal"},
+    {"--no-progress", NULL, NULL, RUN | EXPLAIN | BACKTEST | DIFF, "never show it"},
+    {"--quiet", "-q", NULL, RUN | EXPLAIN | BACKTEST | DIFF,
      "no progress line and no report of counts on stderr; warnings and\n"
      "errors are still printed"},
     {"--help", "-h", NULL, ALL | ERASE, "this help"},
@@ -150,10 +176,11 @@ typedef struct cli {
     df_config cfg;
     const char *key;   /* explain: the entity's key (--customer) */
     int json;          /* explain --json */
-    const char *tests; /* test: the test file (NULL: RULES with .test.lua) */
+    const char *tests; /* test: the test file (NULL: RULES with .test.lua); diff: the new rule file */
+    int32_t dates[64]; /* backtest: the --as-of dates */
+    int ndates, horizon;
     int help, version; /* --help, --version: print it, run nothing */
     const char *log;   /* run --log FILE */
-    const char *history; /* erase --history DIR */
     int log_json;      /* --log-format json */
 } cli;
 
@@ -229,7 +256,7 @@ static int set_option(cli *c, const char *opt, const char *v)
     if (!strcmp(opt, "--data")) return text_value(opt, v, "the folder that holds the input files", &g->data_dir);
     if (!strcmp(opt, "--out")) return text_value(opt, v, "the folder for the outputs", &g->out_dir);
     if (!strcmp(opt, "--customer")) return text_value(opt, v, c->cmd == ERASE ? "the key of the customer to erase" : "the key of the entity to explain", &c->key);
-    if (!strcmp(opt, "--history")) return text_value(opt, v, "the run history's folder", &c->history);
+    if (!strcmp(opt, "--history")) return text_value(opt, v, "the run history's folder", &g->history_dir);
     if (!strcmp(opt, "--status-dir")) return text_value(opt, v, "the folder for status.json", &g->status_dir);
     if (!strcmp(opt, "--on-success")) return text_value(opt, v, "a shell command", &g->on_success);
     if (!strcmp(opt, "--log")) return text_value(opt, v, "the log file", &c->log);
@@ -237,6 +264,10 @@ static int set_option(cli *c, const char *opt, const char *v)
     if (!strcmp(opt, "--as-of")) {
         if (df_parse_date(v, strlen(v), &g->as_of) != 0) return usage_error("--as-of: '%s' is not a date; write it as YYYY-MM-DD", v);
         g->as_of_given = 1;
+        if (c->cmd == BACKTEST && c->ndates == 64) return usage_error("--as-of: at most 64 dates");
+        if (c->cmd == BACKTEST) c->dates[c->ndates++] = g->as_of;
+    } else if (!strcmp(opt, "--horizon")) {
+        if (!(rc = whole_value(opt, v, 1, 36500, "a number of days", &n))) c->horizon = (int)n;
     } else if (!strcmp(opt, "--file-mode")) {
         char *end;
         long m = strtol(v, &end, 8);
@@ -255,6 +286,8 @@ static int set_option(cli *c, const char *opt, const char *v)
         if (!(rc = whole_value(opt, v, 1, 1048576, "a size in KB", &n))) g->parse_block_kb = (long)n;
     } else if (!strcmp(opt, "--threads")) {
         if (!(rc = whole_value(opt, v, 0, POOL_MAX_THREADS, "a thread count (0: all cores)", &n))) g->threads = (int)n;
+    } else if (!strcmp(opt, "--history-keep")) {
+        if (!(rc = whole_value(opt, v, 0, 36500, "a number of days (0: keep every night)", &n))) g->history_keep = n ? (int)n : -1;
     } else if (!strcmp(opt, "--max-as-of-gap")) {
         if (!(rc = whole_value(opt, v, 1, 36500, "a number of days", &n))) g->max_as_of_gap = (int)n;
     } else if (!strcmp(opt, "--rule-time-limit")) {
@@ -291,10 +324,14 @@ static int set_flag(cli *c, const char *opt)
     return 1;
 }
 
-static const char *command_name(int cmd)
+static int command_index(int cmd)
 {
-    return COMMAND_NAMES[cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : cmd == CHECK ? 3 : 4];
+    int k = 0;
+    while (k < NCOMMANDS - 1 && cmd != 1 << k) k++;
+    return k;
 }
+
+static const char *command_name(int cmd) { return COMMAND_NAMES[command_index(cmd)]; }
 
 /* The entry of the option called name (or by its short form) for command cmd; NULL when cmd does
  * not take it. *known: 1 when some command does. */
@@ -340,7 +377,7 @@ static int take_argument(cli *c, const char *a)
     if (!*a) return usage_error("an empty argument where the %s file was expected", c->cfg.rules_path ? "test" : "rule");
     if (c->cmd == ERASE) return usage_error("unexpected argument '%s'; erase takes --history DIR --customer ID", a);
     if (!c->cfg.rules_path) c->cfg.rules_path = a;
-    else if (c->cmd == TEST && !c->tests) c->tests = a;
+    else if ((c->cmd == TEST || c->cmd == DIFF) && !c->tests) c->tests = a;
     else if (c->cmd == RUN) return usage_error("unexpected argument '%s' (one rule file per run)", a);
     else return usage_error("unexpected argument '%s'", a);
     return 0;
@@ -355,12 +392,15 @@ static int parse(cli *c, int argc, char **argv)
         if (c->help || c->version) return 0;
     }
     if (c->cmd == ERASE) {
-        if (!c->history || !c->key) return usage_error("erase needs --history DIR and --customer ID");
+        if (!c->cfg.history_dir || !c->key) return usage_error("erase needs --history DIR and --customer ID");
         return 0;
     }
     if (!c->cfg.rules_path)
         return usage_error("%s needs a rule file, e.g. defector %s rules/retention.lua", command_name(c->cmd), command_name(c->cmd));
     if (c->cmd == EXPLAIN && !c->key) return usage_error("explain needs --customer ID");
+    if (c->cmd == BACKTEST && !c->ndates) return usage_error("backtest needs --as-of YYYY-MM-DD (one or more)");
+    if (c->cmd == BACKTEST && !c->horizon) return usage_error("backtest needs --horizon DAYS");
+    if (c->cmd == DIFF && !c->tests) return usage_error("diff needs two rule files: defector diff OLD.lua NEW.lua");
     if (c->cfg.quiet) c->cfg.progress = 0;
     if (c->log_json && !c->log) return usage_error("--log-format needs --log FILE");
     if (!c->cfg.as_of_given && (c->cmd & (RUN | EXPLAIN | TEST))) { /* today where the user is */
@@ -414,7 +454,7 @@ static void print_help(FILE *f)
 /* One command's help: its usage, what it does, its options. */
 static void print_command_help(int cmd, FILE *f)
 {
-    int k = cmd == RUN ? 0 : cmd == EXPLAIN ? 1 : cmd == TEST ? 2 : cmd == CHECK ? 3 : 4;
+    int k = command_index(cmd);
     fprintf(f, "usage: %s\n\n%s\nOptions (a value is given as --opt VALUE or --opt=VALUE):\n", COMMANDS[k].usage,
             COMMANDS[k].about);
     for (size_t o = 0; o < NOPTIONS; o++)
@@ -428,7 +468,8 @@ static void print_failure(const cli *c, df_status st, const df_error *err)
     df_error_print(err, stderr);
     if (st == DF_ERR_INTERNAL) fprintf(stderr, "(raised at %s:%d)\n", err->src_file, err->src_line);
     if (c->cmd == RUN && st == DF_ERR_DELIVERY) fprintf(stderr, "defector: %s; the outputs in %s were committed\n", df_status_name(st), c->cfg.out_dir);
-    else if (c->cmd == RUN) fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), c->cfg.out_dir);
+    else if (c->cmd == RUN || c->cmd == BACKTEST || c->cmd == DIFF)
+        fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), c->cfg.out_dir);
     else if (c->cmd == EXPLAIN || st == DF_ERR_NOMEM) fprintf(stderr, "defector: %s\n", df_status_name(st));
 }
 
@@ -453,8 +494,13 @@ static int run_command(cli *c, int argc, char **argv)
     }
     if (c->cmd == RUN) st = df_run(&c->cfg, &err);
     else if (c->cmd == EXPLAIN) st = df_explain(&c->cfg, c->key, c->json, stdout, &err);
-    else if (c->cmd == ERASE) st = df_erase(c->history, c->key, stdout, &err);
-    else if (c->cmd == TEST) st = df_test(&c->cfg, c->tests ? c->tests : default_tests(c->cfg.rules_path, buf, sizeof buf), stdout, &failed, &err);
+    else if (c->cmd == ERASE) st = df_erase(c->cfg.history_dir, c->key, stdout, &err);
+    else if (c->cmd == BACKTEST) st = df_backtest(&c->cfg, c->dates, c->ndates, c->horizon, &err);
+    else if (c->cmd == DIFF) {
+        const char *old_rules = c->cfg.rules_path;
+        c->cfg.rules_path = c->tests;
+        st = df_diff(&c->cfg, old_rules, &err);
+    } else if (c->cmd == TEST) st = df_test(&c->cfg, c->tests ? c->tests : default_tests(c->cfg.rules_path, buf, sizeof buf), stdout, &failed, &err);
     else st = df_check(&c->cfg, stdout, &failed, &err);
     if (st != DF_OK) print_failure(c, st, &err);
     int rc = st != DF_OK ? (int)st : failed ? (c->cmd == TEST ? DF_ERR_TESTS : DF_ERR_RULES) : 0;
@@ -467,7 +513,8 @@ static void set_defaults(cli *c, int cmd)
 {
     *c = (cli){.cmd = cmd};
     c->cfg.as_of = (int32_t)(time(NULL) / 86400);
-    if (cmd == RUN || cmd == EXPLAIN) c->cfg.data_dir = "data", c->cfg.out_dir = "out", c->cfg.progress = isatty(2);
+    if (cmd == RUN || cmd == EXPLAIN || cmd == BACKTEST || cmd == DIFF)
+        c->cfg.data_dir = "data", c->cfg.out_dir = "out", c->cfg.progress = isatty(2);
     if (cmd == TEST) c->cfg.data_dir = "", c->cfg.out_dir = "";
     c->cfg.rule_time_limit = 10, c->cfg.rule_memory_limit = 4096; /* check runs the top level too */
 }
@@ -498,7 +545,7 @@ static int help(int argc, char **argv)
 {
     if (argc < 3) return print_help(stdout), 0;
     int cmd = command_of(argv[2]);
-    if (!cmd || argc > 3) return usage_error("help takes one of the commands run, explain, test, check and erase");
+    if (!cmd || argc > 3) return usage_error("help takes one of the commands run, explain, test, check, backtest, diff and erase");
     return print_command_help(cmd, stdout), 0;
 }
 
@@ -516,5 +563,5 @@ int main(int argc, char **argv)
     }
     int cmd = command_of(a);
     if (cmd) return command(cmd, argc, argv);
-    return usage_error("unknown command '%s'; the commands are run, explain, test, check, erase, help and version", a);
+    return usage_error("unknown command '%s'; the commands are run, explain, test, check, backtest, diff, erase, help and version", a);
 }

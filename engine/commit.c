@@ -645,6 +645,16 @@ int outset_read_back(outset *o, const char *name, char **buf, size_t *len, df_er
     }
     return 1;
 }
+
+const char *outset_dir(const outset *o) { return o->dir; }
+
+df_status outset_finish_file(outset *o, const char *name, df_error *err)
+{
+    for (int i = 0; i < o->n; i++)
+        if (strcmp(o->files[i]->name, name) == 0)
+            return csvw_finish(o->files[i]) == 0 ? DF_OK : io_fail(o, err, name, "cannot write the file", errno);
+    return DF_FAIL(err, DF_ERR_INTERNAL, name, "no such output of this run");
+}
 const csvw *outset_file(const outset *o, int i) { return o->files[i]; }
 const char *outset_removed(const outset *o) { return o->removed ? o->removed : ""; }
 

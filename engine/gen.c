@@ -279,6 +279,41 @@ static int32_t when(const cust *c, int32_t as_of, int32_t recent)
     return c->signup + (int32_t)below((uint32_t)span + 1);
 }
 
+/* --plant DAYS: planted truth for the backtest. The history ends at --as-of (P); each customer
+ * cancels on a day in (P, P + DAYS] with a probability that is the sum of a base and a known
+ * propensity per condition of rules/retention.lua that holds at P (PLANTED below, in falling
+ * order: the backtest must find the rules' lifts in that order). No cancel before P; every
+ * price change is an increase. */
+static int32_t plant_days;
+static const double PLANT_BASE = 0.02;
+static const double PLANTED[] = {0.40 /* complaints */, 0.25 /* price_increase */, 0.12 /* calls_unreturned */,
+                                 0.06 /* inactive */};
+
+static int is_activity(uint8_t t)
+{
+    return t == PURCHASE || t == RENEWAL || t == LOGIN || t == TICKET || t == CALLBACK || t == NPS || t == NPS_LOW;
+}
+
+/* The planted conditions at as_of over the customer's events e[0..k), as the rules read them
+ * (a window of D days: dated after as_of - D). */
+static double planted_probability(const cust *c, int32_t as_of, const ev *e, size_t k)
+{
+    int complaints = 0, price = 0, voicemails = 0, callbacks = 0;
+    int32_t last = c->signup;
+    for (size_t j = 0; j < k; j++) {
+        int32_t d = e[j].date;
+        if (e[j].type == COMPLAINT && d > as_of - 90) complaints++;
+        if (e[j].type == PRICE && d > as_of - 90) price = 1;
+        if (e[j].type == VOICEMAIL && d > as_of - 60) voicemails++;
+        if (e[j].type == CALLBACK && d > as_of - 60) callbacks++;
+        if (is_activity(e[j].type) && d > last) last = d;
+    }
+    int holds[] = {complaints >= 2, price, voicemails > callbacks, as_of - last > 60};
+    double p = PLANT_BASE;
+    for (int r = 0; r < 4; r++) p += holds[r] ? PLANTED[r] : 0;
+    return p;
+}
+
 static size_t plan_events(const cust *c, uint32_t i, int32_t as_of, double avg, ev *e)
 {
     size_t k = 0;
@@ -303,7 +338,9 @@ static size_t plan_events(const cust *c, uint32_t i, int32_t as_of, double avg, 
         if (chance(0.5)) e[k++] = (ev){i, when(c, as_of, 200), PKEPT, 0};
     }
     if (c->profile & 32) e[k++] = (ev){i, when(c, as_of, 150), NPS_LOW, 0};
-    if (c->profile & 128) e[k++] = (ev){i, when(c, as_of, 300), CANCEL, 0};
+    if ((c->profile & 128) && !plant_days) e[k++] = (ev){i, when(c, as_of, 300), CANCEL, 0};
+    if (plant_days && chance(planted_probability(c, as_of, e, k)))
+        e[k++] = (ev){i, as_of + 1 + (int32_t)below((uint32_t)plant_days), CANCEL, 0};
     return k;
 }
 
@@ -318,7 +355,7 @@ static void write_event(out *o, const ev *e, int quirks, uint32_t n_cust)
     char amt[32] = "";
     out a = {.buf = amt, .cap = sizeof amt};
     if (e->type == PURCHASE) put_dec(&a, 500 + (int64_t)below(50000), 2, 0);
-    else if (e->type == PRICE) put_dec(&a, chance(0.75) ? 100 + (int64_t)below(1000) : -(int64_t)(50 + below(300)), 2, 1);
+    else if (e->type == PRICE) put_dec(&a, plant_days || chance(0.75) ? 100 + (int64_t)below(1000) : -(int64_t)(50 + below(300)), 2, 1);
     else if (e->type == NPS && !chance(0.05)) put_dec(&a, 6 + (int64_t)below(5), 0, 0); /* mostly promoters */
     else if (e->type == NPS_LOW && !chance(0.05)) put_dec(&a, (int64_t)below(7), 0, 0);
     amt[a.n] = 0;
@@ -408,6 +445,7 @@ static const char *USAGE =
     "usage: defector-gen --customers N --out DIR [--seed S] [--as-of YYYY-MM-DD]\n"
     "                    [--events-per-customer AVG] [--quirks] [--level 0-9]\n"
     "                    [--keys short|prefixed|uuid|email] [--order shuffled|date|customer] [--crlf]\n"
+    "                    [--plant DAYS]\n"
     "\n"
     "Writes DIR/customers.csv.gz and DIR/events.csv.gz in the reference job's schema:\n"
     "deterministic for a seed, histories skewed so that every rule fires for some customers.\n"
@@ -419,7 +457,12 @@ static const char *USAGE =
     "            email (ann.smith.1@example.com)\n"
     "  --order   events shuffled within blocks of 4096 customers (the default), in date\n"
     "            order over the whole file (as exports usually are), or grouped by customer\n"
-    "  --crlf    CRLF line ends (without the other quirks)\n";
+    "  --crlf    CRLF line ends (without the other quirks)\n"
+    "  --plant   planted truth for `defector backtest`: the history ends at --as-of, and each\n"
+    "            customer cancels within DAYS days after it with probability 2% plus 40% when\n"
+    "            complaints (2+ in 90 days), 25% price increase (90 days), 12% calls unreturned\n"
+    "            (voicemails > callbacks, 60 days), 6% inactive (no activity in 60 days) hold\n"
+    "            at --as-of (rules/retention.lua's conditions)\n";
 
 static int option_index(const char *v, const char *const *names, int n)
 {
@@ -451,6 +494,10 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--level")) level = strtol(v, NULL, 10);
         else if (!strcmp(a, "--events-per-customer")) avg = strtod(v, NULL);
+        else if (!strcmp(a, "--plant")) {
+            plant_days = (int32_t)strtol(v, NULL, 10);
+            if (plant_days < 1 || plant_days > 3660) return fprintf(stderr, "defector-gen: --plant %s: a number of days from 1 to 3660\n", v), 2;
+        }
         else if (!strcmp(a, "--keys")) {
             if ((key_style = option_index(v, KEYS, 4)) < 0) return fprintf(stderr, "defector-gen: --keys %s: use short, prefixed, uuid or email\n", v), 2;
         } else if (!strcmp(a, "--order")) {

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include "luaapi.h"
+#include <string.h>
+
 #include "scan.h"
 
 static int api_open(void *ctx, const char *name)
@@ -19,6 +21,27 @@ static int api_open(void *ctx, const char *name)
     a->files[a->n] = w;
     return a->n++;
 }
+/* A file of the history night (api->open_history): gzip when its name ends in .gz (but for a
+ * scratch snapshot, ho_plain: zlib reads it back as it is); a worker captures its rows like any
+ * other. */
+static int api_open_history(void *ctx, const char *name)
+{
+    api_ctx *a = ctx;
+    if (a->o && !a->ho) return -1;
+    if (!a->o) return api_open(ctx, name);
+    if (a->n == API_MAX_FILES) return -1;
+    csvw *w = outset_open(a->ho, name, a->err);
+    size_t n = strlen(name);
+    if (w && !a->ho_plain && n > 3 && strcmp(name + n - 3, ".gz") == 0 && csvw_gzip(w) != 0) {
+        w = NULL;
+        DF_FAIL(a->err, DF_ERR_NOMEM, name, "out of memory");
+    }
+    if (!w && !a->open_failed) a->open_failed = 1, a->open_err = *a->err;
+    if (!w) return -1;
+    a->files[a->n] = w;
+    return a->n++;
+}
+
 /* File f's writer, or NULL once a capture failed for memory (nomem): nothing more is written,
  * the run fails. */
 static csvw *live(void *ctx, int f)
@@ -202,7 +225,8 @@ void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_fa
                     .book = api_book,
                     .sheet = api_sheet,
                     .read_back = api_read_back,
-                    .raw = api_raw};
+                    .raw = api_raw,
+                    .open_history = api_open_history};
 }
 
 df_status api_failure(const api_ctx *ctx, df_status st, df_error *err)

@@ -26,7 +26,8 @@ typedef struct worker {
     size_t len;
     int32_t as_of;
     table *tables;
-    int ntables, skip, index; /* index: the worker's part, 1.. (the main state's is 0) */
+    const score_opts *so;
+    int ntables, index; /* index: the worker's part, 1.. (the main state's is 0) */
     uint64_t lo, hi;
     volatile int *first_failed;
     watchdog *wd; /* the run's budgets: this part's state has watch `index` */
@@ -42,11 +43,19 @@ static void part_failed(volatile int *first_failed, int k)
 
 /* Pushes M.run's options for scoring entities lo .. hi - 1 as part `index` (mode: NULL for
  * all entities in one state, "defer" for the main state's part, "part" for a worker's). */
-static void push_run_opts(lua_State *L, int skip, uint64_t lo, uint64_t hi, const char *mode, int index)
+static void push_run_opts(lua_State *L, const score_opts *so, uint64_t lo, uint64_t hi, const char *mode, int index)
 {
     lua_newtable(L);
-    lua_pushboolean(L, skip);
+    lua_pushboolean(L, so->skip_rule_errors);
     lua_setfield(L, -2, "skip_rule_errors");
+    lua_pushboolean(L, so->history != NULL);
+    lua_setfield(L, -2, "history");
+    lua_pushboolean(L, so->snapshot_only);
+    lua_setfield(L, -2, "snapshot_only");
+    lua_pushboolean(L, so->bound_dates);
+    lua_setfield(L, -2, "bound_dates");
+    lua_pushboolean(L, so->outcome_only);
+    lua_setfield(L, -2, "outcome_only");
     if (!mode) return;
     lua_pushnumber(L, (double)lo);
     lua_setfield(L, -2, "lo");
@@ -74,7 +83,7 @@ static void score_part(void *arg, int k)
     lua_State *L = lb_lua(w->b);
     lb_push_data(L, w->tables, w->ntables, w->as_of);
     lua_pushlightuserdata(L, &w->api);
-    push_run_opts(L, w->skip, w->lo, w->hi, "part", w->index);
+    push_run_opts(L, w->so, w->lo, w->hi, "part", w->index);
     w->st = lb_pcall(w->b, "run", 3, 1, &w->err);
     if (w->st == DF_OK && (w->ctx.nomem || w->ctx.open_failed)) lua_pop(L, 1);
     w->st = api_failure(&w->ctx, w->st, &w->err);
@@ -110,7 +119,7 @@ static void workers_init(worker *ws, int parts, uint64_t n, const df_api *api, t
         w->api.ctx = &w->ctx;
         w->api.watch = watchdog_watch(so->wd, k + 1);
         w->rules_path = so->rules_path, w->source = so->source, w->len = so->source_len, w->as_of = as_of;
-        w->tables = tables, w->ntables = ntables, w->skip = so->skip_rule_errors;
+        w->tables = tables, w->ntables = ntables, w->so = so;
         w->index = k + 1, w->first_failed = api->first_failed, w->wd = so->wd;
         w->lo = n * (uint64_t)(k + 1) / (uint64_t)parts, w->hi = n * (uint64_t)(k + 2) / (uint64_t)parts;
     }
@@ -191,6 +200,70 @@ static void read_warnings(lua_State *L, score_stats *st)
     lua_pop(L, 1);
 }
 
+/* t[field] (a list of texts) into names (at most DF_MAX_NAMES). */
+static int read_names(lua_State *L, const char *field, char *names, size_t size)
+{
+    lua_getfield(L, -1, field);
+    int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    if (n > DF_MAX_NAMES) n = DF_MAX_NAMES;
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        snprintf(names + (size_t)i * size, size, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return n;
+}
+
+static void read_text(lua_State *L, const char *field, char *buf, size_t cap)
+{
+    lua_getfield(L, -1, field);
+    snprintf(buf, cap, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "");
+    lua_pop(L, 1);
+}
+
+/* The result's history = {key, metrics, bands, stages, defected, changes, flows, min_score_change}. */
+static void read_history(lua_State *L, history_info *h)
+{
+    lua_getfield(L, -1, "history");
+    if (!lua_istable(L, -1)) return (void)lua_pop(L, 1);
+    read_text(L, "key", h->key, sizeof h->key);
+    read_text(L, "defected", h->defected, sizeof h->defected);
+    read_text(L, "changes", h->changes_file, sizeof h->changes_file);
+    read_text(L, "flows", h->flows_file, sizeof h->flows_file);
+    lua_getfield(L, -1, "min_score_change");
+    h->min_score_change = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    h->nmetrics = read_names(L, "metrics", h->metrics[0], sizeof h->metrics[0]);
+    read_text(L, "revenue", h->revenue, sizeof h->revenue);
+    read_text(L, "churn", h->churn_file, sizeof h->churn_file);
+    read_text(L, "outcome", h->outcome, sizeof h->outcome);
+    read_text(L, "eligible", h->eligible, sizeof h->eligible);
+    lua_getfield(L, -1, "k");
+    h->nk = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    if (h->nk > DF_MAX_NAMES) h->nk = DF_MAX_NAMES;
+    for (int i = 0; i < h->nk; i++) lua_rawgeti(L, -1, i + 1), h->k[i] = (int64_t)lua_tonumber(L, -1), lua_pop(L, 1);
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "churn_nights");
+    h->churn_nights = (int)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "trends"); /* {file, metrics, nights} each */
+    h->ntrends = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    if (h->ntrends > DF_MAX_NAMES) h->ntrends = DF_MAX_NAMES;
+    for (int i = 0; i < h->ntrends; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        lua_rawgeti(L, -1, 1), lua_rawgeti(L, -2, 2), lua_rawgeti(L, -3, 3);
+        snprintf(h->trend_files[i], sizeof h->trend_files[i], "%s", lua_tostring(L, -3));
+        snprintf(h->trend_metrics[i], sizeof h->trend_metrics[i], "%s", lua_tostring(L, -2));
+        h->trend_nights[i] = (int)lua_tonumber(L, -1);
+        lua_pop(L, 4);
+    }
+    lua_pop(L, 1);
+    h->nbands = read_names(L, "bands", h->bands[0], sizeof h->bands[0]);
+    h->nstages = read_names(L, "stages", h->stages[0], sizeof h->stages[0]);
+    lua_pop(L, 1);
+}
+
 /* Reads M.run's (or M.finish's) result, on top of the stack, into st and pops it. */
 static void read_stats(lua_State *L, score_stats *st)
 {
@@ -206,6 +279,7 @@ static void read_stats(lua_State *L, score_stats *st)
     read_overrides(L, st);
     read_rules(L, st);
     read_warnings(L, st);
+    read_history(L, &st->hist);
     lua_pop(L, 1);
     assert(lua_gettop(L) == top - 1);
 }
@@ -230,7 +304,7 @@ static df_status score_main(scoring *sc, df_error *err)
     lua_State *L = lb_lua(sc->b);
     lb_push_data(L, sc->tables, sc->ntables, sc->as_of);
     lua_pushlightuserdata(L, &sc->api);
-    push_run_opts(L, sc->so->skip_rule_errors, 0, sc->n / (uint64_t)sc->parts, sc->parts > 1 ? "defer" : NULL, 0);
+    push_run_opts(L, sc->so, 0, sc->n / (uint64_t)sc->parts, sc->parts > 1 ? "defer" : NULL, 0);
     df_status s = lb_pcall(sc->b, "run", 3, 1, err);
     if (s == DF_OK && (sc->ctx.nomem || sc->ctx.open_failed)) lua_pop(L, 1);
     s = api_failure(&sc->ctx, s, err);
@@ -265,7 +339,7 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
                  const score_opts *so, score_stats *st, df_error *err)
 {
     scoring sc = {.b = b, .tables = tables, .ntables = ntables, .as_of = as_of, .n = tables[0].nrows, .so = so,
-                  .ctx = {.o = o, .err = err, .prog = prog, .books = so->books}};
+                  .ctx = {.o = o, .ho = so->history, .ho_plain = so->history_plain, .err = err, .prog = prog, .books = so->books}};
     sc.parts = parts_for(sc.n, so);
     sc.first_failed = sc.parts;
     api_init(&sc.api, &sc.ctx, watchdog_watch(so->wd, 0), &sc.first_failed);

@@ -13,6 +13,27 @@
 #define DF_MAX_RULES 256
 #define DF_MAX_WARNINGS 32
 
+#define DF_MAX_NAMES 64
+
+/* What the rule file says about the run history (snapshot {}, changes {}, its metrics tables,
+ * bands and stages in their declared order), for history.c and changes.c. */
+typedef struct history_info {
+    char key[128];                        /* the entity key: the snapshot's first column */
+    int nmetrics;                         /* the metrics {} outputs (copied into the night) */
+    char metrics[DF_MAX_NAMES][128];
+    int nbands, nstages;
+    char bands[DF_MAX_NAMES][64], stages[DF_MAX_NAMES][64];
+    char defected[128];                   /* snapshot { defected = ... }: a column, "" none */
+    char revenue[128];                    /* snapshot { revenue = ... } */
+    char outcome[128], eligible[128];     /* backtest { outcome, eligible } */
+    char churn_file[128], trend_files[DF_MAX_NAMES][128], trend_metrics[DF_MAX_NAMES][128];
+    int churn_nights, ntrends, trend_nights[DF_MAX_NAMES];
+    int nk;                               /* backtest { k }: list sizes */
+    int64_t k[DF_MAX_NAMES];
+    char changes_file[128], flows_file[128]; /* changes { file, flows }: "" when not declared */
+    double min_score_change;              /* changes { min_score_change }: 0 none */
+} history_info;
+
 typedef struct score_stats {
     uint64_t entities; /* scored */
     int states; /* Lua states that scored (one per thread; fewer for few entities) */
@@ -26,6 +47,7 @@ typedef struct score_stats {
     uint64_t overrides_applied, overrides_active, overrides_expired;
     int nwarnings; /* the rule file's warnings (a filter value no row has...), at most DF_MAX_WARNINGS */
     char warnings[DF_MAX_WARNINGS][512];
+    history_info hist;
 } score_stats;
 
 typedef struct score_opts {
@@ -36,6 +58,12 @@ typedef struct score_opts {
     size_t source_len;
     watchdog *wd;         /* started by the caller with the budgets; part k writes to its watch k */
     books *books;         /* the run's workbooks (workbook.h), closed by the caller */
+    outset *history;      /* the night's history folder (--history), NULL without one */
+    int snapshot_only;    /* 1: write the snapshot alone (backtest, diff) */
+    int bound_dates;      /* 1: aggregates read only rows dated on or before the as-of date (rows
+                             after it were loaded: backtest) */
+    int outcome_only;     /* 1: compute only what backtest { outcome, eligible } read (an outcome date) */
+    int history_plain;    /* 1: the snapshot uncompressed (a scratch one, read back at once) */
 } score_opts;
 
 /* Scores every entity and writes the outputs the rule file declares into o. */

@@ -43,6 +43,9 @@ typedef struct csvw {
      * workbook sheet or an output split in several lists; the header row is [hdr_start, hdr_end) */
     int typed;
     uint64_t hdr_start, hdr_end;
+    /* gzip (csvw_gzip): the file's bytes go through this deflate stream (NULL: written as they are) */
+    struct z_stream_s *gz;
+    int finished; /* finished early (outset_finish_file): the commit does not finish it again */
 } csvw;
 
 typedef struct outset outset;
@@ -74,6 +77,11 @@ int outset_count(const outset *o);
  * files): 0 with *buf (malloc'd, *len bytes); 1 when the run has not opened that output; -1 with
  * err set (a failed write: the message the commit would give; out of memory). */
 int outset_read_back(outset *o, const char *name, char **buf, size_t *len, df_error *err);
+/* Finishes file name of o now (written, fsynced, closed; the commit keeps it as it is), so that
+ * its bytes can be read from outset_temp_path() before the commit. */
+df_status outset_finish_file(outset *o, const char *name, df_error *err);
+/* The folder o writes into. */
+const char *outset_dir(const outset *o);
 /* The path of name's file in the staging folder (malloc'd): for a writer that writes by path
  * (a workbook, see workbook.c) into the file outset_open made. */
 char *outset_temp_path(const outset *o, const char *name);
@@ -93,6 +101,8 @@ int csvw_finish(csvw *w);
 /* The bytes written so far (what is buffered is written first), read back from the file into
  * *buf (malloc'd, *len bytes); -1 with errno when the file cannot be written or read. */
 int csvw_read_back(csvw *w, char **buf, size_t *len);
+/* From now on the file is written gzip-compressed (before anything is written); -1 on out of memory. */
+int csvw_gzip(csvw *w);
 /* Closes without writing what is left (a failed run); frees. NULL is a no-op. */
 void csvw_free(csvw *w);
 

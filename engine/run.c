@@ -18,6 +18,7 @@
 #include "confine.h"
 #include "csvload.h"
 #include "group.h"
+#include "history.h"
 #include "luascore.h"
 #include "parts.h"
 #include "pool.h"
@@ -478,6 +479,8 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) st = outset_new_with(cfg->out_dir, cfg->file_mode, cfg->lock_wait, &busy, &o, err);
     ends.o = o;
     if (st == DF_OK) status_write(&r, NULL, STATUS_RUNNING, NULL); /* a run killed from here on stays "running" */
+    outset *night = NULL; /* --history: the night folder, committed before --out */
+    if (st == DF_OK && cfg->history_dir) st = history_open(cfg, &night, err);
     if (st == DF_OK) st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
     if (st == DF_OK) {
         sha256_hex(src, len, r.rules_sha256);
@@ -495,9 +498,13 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     books *bks = books_new(cfg->as_of);
     if (st == DF_OK && !bks) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks};
+    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks, night, 0, 0, 0, 0};
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
     watchdog_stop(wd);
+    char note[512] = "";
+    if (st == DF_OK) st = changes_write(o, night, cfg, &r.score.hist, note, sizeof note, err);
+    if (st == DF_OK && note[0] && nwarnings < DF_MAX_WARNINGS) memcpy(warnings[nwarnings++], note, sizeof note);
+    if (st == DF_OK) st = trends_write(o, night, cfg, &r.score.hist, err);
     if (st == DF_OK) add_warnings(&r.score, warnings, nwarnings);
     if (st == DF_OK) collect_warnings(&r), r.nwarn_report = r.nwarn;
     if (st == DF_OK) {
@@ -510,11 +517,15 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) st = books_close(bks, &r, o, err);
     books_free(bks);
     /* the guards against the previous night and strict mode, on the finished files (a total
-     * is read back from its file), before anything is committed */
+     * is read back from its file), before anything is committed; then the night of the run
+     * history (--history), then the outputs */
     if (st == DF_OK) st = outset_finish(o, err);
     if (st == DF_OK && !config->no_guards) st = status_guards(&r, o, err);
     if (st == DF_OK) st = strict_check(&r, err);
+    if (st == DF_OK && night) st = history_fill(night, o, &r.score.hist, src, len, err);
+    if (st == DF_OK && night) st = outset_commit(night, err);
     if (st == DF_OK) st = outset_commit(o, err);
+    if (st == DF_OK && night) history_prune(cfg);
     if (st == DF_OK) r.committed = 1, summary_report(&r, o, stderr); /* with --quiet, the warnings only */
     for (int i = r.nwarn_report; st == DF_OK && i < r.nwarn; i++) fprintf(stderr, "defector: warning: %s\n", r.warn[i]); /* the guards' */
     if (st == DF_OK && cfg->on_success) {
@@ -525,6 +536,8 @@ df_status df_run(const df_config *config, df_error *err)
     if (!busy) status_write(&r, o, st, err); /* (refused by the lock: the status is the running night's) */
     if (st != DF_OK && !r.committed) outset_abort(o);
     else outset_free(o);
+    if (st != DF_OK && !r.committed) outset_abort(night);
+    else outset_free(night);
     progress_free(prog);
     lb_free(lb);
     for (int i = 0; i < r.ntables; i++) table_free(&tables[i]);

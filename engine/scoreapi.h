@@ -112,6 +112,9 @@ typedef struct df_api {
      * next call; 0 ok, 1 no such output, -1 it cannot be read (errno). raw: bytes as they are. */
     int (*read_back)(void *ctx, const char *name, const char **data, size_t *len);
     void (*raw)(void *ctx, int f, const char *s, size_t n);
+    /* a file of the night's history folder (--history; gzip when its name ends in .gz): like
+     * open, -1 when the run keeps no history */
+    int (*open_history)(void *ctx, const char *name);
 } df_api;
 /* ffi:end */
 

@@ -17,6 +17,8 @@
 #error "DF_VERSION is set by CMakeLists.txt from project(VERSION): build with CMake"
 #endif
 
+#define DF_DEFAULT_HISTORY_KEEP 400
+
 /* The defaults of the plausibility guards (df_config.max_reject_share, .max_as_of_gap). */
 #define DF_DEFAULT_REJECT_SHARE 0.01
 #define DF_DEFAULT_AS_OF_GAP 31
@@ -73,6 +75,9 @@ typedef struct df_config {
     const char *time_zone;  /* --tz (NULL: the rule file's, else TZ, else UTC) */
     int as_of_given;        /* 0: as_of is today in the time zone (df_today), and the rule file may move it */
     int no_guards;          /* 1: the guards against the previous night are not checked (once, after a real change) */
+    const char *history_dir; /* --history: the run history's folder (docs/history.md); NULL none */
+    int history_keep;       /* --history-keep: days of nights kept (0: the default
+                               DF_DEFAULT_HISTORY_KEEP; -1: all) */
 } df_config;
 
 /* Runs the job. On failure fills *err (when err != NULL) and leaves out_dir untouched. */
@@ -97,6 +102,14 @@ df_status df_check(const df_config *cfg, FILE *out, int *errors, df_error *err);
  * history (docs/operations.md): their snapshot rows dropped, their key in the nights' run
  * summaries replaced; one line on out says how many rows in how many nights. */
 df_status df_erase(const char *history, const char *key, FILE *out, df_error *err);
+/* backtest: replays the rule file at each of the n as-of dates (history rows dated on or before
+ * each) and compares the scores with the outcome the rule file declares, read horizon days
+ * later; writes backtest_*.csv into cfg->out_dir (docs/history.md, Backtest). */
+df_status df_backtest(const df_config *cfg, const int32_t *as_of, int n, int horizon, df_error *err);
+
+/* diff: scores cfg->data_dir as of cfg->as_of with the rule files old_rules and cfg->rules_path
+ * and writes who moves (diff_*.csv) into cfg->out_dir. */
+df_status df_diff(const df_config *cfg, const char *old_rules, df_error *err);
 
 /* "YYYY-MM-DD" -> days since 1970-01-01; returns 0 on success, -1 when not a valid date. */
 int df_parse_date(const char *s, size_t n, int32_t *days);

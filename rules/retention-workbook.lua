@@ -216,6 +216,13 @@ report {
   },
 }
 
+-- History and backtest (docs/history.md). With --history DIR each night keeps a snapshot
+-- per customer: these values beside score, band, stage and reasons. `defector backtest`
+-- compares the scores with the outcome read --horizon days later: a cancel in between.
+
+snapshot { keep = { "revenue_at_risk" }, defected = "defected", revenue = "monthly_fee" }
+backtest { outcome = "defected", eligible = "not_defected", k = { 100, 1000 } }
+
 ----------------------------------------------------------------------------------------------
 -- 7. Outputs for spreadsheets (docs/rules.md, "Outputs for spreadsheets").
 

@@ -23,6 +23,7 @@ function M.finish(job)
   for _, name in ipairs(J.BUILTIN) do job.fields[name] = job.fields[name] or "builtin" end
   outputs.check_fields(job)
   require("defector.report").check(job)
+  require("defector.history").check(job)
   lookups.check_overrides(job)
   purity.check(job)
   depend.order(job)

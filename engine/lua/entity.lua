@@ -58,6 +58,7 @@ local function columns(job, E, size)
   for _, n in ipairs(job.nodes) do
     if n.kind ~= "rule" then E.col[n.name] = array(size) end
   end
+  E.col.points = E.col.points or array(size) -- reset per block even when no node computes it (history.prune)
   for k = 1, #job.rules do E.fired[k] = array(size) end
   -- the rules that fired as one number (rule k adds 2^(k-1)), while that is exact
   if #job.rules <= M.MASK_RULES then E.mask = array(size) end

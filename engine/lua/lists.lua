@@ -64,7 +64,10 @@ end
 -- The writer of output o: its file, with its CSV options; or, for an output that goes to a
 -- workbook or is split (o.typed), a writer keeping typed rows for sheets.lua.
 function M.open(api, o)
-  local f = o.typed and api.capture(api.ctx) or api.open(api.ctx, o.file)
+  local f
+  if o.typed then f = api.capture(api.ctx)
+  elseif o.history then f = api.open_history(api.ctx, o.file) -- the night's snapshot (history.lua)
+  else f = api.open(api.ctx, o.file) end
   if f < 0 then E.throw({ where = o.file, message = "cannot open the output file" }) end
   api.configure(api.ctx, f, o.sep:byte(), o.decimal_comma and 1 or 0, o.guard and 1 or 0, o.bom and 1 or 0, o.typed and 1 or 0)
   return f
@@ -224,7 +227,14 @@ function M.emit(g, job, L, l)
     end
     g.add("    A.row_begin(A.ctx, %d)", L.f)
     for _, col in ipairs(o.columns) do
-      if col.field == "rank" then g.add("    A.row_split(A.ctx, %d)", L.f)
+      if col.on_list then -- the snapshot's on_list: the risk list's where (true: it has none)
+        if col.on_list == true then g.add("    _df_s = true")
+        else
+          g.add("    _df_s = nil")
+          compile.call(g, col.on_list, "_df_s")
+        end
+        g.add("    A.plain(A.ctx, %d, _df_s and \"true\" or \"false\", _df_s and 4 or 5)", L.f)
+      elseif col.field == "rank" then g.add("    A.row_split(A.ctx, %d)", L.f)
       elseif o.mask and o.mask[col.name] then -- masked: *** for a value, empty stays empty
         g.add("    _df_s = nil")
         if type(col.field) == "function" then compile.call(g, col.field, "_df_s")
@@ -296,14 +306,14 @@ function M.finish(job, api, counts)
     local idx = {}
     for i = 1, m do idx[i] = i end
     local text_keys = L.text_keys
-    table.sort(idx, function(x, y)
+    if #o.order > 0 then table.sort(idx, function(x, y)
       for k, key in ipairs(o.order) do
         local v = text_keys[k]
         local r = v and cmp_rows(v, keys[k][x], keys[k][y]) or M.cmp_values(keys[k][x], keys[k][y], ranks[k])
         if r ~= 0 then if key.desc then return r > 0 end return r < 0 end
       end
       return x < y
-    end)
+    end) end -- no order (the history snapshot): entity order
     if o.typed then
       L.sorted = idx -- sheets.lua writes it (split, as sheets, as a CSV file)
     else

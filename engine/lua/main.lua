@@ -64,7 +64,8 @@ function M.run(data, api_ptr, opts)
   local job = state.job
   local api = ffi.cast("df_api*", api_ptr)
   local single = opts.explain ~= nil
-  local S = run.prepare(job, data, api, { skip_rule_errors = opts.skip_rule_errors, part = opts.part, single = single, trace = single })
+  local S = run.prepare(job, data, api, { skip_rule_errors = opts.skip_rule_errors, history = opts.history, snapshot_only = opts.snapshot_only, outcome_only = opts.outcome_only,
+    bound_dates = opts.bound_dates, part = opts.part, single = single, trace = single })
   if single then return run_single(job, S, opts) end
   local t0 = api.now()
   local lo, hi = opts.lo or 0, opts.hi or job.views[job.entity.name].n

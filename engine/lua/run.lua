@@ -105,6 +105,14 @@ function M.prepare(job, data, api, opts)
   for k = 1, #job.rules do S.fire_counts[k], S.error_counts[k] = 0, 0 end
   if opts.skip_rule_errors and not opts.single then open_errors(job, S, opts) end
   local outputs = not opts.single
+  job.bound_dates = opts.bound_dates -- a backtest (scan.lua; the snapshot's columns, history.lua)
+  if outputs and opts.outcome_only then require("defector.history").prune(job) end
+  if outputs and opts.history then require("defector.history").add_snapshot(job) end
+  if outputs and opts.snapshot_only then -- backtest and diff: the snapshot alone
+    local keep = {}
+    for _, o in ipairs(job.outputs) do if o.history then keep[#keep + 1] = o end end
+    job.outputs, job.all_books, job.reports = keep, {}, {} -- no workbook, no report
+  end
   if outputs then lists.setup(job, api, opts.part); metrics.setup(job) end
   scan.build(job, api)
   job.ent = entity.new(job, scan.BLOCK)
@@ -196,7 +204,8 @@ function M.stats(job, S, t0, t1, t2, counts)
   local warnings = {}
   for i, w in ipairs(job.warnings) do warnings[i] = fmt("%s: %s%s", w.where, w.message, w.fix and (" — " .. w.fix) or "") end
   return { customers = job.views[job.entity.name].n, score_seconds = t1 - t0, write_seconds = t2 - t1,
-           rules = rule_counts, overrides = ov_report, warnings = warnings, counts = counts }
+           rules = rule_counts, overrides = ov_report, warnings = warnings, counts = counts,
+           history = require("defector.history").info(job) }
 end
 
 -- Merges the other states' parts and writes the outputs.

@@ -119,6 +119,9 @@ local function tests_of(job, S, k, f)
   local out = {}
   local function add(test, colname) test.agg, test.col = k, S.col(colname); out[#out + 1] = test end
   if a.window then add({ op = OP[">"], exact = 1, i = numbers.I64(job.as_of - a.window) }, t.date) end
+  -- backtest: the rows after the as-of date are loaded (for the outcome): each aggregate reads
+  -- only the rows dated on or before it
+  if job.bound_dates and t.date then add({ op = OP["<="], exact = 1, i = numbers.I64(job.as_of) }, t.date) end
   if a.column and a.kind ~= "count" and a.kind ~= "any" then add({ op = OP.present }, a.column) end
   if a.kind == "latest" or a.kind == "earliest" then add({ op = OP.present }, t.date) end
   for _, e in ipairs(a.filters) do

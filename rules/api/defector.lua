@@ -131,6 +131,51 @@ function workbook(spec) end
 ---@param spec ReportSpec
 function report(spec) end
 
+---@class SnapshotSpec
+---@field keep? string[] fields kept in each night's customers.csv.gz beside key, score, band, stage, on_list, reason_codes
+---@field defected? string a true/false field: defected (the changes table's `defected`, churn)
+---@field list? string the risk list: the file of an output { } (default: the first)
+---@field revenue? string the revenue of churn's revenue retention
+
+---What each night of --history keeps per customer (docs/history.md).
+---@param spec SnapshotSpec
+function snapshot(spec) end
+
+---@class ChangesSpec
+---@field file string the changes since the previous night, a row per customer and change
+---@field flows? string stage and band flows from the previous night
+---@field min_score_change? number score_up / score_down rows from this many points
+
+---The changes since the previous night of --history, as outputs.
+---@param spec ChangesSpec
+function changes(spec) end
+
+---@class TrendSpec
+---@field file string
+---@field metrics string the file of a metrics { } table of the rule file
+---@field nights? integer the last N nights, tonight's included (default 12)
+
+---A metrics table over the last nights of --history, each row after its night's date.
+---@param spec TrendSpec
+function trend(spec) end
+
+---@class ChurnSpec
+---@field file string
+---@field nights? integer the last N periods between nights (default 12)
+
+---Churn rate and gross/net revenue retention per period between nights (needs snapshot { defected, revenue }).
+---@param spec ChurnSpec
+function churn(spec) end
+
+---@class BacktestSpec
+---@field outcome string a true/false field, read at the as-of date + --horizon
+---@field eligible? string a true/false field, read at the as-of date: who counts (default: outcome not yet true)
+---@field k? integer[] list sizes for precision and recall at K
+
+---What `defector backtest` compares the scores with (docs/history.md, Backtest).
+---@param spec BacktestSpec
+function backtest(spec) end
+
 ---History rows that pass the filter: count(events, {event_type = "complaint", last_days = 90});
 ---or, in metrics, customers: count() or count(function(c) ... end).
 ---@param h? History|fun(c: Customer): boolean

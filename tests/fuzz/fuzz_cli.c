@@ -46,6 +46,11 @@ df_status df_erase(const char *history, const char *key, FILE *out, df_error *er
 {
     return (void)history, (void)key, (void)out, (void)err, DF_OK;
 }
+df_status df_backtest(const df_config *cfg, const int32_t *as_of, int n, int horizon, df_error *err)
+{
+    return (void)cfg, (void)as_of, (void)n, (void)horizon, (void)err, DF_OK;
+}
+df_status df_diff(const df_config *cfg, const char *old_rules, df_error *err) { return (void)cfg, (void)old_rules, (void)err, DF_OK; }
 
 static void need(int ok, const char *what, const char *detail)
 {

@@ -76,7 +76,7 @@ assert_out "check --help" "also check the columns against the headers"
 refute "check --help" "lists --threads (check takes none)" grep -q -- --threads <<<"$OUTPUT"
 run_cli help_unknown help frobnicate
 assert_rc "help frobnicate" 2
-assert_err "help frobnicate" "help takes one of the commands run, explain, test, check and erase"
+assert_err "help frobnicate" "help takes one of the commands run, explain, test, check, backtest, diff and erase"
 
 # --- --version: "defector X.Y.Z", the version CMakeLists.txt gives the project, then the git
 # revision when the build was configured in a git checkout of the sources -------------------------

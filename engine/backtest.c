@@ -1,0 +1,380 @@
+/* backtest.c: `defector backtest RULES --data DIR --as-of D [--as-of D2 ...] --horizon DAYS`
+ * (docs/history.md, Backtest). The tables are loaded and grouped once, with every row up to the
+ * last outcome date; then the rule file is scored at each date needed (each as-of date D and
+ * each D + horizon, once each), in a fresh Lua state declared as of that date, its aggregates
+ * reading only the rows dated on or before it (scan.lua's bound_dates), writing the snapshot
+ * alone into a scratch folder. The figures compare the scores at D with the outcome the rule
+ * file declares (backtest { outcome, eligible }) read at D + horizon: per date and over all
+ * dates, per band and score decile, precision and recall at K, ROC AUC, per rule. Entity
+ * columns are today's values: a caveat written into the summary. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "snapfile.h"
+#include "watchdog.h"
+
+#define MAX_DATES 64
+
+static const char *CAVEAT = "entity columns (e.g. renewal_date) are today's values, not those of the as-of date: "
+                            "features read from them may know the future; history rows are replayed as of each date";
+
+/* One customer of a date's population: its score and outcome, for the decile, AUC and pooled figures. */
+typedef struct obs {
+    double score;
+    uint32_t seq; /* the order of the population (dates, then entity order): ties */
+    uint8_t y;
+} obs;
+
+typedef struct tally {
+    uint64_t n, pos;
+} tally;
+
+/* A date's (or all dates') counts. */
+typedef struct figures {
+    tally all, list, bands[DF_MAX_NAMES + 1], rules[DF_MAX_RULES], topk[DF_MAX_NAMES + 1];
+    int64_t kval[DF_MAX_NAMES + 1];
+    obs *o;
+    uint64_t no, cap;
+} figures;
+
+typedef struct backtest {
+    const df_config *cfg;
+    int horizon;
+    history_info h;
+    int nrules;
+    char (*codes)[64];
+    outset *o;
+    csvw *sum, *bands, *dec, *topk, *rules;
+} backtest;
+
+static double rate(uint64_t a, uint64_t b) { return b ? (double)a / (double)b : NAN; }
+
+static void put_ratio(csvw *w, double x)
+{
+    if (isnan(x)) return csvw_empty(w);
+    csvw_number(w, round(x * 10000) / 10000);
+}
+
+static void put_text(csvw *w, const char *s) { csvw_text(w, s, strlen(s)); }
+
+/* ---- scoring at one date ---- */
+
+/* Scores the loaded tables at date d into a scratch outset (kept open: its snapshot is read from
+ * staging) and reads the rule codes and what the rule file declares. */
+static df_status score_at(const backtest *bt, const char *src, size_t len, watchdog *wd, table *tables, int nt,
+                          int32_t d, int outcome_only, const char *scratch, outset **od, score_stats *stats, df_error *err)
+{
+    char date[16];
+    df_format_date(d, date);
+    char *dir = path_join(scratch, date);
+    if (!dir) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    df_status st = outset_new(dir, od, err);
+    free(dir);
+    lbridge *lb = NULL;
+    table plan[DF_MAX_TABLES];
+    int np = 0;
+    if (st == DF_OK) st = lb_new(&lb, err);
+    if (st == DF_OK) lb_budget(lb, wd, 0);
+    if (st == DF_OK) st = lb_declare(lb, bt->cfg->rules_path, src, len, d, plan, &np, err);
+    for (int i = 0; i < np; i++) table_free(&plan[i]);
+    score_opts so = {bt->cfg->rules_path, bt->cfg->skip_rule_errors, bt->cfg->threads, src, len, wd, NULL, *od, 1, 1, outcome_only, 1};
+    if (st == DF_OK) st = lb_run(lb, tables, nt, d, *od, NULL, &so, stats, err);
+    lb_free(lb);
+    if (st == DF_OK) st = outset_finish_file(*od, "customers.csv.gz", err);
+    return st;
+}
+
+/* ---- the figures of one date ---- */
+
+static int obs_add(figures *f, double score, uint8_t y)
+{
+    if (f->no == f->cap) {
+        uint64_t cap = f->cap ? f->cap * 2 : 4096;
+        obs *n = realloc(f->o, cap * sizeof *n);
+        if (!n) return -1;
+        f->o = n, f->cap = cap;
+    }
+    f->o[f->no] = (obs){score, (uint32_t)f->no, y};
+    f->no++;
+    return 0;
+}
+
+static int by_score_desc(const void *a, const void *b)
+{
+    const obs *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The rule whose code is s (n bytes), -1 when none (an override). */
+static int rule_of(const backtest *bt, const char *s, size_t n)
+{
+    for (int r = 0; r < bt->nrules; r++)
+        if (strlen(bt->codes[r]) == n && memcmp(bt->codes[r], s, n) == 0) return r;
+    return -1;
+}
+
+static void count_rules(const backtest *bt, figures *f, const char *codes, size_t n, int y)
+{
+    for (size_t a = 0; a < n;) {
+        size_t b = a;
+        while (b < n && codes[b] != ';') b++;
+        int r = rule_of(bt, codes + a, b - a);
+        if (r >= 0) f->rules[r].n++, f->rules[r].pos += (uint64_t)y;
+        a = b + 1;
+    }
+}
+
+/* The population of date D (snapshot s) with its outcome (snapshot later, indexed). */
+static df_status gather(const backtest *bt, figures *f, const snap *s, const snap *later, df_error *err)
+{
+    const history_info *h = &bt->h;
+    for (uint64_t i = 0; i < s->n; i++) {
+        int eligible = h->eligible[0] ? snap_is(s, i, C_ELIGIBLE, "true") : !snap_is(s, i, C_OUTCOME, "true");
+        if (!eligible) continue;
+        size_t kn, cn;
+        const char *key = snap_cell(s, i, C_KEY, &kn);
+        int64_t j = strmap_find(&later->keys, key, kn);
+        int y = j >= 0 && snap_is(later, (uint64_t)j, C_OUTCOME, "true");
+        f->all.n++, f->all.pos += (uint64_t)y;
+        if (snap_is(s, i, C_ON_LIST, "true")) f->list.n++, f->list.pos += (uint64_t)y;
+        int b = snap_rank(s, i, C_BAND, h->bands, h->nbands);
+        if (b > h->nbands) b = h->nbands;
+        f->bands[b].n++, f->bands[b].pos += (uint64_t)y;
+        const char *codes = snap_cell(s, i, C_CODES, &cn);
+        count_rules(bt, f, codes, cn, y);
+        if (obs_add(f, snap_num(s, i, C_SCORE), (uint8_t)y) != 0) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    }
+    return DF_OK;
+}
+
+/* The area under the ROC curve of the scores against the outcome (ties: half), from o sorted
+ * by score, highest first; NaN without both outcomes. */
+static double auc(const obs *o, uint64_t n, uint64_t pos)
+{
+    uint64_t neg = n - pos;
+    if (!pos || !neg) return NAN;
+    double sum = 0; /* the negatives ranked below each positive, ties counting a half */
+    uint64_t neg_below = neg;
+    for (uint64_t i = 0; i < n;) {
+        uint64_t j = i, p = 0, q = 0;
+        while (j < n && o[j].score == o[i].score) p += o[j].y, q += !o[j].y, j++;
+        neg_below -= q;
+        sum += (double)p * ((double)neg_below + 0.5 * (double)q);
+        i = j;
+    }
+    return sum / ((double)pos * (double)neg);
+}
+
+/* ---- the tables ---- */
+
+static void head(csvw *w, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++) put_text(w, names[i]);
+    csvw_end_row(w);
+}
+
+static df_status open_tables(backtest *bt, df_error *err)
+{
+    static const char *S[] = {"as_of", "outcome_date", "customers", "defected", "rate", "auc", "on_list",
+                              "on_list_defected", "list_precision", "list_recall", "caveat"};
+    static const char *B[] = {"as_of", "band", "customers", "defected", "rate", "lift"};
+    static const char *D[] = {"as_of", "decile", "customers", "min_score", "max_score", "defected", "rate", "lift"};
+    static const char *K[] = {"as_of", "k", "defected", "precision", "recall"};
+    static const char *R[] = {"as_of", "rule", "fired", "fire_rate", "defected", "precision", "lift"};
+    if (!(bt->sum = outset_open(bt->o, "backtest_summary.csv", err)) || !(bt->bands = outset_open(bt->o, "backtest_bands.csv", err)) ||
+        !(bt->dec = outset_open(bt->o, "backtest_deciles.csv", err)) || !(bt->topk = outset_open(bt->o, "backtest_topk.csv", err)) ||
+        !(bt->rules = outset_open(bt->o, "backtest_rules.csv", err)))
+        return err->status;
+    head(bt->sum, S, 11), head(bt->bands, B, 6), head(bt->dec, D, 8), head(bt->topk, K, 5), head(bt->rules, R, 7);
+    return DF_OK;
+}
+
+static void write_deciles(const backtest *bt, const char *as_of, const figures *f, double base)
+{
+    for (int d = 0; d < 10; d++) {
+        uint64_t lo = f->no * (uint64_t)d / 10, hi = f->no * (uint64_t)(d + 1) / 10, pos = 0;
+        if (lo == hi) continue;
+        for (uint64_t i = lo; i < hi; i++) pos += f->o[i].y;
+        put_text(bt->dec, as_of), csvw_int(bt->dec, d + 1), csvw_int(bt->dec, (int64_t)(hi - lo));
+        csvw_number(bt->dec, f->o[hi - 1].score), csvw_number(bt->dec, f->o[lo].score), csvw_int(bt->dec, (int64_t)pos);
+        put_ratio(bt->dec, rate(pos, hi - lo)), put_ratio(bt->dec, rate(pos, hi - lo) / base);
+        csvw_end_row(bt->dec);
+    }
+}
+
+/* Top K by score (the list's size first, then backtest { k }): the defected among them. */
+static void count_topk(const backtest *bt, figures *f)
+{
+    f->kval[0] = (int64_t)f->list.n;
+    for (int i = 0; i < bt->h.nk; i++) f->kval[i + 1] = bt->h.k[i];
+    for (int i = 0; i <= bt->h.nk; i++) {
+        uint64_t k = (uint64_t)f->kval[i] < f->no ? (uint64_t)f->kval[i] : f->no, pos = 0;
+        for (uint64_t j = 0; j < k; j++) pos += f->o[j].y;
+        f->topk[i] = (tally){(uint64_t)f->kval[i], pos};
+    }
+}
+
+static void write_topk(const backtest *bt, const char *as_of, const figures *f)
+{
+    for (int i = 0; i <= bt->h.nk; i++) {
+        const tally *t = &f->topk[i];
+        put_text(bt->topk, as_of), csvw_int(bt->topk, (int64_t)t->n), csvw_int(bt->topk, (int64_t)t->pos);
+        put_ratio(bt->topk, rate(t->pos, t->n < f->all.n ? t->n : f->all.n)), put_ratio(bt->topk, rate(t->pos, f->all.pos));
+        csvw_end_row(bt->topk);
+    }
+}
+
+/* The tables' rows of one date (as_of the date; "all" over every date). */
+static void write_figures(const backtest *bt, const char *as_of, const char *outcome_date, figures *f)
+{
+    qsort(f->o, f->no, sizeof *f->o, by_score_desc);
+    double base = rate(f->all.pos, f->all.n);
+    csvw *w = bt->sum;
+    put_text(w, as_of), put_text(w, outcome_date), csvw_int(w, (int64_t)f->all.n), csvw_int(w, (int64_t)f->all.pos);
+    put_ratio(w, base), put_ratio(w, auc(f->o, f->no, f->all.pos));
+    csvw_int(w, (int64_t)f->list.n), csvw_int(w, (int64_t)f->list.pos);
+    put_ratio(w, rate(f->list.pos, f->list.n)), put_ratio(w, rate(f->list.pos, f->all.pos));
+    put_text(w, CAVEAT), csvw_end_row(w);
+    for (int b = 0; b <= bt->h.nbands; b++) {
+        const tally *t = &f->bands[b];
+        if (b == bt->h.nbands && !t->n) continue;
+        put_text(bt->bands, as_of), put_text(bt->bands, b < bt->h.nbands ? bt->h.bands[b] : "(other)");
+        csvw_int(bt->bands, (int64_t)t->n), csvw_int(bt->bands, (int64_t)t->pos);
+        put_ratio(bt->bands, rate(t->pos, t->n)), put_ratio(bt->bands, rate(t->pos, t->n) / base);
+        csvw_end_row(bt->bands);
+    }
+    write_deciles(bt, as_of, f, base);
+    if (strcmp(as_of, "all") != 0) count_topk(bt, f);
+    write_topk(bt, as_of, f);
+    for (int r = 0; r < bt->nrules; r++) {
+        const tally *t = &f->rules[r];
+        put_text(bt->rules, as_of), put_text(bt->rules, bt->codes[r]), csvw_int(bt->rules, (int64_t)t->n);
+        put_ratio(bt->rules, rate(t->n, f->all.n)), csvw_int(bt->rules, (int64_t)t->pos);
+        put_ratio(bt->rules, rate(t->pos, t->n)), put_ratio(bt->rules, rate(t->pos, t->n) / base);
+        csvw_end_row(bt->rules);
+    }
+}
+
+/* Adds date figures f into the pooled ones. */
+static df_status pool_into(figures *all, const figures *f, df_error *err)
+{
+    all->all.n += f->all.n, all->all.pos += f->all.pos;
+    all->list.n += f->list.n, all->list.pos += f->list.pos;
+    for (int b = 0; b <= DF_MAX_NAMES; b++) {
+        all->bands[b].n += f->bands[b].n, all->bands[b].pos += f->bands[b].pos;
+        all->topk[b].n += f->topk[b].n, all->topk[b].pos += f->topk[b].pos;
+    }
+    for (int r = 0; r < DF_MAX_RULES; r++) all->rules[r].n += f->rules[r].n, all->rules[r].pos += f->rules[r].pos;
+    for (uint64_t i = 0; i < f->no; i++)
+        if (obs_add(all, f->o[i].score, f->o[i].y) != 0) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    return DF_OK;
+}
+
+/* ---- the command ---- */
+
+static int by_day(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The dates to score: the as-of dates and their outcome dates, sorted, each once. */
+static int score_dates(const int32_t *as_of, int n, int horizon, int32_t *out)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++) out[m++] = as_of[i], out[m++] = as_of[i] + horizon;
+    qsort(out, (size_t)m, sizeof *out, by_day);
+    int u = 0;
+    for (int i = 0; i < m; i++)
+        if (!u || out[u - 1] != out[i]) out[u++] = out[i];
+    return u;
+}
+
+static int index_of(const int32_t *v, int n, int32_t d)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] == d) return i;
+    return -1;
+}
+
+/* Every date scored, then the figures; snapshots are read from the scratch outsets. */
+static df_status evaluate(backtest *bt, outset **ods, const int32_t *days, int nd, const int32_t *as_of, int n, df_error *err)
+{
+    figures *all = calloc(1, sizeof *all), *f = calloc(1, sizeof *f);
+    df_status st = all && f ? open_tables(bt, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    for (int i = 0; st == DF_OK && i < n; i++) {
+        int a = index_of(days, nd, as_of[i]), b = index_of(days, nd, as_of[i] + bt->horizon);
+        char *pa = outset_temp_path(ods[a], "customers.csv.gz"), *pb = outset_temp_path(ods[b], "customers.csv.gz");
+        snap s = {0}, later = {0};
+        free(f->o);
+        memset(f, 0, sizeof *f);
+        st = pa && pb ? snap_read(&s, pa, &bt->h, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        if (st == DF_OK) st = snap_read(&later, pb, &bt->h, err);
+        if (st == DF_OK) st = snap_index(&later, err);
+        if (st == DF_OK) st = gather(bt, f, &s, &later, err);
+        char d1[16], d2[16];
+        df_format_date(as_of[i], d1), df_format_date(as_of[i] + bt->horizon, d2);
+        if (st == DF_OK) write_figures(bt, d1, d2, f);
+        if (st == DF_OK) st = pool_into(all, f, err);
+        snap_free(&s), snap_free(&later);
+        free(pa), free(pb);
+    }
+    if (st == DF_OK) write_figures(bt, "all", "", all);
+    if (f) free(f->o);
+    if (all) free(all->o);
+    free(f), free(all);
+    return st;
+}
+
+df_status df_backtest(const df_config *config, const int32_t *as_of, int n, int horizon, df_error *err)
+{
+    if (n < 1 || n > MAX_DATES) return DF_FAIL(err, DF_ERR_USAGE, "", "backtest takes 1 to %d --as-of dates", MAX_DATES);
+    if (horizon < 1) return DF_FAIL(err, DF_ERR_USAGE, "", "backtest needs --horizon DAYS (1 or more)");
+    df_config c = run_config(config);
+    int32_t days[2 * MAX_DATES];
+    int nd = score_dates(as_of, n, horizon, days);
+    c.as_of = days[nd - 1]; /* every row up to the last outcome date is loaded */
+    backtest bt = {.cfg = &c, .horizon = horizon};
+    table tables[DF_MAX_TABLES];
+    run_info r = {.cfg = &c, .tables = tables};
+    char *src = NULL, *scratch = NULL;
+    size_t len = 0;
+    lbridge *lb = NULL;
+    watchdog *wd = NULL;
+    outset *ods[2 * MAX_DATES] = {0};
+    score_stats *stats = calloc(1, sizeof *stats);
+    df_status st = stats ? outset_new(c.out_dir, &bt.o, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    if (st == DF_OK) st = run_read_file(c.rules_path, "rule file", &src, &len, err);
+    if (st == DF_OK) st = lb_new(&lb, err);
+    if (st == DF_OK) st = run_watch(&wd, &c, NULL, "defector: rule error; the outputs were left as they were", NULL, NULL, err);
+    if (st == DF_OK) lb_budget(lb, wd, 0);
+    if (st == DF_OK) st = lb_declare(lb, c.rules_path, src, len, c.as_of, tables, &r.ntables, err);
+    lb_free(lb);
+    if (st == DF_OK) st = run_load(&r, bt.o, NULL, NULL, err); /* rejects.csv and its share guard as in a run */
+    if (st == DF_OK) watchdog_entity(wd, &tables[0]);
+    if (st == DF_OK) st = history_scratch(c.out_dir, "backtest", &scratch, err); /* the snapshots, removed at the end */
+    /* an outcome date that is not an as-of date too: the outcome and eligible fields alone (the
+     * rule codes, bands and declarations in stats are the rule file's either way) */
+    for (int i = 0; st == DF_OK && i < nd; i++)
+        st = score_at(&bt, src, len, wd, tables, r.ntables, days[i], index_of(as_of, n, days[i]) < 0, scratch, &ods[i],
+                      stats, err);
+    watchdog_stop(wd);
+    if (st == DF_OK && !stats->hist.outcome[0])
+        st = DF_FAIL(err, DF_ERR_RULES, c.rules_path, "the rule file declares no outcome to compare with: add backtest { outcome = \"defected\" } "
+                     "(a true/false field; docs/history.md, Backtest)");
+    if (st == DF_OK) {
+        bt.h = stats->hist, bt.nrules = stats->nrules, bt.codes = stats->rule_code;
+        st = evaluate(&bt, ods, days, nd, as_of, n, err);
+    }
+    for (int i = 0; i < nd; i++) outset_abort(ods[i]);
+    if (scratch) rmdir(scratch);
+    if (st == DF_OK) st = outset_commit(bt.o, err);
+    if (st != DF_OK) outset_abort(bt.o);
+    else outset_free(bt.o);
+    for (int i = 0; i < r.ntables; i++) table_free(&tables[i]);
+    free(scratch), free(src), free(stats);
+    return st;
+}
