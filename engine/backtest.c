@@ -127,17 +127,26 @@ static void count_rules(const backtest *bt, figures *f, const char *codes, size_
     }
 }
 
-/* The population of date D (snapshot s) with its outcome (snapshot later, indexed). */
+/* The population of date D (snapshot s) with its outcome (snapshot later). Both snapshots come
+ * from the same loaded tables, every entity in entity order: row i of one is row i of the other
+ * (checked by key: no lookup per customer). */
 static df_status gather(const backtest *bt, figures *f, const snap *s, const snap *later, df_error *err)
 {
     const history_info *h = &bt->h;
+    if (s->n != later->n)
+        return DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error: the backtest's snapshots hold %llu and %llu customers",
+                       (unsigned long long)s->n, (unsigned long long)later->n);
     for (uint64_t i = 0; i < s->n; i++) {
         int eligible = h->eligible[0] ? snap_is(s, i, C_ELIGIBLE, "true") : !snap_is(s, i, C_OUTCOME, "true");
         if (!eligible) continue;
         size_t kn, cn;
         const char *key = snap_cell(s, i, C_KEY, &kn);
-        int64_t j = strmap_find(&later->keys, key, kn);
-        int y = j >= 0 && snap_is(later, (uint64_t)j, C_OUTCOME, "true");
+        size_t ln;
+        const char *lk = snap_cell(later, i, C_KEY, &ln);
+        if (ln != kn || memcmp(lk, key, kn) != 0)
+            return DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error: the backtest's snapshots list customer %.*s and "
+                           "%.*s in row %llu", (int)kn, key, (int)ln, lk, (unsigned long long)i + 1);
+        int y = snap_is(later, i, C_OUTCOME, "true");
         f->all.n++, f->all.pos += (uint64_t)y;
         if (snap_is(s, i, C_ON_LIST, "true")) f->list.n++, f->list.pos += (uint64_t)y;
         int b = snap_rank(s, i, C_BAND, h->bands, h->nbands);
@@ -305,23 +314,22 @@ static df_status evaluate(backtest *bt, outset **ods, const int32_t *days, int n
 {
     figures *all = calloc(1, sizeof *all), *f = calloc(1, sizeof *f);
     df_status st = all && f ? open_tables(bt, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    snap s = {0}, later = {0}; /* their buffers serve every date */
     for (int i = 0; st == DF_OK && i < n; i++) {
         int a = index_of(days, nd, as_of[i]), b = index_of(days, nd, as_of[i] + bt->horizon);
         char *pa = outset_temp_path(ods[a], "customers.csv.gz"), *pb = outset_temp_path(ods[b], "customers.csv.gz");
-        snap s = {0}, later = {0};
         free(f->o);
         memset(f, 0, sizeof *f);
         st = pa && pb ? snap_read(&s, pa, &bt->h, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
         if (st == DF_OK) st = snap_read(&later, pb, &bt->h, err);
-        if (st == DF_OK) st = snap_index(&later, err);
         if (st == DF_OK) st = gather(bt, f, &s, &later, err);
         char d1[16], d2[16];
         df_format_date(as_of[i], d1), df_format_date(as_of[i] + bt->horizon, d2);
         if (st == DF_OK) write_figures(bt, d1, d2, f);
         if (st == DF_OK) st = pool_into(all, f, err);
-        snap_free(&s), snap_free(&later);
         free(pa), free(pb);
     }
+    snap_free(&s), snap_free(&later);
     if (st == DF_OK) write_figures(bt, "all", "", all);
     if (f) free(f->o);
     if (all) free(all->o);

@@ -10,19 +10,22 @@
 
 
 
-static df_status read_gz(const char *path, char **buf, size_t *len, df_error *err)
+/* The whole file into *buf (*cap bytes, kept from an earlier read when there is one, grown by
+ * doubling): *len bytes. On failure *buf is freed. */
+static df_status read_gz(const char *path, char **buf, size_t *cap, size_t *len, df_error *err)
 {
     errno = 0;
     gzFile g = gzopen(path, "rb");
     if (!g && (errno == ENOMEM || errno == 0)) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory");
     if (!g) return DF_FAIL(err, DF_ERR_IO, path, "cannot read the history snapshot: %s", strerror(errno));
-    size_t cap = 1 << 20, n = 0;
-    char *b = malloc(cap);
+    size_t n = 0;
+    if (!*buf) *buf = malloc(*cap = 1 << 20);
+    char *b = *buf;
     int k = 0;
-    while (b && (k = gzread(g, b + n, (unsigned)(cap - n))) > 0) {
+    while (b && (k = gzread(g, b + n, (unsigned)(*cap - n))) > 0) {
         n += (size_t)k;
-        if (n == cap) {
-            char *nb = realloc(b, cap *= 2);
+        if (n == *cap) {
+            char *nb = realloc(b, *cap *= 2);
             if (!nb) free(b);
             b = nb;
         }
@@ -30,9 +33,13 @@ static df_status read_gz(const char *path, char **buf, size_t *len, df_error *er
     int zerr = Z_OK;
     if (k < 0) gzerror(g, &zerr);
     gzclose(g);
-    if (!b || zerr == Z_MEM_ERROR) return free(b), DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory reading the history snapshot");
-    if (k < 0) return free(b), DF_FAIL(err, DF_ERR_IO, path, "the history snapshot is damaged (not whole gzip): run that night again");
-    *buf = b, *len = n;
+    *buf = b;
+    if (!b || zerr == Z_MEM_ERROR || k < 0) {
+        free(b), *buf = NULL, *cap = 0;
+        if (!b || zerr == Z_MEM_ERROR) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory reading the history snapshot");
+        return DF_FAIL(err, DF_ERR_IO, path, "the history snapshot is damaged (not whole gzip): run that night again");
+    }
+    *len = n;
     return DF_OK;
 }
 
@@ -82,8 +89,9 @@ static void snap_columns(const history_info *h, const char *want[NCOLS])
 
 df_status snap_read(snap *s, const char *path, const history_info *h, df_error *err)
 {
-    memset(s, 0, sizeof *s);
-    df_status st = read_gz(path, &s->buf, &s->len, err);
+    if (s->keys.slots) strmap_free(&s->keys);
+    s->n = 0, s->len = 0;
+    df_status st = read_gz(path, &s->buf, &s->buf_cap, &s->len, err);
     if (st != DF_OK) return st;
     const char *want[NCOLS];
     snap_columns(h, want);
@@ -97,11 +105,10 @@ df_status snap_read(snap *s, const char *path, const history_info *h, df_error *
     if (kcol[C_KEY] != 0)
         return DF_FAIL(err, DF_ERR_DATA, path, "this snapshot's first column is not %s: it was written for another entity; "
                        "give this rule file another --history folder", h->key);
-    uint64_t cap = 1024;
-    s->cells = malloc(cap * sizeof *s->cells);
+    if (!s->cells) s->cells = malloc((s->cells_cap = 1024) * sizeof *s->cells);
     while (s->cells && p < s->len) {
-        if (s->n == cap) {
-            uint64_t(*nc)[NCOLS][2] = realloc(s->cells, (cap *= 2) * sizeof *s->cells);
+        if (s->n == s->cells_cap) {
+            uint64_t(*nc)[NCOLS][2] = realloc(s->cells, (s->cells_cap *= 2) * sizeof *s->cells);
             if (!nc) free(s->cells);
             if (!(s->cells = nc)) break;
         }

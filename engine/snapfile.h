@@ -12,13 +12,14 @@ enum { C_KEY, C_SCORE, C_BAND, C_STAGE, C_ON_LIST, C_CODES, C_DEFECTED, C_REVENU
 
 typedef struct snap {
     char *buf;
-    size_t len;
-    uint64_t n;
+    size_t len, buf_cap;
+    uint64_t n, cells_cap;
     uint64_t (*cells)[NCOLS][2]; /* row -> column -> {offset, length}; length UINT64_MAX: no such column */
     strmap keys;                 /* after snap_index: key -> row */
 } snap;
 
-/* The file at path (gzip) into s; its first column must be h->key. */
+/* The file at path (gzip) into s (zeroed before its first read); its first column must be h->key.
+ * A snap read again keeps its buffers: a backtest reads 2 snapshots a date without fresh pages. */
 df_status snap_read(snap *s, const char *path, const history_info *h, df_error *err);
 void snap_free(snap *s);
 df_status snap_index(snap *s, df_error *err);
