@@ -110,11 +110,20 @@ function M.check(job)
   local by_file, files = {}, {}
   for _, o in ipairs(job.outputs) do by_file[o.file] = o; files[#files + 1] = o.file end
   table.sort(files)
+  -- the tables over nights are written after the report (run.c, once the scoring is done): a
+  -- section of one would always be left out, so it is refused rather than silently missing
+  local later = {}
+  if job.changes then later[job.changes.file or ""] = "changes { }"; later[job.changes.flows or ""] = "changes { flows }" end
+  for _, t in ipairs(job.trends or {}) do later[t.file] = "trend { }" end
+  if job.churn then later[job.churn.file] = "churn { }" end
   for _, r in ipairs(job.reports or {}) do
     local at = E.at(job, r.line)
     for _, s in ipairs(r.sections) do
       local o = by_file[s.from]
-      if not o and not s.optional then
+      if later[s.from] then
+        E.record(job, at, fmt("%s: '%s' comes from %s, which a report cannot show yet", s.where, s.from, later[s.from]),
+          "open it as a CSV file or in a workbook; a report of the tables over nights is not built yet (docs/report.md)")
+      elseif not o and not s.optional then
         local close = suggest.closest(s.from, files)
         E.record(job, at, fmt("%s: no output writes '%s'", s.where, s.from),
           close and fmt("did you mean '%s'? (or mark the section optional = true when another part of the engine writes it)", close) or "name the file of an output { } or metrics { } of the rule file")

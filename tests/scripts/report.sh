@@ -107,6 +107,13 @@ output { file = "calls.csv", where = at_risk, columns = { "customer_id", "owner"
 LUA
 run_cli split_source check "$T/split_source.lua"
 assert_out split_source "'calls.csv' is split by owner into several files — name an output that is not split"
+# a table over nights is written after the report: a section of one is refused, never left out
+bad_rules night_table 's/{ "table", "Signup cohorts in numbers", from = "metrics_cohort.csv" },/{ "table", "Moves", from = "flows.csv", optional = true },/'
+cat >> "$T/night_table.lua" <<'LUA'
+changes { file = "changes.csv", flows = "flows.csv" }
+LUA
+run_cli night_table check "$T/night_table.lua"
+assert_out night_table "'flows.csv' comes from changes { flows }, which a report cannot show yet"
 run_cli shipped check "$RULES"
 check shipped "check finds problems in the shipped rule file: $OUTPUT" [ "$RC" = 0 ]
 finish
