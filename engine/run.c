@@ -491,7 +491,10 @@ df_status df_run(const df_config *config, df_error *err)
         st = run_watch(&wd, cfg, NULL, "defector: rule error; the outputs were left as they were", unlink_temps, &ends, err);
     if (st == DF_OK) lb_budget(lb, wd, 0);
     if (st == DF_OK) st = declare(&lb, &c, &r, wd, src, len, err);
-    if (st == DF_OK && cfg->file_mode) outset_set_mode(o, cfg->file_mode); /* the rule file's, before any file */
+    if (st == DF_OK && cfg->file_mode) { /* the rule file's, before any file: the outputs' and the night's */
+        outset_set_mode(o, cfg->file_mode);
+        if (night) outset_set_mode(night, cfg->file_mode);
+    }
     if (st == DF_OK) st = run_load(&r, o, prog, NULL, err);
     if (st == DF_OK) hash_examples(&r);
     if (st == DF_OK) st = guard_as_of(&r, warnings, DF_MAX_WARNINGS, &nwarnings, err);

@@ -97,8 +97,12 @@ assert_unchanged n3 "$H" "$T/before"
 
 # ---- retention: --history-keep 5 at 2026-01-20 removes the night of 2026-01-10, not other folders ----
 mkdir -p "$H/notes" && echo mine > "$H/notes/a.txt"
-night n4 "$T/d2" 2026-01-20 --history-keep 5
+night n4 "$T/d2" 2026-01-20 --history-keep 5 --file-mode 0600
 assert_rc n4 0
+# --file-mode covers the night's files as the outputs' (personal data: docs/operations.md)
+for f in "$H/2026-01-20"/* "$T/out-n4/risk.csv"; do
+  check n4 "$(basename "$f") is created with mode 600, not $(stat -c %a "$f")" [ "$(stat -c %a "$f")" = 600 ]
+done
 check n4 "the old night is removed" [ ! -e "$N1" ]
 check n4 "the night itself is kept" [ -e "$H/2026-01-20/customers.csv.gz" ]
 check n4 "other folders are left alone" [ "$(cat "$H/notes/a.txt")" = mine ]
