@@ -56,6 +56,8 @@ static void push_run_opts(lua_State *L, const score_opts *so, uint64_t lo, uint6
     lua_setfield(L, -2, "bound_dates");
     lua_pushboolean(L, so->outcome_only);
     lua_setfield(L, -2, "outcome_only");
+    lua_pushboolean(L, so->report_later);
+    lua_setfield(L, -2, "report_later");
     if (!mode) return;
     lua_pushnumber(L, (double)lo);
     lua_setfield(L, -2, "lo");
@@ -332,6 +334,19 @@ static df_status gather_parts(scoring *sc, df_status s, df_error *err)
         if (s == DF_OK && (sc->ctx.nomem || sc->ctx.open_failed)) lua_pop(L, 1);
         s = api_failure(&sc->ctx, s, err);
     }
+    return s;
+}
+
+df_status lb_report(lbridge *b, outset *o, watchdog *wd, df_error *err)
+{
+    api_ctx ctx = {.o = o, .err = err};
+    df_api api;
+    api_init(&api, &ctx, watchdog_watch(wd, 0), NULL);
+    lua_State *L = lb_lua(b);
+    lua_pushlightuserdata(L, &api);
+    df_status s = api_failure(&ctx, lb_pcall(b, "report", 1, 0, err), err);
+    if (s != DF_OK && ctx.open_failed) *err = ctx.open_err, s = err->status;
+    api_free_owned(&ctx);
     return s;
 }
 

@@ -501,13 +501,14 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     books *bks = books_new(cfg->as_of);
     if (st == DF_OK && !bks) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks, night, 0, 0, 0, 0};
+    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks, night, 0, 0, 0, 0, 1};
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
-    watchdog_stop(wd);
     char note[512] = "";
     if (st == DF_OK) st = changes_write(o, night, cfg, &r.score.hist, note, sizeof note, err);
     if (st == DF_OK && note[0] && nwarnings < DF_MAX_WARNINGS) memcpy(warnings[nwarnings++], note, sizeof note);
     if (st == DF_OK) st = trends_write(o, night, cfg, &r.score.hist, err);
+    if (st == DF_OK) st = lb_report(lb, o, wd, err); /* last: it may show the tables over nights */
+    watchdog_stop(wd);
     if (st == DF_OK) add_warnings(&r.score, warnings, nwarnings);
     if (st == DF_OK) collect_warnings(&r), r.nwarn_report = r.nwarn;
     if (st == DF_OK) {

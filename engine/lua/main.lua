@@ -64,6 +64,7 @@ function M.run(data, api_ptr, opts)
   local job = state.job
   local api = ffi.cast("df_api*", api_ptr)
   local single = opts.explain ~= nil
+  job.report_later = opts.report_later
   local S = run.prepare(job, data, api, { skip_rule_errors = opts.skip_rule_errors, history = opts.history, snapshot_only = opts.snapshot_only, outcome_only = opts.outcome_only,
     bound_dates = opts.bound_dates, part = opts.part, single = single, trace = single })
   if single then return run_single(job, S, opts) end
@@ -85,6 +86,12 @@ function M.run(data, api_ptr, opts)
     return nil
   end
   return run.finish(job, S, {}, t0)
+end
+
+-- The reports, after the tables over nights (lb_report): the run left them with report_later.
+function M.report(api_ptr)
+  local job = state.job
+  require("defector.report").finish(job, ffi.cast("df_api*", api_ptr), {})
 end
 
 -- operations { ... } of the declared rule file (operations.lua), for the C side.

@@ -110,19 +110,17 @@ function M.check(job)
   local by_file, files = {}, {}
   for _, o in ipairs(job.outputs) do by_file[o.file] = o; files[#files + 1] = o.file end
   table.sort(files)
-  -- the tables over nights are written after the report (run.c, once the scoring is done): a
-  -- section of one would always be left out, so it is refused rather than silently missing
+  -- the tables over nights (changes, trend, churn) are written by the engine after the scoring,
+  -- and the report after them: their files are known, their columns checked when read
   local later = {}
-  if job.changes then later[job.changes.file or ""] = "changes { }"; later[job.changes.flows or ""] = "changes { flows }" end
-  for _, t in ipairs(job.trends or {}) do later[t.file] = "trend { }" end
-  if job.churn then later[job.churn.file] = "churn { }" end
+  if job.changes then later[job.changes.file or ""] = true; later[job.changes.flows or ""] = true end
+  for _, t in ipairs(job.trends or {}) do later[t.file] = true end
+  if job.churn then later[job.churn.file] = true end
   for _, r in ipairs(job.reports or {}) do
     local at = E.at(job, r.line)
     for _, s in ipairs(r.sections) do
       local o = by_file[s.from]
-      if later[s.from] then
-        E.record(job, at, fmt("%s: '%s' comes from %s, which a report cannot show yet", s.where, s.from, later[s.from]),
-          "open it as a CSV file or in a workbook; a report of the tables over nights is not built yet (docs/report.md)")
+      if later[s.from] then -- checked when read
       elseif not o and not s.optional then
         local close = suggest.closest(s.from, files)
         E.record(job, at, fmt("%s: no output writes '%s'", s.where, s.from),

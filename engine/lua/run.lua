@@ -224,7 +224,8 @@ function M.finish(job, S, other_parts, t0)
   lists.finish(job, api, counts)
   metrics.finish(job, api, counts)
   require("defector.sheets").finish(job, api, counts)
-  require("defector.report").finish(job, api, counts) -- last: it reads the CSV files back
+  -- last: it reads the CSV files back (a run writes it later, after the tables over nights: lb_report)
+  if not job.report_later then require("defector.report").finish(job, api, counts) end
   return M.stats(job, S, t0, t1, api.now(), counts)
 end
 

@@ -107,13 +107,55 @@ output { file = "calls.csv", where = at_risk, columns = { "customer_id", "owner"
 LUA
 run_cli split_source check "$T/split_source.lua"
 assert_out split_source "'calls.csv' is split by owner into several files — name an output that is not split"
-# a table over nights is written after the report: a section of one is refused, never left out
-bad_rules night_table 's/{ "table", "Signup cohorts in numbers", from = "metrics_cohort.csv" },/{ "table", "Moves", from = "flows.csv", optional = true },/'
-cat >> "$T/night_table.lua" <<'LUA'
+# --- the tables over nights: written before the report, shown by it ---------------------------
+cp "$RULES" "$T/nights.lua"
+cat >> "$T/nights.lua" <<'LUA'
 changes { file = "changes.csv", flows = "flows.csv" }
+trend { file = "trend_stage.csv", metrics = "metrics_stage.csv", nights = 30 }
+report {
+  file = "nightly.html",
+  sections = {
+    { "table", "Stage and band moves since the previous night", from = "flows.csv" },
+    { "bars", "Customers per stage, night by night", from = "trend_stage.csv", x = "as_of", y = "customers", series = "stage" },
+  },
+}
 LUA
-run_cli night_table check "$T/night_table.lua"
-assert_out night_table "'flows.csv' comes from changes { flows }, which a report cannot show yet"
+run_cli nights-check check "$T/nights.lua"
+assert_rc nights-check 0
+for d in 2026-10-01 2026-11-01; do
+  RULES_FILE="$T/nights.lua" DATA="$REPO_DIR/sample-data" AS_OF=$d run_engine "nights-$d" "$T/nights-out" --history "$T/nights-h"
+  assert_rc "nights-$d" 0
+done
+nights_msg=$($PY - "$T/nights-out" 2>&1 <<'PY'
+import csv, sys
+from html.parser import HTMLParser
+out = sys.argv[1]
+class P(HTMLParser):
+    def __init__(s):
+        super().__init__(); s.src = None; s.rows = {}; s.cell = None; s.marks = {}
+    def handle_starttag(s, tag, a):
+        a = dict(a)
+        if tag == "table" and "data-source" in a: s.src = a["data-source"]; s.rows[s.src] = []
+        if tag == "tr" and s.src and "data-row" in a: s.rows[s.src].append([])
+        if tag == "td" and s.src: s.cell = ""
+        if "data-value" in a and "data-row" in a: s.marks.setdefault(a.get("data-column"), []).append(a["data-value"])
+    def handle_endtag(s, tag):
+        if tag == "td" and s.cell is not None: s.rows[s.src][-1].append(s.cell); s.cell = None
+        if tag == "table": s.src = None
+    def handle_data(s, d):
+        if s.cell is not None: s.cell += d
+p = P(); p.feed(open(out + "/nightly.html", encoding="utf-8").read())
+flows = list(csv.reader(open(out + "/flows.csv")))[1:]
+assert len(flows) > 0, "flows.csv is empty on the second night"
+got = [[c.replace(",", "") for c in r] for r in p.rows["flows.csv"]]
+assert got == flows, (got[:3], flows[:3])
+trend = list(csv.DictReader(open(out + "/trend_stage.csv")))
+assert {r["as_of"] for r in trend} == {"2026-10-01", "2026-11-01"}, "trend holds two nights"
+assert sorted(p.marks["customers"], key=int) == sorted((r["customers"] for r in trend), key=int), "trend marks"
+PY
+)
+nights_rc=$?
+check nights "the report's tables over nights are not the CSV files' rows: $nights_msg" [ "$nights_rc" = 0 ]
 run_cli shipped check "$RULES"
 check shipped "check finds problems in the shipped rule file: $OUTPUT" [ "$RC" = 0 ]
 finish
