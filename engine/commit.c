@@ -639,28 +639,12 @@ int outset_count(const outset *o) { return o->n; }
 static int read_finished(outset *o, const char *name, char **buf, size_t *len, df_error *err)
 {
     char *path = outset_temp_path(o, name);
-    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-    int e = path ? errno : ENOMEM;
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : (errno = ENOMEM, -1), e = errno, rc = -1;
     free(path);
-    struct stat sb;
-    char *b = NULL;
-    size_t done = 0;
-    if (fd >= 0 && fstat(fd, &sb) == 0 && (b = malloc((size_t)sb.st_size + 1))) {
-        while (done < (size_t)sb.st_size) {
-            ssize_t k = read(fd, b + done, (size_t)sb.st_size - done);
-            if (k > 0) done += (size_t)k;
-            else if (k == 0 || errno != EINTR) break;
-        }
-    }
-    if (fd >= 0) e = !b ? ENOMEM : done < (size_t)sb.st_size ? (errno ? errno : EIO) : 0, close(fd);
-    if (e) {
-        free(b);
-        if (e == ENOMEM) return DF_FAIL(err, DF_ERR_NOMEM, name, "out of memory reading the output back for the report"), -1;
-        return io_fail(o, err, name, "cannot read the file back", e), -1;
-    }
-    b[done] = 0;
-    *buf = b, *len = done;
-    return 0;
+    if (fd >= 0) rc = fd_read_all(fd, buf, len), e = errno, close(fd);
+    if (rc == 0) return 0;
+    if (e == ENOMEM) return DF_FAIL(err, DF_ERR_NOMEM, name, "out of memory reading the output back for the report"), -1;
+    return io_fail(o, err, name, "cannot read the file back", e), -1;
 }
 
 int outset_read_back(outset *o, const char *name, char **buf, size_t *len, df_error *err)

@@ -345,7 +345,6 @@ df_status lb_report(lbridge *b, outset *o, watchdog *wd, df_error *err)
     lua_State *L = lb_lua(b);
     lua_pushlightuserdata(L, &api);
     df_status s = api_failure(&ctx, lb_pcall(b, "report", 1, 0, err), err);
-    if (s != DF_OK && ctx.open_failed) *err = ctx.open_err, s = err->status;
     api_free_owned(&ctx);
     return s;
 }

@@ -119,25 +119,31 @@ int csvw_finish(csvw *w)
     return 0;
 }
 
-int csvw_read_back(csvw *w, char **buf, size_t *len)
+int fd_read_all(int fd, char **buf, size_t *len)
 {
     *buf = NULL, *len = 0;
-    if (w->fd < 0) return errno = EBADF, -1;
-    flush_buf(w);
-    if (w->err) return errno = w->err, -1;
-    off_t size = lseek(w->fd, 0, SEEK_END);
+    off_t size = lseek(fd, 0, SEEK_END);
     if (size < 0) return -1;
     char *b = malloc((size_t)size + 1);
     if (!b) return errno = ENOMEM, -1;
     size_t done = 0;
     while (done < (size_t)size) {
-        ssize_t k = pread(w->fd, b + done, (size_t)size - done, (off_t)done);
+        ssize_t k = pread(fd, b + done, (size_t)size - done, (off_t)done);
         if (k > 0) done += (size_t)k;
         else if (k == 0 || errno != EINTR) return free(b), errno = k == 0 ? EIO : errno, -1;
     }
     b[done] = 0;
     *buf = b, *len = done;
     return 0;
+}
+
+int csvw_read_back(csvw *w, char **buf, size_t *len)
+{
+    *buf = NULL, *len = 0;
+    if (w->fd < 0) return errno = EBADF, -1;
+    flush_buf(w);
+    if (w->err) return errno = w->err, -1;
+    return fd_read_all(w->fd, buf, len);
 }
 
 void csvw_free(csvw *w)

@@ -101,6 +101,8 @@ int csvw_finish(csvw *w);
 /* The bytes written so far (what is buffered is written first), read back from the file into
  * *buf (malloc'd, *len bytes); -1 with errno when the file cannot be written or read. */
 int csvw_read_back(csvw *w, char **buf, size_t *len);
+/* The whole file open as fd into *buf (malloc'd, NUL-terminated, *len bytes); -1 with errno. */
+int fd_read_all(int fd, char **buf, size_t *len);
 /* From now on the file is written gzip-compressed (before anything is written); -1 on out of memory. */
 int csvw_gzip(csvw *w);
 /* Closes without writing what is left (a failed run); frees. NULL is a no-op. */

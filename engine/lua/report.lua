@@ -120,8 +120,7 @@ function M.check(job)
     local at = E.at(job, r.line)
     for _, s in ipairs(r.sections) do
       local o = by_file[s.from]
-      if later[s.from] then -- checked when read
-      elseif not o and not s.optional then
+      if not o and not s.optional and not later[s.from] then -- a table over nights: checked when read
         local close = suggest.closest(s.from, files)
         E.record(job, at, fmt("%s: no output writes '%s'", s.where, s.from),
           close and fmt("did you mean '%s'? (or mark the section optional = true when another part of the engine writes it)", close) or "name the file of an output { } or metrics { } of the rule file")
