@@ -3,7 +3,7 @@
  * last outcome date; then the rule file is scored at each date needed (each as-of date D and
  * each D + horizon, once each), in a fresh Lua state declared as of that date, its aggregates
  * reading only the rows dated on or before it (scan.lua's bound_dates), writing the snapshot
- * alone into a scratch folder. The figures compare the scores at D with the outcome the rule
+ * alone, in memory (no scratch file): parsed at once into what the figures need. The figures compare the scores at D with the outcome the rule
  * file declares (backtest { outcome, eligible }) read at D + horizon: per date and over all
  * dates, per band and score decile, precision and recall at K, ROC AUC, per rule. Entity
  * columns are today's values: a caveat written into the summary. */
@@ -61,17 +61,15 @@ static void put_text(csvw *w, const char *s) { csvw_text(w, s, strlen(s)); }
 
 /* ---- scoring at one date ---- */
 
-/* Scores the loaded tables at date d into a scratch outset (kept open: its snapshot is read from
- * staging) and reads the rule codes and what the rule file declares. */
+/* Scores the loaded tables at date d into an outset in memory and hands over its snapshot's
+ * bytes (*snap_buf, *snap_len); reads the rule codes and what the rule file declares. */
 static df_status score_at(const backtest *bt, const char *src, size_t len, watchdog *wd, table *tables, int nt,
-                          int32_t d, int outcome_only, const char *scratch, outset **od, score_stats *stats, df_error *err)
+                          int32_t d, int outcome_only, char **snap_buf, size_t *snap_len, score_stats *stats, df_error *err)
 {
     char date[16];
     df_format_date(d, date);
-    char *dir = path_join(scratch, date);
-    if (!dir) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    df_status st = outset_new(dir, od, err);
-    free(dir);
+    outset *od = NULL;
+    df_status st = outset_new_memory(date, &od, err);
     lbridge *lb = NULL;
     table plan[DF_MAX_TABLES];
     int np = 0;
@@ -79,11 +77,36 @@ static df_status score_at(const backtest *bt, const char *src, size_t len, watch
     if (st == DF_OK) lb_budget(lb, wd, 0);
     if (st == DF_OK) st = lb_declare(lb, bt->cfg->rules_path, src, len, d, plan, &np, err);
     for (int i = 0; i < np; i++) table_free(&plan[i]);
-    score_opts so = {bt->cfg->rules_path, bt->cfg->skip_rule_errors, bt->cfg->threads, src, len, wd, NULL, *od, 1, 1, outcome_only, 1, 0};
-    if (st == DF_OK) st = lb_run(lb, tables, nt, d, *od, NULL, &so, stats, err);
+    score_opts so = {bt->cfg->rules_path, bt->cfg->skip_rule_errors, bt->cfg->threads, src, len, wd, NULL, od, 1, 1, outcome_only, 1, 0};
+    if (st == DF_OK) st = lb_run(lb, tables, nt, d, od, NULL, &so, stats, err);
     lb_free(lb);
-    if (st == DF_OK) st = outset_finish_file(*od, "customers.csv.gz", err);
+    if (st == DF_OK) st = outset_finish_file(od, "customers.csv.gz", err);
+    if (st == DF_OK) st = outset_take_memory(od, "customers.csv.gz", snap_buf, snap_len, err);
+    outset_abort(od);
     return st;
+}
+
+/* ---- what a date's snapshot says, kept compact ---- */
+
+enum { F_ELIGIBLE = 1, F_OUTCOME = 2, F_LIST = 4 };
+
+/* A date's snapshot, parsed once right after the date is scored (its text is dropped then): per
+ * entity row the key's hash (the rows of two dates must be the same customers), eligible,
+ * outcome, on the list and, for an as-of date, the band, the score and the rules that fired. */
+typedef struct dated {
+    uint64_t n;
+    uint32_t *key;
+    uint8_t *flags, *band;
+    double *score;
+    uint64_t *code_at; /* n + 1: row i's rules are codes[code_at[i] .. code_at[i + 1]) */
+    uint8_t *codes;    /* rule indexes (DF_MAX_RULES <= 256) */
+    uint64_t ncodes, codes_cap;
+} dated;
+
+static void dated_free(dated *d)
+{
+    free(d->key), free(d->flags), free(d->band), free(d->score), free(d->code_at), free(d->codes);
+    memset(d, 0, sizeof *d);
 }
 
 /* ---- the figures of one date ---- */
@@ -101,11 +124,36 @@ static int obs_add(figures *f, double score, uint8_t y)
     return 0;
 }
 
-static int by_score_desc(const void *a, const void *b)
+/* A key whose ascending order is the score's descending order (-0 and 0 the same key). */
+static uint64_t desc_key(double x)
 {
-    const obs *x = a, *y = b;
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    if (x == 0) x = 0;
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    u = u >> 63 ? ~u : u | (1ull << 63);
+    return ~u;
+}
+
+/* o (in seq order) sorted by score, highest first, ties in seq order: a stable radix sort, a
+ * byte at a time from the lowest, skipping the bytes every score shares; -1 on out of memory. */
+static int sort_obs(obs *o, uint64_t n)
+{
+    uint64_t count[8][256] = {{0}};
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t k = desc_key(o[i].score);
+        for (int b = 0; b < 8; b++) count[b][(k >> (8 * b)) & 255]++;
+    }
+    obs *t = NULL;
+    for (int b = 0; b < 8; b++) {
+        uint64_t at = 0, skip = 0;
+        for (int v = 0; v < 256; v++) skip |= count[b][v] == n, at += count[b][v], count[b][v] = at - count[b][v];
+        if (skip) continue;
+        if (!t && !(t = malloc(n * sizeof *t))) return -1;
+        for (uint64_t i = 0; i < n; i++) t[count[b][(desc_key(o[i].score) >> (8 * b)) & 255]++] = o[i];
+        memcpy(o, t, n * sizeof *o);
+    }
+    free(t);
+    return 0;
 }
 
 /* The rule whose code is s (n bytes), -1 when none (an override). */
@@ -116,45 +164,77 @@ static int rule_of(const backtest *bt, const char *s, size_t n)
     return -1;
 }
 
-static void count_rules(const backtest *bt, figures *f, const char *codes, size_t n, int y)
+/* The rules of one snapshot row (codes "a;b", n bytes) appended to d's; -1 on out of memory. */
+static int add_codes(const backtest *bt, dated *d, const char *codes, size_t n)
 {
     for (size_t a = 0; a < n;) {
         size_t b = a;
         while (b < n && codes[b] != ';') b++;
         int r = rule_of(bt, codes + a, b - a);
-        if (r >= 0) f->rules[r].n++, f->rules[r].pos += (uint64_t)y;
         a = b + 1;
+        if (r < 0) continue; /* an override's code */
+        if (d->ncodes == d->codes_cap) {
+            uint64_t cap = d->codes_cap ? d->codes_cap * 2 : 1 << 16;
+            uint8_t *c = realloc(d->codes, cap);
+            if (!c) return -1;
+            d->codes = c, d->codes_cap = cap;
+        }
+        d->codes[d->ncodes++] = (uint8_t)r;
     }
+    return 0;
 }
 
-/* The population of date D (snapshot s) with its outcome (snapshot later). Both snapshots come
- * from the same loaded tables, every entity in entity order: row i of one is row i of the other
- * (checked by key: no lookup per customer). */
-static df_status gather(const backtest *bt, figures *f, const snap *s, const snap *later, df_error *err)
+/* What figures need of snapshot s (the rule codes, bands and score only for an as-of date). */
+static df_status extract(const backtest *bt, dated *d, const snap *s, int as_of, df_error *err)
 {
     const history_info *h = &bt->h;
-    if (s->n != later->n)
-        return DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error: the backtest's snapshots hold %llu and %llu customers",
-                       (unsigned long long)s->n, (unsigned long long)later->n);
-    for (uint64_t i = 0; i < s->n; i++) {
-        int eligible = h->eligible[0] ? snap_is(s, i, C_ELIGIBLE, "true") : !snap_is(s, i, C_OUTCOME, "true");
-        if (!eligible) continue;
+    uint64_t n = d->n = s->n;
+    d->key = malloc(n * sizeof *d->key + 1), d->flags = malloc(n + 1);
+    if (as_of) {
+        d->band = malloc(n + 1), d->score = malloc(n * sizeof *d->score + 1);
+        d->code_at = malloc((n + 1) * sizeof *d->code_at);
+        if (!d->band || !d->score || !d->code_at) d->n = 0;
+    }
+    if (!d->key || !d->flags) d->n = 0;
+    for (uint64_t i = 0; i < d->n; i++) {
         size_t kn, cn;
         const char *key = snap_cell(s, i, C_KEY, &kn);
-        size_t ln;
-        const char *lk = snap_cell(later, i, C_KEY, &ln);
-        if (ln != kn || memcmp(lk, key, kn) != 0)
-            return DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error: the backtest's snapshots list customer %.*s and "
-                           "%.*s in row %llu", (int)kn, key, (int)ln, lk, (unsigned long long)i + 1);
-        int y = snap_is(later, i, C_OUTCOME, "true");
-        f->all.n++, f->all.pos += (uint64_t)y;
-        if (snap_is(s, i, C_ON_LIST, "true")) f->list.n++, f->list.pos += (uint64_t)y;
+        d->key[i] = strmap_hash(key, kn);
+        int out = snap_is(s, i, C_OUTCOME, "true");
+        int eligible = h->eligible[0] ? snap_is(s, i, C_ELIGIBLE, "true") : !out;
+        d->flags[i] = (uint8_t)((eligible ? F_ELIGIBLE : 0) | (out ? F_OUTCOME : 0) | (snap_is(s, i, C_ON_LIST, "true") ? F_LIST : 0));
+        if (!as_of) continue;
         int b = snap_rank(s, i, C_BAND, h->bands, h->nbands);
-        if (b > h->nbands) b = h->nbands;
-        f->bands[b].n++, f->bands[b].pos += (uint64_t)y;
+        d->band[i] = (uint8_t)(b > h->nbands ? h->nbands : b);
+        d->score[i] = snap_num(s, i, C_SCORE);
+        d->code_at[i] = d->ncodes;
         const char *codes = snap_cell(s, i, C_CODES, &cn);
-        count_rules(bt, f, codes, cn, y);
-        if (obs_add(f, snap_num(s, i, C_SCORE), (uint8_t)y) != 0) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+        if (add_codes(bt, d, codes, cn) != 0) d->n = 0;
+    }
+    if (as_of && d->code_at) d->code_at[d->n] = d->ncodes;
+    if (d->n != n) return dated_free(d), DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    return DF_OK;
+}
+
+/* The population of an as-of date (a) with its outcome (o, the date + horizon). Both come from
+ * the same loaded tables, every entity in entity order: row i of one is row i of the other
+ * (checked by the key's hash: no lookup per customer). */
+static df_status gather(figures *f, const dated *a, const dated *o, df_error *err)
+{
+    if (a->n != o->n)
+        return DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error: the backtest's snapshots hold %llu and %llu customers",
+                       (unsigned long long)a->n, (unsigned long long)o->n);
+    for (uint64_t i = 0; i < a->n; i++) {
+        if (!(a->flags[i] & F_ELIGIBLE)) continue;
+        if (a->key[i] != o->key[i])
+            return DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error: the backtest's snapshots list other customers in row %llu",
+                           (unsigned long long)i + 1);
+        int y = (o->flags[i] & F_OUTCOME) != 0;
+        f->all.n++, f->all.pos += (uint64_t)y;
+        if (a->flags[i] & F_LIST) f->list.n++, f->list.pos += (uint64_t)y;
+        f->bands[a->band[i]].n++, f->bands[a->band[i]].pos += (uint64_t)y;
+        for (uint64_t c = a->code_at[i]; c < a->code_at[i + 1]; c++) f->rules[a->codes[c]].n++, f->rules[a->codes[c]].pos += (uint64_t)y;
+        if (obs_add(f, a->score[i], (uint8_t)y) != 0) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     }
     return DF_OK;
 }
@@ -237,9 +317,9 @@ static void write_topk(const backtest *bt, const char *as_of, const figures *f)
 }
 
 /* The tables' rows of one date (as_of the date; "all" over every date). */
-static void write_figures(const backtest *bt, const char *as_of, const char *outcome_date, figures *f)
+static df_status write_figures(const backtest *bt, const char *as_of, const char *outcome_date, figures *f, df_error *err)
 {
-    qsort(f->o, f->no, sizeof *f->o, by_score_desc);
+    if (sort_obs(f->o, f->no) != 0) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     double base = rate(f->all.pos, f->all.n);
     csvw *w = bt->sum;
     put_text(w, as_of), put_text(w, outcome_date), csvw_int(w, (int64_t)f->all.n), csvw_int(w, (int64_t)f->all.pos);
@@ -265,6 +345,7 @@ static void write_figures(const backtest *bt, const char *as_of, const char *out
         put_ratio(bt->rules, rate(t->pos, t->n)), put_ratio(bt->rules, rate(t->pos, t->n) / base);
         csvw_end_row(bt->rules);
     }
+    return DF_OK;
 }
 
 /* Adds date figures f into the pooled ones. */
@@ -309,31 +390,56 @@ static int index_of(const int32_t *v, int n, int32_t d)
     return -1;
 }
 
-/* Every date scored, then the figures; snapshots are read from the scratch outsets. */
-static df_status evaluate(backtest *bt, outset **ods, const int32_t *days, int nd, const int32_t *as_of, int n, df_error *err)
+/* The figures of every as-of date (in the order given) and over all of them. */
+static df_status evaluate(backtest *bt, const dated *ds, const int32_t *days, int nd, const int32_t *as_of, int n, df_error *err)
 {
     figures *all = calloc(1, sizeof *all), *f = calloc(1, sizeof *f);
     df_status st = all && f ? open_tables(bt, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    snap s = {0}, later = {0}; /* their buffers serve every date */
     for (int i = 0; st == DF_OK && i < n; i++) {
         int a = index_of(days, nd, as_of[i]), b = index_of(days, nd, as_of[i] + bt->horizon);
-        char *pa = outset_temp_path(ods[a], "customers.csv.gz"), *pb = outset_temp_path(ods[b], "customers.csv.gz");
         free(f->o);
         memset(f, 0, sizeof *f);
-        st = pa && pb ? snap_read(&s, pa, &bt->h, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-        if (st == DF_OK) st = snap_read(&later, pb, &bt->h, err);
-        if (st == DF_OK) st = gather(bt, f, &s, &later, err);
+        st = gather(f, &ds[a], &ds[b], err);
         char d1[16], d2[16];
         df_format_date(as_of[i], d1), df_format_date(as_of[i] + bt->horizon, d2);
-        if (st == DF_OK) write_figures(bt, d1, d2, f);
+        if (st == DF_OK) st = write_figures(bt, d1, d2, f, err);
         if (st == DF_OK) st = pool_into(all, f, err);
-        free(pa), free(pb);
     }
-    snap_free(&s), snap_free(&later);
-    if (st == DF_OK) write_figures(bt, "all", "", all);
+    if (st == DF_OK) st = write_figures(bt, "all", "", all, err);
     if (f) free(f->o);
     if (all) free(all->o);
     free(f), free(all);
+    return st;
+}
+
+/* Scores every date (sorted, each once) and keeps what its snapshot says. The rule codes and
+ * bands an as-of date's snapshot is read with are the rule file's, known after the first date. */
+static df_status score_dates_all(backtest *bt, const char *src, size_t len, watchdog *wd, table *tables, int nt,
+                                 const int32_t *days, int nd, const int32_t *as_of, int n, dated *ds, score_stats *stats,
+                                 df_error *err)
+{
+    snap s = {0};
+    df_status st = DF_OK;
+    for (int i = 0; st == DF_OK && i < nd; i++) {
+        char *buf = NULL, what[64];
+        size_t blen = 0;
+        int is_as_of = index_of(as_of, n, days[i]) >= 0;
+        /* a date that is only an outcome date: the outcome and eligible fields alone */
+        st = score_at(bt, src, len, wd, tables, nt, days[i], !is_as_of, &buf, &blen, stats, err);
+        if (st == DF_OK && !stats->hist.outcome[0])
+            st = DF_FAIL(err, DF_ERR_RULES, bt->cfg->rules_path, "the rule file declares no outcome to compare with: add backtest { outcome = \"defected\" } "
+                         "(a true/false field; docs/history.md, Backtest)");
+        if (st != DF_OK) {
+            free(buf);
+            break;
+        }
+        bt->h = stats->hist, bt->nrules = stats->nrules, bt->codes = stats->rule_code;
+        df_format_date(days[i], what);
+        strcat(what, " (the backtest's snapshot)");
+        st = snap_take(&s, buf, blen, what, &bt->h, err);
+        if (st == DF_OK) st = extract(bt, &ds[i], &s, is_as_of, err);
+    }
+    snap_free(&s);
     return st;
 }
 
@@ -348,11 +454,10 @@ df_status df_backtest(const df_config *config, const int32_t *as_of, int n, int 
     backtest bt = {.cfg = &c, .horizon = horizon};
     table tables[DF_MAX_TABLES];
     run_info r = {.cfg = &c, .tables = tables};
-    char *src = NULL, *scratch = NULL;
+    char *src = NULL;
     size_t len = 0;
     lbridge *lb = NULL;
     watchdog *wd = NULL;
-    outset *ods[2 * MAX_DATES] = {0};
     score_stats *stats = calloc(1, sizeof *stats);
     df_status st = stats ? outset_new(c.out_dir, &bt.o, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     if (st == DF_OK) st = run_read_file(c.rules_path, "rule file", &src, &len, err);
@@ -363,26 +468,17 @@ df_status df_backtest(const df_config *config, const int32_t *as_of, int n, int 
     lb_free(lb);
     if (st == DF_OK) st = run_load(&r, bt.o, NULL, NULL, err); /* rejects.csv and its share guard as in a run */
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
-    if (st == DF_OK) st = history_scratch(c.out_dir, "backtest", &scratch, err); /* the snapshots, removed at the end */
-    /* an outcome date that is not an as-of date too: the outcome and eligible fields alone (the
-     * rule codes, bands and declarations in stats are the rule file's either way) */
-    for (int i = 0; st == DF_OK && i < nd; i++)
-        st = score_at(&bt, src, len, wd, tables, r.ntables, days[i], index_of(as_of, n, days[i]) < 0, scratch, &ods[i],
-                      stats, err);
+    dated *ds = calloc((size_t)nd, sizeof *ds);
+    if (st == DF_OK && !ds) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    if (st == DF_OK) st = score_dates_all(&bt, src, len, wd, tables, r.ntables, days, nd, as_of, n, ds, stats, err);
     watchdog_stop(wd);
-    if (st == DF_OK && !stats->hist.outcome[0])
-        st = DF_FAIL(err, DF_ERR_RULES, c.rules_path, "the rule file declares no outcome to compare with: add backtest { outcome = \"defected\" } "
-                     "(a true/false field; docs/history.md, Backtest)");
-    if (st == DF_OK) {
-        bt.h = stats->hist, bt.nrules = stats->nrules, bt.codes = stats->rule_code;
-        st = evaluate(&bt, ods, days, nd, as_of, n, err);
-    }
-    for (int i = 0; i < nd; i++) outset_abort(ods[i]);
-    if (scratch) rmdir(scratch);
+    if (st == DF_OK) st = evaluate(&bt, ds, days, nd, as_of, n, err);
+    for (int i = 0; ds && i < nd; i++) dated_free(&ds[i]);
+    free(ds);
     if (st == DF_OK) st = outset_commit(bt.o, err);
     if (st != DF_OK) outset_abort(bt.o);
     else outset_free(bt.o);
     for (int i = 0; i < r.ntables; i++) table_free(&tables[i]);
-    free(scratch), free(src), free(stats);
+    free(src), free(stats);
     return st;
 }

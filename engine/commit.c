@@ -60,6 +60,7 @@ struct outset {
     int lockfile;          /* LOCKFILE is this run's (removed by free) */
     int finished;          /* every file written out and closed (outset_finish) */
     int busy;              /* refused: another run holds the lock */
+    int in_memory;         /* no folder: every file a writer in memory (outset_new_memory) */
 };
 
 int output_name_ok(const char *name)
@@ -91,6 +92,7 @@ static const char *hint(int e)
 static df_status io_fail(const outset *o, df_error *err, const char *name, const char *what, int e)
 {
     char where[600], how[700];
+    if (e == ENOMEM) return DF_FAIL(err, DF_ERR_NOMEM, name, "out of memory");
     if (name[0]) snprintf(where, sizeof where, "%s/%s", o->dir, name);
     else snprintf(where, sizeof where, "%s", o->dir);
     snprintf(how, sizeof how, hint(e), o->dir);
@@ -590,6 +592,29 @@ df_status outset_new_with(const char *dir, int mode, double lock_wait, int *busy
     return DF_OK;
 }
 
+df_status outset_new_memory(const char *name, outset **out, df_error *err)
+{
+    outset *o = calloc(1, sizeof *o);
+    if (!o || !(o->dir = strdup(name))) {
+        free(o);
+        return *out = NULL, DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
+    }
+    o->dfd = o->sfd = -1, o->in_memory = 1, o->mode = 0640;
+    *out = o;
+    return DF_OK;
+}
+
+df_status outset_take_memory(outset *o, const char *name, char **buf, size_t *len, df_error *err)
+{
+    for (int i = 0; i < o->n; i++)
+        if (strcmp(o->files[i]->name, name) == 0) {
+            if (csvw_take_memory(o->files[i], buf, len) == 0) return DF_OK;
+            if (errno == ENOMEM) return DF_FAIL(err, DF_ERR_NOMEM, name, "out of memory");
+            break;
+        }
+    return DF_FAIL(err, DF_ERR_INTERNAL, name, "internal error: no such output in memory");
+}
+
 void outset_set_mode(outset *o, int mode) { o->mode = mode; }
 
 csvw *outset_open(outset *o, const char *name, df_error *err)
@@ -604,6 +629,11 @@ csvw *outset_open(outset *o, const char *name, df_error *err)
         csvw **f = realloc(o->files, (size_t)cap * sizeof *f);
         if (!f) return DF_FAIL(err, DF_ERR_NOMEM, name, "out of memory"), NULL;
         o->files = f, o->cap = cap;
+    }
+    if (o->in_memory) {
+        csvw *m = csvw_new_memory(name);
+        if (!m) return DF_FAIL(err, DF_ERR_NOMEM, name, "out of memory"), NULL;
+        return o->files[o->n++] = m;
     }
     char tmp[300], final[4400];
     tmp_name(tmp, sizeof tmp, name, "tmp");
@@ -889,6 +919,7 @@ df_status outset_finish(outset *o, df_error *err)
 
 df_status outset_commit(outset *o, df_error *err)
 {
+    if (o->in_memory) return DF_FAIL(err, DF_ERR_INTERNAL, "", "internal error: outputs in memory are never committed");
     plan p = {0};
     df_status st = finish_files(o, err);
     if (st == DF_OK) st = write_manifest(o, err);

@@ -1,6 +1,6 @@
 /* diff.c: `defector diff OLD.lua NEW.lua --data DIR` (docs/history.md, The impact of a rule edit):
  * the data scored as of the same date with each rule file (loaded for each: the files may read
- * other columns), each into a snapshot in a scratch folder; then who moves, as the changes
+ * other columns), each into a snapshot kept in memory; then who moves, as the changes
  * since the previous night would show it with OLD as the previous night:
  *   diff_changes.csv  per customer: entering or leaving the list, band up or down, score change
  *   diff_flows.csv    stage and band flows, OLD -> NEW
@@ -14,10 +14,11 @@
 #include "snapfile.h"
 #include "watchdog.h"
 
-/* Scores cfg's data with rule file `rules` into a snapshot in the scratch outset *od. */
-static df_status score_file(const df_config *cfg, const char *rules, const char *dir, outset **od, score_stats *stats,
+/* Scores cfg's data with rule file `rules` into a snapshot in memory (*buf, *blen bytes). */
+static df_status score_file(const df_config *cfg, const char *rules, char **buf, size_t *blen, score_stats *stats,
                             df_error *err)
 {
+    outset *od = NULL;
     df_config c = *cfg;
     c.rules_path = rules;
     table tables[DF_MAX_TABLES];
@@ -26,7 +27,7 @@ static df_status score_file(const df_config *cfg, const char *rules, const char 
     size_t len = 0;
     lbridge *lb = NULL;
     watchdog *wd = NULL;
-    df_status st = outset_new(dir, od, err);
+    df_status st = outset_new_memory(rules, &od, err);
     if (st == DF_OK) st = run_read_file(rules, "rule file", &src, &len, err);
     if (st == DF_OK) st = lb_new(&lb, err);
     if (st == DF_OK) st = run_watch(&wd, &c, NULL, "defector: rule error; the outputs were left as they were", NULL, NULL, err);
@@ -34,10 +35,12 @@ static df_status score_file(const df_config *cfg, const char *rules, const char 
     if (st == DF_OK) st = lb_declare(lb, rules, src, len, c.as_of, tables, &r.ntables, err);
     if (st == DF_OK) st = run_load(&r, NULL, NULL, NULL, err);
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
-    score_opts so = {rules, c.skip_rule_errors, c.threads, src, len, wd, NULL, *od, 1, 0, 0, 1, 0};
-    if (st == DF_OK) st = lb_run(lb, tables, r.ntables, c.as_of, *od, NULL, &so, stats, err);
+    score_opts so = {rules, c.skip_rule_errors, c.threads, src, len, wd, NULL, od, 1, 0, 0, 1, 0};
+    if (st == DF_OK) st = lb_run(lb, tables, r.ntables, c.as_of, od, NULL, &so, stats, err);
     watchdog_stop(wd);
-    if (st == DF_OK) st = outset_finish_file(*od, "customers.csv.gz", err);
+    if (st == DF_OK) st = outset_finish_file(od, "customers.csv.gz", err);
+    if (st == DF_OK) st = outset_take_memory(od, "customers.csv.gz", buf, blen, err);
+    outset_abort(od);
     lb_free(lb);
     for (int i = 0; i < r.ntables; i++) table_free(&tables[i]);
     free(src);
@@ -118,46 +121,43 @@ static df_status write_rules(outset *o, const score_stats *a, const score_stats 
     return DF_OK;
 }
 
-static df_status compare_files(outset *o, outset *od_old, outset *od_new, const score_stats *a, const score_stats *b,
+/* The tables from the two snapshots' bytes (taken over: freed here). */
+static df_status compare_snaps(outset *o, char *bufs[2], const size_t lens[2], const score_stats *a, const score_stats *b,
                                df_error *err)
 {
     history_info h = b->hist;
     snprintf(h.defected, sizeof h.defected, "%s", ""); /* no "defected" rows: the same night */
-    char *pa = outset_temp_path(od_old, "customers.csv.gz"), *pb = outset_temp_path(od_new, "customers.csv.gz");
     snap old = {0}, now = {0};
     csvw *cw = NULL, *fw = NULL;
-    df_status st = pa && pb ? snap_read(&old, pa, &h, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    if (st == DF_OK) st = snap_read(&now, pb, &h, err);
+    df_status st = snap_take(&old, bufs[0], lens[0], "the old rule file's snapshot", &h, err);
+    df_status st2 = snap_take(&now, bufs[1], lens[1], "the new rule file's snapshot", &h, err);
+    bufs[0] = bufs[1] = NULL;
+    if (st == DF_OK) st = st2;
     if (st == DF_OK) st = changes_open(o, &h, "diff_changes.csv", "diff_flows.csv", &cw, &fw, err);
     if (st == DF_OK) st = changes_compare(cw, fw, &now, &old, &h, err);
     if (st == DF_OK) st = write_counts(o, &old, &now, &h, err);
     if (st == DF_OK) st = write_rules(o, a, b, err);
     snap_free(&old), snap_free(&now);
-    free(pa), free(pb);
     return st;
 }
 
 df_status df_diff(const df_config *config, const char *old_rules, df_error *err)
 {
     df_config c = run_config(config);
-    outset *o = NULL, *od[2] = {NULL, NULL};
+    outset *o = NULL;
     score_stats *stats = calloc(2, sizeof *stats);
-    char *scratch = NULL, *dirs[2] = {NULL, NULL};
+    char *bufs[2] = {NULL, NULL};
+    size_t lens[2] = {0, 0};
     df_status st = stats ? outset_new(c.out_dir, &o, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    if (st == DF_OK) st = history_scratch(c.out_dir, "diff", &scratch, err);
-    if (st == DF_OK && (!(dirs[0] = path_join(scratch, "old")) || !(dirs[1] = path_join(scratch, "new"))))
-        st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    if (st == DF_OK) st = score_file(&c, old_rules, dirs[0], &od[0], &stats[0], err);
-    if (st == DF_OK) st = score_file(&c, c.rules_path, dirs[1], &od[1], &stats[1], err);
+    if (st == DF_OK) st = score_file(&c, old_rules, &bufs[0], &lens[0], &stats[0], err);
+    if (st == DF_OK) st = score_file(&c, c.rules_path, &bufs[1], &lens[1], &stats[1], err);
     if (st == DF_OK && strcmp(stats[0].hist.key, stats[1].hist.key) != 0)
         st = DF_FAIL(err, DF_ERR_RULES, c.rules_path, "the two rule files key their entities differently (%s, %s): diff compares the same entities",
                      stats[0].hist.key, stats[1].hist.key);
-    if (st == DF_OK) st = compare_files(o, od[0], od[1], &stats[0], &stats[1], err);
-    outset_abort(od[0]), outset_abort(od[1]);
-    if (scratch) rmdir(scratch);
+    if (st == DF_OK) st = compare_snaps(o, bufs, lens, &stats[0], &stats[1], err);
     if (st == DF_OK) st = outset_commit(o, err);
     if (st != DF_OK) outset_abort(o);
     else outset_free(o);
-    free(scratch), free(dirs[0]), free(dirs[1]), free(stats);
+    free(bufs[0]), free(bufs[1]), free(stats);
     return st;
 }

@@ -141,18 +141,6 @@ df_status history_nights(const char *dir, int32_t as_of, int32_t *dates, int max
     return DF_OK;
 }
 
-df_status history_scratch(const char *out_dir, const char *what, char **path, df_error *err)
-{
-    char name[64];
-    snprintf(name, sizeof name, ".defector-%s-XXXXXX", what);
-    if (!(*path = path_join(out_dir, name))) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    if (mkdtemp(*path)) return DF_OK;
-    int e = errno;
-    free(*path), *path = NULL;
-    if (e == ENOMEM) return DF_FAIL(err, DF_ERR_NOMEM, out_dir, "out of memory");
-    return DF_FAIL(err, DF_ERR_OUTPUT, out_dir, "cannot make a scratch folder in it: %s", strerror(e));
-}
-
 /* Removes folder fd/name and what is in it (a night: files, and a staging folder of files). */
 static int remove_tree(int fd, const char *name)
 {

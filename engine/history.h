@@ -20,9 +20,6 @@ void history_prune(const df_config *cfg);
  * when there is none (or no folder dir); an error when the folder cannot be read. */
 df_status history_previous(const char *dir, int32_t as_of, char **path, df_error *err);
 
-/* A scratch folder OUT/.defector-WHAT-XXXXXX (made; *path malloc'd) for backtest and diff. */
-df_status history_scratch(const char *out_dir, const char *what, char **path, df_error *err);
-
 /* The newest committed nights of dir dated before as_of, at most max, oldest first, into
  * dates (days), how many into *count. */
 df_status history_nights(const char *dir, int32_t as_of, int32_t *dates, int max, int *count, df_error *err);

@@ -22,7 +22,7 @@ static int api_open(void *ctx, const char *name)
     return a->n++;
 }
 /* A file of the history night (api->open_history): gzip when its name ends in .gz (but for a
- * scratch snapshot, ho_plain: zlib reads it back as it is); a worker captures its rows like any
+ * snapshot of backtest and diff, ho_plain: kept in memory and parsed at once); a worker captures its rows like any
  * other. */
 static int api_open_history(void *ctx, const char *name)
 {

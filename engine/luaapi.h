@@ -15,7 +15,7 @@
 typedef struct api_ctx {
     outset *o; /* NULL: a scoring worker's, whose writers only capture rows */
     outset *ho; /* the night's history folder (--history), NULL without one */
-    int ho_plain; /* its snapshot uncompressed (a scratch one of backtest and diff, read back at once) */
+    int ho_plain; /* its snapshot uncompressed (one of backtest and diff, kept in memory and parsed at once) */
     df_error *err;
     progress *prog;
     csvw *files[API_MAX_FILES]; /* by the number api->open (or api->capture) returned */

@@ -63,7 +63,7 @@ typedef struct score_opts {
     int bound_dates;      /* 1: aggregates read only rows dated on or before the as-of date (rows
                              after it were loaded: backtest) */
     int outcome_only;     /* 1: compute only what backtest { outcome, eligible } read (an outcome date) */
-    int history_plain;    /* 1: the snapshot uncompressed (a scratch one, read back at once) */
+    int history_plain;    /* 1: the snapshot uncompressed (backtest and diff: kept in memory, parsed at once) */
     int report_later;     /* 1: the reports are left to lb_report (run: after the tables over nights) */
 } score_opts;
 

@@ -47,9 +47,55 @@ csvw *csvw_new_file(int fd, const char *name, const char *final)
     return w;
 }
 
+csvw *csvw_new_memory(const char *name)
+{
+    csvw *w = calloc(1, sizeof *w);
+    if (w) {
+        w->fd = -1, w->in_memory = 1;
+        w->sep = ',', w->guard = 1;
+        w->name = strdup(name);
+        w->final = strdup(name);
+        w->buf = malloc(WBUF);
+    }
+    if (w && w->name && w->final && w->buf) return w;
+    csvw_free(w);
+    return NULL;
+}
+
+/* Appends n bytes of p to a writer in memory (grown by doubling); ENOMEM kept in err. */
+static void append_memory(csvw *w, const char *p, size_t n)
+{
+    if (w->file_len + n > w->file_cap) {
+        size_t cap = w->file_cap ? w->file_cap : WBUF;
+        while (cap < w->file_len + n) cap *= 2;
+        char *f = realloc(w->file, cap);
+        if (!f) {
+            w->err = ENOMEM;
+            return;
+        }
+        w->file = f, w->file_cap = cap;
+    }
+    memcpy(w->file + w->file_len, p, n);
+    w->file_len += n;
+}
+
+int csvw_take_memory(csvw *w, char **buf, size_t *len)
+{
+    *buf = NULL, *len = 0;
+    if (!w->in_memory || !w->finished) return errno = EINVAL, -1;
+    if (w->err) return errno = w->err, -1;
+    *buf = w->file, *len = w->file_len;
+    w->file = NULL, w->file_len = w->file_cap = 0;
+    return 0;
+}
+
 /* Writes n bytes of p to the file; a failure is kept in err and the bytes are dropped. */
 static void write_all(csvw *w, const char *p, size_t n)
 {
+    if (w->in_memory) {
+        if (!w->err) append_memory(w, p, n);
+        return;
+    }
     size_t done = 0;
     while (done < n && !w->err) {
         ssize_t k = write(w->fd, p + done, n - done);
@@ -108,6 +154,11 @@ static void gz_end(csvw *w)
 int csvw_finish(csvw *w)
 {
     if (w->finished) return 0;
+    if (w->in_memory) {
+        flush_buf(w);
+        w->finished = 1;
+        return w->err ? (errno = w->err, -1) : 0;
+    }
     if (w->fd < 0) return errno = w->err ? w->err : EBADF, -1;
     if (w->gz) deflate_buf(w, Z_FINISH), w->buflen = 0, gz_end(w);
     else flush_buf(w);
@@ -153,6 +204,7 @@ void csvw_free(csvw *w)
     gz_end(w);
     free(w->membuf);
     free(w->spans);
+    free(w->file);
     free(w->name), free(w->final), free(w->buf);
     free(w);
 }
@@ -160,7 +212,7 @@ void csvw_free(csvw *w)
 /* Bytes to the file (not captured). */
 static void put_file(csvw *w, const char *s, size_t n)
 {
-    if (w->fd < 0 || w->err) return;
+    if ((w->fd < 0 && !w->in_memory) || w->err) return;
     while (n > 0) {
         if (w->buflen == WBUF) flush_buf(w);
         size_t k = WBUF - w->buflen < n ? WBUF - w->buflen : n;

@@ -46,6 +46,10 @@ typedef struct csvw {
     /* gzip (csvw_gzip): the file's bytes go through this deflate stream (NULL: written as they are) */
     struct z_stream_s *gz;
     int finished; /* finished early (outset_finish_file): the commit does not finish it again */
+    /* a writer in memory (csvw_new_memory): the file's bytes accumulate here, not in a file */
+    int in_memory;
+    char *file;
+    size_t file_len, file_cap;
 } csvw;
 
 typedef struct outset outset;
@@ -57,6 +61,10 @@ df_status outset_new(const char *dir, outset **out, df_error *err);
  * up to lock_wait seconds for it before refusing (exit 6, naming the holder's pid and start;
  * *busy = 1 then). */
 df_status outset_new_with(const char *dir, int mode, double lock_wait, int *busy, outset **out, df_error *err);
+/* An outset with no folder: its files are writers in memory (csvw_new_memory), their bytes
+ * taken with outset_take_memory once finished (outset_finish_file); never committed. */
+df_status outset_new_memory(const char *name, outset **out, df_error *err);
+df_status outset_take_memory(outset *o, const char *name, char **buf, size_t *len, df_error *err);
 /* The mode of the files opened from now on. */
 void outset_set_mode(outset *o, int mode);
 /* Opens NAME (a plain file name) for writing; NULL with err set on failure. */
@@ -95,6 +103,12 @@ int output_name_ok(const char *name);
 
 /* A writer over fd (owned from now on), named name, whose final path is final (both copied). */
 csvw *csvw_new_file(int fd, const char *name, const char *final);
+/* A writer whose "file" is a buffer in memory (a backtest's scratch snapshot: no page cache,
+ * no fsync, no reading back): csvw_take_memory hands the bytes over once it is finished. */
+csvw *csvw_new_memory(const char *name);
+/* The bytes of a finished writer in memory, handed over (*buf malloc'd, *len bytes; the writer
+ * holds none after); -1 with errno when the writer is not in memory or ran out of memory. */
+int csvw_take_memory(csvw *w, char **buf, size_t *len);
 /* Writes what is buffered, fsyncs and closes; -1 with errno (and w->err) when any write of the
  * file failed. The file is closed either way. */
 int csvw_finish(csvw *w);

@@ -87,12 +87,9 @@ static void snap_columns(const history_info *h, const char *want[NCOLS])
     memcpy(want, w, sizeof w);
 }
 
-df_status snap_read(snap *s, const char *path, const history_info *h, df_error *err)
+/* The cells of s->buf (s->len bytes, just read or taken): path names it in messages. */
+static df_status parse(snap *s, const char *path, const history_info *h, df_error *err)
 {
-    if (s->keys.slots) strmap_free(&s->keys);
-    s->n = 0, s->len = 0;
-    df_status st = read_gz(path, &s->buf, &s->buf_cap, &s->len, err);
-    if (st != DF_OK) return st;
     const char *want[NCOLS];
     snap_columns(h, want);
     int kcol[NCOLS];
@@ -129,6 +126,28 @@ df_status snap_read(snap *s, const char *path, const history_info *h, df_error *
     }
     if (!s->cells) return DF_FAIL(err, DF_ERR_NOMEM, path, "out of memory reading the history snapshot");
     return DF_OK;
+}
+
+/* Forgets the rows of an earlier read (its buffers are kept). */
+static void reset(snap *s)
+{
+    if (s->keys.slots) strmap_free(&s->keys);
+    s->n = 0, s->len = 0;
+}
+
+df_status snap_read(snap *s, const char *path, const history_info *h, df_error *err)
+{
+    reset(s);
+    df_status st = read_gz(path, &s->buf, &s->buf_cap, &s->len, err);
+    return st == DF_OK ? parse(s, path, h, err) : st;
+}
+
+df_status snap_take(snap *s, char *buf, size_t len, const char *what, const history_info *h, df_error *err)
+{
+    reset(s);
+    free(s->buf);
+    s->buf = buf, s->len = s->buf_cap = len;
+    return parse(s, what, h, err);
 }
 
 void snap_free(snap *s)

@@ -21,6 +21,9 @@ typedef struct snap {
 /* The file at path (gzip) into s (zeroed before its first read); its first column must be h->key.
  * A snap read again keeps its buffers: a backtest reads 2 snapshots a date without fresh pages. */
 df_status snap_read(snap *s, const char *path, const history_info *h, df_error *err);
+/* The same from a snapshot's bytes in memory (buf malloc'd, owned by s from now on, also on
+ * failure); what names it in messages. */
+df_status snap_take(snap *s, char *buf, size_t len, const char *what, const history_info *h, df_error *err);
 void snap_free(snap *s);
 df_status snap_index(snap *s, df_error *err);
 /* Cell k of row i (not NUL-terminated); "" when the file has no such column. */
