@@ -10,6 +10,7 @@ local bind = require("defector.bind")
 local numbers = require("defector.numbers")
 local H = require("defector.handles")
 local E = require("defector.errors")
+local intervals = require("defector.intervals")
 local fmt, concat = string.format, table.concat
 
 local M = {}
@@ -124,6 +125,8 @@ local function tests_of(job, S, k, f)
   if job.bound_dates and t.date then add({ op = OP["<="], exact = 1, i = numbers.I64(job.as_of) }, t.date) end
   if a.column and a.kind ~= "count" and a.kind ~= "any" then add({ op = OP.present }, a.column) end
   if a.kind == "latest" or a.kind == "earliest" then add({ op = OP.present }, t.date) end
+  intervals.tests(job, a, function(test, colname) test.op = OP[test.op]; add(test, colname) end,
+    function(fn, colname) add(mask_test(S, S.views[colname], { fn = fn, col = colname }, f), colname) end)
   for _, e in ipairs(a.filters) do
     local v = S.views[e.col]
     if v.type == "category" then add(category_set(job, S, f, v, e), e.col)
