@@ -9,6 +9,7 @@ local H = require("defector.handles")
 local dates = require("defector.dates")
 local suggest = require("defector.suggest")
 local intervals = require("defector.intervals")
+local sequence = require("defector.sequence")
 local fmt, concat = string.format, table.concat
 
 local M = {}
@@ -191,6 +192,8 @@ function M.api(job)
       check(job, type(p) == "number" and p >= 0 and p <= 100, "percentile(\"field\", p, places [, where]): p must be a number from 0 to 100, e.g. 90", 2)
       return quantile_agg(job, "percentile", field, p, places, where)
     end,
+    -- time_to_next(h, { from = {...}, to = {...}, ... }): sequence.lua
+    time_to_next = function(h, spec) return sequence.make(job, h, spec, filter_entry, 2) end,
     min = function(h, column, filter) return make(job, "min", h, column, filter, nil, 2) end,
     max = function(h, column, filter) return make(job, "max", h, column, filter, nil, 2) end,
     latest = function(h, column, filter, tie) check_tie(job, "latest", tie) return make(job, "latest", h, column, filter, tie, 2) end,
