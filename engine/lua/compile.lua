@@ -302,6 +302,7 @@ function M.build(job, opts, K, no_inline)
   if opts.outputs then
     for l, L in ipairs(job.lists) do g.step(); require("defector.lists").emit(g, job, L, l) end
     for m, Mt in ipairs(job.mets) do g.step(); require("defector.metrics").emit(g, job, Mt, m) end
+    for _, C in ipairs(job.calls or {}) do g.step(); require("defector.calls").emit(g, job, C) end
   end
   g.add("end")
   g.add("return function(blo, n)")

@@ -239,8 +239,13 @@ local function api_rule(job, spec)
   check(job, type(spec.when) == "function", "rule " .. code .. ": 'when' must be a function(c) returning true when the rule fires", 2)
   check(job, spec.reason == nil or type(spec.reason) == "string" or type(spec.reason) == "function",
     "rule " .. code .. ": reason must be text (may hold {feature} placeholders) or a function(c)", 2)
+  -- an action (call, send an offer, visit) and its due time in days: actions.lua
+  check(job, spec.action == nil or (type(spec.action) == "string" and spec.action ~= ""),
+    "rule " .. code .. ": action must be a name such as \"call\"", 2)
+  check(job, spec.due == nil or (type(spec.due) == "number" and spec.due >= 0 and spec.due % 1 == 0 and spec.action ~= nil),
+    "rule " .. code .. ": due must be a whole number of days after the as-of date, with an action (action = \"call\", due = 7)", 2)
   local r = { code = code, points = spec.points, when = spec.when, reason = spec.reason or code,
-              index = #job.rules + 1, line = E.line(job, 2) }
+              action = spec.action, due = spec.due, index = #job.rules + 1, line = E.line(job, 2) }
   if type(r.reason) == "string" then r.parts = template(r.reason) end
   job.rules[#job.rules + 1] = r
   job.rule_codes[code] = r

@@ -23,6 +23,7 @@ function M.pack(job, S)
     end
     part.mets[m] = groups
   end
+  part.calls = require("defector.calls").pack(job)
   return part
 end
 
@@ -61,6 +62,7 @@ function M.merge(job, S, p)
   for mi, Mt in ipairs(job.mets) do
     for _, g in ipairs(p.mets[mi]) do merge_group(Mt, g) end
   end
+  require("defector.calls").merge(job, p.calls)
   for k = 1, #job.rules do
     S.fire_counts[k] = S.fire_counts[k] + p.fire[k]
     S.error_counts[k] = S.error_counts[k] + p.errors[k]
