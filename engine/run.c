@@ -501,7 +501,8 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     books *bks = books_new(cfg->as_of);
     if (st == DF_OK && !bks) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks, night, 0, 0, 0, 0, 1};
+    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks, night, 0, 0, 0, 0, 1,
+                     cfg->history_dir /* calls { }: cool-down over nights, save rate (calls.lua) */};
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
     char note[512] = "";
     if (st == DF_OK) st = changes_write(o, night, cfg, &r.score.hist, note, sizeof note, err);

@@ -13,8 +13,18 @@
 -- next `cap` tomorrow...), carried (call_on - AS_OF, in days) and late (true when call_on is
 -- after due_date). The rows are kept in Lua as the entities are scored (parts.lua merges the
 -- threads' rows; the entity's row breaks ties, so the file is the same for any --threads).
+--
+-- With --history the night's snapshot keeps, per customer, on_<list> (on this list tonight:
+-- passes `where`, not cooled down), next_action, action_rule and the owner, so that later nights
+-- can leave out those listed in the last N nights (cooldown = { nights = N }) and measure the
+-- save rate: save_rate { file = "save_rate.csv", after = 30, within = 120, still = "not_defected" }
+-- counts the customers listed on a night dated from AS_OF - within to AS_OF - after (each once,
+-- with the rule, action and owner of the first such night) and how many of them are still
+-- customers tonight (their `still` field is true), per rule, per action and per owner.
 local E = require("defector.errors")
 local lists = require("defector.lists")
+local nights = require("defector.nights")
+local numbers = require("defector.numbers")
 local fmt = string.format
 
 local M = {}
@@ -40,8 +50,14 @@ local function api_calls(job, spec)
     what .. ": 'cap' must be a whole number of customers per owner per day, like 20", 2)
   check(job, spec.unassigned == nil or (type(spec.unassigned) == "string" and spec.unassigned ~= ""), what .. ": unassigned must be a name", 2)
   local cd = spec.cooldown
-  check(job, cd == nil or (type(cd) == "table" and type(cd.last) == "string" and type(cd.days) == "number" and cd.days >= 0 and cd.days % 1 == 0),
-    what .. ": cooldown = { last = \"<the date of the last contact>\", days = N } leaves out those contacted in the last N days", 2)
+  local function whole(x) return type(x) == "number" and x >= 0 and x % 1 == 0 end
+  check(job, cd == nil or (type(cd) == "table" and (cd.last == nil or (type(cd.last) == "string" and whole(cd.days)))
+      and (cd.nights == nil or (whole(cd.nights) and cd.nights >= 1)) and (cd.last ~= nil or cd.nights ~= nil)),
+    what .. ": cooldown = { last = \"<the date of the last contact>\", days = N, nights = M } leaves out those contacted in the last N days " ..
+    "and (with --history) those listed in the last M nights", 2)
+  if cd then
+    for k in pairs(cd) do check(job, k == "last" or k == "days" or k == "nights", what .. ": cooldown: unknown option '" .. tostring(k) .. "'; the options are last, days, nights", 2) end
+  end
   check(job, type(spec.columns) == "table" and #spec.columns > 0, what .. ": 'columns' must list the fields to write", 2)
   local cols = {}
   for i, c in ipairs(spec.columns) do
@@ -59,7 +75,7 @@ local function api_calls(job, spec)
     check(job, f and (dir == "" or dir == "asc" or dir == "desc") and not SPECIAL[f], what .. ": cannot read order entry '" .. tostring(o) .. "'", 2)
     order[i] = { field = f, desc = dir == "desc" }
   end
-  local o = { kind = "calls", file = spec.file, where = spec.where, columns = cols, order = order, owner = spec.owner, cap = spec.cap,
+  local o = { kind = "calls", file = spec.file, stem = spec.file:gsub("%.csv$", ""):gsub("[^%w_]", "_"), where = spec.where, columns = cols, order = order, owner = spec.owner, cap = spec.cap,
               cooldown = cd, unassigned = spec.unassigned or "unassigned", line = E.line(job, 2),
               sep = ",", guard = true, bom = false, decimal_comma = false, decimals = {} }
   -- the fields each row keeps: the written ones, the order's, owner, due_date and the cool-down's
@@ -68,6 +84,7 @@ local function api_calls(job, spec)
   for _, c in ipairs(cols) do want(c.field) end
   for _, k in ipairs(order) do want(k.field) end
   want(o.owner)
+  want(job.entity and job.entity.key)
   if cd then want(cd.last) end
   o.need = need
   -- check_fields (outputs.lua) checks that these are declared
@@ -75,13 +92,98 @@ local function api_calls(job, spec)
   job.outputs[#job.outputs + 1] = o
 end
 
-function M.api(job) return { calls = function(spec) return api_calls(job, spec) end } end
+local function api_save_rate(job, spec)
+  check(job, type(spec) == "table", "save_rate { file = \"save_rate.csv\", after = 30, within = 120, still = \"not_defected\" } expects a table", 2)
+  for k in pairs(spec) do
+    check(job, k == "file" or k == "calls" or k == "after" or k == "within" or k == "still",
+      "save_rate: unknown option '" .. tostring(k) .. "'; the options are file, calls, after, within, still", 2)
+  end
+  check(job, type(spec.file) == "string" and spec.file:match("^[%w_%-%.]+%.csv$") and not spec.file:match("^%."),
+    "save_rate: 'file' must be a plain file name like \"save_rate.csv\"", 2)
+  check(job, not job.out_files[spec.file], "two outputs write '" .. spec.file .. "'", 2)
+  job.out_files[spec.file] = true
+  local whole = function(x) return type(x) == "number" and x >= 0 and x % 1 == 0 end
+  check(job, whole(spec.after) and whole(spec.within) and spec.within >= spec.after,
+    "save_rate: after (days since the listing) and within (how far back, at least after) must be whole numbers of days", 2)
+  check(job, type(spec.still) == "string", "save_rate: still must name the true/false field meaning still a customer, like \"not_defected\"", 2)
+  local calls
+  for _, o in ipairs(job.outputs) do
+    if o.kind == "calls" and (spec.calls == nil or o.file == spec.calls) then calls = calls or o end
+  end
+  check(job, calls, "save_rate: declare the calls { } list first" .. (spec.calls and (" (no calls { file = \"" .. tostring(spec.calls) .. "\" })") or ""), 2)
+  job.save_rates = job.save_rates or {}
+  job.save_rates[#job.save_rates + 1] = { file = spec.file, calls = calls, after = spec.after, within = spec.within, still = spec.still,
+    line = E.line(job, 2) }
+  -- the still field is checked like an output's (outputs.lua check_fields)
+  job.outputs[#job.outputs + 1] = { kind = "save_rate", file = spec.file, columns = {}, order = {}, check_names = { spec.still },
+    line = E.line(job, 2), decimals = {} }
+end
+
+function M.api(job)
+  return { calls = function(spec) return api_calls(job, spec) end, save_rate = function(spec) return api_save_rate(job, spec) end }
+end
 
 -- job.calls: the calls outputs, with the rows of the entities listed so far.
+-- the customers listed on the nights from .. to: {key = {night's row}}, the first night's
+local function listed_on_nights(job, o, from, to)
+  local col, key, first = "on_" .. o.stem, job.entity.key, {}
+  for _, night in ipairs(nights.read(job.history_dir, from, to, function(row) return row[col] == "true" end)) do
+    for _, row in ipairs(night.rows) do
+      local k = row[key]
+      if k and not first[k] then row._day = night.day; first[k] = row end
+    end
+  end
+  return first
+end
+
+local function cooled(job, C, last, key)
+  local cd = C.o.cooldown
+  if not cd then return false end
+  if cd.last and last and job.as_of - last < cd.days then return true end
+  return C.recent[key] ~= nil
+end
+
 function M.setup(job)
   job.calls = {}
   for _, o in ipairs(job.outputs) do
-    if o.kind == "calls" then job.calls[#job.calls + 1] = { o = o, rows = {}, label = "calls " .. o.file } end
+    if o.kind == "calls" then
+      local C = { o = o, rows = {}, label = "calls " .. o.file, recent = {} }
+      local n = o.cooldown and o.cooldown.nights
+      if n and job.history_dir then C.recent = listed_on_nights(job, o, job.as_of - n, job.as_of - 1) end
+      -- on the list tonight (the snapshot's on_<list>): passes where, not cooled down
+      C.listed = function(c)
+        if o.where and not o.where(c) then return false end
+        return not cooled(job, C, o.cooldown and o.cooldown.last and c[o.cooldown.last], c[job.entity.key])
+      end
+      job.calls[#job.calls + 1] = C
+    end
+  end
+  for _, sr in ipairs(job.save_rates or {}) do
+    sr.status = {}
+    if job.history_dir then sr.past = listed_on_nights(job, sr.calls, job.as_of - sr.within, job.as_of - sr.after)
+    else
+      sr.past = {}
+      job.warnings[#job.warnings + 1] = { where = E.at(job, sr.line), message = "save_rate " .. sr.file .. ": the run keeps no history (no --history): the table is empty",
+        fix = "run with --history DIR every night" }
+    end
+  end
+end
+
+-- The snapshot's columns for the calls lists (history.lua): add(name [, column]).
+function M.snapshot_columns(job, add)
+  local first = true
+  for _, o in ipairs(job.outputs) do
+    if o.kind == "calls" then
+      add("on_" .. o.stem, { name = "on_" .. o.stem, on_list = function(c)
+        for _, C in ipairs(job.calls or {}) do if C.o == o then return C.listed(c) end end
+        return false
+      end })
+      if first then
+        if job.fields.next_action == "value" then add("next_action"); add("action_rule") end
+        first = false
+      end
+      add(o.owner)
+    end
   end
 end
 
@@ -111,6 +213,15 @@ function M.emit(g, job, C)
   end, fmt("local CR = MISC[%d]", g.bind("misc", C)))
 end
 
+-- The generated code for a save rate: tonight's `still` of the customers listed before.
+function M.emit_save_rate(g, job, sr)
+  local compile = require("defector.compile")
+  compile.loop(g, "save_rate " .. sr.file, function()
+    g.add("    local k = %s", g.value(job.entity.key))
+    g.add("    if SR.past[k] then _df_s = %s; SR.status[k] = _df_s == true end", g.value(sr.still))
+  end, fmt("local SR = MISC[%d]", g.bind("misc", sr)))
+end
+
 -- Orders the rows, applies the cool-down and the caps, and writes the file.
 local function write(job, api, C, counts)
   local o, rows, as_of = C.o, C.rows, job.as_of
@@ -118,8 +229,7 @@ local function write(job, api, C, counts)
   for k, key in ipairs(o.order) do ranks[k] = lists.enum_rank(job, key.field) end
   local kept = {}
   for _, r in ipairs(rows) do
-    local last = o.cooldown and r[o.cooldown.last]
-    if not (last and as_of - last < o.cooldown.days) then kept[#kept + 1] = r end
+    if not cooled(job, C, o.cooldown and o.cooldown.last and r[o.cooldown.last], r[job.entity.key]) then kept[#kept + 1] = r end
   end
   C.cooled = #rows - #kept
   table.sort(kept, function(x, y)
@@ -162,21 +272,62 @@ local function write(job, api, C, counts)
   counts[o.file] = #kept
 end
 
+local SR_COLUMNS = { { name = "by" }, { name = "value" }, { name = "listed" }, { name = "saved" }, { name = "save_rate" } }
+
+local function write_save_rate(job, api, sr, counts)
+  local tally, keys = { rule = {}, action = {}, owner = {} }, {}
+  for k in pairs(sr.past) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local row, saved = sr.past[k], sr.status[k] == true
+    for by, col in pairs({ rule = "action_rule", action = "next_action", owner = sr.calls.owner }) do
+      local v = row[col] or ""
+      local t = tally[by][v] or { listed = 0, saved = 0 }
+      tally[by][v] = t
+      t.listed = t.listed + 1
+      if saved then t.saved = t.saved + 1 end
+    end
+  end
+  local f = lists.open(api, { file = sr.file, sep = ",", guard = true })
+  lists.header(api, f, SR_COLUMNS)
+  local n, where = 0, job.file .. ":" .. tostring(sr.line)
+  for _, by in ipairs({ "rule", "action", "owner" }) do
+    local vals = {}
+    for v in pairs(tally[by]) do vals[#vals + 1] = v end
+    table.sort(vals)
+    for _, v in ipairs(vals) do
+      local t = tally[by][v]
+      for _, cell in ipairs({ by, v, t.listed, t.saved, numbers.ratio(t.saved, t.listed, 4) }) do
+        job.write_value(f, cell, false, sr.file, where)
+      end
+      api.end_row(api.ctx, f)
+      n = n + 1
+    end
+  end
+  counts[sr.file] = n
+end
+
 function M.finish(job, api, counts)
   for _, C in ipairs(job.calls or {}) do write(job, api, C, counts) end
+  for _, sr in ipairs(job.save_rates or {}) do write_save_rate(job, api, sr, counts) end
 end
 
 -- A part's rows (parts.lua), and their merge into the main state's.
 function M.pack(job)
-  local out = {}
+  local out = { status = {} }
   for i, C in ipairs(job.calls or {}) do out[i] = C.rows end
+  for i, sr in ipairs(job.save_rates or {}) do out.status[i] = sr.status end
   return out
 end
 
 function M.merge(job, packed)
+  packed = packed or { status = {} }
   for i, C in ipairs(job.calls or {}) do
     local dst = C.rows
-    for _, r in ipairs(packed and packed[i] or {}) do dst[#dst + 1] = r end
+    for _, r in ipairs(packed[i] or {}) do dst[#dst + 1] = r end
+  end
+  for i, sr in ipairs(job.save_rates or {}) do
+    for k, v in pairs(packed.status[i] or {}) do sr.status[k] = v end
   end
 end
 

@@ -105,6 +105,7 @@ function M.prepare(job, data, api, opts)
   for k = 1, #job.rules do S.fire_counts[k], S.error_counts[k] = 0, 0 end
   if opts.skip_rule_errors and not opts.single then open_errors(job, S, opts) end
   local outputs = not opts.single
+  job.history_dir = opts.history_dir -- calls { }: the previous nights (calls.lua)
   job.bound_dates = opts.bound_dates -- a backtest (scan.lua; the snapshot's columns, history.lua)
   if outputs and opts.outcome_only then require("defector.history").prune(job) end
   if outputs and opts.history then require("defector.history").add_snapshot(job) end
