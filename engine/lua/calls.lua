@@ -263,6 +263,7 @@ local function write(job, api, C, counts)
       local v
       if type(col.field) == "function" then v = r[i]
       elseif col.field == "rank" then v = r._rank
+      elseif col.field == o.owner then v = r._owner -- the list's owner: unassigned for none
       else v = r[col.field] end
       local is_date = col.field == "call_on" or (type(col.field) == "string" and not col.special and lists.is_date(job, col.field))
       job.write_value(f, v, is_date, o.file .. ", column " .. col.name, where)
@@ -282,6 +283,7 @@ local function write_save_rate(job, api, sr, counts)
     local row, saved = sr.past[k], sr.status[k] == true
     for by, col in pairs({ rule = "action_rule", action = "next_action", owner = sr.calls.owner }) do
       local v = row[col] or ""
+      if by == "owner" and v == "" then v = sr.calls.unassigned end -- as in the calls list
       local t = tally[by][v] or { listed = 0, saved = 0 }
       tally[by][v] = t
       t.listed = t.listed + 1
