@@ -131,8 +131,8 @@ local function time_of(job, P, S, r)
   local s = P.at(r)
   local v = parse_datetime(s)
   if v == nil then
-    E.throw({ where = E.at(job, P.f.line), message = fmt("feature %s: %s row %d has %s = \"%s\", not a date and time YYYY-MM-DD HH:MM[:SS]",
-      P.f.name, P.a.t.file, r + 1, P.a.at, s), fix = "fix the export, or leave at out to count in days from the date column" })
+    E.throw({ where = P.a.t.file, message = fmt("column %s: \"%s\" is not a date and time YYYY-MM-DD HH:MM[:SS] (read by feature %s, line %d)",
+      P.a.at, s, P.f.name, P.f.line or 0), fix = "fix the export, or leave at out to count in days from the date column", data = true })
   end
   return v
 end

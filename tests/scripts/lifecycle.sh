@@ -137,8 +137,12 @@ bad bad_result 'result must be one of last, first, max, min' 'result = "first"' 
 bad bad_pct 'p must be a number from 0 to 100' 'percentile("active", 90, 2)' 'percentile("active", 900, 2)'
 bad filter_dt "'at' is a datetime column" 'feature("last_h", time_to_next(events, VM))' 'feature("last_h", count(events, { at = "x" }))'
 bad due_no_action 'due must be a whole number of days after the as-of date, with an action' 'points = 1,' 'points = 1, due = 3,'
+sed 's|points = 1,|points = 1, action = "call",|; s|^score(|value("due_date", function(c) return 1 end)\nscore(|' "$T/e.lua" > "$T/clash.lua"
+run_cli clash run "$T/clash.lua" --data "$T/e" --out "$T/out-clash" --as-of 2026-11-01 --no-progress --max-as-of-gap 400
+assert_rc clash 5
+assert_err clash "'due_date' is declared by the rule file, and rules with an action (line 19) make a value of that name"
 printf 'id,date,at,type\nA,2026-10-01,yesterday,vm\n' > "$T/e/events.csv"
 run_cli bad_dt run "$T/e.lua" --data "$T/e" --out "$T/out-bad_dt" --as-of 2026-11-01 --no-progress --max-as-of-gap 400
-check bad_dt "a malformed datetime stops the run (exit $RC)" [ "$RC" -ne 0 ]
-assert_err bad_dt 'at = "yesterday", not a date and time YYYY-MM-DD HH:MM[:SS]'
+assert_rc bad_dt 4
+assert_err bad_dt 'events.csv: column at: "yesterday" is not a date and time YYYY-MM-DD HH:MM[:SS]'
 finish
