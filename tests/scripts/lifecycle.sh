@@ -63,9 +63,16 @@ check nohist "without a history the second night lists the first night's custome
 # explain: the action, its due date and the sequence aggregates
 run_cli explain explain "$LC" --data "$DATA" --as-of 2026-11-01 --customer L0005
 assert_rc explain 0
-for want in "next_action = call" "action_rule = calls_unreturned" "due_date = 2026-11-02" "callback_hours" "voicemails_missed" "resolve_days"; do
+for want in "next_action = call" "action_rule = calls_unreturned" "due_date = 2026-11-02" "action call, due 2026-11-02 (rule calls_unreturned)" \
+    "callback_hours        98.75   (voicemail -> callback, hours, last 90 days: last)" \
+    "voicemails_missed     2   (voicemail -> callback, hours, within 24, last 90 days: missed)" \
+    "resolve_days          1   (complaint -> resolution, days, last 180 days: last)"; do
   assert_out explain "$want"
 done
+run_cli explain_json explain "$LC" --data "$DATA" --as-of 2026-11-01 --customer L0005 --json
+assert_rc explain_json 0
+assert_out explain_json '"next_action": "call", "action_rule": "calls_unreturned", "due_date": "2026-11-02"'
+assert_out explain_json '"callback_hours": 98.75, "voicemails_missed": 2'
 
 # ---- edges on hand-made data ----
 mkdir -p "$T/e"
