@@ -212,3 +212,4 @@ metrics {
 }
 
 snapshot { defected = "defected", revenue = "monthly_fee" }
+backtest { outcome = "defected", eligible = "not_defected", k = { 20 } }

@@ -74,6 +74,13 @@ assert_rc explain_json 0
 assert_out explain_json '"next_action": "call", "action_rule": "calls_unreturned", "due_date": "2026-11-02"'
 assert_out explain_json '"callback_hours": 98.75, "voicemails_missed": 2'
 
+# its test cases (rules/lifecycle.test.lua), and a backtest of it (the new aggregates bound to past dates)
+run_cli cases test "$LC"
+assert_rc cases 0
+assert_out cases "6 passed, 0 failed"
+run_cli backtest backtest "$LC" --data "$DATA" -o "$T/out-bt" --as-of 2026-10-01 --horizon 30 --no-progress
+assert_rc backtest 0
+
 # ---- edges on hand-made data ----
 mkdir -p "$T/e"
 printf 'id,seg\nA,x\nB,x\nC,x\nD,x\nE,y\nF,z\n' > "$T/e/customers.csv"
