@@ -127,7 +127,7 @@ end
 -- the customers listed on the nights from .. to: {key = {night's row}}, the first night's
 local function listed_on_nights(job, o, from, to)
   local col, key, first = "on_" .. o.stem, job.entity.key, {}
-  for _, night in ipairs(nights.read(job.history_dir, from, to, function(row) return row[col] == "true" end)) do
+  for _, night in ipairs(nights.read(job.history_dir, from, to, col, { key, "next_action", "action_rule", o.owner })) do
     for _, row in ipairs(night.rows) do
       local k = row[key]
       if k and not first[k] then row._day = night.day; first[k] = row end
