@@ -164,7 +164,7 @@ static void as_of_problem(const table *t, const df_config *cfg, char *msg, size_
                  "%s: %llu of its %llu dated rows are after the as-of date %s and were ignored: is --as-of right (it "
                  "defaults to today)?",
                  t->file, (unsigned long long)future, (unsigned long long)(future + loaded), as_of);
-    } else if (newest != DF_NA_DATE && (int64_t)cfg->as_of - newest > gap) {
+    } else if (newest != DF_NA_DATE && (int64_t)cfg->as_of - newest > gap && !t->is_interval) {
         df_format_date(newest, last);
         snprintf(msg, cap,
                  "%s: its newest row is dated %s, %lld days before the as-of date %s (more than --max-as-of-gap %d): "

@@ -318,7 +318,7 @@ function M.plan(job)
       cols[j] = { name = c.name, type = c.type == "datetime" and "text" or c.type, required = c.required, values = c.values }
     end
     tables[i] = { name = t.name, file = t.file, kind = t.kind, key = t.key, date = t.date, columns = cols,
-                  dialect = t.dialect }
+                  dialect = t.dialect, interval = t.ends ~= nil }
   end
   return { tables = tables }
 end

@@ -112,8 +112,10 @@ output { file = "o.csv", order = { "id" }, columns = { "id", "active", "lapsed",
 metrics { file = "m.csv", group_by = { "seg" }, columns = { "seg", { "n", count() }, { "median", median("active", 2) }, { "p90", percentile("active", 90, 2) },
   { "p0", percentile("active", 0, 2) }, { "p100", percentile("active", 100, 2) }, { "p25_h", percentile("last_h", 25, 3) } } }
 LUA
-run_cli edges run "$T/e.lua" --data "$T/e" --out "$T/out-e" --as-of 2026-11-01 --no-progress --max-as-of-gap 400
+run_cli edges run "$T/e.lua" --data "$T/e" --out "$T/out-e" --as-of 2026-11-01 --no-progress --max-as-of-gap 10
 assert_rc edges 0
+# the newest product started 12 days before: an interval table's starts say nothing of the export's age
+refute edges "no as-of gap warning for an interval table: $ERR" grep -q "products.csv: its newest row" "$T/edges.stderr"
 # A: active = open 1 + ends on AS_OF 2; lapsed 4; vm 09:00 -> cb 09:00 (0 h), vm 10-02 08:00 -> cb 10-03 07:59 (23.983333 h)
 # B: ends 12-01 (day 30) and 01-30 (day 90) are in { 30, 90 }, 01-31 (day 91) is not; vm 10-30 10:00
 #    and 11-01 09:00 never called back: the first is missed (its 24 h ended 10-31 10:00), the second
