@@ -58,6 +58,10 @@ static void push_run_opts(lua_State *L, const score_opts *so, uint64_t lo, uint6
     lua_setfield(L, -2, "outcome_only");
     lua_pushboolean(L, so->report_later);
     lua_setfield(L, -2, "report_later");
+    if (so->history_dir) {
+        lua_pushstring(L, so->history_dir);
+        lua_setfield(L, -2, "history_dir");
+    }
     if (!mode) return;
     lua_pushnumber(L, (double)lo);
     lua_setfield(L, -2, "lo");

@@ -65,6 +65,7 @@ typedef struct score_opts {
     int outcome_only;     /* 1: compute only what backtest { outcome, eligible } read (an outcome date) */
     int history_plain;    /* 1: the snapshot uncompressed (backtest and diff: kept in memory, parsed at once) */
     int report_later;     /* 1: the reports are left to lb_report (run: after the tables over nights) */
+    const char *history_dir; /* --history DIR (run): calls.lua reads the previous nights' snapshots */
 } score_opts;
 
 /* The rule file's reports (report { }), written into o after lb_run with report_later and after

@@ -191,9 +191,13 @@ static df_status lua_failure(lua_State *L, df_error *err)
         lua_rawget(L, -2);
         lua_pushstring(L, "message");
         lua_rawget(L, -3);
+        lua_pushstring(L, "data"); /* the export is at fault, not the rule file (sequence.lua) */
+        lua_rawget(L, -4);
+        int data = lua_toboolean(L, -1);
+        lua_pop(L, 1);
         const char *where = lua_tostring(L, -2), *msg = lua_tostring(L, -1);
         df_status st = is_memory_error(msg) ? DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory")
-                                            : DF_FAIL(err, DF_ERR_RULES, where ? where : "", "%s", msg ? msg : "error in the rule file");
+                       : DF_FAIL(err, data ? DF_ERR_DATA : DF_ERR_RULES, where ? where : "", "%s", msg ? msg : "error in the rule file");
         lua_pop(L, 3);
         return st;
     }
@@ -453,6 +457,9 @@ static df_status table_from_plan(lua_State *L, int idx, table *t, const char *ru
     assert(bad || (t->name && t->file && kind));
     t->is_history = kind && strcmp(kind, "history") == 0;
     free(kind);
+    lua_getfield(L, idx, "interval");
+    t->is_interval = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     t->key_col = t->date_idx = -1;
     if (bad) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     lua_getfield(L, idx, "dialect");

@@ -164,7 +164,7 @@ static void as_of_problem(const table *t, const df_config *cfg, char *msg, size_
                  "%s: %llu of its %llu dated rows are after the as-of date %s and were ignored: is --as-of right (it "
                  "defaults to today)?",
                  t->file, (unsigned long long)future, (unsigned long long)(future + loaded), as_of);
-    } else if (newest != DF_NA_DATE && (int64_t)cfg->as_of - newest > gap) {
+    } else if (newest != DF_NA_DATE && (int64_t)cfg->as_of - newest > gap && !t->is_interval) {
         df_format_date(newest, last);
         snprintf(msg, cap,
                  "%s: its newest row is dated %s, %lld days before the as-of date %s (more than --max-as-of-gap %d): "
@@ -501,7 +501,8 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     books *bks = books_new(cfg->as_of);
     if (st == DF_OK && !bks) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks, night, 0, 0, 0, 0, 1};
+    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks, night, 0, 0, 0, 0, 1,
+                     cfg->history_dir /* calls { }: cool-down over nights, save rate (calls.lua) */};
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
     char note[512] = "";
     if (st == DF_OK) st = changes_write(o, night, cfg, &r.score.hist, note, sizeof note, err);

@@ -38,6 +38,7 @@ typedef struct table {
     char *file;     /* file name in the data folder */
     char *path;     /* data folder + file */
     int is_history;
+    int is_interval; /* history with ends (products, contracts): its newest start says nothing of the export's age */
     dialect dl;     /* how the file writes its CSV (delimiter, numbers, dates, encoding) */
     char *key;      /* key column */
     char *date_col; /* history: date column compared with the as-of date (NULL: none) */

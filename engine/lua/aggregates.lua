@@ -8,6 +8,8 @@ local E = require("defector.errors")
 local H = require("defector.handles")
 local dates = require("defector.dates")
 local suggest = require("defector.suggest")
+local intervals = require("defector.intervals")
+local sequence = require("defector.sequence")
 local fmt, concat = string.format, table.concat
 
 local M = {}
@@ -33,6 +35,8 @@ local DATE_MIN, DATE_MAX = -719162, 2932896 -- 0001-01-01 .. 9999-12-31, in days
 
 local function literal(job, what, c, x, level, compare)
   local ty = c.type
+  check(job, ty ~= "datetime", fmt("%s: '%s' is a datetime column, which time_to_next reads; filter on the history's date column instead",
+    what, c.name), level + 1)
   if ty == "category" or ty == "text" then
     check(job, type(x) == "string", fmt("%s: '%s' is a %s column: compare it with text, e.g. %s = \"%s\" (got %s)",
       what, c.name, ty, c.name, tostring(x), type(x)), level + 1)
@@ -120,23 +124,36 @@ local function make(job, kind, h, column, filter, tie, level)
   end
   check(job, (kind ~= "latest" and kind ~= "earliest") or t.date,
     fmt("%s: %s needs the history's date column: add date = \"...\" to its declaration", what, kind), level + 1)
-  local entries, window = {}, nil
+  local entries, window, interval = {}, nil, nil
   for k, v in pairs(filter) do
     if k == "last_days" then
       check(job, type(v) == "number" and v >= 0, "last_days must be a number of days", level + 1)
       check(job, t.date, "last_days needs the history's date column: add date = \"...\" to its declaration", level + 1)
       window = v
+    elseif intervals.KEYS[k] then
+      interval = interval or {}
+      interval[k] = intervals.check(job, what, t, k, v, level + 1)
     else
       entries[#entries + 1] = filter_entry(job, what, t, k, v, level + 1)
     end
   end
   table.sort(entries, function(a, b) return a.col < b.col end)
-  local agg = { kind = kind, t = t, column = column, filters = entries, window = window, tie = tie, line = E.line(job, level + 1) }
+  local agg = { kind = kind, t = t, column = column, filters = entries, window = window, tie = tie, interval = interval,
+                line = E.line(job, level + 1) }
   return H.seal(job, agg, H.AGG, "an aggregate such as " .. kind .. "(...) is read-only", what)
 end
 
 local function magg(job, kind, field, places, where)
   return H.seal(job, { kind = kind, field = field, places = places, where = where }, H.MAGG,
+    "a metric such as " .. kind .. "(...) is read-only", kind .. "(...)")
+end
+
+local function quantile_agg(job, kind, field, p, places, where)
+  check(job, type(field) == "string", kind .. "(\"field\", ...): name the field whose values to take", 3)
+  check(job, places == nil or (type(places) == "number" and places >= 0 and places <= 6 and places % 1 == 0),
+    kind .. ": places must be a whole number from 0 to 6", 3)
+  check(job, where == nil or type(where) == "function", kind .. ": where must be a function(c)", 3)
+  return H.seal(job, { kind = "quantile", name = kind, field = field, p = p, places = places or 2, where = where }, H.MAGG,
     "a metric such as " .. kind .. "(...) is read-only", kind .. "(...)")
 end
 
@@ -169,6 +186,14 @@ function M.api(job)
       check(job, where == nil or type(where) == "function", "avg: where must be a function(c)", 2)
       return magg(job, "avg", field, places or 2, where)
     end,
+    -- median("field", places [, where]), percentile("field", p, places [, where]): quantile.lua
+    median = function(field, places, where) return quantile_agg(job, "median", field, 50, places, where) end,
+    percentile = function(field, p, places, where)
+      check(job, type(p) == "number" and p >= 0 and p <= 100, "percentile(\"field\", p, places [, where]): p must be a number from 0 to 100, e.g. 90", 2)
+      return quantile_agg(job, "percentile", field, p, places, where)
+    end,
+    -- time_to_next(h, { from = {...}, to = {...}, ... }): sequence.lua
+    time_to_next = function(h, spec) return sequence.make(job, h, spec, filter_entry, 2) end,
     min = function(h, column, filter) return make(job, "min", h, column, filter, nil, 2) end,
     max = function(h, column, filter) return make(job, "max", h, column, filter, nil, 2) end,
     latest = function(h, column, filter, tie) check_tie(job, "latest", tie) return make(job, "latest", h, column, filter, tie, 2) end,

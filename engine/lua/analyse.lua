@@ -20,6 +20,7 @@ function M.finish(job)
   if #job.outputs == 0 then
     E.record(job, job.file, "the rule file declares no output", "add output { ... } or metrics { ... }")
   end
+  require("defector.actions").finish(job) -- next_action, action_rule, due_date
   for _, name in ipairs(J.BUILTIN) do job.fields[name] = job.fields[name] or "builtin" end
   outputs.check_fields(job)
   require("defector.report").check(job)

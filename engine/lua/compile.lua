@@ -125,7 +125,7 @@ end
 function M.call(g, fn, out, no_inline)
   local job = g.job
   g.labels = g.labels + 1
-  local opts = { source = job.source, tokens = job.tokens, out = out, entity = "c", label = "_df_done" .. g.labels,
+  local opts = { source = job.source, tokens = job.tokens, out = out, entity = "c", label = "_df_done" .. g.labels, file = job.file,
                  field = g.field, upvalue = function(f, i) return fmt("UP[%d]", g.bind("up", { f, i })) end }
   local body = not no_inline and not g.no_inline and not os.getenv("DEFECTOR_NO_INLINE") and inline.body(fn, opts)
   job.tokens = opts.tokens
@@ -302,6 +302,8 @@ function M.build(job, opts, K, no_inline)
   if opts.outputs then
     for l, L in ipairs(job.lists) do g.step(); require("defector.lists").emit(g, job, L, l) end
     for m, Mt in ipairs(job.mets) do g.step(); require("defector.metrics").emit(g, job, Mt, m) end
+    for _, C in ipairs(job.calls or {}) do g.step(); require("defector.calls").emit(g, job, C) end
+    for _, sr in ipairs(job.save_rates or {}) do g.step(); require("defector.calls").emit_save_rate(g, job, sr) end
   end
   g.add("end")
   g.add("return function(blo, n)")

@@ -8,7 +8,7 @@ local fmt, concat, sort = string.format, table.concat, table.sort
 
 local M = {}
 
-local TYPES = { int = true, decimal = true, date = true, category = true, text = true }
+local TYPES = { int = true, decimal = true, date = true, category = true, text = true, datetime = true }
 M.TYPES = TYPES
 
 local function check(job, cond, msg, level, fix) return E.check(job, cond, msg, (level or 2) + 1, fix) end
@@ -41,7 +41,7 @@ end
 local function column_type(job, kind, cname, spec, level)
   local ty = H.unseal(job, spec, H.TYPE)
   if ty then return ty.type, ty.values, ty.set end
-  check(job, TYPES[spec], fmt("%s: column '%s' has type %s; use one of int, decimal, date, category, text, or category { ... }",
+  check(job, TYPES[spec], fmt("%s: column '%s' has type %s; use one of int, decimal, date, datetime, category, text, or category { ... }",
     kind, tostring(cname), tostring(spec)), level + 1)
   return spec
 end
@@ -145,12 +145,13 @@ local function dialect(job, kind, spec, level)
 end
 
 local KNOWN = { file = true, name = true, key = true, date = true, columns = true, required = true, delimiter = true,
-                decimal = true, thousands = true, date_format = true, blank_is_empty = true, encoding = true }
+                decimal = true, thousands = true, date_format = true, blank_is_empty = true, encoding = true,
+                ends = true }
 
 local function check_options(job, kind, spec, level)
   for k in pairs(spec) do
     check(job, KNOWN[k], fmt("%s: unknown option '%s'; the options are file, name, key, date, columns, required, " ..
-      "delimiter, decimal, thousands, date_format, blank_is_empty, encoding", kind, tostring(k)), level + 1)
+      "delimiter, decimal, thousands, date_format, blank_is_empty, encoding, ends", kind, tostring(k)), level + 1)
   end
 end
 
@@ -163,6 +164,7 @@ local function add_columns(job, kind, t, spec, level)
   sort(names)
   for _, cname in ipairs(names) do
     local ctype, values, set = column_type(job, kind, cname, spec.columns[cname], level + 1)
+    check(job, ctype ~= "datetime" or kind == "history", fmt("%s: column '%s': a datetime column can only be in a history (for time_to_next)", kind, cname), level + 1)
     t.columns[#t.columns + 1] = { name = cname, type = ctype, values = values, set = set }
     t.columns[cname] = ctype
     t.column_of[cname] = t.columns[#t.columns]
@@ -182,7 +184,7 @@ local function declare_table(job, kind, spec, level)
   check_spec(job, kind, spec, level + 1)
   check_options(job, kind, spec, level + 1)
   local t = { kind = kind, name = table_name(job, kind, spec, level + 1), file = spec.file, key = spec.key,
-              date = spec.date, columns = {}, column_of = {}, line = E.line(job, level + 1),
+              date = spec.date, ends = spec.ends, columns = {}, column_of = {}, line = E.line(job, level + 1),
               dialect = dialect(job, kind, spec, level + 1) }
   add_columns(job, kind, t, spec, level + 1)
   if kind == "entity" then
@@ -198,6 +200,9 @@ local function declare_table(job, kind, spec, level)
   else
     check(job, spec.date == nil or t.columns[spec.date] == "date",
       "history: 'date' must name one of its columns of type date", level + 1)
+    -- an interval table (products, contracts): date is the start, ends the end or expiry (intervals.lua)
+    check(job, spec.ends == nil or (t.columns[spec.ends] == "date" and spec.date ~= nil and spec.ends ~= spec.date),
+      "history: 'ends' must name a date column other than 'date' (the start), e.g. date = \"start_date\", ends = \"end_date\"", level + 1)
   end
   job.tables[#job.tables + 1] = t
   job.by_name[t.name] = t
@@ -234,8 +239,13 @@ local function api_rule(job, spec)
   check(job, type(spec.when) == "function", "rule " .. code .. ": 'when' must be a function(c) returning true when the rule fires", 2)
   check(job, spec.reason == nil or type(spec.reason) == "string" or type(spec.reason) == "function",
     "rule " .. code .. ": reason must be text (may hold {feature} placeholders) or a function(c)", 2)
+  -- an action (call, send an offer, visit) and its due time in days: actions.lua
+  check(job, spec.action == nil or (type(spec.action) == "string" and spec.action ~= ""),
+    "rule " .. code .. ": action must be a name such as \"call\"", 2)
+  check(job, spec.due == nil or (type(spec.due) == "number" and spec.due >= 0 and spec.due % 1 == 0 and spec.action ~= nil),
+    "rule " .. code .. ": due must be a whole number of days after the as-of date, with an action (action = \"call\", due = 7)", 2)
   local r = { code = code, points = spec.points, when = spec.when, reason = spec.reason or code,
-              index = #job.rules + 1, line = E.line(job, 2) }
+              action = spec.action, due = spec.due, index = #job.rules + 1, line = E.line(job, 2) }
   if type(r.reason) == "string" then r.parts = template(r.reason) end
   job.rules[#job.rules + 1] = r
   job.rule_codes[code] = r
@@ -303,9 +313,12 @@ function M.plan(job)
   local tables = {}
   for i, t in ipairs(job.tables) do
     local cols = {}
-    for j, c in ipairs(t.columns) do cols[j] = { name = c.name, type = c.type, required = c.required, values = c.values } end
+    for j, c in ipairs(t.columns) do
+      -- a datetime is loaded as its text and read by sequence.lua
+      cols[j] = { name = c.name, type = c.type == "datetime" and "text" or c.type, required = c.required, values = c.values }
+    end
     tables[i] = { name = t.name, file = t.file, kind = t.kind, key = t.key, date = t.date, columns = cols,
-                  dialect = t.dialect }
+                  dialect = t.dialect, interval = t.ends ~= nil }
   end
   return { tables = tables }
 end

@@ -95,9 +95,29 @@ local function as_json(job, id, c, J, show_date)
   parts[3] = '"rules": [' .. concat(rs, ", ") .. "]"
   parts[4] = fmt('"points": %s, "score": %s, "band": %s, "stage": %s', json_value(c.points), json_value(c.score), json_value(c.band), json_value(c.stage))
   local vs = {}
-  for _, v in ipairs(job.values) do vs[#vs + 1] = json_value(v.name) .. ": " .. json_value(c[v.name]) end
+  for _, v in ipairs(job.values) do
+    local x = c[v.name]
+    vs[#vs + 1] = json_value(v.name) .. ": " .. json_value(type(x) == "number" and show_date(v.name) and dates.text(x) or x)
+  end
   parts[5] = '"values": {' .. concat(vs, ", ") .. "}"
   return concat(parts, ", ") .. "}\n"
+end
+
+-- A sequence aggregate in words: "voicemail -> callback, hours, within 24, last 90 days: missed".
+local function sequence_text(a)
+  local function side(entries)
+    local l = {}
+    for _, e in ipairs(entries) do
+      if e.kind == "in" then
+        local vs = {}
+        for i, x in ipairs(e.values) do vs[i] = tostring(x) end
+        l[#l + 1] = (#entries > 1 and (e.col .. " = ") or "") .. concat(vs, "|")
+      else l[#l + 1] = e.col .. " " .. e.kind end
+    end
+    return #l > 0 and concat(l, ", ") or "any row"
+  end
+  return fmt("%s -> %s, %s%s%s: %s", side(a.from), side(a.to), a.unit, a.within and (", within " .. numbers.text(a.within)) or "",
+    a.last_days and fmt(", last %d days", a.last_days) or "", a.result)
 end
 
 -- The report for the entity just scored (job.ent), with the rules' traces.
@@ -122,7 +142,8 @@ function M.report(job, trace, id, json)
   local width = 0
   for _, f in ipairs(job.features) do if #f.name > width then width = #f.name end end
   for _, f in ipairs(job.features) do
-    add("  %-" .. width .. "s  %s", f.name, show(f.name, c[f.name]))
+    local seq = type(f.def) == "table" and f.def.kind == "sequence" and f.def -- time_to_next: what it measures
+    add("  %-" .. width .. "s  %s%s", f.name, show(f.name, c[f.name]), seq and ("   (" .. sequence_text(seq) .. ")") or "")
     J.features[#J.features + 1] = { name = f.name, value = c[f.name] }
   end
   add("")
@@ -145,6 +166,9 @@ function M.report(job, trace, id, json)
   add("")
   add("points %s, score %s, band %s, stage %s", show("points", c.points), show("score", c.score), show("band", c.band), show("stage", c.stage))
   for _, v in ipairs(job.values) do add("  %s = %s", v.name, show(v.name, c[v.name])) end
+  if job.fields.next_action == "value" and c.next_action ~= nil then -- actions.lua
+    add("action %s, due %s (rule %s)", show("next_action", c.next_action), show("due_date", c.due_date), show("action_rule", c.action_rule))
+  end
   if not json then return concat(out, "\n") .. "\n" end
   return as_json(job, id, c, J, is_date)
 end

@@ -73,7 +73,9 @@ function M.error(job, e, label, fn, row)
   local ctx = label and not label:match("^metrics") and not label:match("^output") and label or nil
   local text = fmt("%s (%s %s%s)%s", msg, job.entity.key, id, seen ~= "" and ("; it looked at " .. seen) or "",
     fix and (" — " .. fix) or "")
-  return E.obj({ where = (where or job.file) .. (ctx and (": " .. ctx) or ""), message = text, customer = id })
+  -- data: the export is at fault (a malformed datetime, sequence.lua): exit code 4, not 5
+  return E.obj({ where = (where or job.file) .. (ctx and (": " .. ctx) or ""), message = text, customer = id,
+                 data = E.is_ours(e) and e.data or nil })
 end
 
 return M

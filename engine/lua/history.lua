@@ -171,6 +171,7 @@ local function columns(job)
   end
   local s = job.snapshot or { keep = {} }
   for _, f in ipairs(s.keep) do add(f) end
+  require("defector.calls").snapshot_columns(job, add) -- on_<calls list>, next_action, action_rule, owner
   if s.defected then add(s.defected) end
   if s.revenue then add(s.revenue) end
   local b = job.backtest or {}

@@ -17,6 +17,7 @@ local M = {}
 -- latest/earliest/min/max of a history's date column.
 function M.is_date(job, name)
   if job.entity.columns[name] == "date" then return true end
+  if job.date_values and job.date_values[name] then return true end -- due_date (actions.lua)
   for _, f in ipairs(job.features) do
     if f.name == name and H.is(f.def, H.AGG) and f.def.column and f.def.t.columns[f.def.column] == "date"
       and f.def.kind ~= "sum" then return true end

@@ -65,7 +65,7 @@ function M.run(data, api_ptr, opts)
   local api = ffi.cast("df_api*", api_ptr)
   local single = opts.explain ~= nil
   job.report_later = opts.report_later
-  local S = run.prepare(job, data, api, { skip_rule_errors = opts.skip_rule_errors, history = opts.history, snapshot_only = opts.snapshot_only, outcome_only = opts.outcome_only,
+  local S = run.prepare(job, data, api, { skip_rule_errors = opts.skip_rule_errors, history = opts.history, history_dir = opts.history_dir, snapshot_only = opts.snapshot_only, outcome_only = opts.outcome_only,
     bound_dates = opts.bound_dates, part = opts.part, single = single, trace = single })
   if single then return run_single(job, S, opts) end
   local t0 = api.now()

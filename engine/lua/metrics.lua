@@ -10,6 +10,7 @@ local E = require("defector.errors")
 local ffi = require("ffi")
 local numbers = require("defector.numbers")
 local lists = require("defector.lists")
+local quantile = require("defector.quantile")
 local fmt = string.format
 local floor, abs = math.floor, math.abs
 local I64, POW10, rha64, round = numbers.I64, numbers.POW10, numbers.rha64, numbers.round
@@ -61,6 +62,15 @@ end
 function M.add_value(Mt, grp, ci, a, v)
   if v == nil then return end
   if type(v) == "boolean" then v = v and 1 or 0 end
+  if a.kind == "quantile" then -- every value kept: quantile.lua
+    if type(v) ~= "number" then
+      E.throw({ where = Mt.job.file .. ":" .. Mt.o.line, message = fmt("metrics %s, column %s: %s(\"%s\") takes numbers; a value is %s %q",
+        Mt.o.file, Mt.o.columns[ci].name, a.name, a.field, type(v), tostring(v)) })
+    end
+    local l = grp.vals[ci]
+    l[#l + 1] = v
+    return
+  end
   grp.cnt[ci] = grp.cnt[ci] + 1
   if a.kind == "avg" then M.add_exact(Mt, grp, ci, numbers.scaled(v, 6))
   elseif a.places then M.add_exact(Mt, grp, ci, numbers.scaled(v, a.places))
@@ -73,9 +83,10 @@ end
 
 -- keys: the group's values by field (nil: taken later)
 function M.new_group(Mt, keys)
-  local grp = { keys = keys or {}, acc = {}, big = {}, wrap = {}, cnt = {}, micro = {}, n = 0 }
+  local grp = { keys = keys or {}, acc = {}, big = {}, wrap = {}, cnt = {}, micro = {}, vals = {}, n = 0 }
   for ci, col in ipairs(Mt.o.columns) do
     if col.agg then grp.acc[ci] = 0; grp.cnt[ci] = 0 end
+    if col.agg and col.agg.kind == "quantile" then grp.vals[ci] = {} end
   end
   Mt.order[#Mt.order + 1] = grp
   return grp
@@ -186,6 +197,7 @@ end
 -- The value of aggregate column ci for group grp.
 local function column_value(Mt, grp, ci, a)
   if a.kind == "count" then return grp.acc[ci] end
+  if a.kind == "quantile" then return quantile.of(grp.vals[ci], a.p, a.places) end
   local acc = total(Mt, grp, ci)
   if a.kind == "avg" then
     local cnt = grp.cnt[ci]

@@ -204,7 +204,7 @@ function M.check_fields(job)
   for name in pairs(job.fields) do known[#known + 1] = name end
   table.sort(known)
   for _, o in ipairs(job.outputs) do
-    local what = o.kind == "list" and "output " .. o.file or "metrics " .. o.file
+    local what = o.kind == "list" and "output " .. o.file or o.kind .. " " .. o.file
     local function field(f)
       if not job.fields[f] then
         local s = suggest.closest(f, known)
@@ -212,8 +212,9 @@ function M.check_fields(job)
           s and fmt("did you mean '%s'?", s) or "use a name the rule file declares, or declare it with feature(...) or value(...)")
       end
     end
+    for _, f in ipairs(o.check_names or {}) do field(f) end -- calls { } (calls.lua)
     for _, c in ipairs(o.columns) do
-      if type(c.field) == "string" then field(c.field) end
+      if type(c.field) == "string" and not c.special then field(c.field) end
       if c.group then field(c.group) end
       if c.agg and c.agg.field then field(c.agg.field) end
     end

@@ -18,10 +18,12 @@ function M.pack(job, S)
     for gi, grp in ipairs(Mt.order) do
       local big = {}
       for slot, v in pairs(grp.big) do big[slot] = { tonumber(bit.arshift(v, 32)), tonumber(bit.band(v, 0xffffffffLL)) } end
-      groups[gi] = { keys = grp.keys, n = grp.n, acc = grp.acc, big = big, wrap = grp.wrap, cnt = grp.cnt, micro = grp.micro }
+      groups[gi] = { keys = grp.keys, n = grp.n, acc = grp.acc, big = big, wrap = grp.wrap, cnt = grp.cnt, micro = grp.micro,
+                     vals = grp.vals }
     end
     part.mets[m] = groups
   end
+  part.calls = require("defector.calls").pack(job)
   return part
 end
 
@@ -38,6 +40,10 @@ local function merge_group(Mt, g)
   for slot, w in pairs(g.wrap) do grp.wrap[slot] = (grp.wrap[slot] or 0) + w end
   for ci, k in pairs(g.cnt) do grp.cnt[ci] = grp.cnt[ci] + k end
   for ci in pairs(g.micro) do grp.micro[ci] = true end
+  for ci, l in pairs(g.vals or {}) do -- median, percentile: the values gathered (sorted when used)
+    local dst = grp.vals[ci]
+    for i = 1, #l do dst[#dst + 1] = l[i] end
+  end
 end
 
 function M.merge(job, S, p)
@@ -56,6 +62,7 @@ function M.merge(job, S, p)
   for mi, Mt in ipairs(job.mets) do
     for _, g in ipairs(p.mets[mi]) do merge_group(Mt, g) end
   end
+  require("defector.calls").merge(job, p.calls)
   for k = 1, #job.rules do
     S.fire_counts[k] = S.fire_counts[k] + p.fire[k]
     S.error_counts[k] = S.error_counts[k] + p.errors[k]

@@ -105,6 +105,7 @@ function M.prepare(job, data, api, opts)
   for k = 1, #job.rules do S.fire_counts[k], S.error_counts[k] = 0, 0 end
   if opts.skip_rule_errors and not opts.single then open_errors(job, S, opts) end
   local outputs = not opts.single
+  job.history_dir = opts.history_dir -- calls { }: the previous nights (calls.lua)
   job.bound_dates = opts.bound_dates -- a backtest (scan.lua; the snapshot's columns, history.lua)
   if outputs and opts.outcome_only then require("defector.history").prune(job) end
   if outputs and opts.history then require("defector.history").add_snapshot(job) end
@@ -113,7 +114,7 @@ function M.prepare(job, data, api, opts)
     for _, o in ipairs(job.outputs) do if o.history then keep[#keep + 1] = o end end
     job.outputs, job.all_books, job.reports = keep, {}, {} -- no workbook, no report
   end
-  if outputs then lists.setup(job, api, opts.part); metrics.setup(job) end
+  if outputs then lists.setup(job, api, opts.part); metrics.setup(job); require("defector.calls").setup(job) end
   scan.build(job, api)
   job.ent = entity.new(job, scan.BLOCK)
   job.columns = job.ent.col
@@ -223,6 +224,7 @@ function M.finish(job, S, other_parts, t0)
   local counts = {}
   lists.finish(job, api, counts)
   metrics.finish(job, api, counts)
+  require("defector.calls").finish(job, api, counts)
   require("defector.sheets").finish(job, api, counts)
   -- last: it reads the CSV files back (a run writes it later, after the tables over nights: lb_report)
   if not job.report_later then require("defector.report").finish(job, api, counts) end

@@ -10,6 +10,8 @@ local bind = require("defector.bind")
 local numbers = require("defector.numbers")
 local H = require("defector.handles")
 local E = require("defector.errors")
+local intervals = require("defector.intervals")
+local sequence = require("defector.sequence")
 local fmt, concat = string.format, table.concat
 
 local M = {}
@@ -124,6 +126,8 @@ local function tests_of(job, S, k, f)
   if job.bound_dates and t.date then add({ op = OP["<="], exact = 1, i = numbers.I64(job.as_of) }, t.date) end
   if a.column and a.kind ~= "count" and a.kind ~= "any" then add({ op = OP.present }, a.column) end
   if a.kind == "latest" or a.kind == "earliest" then add({ op = OP.present }, t.date) end
+  intervals.tests(job, a, function(test, colname) test.op = OP[test.op]; add(test, colname) end,
+    function(fn, colname) add(mask_test(S, S.views[colname], { fn = fn, col = colname }, f), colname) end)
   for _, e in ipairs(a.filters) do
     local v = S.views[e.col]
     if v.type == "category" then add(category_set(job, S, f, v, e), e.col)
@@ -174,9 +178,13 @@ function M.build(job, api)
   job.scans = {}
   for _, t in ipairs(job.tables) do
     local feats = {}
+    local seqs = {}
     for _, f in ipairs(job.features) do
-      if H.is(f.def, H.AGG) and f.def.t == t then feats[#feats + 1] = f end
+      if H.is(f.def, H.AGG) and f.def.t == t then
+        if f.def.kind == "sequence" then seqs[#seqs + 1] = f else feats[#feats + 1] = f end
+      end
     end
+    if #seqs > 0 then job.scans[#job.scans + 1] = sequence.build(job, t, seqs) end -- computed in Lua
     if #feats > 0 then
       local views = job.views[t.name]
       local S = { t = t, feats = feats, views = views, offsets = views.offsets, cols = {}, colidx = {}, fns = {}, keep = {} }
@@ -244,6 +252,7 @@ end
 
 -- Scans entities lo .. hi - 1 (at most BLOCK) into S.res.
 function M.run(job, S, lo, hi)
+  if S.seq then return sequence.run(job, S, lo, hi) end
   if #S.fns > 0 then fill_masks(job, S, lo, hi) end
   if S.api.scan_run(S.handle, lo, hi, S.masks, S.res, S.bad) ~= 0 then
     if S.bad[0] < 0 then error("out of memory scanning a history", 0) end
@@ -255,6 +264,7 @@ end
 
 -- How compile.lua turns aggregate k's result into a Lua value.
 function M.result_kind(S, k)
+  if S.seq then return sequence.result_kind(S, k) end
   local a = S.feats[k].def
   if a.kind == "count" or a.kind == "sum" then return "number" end
   if a.kind == "any" then return "boolean" end

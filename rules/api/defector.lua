@@ -16,7 +16,8 @@
 ---@field file string plain file name in the --data folder (.csv.gz or .csv; no folder, no ..), or a pattern such as "events-*.csv.gz"
 ---@field key string key column (customer id)
 ---@field date? string history only: the date column; rows after AS_OF are ignored
----@field columns table<string, "int"|"decimal"|"date"|"category"|"text">
+---@field columns table<string, "int"|"decimal"|"date"|"datetime"|"category"|"text">
+---@field ends? string history only: an interval table's end or expiry date column (date = its start): filters active, ends_within, ended_last_days
 ---@field name? string defaults to the file name without .csv/.gz/.txt, other bytes than letters, digits and _ made _ ("Telco-Customer-Churn.csv" -> Telco_Customer_Churn)
 ---@field required? string[] columns that must not be empty: a row with one empty is bad input
 ---@field delimiter? ","|";"|"\t"|"|"|"spaces" between fields (default ","); "spaces": columns aligned with runs of spaces, no quoting
@@ -58,6 +59,8 @@ function feature(name, def) end
 ---@field points number
 ---@field when fun(c: Customer): boolean
 ---@field reason? string|fun(c: Customer): string text with {feature} placeholders, or a function
+---@field action? string what to do when it fires ("call", "send offer", "visit"): gives next_action, action_rule, due_date
+---@field due? integer days after AS_OF the action is due (with action)
 
 ---Declares a rule.
 ---@param spec RuleSpec
@@ -297,3 +300,61 @@ function year(d) end
 ---Settings for running unattended (docs/operations.md); the command line's options win.
 ---@param spec OperationsSpec
 function operations(spec) end
+
+---@class SequenceSpec
+---@field from table the filter of the first event, e.g. { event_type = "voicemail" }
+---@field to table the filter of the next event, e.g. { event_type = "callback" }
+---@field at? string a datetime column of the history: times to the minute (else the date column, in days)
+---@field unit? "days"|"hours"|"minutes" (default "days"; hours and minutes need at)
+---@field within? number the limit, in unit: followed / missed / open count against it
+---@field last_days? integer only `from` rows in the last N days
+---@field result? "last"|"first"|"max"|"min"|"count"|"followed"|"missed"|"open" (default "last": the time after the latest `from` row)
+
+---The time from each row passing `from` to the next row passing `to` of the same customer, and
+---counts of those followed or not within a limit (a sequence aggregate).
+---@param h History
+---@param spec SequenceSpec
+---@return Aggregate
+function time_to_next(h, spec) end
+
+---The median of a field over the group (linear interpolation: the mean of the two middle values).
+---@param field string
+---@param places? integer default 2
+---@param where? fun(c: Customer): boolean
+---@return MetricAggregate
+function median(field, places, where) end
+
+---The p-th percentile of a field over the group, by linear interpolation between the closest
+---ranks (Excel's PERCENTILE.INC): percentile("callback_hours", 90, 2).
+---@param field string
+---@param p number 0 to 100
+---@param places? integer default 2
+---@param where? fun(c: Customer): boolean
+---@return MetricAggregate
+function percentile(field, p, places, where) end
+
+---@class CallsSpec
+---@field file string a name ending in .csv
+---@field where? fun(c: Customer): boolean
+---@field owner string the field holding each customer's owner (empty: the unassigned list)
+---@field order? string[] field names, optionally followed by " desc"; each owner's list in this order
+---@field cap integer customers per owner per day; the rest carried to the next days (call_on)
+---@field cooldown? table { last = "<date of the last contact>", days = N, nights = M }: leaves out those contacted in the last N days, and (with --history) those listed in the last M nights
+---@field columns table field names (also rank, call_on, carried, late) or {"header", field or function(c)}
+---@field unassigned? string the name of the list of customers without an owner (default "unassigned")
+
+---Call lists per owner, capped per day, with a cool-down.
+---@param spec CallsSpec
+function calls(spec) end
+
+---@class SaveRateSpec
+---@field file string a name ending in .csv
+---@field calls? string the calls list's file (default: the first calls { })
+---@field after integer days after the listing night (at least)
+---@field within integer how far back the nights go (days)
+---@field still string the true/false field meaning still a customer tonight, like "not_defected"
+
+---With --history: of the customers on the call list on a night from AS_OF - within to AS_OF -
+---after, how many are still customers tonight, per rule, action and owner.
+---@param spec SaveRateSpec
+function save_rate(spec) end
