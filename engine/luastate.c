@@ -453,6 +453,9 @@ static df_status table_from_plan(lua_State *L, int idx, table *t, const char *ru
     assert(bad || (t->name && t->file && kind));
     t->is_history = kind && strcmp(kind, "history") == 0;
     free(kind);
+    lua_getfield(L, idx, "empty_keys");
+    t->from_history = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     t->key_col = t->date_idx = -1;
     if (bad) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     lua_getfield(L, idx, "dialect");

@@ -22,6 +22,7 @@ function M.finish(job)
   end
   for _, name in ipairs(J.BUILTIN) do job.fields[name] = job.fields[name] or "builtin" end
   outputs.check_fields(job)
+  require("defector.transactions").check(job) -- retention_triangle's first and active
   require("defector.report").check(job)
   require("defector.history").check(job)
   lookups.check_overrides(job)

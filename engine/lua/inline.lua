@@ -161,6 +161,7 @@ end
 function M.body(fn, opts)
   local info = debug.getinfo(fn, "S")
   if not info or info.what ~= "Lua" or info.linedefined < 1 then return nil end
+  if info.source:match("^@engine/lua/") then return nil end -- the engine's own (transactions.lua), not the rule file's
   local toks = opts.tokens or M.tokens(opts.source)
   opts.tokens = toks
   local f = find_function(toks, info.linedefined, info.lastlinedefined)

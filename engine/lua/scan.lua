@@ -16,7 +16,8 @@ local M = {}
 
 M.BLOCK = 256 -- entities per scan block
 
-local KIND = { count = 0, any = 1, sum = 2, min = 3, max = 4, latest = 5, earliest = 6 }
+local KIND = { count = 0, any = 1, sum = 2, min = 3, max = 4, latest = 5, earliest = 6,
+               count_distinct = 7, most_frequent = 8, active_months = 9 }
 local CTYPE = { int = 0, decimal = 1, date = 2, category = 3, text = 4 }
 local OP = { set = 0, mask = 1, present = 2, empty = 3, [">"] = 4, [">="] = 5, ["<"] = 6, ["<="] = 7, ["in"] = 8 }
 local TIE = { lowest = 1, highest = 2 }
@@ -123,6 +124,7 @@ local function tests_of(job, S, k, f)
   -- only the rows dated on or before it
   if job.bound_dates and t.date then add({ op = OP["<="], exact = 1, i = numbers.I64(job.as_of) }, t.date) end
   if a.column and a.kind ~= "count" and a.kind ~= "any" then add({ op = OP.present }, a.column) end
+  if a.column2 then add({ op = OP.present }, a.column2) end
   if a.kind == "latest" or a.kind == "earliest" then add({ op = OP.present }, t.date) end
   for _, e in ipairs(a.filters) do
     local v = S.views[e.col]
@@ -154,6 +156,7 @@ local function fill_spec(S, tests)
     local a = f.def
     aggs[k - 1].kind, aggs[k - 1].tie = KIND[a.kind], TIE[a.tie] or 0
     aggs[k - 1].col = a.column and S.col(a.column) or -1
+    aggs[k - 1].col2 = a.column2 and S.col(a.column2) or -1
   end
   local tarr = ffi.new("df_scan_test[?]", math.max(#tests, 1))
   for i, t in ipairs(tests) do
@@ -249,14 +252,16 @@ function M.run(job, S, lo, hi)
     if S.bad[0] < 0 then error("out of memory scanning a history", 0) end
     local f = S.feats[S.bad[0] + 1]
     E.throw({ where = E.at(job, f.line), entity = lo + S.bad[1],
-            message = fmt("feature %s: the sum of %s grew past what can be kept exact (9.2e18 of its smallest unit)", f.name, f.def.column) })
+            message = fmt("feature %s: the sum of %s grew past what can be kept exact (9.2e18 of its smallest unit)", f.name,
+              f.def.column2 and fmt("%s x %s", f.def.column, f.def.column2) or f.def.column) })
   end
 end
 
 -- How compile.lua turns aggregate k's result into a Lua value.
 function M.result_kind(S, k)
   local a = S.feats[k].def
-  if a.kind == "count" or a.kind == "sum" then return "number" end
+  if a.kind == "count" or a.kind == "sum" or a.kind == "count_distinct" then return "number" end
+  if a.kind == "active_months" then return "maybe_number" end
   if a.kind == "any" then return "boolean" end
   local ty = S.views[a.column].type
   if ty == "category" then return "category", S.views[a.column].dict end
