@@ -93,6 +93,8 @@ struct df_scan {
     acc *accs;
     uint32_t *idx;          /* a chunk's class indexes */
     uint64_t *m;            /* a chunk's masks, per group */
+    uint32_t *ent;          /* a chunk's rows: their entity, from the block's first (windows from the entity's dates) */
+    int rel;                /* the spec has such windows (DF_ST_REL) */
     collection *colls;      /* per aggregate: the values collected (count_distinct...; collect.c) */
     int oom;                /* a collection could not grow */
 };
@@ -191,7 +193,7 @@ static int tabled(const df_scan_spec *sp, const df_scan_test *t)
 {
     int ty = sp->cols[t->col].type;
     if (ty == DF_SC_CATEGORY) return t->op == DF_ST_SET;
-    if (ty == DF_SC_TEXT || t->op == DF_ST_MASK) return 0;
+    if (ty == DF_SC_TEXT || t->op == DF_ST_MASK || t->op == DF_ST_REL) return 0;
     return t->op != DF_ST_GT && t->op != DF_ST_GE && t->op != DF_ST_LT && t->op != DF_ST_LE ? 1 : t->exact;
 }
 
@@ -398,6 +400,8 @@ static int check_spec(const df_scan_spec *sp, char *err, size_t cap)
         if (t->op == DF_ST_SET && (sp->cols[t->col].type != DF_SC_CATEGORY || !t->set))
             return fail(err, cap, "a set test on a column that is not a category");
         if (t->op == DF_ST_MASK && (t->fn < 0 || t->fn >= sp->nmasks)) return fail(err, cap, "a function filter out of range");
+        if (t->op == DF_ST_REL && (sp->cols[t->col].type != DF_SC_DATE || !t->base))
+            return fail(err, cap, "a window from the entity's dates on a column that is not a date, or without them");
     }
     for (int k = 0; k < sp->naggs; k++) {
         const df_scan_agg *a = &sp->aggs[k];
@@ -416,6 +420,7 @@ struct df_scan *df_scan_new(const df_scan_spec *spec, char *err, size_t errcap)
     struct df_scan *s = calloc(1, sizeof *s);
     if (!s) return fail(err, errcap, "out of memory preparing a history scan"), NULL;
     s->spec = *spec;
+    for (int i = 0; i < spec->ntests; i++) s->rel |= spec->tests[i].op == DF_ST_REL;
     s->ngroups = (spec->naggs + GROUP - 1) / GROUP;
     s->groups = calloc((size_t)s->ngroups + 1, sizeof *s->groups);
     s->accs = calloc((size_t)spec->naggs + 1, sizeof *s->accs);
@@ -444,7 +449,7 @@ void df_scan_free(struct df_scan *s)
     free(s->accs);
     for (int k = 0; s->colls && k < s->spec.naggs; k++) collect_free(&s->colls[k]);
     free(s->colls);
-    free(s->idx), free(s->m);
+    free(s->idx), free(s->m), free(s->ent);
     free(s);
 }
 
@@ -489,10 +494,22 @@ static void add_classes(const dim *d, uint64_t c0, uint64_t n, uint32_t *restric
     }
 }
 
+/* A window from the entity's own date (DF_ST_REL) on the n rows from c0, ent[r] their entity. */
+static void rel_window(const df_scan_spec *sp, const cond *cd, uint64_t c0, uint64_t n, const uint32_t *ent, uint64_t *m)
+{
+    const df_scan_test *t = cd->t;
+    const int32_t *d = (const int32_t *)sp->cols[t->col].data + c0;
+    for (uint64_t r = 0; r < n; r++) {
+        int64_t b = t->base[ent[r]];
+        int pass = b != NA_DATE && d[r] != NA_DATE && d[r] >= b + t->lo_days && d[r] <= b + t->hi_days;
+        if (!pass) m[r] &= ~cd->bits;
+    }
+}
+
 /* m[r] = the aggregates of group g that row c0 + r passes, for the n rows; with masks NULL,
  * function filters are left out (they pass). */
 static void chunk_masks(const df_scan_spec *sp, const group *g, uint64_t c0, uint64_t n, uint64_t row0,
-                        const uint8_t *const *masks, uint32_t *restrict idx, uint64_t *restrict m)
+                        const uint8_t *const *masks, const uint32_t *ent, uint32_t *restrict idx, uint64_t *restrict m)
 {
     if (g->ndims == 0) memset(idx, 0, n * sizeof *idx);
     for (int k = 0; k < g->ndims; k++) add_classes(&g->dims[k], c0, n, idx, k == 0);
@@ -505,6 +522,10 @@ static void chunk_masks(const df_scan_spec *sp, const group *g, uint64_t c0, uin
     for (int c = 0; c < g->nconds; c++) {
         const cond *cd = &g->conds[c];
         if (cd->t->op == DF_ST_MASK && !masks) continue;
+        if (cd->t->op == DF_ST_REL) {
+            rel_window(sp, cd, c0, n, ent, m);
+            continue;
+        }
         for (uint64_t r = 0; r < n; r++)
             if ((m[r] & cd->bits) && !row_passes(sp, cd->t, c0 + r, row0, masks)) m[r] &= ~cd->bits;
     }
@@ -749,10 +770,23 @@ static int entity_rows(struct df_scan *s, const group *gr, const uint64_t *m, ui
 /* The scan's working memory: a chunk's class indexes and, per group, masks. */
 static int ensure_buffers(struct df_scan *s)
 {
-    if (s->idx && s->m) return 0;
+    if (s->idx && s->m && (s->ent || !s->rel)) return 0;
     if (!s->idx) s->idx = malloc(CHUNK * sizeof *s->idx);
     if (!s->m) s->m = malloc((size_t)s->ngroups * CHUNK * sizeof *s->m);
-    return s->idx && s->m ? 0 : -1; /* both or neither: the next call tries again */
+    if (!s->ent && s->rel) s->ent = malloc(CHUNK * sizeof *s->ent);
+    return s->idx && s->m && (s->ent || !s->rel) ? 0 : -1; /* all or some: the next call tries again */
+}
+
+/* ent[r] = the entity of row c0 + r (from lo), for the rows c0 .. c1 - 1 of entities from lo. */
+static void chunk_entities(const df_scan_spec *sp, uint64_t lo, uint64_t c0, uint64_t c1, uint32_t *ent)
+{
+    const uint64_t *off = sp->offsets;
+    uint64_t e = lo;
+    while (off[e + 1] <= c0) e++;
+    for (uint64_t j = c0; j < c1; j++) {
+        while (off[e + 1] <= j) e++;
+        ent[j - c0] = (uint32_t)(e - lo);
+    }
 }
 
 /* What an aggregate needs once the entity's rows are done: a collecting one's answer; a sum of
@@ -801,7 +835,9 @@ int df_scan_run(struct df_scan *s, uint64_t lo, uint64_t hi, const uint8_t *cons
     uint64_t e = lo, row0 = off[lo];
     for (uint64_t c0 = row0; c0 < off[hi]; c0 += CHUNK) {
         uint64_t c1 = off[hi] - c0 < CHUNK ? off[hi] : c0 + CHUNK;
-        for (int g = 0; g < s->ngroups; g++) chunk_masks(sp, &s->groups[g], c0, c1 - c0, row0, masks, s->idx, s->m + (size_t)g * CHUNK);
+        if (s->rel) chunk_entities(sp, lo, c0, c1, s->ent);
+        for (int g = 0; g < s->ngroups; g++)
+            chunk_masks(sp, &s->groups[g], c0, c1 - c0, row0, masks, s->ent, s->idx, s->m + (size_t)g * CHUNK);
         for (; e < hi; e++) {
             uint64_t a = off[e] > c0 ? off[e] : c0, b = off[e + 1] < c1 ? off[e + 1] : c1;
             for (int g = 0; g < s->ngroups && a < b; g++) {
@@ -833,7 +869,8 @@ int64_t df_scan_candidates(struct df_scan *s, uint64_t lo, uint64_t hi, int32_t 
         for (int g = 0; g < s->ngroups; g++) {
             const group *gr = &s->groups[g];
             if (!gr->fnbits[fn]) continue;
-            chunk_masks(sp, gr, c0, c1 - c0, row0, NULL, s->idx, s->m);
+            if (s->rel) chunk_entities(sp, lo, c0, c1, s->ent);
+            chunk_masks(sp, gr, c0, c1 - c0, row0, NULL, s->ent, s->idx, s->m);
             for (uint64_t r = 0; r < c1 - c0; r++) want[r] |= (s->m[r] & gr->fnbits[fn]) != 0;
         }
         for (uint64_t r = 0; r < c1 - c0; r++)

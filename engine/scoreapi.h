@@ -21,7 +21,9 @@ enum {
     DF_ST_PRESENT, /* the cell has a value (text: not empty) */
     DF_ST_EMPTY,
     DF_ST_GT, DF_ST_GE, DF_ST_LT, DF_ST_LE, /* int, decimal, date: against i (or x when !exact); text: against texts[0] */
-    DF_ST_IN       /* int, decimal, date: one of list[0..n); text: one of texts[0..n) */
+    DF_ST_IN,      /* int, decimal, date: one of list[0..n); text: one of texts[0..n) */
+    DF_ST_REL      /* date: base[e] + lo_days <= date <= base[e] + hi_days, base[e] the entity's own date
+                      (e from the first entity of the block; DF_NA_DATE: no row passes) */
 };
 
 typedef struct df_scan_col {
@@ -45,6 +47,8 @@ typedef struct df_scan_test {
     const int64_t *list;
     const char *const *texts;
     const int32_t *lens;
+    const int32_t *base; /* REL: per entity of the block */
+    int32_t lo_days, hi_days;
 } df_scan_test;
 
 typedef struct df_scan_agg {

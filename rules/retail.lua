@@ -42,10 +42,17 @@ feature("returned",       sum(lines, amount, returns))  -- negative: what the re
 feature("return_orders",  count_distinct(lines, "InvoiceNo", returns))
 feature("country",        most_frequent(lines, "Country", {}))
 feature("months_active",  active_months(lines, purchases))
+-- windows from the customer's own first purchase: orders and spend in the 90 days after it
+-- (not the first day: a repeat purchase), whatever the as-of date
+local repeat_90 = { Quantity = above(0), days_from = { "first_purchase", 1, 90 } }
+feature("repeat_orders_90", count_distinct(lines, "InvoiceNo", repeat_90))
+feature("repeat_spend_90",  sum(lines, amount, repeat_90))
 
 feature("days_since",  function(c) return c.last_purchase and AS_OF - c.last_purchase end)
 feature("tenure",      function(c) return c.first_purchase and AS_OF - c.first_purchase end)
 feature("avg_order",   function(c) return c.orders > 0 and round(c.spend / c.orders, 2) or nil end)
+feature("repeat_order_value", function(c)   -- the mean value of a repeat order in those 90 days
+  return c.repeat_orders_90 > 0 and round(c.repeat_spend_90 / c.repeat_orders_90, 2) or nil end)
 feature("return_share", function(c) return c.spend > 0 and round(-c.returned / c.spend, 4) or nil end)
 
 local function buyer(c) return c.first_purchase ~= nil end
@@ -87,7 +94,8 @@ output {
   file = "customers.csv",
   order = { "CustomerID" },
   columns = { "CustomerID", "country", "first_purchase", "last_purchase", "orders", "purchase_days",
-              "lines_bought", "spend", "returned", "return_orders", "avg_order", "stage" },
+              "lines_bought", "spend", "returned", "return_orders", "avg_order", "repeat_orders_90",
+              "repeat_spend_90", "repeat_order_value", "stage" },
 }
 metrics {
   file = "countries.csv",

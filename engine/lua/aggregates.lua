@@ -123,9 +123,11 @@ local function make(job, kind, h, column, filter, tie, level)
   end
   check(job, (kind ~= "latest" and kind ~= "earliest") or t.date,
     fmt("%s: %s needs the history's date column: add date = \"...\" to its declaration", what, kind), level + 1)
-  local entries, window = {}, nil
+  local entries, window, rel = {}, nil, nil
   for k, v in pairs(filter) do
-    if k == "last_days" then
+    if k == "days_from" then -- a window from the customer's own date (transactions.lua)
+      rel = require("defector.transactions").days_from(job, what, t, v, level + 1)
+    elseif k == "last_days" then
       check(job, type(v) == "number" and v >= 0, "last_days must be a number of days", level + 1)
       check(job, t.date, "last_days needs the history's date column: add date = \"...\" to its declaration", level + 1)
       window = v
@@ -134,7 +136,7 @@ local function make(job, kind, h, column, filter, tie, level)
     end
   end
   table.sort(entries, function(a, b) return a.col < b.col end)
-  local agg = { kind = kind, t = t, column = column, column2 = column2, filters = entries, window = window, tie = tie, line = E.line(job, level + 1) }
+  local agg = { kind = kind, t = t, column = column, column2 = column2, filters = entries, window = window, rel = rel, tie = tie, line = E.line(job, level + 1) }
   return H.seal(job, agg, H.AGG, "an aggregate such as " .. kind .. "(...) is read-only", what)
 end
 

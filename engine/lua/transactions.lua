@@ -32,6 +32,30 @@ function M.product_columns(job, kind, t, column, level)
   return p.a, p.b
 end
 
+-- days_from = { "first_purchase", 1, 90 }: the rows dated 1 to 90 days after the customer's
+-- own date first_purchase (an entity date column, or a date aggregate of the same history:
+-- checked once everything is declared, M.check).
+function M.days_from(job, what, t, v, level)
+  local ok = type(v) == "table" and type(v[1]) == "string" and type(v[2]) == "number" and type(v[3]) == "number"
+  check(job, ok, fmt("%s: days_from = { \"field\", from, to }: the rows dated from..to days after the customer's date field, e.g. days_from = { \"first_purchase\", 1, 90 }", what), level + 1)
+  check(job, v[2] % 1 == 0 and v[3] % 1 == 0 and v[2] <= v[3] and math.abs(v[2]) <= 1e6 and math.abs(v[3]) <= 1e6,
+    fmt("%s: days_from = { \"%s\", %s, %s }: from and to are whole numbers of days, from <= to", what, v[1], tostring(v[2]), tostring(v[3])), level + 1)
+  check(job, t.date, fmt("%s: days_from needs the history's date column: add date = \"...\" to its declaration", what), level + 1)
+  return { field = v[1], lo = v[2], hi = v[3], line = E.line(job, level + 1), what = what }
+end
+
+-- The anchor of a days_from window: "entity" (an entity date column) or the aggregate feature.
+local function anchor_of(job, t, field)
+  if job.entity and job.entity.columns[field] == "date" then return "entity" end
+  for _, f in ipairs(job.features) do
+    local d = f.def
+    if f.name == field and H.is(d, H.AGG) and d.t == t and not d.rel and d.column and d.t.columns[d.column] == "date"
+      and (d.kind == "earliest" or d.kind == "latest" or d.kind == "min" or d.kind == "max") then return f end
+  end
+  return nil
+end
+M.anchor_of = anchor_of
+
 -- entity { from = lines }: the customers are the keys of history `lines` (its file, key and
 -- dialect); the table's spec as declare.lua reads it.
 function M.entity_spec(job, spec, level)
@@ -113,6 +137,13 @@ end
 -- After the declarations: each triangle's first and active are the earliest date and the
 -- active months of the same rows (one history, one filter), so that month 0 is the cohort's.
 function M.check(job)
+  for _, f in ipairs(job.features) do
+    local a = H.is(f.def, H.AGG) and f.def
+    if a and a.rel and not anchor_of(job, a.t, a.rel.field) then
+      E.record(job, E.at(job, a.rel.line), fmt("%s: days_from counts from '%s', which is not a date of the customer: an entity date column, or a feature earliest, latest, min or max of a date column of %s (itself without days_from)",
+        a.rel.what, a.rel.field, a.t.name), fmt("declare it, e.g. feature(\"%s\", earliest(%s, \"%s\", {...}))", a.rel.field, a.t.name, a.t.date))
+    end
+  end
   local feats = {}
   for _, f in ipairs(job.features) do feats[f.name] = f.def end
   for _, T in ipairs(job.triangles or {}) do
