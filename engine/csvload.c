@@ -422,6 +422,10 @@ static void on_data_row(loader *L)
         reject(L, L->key_field, why, L->rec, L->rawlen);
         return;
     }
+    if (!t->is_history && t->from_history && t->date_idx >= 0) { /* entity { from = h }: a customer from */
+        int64_t d = L->stage[t->date_idx].i;                     /* a row on or before the as-of date */
+        if (d == DF_NA_DATE || d > L->o->as_of) return;          /* (the history counts those rows) */
+    }
     if (!t->is_history) {
         const char *k = L->sbuf + L->soff[t->key_col];
         if (L->o->only_key && (strlen(L->o->only_key) != kn || memcmp(L->o->only_key, k, kn) != 0)) return;

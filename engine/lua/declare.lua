@@ -309,7 +309,11 @@ function M.plan(job)
   for i, t in ipairs(job.tables) do
     local cols = {}
     for j, c in ipairs(t.columns) do cols[j] = { name = c.name, type = c.type, required = c.required, values = c.values } end
-    tables[i] = { name = t.name, file = t.file, kind = t.kind, key = t.key, date = t.date, columns = cols,
+    local date = t.date
+    if t.from and t.from.date then -- entity { from = h }: the keys of rows on or before the as-of date
+      cols[#cols + 1], date = { name = t.from.date, type = "date" }, t.from.date
+    end
+    tables[i] = { name = t.name, file = t.file, kind = t.kind, key = t.key, date = date, columns = cols,
                   dialect = t.dialect, empty_keys = (t.from or t.empty_keys) and true or nil }
   end
   return { tables = tables }

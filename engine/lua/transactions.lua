@@ -73,7 +73,7 @@ end
 
 local function collect_api(job, kind)
   return function(h, column, filter)
-    check(job, type(column) == "string", fmt("%s(history, \"column\", {filter}): name the column", kind), 2)
+    check(job, type(column) == "string" or type(column) == "table", fmt("%s(history, \"column\", {filter}): name the column", kind), 2)
     return require("defector.aggregates").make(job, kind, h, column, filter, nil, 2)
   end
 end
