@@ -18,6 +18,7 @@
 
 local lines = history {
   file = "online-retail-all.csv.gz",
+  name = "lines",                       -- in test cases: lines = { {...}, ... }
   key = "CustomerID",                   -- written as 17850.0: a text key, compared byte for byte
   date = "InvoiceDate",
   date_format = "%Y-%m-%d %H:%M:%S",    -- the original UCI file: "%m/%d/%Y %H:%M"

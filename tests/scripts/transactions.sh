@@ -29,6 +29,11 @@ done
 shape=$(awk -F, '$1 == "2011-11" { print ($16 != "") ":" ($17 == "") }' "$T/retail/retention_triangle.csv")
 check shape "cohort 2011-11 at 2011-12-09: a rate for month 1, none for month 2 (got $shape)" [ "$shape" = "1:1" ]
 
+# retail.test.lua: a case for each rule, through the real loader (a customer from its lines)
+run_cli retail-cases test "$RETAIL"
+assert_rc retail-cases 0
+assert_out retail-cases "6 passed, 0 failed"
+
 # 2. every line of 85 customers (whole histories: repeat orders, returns, the months active)
 mkdir -p "$T/d2" && cp "$REPO_DIR/tests/data/online-retail-customers/online-retail-customers.csv.gz" "$T/d2/online-retail-all.csv.gz"
 for as_of in 2011-12-09 2011-06-30; do
