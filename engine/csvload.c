@@ -412,11 +412,19 @@ static void on_data_row(loader *L)
     }
     /* an empty key is bad data in any table: the row is rejected (or set aside) with its line */
     size_t kn = t->is_history ? L->key_len : L->stage[t->key_col].n;
+    if (kn == 0 && t->from_history) { /* entity { from = h }: a row of no customer, counted */
+        t->st.empty_keys++;
+        return;
+    }
     if (kn == 0) {
         char why[200];
         snprintf(why, sizeof why, "empty key: %s is empty, and every row needs one", t->key);
         reject(L, L->key_field, why, L->rec, L->rawlen);
         return;
+    }
+    if (!t->is_history && t->from_history && t->date_idx >= 0) { /* entity { from = h }: a customer from */
+        int64_t d = L->stage[t->date_idx].i;                     /* a row on or before the as-of date */
+        if (d == DF_NA_DATE || d > L->o->as_of) return;          /* (the history counts those rows) */
     }
     if (!t->is_history) {
         const char *k = L->sbuf + L->soff[t->key_col];

@@ -392,7 +392,7 @@ static void collect_warnings(run_info *r)
         const table_stats *s = &t->st;
         char date[16];
         df_format_date(r->cfg->as_of, date);
-        if (s->duplicates)
+        if (s->duplicates && !t->from_history)
             warn_add(r, "%s: %llu rows repeat a %s already seen (e.g. %s); the first row of each was kept", t->file,
                      (unsigned long long)s->duplicates, t->key, s->dup_examples[0]);
         if (s->orphans)

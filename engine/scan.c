@@ -1,5 +1,6 @@
 /* scan.c: the history aggregates of a rule file (count, any, sum, min, max, latest, earliest,
- * each with a filter) over the rows of each entity, in one pass over a block of entities.
+ * count_distinct, most_frequent, active_months, each with a filter) over the rows of each
+ * entity, in one pass over a block of entities.
  *
  * Aggregates are taken 64 at a time (a group); for each row a 64-bit mask says which of them
  * the row passes. Most filters test one column against constants (a category's values, a
@@ -10,13 +11,15 @@
  * aggregates. A category with too many codes for the table gets a table of its own; the other
  * tests (on text, against a list of text, a function filter's answers) run one by one. Then
  * any(...) is one OR per row, and counts and the aggregates that take a value are applied for
- * the bits left. Sums are exact int64 (decimals in micro-units); an overflow is reported, never
- * wrapped. Owns its group tables; the spec's arrays are the caller's. */
+ * the bits left (those that collect values, and sums of products, row by row: collect.c).
+ * Sums are exact int64 (decimals in micro-units); an overflow is reported, never wrapped.
+ * Owns its group tables and collections; the spec's arrays are the caller's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "collect.h"
 #include "scan.h"
 
 #define GROUP 64           /* aggregates per mask */
@@ -90,6 +93,10 @@ struct df_scan {
     acc *accs;
     uint32_t *idx;          /* a chunk's class indexes */
     uint64_t *m;            /* a chunk's masks, per group */
+    uint32_t *ent;          /* a chunk's rows: their entity, from the block's first (windows from the entity's dates) */
+    int rel;                /* the spec has such windows (DF_ST_REL) */
+    collection *colls;      /* per aggregate: the values collected (count_distinct...; collect.c) */
+    int oom;                /* a collection could not grow */
 };
 
 static int fail(char *err, size_t cap, const char *msg)
@@ -186,7 +193,7 @@ static int tabled(const df_scan_spec *sp, const df_scan_test *t)
 {
     int ty = sp->cols[t->col].type;
     if (ty == DF_SC_CATEGORY) return t->op == DF_ST_SET;
-    if (ty == DF_SC_TEXT || t->op == DF_ST_MASK) return 0;
+    if (ty == DF_SC_TEXT || t->op == DF_ST_MASK || t->op == DF_ST_REL) return 0;
     return t->op != DF_ST_GT && t->op != DF_ST_GE && t->op != DF_ST_LT && t->op != DF_ST_LE ? 1 : t->exact;
 }
 
@@ -356,7 +363,7 @@ static void add_valagg(const df_scan_spec *sp, group *g, int b)
     valagg *v = &g->vals[g->nvals++];
     v->bit = b, v->k = g->first + b, v->kind = a->kind, v->tie = a->tie;
     v->data = c->data, v->ctype = c->type, v->rank = c->rank;
-    v->fast = c->type != DF_SC_TEXT;
+    v->fast = c->type != DF_SC_TEXT && a->kind < DF_SA_DISTINCT && a->col2 < 0;
     v->on_date = a->col == sp->date_col;
     g->value_bits |= 1ULL << b;
 }
@@ -393,10 +400,14 @@ static int check_spec(const df_scan_spec *sp, char *err, size_t cap)
         if (t->op == DF_ST_SET && (sp->cols[t->col].type != DF_SC_CATEGORY || !t->set))
             return fail(err, cap, "a set test on a column that is not a category");
         if (t->op == DF_ST_MASK && (t->fn < 0 || t->fn >= sp->nmasks)) return fail(err, cap, "a function filter out of range");
+        if (t->op == DF_ST_REL && (sp->cols[t->col].type != DF_SC_DATE || !t->base))
+            return fail(err, cap, "a window from the entity's dates on a column that is not a date, or without them");
     }
     for (int k = 0; k < sp->naggs; k++) {
         const df_scan_agg *a = &sp->aggs[k];
         if (a->kind > DF_SA_ANY && (a->col < 0 || a->col >= sp->ncols)) return fail(err, cap, "an aggregate without its column");
+        if (a->col2 >= sp->ncols || (a->col2 >= 0 && a->kind != DF_SA_SUM)) return fail(err, cap, "a product outside a sum");
+        if (a->kind == DF_SA_MONTHS && sp->cols[a->col].type != DF_SC_DATE) return fail(err, cap, "active months of a column that is not a date");
         if ((a->kind == DF_SA_LATEST || a->kind == DF_SA_EARLIEST) && sp->date_col < 0)
             return fail(err, cap, "latest or earliest on a history without a date column");
     }
@@ -409,10 +420,12 @@ struct df_scan *df_scan_new(const df_scan_spec *spec, char *err, size_t errcap)
     struct df_scan *s = calloc(1, sizeof *s);
     if (!s) return fail(err, errcap, "out of memory preparing a history scan"), NULL;
     s->spec = *spec;
+    for (int i = 0; i < spec->ntests; i++) s->rel |= spec->tests[i].op == DF_ST_REL;
     s->ngroups = (spec->naggs + GROUP - 1) / GROUP;
     s->groups = calloc((size_t)s->ngroups + 1, sizeof *s->groups);
     s->accs = calloc((size_t)spec->naggs + 1, sizeof *s->accs);
-    int bad = !s->groups || !s->accs;
+    s->colls = calloc((size_t)spec->naggs + 1, sizeof *s->colls);
+    int bad = !s->groups || !s->accs || !s->colls;
     for (int g = 0; !bad && g < s->ngroups; g++) bad = prepare_group(s, &s->groups[g], g * GROUP) != 0;
     if (bad) {
         df_scan_free(s);
@@ -434,7 +447,9 @@ void df_scan_free(struct df_scan *s)
     }
     free(s->groups);
     free(s->accs);
-    free(s->idx), free(s->m);
+    for (int k = 0; s->colls && k < s->spec.naggs; k++) collect_free(&s->colls[k]);
+    free(s->colls);
+    free(s->idx), free(s->m), free(s->ent);
     free(s);
 }
 
@@ -479,10 +494,22 @@ static void add_classes(const dim *d, uint64_t c0, uint64_t n, uint32_t *restric
     }
 }
 
+/* A window from the entity's own date (DF_ST_REL) on the n rows from c0, ent[r] their entity. */
+static void rel_window(const df_scan_spec *sp, const cond *cd, uint64_t c0, uint64_t n, const uint32_t *ent, uint64_t *m)
+{
+    const df_scan_test *t = cd->t;
+    const int32_t *d = (const int32_t *)sp->cols[t->col].data + c0;
+    for (uint64_t r = 0; r < n; r++) {
+        int64_t b = t->base[ent[r]];
+        int pass = b != NA_DATE && d[r] != NA_DATE && d[r] >= b + t->lo_days && d[r] <= b + t->hi_days;
+        if (!pass) m[r] &= ~cd->bits;
+    }
+}
+
 /* m[r] = the aggregates of group g that row c0 + r passes, for the n rows; with masks NULL,
  * function filters are left out (they pass). */
 static void chunk_masks(const df_scan_spec *sp, const group *g, uint64_t c0, uint64_t n, uint64_t row0,
-                        const uint8_t *const *masks, uint32_t *restrict idx, uint64_t *restrict m)
+                        const uint8_t *const *masks, const uint32_t *ent, uint32_t *restrict idx, uint64_t *restrict m)
 {
     if (g->ndims == 0) memset(idx, 0, n * sizeof *idx);
     for (int k = 0; k < g->ndims; k++) add_classes(&g->dims[k], c0, n, idx, k == 0);
@@ -495,6 +522,10 @@ static void chunk_masks(const df_scan_spec *sp, const group *g, uint64_t c0, uin
     for (int c = 0; c < g->nconds; c++) {
         const cond *cd = &g->conds[c];
         if (cd->t->op == DF_ST_MASK && !masks) continue;
+        if (cd->t->op == DF_ST_REL) {
+            rel_window(sp, cd, c0, n, ent, m);
+            continue;
+        }
         for (uint64_t r = 0; r < n; r++)
             if ((m[r] & cd->bits) && !row_passes(sp, cd->t, c0 + r, row0, masks)) m[r] &= ~cd->bits;
     }
@@ -529,17 +560,31 @@ static void dated(const df_scan_spec *sp, const df_scan_agg *ag, const df_scan_c
     else if (d == a->d && ag->tie && better(c, v, j, a, ag->tie == 1 ? -1 : 1)) take(a, v, j, d);
 }
 
-/* Returns -1 when a sum overflows. */
-static int apply(const df_scan_spec *sp, int k, acc *a, uint64_t j)
+/* The largest product of two values a sum adds: far from what an __int128 sum overflows at. */
+#define PRODUCT_MAX ((__int128)1 << 100)
+
+/* Returns -1 when a sum overflows, or a collection cannot grow (s->oom). */
+static int apply(struct df_scan *s, int k, acc *a, uint64_t j)
 {
+    const df_scan_spec *sp = &s->spec;
     const df_scan_agg *ag = &sp->aggs[k];
     const df_scan_col *c = &sp->cols[ag->col];
-    int64_t v = num_at(c, j);
+    int64_t v = c->type == DF_SC_TEXT && ag->kind >= DF_SA_DISTINCT ? (int64_t)j : num_at(c, j);
+    __int128 p;
     switch (ag->kind) {
     case DF_SA_SUM:
         a->has = 1;
-        a->sum += v;
+        if (ag->col2 < 0) return a->sum += v, 0;
+        p = (__int128)v * num_at(&sp->cols[ag->col2], j); /* both present: the scan tests them */
+        if (p > PRODUCT_MAX || p < -PRODUCT_MAX) return -1;
+        a->sum += p;
         return 0;
+    case DF_SA_DISTINCT:
+    case DF_SA_MODE:
+    case DF_SA_MONTHS:
+        if (collect_push(&s->colls[k], v) == 0) return 0;
+        s->oom = 1;
+        return -1;
     case DF_SA_MIN:
     case DF_SA_MAX:
         if (!a->has || better(c, v, j, a, ag->kind == DF_SA_MAX ? 1 : -1)) take(a, v, j, 0);
@@ -550,19 +595,25 @@ static int apply(const df_scan_spec *sp, int k, acc *a, uint64_t j)
 
 /* A value aggregate that takes few of the rows: only those, through apply() (a branch rarely
  * taken costs less than folding every row). */
-static int sparse_values(const df_scan_spec *sp, const valagg *v, acc *a, const uint64_t *mbuf, uint64_t j0, uint64_t n)
+static int sparse_values(struct df_scan *s, const valagg *v, acc *a, const uint64_t *mbuf, uint64_t j0, uint64_t n)
 {
     for (uint64_t r = 0; r < n; r++)
-        if (__builtin_expect((mbuf[r] >> v->bit) & 1, 0) && apply(sp, v->k, a, j0 + r) != 0) return 1;
+        if (__builtin_expect((mbuf[r] >> v->bit) & 1, 0) && apply(s, v->k, a, j0 + r) != 0) return 1;
     return 0;
 }
 
 /* A value aggregate on text: row by row through apply(). */
-static int slow_values(const df_scan_spec *sp, const valagg *v, acc *a, const uint64_t *mbuf, uint64_t j0, uint64_t n)
+static int slow_values(struct df_scan *s, const valagg *v, acc *a, const uint64_t *mbuf, uint64_t j0, uint64_t n)
 {
     for (uint64_t r = 0; r < n; r++)
-        if (((mbuf[r] >> v->bit) & 1) && apply(sp, v->k, a, j0 + r) != 0) return 1;
+        if (((mbuf[r] >> v->bit) & 1) && apply(s, v->k, a, j0 + r) != 0) return 1;
     return 0;
+}
+
+/* A sum in micro-units: of a decimal column, or of a product with one. */
+static int sum_is_decimal(const df_scan_spec *sp, const df_scan_agg *ag)
+{
+    return sp->cols[ag->col].type == DF_SC_DECIMAL || (ag->col2 >= 0 && sp->cols[ag->col2].type == DF_SC_DECIMAL);
 }
 
 static double result(const df_scan_spec *sp, int k, const acc *a)
@@ -571,8 +622,10 @@ static double result(const df_scan_spec *sp, int k, const acc *a)
     if (ag->kind == DF_SA_COUNT) return (double)a->n;
     if (ag->kind == DF_SA_ANY) return a->n ? 1 : 0;
     const df_scan_col *c = &sp->cols[ag->col];
-    if (ag->kind == DF_SA_SUM) return c->type == DF_SC_DECIMAL ? (double)(int64_t)a->sum / 1e6 : (double)(int64_t)a->sum;
+    if (ag->kind == DF_SA_SUM) return sum_is_decimal(sp, ag) ? (double)(int64_t)a->sum / 1e6 : (double)(int64_t)a->sum;
+    if (ag->kind == DF_SA_DISTINCT) return (double)a->n;
     if (!a->has) return NAN;
+    if (ag->kind == DF_SA_MONTHS) return (double)a->v;
     switch (c->type) {
     case DF_SC_DECIMAL: return (double)a->v / 1e6;
     case DF_SC_TEXT: return (double)a->row;
@@ -706,8 +759,8 @@ static int entity_rows(struct df_scan *s, const group *gr, const uint64_t *m, ui
         int64_t taken = ac->n; /* rows this aggregate takes (the planes counted them) */
         ac->n = 0;
         if (!taken) continue;
-        int r = !v->fast ? slow_values(sp, v, ac, m, a, n)
-              : (uint64_t)taken * 8 < n ? sparse_values(sp, v, ac, m, a, n) : fold_any(sp, v, ac, m, a, n);
+        int r = !v->fast ? slow_values(s, v, ac, m, a, n)
+              : (uint64_t)taken * 8 < n ? sparse_values(s, v, ac, m, a, n) : fold_any(sp, v, ac, m, a, n);
         if (r) return v->k;
     }
     for (uint64_t ma = any & gr->any_bits; ma; ma &= ma - 1) accs[__builtin_ctzll(ma)].n = 1;
@@ -717,10 +770,41 @@ static int entity_rows(struct df_scan *s, const group *gr, const uint64_t *m, ui
 /* The scan's working memory: a chunk's class indexes and, per group, masks. */
 static int ensure_buffers(struct df_scan *s)
 {
-    if (s->idx && s->m) return 0;
+    if (s->idx && s->m && (s->ent || !s->rel)) return 0;
     if (!s->idx) s->idx = malloc(CHUNK * sizeof *s->idx);
     if (!s->m) s->m = malloc((size_t)s->ngroups * CHUNK * sizeof *s->m);
-    return s->idx && s->m ? 0 : -1; /* both or neither: the next call tries again */
+    if (!s->ent && s->rel) s->ent = malloc(CHUNK * sizeof *s->ent);
+    return s->idx && s->m && (s->ent || !s->rel) ? 0 : -1; /* all or some: the next call tries again */
+}
+
+/* ent[r] = the entity of row c0 + r (from lo), for the rows c0 .. c1 - 1 of entities from lo. */
+static void chunk_entities(const df_scan_spec *sp, uint64_t lo, uint64_t c0, uint64_t c1, uint32_t *ent)
+{
+    const uint64_t *off = sp->offsets;
+    uint64_t e = lo;
+    while (off[e + 1] <= c0) e++;
+    for (uint64_t j = c0; j < c1; j++) {
+        while (off[e + 1] <= j) e++;
+        ent[j - c0] = (uint32_t)(e - lo);
+    }
+}
+
+/* What an aggregate needs once the entity's rows are done: a collecting one's answer; a sum of
+ * the products of two decimals, in micro-units squared, back to micro-units (rounded half away
+ * from zero at the 6th decimal, as round() does). -1 when memory runs out. */
+static int finish(struct df_scan *s, int k, acc *a)
+{
+    const df_scan_agg *ag = &s->spec.aggs[k];
+    if (ag->kind == DF_SA_SUM && ag->col2 >= 0 && s->spec.cols[ag->col].type == DF_SC_DECIMAL &&
+        s->spec.cols[ag->col2].type == DF_SC_DECIMAL) {
+        __int128 q = a->sum / 1000000, r = a->sum % 1000000;
+        a->sum = q + (r >= 500000) - (r <= -500000);
+    }
+    if (ag->kind < DF_SA_DISTINCT) return 0;
+    collected c;
+    if (collect_finish(&s->colls[k], ag->kind, &s->spec.cols[ag->col], &c) != 0) return s->oom = 1, -1;
+    a->n = c.n, a->v = c.v, a->row = c.row, a->has = c.has;
+    return 0;
 }
 
 /* The entity's results into out; returns the aggregate whose sum does not fit an int64, or -1. */
@@ -729,7 +813,8 @@ static int entity_done(struct df_scan *s, uint64_t e, uint64_t lo, double *out)
     const df_scan_spec *sp = &s->spec;
     double *o = out + (e - lo) * (uint64_t)sp->naggs;
     for (int k = 0; k < sp->naggs; k++) {
-        const acc *a = &s->accs[k];
+        acc *a = &s->accs[k];
+        if (finish(s, k, a) != 0) return k;
         if (sp->aggs[k].kind == DF_SA_SUM && (a->sum > INT64_MAX || a->sum < INT64_MIN)) return k;
         o[k] = result(sp, k, a);
     }
@@ -745,24 +830,28 @@ int df_scan_run(struct df_scan *s, uint64_t lo, uint64_t hi, const uint8_t *cons
     const uint64_t *off = sp->offsets;
     if (ensure_buffers(s) != 0) return bad[0] = -1, -1;
     memset(s->accs, 0, (size_t)sp->naggs * sizeof *s->accs);
+    for (int k = 0; k < sp->naggs; k++) s->colls[k].n = 0; /* a block that failed may have left some */
+    s->oom = 0;
     uint64_t e = lo, row0 = off[lo];
     for (uint64_t c0 = row0; c0 < off[hi]; c0 += CHUNK) {
         uint64_t c1 = off[hi] - c0 < CHUNK ? off[hi] : c0 + CHUNK;
-        for (int g = 0; g < s->ngroups; g++) chunk_masks(sp, &s->groups[g], c0, c1 - c0, row0, masks, s->idx, s->m + (size_t)g * CHUNK);
+        if (s->rel) chunk_entities(sp, lo, c0, c1, s->ent);
+        for (int g = 0; g < s->ngroups; g++)
+            chunk_masks(sp, &s->groups[g], c0, c1 - c0, row0, masks, s->ent, s->idx, s->m + (size_t)g * CHUNK);
         for (; e < hi; e++) {
             uint64_t a = off[e] > c0 ? off[e] : c0, b = off[e + 1] < c1 ? off[e + 1] : c1;
             for (int g = 0; g < s->ngroups && a < b; g++) {
                 int k = entity_rows(s, &s->groups[g], s->m + (size_t)g * CHUNK + (a - c0), a, b);
-                if (k >= 0) return bad[0] = k, bad[1] = (int32_t)(e - lo), -1;
+                if (k >= 0) return bad[0] = s->oom ? -1 : k, bad[1] = (int32_t)(e - lo), -1;
             }
             if (off[e + 1] > c1) break; /* goes on in the next chunk */
             int k = entity_done(s, e, lo, out);
-            if (k >= 0) return bad[0] = k, bad[1] = (int32_t)(e - lo), -1;
+            if (k >= 0) return bad[0] = s->oom ? -1 : k, bad[1] = (int32_t)(e - lo), -1;
         }
     }
     for (; e < hi; e++) {
         int k = entity_done(s, e, lo, out);
-        if (k >= 0) return bad[0] = k, bad[1] = (int32_t)(e - lo), -1;
+        if (k >= 0) return bad[0] = s->oom ? -1 : k, bad[1] = (int32_t)(e - lo), -1;
     }
     return 0;
 }
@@ -780,7 +869,8 @@ int64_t df_scan_candidates(struct df_scan *s, uint64_t lo, uint64_t hi, int32_t 
         for (int g = 0; g < s->ngroups; g++) {
             const group *gr = &s->groups[g];
             if (!gr->fnbits[fn]) continue;
-            chunk_masks(sp, gr, c0, c1 - c0, row0, NULL, s->idx, s->m);
+            if (s->rel) chunk_entities(sp, lo, c0, c1, s->ent);
+            chunk_masks(sp, gr, c0, c1 - c0, row0, NULL, s->ent, s->idx, s->m);
             for (uint64_t r = 0; r < c1 - c0; r++) want[r] |= (s->m[r] & gr->fnbits[fn]) != 0;
         }
         for (uint64_t r = 0; r < c1 - c0; r++)

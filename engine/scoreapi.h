@@ -13,14 +13,17 @@
  * computed in C (engine/scan.c) from a description the Lua side builds (engine/lua/scan.lua).
  * Column types, aggregate kinds and test operators: */
 enum { DF_SC_INT, DF_SC_DECIMAL, DF_SC_DATE, DF_SC_CATEGORY, DF_SC_TEXT };
-enum { DF_SA_COUNT, DF_SA_ANY, DF_SA_SUM, DF_SA_MIN, DF_SA_MAX, DF_SA_LATEST, DF_SA_EARLIEST };
+enum { DF_SA_COUNT, DF_SA_ANY, DF_SA_SUM, DF_SA_MIN, DF_SA_MAX, DF_SA_LATEST, DF_SA_EARLIEST,
+       DF_SA_DISTINCT, DF_SA_MODE, DF_SA_MONTHS }; /* the last three collect values (engine/collect.c) */
 enum {
     DF_ST_SET,     /* category: set[code] != 0 */
     DF_ST_MASK,    /* a function filter: masks[fn][row - first row of the block] != 0 */
     DF_ST_PRESENT, /* the cell has a value (text: not empty) */
     DF_ST_EMPTY,
     DF_ST_GT, DF_ST_GE, DF_ST_LT, DF_ST_LE, /* int, decimal, date: against i (or x when !exact); text: against texts[0] */
-    DF_ST_IN       /* int, decimal, date: one of list[0..n); text: one of texts[0..n) */
+    DF_ST_IN,      /* int, decimal, date: one of list[0..n); text: one of texts[0..n) */
+    DF_ST_REL      /* date: base[e] + lo_days <= date <= base[e] + hi_days, base[e] the entity's own date
+                      (e from the first entity of the block; DF_NA_DATE: no row passes) */
 };
 
 typedef struct df_scan_col {
@@ -44,12 +47,15 @@ typedef struct df_scan_test {
     const int64_t *list;
     const char *const *texts;
     const int32_t *lens;
+    const int32_t *base; /* REL: per entity of the block */
+    int32_t lo_days, hi_days;
 } df_scan_test;
 
 typedef struct df_scan_agg {
     int32_t kind;        /* DF_SA_* */
     int32_t col;         /* the value column, -1 for count and any */
     int32_t tie;         /* latest, earliest on one date: 0 the first in the file, 1 the lowest value, 2 the highest */
+    int32_t col2;        /* sum: the column col is multiplied by, row by row (product(a, b)); -1 none */
 } df_scan_agg;
 
 typedef struct df_scan_spec {

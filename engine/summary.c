@@ -51,12 +51,12 @@ df_status summary_write(outset *o, const run_info *r, df_error *err)
         json_str(f, t->path);
         csvw_printf(f, ", \"kind\": \"%s\", \"bytes\": %llu, \"bytes_uncompressed\": %llu, \"rows_read\": %llu, "
                    "\"rows_loaded\": %llu, \"rows_rejected\": %llu, \"duplicate_keys\": %llu, \"orphans\": %llu, "
-                   "\"future_dated\": %llu, \"blank_lines\": %llu, \"empty_rows\": %llu, \"empty_header_cells\": %llu, \"columns_in_file\": %llu, \"columns_ignored\": %llu, "
+                   "\"future_dated\": %llu, \"empty_keys\": %llu, \"blank_lines\": %llu, \"empty_rows\": %llu, \"empty_header_cells\": %llu, \"columns_in_file\": %llu, \"columns_ignored\": %llu, "
                    "\"duplicate_examples\": ",
                 t->is_history ? "history" : "entity", (unsigned long long)s->bytes, (unsigned long long)s->bytes_text,
                 (unsigned long long)s->rows_read, (unsigned long long)s->rows_loaded, (unsigned long long)s->rejected,
                 (unsigned long long)s->duplicates, (unsigned long long)s->orphans, (unsigned long long)s->future,
-                (unsigned long long)s->blank_lines, (unsigned long long)s->empty_rows,
+                (unsigned long long)s->empty_keys, (unsigned long long)s->blank_lines, (unsigned long long)s->empty_rows,
                 (unsigned long long)s->empty_header_cells, (unsigned long long)s->header_columns,
                 (unsigned long long)s->ignored_columns);
         examples(f, s->dup_examples, s->duplicates);
@@ -130,6 +130,8 @@ void summary_report(const run_info *r, const outset *o, FILE *f)
             fprintf(f, "defector: %s: %llu rows read, %llu loaded", t->file, (unsigned long long)s->rows_read,
                     (unsigned long long)s->rows_loaded);
             if (s->rejected) fprintf(f, ", %llu rejected (see rejects.csv)", (unsigned long long)s->rejected);
+            if (s->empty_keys) fprintf(f, ", %llu without a %s set aside", (unsigned long long)s->empty_keys, t->key);
+            if (t->from_history && !t->is_history) fprintf(f, ", %llu distinct %s", (unsigned long long)t->nrows, t->key);
             if (s->empty_rows)
                 fprintf(f, ", %llu rows of empty fields only skipped (such as the \",,,,\" lines Excel writes)",
                         (unsigned long long)s->empty_rows);
@@ -137,7 +139,7 @@ void summary_report(const run_info *r, const outset *o, FILE *f)
                 fprintf(f, ", %llu empty cells at the end of the header ignored", (unsigned long long)s->empty_header_cells);
             fputs("\n", f);
         }
-        if (s->duplicates)
+        if (s->duplicates && !t->from_history) /* entity { from = h }: one row per key is the point */
             fprintf(f, "defector: warning: %s: %llu rows repeat a %s already seen (e.g. %s); the first row of each was kept\n",
                     t->file, (unsigned long long)s->duplicates, t->key, s->dup_examples[0]);
         if (s->orphans)

@@ -38,6 +38,7 @@ int table_clone_spec(table *dst, const table *t, const char *path)
     dst->key = strdup(t->key);
     dst->date_col = t->date_col ? strdup(t->date_col) : NULL;
     dst->is_history = t->is_history;
+    dst->from_history = t->from_history;
     if (dialect_copy(&dst->dl, &t->dl) != 0) return -1;
     dst->key_col = dst->date_idx = -1;
     if (!dst->name || !dst->file || !dst->path || !dst->key || (t->date_col && !dst->date_col)) return -1;
@@ -63,6 +64,7 @@ void table_add_stats(table_stats *d, const table_stats *s)
     d->decompress_cpu += s->decompress_cpu, d->parse_cpu += s->parse_cpu;
     d->rows_loaded += s->rows_loaded, d->rejected += s->rejected, d->duplicates += s->duplicates;
     d->orphans += s->orphans, d->future += s->future, d->blank_lines += s->blank_lines;
+    d->empty_keys += s->empty_keys;
     d->empty_rows += s->empty_rows;
     if (s->sha256[0] && !d->sha256[0]) memcpy(d->sha256, s->sha256, sizeof d->sha256);
     else if (s->sha256[0]) { /* parts: chained in the order they are added (name order) */

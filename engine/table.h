@@ -27,6 +27,7 @@ typedef struct table_stats {
     uint64_t blank_lines;  /* empty lines skipped */
     uint64_t empty_rows;   /* rows of empty fields only (Excel's ",,,,") skipped */
     uint64_t empty_header_cells; /* empty cells at the end of the header (Excel), ignored */
+    uint64_t empty_keys;   /* from_history: rows without a key, set aside (counted, not bad input) */
     uint64_t header_columns, ignored_columns;
     char sha256[65]; /* the file's SHA-256; of an export in parts: of the parts' hashes in name order */
     char dup_examples[DF_EXAMPLES][64];
@@ -39,6 +40,8 @@ typedef struct table {
     char *path;     /* data folder + file */
     int is_history;
     int is_interval; /* history with ends (products, contracts): its newest start says nothing of the export's age */
+    int from_history; /* entity { from = h } (transactions.lua): the entity is the keys of a history, whose
+                         repeats are expected; on it and on that history, rows without a key are counted */
     dialect dl;     /* how the file writes its CSV (delimiter, numbers, dates, encoding) */
     char *key;      /* key column */
     char *date_col; /* history: date column compared with the as-of date (NULL: none) */

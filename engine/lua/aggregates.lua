@@ -106,16 +106,19 @@ local VALUE_TYPES = {
   min = { int = true, decimal = true, date = true, category = true, text = true },
 }
 VALUE_TYPES.max = VALUE_TYPES.min
+VALUE_TYPES.active_months = { date = true }
 
 local function make(job, kind, h, column, filter, tie, level)
   local t = H.unseal(job, h, H.TABLE)
   check(job, t and t.kind == "history", kind .. ": the first argument must be a history table, e.g. events", level + 1)
   local what = kind .. "(" .. t.name .. ")"
+  local column2 -- sum(h, product("a", "b"), ...): transactions.lua
+  column, column2 = require("defector.transactions").product_columns(job, kind, t, column, level + 1)
   filter = filter or {}
   check(job, type(filter) == "table" and getmetatable(filter) == nil,
     kind .. ": the filter must be a table like { event_type = \"complaint\", last_days = 90 }", level + 1)
   check(job, kind == "count" or kind == "any" or type(column) == "string",
-    fmt("%s(history, \"column\", {filter}): name the column whose values to %s", kind, kind), level + 1)
+    fmt("%s(history, \"column\", {filter}): name the column whose values to %s", kind, kind:gsub("_", " ")), level + 1)
   if column ~= nil then
     check(job, t.column_of[column], fmt("%s: '%s' is not a column of %s (its columns: %s)", what, tostring(column), t.name, column_names(t)), level + 1)
     local ok = VALUE_TYPES[kind]
@@ -124,9 +127,11 @@ local function make(job, kind, h, column, filter, tie, level)
   end
   check(job, (kind ~= "latest" and kind ~= "earliest") or t.date,
     fmt("%s: %s needs the history's date column: add date = \"...\" to its declaration", what, kind), level + 1)
-  local entries, window, interval = {}, nil, nil
+  local entries, window, interval, rel = {}, nil, nil, nil
   for k, v in pairs(filter) do
-    if k == "last_days" then
+    if k == "days_from" then -- a window from the customer's own date (transactions.lua)
+      rel = require("defector.transactions").days_from(job, what, t, v, level + 1)
+    elseif k == "last_days" then
       check(job, type(v) == "number" and v >= 0, "last_days must be a number of days", level + 1)
       check(job, t.date, "last_days needs the history's date column: add date = \"...\" to its declaration", level + 1)
       window = v
@@ -138,10 +143,12 @@ local function make(job, kind, h, column, filter, tie, level)
     end
   end
   table.sort(entries, function(a, b) return a.col < b.col end)
-  local agg = { kind = kind, t = t, column = column, filters = entries, window = window, tie = tie, interval = interval,
-                line = E.line(job, level + 1) }
+  local agg = { kind = kind, t = t, column = column, column2 = column2, filters = entries, window = window, rel = rel, tie = tie,
+                interval = interval, line = E.line(job, level + 1) }
   return H.seal(job, agg, H.AGG, "an aggregate such as " .. kind .. "(...) is read-only", what)
 end
+
+M.make = make -- transactions.lua: count_distinct, most_frequent, active_months
 
 local function magg(job, kind, field, places, where)
   return H.seal(job, { kind = kind, field = field, places = places, where = where }, H.MAGG,

@@ -23,6 +23,7 @@ function M.finish(job)
   require("defector.actions").finish(job) -- next_action, action_rule, due_date
   for _, name in ipairs(J.BUILTIN) do job.fields[name] = job.fields[name] or "builtin" end
   outputs.check_fields(job)
+  require("defector.transactions").check(job) -- retention_triangle's first and active
   require("defector.report").check(job)
   require("defector.history").check(job)
   lookups.check_overrides(job)

@@ -140,7 +140,8 @@ function M.files(state, job, i)
       end
       lines[#lines + 1] = concat(cells, ",")
     end
-    files[#files + 1] = { file = tb.file:gsub("[%*%?]", "1"), text = concat(lines, "\n") .. "\n" }
+    -- entity { from = h }: its customers are read from h's file, written for h
+    if not tb.from then files[#files + 1] = { file = tb.file:gsub("[%*%?]", "1"), text = concat(lines, "\n") .. "\n" } end
   end
   return files, tostring(erow[job.entity.key])
 end

@@ -181,12 +181,17 @@ local function add_columns(job, kind, t, spec, level)
 end
 
 local function declare_table(job, kind, spec, level)
+  local from -- entity { from = lines }: the keys of a history (transactions.lua)
+  if kind == "entity" and type(spec) == "table" and spec.from ~= nil then
+    spec, from = require("defector.transactions").entity_spec(job, spec, level + 1)
+  end
   check_spec(job, kind, spec, level + 1)
   check_options(job, kind, spec, level + 1)
   local t = { kind = kind, name = table_name(job, kind, spec, level + 1), file = spec.file, key = spec.key,
               date = spec.date, ends = spec.ends, columns = {}, column_of = {}, line = E.line(job, level + 1),
               dialect = dialect(job, kind, spec, level + 1) }
   add_columns(job, kind, t, spec, level + 1)
+  t.from = from
   if kind == "entity" then
     check(job, job.entity == nil, "only one entity table can be declared", level + 1)
     if not t.columns[spec.key] then
@@ -317,8 +322,12 @@ function M.plan(job)
       -- a datetime is loaded as its text and read by sequence.lua
       cols[j] = { name = c.name, type = c.type == "datetime" and "text" or c.type, required = c.required, values = c.values }
     end
-    tables[i] = { name = t.name, file = t.file, kind = t.kind, key = t.key, date = t.date, columns = cols,
-                  dialect = t.dialect, interval = t.ends ~= nil }
+    local date = t.date
+    if t.from and t.from.date then -- entity { from = h }: the keys of rows on or before the as-of date
+      cols[#cols + 1], date = { name = t.from.date, type = "date" }, t.from.date
+    end
+    tables[i] = { name = t.name, file = t.file, kind = t.kind, key = t.key, date = date, columns = cols,
+                  dialect = t.dialect, interval = t.ends ~= nil, empty_keys = (t.from or t.empty_keys) and true or nil }
   end
   return { tables = tables }
 end

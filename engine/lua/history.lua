@@ -203,6 +203,10 @@ function M.prune(job)
       for _, fn in pairs(fns) do for r in pairs(B.access(job, fn).reads) do need(r) end end
     end
   end
+  for _, f in ipairs(job.features) do -- days_from = { "first_purchase", ... }: its date too (transactions.lua)
+    local rel = want[f.name] and type(f.def) == "table" and f.def.rel
+    if rel then want[rel.field] = true end
+  end
   local nodes, features = {}, {}
   for _, n in ipairs(job.nodes) do if want[n.name] then nodes[#nodes + 1] = n end end
   for _, f in ipairs(job.features) do if want[f.name] then features[#features + 1] = f end end

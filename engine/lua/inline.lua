@@ -161,9 +161,10 @@ end
 function M.body(fn, opts)
   local info = debug.getinfo(fn, "S")
   if not info or info.what ~= "Lua" or info.linedefined < 1 then return nil end
-  -- only the rule file's own functions: an engine function (actions.lua, calls.lua) has lines
-  -- of another file
+  -- only the rule file's own functions: an engine function (actions.lua, calls.lua,
+  -- transactions.lua) has lines of another file
   if opts.file and info.source ~= "@" .. opts.file then return nil end
+  if info.source:match("^@engine/lua/") then return nil end
   local toks = opts.tokens or M.tokens(opts.source)
   opts.tokens = toks
   local f = find_function(toks, info.linedefined, info.lastlinedefined)

@@ -20,7 +20,7 @@ function M.is_date(job, name)
   if job.date_values and job.date_values[name] then return true end -- due_date (actions.lua)
   for _, f in ipairs(job.features) do
     if f.name == name and H.is(f.def, H.AGG) and f.def.column and f.def.t.columns[f.def.column] == "date"
-      and f.def.kind ~= "sum" then return true end
+      and f.def.kind ~= "sum" and f.def.kind ~= "count_distinct" and f.def.kind ~= "active_months" then return true end
   end
   return false
 end

@@ -18,9 +18,10 @@ local M = {}
 
 M.BLOCK = 256 -- entities per scan block
 
-local KIND = { count = 0, any = 1, sum = 2, min = 3, max = 4, latest = 5, earliest = 6 }
+local KIND = { count = 0, any = 1, sum = 2, min = 3, max = 4, latest = 5, earliest = 6,
+               count_distinct = 7, most_frequent = 8, active_months = 9 }
 local CTYPE = { int = 0, decimal = 1, date = 2, category = 3, text = 4 }
-local OP = { set = 0, mask = 1, present = 2, empty = 3, [">"] = 4, [">="] = 5, ["<"] = 6, ["<="] = 7, ["in"] = 8 }
+local OP = { set = 0, mask = 1, present = 2, empty = 3, [">"] = 4, [">="] = 5, ["<"] = 6, ["<="] = 7, ["in"] = 8, rel = 9 }
 local TIE = { lowest = 1, highest = 2 }
 
 -- x in micro-units as an int64 when x has at most 6 decimals, else nil
@@ -121,10 +122,12 @@ local function tests_of(job, S, k, f)
   local out = {}
   local function add(test, colname) test.agg, test.col = k, S.col(colname); out[#out + 1] = test end
   if a.window then add({ op = OP[">"], exact = 1, i = numbers.I64(job.as_of - a.window) }, t.date) end
+  if a.rel then add({ op = OP.rel, base = S.anchor(a.rel.field), lo_days = a.rel.lo, hi_days = a.rel.hi }, t.date) end
   -- backtest: the rows after the as-of date are loaded (for the outcome): each aggregate reads
   -- only the rows dated on or before it
   if job.bound_dates and t.date then add({ op = OP["<="], exact = 1, i = numbers.I64(job.as_of) }, t.date) end
   if a.column and a.kind ~= "count" and a.kind ~= "any" then add({ op = OP.present }, a.column) end
+  if a.column2 then add({ op = OP.present }, a.column2) end
   if a.kind == "latest" or a.kind == "earliest" then add({ op = OP.present }, t.date) end
   intervals.tests(job, a, function(test, colname) test.op = OP[test.op]; add(test, colname) end,
     function(fn, colname) add(mask_test(S, S.views[colname], { fn = fn, col = colname }, f), colname) end)
@@ -158,6 +161,7 @@ local function fill_spec(S, tests)
     local a = f.def
     aggs[k - 1].kind, aggs[k - 1].tie = KIND[a.kind], TIE[a.tie] or 0
     aggs[k - 1].col = a.column and S.col(a.column) or -1
+    aggs[k - 1].col2 = a.column2 and S.col(a.column2) or -1
   end
   local tarr = ffi.new("df_scan_test[?]", math.max(#tests, 1))
   for i, t in ipairs(tests) do
@@ -173,44 +177,88 @@ local function fill_spec(S, tests)
   return spec
 end
 
--- One scan per history table that has aggregates: job.scans.
+-- The dates a days_from window counts from, per entity of the block (transactions.lua): an
+-- entity column, or the result of an aggregate of an earlier scan of the same block.
+local function fill_anchors(job, S, lo, hi)
+  for _, A in ipairs(S.anchor_list) do
+    local arr = A.arr
+    if A.ptr then
+      for i = 0, hi - lo - 1 do arr[i] = A.ptr[lo + i] end
+    else
+      local res, na, k = A.scan.res, #A.scan.feats, A.k - 1
+      for i = 0, hi - lo - 1 do
+        local x = res[i * na + k]
+        arr[i] = x == x and x or bind.NA_DATE
+      end
+    end
+  end
+end
+
+-- Where the result of feature f is: its scan and index.
+local function result_of(job, f)
+  for _, S in ipairs(job.scans) do
+    for k, g in ipairs(S.feats) do if g == f then return S, k end end
+  end
+end
+
+-- The scan of history t's aggregates feats.
+local function build_scan(job, api, t, feats)
+  local tr = require("defector.transactions")
+  local views = job.views[t.name]
+  local S = { t = t, feats = feats, views = views, offsets = views.offsets, cols = {}, colidx = {}, fns = {}, keep = {},
+              anchors = {}, anchor_list = {} }
+  function S.anchor(field)
+    local A = S.anchors[field]
+    if not A then
+      A = { arr = ffi.new("int32_t[?]", M.BLOCK) }
+      local f = tr.anchor_of(job, t, field)
+      if f == "entity" then A.ptr = job.views[job.entity.name][field].ptr else A.scan, A.k = result_of(job, f) end
+      assert(A.ptr or A.scan, "internal: the date of a days_from window is not computed first")
+      S.anchors[field] = A
+      S.anchor_list[#S.anchor_list + 1] = A
+    end
+    return A.arr
+  end
+  function S.col(name)
+    if not S.colidx[name] then S.cols[#S.cols + 1] = views[name]; S.colidx[name] = #S.cols - 1 end
+    return S.colidx[name]
+  end
+  if t.date then S.col(t.date) end
+  local tests = {}
+  for k, f in ipairs(feats) do
+    for _, test in ipairs(tests_of(job, S, k - 1, f)) do tests[#tests + 1] = test end
+  end
+  local err = ffi.new("char[256]")
+  S.handle = api.scan_new(fill_spec(S, tests), err, 256)
+  if S.handle == nil then
+    local why = ffi.string(err)
+    if why:find("^out of memory") then error("out of memory scanning a history", 0) end -- the run's, exit 7
+    error("internal: " .. why)
+  end
+  ffi.gc(S.handle, api.scan_free)
+  S.api = api
+  S.res = ffi.new("double[?]", M.BLOCK * #feats)
+  S.bad = ffi.new("int32_t[2]")
+  S.masks = ffi.new("const uint8_t*[?]", math.max(#S.fns, 1))
+  S.cap = 0
+  return S
+end
+
+-- One scan per history table that has aggregates: job.scans; a second one after it for the
+-- aggregates with a days_from window, whose dates come from the first (or the entity).
 function M.build(job, api)
   job.scans = {}
   for _, t in ipairs(job.tables) do
-    local feats = {}
-    local seqs = {}
+    local plain, rel, seqs = {}, {}, {}
     for _, f in ipairs(job.features) do
       if H.is(f.def, H.AGG) and f.def.t == t then
-        if f.def.kind == "sequence" then seqs[#seqs + 1] = f else feats[#feats + 1] = f end
+        local l = f.def.kind == "sequence" and seqs or f.def.rel and rel or plain
+        l[#l + 1] = f
       end
     end
     if #seqs > 0 then job.scans[#job.scans + 1] = sequence.build(job, t, seqs) end -- computed in Lua
-    if #feats > 0 then
-      local views = job.views[t.name]
-      local S = { t = t, feats = feats, views = views, offsets = views.offsets, cols = {}, colidx = {}, fns = {}, keep = {} }
-      function S.col(name)
-        if not S.colidx[name] then S.cols[#S.cols + 1] = views[name]; S.colidx[name] = #S.cols - 1 end
-        return S.colidx[name]
-      end
-      if t.date then S.col(t.date) end
-      local tests = {}
-      for k, f in ipairs(feats) do
-        for _, test in ipairs(tests_of(job, S, k - 1, f)) do tests[#tests + 1] = test end
-      end
-      local err = ffi.new("char[256]")
-      S.handle = api.scan_new(fill_spec(S, tests), err, 256)
-      if S.handle == nil then
-        local why = ffi.string(err)
-        if why:find("^out of memory") then error("out of memory scanning a history", 0) end -- the run's, exit 7
-        error("internal: " .. why)
-      end
-      ffi.gc(S.handle, api.scan_free)
-      S.api = api
-      S.res = ffi.new("double[?]", M.BLOCK * #feats)
-      S.bad = ffi.new("int32_t[2]")
-      S.masks = ffi.new("const uint8_t*[?]", math.max(#S.fns, 1))
-      S.cap = 0
-      job.scans[#job.scans + 1] = S
+    for _, feats in ipairs({ plain, rel }) do
+      if #feats > 0 then job.scans[#job.scans + 1] = build_scan(job, api, t, feats) end
     end
   end
   return job.scans
@@ -253,12 +301,14 @@ end
 -- Scans entities lo .. hi - 1 (at most BLOCK) into S.res.
 function M.run(job, S, lo, hi)
   if S.seq then return sequence.run(job, S, lo, hi) end
+  if S.anchor_list[1] then fill_anchors(job, S, lo, hi) end
   if #S.fns > 0 then fill_masks(job, S, lo, hi) end
   if S.api.scan_run(S.handle, lo, hi, S.masks, S.res, S.bad) ~= 0 then
     if S.bad[0] < 0 then error("out of memory scanning a history", 0) end
     local f = S.feats[S.bad[0] + 1]
     E.throw({ where = E.at(job, f.line), entity = lo + S.bad[1],
-            message = fmt("feature %s: the sum of %s grew past what can be kept exact (9.2e18 of its smallest unit)", f.name, f.def.column) })
+            message = fmt("feature %s: the sum of %s grew past what can be kept exact (9.2e18 of its smallest unit)", f.name,
+              f.def.column2 and fmt("%s x %s", f.def.column, f.def.column2) or f.def.column) })
   end
 end
 
@@ -266,7 +316,8 @@ end
 function M.result_kind(S, k)
   if S.seq then return sequence.result_kind(S, k) end
   local a = S.feats[k].def
-  if a.kind == "count" or a.kind == "sum" then return "number" end
+  if a.kind == "count" or a.kind == "sum" or a.kind == "count_distinct" then return "number" end
+  if a.kind == "active_months" then return "maybe_number" end
   if a.kind == "any" then return "boolean" end
   local ty = S.views[a.column].type
   if ty == "category" then return "category", S.views[a.column].dict end

@@ -40,8 +40,8 @@ AS_OF = 0
 ---@type string
 AS_OF_TEXT = ""
 
----Declares the entity table: one row per customer.
----@param spec TableSpec
+---Declares the entity table: one row per customer (or entity { from = history }: its keys).
+---@param spec TableSpec|EntityFromSpec
 function entity(spec) end
 
 ---Declares a history table: many rows per customer.
@@ -358,3 +358,49 @@ function calls(spec) end
 ---after, how many are still customers tonight, per rule, action and owner.
 ---@param spec SaveRateSpec
 function save_rate(spec) end
+
+-- Transaction exports (docs/rules.md, "Transaction exports")
+
+---@class Product opaque: a per-row amount for sum
+---@class EntityFromSpec
+---@field from History the history whose keys are the customers (its file, key and dialect)
+---@field name? string the table's name (default "customers")
+
+---@class TriangleSpec
+---@field file string
+---@field first string a feature earliest(h, "<date column>", filter): month 0 of each customer
+---@field active string a feature active_months(h, filter) with the same history and filter
+---@field cohort string the name of the cohort column (a value declared by the triangle: "YYYY-MM")
+---@field periods integer months since the first purchase, 1 to 52
+---@field where? fun(c: Customer): boolean
+
+---The number of distinct values of a column among the rows that pass (empty cells are no value).
+---@param h History
+---@param column string
+---@param filter? table may hold days_from = { "field", from, to }
+---@return Aggregate
+function count_distinct(h, column, filter) end
+
+---The value the most rows that pass hold; ties: the lowest (byte order for text and categories).
+---@param h History
+---@param column string
+---@param filter? table
+---@return Aggregate
+function most_frequent(h, column, filter) end
+
+---The calendar months with a row that passes, from the month of the first such row: bit k set
+---when month k has one (a number; months beyond 52 are left out).
+---@param h History
+---@param filter? table
+---@return Aggregate
+function active_months(h, filter) end
+
+---A per-row amount for sum: sum(lines, product("Quantity", "UnitPrice"), {...}), exact.
+---@param a string an int or decimal column
+---@param b string an int or decimal column
+---@return Product
+function product(a, b) end
+
+---A metrics table of cohorts (the month of first) by months since it: counts and rates.
+---@param spec TriangleSpec
+function retention_triangle(spec) end
