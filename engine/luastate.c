@@ -461,7 +461,7 @@ static df_status table_from_plan(lua_State *L, int idx, table *t, const char *ru
     t->is_interval = lua_toboolean(L, -1);
     lua_getfield(L, idx, "empty_keys");
     t->from_history = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    lua_pop(L, 2);
     t->key_col = t->date_idx = -1;
     if (bad) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     lua_getfield(L, idx, "dialect");
