@@ -12,13 +12,15 @@ local M = {}
 function M.pack(job, S)
   local part = { lists = {}, mets = {}, fire = S.fire_counts, errors = S.error_counts, error_rows = S.error_rows,
                  overrides = S.override_count }
-  for l, L in ipairs(job.lists) do part.lists[l] = { m = L.m, keys = L.keys, split = L.split } end
+  part.error_ent = S.error_ent
+  for l, L in ipairs(job.lists) do part.lists[l] = { m = L.m, keys = L.keys, split = L.split, ent = L.ent } end
   for m, Mt in ipairs(job.mets) do
     local groups = {}
     for gi, grp in ipairs(Mt.order) do
       local big = {}
       for slot, v in pairs(grp.big) do big[slot] = { tonumber(bit.arshift(v, 32)), tonumber(bit.band(v, 0xffffffffLL)) } end
-      groups[gi] = { keys = grp.keys, n = grp.n, acc = grp.acc, big = big, wrap = grp.wrap, cnt = grp.cnt, micro = grp.micro }
+      groups[gi] = { keys = grp.keys, n = grp.n, acc = grp.acc, big = big, wrap = grp.wrap, cnt = grp.cnt, micro = grp.micro,
+                     first = grp.first }
     end
     part.mets[m] = groups
   end
@@ -29,6 +31,7 @@ local function merge_group(Mt, g)
   local vals = {}
   for i, f in ipairs(Mt.o.group_by) do vals[i] = g.keys[f] end
   local grp = metrics.find(Mt, vals)
+  if g.first and (grp.first == nil or g.first < grp.first) then grp.first = g.first end
   grp.n = grp.n + g.n
   for slot, v in pairs(g.acc) do
     if slot > 0 and Mt.o.columns[slot].agg.kind == "count" then grp.acc[slot] = grp.acc[slot] + v
@@ -39,6 +42,8 @@ local function merge_group(Mt, g)
   for ci, k in pairs(g.cnt) do grp.cnt[ci] = grp.cnt[ci] + k end
   for ci in pairs(g.micro) do grp.micro[ci] = true end
 end
+
+M.merge_group = merge_group -- the merge of shards (shards.lua)
 
 function M.merge(job, S, p)
   for l, L in ipairs(job.lists) do
@@ -51,6 +56,10 @@ function M.merge(job, S, p)
       local dst, src = L.split, pl.split or {}
       for j = 1, pl.m do dst[m + j] = src[j] end
     end
+    if L.ent then
+      local dst, src = L.ent, pl.ent or {}
+      for j = 1, pl.m do dst[m + j] = src[j] end
+    end
     L.m = m + pl.m
   end
   for mi, Mt in ipairs(job.mets) do
@@ -61,6 +70,7 @@ function M.merge(job, S, p)
     S.error_counts[k] = S.error_counts[k] + p.errors[k]
   end
   S.error_rows = S.error_rows + p.error_rows
+  if S.error_ent then for _, r in ipairs(p.error_ent or {}) do S.error_ent[#S.error_ent + 1] = r end end
   S.override_count = S.override_count + p.overrides
 end
 
