@@ -391,7 +391,7 @@ static df_status copy_rejects(const shard_part *p, outset *o, df_error *err)
     df_status st = run_read_file(path, "rejected rows of shard 0", &buf, &len, err);
     free(path);
     csvw *w = st == DF_OK ? outset_open(o, "rejects.csv", err) : NULL;
-    if (w) csvw_raw(w, buf, len);
+    if (w) csvw_raw(w, buf, len), w->rows = p->rejects; /* a row for each row set aside */
     free(buf);
     return st == DF_OK && !w ? err->status : st;
 }
