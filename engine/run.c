@@ -369,7 +369,7 @@ static df_status apply_operations(df_config *c, run_info *r, int *redeclare, df_
             c->as_of = today;
         }
     }
-    if (c->hash_ids && !(r->salt = getenv("DEFECTOR_ID_SALT")))
+    if (c->hash_ids && !(r->salt = getenv("DEFECTOR_ID_SALT")) && !r->merging) /* the merge's ids come hashed */
         return DF_FAIL(err, DF_ERR_USAGE, "DEFECTOR_ID_SALT",
                        "hashing ids (--hash-ids or operations { hash_ids = true }) needs a secret salt in the environment "
                        "variable DEFECTOR_ID_SALT (keep it out of the rule file), e.g. in the systemd unit or crontab");
