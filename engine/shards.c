@@ -8,7 +8,8 @@
  * ntables, nfiles, history, skip_rule_errors), i32 as-of, the rule file's SHA-256 (72 bytes),
  * u64 entities of the whole table, of the shard, rejected rows, --max-rejects; per table its
  * stats, u64 rows kept, i32 newest date (and 4 bytes), its file name and path (u32 length each); u64 length and the Lua part (string.buffer); per output
- * writer: u32 typed (and 4 bytes), u64 length and its captured rows, u64 span count and spans. */
+ * writer: u32 typed (and 4 bytes), u64 length and its captured rows, u64 span count and spans;
+ * last, the SHA-256 (64 hex digits) of all that. */
 #include <errno.h>
 #include <lua.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "luaapi.h"
 #include "luastate.h"
+#include "sha256.h"
 #include "shards.h"
 
 #define MAGIC "DEFECTOR-SHARD-PARTIAL\n"
@@ -132,41 +134,56 @@ df_status shard_take(shard_state *s, lua_State *L, csvw **files, int *n, df_erro
     return DF_OK;
 }
 
-static void put_u32(csvw *w, uint32_t v) { csvw_raw(w, (const char *)&v, 4); }
-static void put_u64(csvw *w, uint64_t v) { csvw_raw(w, (const char *)&v, 8); }
+/* shard.partial's writer: every byte also into the SHA-256 that ends the file (the merge checks
+ * it: a damaged partial is refused, never merged). */
+typedef struct pwriter {
+    csvw *w;
+    sha256_ctx h;
+} pwriter;
+static void put(pwriter *p, const void *s, size_t n)
+{
+    csvw_raw(p->w, s, n);
+    sha256_update(&p->h, s, n);
+}
+static void put_u32(pwriter *p, uint32_t v) { put(p, &v, 4); }
+static void put_u64(pwriter *p, uint64_t v) { put(p, &v, 8); }
 
 df_status shard_write(shard_state *s, outset *o, const run_info *r, df_error *err)
 {
-    csvw *w = outset_open(o, SHARD_FILE, err);
-    if (!w) return err->status;
-    csvw_raw(w, MAGIC, strlen(MAGIC));
+    pwriter w = {.w = outset_open(o, SHARD_FILE, err)};
+    if (!w.w) return err->status;
+    sha256_init(&w.h);
+    put(&w, MAGIC, strlen(MAGIC));
     uint32_t head[] = {VERSION, (uint32_t)sizeof(table_stats), (uint32_t)s->index, (uint32_t)s->count, (uint32_t)r->ntables,
                        (uint32_t)s->nfiles, (uint32_t)s->history, (uint32_t)r->cfg->skip_rule_errors};
-    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) put_u32(w, head[i]);
-    put_u32(w, (uint32_t)r->cfg->as_of);
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) put_u32(&w, head[i]);
+    put_u32(&w, (uint32_t)r->cfg->as_of);
     char sha[72] = {0};
     memcpy(sha, r->rules_sha256, sizeof r->rules_sha256);
-    csvw_raw(w, sha, sizeof sha);
-    put_u64(w, s->total), put_u64(w, s->mine), put_u64(w, r->rejects), put_u64(w, (uint64_t)r->cfg->max_rejects);
+    put(&w, sha, sizeof sha);
+    put_u64(&w, s->total), put_u64(&w, s->mine), put_u64(&w, r->rejects), put_u64(&w, (uint64_t)r->cfg->max_rejects);
     for (int t = 0; t < r->ntables; t++) {
-        csvw_raw(w, (const char *)&r->tables[t].st, sizeof(table_stats));
-        put_u64(w, t == 0 ? s->mine : r->tables[t].nrows);
-        put_u32(w, (uint32_t)s->newest[t]), put_u32(w, 0);
+        put(&w, &r->tables[t].st, sizeof(table_stats));
+        put_u64(&w, t == 0 ? s->mine : r->tables[t].nrows);
+        put_u32(&w, (uint32_t)s->newest[t]), put_u32(&w, 0);
         for (int k = 0; k < 2; k++) { /* the file read (customers.csv for customers.csv.gz) and its path */
             const char *x = k ? r->tables[t].path : r->tables[t].file;
-            put_u32(w, (uint32_t)strlen(x)), csvw_raw(w, x, strlen(x));
+            put_u32(&w, (uint32_t)strlen(x)), put(&w, x, strlen(x));
         }
     }
-    put_u64(w, s->blob_len);
-    csvw_raw(w, s->blob, s->blob_len);
+    put_u64(&w, s->blob_len);
+    put(&w, s->blob, s->blob_len);
     for (int f = 0; f < s->nfiles; f++) {
         const csvw *c = s->files[f];
-        put_u32(w, (uint32_t)c->typed), put_u32(w, 0);
-        put_u64(w, c->memlen);
-        csvw_raw(w, c->membuf, c->memlen);
-        put_u64(w, c->nspans);
-        csvw_raw(w, (const char *)c->spans, c->nspans * sizeof(uint64_t));
+        put_u32(&w, (uint32_t)c->typed), put_u32(&w, 0);
+        put_u64(&w, c->memlen);
+        put(&w, c->membuf, c->memlen);
+        put_u64(&w, c->nspans);
+        put(&w, c->spans, c->nspans * sizeof(uint64_t));
     }
+    char hex[65];
+    sha256_final(&w.h, hex);
+    csvw_raw(w.w, hex, 64);
     return DF_OK;
 }
 
@@ -254,9 +271,12 @@ static df_status part_read(shard_part *p, df_error *err)
 {
     df_status st = run_read_file(p->path, "partial result", &p->buf, &p->len, err);
     if (st != DF_OK) return st;
-    reader r = {p->buf, p->buf + p->len, 0};
-    const char *m = take(&r, strlen(MAGIC));
-    if (!m || memcmp(m, MAGIC, strlen(MAGIC)) != 0) return bad_partial(p, "it does not begin as one", err);
+    if (p->len < strlen(MAGIC) || memcmp(p->buf, MAGIC, strlen(MAGIC)) != 0) return bad_partial(p, "it does not begin as one", err);
+    char hex[65];
+    if (p->len >= strlen(MAGIC) + 64) sha256_hex(p->buf, p->len - 64, hex);
+    if (p->len < strlen(MAGIC) + 64 || memcmp(hex, p->buf + p->len - 64, 64) != 0)
+        return bad_partial(p, "it is cut short or damaged: its checksum does not match", err);
+    reader r = {p->buf + strlen(MAGIC), p->buf + p->len - 64, 0};
     uint32_t version = get_u32(&r), stats_size = get_u32(&r);
     if (version != VERSION || stats_size != sizeof(table_stats))
         return bad_partial(p, "it was written by another version of defector", err);

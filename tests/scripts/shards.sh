@@ -154,7 +154,17 @@ assert_err nohist "the shards ran with --history (for a merge that keeps the nig
 head -c 2000 shard1-2026-11-01/shard.partial > cut.partial
 run_cli cut "${M[@]}" shard0-2026-11-01 cut.partial shard2-2026-11-01 -o kept --history hist-kept
 assert_rc cut 3
-assert_err cut "cut.partial: not a partial result of defector run --shard (it is cut short)"
+assert_err cut "cut.partial: not a partial result of defector run --shard (it is cut short or damaged: its checksum does not match)"
+# one byte changed in the middle (a disk, a copy): refused the same way
+cp shard1-2026-11-01/shard.partial flipped.partial
+/usr/bin/python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 1; open(sys.argv[1], "wb").write(b)' flipped.partial
+run_cli flipped "${M[@]}" shard0-2026-11-01 flipped.partial shard2-2026-11-01 -o kept --history hist-kept
+assert_rc flipped 3
+assert_err flipped "flipped.partial: not a partial result of defector run --shard (it is cut short or damaged: its checksum does not match)"
+printf 'hello' > not.partial
+run_cli notone "${M[@]}" shard0-2026-11-01 not.partial shard2-2026-11-01 -o kept --history hist-kept
+assert_rc notone 3
+assert_err notone "not.partial: not a partial result of defector run --shard (it does not begin as one)"
 run_cli none "${M[@]}" -o kept
 assert_rc none 2
 assert_err none "merge needs the output folder of each shard"
