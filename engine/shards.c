@@ -142,6 +142,7 @@ typedef struct pwriter {
 } pwriter;
 static void put(pwriter *p, const void *s, size_t n)
 {
+    if (n == 0) return; /* an empty writer's buffer is NULL */
     csvw_raw(p->w, s, n);
     sha256_update(&p->h, s, n);
 }
