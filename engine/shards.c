@@ -356,6 +356,14 @@ static df_status same_job(shard_state *s, df_error *err)
                            a->sha, (unsigned long long)p->total, (unsigned long long)a->total);
         }
     }
+    for (int k = 1; k < s->count; k++) /* the same bytes of every input: an export replaced while the shards ran */
+        for (uint32_t t = 0; t < a->ntables; t++) {
+            shard_part *p = &s->parts[k];
+            if (strcmp(p->st[t].sha256, a->st[t].sha256) != 0 || p->st[t].rows_read != a->st[t].rows_read)
+                return DF_FAIL(err, DF_ERR_USAGE, p->path, "this shard read another %s than %s did (SHA-256 %.12s... against "
+                               "%.12s...): the export changed while the shards ran; run every shard again on the same files",
+                               p->names[t][0] ? p->names[t][0] : "input", a->path, p->st[t].sha256, a->st[t].sha256);
+        }
     uint64_t total = a->total;
     shard_part *sorted = calloc((size_t)(unsigned)s->count, sizeof *sorted);
     if (!sorted) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");

@@ -144,6 +144,14 @@ assert_err twice "shard 2/3 is given twice"
 run_cli mixed "${M[@]}" shard0-2026-11-01 shard1-2026-10-01 shard2-2026-11-01 -o kept --history hist-kept
 assert_rc mixed 2
 assert_err mixed "this shard ran another job than"
+# the same rows, other bytes (the export written again while the shards ran): refused
+mkdir -p "$T/data2" && cp "$T/data/customers.csv.gz" "$T/data2/" && gzip -n -9 -c "$T/events.csv" > "$T/data2/events.csv.gz"
+"$DEFECTOR" run "$T/rules.lua" --data "$T/data2" -o shard1-other --as-of 2026-11-01 --history hist --shard 1/3 "${OPTS[@]}" 2>/dev/null \
+  || fail changed "shard 1/3 on the data written again failed"
+run_cli changed "${M[@]}" shard0-2026-11-01 shard1-other shard2-2026-11-01 -o kept --history hist-kept
+assert_rc changed 2
+assert_err changed "this shard read another events.csv.gz than shard0-2026-11-01/shard.partial did"
+assert_err changed "the export changed while the shards ran; run every shard again on the same files"
 sed 's/points = 1, when/points = 2, when/' "$T/rules.lua" > "$T/other.lua"
 run_cli other merge "$T/other.lua" shard0-2026-11-01 shard1-2026-11-01 shard2-2026-11-01 -o kept --history hist-kept
 assert_rc other 2
