@@ -43,7 +43,7 @@ grep -q "shard 1/3 failed (killed by signal 9)" "$T/driver.stderr" || fail progr
 grep -q "retrying (attempt 2 of 3)" "$T/driver.stderr" || fail progress "the progress should say that shard 1 is retried: $(cat "$T/driver.stderr")"
 grep -q "shard 1/3 done in .* (attempt 2)" "$T/driver.stderr" || fail progress "shard 1's second attempt should be done: $(cat "$T/driver.stderr")"
 grep -q "3 of 3 done" "$T/driver.stderr" || fail progress "the progress should count the shards done: $(cat "$T/driver.stderr")"
-grep -q "merged into out" "$T/driver.stderr" || fail progress "the progress should say the merge is done: $(cat "$T/driver.stderr")"
+grep -q "merged into $T/many/out in" "$T/driver.stderr" || fail progress "the progress should say the merge is done: $(cat "$T/driver.stderr")"
 for f in one/out/*.csv one/out/report.html one/hist/2026-11-01/*; do
   b=${f#one/}
   case $b in *run_summary.json) continue ;; esac
