@@ -472,16 +472,17 @@ typedef struct merge_ctx {
     api_ctx *api;
 } merge_ctx;
 
+/* 0; -1 out of memory; -2 the partials' rows do not match what their Lua part says (a bug). */
 static int merge_append(void *ctx, int f, const uint16_t *seq, uint64_t n)
 {
     merge_ctx *m = ctx;
-    if (f < 0 || f >= m->api->n || (uint32_t)f >= m->s->parts[0].nfiles) return -1;
+    if (f < 0 || f >= m->api->n || (uint32_t)f >= m->s->parts[0].nfiles) return -2;
     csvw *dst = m->api->files[f];
     for (uint64_t i = 0; i < n; i++) {
-        if (seq[i] >= m->s->count) return -1;
+        if (seq[i] >= m->s->count) return -2;
         shard_part *p = &m->s->parts[seq[i]];
         const csvw *src = p->files[f];
-        if (p->cursor[f] * 3 >= src->nspans || src->typed != dst->typed) return -1;
+        if (p->cursor[f] * 3 >= src->nspans || src->typed != dst->typed) return -2;
         if (csvw_append_row(dst, src, p->cursor[f]++) != 0) return -1;
     }
     return 0;

@@ -56,8 +56,10 @@ function M.pack(job, S, t0)
 end
 
 local function append(mg, f, seq, n, what)
-  if mg.append(mg.ctx, f, seq, n) ~= 0 then
-    E.throw({ where = what, message = "cannot merge the shards' rows (out of memory?)" })
+  local rc = mg.append(mg.ctx, f, seq, n)
+  if rc == -1 then E.throw({ where = what, message = "out of memory merging the shards' rows" }) end
+  if rc ~= 0 then
+    E.throw({ where = what, message = "internal error: the shards' rows do not match their partial results; please report this" })
   end
 end
 

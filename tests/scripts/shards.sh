@@ -41,6 +41,10 @@ churn { file = "churn.csv" }
 workbook { file = "retention.xlsx", sheets = { "risk_list.csv", { "Segments", "metrics_segment.csv" } } }
 output { file = "calls.xlsx", where = function(c) return c.score >= 30 end, order = { "band", "segment" },
   columns = { "rank", "customer_id", "name", "score", "band", "reasons" }, split_by = "owner" }
+-- groups whose order ties (many): a run writes them in the order it first meets them
+metrics { file = "by_owner.csv", group_by = { "owner" }, order = { "many desc" },
+  columns = { "owner", { "customers", count() }, { "fee", sum("monthly_fee", 2) },
+              { "many", function(row) return row.customers >= 150 end } } }
 EOF
 } > "$T/rules.lua"
 grep -q 'rule { "fragile"' "$T/rules.lua" || fail setup "the fragile rule was not added to the rule file"
@@ -82,7 +86,7 @@ done
 
 # what the single run wrote is worth comparing: every kind of output, with rows
 O="$T/one/out-2026-11-01"
-for f in risk_list.csv metrics_segment.csv metrics_cohort.csv rule_errors.csv rejects.csv retention.xlsx calls.xlsx report.html \
+for f in risk_list.csv metrics_segment.csv metrics_cohort.csv by_owner.csv rule_errors.csv rejects.csv retention.xlsx calls.xlsx report.html \
   changes.csv flows.csv trend_stage.csv churn.csv; do
   check "one" "the single run wrote no $f" [ -s "$O/$f" ]
 done
@@ -93,6 +97,8 @@ check one "changes.csv has rows on the second night" [ "$(wc -l < "$O/changes.cs
 check one "churn.csv has a period on the second night" [ "$(wc -l < "$O/churn.csv")" = 2 ]
 check one "the risk list has ties on its order (equal revenue at risk) for the merge to keep: $(cut -d, -f1 --complement "$O/risk_list.csv" | head -3)" \
   /usr/bin/python3 -c 'import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); v=[x["revenue_at_risk"] for x in r]; sys.exit(len(v)==len(set(v)))' "$O/risk_list.csv"
+check one "by_owner.csv has groups whose order ties: $(cut -d, -f4 "$O/by_owner.csv" | sort | uniq -c | tr '\n' ' ')" \
+  [ "$(tail -n +2 "$O/by_owner.csv" | cut -d, -f4 | sort | uniq -c | awk '$1 > 1' | wc -l)" -ge 1 ]
 check one "the events' orphans and future rows are counted" grep -q '"orphans": [1-9]' "$O/run_summary.json"
 
 for n in 1 2 3 7; do
