@@ -483,7 +483,7 @@ static int merge_append(void *ctx, int f, const uint16_t *seq, uint64_t n)
         shard_part *p = &m->s->parts[seq[i]];
         const csvw *src = p->files[f];
         if (p->cursor[f] * 3 >= src->nspans || src->typed != dst->typed) return -2;
-        if (csvw_append_row(dst, src, p->cursor[f]++) != 0) return -1;
+        if (csvw_append_row(dst, src, p->cursor[f]++) != 0) return m->api->nomem = 1, -1; /* the run fails: exit 7 */
     }
     return 0;
 }
