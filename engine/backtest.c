@@ -77,7 +77,7 @@ static df_status score_at(const backtest *bt, const char *src, size_t len, watch
     if (st == DF_OK) lb_budget(lb, wd, 0);
     if (st == DF_OK) st = lb_declare(lb, bt->cfg->rules_path, src, len, d, plan, &np, err);
     for (int i = 0; i < np; i++) table_free(&plan[i]);
-    score_opts so = {bt->cfg->rules_path, bt->cfg->skip_rule_errors, bt->cfg->threads, src, len, wd, NULL, od, 1, 1, outcome_only, 1, 0, NULL};
+    score_opts so = {bt->cfg->rules_path, bt->cfg->skip_rule_errors, bt->cfg->threads, src, len, wd, NULL, od, 1, 1, outcome_only, 1, 0, NULL, NULL};
     if (st == DF_OK) st = lb_run(lb, tables, nt, d, od, NULL, &so, stats, err);
     lb_free(lb);
     if (st == DF_OK) st = outset_finish_file(od, "customers.csv.gz", err);

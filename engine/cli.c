@@ -15,9 +15,9 @@
 #include "pool.h"
 #include "runlog.h"
 
-enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8, BACKTEST = 16, DIFF = 32, ALL = 63, ERASE = 64 };
-#define NCOMMANDS 7
-static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check", "backtest", "diff", "erase"};
+enum { RUN = 1, EXPLAIN = 2, TEST = 4, CHECK = 8, BACKTEST = 16, DIFF = 32, ALL = 63, ERASE = 64, MERGE = 128 };
+#define NCOMMANDS 8
+static const char *const COMMAND_NAMES[] = {"run", "explain", "test", "check", "backtest", "diff", "erase", "merge"};
 
 /* Each command (in COMMAND_NAMES' order): its usage line, its line in the global help, what it does. */
 static const struct { const char *usage, *summary, *about; } COMMANDS[] = {
@@ -60,6 +60,13 @@ static const struct { const char *usage, *summary, *about; } COMMANDS[] = {
      "rows of each night's snapshot (customers.csv.gz) are dropped and their key in the nights'\n"
      "run_summary.json becomes \"(erased)\"; each file is replaced whole. Prints how many rows\n"
      "in how many nights. The outputs folder of the last night is not touched: run again.\n"},
+    {"defector merge RULES SHARD_OUT... [-o DIR] [--history DIR] [options]",
+     "merge the partial results of run --shard into the outputs",
+     "Reads the partial results that defector run RULES --shard I/N wrote into each shard's\n"
+     "output folder (SHARD_OUT, one per shard, in any order) and writes the outputs of the job\n"
+     "into the output folder: byte for byte those of one run over the whole data\n"
+     "(docs/scale-out.md). The as-of date and --on-rule-error are the shards'. A failed merge\n"
+     "leaves the folder as it was.\n"},
 };
 
 /* An option: its name, short form, value (NULL: a flag), the commands that take it and its help
@@ -73,7 +80,11 @@ typedef struct option_doc {
 static const option_doc OPTIONS[] = {
     {"--data", NULL, "DIR", RUN | EXPLAIN | BACKTEST | DIFF, "folder holding the input files (default: data)"},
     {"--data", NULL, "DIR", CHECK, "also check the columns against the headers of the files in DIR"},
-    {"--out", "-o", "DIR", RUN | BACKTEST | DIFF, "folder for the outputs, created if missing (default: out)"},
+    {"--out", "-o", "DIR", RUN | BACKTEST | DIFF | MERGE, "folder for the outputs, created if missing (default: out)"},
+    {"--shard", NULL, "I/N", RUN,
+     "score only the entities whose key hashes to shard I of N (0 <= I <\n"
+     "N <= 4096) and write their partial result for defector merge into\n"
+     "the output folder (docs/scale-out.md)"},
     {"--as-of", NULL, "DATE", RUN | EXPLAIN,
      "score as of this date, YYYY-MM-DD (default: today in the time zone\n"
      "of --tz); history rows dated after it are counted and ignored"},
@@ -97,16 +108,16 @@ static const option_doc OPTIONS[] = {
     {"--max-reject-share", NULL, "PCT", RUN | BACKTEST,
      "fail the run when more than PCT percent of an input's rows are\n"
      "set aside (above 0, up to 100; default 1)"},
-    {"--max-as-of-gap", NULL, "DAYS", RUN,
+    {"--max-as-of-gap", NULL, "DAYS", RUN | MERGE,
      "warn when the as-of date is more than DAYS days after the newest\n"
      "row of a history (1 to 36500; default 31); also warned: an as-of\n"
      "date before most of a history's rows"},
-    {"--on-as-of-gap", NULL, "warn|fail", RUN, "warn about such an as-of date (default), or fail the run"},
-    {"--history", NULL, "DIR", RUN,
+    {"--on-as-of-gap", NULL, "warn|fail", RUN | MERGE, "warn about such an as-of date (default), or fail the run"},
+    {"--history", NULL, "DIR", RUN | MERGE,
      "keep the night in DIR/YYYY-MM-DD (a snapshot per customer, the\n"
      "metrics tables, run_summary.json, the rule file): what the changes\n"
      "tables compare; a night run again is replaced"},
-    {"--history-keep", NULL, "DAYS", RUN,
+    {"--history-keep", NULL, "DAYS", RUN | MERGE,
      "remove the nights of --history dated more than DAYS days before the\n"
      "as-of date (0 to 36500; default 400; 0: keep every night)"},
     {"--threads", NULL, "N", RUN | EXPLAIN | BACKTEST | DIFF,
@@ -115,44 +126,44 @@ static const option_doc OPTIONS[] = {
      "export are read in parallel; entities are scored in N Lua states\n"
      "(each at least 500 entities); the outputs are the same for every N"},
     {"--parse-block-kb", NULL, "N", RUN | EXPLAIN | BACKTEST | DIFF, "text per parsing block (1 to 1048576; default 4096)"},
-    {"--rule-time-limit", NULL, "S", ALL,
+    {"--rule-time-limit", NULL, "S", ALL | MERGE,
      "stop when one entity's rules (or the rule file's top level, or a\n"
      "metrics function) take more than S seconds, with exit code 5\n"
      "(0 to 86400; default 10; 0 = no limit)"},
-    {"--rule-memory-limit", NULL, "MB", ALL,
+    {"--rule-memory-limit", NULL, "MB", ALL | MERGE,
      "stop when a Lua state holds more than MB for the rules, with exit\n"
      "code 5 (0 to 1048576; default 4096; 0 = no limit)"},
     {"--on-rule-error", NULL, "stop|skip", RUN | EXPLAIN | BACKTEST | DIFF,
      "stop at a rule that fails (default), or count it as not fired for\n"
      "that entity, list it in rule_errors.csv and go on"},
-    {"--status-dir", NULL, "DIR", RUN,
+    {"--status-dir", NULL, "DIR", RUN | MERGE,
      "where status.json (every run, failed or not) and last_success.json\n"
      "(the last run whose outputs were committed) go (default: --out)"},
-    {"--strict", NULL, NULL, RUN, "any warning fails the run (exit code 4); also operations { strict = true }"},
-    {"--no-guards", NULL, NULL, RUN,
+    {"--strict", NULL, NULL, RUN | MERGE, "any warning fails the run (exit code 4); also operations { strict = true }"},
+    {"--no-guards", NULL, NULL, RUN | MERGE,
      "do not compare tonight's figures with the previous night's\n"
      "(operations { guards }): once, after a change checked to be real"},
-    {"--wait-lock", NULL, "S", RUN,
+    {"--wait-lock", NULL, "S", RUN | MERGE,
      "when another run holds the output folder, wait up to S seconds for\n"
      "it before refusing (0 to 86400; default 0: refuse at once)"},
-    {"--on-success", NULL, "CMD", RUN,
+    {"--on-success", NULL, "CMD", RUN | MERGE,
      "after the outputs are committed, run CMD with /bin/sh -c, the output\n"
      "folder in DEFECTOR_OUT (and as CMD's $1); its failure is exit code 9"},
-    {"--log", NULL, "FILE", RUN, "also append every message, timestamped and levelled, to FILE"},
-    {"--log-format", NULL, "text|json", RUN, "the log's lines: text (default) or one JSON object a line"},
-    {"--file-mode", NULL, "MODE", RUN,
+    {"--log", NULL, "FILE", RUN | MERGE, "also append every message, timestamped and levelled, to FILE"},
+    {"--log-format", NULL, "text|json", RUN | MERGE, "the log's lines: text (default) or one JSON object a line"},
+    {"--file-mode", NULL, "MODE", RUN | MERGE,
      "the octal mode of the files written, e.g. 0600 (default: the rule\n"
      "file's operations { file_mode }, else 0640)"},
     {"--hash-ids", NULL, NULL, RUN,
      "rows in rejects.csv and example keys written as salted hashes\n"
      "(the salt from DEFECTOR_ID_SALT); also operations { hash_ids = true }"},
-    {"--progress", NULL, NULL, RUN | EXPLAIN | BACKTEST | DIFF, "show a progress line even when stderr is not a terminal"},
-    {"--no-progress", NULL, NULL, RUN | EXPLAIN | BACKTEST | DIFF, "never show it"},
-    {"--quiet", "-q", NULL, RUN | EXPLAIN | BACKTEST | DIFF,
+    {"--progress", NULL, NULL, RUN | EXPLAIN | BACKTEST | DIFF | MERGE, "show a progress line even when stderr is not a terminal"},
+    {"--no-progress", NULL, NULL, RUN | EXPLAIN | BACKTEST | DIFF | MERGE, "never show it"},
+    {"--quiet", "-q", NULL, RUN | EXPLAIN | BACKTEST | DIFF | MERGE,
      "no progress line and no report of counts on stderr; warnings and\n"
      "errors are still printed"},
-    {"--help", "-h", NULL, ALL | ERASE, "this help"},
-    {"--version", NULL, NULL, ALL | ERASE, "the version"},
+    {"--help", "-h", NULL, ALL | ERASE | MERGE, "this help"},
+    {"--version", NULL, NULL, ALL | ERASE | MERGE, "the version"},
 };
 #define NOPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 
@@ -181,6 +192,7 @@ typedef struct cli {
     int ndates, horizon;
     int help, version; /* --help, --version: print it, run nothing */
     const char *log;   /* run --log FILE */
+    const char *shards[DF_MAX_SHARDS]; /* merge: the shards' output folders */
     int log_json;      /* --log-format json */
 } cli;
 
@@ -246,6 +258,19 @@ static int text_value(const char *opt, const char *v, const char *what, const ch
     return 0;
 }
 
+/* "I/N" -> index, count; -1 unless two whole numbers with 0 <= I < N <= DF_MAX_SHARDS. */
+static int shard_parse(const char *v, int *index, int *count)
+{
+    char *end;
+    if (!v || *v < '0' || *v > '9') return -1;
+    long i = strtol(v, &end, 10);
+    if (*end != '/' || end[1] < '0' || end[1] > '9') return -1;
+    long n = strtol(end + 1, &end, 10);
+    if (*end || n < 1 || n > DF_MAX_SHARDS || i < 0 || i >= n) return -1;
+    *index = (int)i, *count = (int)n;
+    return 0;
+}
+
 /* Options with a value. Each sets its field of c from v (never NULL), or reports a usage error. */
 static int set_option(cli *c, const char *opt, const char *v)
 {
@@ -260,6 +285,11 @@ static int set_option(cli *c, const char *opt, const char *v)
     if (!strcmp(opt, "--status-dir")) return text_value(opt, v, "the folder for status.json", &g->status_dir);
     if (!strcmp(opt, "--on-success")) return text_value(opt, v, "a shell command", &g->on_success);
     if (!strcmp(opt, "--log")) return text_value(opt, v, "the log file", &c->log);
+    if (!strcmp(opt, "--shard")) {
+        if (shard_parse(v, &g->shard_index, &g->shard_count) != 0)
+            return usage_error("--shard: '%s' is not I/N with 0 <= I < N <= %d, e.g. --shard 0/4 (the first of 4 shards)", v, DF_MAX_SHARDS);
+        return 0;
+    }
     if (!strcmp(opt, "--tz")) return text_value(opt, v, "a time zone like Europe/Paris", &g->time_zone);
     if (!strcmp(opt, "--as-of")) {
         if (df_parse_date(v, strlen(v), &g->as_of) != 0) return usage_error("--as-of: '%s' is not a date; write it as YYYY-MM-DD", v);
@@ -377,6 +407,8 @@ static int take_argument(cli *c, const char *a)
     if (!*a) return usage_error("an empty argument where the %s file was expected", c->cfg.rules_path ? "test" : "rule");
     if (c->cmd == ERASE) return usage_error("unexpected argument '%s'; erase takes --history DIR --customer ID", a);
     if (!c->cfg.rules_path) c->cfg.rules_path = a;
+    else if (c->cmd == MERGE && c->cfg.nmerge == DF_MAX_SHARDS) return usage_error("at most %d shards", DF_MAX_SHARDS);
+    else if (c->cmd == MERGE) c->shards[c->cfg.nmerge++] = a, c->cfg.merge_paths = c->shards;
     else if ((c->cmd == TEST || c->cmd == DIFF) && !c->tests) c->tests = a;
     else if (c->cmd == RUN) return usage_error("unexpected argument '%s' (one rule file per run)", a);
     else return usage_error("unexpected argument '%s'", a);
@@ -400,6 +432,10 @@ static int parse(cli *c, int argc, char **argv)
     if (c->cmd == EXPLAIN && !c->key) return usage_error("explain needs --customer ID");
     if (c->cmd == BACKTEST && !c->ndates) return usage_error("backtest needs --as-of YYYY-MM-DD (one or more)");
     if (c->cmd == BACKTEST && !c->horizon) return usage_error("backtest needs --horizon DAYS");
+    if (c->cmd == MERGE && !c->cfg.nmerge)
+        return usage_error("merge needs the output folder of each shard: defector merge RULES OUT0 OUT1 ... -o DIR");
+    if (c->cmd == RUN && c->cfg.shard_count && c->cfg.on_success)
+        return usage_error("--on-success is the merge's (a shard commits a partial result, not the outputs): give it to defector merge");
     if (c->cmd == DIFF && !c->tests) return usage_error("diff needs two rule files: defector diff OLD.lua NEW.lua");
     if (c->cfg.quiet) c->cfg.progress = 0;
     if (c->log_json && !c->log) return usage_error("--log-format needs --log FILE");
@@ -467,8 +503,8 @@ static void print_failure(const cli *c, df_status st, const df_error *err)
 {
     df_error_print(err, stderr);
     if (st == DF_ERR_INTERNAL) fprintf(stderr, "(raised at %s:%d)\n", err->src_file, err->src_line);
-    if (c->cmd == RUN && st == DF_ERR_DELIVERY) fprintf(stderr, "defector: %s; the outputs in %s were committed\n", df_status_name(st), c->cfg.out_dir);
-    else if (c->cmd == RUN || c->cmd == BACKTEST || c->cmd == DIFF)
+    if ((c->cmd == RUN || c->cmd == MERGE) && st == DF_ERR_DELIVERY) fprintf(stderr, "defector: %s; the outputs in %s were committed\n", df_status_name(st), c->cfg.out_dir);
+    else if (c->cmd == RUN || c->cmd == BACKTEST || c->cmd == DIFF || c->cmd == MERGE)
         fprintf(stderr, "defector: %s; the outputs in %s were left as they were\n", df_status_name(st), c->cfg.out_dir);
     else if (c->cmd == EXPLAIN || st == DF_ERR_NOMEM) fprintf(stderr, "defector: %s\n", df_status_name(st));
 }
@@ -492,7 +528,7 @@ static int run_command(cli *c, int argc, char **argv)
         df_error_print(&err, stderr);
         return st;
     }
-    if (c->cmd == RUN) st = df_run(&c->cfg, &err);
+    if (c->cmd == RUN || c->cmd == MERGE) st = df_run(&c->cfg, &err);
     else if (c->cmd == EXPLAIN) st = df_explain(&c->cfg, c->key, c->json, stdout, &err);
     else if (c->cmd == ERASE) st = df_erase(c->cfg.history_dir, c->key, stdout, &err);
     else if (c->cmd == BACKTEST) st = df_backtest(&c->cfg, c->dates, c->ndates, c->horizon, &err);
@@ -513,7 +549,7 @@ static void set_defaults(cli *c, int cmd)
 {
     *c = (cli){.cmd = cmd};
     c->cfg.as_of = (int32_t)(time(NULL) / 86400);
-    if (cmd == RUN || cmd == EXPLAIN || cmd == BACKTEST || cmd == DIFF)
+    if (cmd == RUN || cmd == EXPLAIN || cmd == BACKTEST || cmd == DIFF || cmd == MERGE)
         c->cfg.data_dir = "data", c->cfg.out_dir = "out", c->cfg.progress = isatty(2);
     if (cmd == TEST) c->cfg.data_dir = "", c->cfg.out_dir = "";
     c->cfg.rule_time_limit = 10, c->cfg.rule_memory_limit = 4096; /* check runs the top level too */
@@ -545,7 +581,7 @@ static int help(int argc, char **argv)
 {
     if (argc < 3) return print_help(stdout), 0;
     int cmd = command_of(argv[2]);
-    if (!cmd || argc > 3) return usage_error("help takes one of the commands run, explain, test, check, backtest, diff and erase");
+    if (!cmd || argc > 3) return usage_error("help takes one of the commands run, explain, test, check, backtest, diff, erase and merge");
     return print_command_help(cmd, stdout), 0;
 }
 
@@ -563,5 +599,5 @@ int main(int argc, char **argv)
     }
     int cmd = command_of(a);
     if (cmd) return command(cmd, argc, argv);
-    return usage_error("unknown command '%s'; the commands are run, explain, test, check, backtest, diff, erase, help and version", a);
+    return usage_error("unknown command '%s'; the commands are run, explain, test, check, backtest, diff, erase, merge, help and version", a);
 }

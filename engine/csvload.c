@@ -479,6 +479,7 @@ static void on_data_row(loader *L)
             return;
         }
     }
+    if (L->o->keep && !L->o->keep[owner]) return; /* another shard's entity (shards.h) */
     if (t->nrows == t->owner_cap) {
         uint64_t cap = t->owner_cap ? t->owner_cap * 2 : 4096;
         uint32_t *o = realloc(t->owner, (size_t)cap * sizeof *o);

@@ -34,6 +34,7 @@ typedef struct load_opts {
     size_t chunk;         /* bytes per read of the text (0: 1 MB); tests set less */
     int part;             /* one part of an export in parts: the "no rows" check is parts_load's */
     const char *id_salt;  /* --hash-ids: a rejected row is quoted in messages as its salted hash */
+    const uint8_t *keep;  /* run --shard: a history row of entity e is kept when keep[e] (counted either way) */
 } load_opts;
 
 /* Loads t (its path, columns, key and date column set). A history table needs the loaded

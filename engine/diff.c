@@ -35,7 +35,7 @@ static df_status score_file(const df_config *cfg, const char *rules, char **buf,
     if (st == DF_OK) st = lb_declare(lb, rules, src, len, c.as_of, tables, &r.ntables, err);
     if (st == DF_OK) st = run_load(&r, NULL, NULL, NULL, err);
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
-    score_opts so = {rules, c.skip_rule_errors, c.threads, src, len, wd, NULL, od, 1, 0, 0, 1, 0, NULL};
+    score_opts so = {rules, c.skip_rule_errors, c.threads, src, len, wd, NULL, od, 1, 0, 0, 1, 0, NULL, NULL};
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, c.as_of, od, NULL, &so, stats, err);
     watchdog_stop(wd);
     if (st == DF_OK) st = outset_finish_file(od, "customers.csv.gz", err);

@@ -13,6 +13,7 @@
 #include "luaapi.h"
 #include "luascore.h"
 #include "pool.h"
+#include "shards.h"
 
 #define MIN_PER_WORKER 500
 
@@ -48,8 +49,12 @@ static void push_run_opts(lua_State *L, const score_opts *so, uint64_t lo, uint6
     lua_newtable(L);
     lua_pushboolean(L, so->skip_rule_errors);
     lua_setfield(L, -2, "skip_rule_errors");
-    lua_pushboolean(L, so->history != NULL);
+    lua_pushboolean(L, so->history != NULL || (so->shard && so->shard->history));
     lua_setfield(L, -2, "history");
+    if (so->shard) { /* run --shard: its entities' rows in the whole table (shards.lua) */
+        lua_pushlightuserdata(L, so->shard->perm);
+        lua_setfield(L, -2, "shard_perm");
+    }
     lua_pushboolean(L, so->snapshot_only);
     lua_setfield(L, -2, "snapshot_only");
     lua_pushboolean(L, so->bound_dates);
@@ -290,6 +295,8 @@ static void read_stats(lua_State *L, score_stats *st)
     assert(lua_gettop(L) == top - 1);
 }
 
+void lb_read_stats(lua_State *L, score_stats *st) { read_stats(L, st); }
+
 /* One call of lb_run: what the main state and the workers share. */
 typedef struct scoring {
     lbridge *b;
@@ -374,7 +381,10 @@ df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *
     progress_end(prog);
     assert(lua_gettop(lb_lua(b)) == top + (s == DF_OK));
     if (s != DF_OK && sc.ctx.open_failed) *err = sc.ctx.open_err, s = err->status;
+    if (s == DF_OK && so->shard) s = shard_take(so->shard, lb_lua(b), sc.ctx.files, &sc.ctx.n, err);
+    if (so->shard) api_free_captures(&sc.ctx); /* a shard's writers only capture */
     api_free_owned(&sc.ctx);
+    if (s != DF_OK && so->shard && lua_gettop(lb_lua(b)) > top) lua_settop(lb_lua(b), top);
     if (s != DF_OK) return s;
     st->states = sc.parts;
     read_stats(lb_lua(b), st);

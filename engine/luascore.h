@@ -66,11 +66,15 @@ typedef struct score_opts {
     int history_plain;    /* 1: the snapshot uncompressed (backtest and diff: kept in memory, parsed at once) */
     int report_later;     /* 1: the reports are left to lb_report (run: after the tables over nights) */
     const char *history_dir; /* --history DIR (run): calls.lua reads the previous nights' snapshots */
+    struct shard_state *shard; /* run --shard: score the shard's entities into a partial (shards.h) */
 } score_opts;
 
 /* The rule file's reports (report { }), written into o after lb_run with report_later and after
  * the tables over nights (changes, trend, churn) that they may show. */
 df_status lb_report(lbridge *b, outset *o, watchdog *wd, df_error *err);
+
+/* Reads the stats of M.run, M.finish or M.merge (on top of L's stack) into st and pops them. */
+void lb_read_stats(lua_State *L, score_stats *st);
 
 /* Scores every entity and writes the outputs the rule file declares into o. */
 df_status lb_run(lbridge *b, table *tables, int ntables, int32_t as_of, outset *o, progress *prog,

@@ -552,6 +552,26 @@ int csvw_append_rows(csvw *dst, csvw *src)
     return 0;
 }
 
+int csvw_append_row(csvw *dst, const csvw *src, uint64_t i)
+{
+    const uint64_t *sp = &src->spans[3 * i];
+    uint64_t off = dst->memlen, start = sp[0], split = sp[1];
+    dst->capturing = 1;
+    out(dst, src->membuf + start, sp[2] - start);
+    dst->capturing = 0;
+    if (dst->nomem) return -1;
+    if (dst->nspans + 3 > dst->spans_cap) {
+        uint64_t cap = dst->spans_cap ? dst->spans_cap * 2 : 3 * 4096;
+        uint64_t *p = realloc(dst->spans, (size_t)cap * sizeof *p);
+        if (!p) return -1;
+        dst->spans = p, dst->spans_cap = cap;
+    }
+    dst->spans[dst->nspans++] = off;
+    dst->spans[dst->nspans++] = split == NO_SPLIT ? NO_SPLIT : ((split & ~SPLIT_COMMA) - start + off) | (split & SPLIT_COMMA);
+    dst->spans[dst->nspans++] = dst->memlen;
+    return 0;
+}
+
 int csvw_write_rows(csvw *w, const uint32_t *order, size_t n)
 {
     if (w->nomem) return -1;

@@ -149,6 +149,8 @@ int csvw_write_rows(csvw *w, const uint32_t *order, size_t n);
 csvw *csvw_capture_new(void);
 void csvw_capture_free(csvw *w);
 int csvw_append_rows(csvw *dst, csvw *src);
+/* Appends captured row i of src (src's spans, 0-based) after dst's rows (the merge of shards). */
+int csvw_append_row(csvw *dst, const csvw *src, uint64_t i);
 
 /* ---- spreadsheet options and typed cells ----
  * csvw_configure: sep ',' ';' or '\t'; dec_comma: numbers with a decimal comma; guard: the

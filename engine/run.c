@@ -27,6 +27,7 @@
 #include "sha256.h"
 #include "workbook.h"
 #include "deliver.h"
+#include "shards.h"
 
 df_status run_read_file(const char *path, const char *what, char **buf, size_t *len, df_error *err)
 {
@@ -270,7 +271,7 @@ df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key,
         load_opts lo = {.as_of = cfg->as_of, .max_rejects = cfg->max_rejects, .rejects = &r->rejects,
                         .on_reject = rej.w ? write_reject : NULL, .reject_ctx = &rej, .prog = prog,
                         .threads = cfg->threads, .only_key = only_key, .block_bytes = (size_t)cfg->parse_block_kb * 1024,
-                        .id_salt = r->salt};
+                        .id_salt = r->salt, .keep = i > 0 && r->shard ? r->shard->keep : NULL};
         double t0 = now_seconds();
         if (strpbrk(t->file, "*?")) { /* an export in parts: events-*.csv.gz */
             char **paths = NULL;
@@ -290,6 +291,7 @@ df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key,
         }
         r->t_load[i] = now_seconds() - t0;
         if (st == DF_OK && o) st = guard_reject_share(t, cfg, rej.first, err); /* a run, not explain or test */
+        if (st == DF_OK && i == 0 && r->shard) st = shard_route(r->shard, t, err); /* run --shard: its entities */
     }
     if (st != DF_OK) return st;
     table_drop_keys(&r->tables[0]); /* every history has its rows' entities now */
@@ -367,7 +369,7 @@ static df_status apply_operations(df_config *c, run_info *r, int *redeclare, df_
             c->as_of = today;
         }
     }
-    if (c->hash_ids && !(r->salt = getenv("DEFECTOR_ID_SALT")))
+    if (c->hash_ids && !(r->salt = getenv("DEFECTOR_ID_SALT")) && !r->merging) /* the merge's ids come hashed */
         return DF_FAIL(err, DF_ERR_USAGE, "DEFECTOR_ID_SALT",
                        "hashing ids (--hash-ids or operations { hash_ids = true }) needs a secret salt in the environment "
                        "variable DEFECTOR_ID_SALT (keep it out of the rule file), e.g. in the systemd unit or crontab");
@@ -469,6 +471,9 @@ df_status df_run(const df_config *config, df_error *err)
     progress *prog = progress_new(cfg->progress);
     char warnings[DF_MAX_WARNINGS][512];
     int nwarnings = 0;
+    shard_state shard = {.index = cfg->shard_index, .count = cfg->shard_count, .history = cfg->history_dir != NULL};
+    int sharded = cfg->shard_count > 0, merging = cfg->nmerge > 0; /* run --shard I/N; defector merge (shards.h) */
+    if (sharded || merging) r.shard = &shard, r.merging = merging;
     /* the output folder first: its lock, and what a killed run left undone is undone (even when
      * this run then fails) */
     df_status st = cfg->data_dir && cfg->data_dir[0] && cfg->out_dir && cfg->out_dir[0]
@@ -479,8 +484,9 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) st = outset_new_with(cfg->out_dir, cfg->file_mode, cfg->lock_wait, &busy, &o, err);
     ends.o = o;
     if (st == DF_OK) status_write(&r, NULL, STATUS_RUNNING, NULL); /* a run killed from here on stays "running" */
-    outset *night = NULL; /* --history: the night folder, committed before --out */
-    if (st == DF_OK && cfg->history_dir) st = history_open(cfg, &night, err);
+    outset *night = NULL; /* --history: the night folder, committed before --out (by the merge, not a shard) */
+    if (st == DF_OK && merging) st = merge_open(&shard, cfg->merge_paths, cfg->nmerge, &c, err);
+    if (st == DF_OK && cfg->history_dir && !sharded) st = history_open(cfg, &night, err);
     if (st == DF_OK) st = run_read_file(cfg->rules_path, "rule file", &src, &len, err);
     if (st == DF_OK) {
         sha256_hex(src, len, r.rules_sha256);
@@ -495,20 +501,25 @@ df_status df_run(const df_config *config, df_error *err)
         outset_set_mode(o, cfg->file_mode);
         if (night) outset_set_mode(night, cfg->file_mode);
     }
-    if (st == DF_OK) st = run_load(&r, o, prog, NULL, err);
-    if (st == DF_OK) hash_examples(&r);
-    if (st == DF_OK) st = guard_as_of(&r, warnings, DF_MAX_WARNINGS, &nwarnings, err);
+    if (st == DF_OK) st = merging ? merge_load(&shard, &r, o, err) : run_load(&r, o, prog, NULL, err);
+    if (st == DF_OK && sharded) st = shard_compact(&shard, tables, r.ntables, err);
+    if (st == DF_OK && !merging) hash_examples(&r); /* the merge's: the shards' (hashed) */
+    if (st == DF_OK && !sharded) st = guard_as_of(&r, warnings, DF_MAX_WARNINGS, &nwarnings, err); /* the whole base's */
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     books *bks = books_new(cfg->as_of);
     if (st == DF_OK && !bks) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks, night, 0, 0, 0, 0, 1,
-                     cfg->history_dir /* calls { }: cool-down over nights, save rate (calls.lua) */};
-    if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, o, prog, &so, &r.score, err);
+                     cfg->history_dir /* calls { }: cool-down over nights, save rate (calls.lua) */,
+                     sharded ? &shard : NULL};
+    /* a shard scores its entities into its partial (its writers only capture: no outputs) */
+    if (st == DF_OK && merging) st = merge_score(&shard, lb, o, &so, &r.score, err);
+    else if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, sharded ? NULL : o, prog, &so, &r.score, err);
+    if (st == DF_OK && sharded) st = shard_write(&shard, o, &r, err);
     char note[512] = "";
-    if (st == DF_OK) st = changes_write(o, night, cfg, &r.score.hist, note, sizeof note, err);
+    if (st == DF_OK && !sharded) st = changes_write(o, night, cfg, &r.score.hist, note, sizeof note, err);
     if (st == DF_OK && note[0] && nwarnings < DF_MAX_WARNINGS) memcpy(warnings[nwarnings++], note, sizeof note);
-    if (st == DF_OK) st = trends_write(o, night, cfg, &r.score.hist, err);
-    if (st == DF_OK) st = lb_report(lb, o, wd, err); /* last: it may show the tables over nights */
+    if (st == DF_OK && !sharded) st = trends_write(o, night, cfg, &r.score.hist, err);
+    if (st == DF_OK && !sharded) st = lb_report(lb, o, wd, err); /* last: it may show the tables over nights */
     watchdog_stop(wd);
     if (st == DF_OK) add_warnings(&r.score, warnings, nwarnings);
     if (st == DF_OK) collect_warnings(&r), r.nwarn_report = r.nwarn;
@@ -525,15 +536,15 @@ df_status df_run(const df_config *config, df_error *err)
      * is read back from its file), before anything is committed; then the night of the run
      * history (--history), then the outputs */
     if (st == DF_OK) st = outset_finish(o, err);
-    if (st == DF_OK && !config->no_guards) st = status_guards(&r, o, err);
-    if (st == DF_OK) st = strict_check(&r, err);
+    if (st == DF_OK && !config->no_guards && !sharded) st = status_guards(&r, o, err); /* the merge's: the whole base */
+    if (st == DF_OK && !sharded) st = strict_check(&r, err);
     if (st == DF_OK && night) st = history_fill(night, o, &r.score.hist, src, len, err);
     if (st == DF_OK && night) st = outset_commit(night, err);
     if (st == DF_OK) st = outset_commit(o, err);
     if (st == DF_OK && night) history_prune(cfg);
     if (st == DF_OK) r.committed = 1, summary_report(&r, o, stderr); /* with --quiet, the warnings only */
     for (int i = r.nwarn_report; st == DF_OK && i < r.nwarn; i++) fprintf(stderr, "defector: warning: %s\n", r.warn[i]); /* the guards' */
-    if (st == DF_OK && cfg->on_success) {
+    if (st == DF_OK && cfg->on_success && !sharded) {
         char as_of[16];
         df_format_date(cfg->as_of, as_of);
         st = deliver_run(cfg->on_success, cfg->out_dir, as_of, cfg->rules_path, &r.delivery_rc, err);
@@ -546,6 +557,7 @@ df_status df_run(const df_config *config, df_error *err)
     progress_free(prog);
     lb_free(lb);
     for (int i = 0; i < r.ntables; i++) table_free(&tables[i]);
+    shard_free(&shard);
     free(src);
     return st;
 }

@@ -47,6 +47,8 @@ typedef struct run_info {
     int ntotals;              /* the totals the guards name (total:FILE:COLUMN), once read back */
     char total_name[DF_MAX_GUARDS][256];
     double total[DF_MAX_GUARDS];
+    struct shard_state *shard; /* run --shard I/N, or defector merge (shards.h); NULL: neither */
+    int merging;               /* defector merge: the tables' counts come from the partials */
 } run_info;
 
 /* ---- run.c's stages, shared with authoring.c (explain and test load and score as run does) ---- */

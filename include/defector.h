@@ -45,6 +45,8 @@ typedef struct df_error {
     char message[2048]; /* what is wrong and how to fix it */
 } df_error;
 
+#define DF_MAX_SHARDS 4096 /* shards of one job (run --shard I/N, defector merge) */
+
 typedef struct df_config {
     const char *rules_path; /* the rule file */
     const char *data_dir;   /* folder holding the input files the rule file names */
@@ -78,6 +80,12 @@ typedef struct df_config {
     const char *history_dir; /* --history: the run history's folder (docs/history.md); NULL none */
     int history_keep;       /* --history-keep: days of nights kept (0: the default
                                DF_DEFAULT_HISTORY_KEEP; -1: all) */
+    /* Past one machine (docs/scale-out.md): run --shard I/N scores the entities whose key hashes
+     * to shard I of N and writes its partial result into out_dir; defector merge reads the
+     * partials of merge_paths (the shards' out_dir) and writes the outputs of one run. */
+    int shard_index, shard_count; /* shard_count 0: not a shard; at most DF_MAX_SHARDS */
+    const char *const *merge_paths;
+    int nmerge;             /* > 0: df_run merges the partials (defector merge) */
 } df_config;
 
 /* Runs the job. On failure fills *err (when err != NULL) and leaves out_dir untouched. */

@@ -89,7 +89,8 @@ function M.setup(job, api, part)
     if o.kind == "list" then
       local f = M.open(api, o)
       if not part then M.header(api, f, o.columns) end
-      local L = { o = o, f = f, m = 0, keys = {}, text_keys = {}, label = "output " .. o.file, split = o.split_by and {} }
+      local L = { o = o, f = f, m = 0, keys = {}, text_keys = {}, label = "output " .. o.file, split = o.split_by and {},
+                  ent = job.shard and {} } -- a shard: each row's entity (shards.lua)
       for k = 1, #o.order do L.keys[k] = {} end
       job.lists[#job.lists + 1] = L
     end
@@ -251,6 +252,7 @@ function M.emit(g, job, L, l)
     end
     g.add("    A.row_end(A.ctx, %d)", L.f)
     g.add("    local m = L.m + 1; L.m = m")
+    if L.ent then g.add("    L.ent[m] = blo + _df_i - 1") end
     if o.split_by then g.add("    L.split[m] = %s", key_expr(g, job, o.split_by)) end
     for k, key in ipairs(o.order) do
       -- a text column sorts by its row: its bytes are compared where the keys before it tie

@@ -4,6 +4,7 @@
 --                                                       skip_rule_errors, explain, json, result)
 --   operations() -> settings                           operations { ... } (docs/operations.md)
 --   finish(parts) -> stats                              after a deferred run: merge, write
+--   merge(api, merge, blobs, opts) -> stats             defector merge: the shards' partials, written
 --   load_cases / case_files / case_check                defector test
 --   check(source, file, as_of, as_of_text, headers, values) -> text, errors, warnings
 -- A Lua state holds one job at a time (state.job); every module gets it passed.
@@ -65,6 +66,8 @@ function M.run(data, api_ptr, opts)
   local api = ffi.cast("df_api*", api_ptr)
   local single = opts.explain ~= nil
   job.report_later = opts.report_later
+  -- run --shard I/N (shards.lua): the entities of the shard, to be merged with the others'
+  job.shard = opts.shard_perm and { perm = ffi.cast("const uint32_t*", opts.shard_perm) } or nil
   local S = run.prepare(job, data, api, { skip_rule_errors = opts.skip_rule_errors, history = opts.history, history_dir = opts.history_dir, snapshot_only = opts.snapshot_only, outcome_only = opts.outcome_only,
     bound_dates = opts.bound_dates, part = opts.part, single = single, trace = single })
   if single then return run_single(job, S, opts) end
@@ -92,6 +95,11 @@ end
 function M.report(api_ptr)
   local job = state.job
   require("defector.report").finish(job, ffi.cast("df_api*", api_ptr), {})
+end
+
+-- defector merge: the shards' partial results (blobs) into the outputs of one run (shards.lua).
+function M.merge(api_ptr, merge_ptr, blobs, opts)
+  return require("defector.shards").merge(state.job, ffi.cast("df_api*", api_ptr), merge_ptr, blobs, opts)
 end
 
 -- operations { ... } of the declared rule file (operations.lua), for the C side.
@@ -130,6 +138,6 @@ function M.check_needs(source, chunkname, as_of, as_of_text)
   return require("defector.check").needs(source, chunkname, as_of, as_of_text)
 end
 
-for _, name in ipairs({ "declare", "run", "finish", "load_cases", "case_files", "case_check" }) do M[name] = folded(M[name]) end
+for _, name in ipairs({ "declare", "run", "finish", "merge", "load_cases", "case_files", "case_check" }) do M[name] = folded(M[name]) end
 
 return M

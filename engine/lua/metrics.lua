@@ -173,6 +173,7 @@ function M.emit(g, job, Mt, m)
     for i, f in ipairs(o.group_by) do args[i] = g.value(f) end
     if Mt.find_args then g.add("    local grp = FIND(%s)", table.concat(args, ", "))
     else g.add("    local grp = FIND(MT, { %s })", table.concat(args, ", ")) end
+    if job.shard then g.add("    if grp.first == nil then grp.first = blo + _df_i - 1 end") end -- shards.lua
     g.add("    grp.n = grp.n + 1")
     g.add("    local acc = grp.acc")
     for ci, col in ipairs(o.columns) do

@@ -12,14 +12,15 @@ local M = {}
 function M.pack(job, S)
   local part = { lists = {}, mets = {}, fire = S.fire_counts, errors = S.error_counts, error_rows = S.error_rows,
                  overrides = S.override_count }
-  for l, L in ipairs(job.lists) do part.lists[l] = { m = L.m, keys = L.keys, split = L.split } end
+  part.error_ent = S.error_ent
+  for l, L in ipairs(job.lists) do part.lists[l] = { m = L.m, keys = L.keys, split = L.split, ent = L.ent } end
   for m, Mt in ipairs(job.mets) do
     local groups = {}
     for gi, grp in ipairs(Mt.order) do
       local big = {}
       for slot, v in pairs(grp.big) do big[slot] = { tonumber(bit.arshift(v, 32)), tonumber(bit.band(v, 0xffffffffLL)) } end
       groups[gi] = { keys = grp.keys, n = grp.n, acc = grp.acc, big = big, wrap = grp.wrap, cnt = grp.cnt, micro = grp.micro,
-                     vals = grp.vals }
+                     vals = grp.vals, first = grp.first }
     end
     part.mets[m] = groups
   end
@@ -31,6 +32,7 @@ local function merge_group(Mt, g)
   local vals = {}
   for i, f in ipairs(Mt.o.group_by) do vals[i] = g.keys[f] end
   local grp = metrics.find(Mt, vals)
+  if g.first and (grp.first == nil or g.first < grp.first) then grp.first = g.first end
   grp.n = grp.n + g.n
   for slot, v in pairs(g.acc) do
     if slot > 0 and Mt.o.columns[slot].agg.kind == "count" then grp.acc[slot] = grp.acc[slot] + v
@@ -46,6 +48,8 @@ local function merge_group(Mt, g)
   end
 end
 
+M.merge_group = merge_group -- the merge of shards (shards.lua)
+
 function M.merge(job, S, p)
   for l, L in ipairs(job.lists) do
     local pl, m = p.lists[l], L.m
@@ -55,6 +59,10 @@ function M.merge(job, S, p)
     end
     if L.split then
       local dst, src = L.split, pl.split or {}
+      for j = 1, pl.m do dst[m + j] = src[j] end
+    end
+    if L.ent then
+      local dst, src = L.ent, pl.ent or {}
       for j = 1, pl.m do dst[m + j] = src[j] end
     end
     L.m = m + pl.m
@@ -68,6 +76,7 @@ function M.merge(job, S, p)
     S.error_counts[k] = S.error_counts[k] + p.errors[k]
   end
   S.error_rows = S.error_rows + p.error_rows
+  if S.error_ent then for _, r in ipairs(p.error_ent or {}) do S.error_ent[#S.error_ent + 1] = r end end
   S.override_count = S.override_count + p.overrides
 end
 

@@ -27,9 +27,9 @@ local function rule_failed(job, S)
     S.error_counts[k] = S.error_counts[k] + 1
     if not S.errors_file then return end
     local r = job.rules[k]
-    local row = entity.row(job.ent)
+    local row, row_i = entity.row(job.ent), job.ent.blk.blo + job.ent.cur.i - 1
     local where, msg, fix, seen = failure.describe(job, e, r.when, row)
-    S.pending[#S.pending + 1] = { i = job.ent.cur.i, k = k, cells = { failure.key_of(job, row), r.code,
+    S.pending[#S.pending + 1] = { i = job.ent.cur.i, k = k, row = row_i, cells = { failure.key_of(job, row), r.code,
       where or (job.file .. ":" .. r.line), fix and (msg .. " — " .. fix) or msg, seen } }
   end
 end
@@ -46,6 +46,7 @@ local function flush_failures(job, S)
   table.sort(S.pending, entity_then_rule)
   local api, f = job.api, S.errors_file
   for _, p in ipairs(S.pending) do
+    if S.error_ent then S.error_ent[#S.error_ent + 1] = p.row end -- a shard (shards.lua)
     api.row_begin(api.ctx, f)
     for _, x in ipairs(p.cells) do api.text(api.ctx, f, x, #x) end
     api.row_end(api.ctx, f)
@@ -58,7 +59,7 @@ local function open_errors(job, S, opts)
   local api = job.api
   S.errors_file = api.open(api.ctx, "rule_errors.csv")
   if S.errors_file < 0 then E.throw({ where = "rule_errors.csv", message = "cannot open the output file" }) end
-  if opts.part then return end
+  if opts.part or job.shard then return end
   for _, h in ipairs({ job.entity.key, "rule", "where", "error", "values" }) do api.plain(api.ctx, S.errors_file, h, #h) end
   api.end_row(api.ctx, S.errors_file)
 end
@@ -96,12 +97,11 @@ local function callbacks(job, S, EN, opts)
   }
 end
 
--- Binds, builds and compiles; returns the run's state S.
-function M.prepare(job, data, api, opts)
-  bind.tables(job, data)
-  job.api = api
-  job.write_value = lists.writer(api, job)
-  local S = { fire_counts = {}, error_counts = {}, error_rows = 0, override_count = 0, trace = {}, opts = opts, pending = {} }
+-- The run's state S and its output files, opened in the order the merge of shards opens them
+-- too (shards.lua: a shard's files are numbered alike).
+function M.setup_outputs(job, api, opts)
+  local S = { fire_counts = {}, error_counts = {}, error_rows = 0, override_count = 0, trace = {}, opts = opts, pending = {},
+              error_ent = job.shard and {} or nil }
   for k = 1, #job.rules do S.fire_counts[k], S.error_counts[k] = 0, 0 end
   if opts.skip_rule_errors and not opts.single then open_errors(job, S, opts) end
   local outputs = not opts.single
@@ -114,7 +114,17 @@ function M.prepare(job, data, api, opts)
     for _, o in ipairs(job.outputs) do if o.history then keep[#keep + 1] = o end end
     job.outputs, job.all_books, job.reports = keep, {}, {} -- no workbook, no report
   end
-  if outputs then lists.setup(job, api, opts.part); metrics.setup(job); require("defector.calls").setup(job) end
+  if outputs then lists.setup(job, api, opts.part or job.shard ~= nil); metrics.setup(job); require("defector.calls").setup(job) end
+  return S
+end
+
+-- Binds, builds and compiles; returns the run's state S.
+function M.prepare(job, data, api, opts)
+  bind.tables(job, data)
+  job.api = api
+  job.write_value = lists.writer(api, job)
+  local S = M.setup_outputs(job, api, opts)
+  local outputs = not opts.single
   scan.build(job, api)
   job.ent = entity.new(job, scan.BLOCK)
   job.columns = job.ent.col
@@ -213,6 +223,7 @@ end
 function M.finish(job, S, other_parts, t0)
   local api = job.api
   for _, p in ipairs(other_parts) do parts.merge(job, S, p) end
+  if job.shard then return require("defector.shards").pack(job, S, t0) end -- a shard: its partial result
   if S.errors_file then
     local arr = ffi.new("uint32_t[?]", S.error_rows > 0 and S.error_rows or 1)
     for i = 0, S.error_rows - 1 do arr[i] = i end

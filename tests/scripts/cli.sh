@@ -28,7 +28,7 @@ listed() { sed -n 's/^  \(-[a-z], \)\{0,1\}\(--[a-z-]*\).*/\2/p' <<<"$1" | sort 
 value_for() {
   case $1 in
     --data | --out) echo "$T" ;; --as-of) echo 2026-11-01 ;; --customer) echo C1 ;;
-    --on-as-of-gap) echo warn ;; --on-rule-error) echo skip ;; --file-mode) echo 0640 ;; --log-format) echo json ;; *) echo 1 ;;
+    --on-as-of-gap) echo warn ;; --on-rule-error) echo skip ;; --file-mode) echo 0640 ;; --log-format) echo json ;; --shard) echo 0/2 ;; *) echo 1 ;;
   esac
 }
 takes_value() { grep -qE "^  (-[a-z], )?$1 [A-Za-z|]" <<<"$GLOBAL"; }
@@ -76,7 +76,7 @@ assert_out "check --help" "also check the columns against the headers"
 refute "check --help" "lists --threads (check takes none)" grep -q -- --threads <<<"$OUTPUT"
 run_cli help_unknown help frobnicate
 assert_rc "help frobnicate" 2
-assert_err "help frobnicate" "help takes one of the commands run, explain, test, check, backtest, diff and erase"
+assert_err "help frobnicate" "help takes one of the commands run, explain, test, check, backtest, diff, erase and merge"
 
 # --- --version: "defector X.Y.Z", the version CMakeLists.txt gives the project, then the git
 # revision when the build was configured in a git checkout of the sources -------------------------
