@@ -229,4 +229,39 @@ for f in one/*.csv one/report.html; do
   b=$(basename "$f")
   check tiny "$b differs between one run and the merge of 7 shards" cmp -s "$f" "merged/$b"
 done
+# ---- the lifecycle job (issue 14): call lists capped per owner with a cool-down over nights, the
+# save rate, medians and percentiles; two nights into a history, 3 shards against one run ----
+mkdir -p "$T/life" && cd "$T/life" || exit 1
+LIFE="$REPO_DIR/rules/lifecycle.lua"
+LDATA="$REPO_DIR/sample-data/lifecycle"
+for d in 2026-11-01 2026-11-08; do
+  "$DEFECTOR" run "$LIFE" --data "$LDATA" -o "one-$d" --as-of "$d" --history hone -q 2>/dev/null || fail life "the single run of $d failed"
+  for i in 0 1 2; do
+    "$DEFECTOR" run "$LIFE" --data "$LDATA" -o "s$i" --as-of "$d" --history hsh --threads 2 --shard "$i/3" -q 2>"s$i.err" \
+      || fail life "shard $i/3 of $d failed: $(cat "s$i.err")"
+  done
+  "$DEFECTOR" merge "$LIFE" s2 s0 s1 -o "m-$d" --history hsh -q 2>merge.err || fail life "the merge of $d failed: $(cat merge.err)"
+  for f in "one-$d"/*.csv; do
+    check life "$(basename "$f") of $d differs between one run and the merge of 3 shards" cmp -s "$f" "m-$d/$(basename "$f")"
+  done
+done
+check life "the second night's save rate should have rows" [ "$(wc -l < one-2026-11-08/save_rate.csv)" -gt 1 ]
+check life "the second night's call list should be shorter for the cool-down" \
+  [ "$(wc -l < one-2026-11-08/calls.csv)" -lt "$(wc -l < one-2026-11-01/calls.csv)" ]
+check life "metrics_service.csv should hold medians" grep -q 'callback_hours_median' one-2026-11-01/metrics_service.csv
+
+# ---- a transaction export (issue 15): customers made from the history, distinct counts, the
+# retention triangle; 4 shards against one run ----
+mkdir -p "$T/retail" && cd "$T/retail" || exit 1
+RETAIL="$REPO_DIR/rules/retail.lua"
+RDATA="$REPO_DIR/tests/data/online-retail"
+"$DEFECTOR" run "$RETAIL" --data "$RDATA" -o one --as-of 2011-12-01 -q 2>/dev/null || fail retail "the single run failed"
+for i in 0 1 2 3; do
+  "$DEFECTOR" run "$RETAIL" --data "$RDATA" -o "s$i" --as-of 2011-12-01 --shard "$i/4" -q 2>"s$i.err" || fail retail "shard $i/4 failed: $(cat "s$i.err")"
+done
+"$DEFECTOR" merge "$RETAIL" s0 s1 s2 s3 -o merged -q 2>merge.err || fail retail "the merge failed: $(cat merge.err)"
+for f in one/*.csv; do
+  check retail "$(basename "$f") differs between one run and the merge of 4 shards" cmp -s "$f" "merged/$(basename "$f")"
+done
+check retail "the triangle should have cohorts" [ "$(wc -l < one/retention_triangle.csv)" -gt 3 ]
 finish
