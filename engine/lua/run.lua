@@ -115,6 +115,7 @@ function M.prepare(job, data, api, opts)
   end
   if outputs then lists.setup(job, api, opts.part); metrics.setup(job) end
   scan.build(job, api)
+  require("defector.models").prepare(job, api, opts.single) -- whole-base fits, before any value reads them
   job.ent = entity.new(job, scan.BLOCK)
   job.columns = job.ent.col
   S.eval = compile.build(job, { trace = opts.trace, skip = opts.skip_rule_errors and not opts.single, outputs = outputs },
@@ -223,6 +224,7 @@ function M.finish(job, S, other_parts, t0)
   local counts = {}
   lists.finish(job, api, counts)
   metrics.finish(job, api, counts)
+  require("defector.models").finish(job, api, counts)
   require("defector.sheets").finish(job, api, counts)
   -- last: it reads the CSV files back (a run writes it later, after the tables over nights: lb_report)
   if not job.report_later then require("defector.report").finish(job, api, counts) end
