@@ -14,6 +14,9 @@
  * their order (no threads here), so they are the same whatever --threads. */
 #define _DEFAULT_SOURCE /* lgamma_r: lgamma sets the global signgam, a race between scoring threads */
 #include <math.h>
+#ifdef MODELS_TRACE
+#include <stdio.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +25,9 @@
 
 #define NA_DATE INT32_MIN
 #define NA_I64 INT64_MIN
-#define LOG_MAX 25.0 /* log-parameters stay within +-25 (e^25 = 7e10) */
+#define LOG_MAX 18.0 /* log-parameters stay within +-18 (e^18 = 6.6e7: past it, a model parameter is infinite in effect) */
+#define SAMPLE_FROM 50000 /* customers from which a fit starts on a sample of them */
+#define SAMPLE_STRIDE 16  /* the sample: every 16th customer */
 
 static double lgam(double x)
 {
@@ -232,8 +237,8 @@ static int line_search(objective f, void *ctx, const double *th, double f0, cons
 {
     double slope = 0, step = 1, big = maxabs(d, n);
     for (int i = 0; i < n; i++) slope += g[i] * d[i];
-    if (big > 2) step = 2 / big; /* at most a factor e^2 per parameter per step */
-    for (int tries = 0; tries < 60; tries++, step *= 0.5) {
+    if (big > 4) step = 4 / big; /* at most a factor e^4 per parameter per step */
+    for (int tries = 0; tries < 16; tries++, step *= 0.5) {
         for (int i = 0; i < n; i++) {
             tn[i] = th[i] + step * d[i];
             tn[i] = tn[i] > LOG_MAX ? LOG_MAX : tn[i] < -LOG_MAX ? -LOG_MAX : tn[i];
@@ -244,19 +249,34 @@ static int line_search(objective f, void *ctx, const double *th, double f0, cons
     return 0;
 }
 
-static int minimise(objective f, void *ctx, double *th, int n, double *fx, int *iters)
+/* Minimises f from th; 1 when the gradient vanished, 0 when it stopped otherwise: no descent
+ * left, a plateau (three steps that gain nothing: a parameter running off to a bound, such as
+ * a and b of a BG/NBD growing together when every customer has the same drop-out
+ * probability), or the iterations spent. */
+/* The gradient without the parameters held at a bound that it pushes outwards (they stay
+ * there: the search goes on in the others). */
+static void free_gradient(const double *th, const double *g, int n, double *gf)
 {
-    double H[NP][NP], g[NP], gn[NP], tn[NP], d[NP], s[NP], y[NP], fn;
-    int fresh = 1, it;
-    reset(H, n);
+    for (int i = 0; i < n; i++)
+        gf[i] = (th[i] >= LOG_MAX && g[i] < 0) || (th[i] <= -LOG_MAX && g[i] > 0) ? 0 : g[i];
+}
+
+static int minimise(objective f, void *ctx, double *th, int n, double *fx, int *iters, double H[NP][NP], int warm)
+{
+    double g[NP], gf[NP], gn[NP], tn[NP], d[NP], s[NP], y[NP], fn;
+    int fresh = !warm, it, flat = 0;
+    if (!warm) reset(H, n);
     *fx = f(ctx, th, g);
     if (!isfinite(*fx)) return 0;
-    for (it = 0; it < 500; it++) {
-        if (maxabs(g, n) < 1e-10) break;
+    for (it = 0; it < 200; it++) {
+        free_gradient(th, g, n, gf);
+        if (maxabs(gf, n) < 1e-10) break;
         for (int i = 0; i < n; i++) {
             d[i] = 0;
-            for (int j = 0; j < n; j++) d[i] -= H[i][j] * g[j];
+            for (int j = 0; j < n; j++) d[i] -= H[i][j] * gf[j];
         }
+        for (int i = 0; i < n; i++) /* at a bound: no step out of it */
+            if ((th[i] >= LOG_MAX && d[i] > 0) || (th[i] <= -LOG_MAX && d[i] < 0)) d[i] = 0;
         if (!line_search(f, ctx, th, *fx, g, d, n, tn, &fn, gn)) {
             if (fresh) break; /* no descent even along -g: at the minimum to working precision */
             reset(H, n), fresh = 1;
@@ -265,11 +285,39 @@ static int minimise(objective f, void *ctx, double *th, int n, double *fx, int *
         for (int i = 0; i < n; i++) s[i] = tn[i] - th[i], y[i] = gn[i] - g[i], th[i] = tn[i], g[i] = gn[i];
         double before = *fx;
         *fx = fn, fresh = 0;
+#ifdef MODELS_TRACE
+        fprintf(stderr, "it %d f %.12g th %g %g %g %g |g| %g\n", it, fn, th[0], th[1], n > 2 ? th[2] : 0, n > 3 ? th[3] : 0, maxabs(g, n));
+#endif
         bfgs_update(H, s, y, n);
-        if (before - fn <= 1e-16 * fabs(fn) && maxabs(g, n) < 1e-7) break;
+        flat = before - fn <= 1e-10 * fabs(fn) ? flat + 1 : 0;
+        if (flat >= 3) break;
     }
     *iters += it;
+    for (int i = 0; i < n; i++)
+        if (fabs(th[i]) >= LOG_MAX - 1) return 0; /* a parameter ran off: not a maximum of the likelihood */
     return maxabs(g, n) < 1e-6;
+}
+
+/* The fit: on a sample of the customers first when there are many (sub, else NULL), whose
+ * optimum and curvature start the fit on all of them: a few steps instead of dozens over the
+ * whole base. Without a sample, once more from a fresh curvature (a check that costs little on
+ * a small base). */
+static int fit_staged(objective f, void *full, void *sub, double *th, int n, double *fx, int *iters)
+{
+    double H[NP][NP], th2[NP], fx2;
+    memcpy(th2, th, sizeof th2);
+    if (sub) {
+        minimise(f, sub, th, n, fx, iters, H, 0);
+        if (minimise(f, full, th, n, fx, iters, H, 1)) return 1;
+        /* the sample led to a bound: from the start again over all the customers, the better kept */
+        int ok = minimise(f, full, th2, n, &fx2, iters, H, 0);
+        if (!(fx2 < *fx)) return 0;
+        memcpy(th, th2, sizeof th2);
+        *fx = fx2;
+        return ok;
+    }
+    minimise(f, full, th, n, fx, iters, H, 0);
+    return minimise(f, full, th, n, fx, iters, H, 0);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -345,7 +393,7 @@ static void bgdata_free(bgdata *D)
     free(D->t), free(D->times), free(D->ltab), free(D->itab), free(D->wx), free(D->lbx), free(D->ibx);
 }
 
-static int compress(const int32_t *x, const double *tx, const double *T, int64_t n, bgdata *D)
+static int compress(const int32_t *x, const double *tx, const double *T, int64_t n, int64_t stride, bgdata *D)
 {
     hashmap ht = {0}, hx = {0};
     memset(D, 0, sizeof *D);
@@ -356,7 +404,7 @@ static int compress(const int32_t *x, const double *tx, const double *T, int64_t
     D->lbx = malloc(((size_t)D->maxx + 1) * sizeof *D->lbx);
     D->ibx = malloc(((size_t)D->maxx + 1) * sizeof *D->ibx);
     int ok = D->t && D->times && D->wx && D->lbx && D->ibx && hm_init(&ht, 2 * n) == 0 && hm_init(&hx, n) == 0;
-    for (int64_t i = 0; ok && i < n; i++) {
+    for (int64_t i = 0; ok && i < n; i += stride) {
         if (x[i] < 0) continue; /* no purchase in the calibration: not in the model */
         int64_t a = time_index(&ht, D, tx[i]), b = time_index(&ht, D, T[i]);
         add_triple(&hx, D, x[i], (int32_t)a, (int32_t)b);
@@ -387,11 +435,21 @@ static double bg_x_terms(bgdata *D, double r, double al, double a, double b, dou
     return ll;
 }
 
-/* Minus the mean log-likelihood at log-parameters th, and its gradient in th. */
+/* The optimiser's coordinates: log r, log alpha, logit a/(a+b), log(a+b). When every customer
+ * has the same drop-out probability the likelihood grows as a and b grow together: along the
+ * last coordinate alone, which runs to its bound in a few steps while the others converge. */
+static df_bgnbd bg_params(const double *th)
+{
+    double m = 1 / (1 + exp(-th[2])), s = exp(th[3]);
+    return (df_bgnbd){exp(th[0]), exp(th[1]), s * m, s * (1 - m)};
+}
+
+/* Minus the mean log-likelihood at th, and its gradient in th. */
 static double bg_objective(void *ctx, const double *th, double *grad)
 {
     bgdata *D = ctx;
-    double r = exp(th[0]), al = exp(th[1]), a = exp(th[2]), b = exp(th[3]), la = log(a);
+    df_bgnbd P = bg_params(th);
+    double r = P.r, al = P.alpha, a = P.a, b = P.b, la = log(a);
     double g[NP] = {0}, sa = 0, sb = 0;
     double ll = bg_x_terms(D, r, al, a, b, g);
     for (int64_t k = 0; k < D->ntimes; k++) D->ltab[k] = log(al + D->times[k]), D->itab[k] = 1 / (al + D->times[k]);
@@ -412,28 +470,29 @@ static double bg_objective(void *ctx, const double *th, double *grad)
         sa += w * wd, sb += w * wd * D->ibx[t->x];
     }
     g[2] += sa / a, g[3] -= sb;
-    double par[NP] = {r, al, a, b};
-    for (int i = 0; i < NP; i++) grad[i] = -g[i] * par[i] / D->total;
+    double m = a / (a + b);
+    grad[0] = -g[0] * r / D->total, grad[1] = -g[1] * al / D->total;
+    grad[2] = -(a + b) * m * (1 - m) * (g[2] - g[3]) / D->total, grad[3] = -(a * g[2] + b * g[3]) / D->total;
     return -ll / D->total;
 }
 
 int df_bgnbd_fit(const int32_t *x, const double *tx, const double *T, int64_t n, df_bgnbd *p, df_fit *f)
 {
-    bgdata D;
+    bgdata D, sub;
     memset(f, 0, sizeof *f);
-    if (compress(x, tx, T, n, &D) != 0) return -1;
+    if (compress(x, tx, T, n, 1, &D) != 0) return -1;
+    int sampled = n >= SAMPLE_FROM;
+    if (sampled && compress(x, tx, T, n, SAMPLE_STRIDE, &sub) != 0) return bgdata_free(&D), -1;
     f->customers = (int64_t)D.total, f->distinct = D.nt;
     double meanT = 0;
     for (int64_t k = 0; k < D.nt; k++) meanT += D.t[k].w * D.times[D.t[k].iT];
     meanT = D.total > 0 && meanT > 0 ? meanT / D.total : 1;
-    double th[NP] = {0, log(meanT), 0, 0}, fx = NAN;
-    if (D.total > 0) {
-        minimise(bg_objective, &D, th, NP, &fx, &f->iterations);
-        f->converged = minimise(bg_objective, &D, th, NP, &fx, &f->iterations); /* again from a fresh H */
-    }
-    *p = (df_bgnbd){exp(th[0]), exp(th[1]), exp(th[2]), exp(th[3])};
+    double th[NP] = {0, log(meanT), 0, log(2.0)}, fx = NAN; /* r = 1, alpha = mean T, a = b = 1 */
+    if (D.total > 0) f->converged = fit_staged(bg_objective, &D, sampled && sub.total > 0 ? &sub : NULL, th, NP, &fx, &f->iterations);
+    *p = bg_params(th);
     f->ll = -fx * D.total;
     bgdata_free(&D);
+    if (sampled) bgdata_free(&sub);
     return 0;
 }
 
@@ -448,10 +507,15 @@ typedef struct ggdata {
     int32_t maxx;
 } ggdata;
 
+/* The optimiser's coordinates: log p, log q, log v/q (q and v growing together, v/q fixed, is
+ * the direction in which the likelihood grows when every customer has the same spend scale). */
+static df_gg gg_params(const double *th) { return (df_gg){exp(th[0]), exp(th[1]), exp(th[1] + th[2])}; }
+
 static double gg_objective(void *ctx, const double *th, double *grad)
 {
     ggdata *G = ctx;
-    double p = exp(th[0]), q = exp(th[1]), v = exp(th[2]), lv = log(v), lq = lgam(q), pq = df_digamma(q);
+    df_gg P = gg_params(th);
+    double p = P.p, q = P.q, v = P.v, lv = log(v), lq = lgam(q), pq = df_digamma(q);
     double ll = 0, g[3] = {0};
     for (int32_t x = 1; x <= G->maxx; x++) {
         double N = G->nx[x];
@@ -468,33 +532,44 @@ static double gg_objective(void *ctx, const double *th, double *grad)
         ll -= (p * x + q) * ls;
         g[0] -= x * ls, g[1] -= ls, g[2] -= (p * x + q) / s;
     }
-    double par[3] = {p, q, v};
-    for (int i = 0; i < 3; i++) grad[i] = -g[i] * par[i] / (double)G->n;
+    grad[0] = -g[0] * p / (double)G->n, grad[1] = -(q * g[1] + v * g[2]) / (double)G->n, grad[2] = -g[2] * v / (double)G->n;
     return -ll / (double)G->n;
+}
+
+static void gg_free(ggdata *G) { free(G->idx), free(G->nx), free(G->slm); }
+
+/* The repeat customers with a positive mean spend, every stride-th; their mean in *mean. */
+static int gg_prepare(ggdata *G, const int32_t *x, const double *m, int64_t n, int64_t stride, double *mean)
+{
+    *G = (ggdata){.x = x, .m = m};
+    for (int64_t i = 0; i < n; i++) G->maxx = x[i] > G->maxx ? x[i] : G->maxx;
+    G->idx = malloc((size_t)(n / stride + 1) * sizeof *G->idx);
+    G->nx = calloc((size_t)G->maxx + 1, sizeof *G->nx);
+    G->slm = calloc((size_t)G->maxx + 1, sizeof *G->slm);
+    if (!G->idx || !G->nx || !G->slm) return gg_free(G), -1;
+    *mean = 0;
+    for (int64_t i = 0, k = 0; i < n; i++)
+        if (x[i] > 0 && m[i] > 0 && isfinite(m[i]) && k++ % stride == 0)
+            G->idx[G->n++] = i, G->nx[x[i]] += 1, G->slm[x[i]] += log(m[i]), *mean += m[i];
+    return 0;
 }
 
 int df_gg_fit(const int32_t *x, const double *m, int64_t n, df_gg *p, df_fit *f)
 {
-    ggdata G = {.x = x, .m = m};
+    ggdata G, sub;
+    double mean, ignore;
     memset(f, 0, sizeof *f);
-    for (int64_t i = 0; i < n; i++) G.maxx = x[i] > G.maxx ? x[i] : G.maxx;
-    G.idx = malloc((size_t)(n + 1) * sizeof *G.idx);
-    G.nx = calloc((size_t)G.maxx + 1, sizeof *G.nx);
-    G.slm = calloc((size_t)G.maxx + 1, sizeof *G.slm);
-    if (!G.idx || !G.nx || !G.slm) return free(G.idx), free(G.nx), free(G.slm), -1;
-    double mean = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (x[i] > 0 && m[i] > 0 && isfinite(m[i])) G.idx[G.n++] = i, G.nx[x[i]] += 1, G.slm[x[i]] += log(m[i]), mean += m[i];
+    if (gg_prepare(&G, x, m, n, 1, &mean) != 0) return -1;
+    int sampled = G.n >= SAMPLE_FROM;
+    if (sampled && gg_prepare(&sub, x, m, n, SAMPLE_STRIDE, &ignore) != 0) return gg_free(&G), -1;
     f->customers = G.n;
-    double th[3] = {0, 0, log(G.n ? mean / (double)G.n : 1)}, fx = NAN;
-    if (G.n > 0) {
-        minimise(gg_objective, &G, th, 3, &fx, &f->iterations);
-        f->converged = minimise(gg_objective, &G, th, 3, &fx, &f->iterations);
-    }
-    *p = (df_gg){exp(th[0]), exp(th[1]), exp(th[2])};
+    double th[3] = {0, 0, log(G.n ? mean / (double)G.n : 1)}, fx = NAN; /* p = q = 1, v = the mean spend */
+    if (G.n > 0) f->converged = fit_staged(gg_objective, &G, sampled ? &sub : NULL, th, 3, &fx, &f->iterations);
+    *p = gg_params(th);
     /* the log-likelihood of the mean spends themselves (lifetimes' form, with the Jacobian) */
     f->ll = -fx * (double)G.n;
-    free(G.idx), free(G.nx), free(G.slm);
+    gg_free(&G);
+    if (sampled) gg_free(&sub);
     return 0;
 }
 

@@ -199,7 +199,7 @@ local function fit(job, api, m, n, single)
     if api.models.bgnbd_fit(m.x, m.tx, m.T, n, m.p, m.fit) ~= 0 then error("out of memory fitting a model", 0) end
     if m.fit.customers < 2 or m.fit.converged == 0 then
       job.warnings[#job.warnings + 1] = { where = E.at(job, m.line),
-        message = fmt("bgnbd: the fit over %d customers did not converge (r %.4g, alpha %.4g, a %.4g, b %.4g)", tonumber(m.fit.customers), m.p.r, m.p.alpha, m.p.a, m.p.b),
+        message = fmt("bgnbd: the fit over %d customers did not converge (r %.4g, alpha %.4g, a %.4g, b %.4g): a parameter ran towards 0 or infinity, the data may not follow the model; the values are those of that limit", tonumber(m.fit.customers), m.p.r, m.p.alpha, m.p.a, m.p.b),
         fix = "check the filter and the unit, or give the parameters with params = { ... }" }
     end
   end
@@ -210,7 +210,15 @@ local function fit(job, api, m, n, single)
   elseif single then
     E.throw({ where = E.at(job, m.line), message = "bgnbd: explain and test see one customer, and the spend model's parameters are a fit over all of them",
       fix = "write the fit in a run (fit = \"bgnbd_fit.csv\") and give it here: params = \"bgnbd_fit.csv\"" })
-  elseif api.models.gg_fit(m.x, m.sp, n, m.g, m.gfit) ~= 0 then error("out of memory fitting a model", 0) end
+  else
+    if api.models.gg_fit(m.x, m.sp, n, m.g, m.gfit) ~= 0 then error("out of memory fitting a model", 0) end
+    if m.gfit.converged == 0 or m.g.q <= 1 then
+      job.warnings[#job.warnings + 1] = { where = E.at(job, m.line),
+        message = fmt("bgnbd: the spend fit over %d customers did not converge (p %.4g, q %.4g, v %.4g)%s", tonumber(m.gfit.customers), m.g.p, m.g.q, m.g.v,
+          m.g.q <= 1 and ": q <= 1 leaves the mean spend undefined" or ": a parameter ran towards 0 or infinity, the data may not follow the model"),
+        fix = "check the spend column and the filter, or give spend_params = { p = ..., q = ..., v = ... }" }
+    end
+  end
 end
 
 -- Before scoring, in every state: the inputs and the fit of each model.
@@ -218,12 +226,18 @@ function M.prepare(job, api, single)
   job.api_models = api.models
   local n = job.views[job.entity.name].n
   for _, m in ipairs(job.models or {}) do
+    local t0 = api.now()
     m.cal_end_used = m.cal_end or job.as_of
     summarise(job, api, m, n)
     times(m, n)
+    local t1 = api.now()
     fit(job, api, m, n, single)
+    if os.getenv("DEFECTOR_MODEL_TIMES") then io.stderr:write(fmt("model %d: inputs %.3f s, fit %.3f s\n", m.index, t1 - t0, api.now() - t1)) end
   end
 end
+
+-- a parameter to 17 significant digits: read back by params = "file.csv", it is the same double
+local function exact(v) return fmt("%.17g", v) end
 
 local function put(api, f, name, v)
   api.text(api.ctx, f, name, #name)
@@ -238,7 +252,7 @@ function M.finish(job, api, counts)
       local f = api.open(api.ctx, m.fit_file)
       if f < 0 then E.throw({ where = m.fit_file, message = "cannot open the output file" }) end
       local rows = {
-        { "r", m.p.r }, { "alpha", m.p.alpha }, { "a", m.p.a }, { "b", m.p.b },
+        { "r", exact(m.p.r) }, { "alpha", exact(m.p.alpha) }, { "a", exact(m.p.a) }, { "b", exact(m.p.b) },
         { "source", m.given and "given" or "fitted" }, { "unit", m.unit }, { "calibration_end", dates.text(m.cal_end_used) },
       }
       if not m.given then
@@ -246,7 +260,7 @@ function M.finish(job, api, counts)
           { "iterations", m.fit.iterations }, { "converged", m.fit.converged ~= 0 and "true" or "false" } }) do rows[#rows + 1] = r end
       end
       if m.spend then
-        for _, r in ipairs({ { "p", m.g.p }, { "q", m.g.q }, { "v", m.g.v }, { "spend_source", m.given_spend and "given" or "fitted" } }) do rows[#rows + 1] = r end
+        for _, r in ipairs({ { "p", exact(m.g.p) }, { "q", exact(m.g.q) }, { "v", exact(m.g.v) }, { "spend_source", m.given_spend and "given" or "fitted" } }) do rows[#rows + 1] = r end
         if not m.given_spend then
           rows[#rows + 1] = { "spend_log_likelihood", m.gfit.ll }
           rows[#rows + 1] = { "spend_customers", tonumber(m.gfit.customers) }
