@@ -304,17 +304,10 @@ static int minimise(objective f, void *ctx, double *th, int n, double *fx, int *
  * a small base). */
 static int fit_staged(objective f, void *full, void *sub, double *th, int n, double *fx, int *iters)
 {
-    double H[NP][NP], th2[NP], fx2;
-    memcpy(th2, th, (size_t)n * sizeof *th);
+    double H[NP][NP];
     if (sub) {
         minimise(f, sub, th, n, fx, iters, H, 0);
-        if (minimise(f, full, th, n, fx, iters, H, 1)) return 1;
-        /* the sample led to a bound: from the start again over all the customers, the better kept */
-        int ok = minimise(f, full, th2, n, &fx2, iters, H, 0);
-        if (!(fx2 < *fx)) return 0;
-        memcpy(th, th2, (size_t)n * sizeof *th);
-        *fx = fx2;
-        return ok;
+        return minimise(f, full, th, n, fx, iters, H, 1);
     }
     minimise(f, full, th, n, fx, iters, H, 0);
     return minimise(f, full, th, n, fx, iters, H, 0);
