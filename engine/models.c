@@ -14,9 +14,6 @@
  * their order (no threads here), so they are the same whatever --threads. */
 #define _DEFAULT_SOURCE /* lgamma_r: lgamma sets the global signgam, a race between scoring threads */
 #include <math.h>
-#ifdef MODELS_TRACE
-#include <stdio.h>
-#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,9 +282,6 @@ static int minimise(objective f, void *ctx, double *th, int n, double *fx, int *
         for (int i = 0; i < n; i++) s[i] = tn[i] - th[i], y[i] = gn[i] - g[i], th[i] = tn[i], g[i] = gn[i];
         double before = *fx;
         *fx = fn, fresh = 0;
-#ifdef MODELS_TRACE
-        fprintf(stderr, "it %d f %.12g th %g %g %g %g |g| %g\n", it, fn, th[0], th[1], n > 2 ? th[2] : 0, n > 3 ? th[3] : 0, maxabs(g, n));
-#endif
         bfgs_update(H, s, y, n);
         flat = before - fn <= 1e-10 * fabs(fn) ? flat + 1 : 0;
         if (flat >= 3) break;
