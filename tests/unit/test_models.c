@@ -56,6 +56,14 @@ static void bgnbd_fit(void)
     CHECK_INT(f.customers, 2357);
     CHECK(f.converged);
     CHECK(f.distinct < f.customers); /* compressed: the one-time buyers share (0, 0, T) */
+    /* [L-test] l.623-646: times x 10 (another unit), refitted: the same P(alive) at scaled inputs (1e-4) */
+    static double tx10[3000], T10[3000];
+    for (int64_t i = 0; i < S.n; i++) tx10[i] = S.tx[i] * 10, T10[i] = S.T[i] * 10;
+    df_bgnbd p10;
+    CHECK_INT(df_bgnbd_fit(S.x, tx10, T10, S.n, &p10, &f), 0);
+    rel(p10.alpha, p.alpha * 10, 1e-3, "alpha in the unit / 10");
+    for (int64_t i = 0; i < S.n; i += 7)
+        near(df_bgnbd_p_alive(&p10, S.x[i], tx10[i], T10[i]), df_bgnbd_p_alive(&p, S.x[i], S.tx[i], S.T[i]), 1e-4, "P(alive), times x 10");
 }
 
 /* [L-test] l.169-179: p, q, v = 6.25, 3.74, 15.44 to 2 decimals on the 946 repeat customers
