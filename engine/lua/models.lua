@@ -226,6 +226,12 @@ function M.prepare(job, api, single)
   job.api_models = api.models
   local n = job.views[job.entity.name].n
   for _, m in ipairs(job.models or {}) do
+    for _, o in ipairs(job.outputs or {}) do
+      if m.fit_file and o.file == m.fit_file then
+        E.throw({ where = E.at(job, m.line), message = fmt("bgnbd: fit = \"%s\" is also the file of the output declared at line %d", m.fit_file, o.line or 0),
+          fix = "give the fit a file name of its own, e.g. fit = \"bgnbd_fit.csv\"" })
+      end
+    end
     local t0 = api.now()
     m.cal_end_used = m.cal_end or job.as_of
     summarise(job, api, m, n)

@@ -162,6 +162,7 @@ bad_decl fn_filter 's/  unit = "weeks",/  unit = "weeks", filter = { cds = funct
 bad_decl late_cal 's/calibration_end = "1997-09-30"/calibration_end = "1999-01-01"/' 'bgnbd: calibration_end 1999-01-01 is after AS_OF 1998-06-30'
 bad_decl no_field 's/buyers.expected_spend/buyers.expected_spending/' "bgnbd: a model has no field 'expected_spending'"
 bad_decl bad_param 's/  fit = "bgnbd_fit.csv",/  params = { r = 1, alpha = 2, a = -1, b = 1 },/' "bgnbd: params: 'a' must be a positive number (got -1)"
+bad_decl same_file 's/fit = "bgnbd_fit.csv"/fit = "holdout.csv"/' 'bgnbd: fit = "holdout.csv" is also the file of the output declared at line'
 bad_decl no_file 's/  fit = "bgnbd_fit.csv",/  params = "missing_fit.csv",/' "bgnbd: params: cannot read"
 
 finish
