@@ -8,6 +8,7 @@
 #include "luaapi.h"
 #include <string.h>
 
+#include "models.h"
 #include "scan.h"
 
 static int api_open(void *ctx, const char *name)
@@ -226,7 +227,8 @@ void api_init(df_api *api, api_ctx *ctx, df_watch *watch, volatile int *first_fa
                     .sheet = api_sheet,
                     .read_back = api_read_back,
                     .raw = api_raw,
-                    .open_history = api_open_history};
+                    .open_history = api_open_history,
+                    .models = &df_models};
 }
 
 df_status api_failure(const api_ctx *ctx, df_status st, df_error *err)

@@ -58,6 +58,47 @@ typedef struct df_scan_agg {
     int32_t col2;        /* sum: the column col is multiplied by, row by row (product(a, b)); -1 none */
 } df_scan_agg;
 
+/* Customer models (engine/models.c): BG/NBD (r, alpha, a, b) and Gamma-Gamma (p, q, v)
+ * parameters, the figures of a fit, and the per-customer inputs computed from a history. Times
+ * are in the model's unit (days or weeks); x is the number of repeat purchase days. */
+typedef struct df_bgnbd { double r, alpha, a, b; } df_bgnbd;
+typedef struct df_gg { double p, q, v; } df_gg;
+typedef struct df_fit {
+    double ll;           /* the log-likelihood at the parameters */
+    int64_t customers;   /* customers in the fit */
+    int64_t distinct;    /* distinct (x, t_x, T) the likelihood was summed over (BG/NBD) */
+    int32_t iterations, converged;
+} df_fit;
+typedef struct df_rfm_spec {
+    const uint64_t *offsets; /* entity e's rows are [offsets[e], offsets[e+1]) */
+    const int32_t *dates;    /* the history's date column, days */
+    const int64_t *amounts;  /* the spend column (int, or decimal micro-units), NULL for none */
+    double amount_scale;     /* 1e6 for a decimal column, 1 for an int */
+    int32_t cal_end, as_of;  /* purchase days after cal_end and up to as_of are the holdout's */
+} df_rfm_spec;
+typedef struct df_rfm_out {  /* per entity, indexed from lo */
+    int32_t *x;              /* repeat purchase days in the calibration; -1: no purchase */
+    int32_t *first, *last;   /* first and last purchase day (calibration) */
+    int32_t *holdout;        /* purchase days after cal_end, up to as_of */
+    double *spend;           /* mean spend of the repeat purchase days (a day's rows summed), NaN when none */
+} df_rfm_out;
+typedef struct df_models_api {
+    /* rows: candidate rows of entities lo .. hi - 1 as offsets from offsets[lo], ascending; 0
+     * ok, or 1 + the entity (from lo) whose purchase row has an empty spend */
+    int64_t (*rfm)(const df_rfm_spec *s, uint64_t lo, uint64_t hi, const uint32_t *rows, int64_t nrows, df_rfm_out *out);
+    /* fits over the customers with x >= 0 (t_x, T in the unit); 0 ok, -1 out of memory */
+    int (*bgnbd_fit)(const int32_t *x, const double *tx, const double *T, int64_t n, df_bgnbd *p, df_fit *f);
+    double (*bgnbd_ll)(const df_bgnbd *p, double x, double tx, double T);
+    double (*p_alive)(const df_bgnbd *p, double x, double tx, double T);
+    double (*expected)(const df_bgnbd *p, double x, double tx, double T, double t);
+    double (*expected_new)(const df_bgnbd *p, double t);
+    double (*prob_n)(const df_bgnbd *p, double t, int32_t n);
+    int (*gg_fit)(const int32_t *x, const double *m, int64_t n, df_gg *p, df_fit *f);
+    double (*gg_spend)(const df_gg *p, double x, double m);
+    double (*clv)(const df_bgnbd *p, double x, double tx, double T, double spend, int32_t months,
+                  double per_month, double discount);
+} df_models_api;
+
 typedef struct df_scan_spec {
     const uint64_t *offsets; /* entity e's rows are [offsets[e], offsets[e+1]) */
     int32_t date_col;        /* the history's date column, -1 when none */
@@ -121,6 +162,8 @@ typedef struct df_api {
     /* a file of the night's history folder (--history; gzip when its name ends in .gz): like
      * open, -1 when the run keeps no history */
     int (*open_history)(void *ctx, const char *name);
+    /* customer models (engine/models.c) */
+    const df_models_api *models;
 } df_api;
 /* ffi:end */
 

@@ -57,6 +57,7 @@ local function read_beside(job, file, what, level)
     "keep it as a file in the rule file's folder (a link to another file of that folder is followed)")
   return M.parse_csv(text, path), path
 end
+M.read_beside = read_beside -- models.lua: params = "bgnbd_fit.csv"
 
 local function typed(v)
   if v == "" then return nil end

@@ -126,6 +126,7 @@ function M.prepare(job, data, api, opts)
   local S = M.setup_outputs(job, api, opts)
   local outputs = not opts.single
   scan.build(job, api)
+  require("defector.models").prepare(job, api, opts.single) -- whole-base fits, before any value reads them
   job.ent = entity.new(job, scan.BLOCK)
   job.columns = job.ent.col
   S.eval = compile.build(job, { trace = opts.trace, skip = opts.skip_rule_errors and not opts.single, outputs = outputs },
@@ -236,6 +237,7 @@ function M.finish(job, S, other_parts, t0)
   lists.finish(job, api, counts)
   metrics.finish(job, api, counts)
   require("defector.calls").finish(job, api, counts)
+  require("defector.models").finish(job, api, counts)
   require("defector.sheets").finish(job, api, counts)
   -- last: it reads the CSV files back (a run writes it later, after the tables over nights: lb_report)
   if not job.report_later then require("defector.report").finish(job, api, counts) end

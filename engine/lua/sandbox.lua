@@ -100,7 +100,7 @@ end
 function M.api(job)
   lock_strings(job)
   local env = {}
-  for _, part in ipairs({ "declare", "aggregates", "outputs", "lookups", "report", "operations", "history", "calls", "transactions" }) do
+  for _, part in ipairs({ "declare", "aggregates", "outputs", "lookups", "report", "operations", "history", "calls", "transactions", "models" }) do
     for k, v in pairs(require("defector." .. part).api(job)) do env[k] = v end
   end
   for k, v in pairs(helpers(job)) do env[k] = v end

@@ -201,8 +201,8 @@ local function result_of(job, f)
   end
 end
 
--- The scan of history t's aggregates feats.
-local function build_scan(job, api, t, feats)
+-- A scan of history t's aggregates feats, before its start: its columns and tests.
+local function new_scan(job, t, feats)
   local tr = require("defector.transactions")
   local views = job.views[t.name]
   local S = { t = t, feats = feats, views = views, offsets = views.offsets, cols = {}, colidx = {}, fns = {}, keep = {},
@@ -228,6 +228,11 @@ local function build_scan(job, api, t, feats)
   for k, f in ipairs(feats) do
     for _, test in ipairs(tests_of(job, S, k - 1, f)) do tests[#tests + 1] = test end
   end
+  return S, tests
+end
+
+-- Starts scan S in C (its handle) with its tests.
+local function start(S, api, tests)
   local err = ffi.new("char[256]")
   S.handle = api.scan_new(fill_spec(S, tests), err, 256)
   if S.handle == nil then
@@ -237,6 +242,29 @@ local function build_scan(job, api, t, feats)
   end
   ffi.gc(S.handle, api.scan_free)
   S.api = api
+end
+
+-- The rows that pass the filter of aggregate feature f (models.lua): a scan of f alone with a
+-- function filter on the date that C never calls: its candidates are the rows the filter keeps.
+-- S.rows(lo, hi, buf) writes those of entities lo .. hi - 1 (offsets from the first row of lo)
+-- and returns how many. f's filter has no function filter of its own.
+function M.filter_rows(job, api, f)
+  local S, tests = new_scan(job, f.def.t, { f })
+  S.fns[1] = {}
+  tests[#tests + 1] = { agg = 0, op = OP.mask, fn = 0, col = S.col(f.def.t.date) }
+  start(S, api, tests)
+  function S.rows(lo, hi, buf)
+    local n = tonumber(api.scan_candidates(S.handle, lo, hi, 0, buf))
+    if n < 0 then error("out of memory scanning a history", 0) end
+    return n
+  end
+  return S
+end
+
+-- The scan of history t's aggregates feats.
+local function build_scan(job, api, t, feats)
+  local S, tests = new_scan(job, t, feats)
+  start(S, api, tests)
   S.res = ffi.new("double[?]", M.BLOCK * #feats)
   S.bad = ffi.new("int32_t[2]")
   S.masks = ffi.new("const uint8_t*[?]", math.max(#S.fns, 1))

@@ -404,3 +404,31 @@ function product(a, b) end
 ---A metrics table of cohorts (the month of first) by months since it: counts and rates.
 ---@param spec TriangleSpec
 function retention_triangle(spec) end
+
+---@class ModelSpec
+---@field history History the purchases
+---@field filter? table which rows are purchases (values, lists, predicates; no function, no last_days)
+---@field unit "days"|"weeks" of recency, age, t and the parameters
+---@field calibration_end? string "YYYY-MM-DD" (default AS_OF): purchases after it are the holdout
+---@field spend? string an int or decimal column: the Gamma-Gamma spend model
+---@field params? table|string { r =, alpha =, a =, b = } or a fit file beside the rule file ("bgnbd_fit.csv")
+---@field spend_params? table|string { p =, q =, v = } or a fit file (default: params' file)
+---@field fit? string write the fitted parameters to this output ("bgnbd_fit.csv")
+
+---@class Model
+---@field frequency fun(c: Customer): number? repeat purchase days
+---@field recency fun(c: Customer): number? first to last purchase, in the unit
+---@field age fun(c: Customer): number? first purchase to the calibration end, in the unit
+---@field holdout fun(c: Customer): number purchase days after the calibration end
+---@field p_alive fun(c: Customer): number? P(alive)
+---@field spend fun(c: Customer): number? mean spend of the repeat purchase days
+---@field expected_spend fun(c: Customer): number? Gamma-Gamma expected mean spend
+---@field expected_purchases fun(t: number): fun(c: Customer): number? purchases expected in the next t units
+---@field clv fun(o: {months?: integer, discount?: number}): fun(c: Customer): number? lifetime value (lifetimes' discounted sum)
+---@field expected_new fun(t: number): fun(c: Customer): number purchases of a new customer in t units
+---@field prob_purchases fun(n: integer, t: number): fun(c: Customer): number P(X(t) = n) for a new customer
+
+---BG/NBD and Gamma-Gamma over a history of purchases (docs/rules.md, "Customer models").
+---@param spec ModelSpec
+---@return Model
+function bgnbd(spec) end
