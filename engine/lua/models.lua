@@ -221,8 +221,34 @@ local function fit(job, api, m, n, single)
   end
 end
 
+-- A shard (run --shard I/N) scores its own customers and a merge none: a fit there would not be
+-- the whole base's, so their parameters must be given (docs/scale-out.md).
+local function require_given(job, what)
+  for _, m in ipairs(job.models or {}) do
+    if not m.given or (m.spend and not m.given_spend) then
+      E.throw({ where = E.at(job, m.line), message = "bgnbd: " .. what .. " sees part of the customers, and the model's parameters are a fit over all of them",
+        fix = "fit once over the whole base (a run with fit = \"bgnbd_fit.csv\") and give that fit to every shard and the merge: params = \"bgnbd_fit.csv\" (docs/scale-out.md)" })
+    end
+  end
+end
+
+-- The merge of shards: the given parameters, for the fit file (finish).
+function M.given_only(job)
+  require_given(job, "a merge of shards")
+  for _, m in ipairs(job.models or {}) do
+    m.p = ffi.new("df_bgnbd")
+    m.p.r, m.p.alpha, m.p.a, m.p.b = m.given.r, m.given.alpha, m.given.a, m.given.b
+    m.cal_end_used = m.cal_end or job.as_of
+    if m.spend then
+      m.g = ffi.new("df_gg")
+      m.g.p, m.g.q, m.g.v = m.given_spend.p, m.given_spend.q, m.given_spend.v
+    end
+  end
+end
+
 -- Before scoring, in every state: the inputs and the fit of each model.
 function M.prepare(job, api, single)
+  if job.shard then require_given(job, "a shard (run --shard I/N)") end
   job.api_models = api.models
   local n = job.views[job.entity.name].n
   for _, m in ipairs(job.models or {}) do

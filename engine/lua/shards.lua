@@ -157,6 +157,7 @@ function M.merge(job, api, mptr, blobs, opts)
     end
     S.override_count = S.override_count + p.overrides
   end
+  require("defector.models").given_only(job) -- a model's parameters: given to every shard
   return run.finish(job, S, {}, t0)
 end
 

@@ -111,6 +111,24 @@ for f in customers.csv holdout.csv; do
   check back "$f differs when the written fit is given back" cmp -s "$T/fit1/$f" "$T/back/out/$f"
 done
 
+# ---- shards (docs/scale-out.md): a shard sees part of the customers, so it cannot fit; with the
+# fit given (BTYD's, with the fit file written too), 3 shards and their merge write the single
+# run's bytes ----
+run_cli shard_fit run "$CD" --data "$T/data" --as-of "$AS_OF" -o "$T/shardfit" --shard 0/3 -q
+assert_rc shard_fit 5
+assert_err shard_fit "bgnbd: a shard (run --shard I/N) sees part of the customers"
+assert_err shard_fit 'params = "bgnbd_fit.csv"'
+check shard_fit "a refused shard wrote a partial" [ ! -e "$T/shardfit/shard.partial" ]
+for i in 0 1 2; do
+  run_cli "shard$i" run "$T/btyd/cdnow.lua" --data "$T/data" --as-of "$AS_OF" -o "$T/shard$i" --shard "$i/3" -q
+  assert_rc "shard$i" 0
+done
+run_cli merge merge "$T/btyd/cdnow.lua" "$T/shard0" "$T/shard1" "$T/shard2" -o "$T/merged" -q
+assert_rc merge 0
+for f in customers.csv holdout.csv bgnbd_fit.csv; do
+  check merge "$f differs between one run and the merge of 3 shards" cmp -s "$T/btyd/out/$f" "$T/merged/$f"
+done
+
 # ---- explain: a fit needs every customer; given parameters work ----
 run_cli explain_fit explain "$CD" --data "$T/data" --as-of "$AS_OF" --customer 1516
 assert_rc explain_fit 5
