@@ -192,13 +192,7 @@ function M.emit(g, job, C)
   local o = C.o
   local compile = require("defector.compile")
   compile.loop(g, C.label, function()
-    if o.where then
-      g.add("    _df_w = nil")
-      compile.call(g, o.where, "_df_w")
-      g.add("    if _df_w then")
-    else
-      g.add("    do")
-    end
+    compile.open_where(g, o.where)
     g.add("    local row = { _e = blo + _df_i - 1 }")
     for _, f in ipairs(o.need) do g.add("    row[%q] = %s", f, g.value(f)) end
     for i, col in ipairs(o.columns) do

@@ -121,6 +121,15 @@ function M.loop(g, label, body, pre, post)
   g.add("  end")
 end
 
+-- Opens the block of the entities for which where(c) holds (everyone without a where): the
+-- caller adds its lines, then g.add("    end").
+function M.open_where(g, where)
+  if not where then return g.add("    do") end
+  g.add("    _df_w = nil")
+  M.call(g, where, "_df_w")
+  g.add("    if _df_w then")
+end
+
 -- The value fn(c) into variable out: fn pasted in when inline.lua can, called otherwise.
 function M.call(g, fn, out, no_inline)
   local job = g.job

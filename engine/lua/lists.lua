@@ -220,13 +220,7 @@ function M.emit(g, job, L, l)
   local pre = fmt("local L, W, A, RB = MISC[%d], MISC[%d], MISC[%d], MISC[%d]", g.bind("misc", L), g.bind("misc", job.write_value),
     g.bind("misc", job.api), g.bind("misc", job.reasons_buffer))
   compile.loop(g, L.label, function()
-    if o.where then
-      g.add("    _df_w = nil")
-      compile.call(g, o.where, "_df_w")
-      g.add("    if _df_w then")
-    else
-      g.add("    do")
-    end
+    compile.open_where(g, o.where)
     g.add("    A.row_begin(A.ctx, %d)", L.f)
     for _, col in ipairs(o.columns) do
       if col.on_list then -- the snapshot's on_list: the risk list's where (true: it has none)

@@ -162,13 +162,7 @@ function M.emit(g, job, Mt, m)
   local pre = fmt("local MT, ADD, FIND = MISC[%d], MISC[%d], MISC[%d]", g.bind("misc", Mt), g.bind("misc", M.add_value),
     g.bind("misc", Mt.find_args or M.find))
   compile.loop(g, Mt.label, function()
-    if o.where then
-      g.add("    _df_w = nil")
-      compile.call(g, o.where, "_df_w")
-      g.add("    if _df_w then")
-    else
-      g.add("    do")
-    end
+    compile.open_where(g, o.where)
     local args = {}
     for i, f in ipairs(o.group_by) do args[i] = g.value(f) end
     if Mt.find_args then g.add("    local grp = FIND(%s)", table.concat(args, ", "))
@@ -179,13 +173,7 @@ function M.emit(g, job, Mt, m)
     for ci, col in ipairs(o.columns) do
       local a = col.agg
       if a then
-        if a.where then
-          g.add("    _df_w = nil")
-          compile.call(g, a.where, "_df_w")
-          g.add("    if _df_w then")
-        else
-          g.add("    do")
-        end
+        compile.open_where(g, a.where)
         if a.kind == "count" then g.add("    acc[%d] = acc[%d] + 1", ci, ci)
         else g.add("    ADD(MT, grp, %d, MISC[%d], %s)", ci, g.bind("misc", a), g.value(a.field)) end
         g.add("    end")
