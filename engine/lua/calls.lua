@@ -35,6 +35,7 @@ local KNOWN = { file = true, where = true, owner = true, order = true, cap = tru
 local function check(job, cond, msg, level) return E.check(job, cond, msg, (level or 2) + 1) end
 
 local function api_calls(job, spec)
+  job.calls_declared = true -- save_rate's message when this declaration is refused
   check(job, type(spec) == "table", "calls { file = ..., owner = \"owner\", cap = 20, columns = {...} } expects a table", 2)
   for k in pairs(spec) do
     check(job, KNOWN[k], "calls: unknown option '" .. tostring(k) .. "'; the options are file, where, owner, order, cap, cooldown, columns, unassigned", 2)
@@ -110,7 +111,8 @@ local function api_save_rate(job, spec)
   for _, o in ipairs(job.outputs) do
     if o.kind == "calls" and (spec.calls == nil or o.file == spec.calls) then calls = calls or o end
   end
-  check(job, calls, "save_rate: declare the calls { } list first" .. (spec.calls and (" (no calls { file = \"" .. tostring(spec.calls) .. "\" })") or ""), 2)
+  check(job, calls, "save_rate: declare the calls { } list first" .. (spec.calls and (" (no calls { file = \"" .. tostring(spec.calls) .. "\" })") or "")
+    .. (job.calls_declared and not spec.calls and " (the calls { } above was refused: mend it first)" or ""), 2)
   job.save_rates = job.save_rates or {}
   job.save_rates[#job.save_rates + 1] = { file = spec.file, calls = calls, after = spec.after, within = spec.within, still = spec.still,
     line = E.line(job, 2) }
