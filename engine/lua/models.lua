@@ -197,6 +197,10 @@ local function fit(job, api, m, n, single)
         fix = "write the fit in a run (fit = \"bgnbd_fit.csv\") and give it here: params = \"bgnbd_fit.csv\"" })
     end
     if api.models.bgnbd_fit(m.x, m.tx, m.T, n, m.p, m.fit) ~= 0 then error("out of memory fitting a model", 0) end
+    if m.fit.customers == 0 then -- parameters from nothing would be the optimizer's start, not a fit
+      E.throw({ where = E.at(job, m.line), message = "bgnbd: no customer has a purchase (a row of " .. m.t.name .. " that passes the filter) on or before the calibration end: there is nothing to fit",
+        fix = "check that the filter's values are values the export holds (a misspelt event type matches nothing) and calibration_end, or give the parameters with params = { ... }" })
+    end
     if m.fit.customers < 2 or m.fit.converged == 0 then
       job.warnings[#job.warnings + 1] = { where = E.at(job, m.line),
         message = fmt("bgnbd: the fit over %d customers did not converge (r %.4g, alpha %.4g, a %.4g, b %.4g): a parameter ran towards 0 or infinity, the data may not follow the model; the values are those of that limit", tonumber(m.fit.customers), m.p.r, m.p.alpha, m.p.a, m.p.b),

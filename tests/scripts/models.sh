@@ -182,5 +182,7 @@ bad_decl no_field 's/buyers.expected_spend/buyers.expected_spending/' "bgnbd: a 
 bad_decl bad_param 's/  fit = "bgnbd_fit.csv",/  params = { r = 1, alpha = 2, a = -1, b = 1 },/' "bgnbd: params: 'a' must be a positive number (got -1)"
 bad_decl same_file 's/fit = "bgnbd_fit.csv"/fit = "holdout.csv"/' 'bgnbd: fit = "holdout.csv" is also the file of the output declared at line'
 bad_decl no_file 's/  fit = "bgnbd_fit.csv",/  params = "missing_fit.csv",/' "bgnbd: params: cannot read"
+# a filter that keeps no purchase: nothing to fit, never the optimizer's start given as a fit
+bad_decl no_rows 's/  unit = "weeks",/  unit = "weeks", filter = { cds = above(1000) },/' "bgnbd: no customer has a purchase"
 
 finish
