@@ -197,6 +197,7 @@ function M.api(job)
     median = function(field, places, where) return quantile_agg(job, "median", field, 50, places, where) end,
     percentile = function(field, p, places, where)
       check(job, type(p) == "number" and p >= 0 and p <= 100, "percentile(\"field\", p, places [, where]): p must be a number from 0 to 100, e.g. 90", 2)
+      check(job, p == 0 or p >= 1, "percentile(\"field\", " .. tostring(p) .. ", ...): p is a percent from 0 to 100: write 90 for the 90th percentile (" .. tostring(p) .. " would be the " .. tostring(p) .. "th, next to the minimum)", 2)
       return quantile_agg(job, "percentile", field, p, places, where)
     end,
     -- time_to_next(h, { from = {...}, to = {...}, ... }): sequence.lua

@@ -33,6 +33,10 @@ function M.writer(api, job)
   return function(f, v, is_date, cell, where, places)
     if v == nil then api.empty(ctx, f)
     elseif type(v) == "number" then
+      if v ~= v or v == huge or v == -huge then -- never "NaN" or "Infinity" in a cell
+        E.throw({ where = where or job.file, message = fmt("output %s: the value is %s (a division by zero, or a model outside its range); return nil for no value",
+          cell or "?", v ~= v and "not a number" or "infinite") })
+      end
       if is_date then local s = dates.text(v); api.date(ctx, f, v, s, #s)
       elseif places then
         -- fixed decimals pad (49.9 -> 49.90), never round: a value with more is refused

@@ -23,12 +23,15 @@ local CHUNK = 65536 -- entities per call of the C summary
 local function check(job, cond, msg, level, fix) return E.check(job, cond, msg, (level or 2) + 1, fix) end
 
 -- params = { r = ..., ... } or the name of a fit file beside the rule file: the numbers, checked.
-local function read_params(job, spec, names, what, level)
+local function read_params(job, spec, names, what, level, unit)
   local src, out = spec, {}
   if type(spec) == "string" then
     local rows, path = require("defector.lookups").read_beside(job, spec, what, level + 1)
     src = {}
-    for i = 2, #rows do if rows[i][1] then src[rows[i][1]] = tonumber(rows[i][2]) end end
+    for i = 2, #rows do if rows[i][1] then src[rows[i][1]] = tonumber(rows[i][2]) or rows[i][2] end end
+    -- parameters are rates per unit: a fit in weeks given to a model in days would be 7 times off
+    check(job, src.unit == nil or src.unit == unit, fmt("%s: %s was fitted with unit = \"%s\", this model has unit = \"%s\"", what, path, tostring(src.unit), tostring(unit)),
+      level + 1, "give the model the fit's unit, or fit it again in this unit")
     for _, k in ipairs(names) do
       check(job, src[k], fmt("%s: %s has no row '%s' (a fit file written by fit = \"...\" has one per parameter)", what, path, k), level + 1)
     end
@@ -69,11 +72,11 @@ local function declare(job, spec, level)
     check(job, ty == "int" or ty == "decimal", fmt("bgnbd: spend must name an int or decimal column of %s (got %s)", t.name, tostring(spec.spend)), level + 1)
     m.spend = spec.spend
   end
-  if spec.params ~= nil then m.given = read_params(job, spec.params, BG, "bgnbd: params", level + 1) end
+  if spec.params ~= nil then m.given = read_params(job, spec.params, BG, "bgnbd: params", level + 1, m.unit) end
   local sp = spec.spend_params or (type(spec.params) == "string" and m.spend and spec.params) or nil
   if sp ~= nil then
     check(job, m.spend, "bgnbd: spend_params needs spend = \"column\"", level + 1)
-    m.given_spend = read_params(job, sp, GG, "bgnbd: spend_params", level + 1)
+    m.given_spend = read_params(job, sp, GG, "bgnbd: spend_params", level + 1, m.unit)
   end
   check(job, m.fit_file == nil or (type(m.fit_file) == "string" and m.fit_file:match("^[%w_%-%.]+%.csv$")),
     "bgnbd: fit must be a file name ending in .csv, e.g. fit = \"bgnbd_fit.csv\"", level + 1)
@@ -216,6 +219,10 @@ local function fit(job, api, m, n, single)
       fix = "write the fit in a run (fit = \"bgnbd_fit.csv\") and give it here: params = \"bgnbd_fit.csv\"" })
   else
     if api.models.gg_fit(m.x, m.sp, n, m.g, m.gfit) ~= 0 then error("out of memory fitting a model", 0) end
+    if m.gfit.customers == 0 then -- no repeat purchase: a mean spend per customer needs one
+      E.throw({ where = E.at(job, m.line), message = "bgnbd: no customer has a repeat purchase with a spend on or before the calibration end: the spend model (Gamma-Gamma) has nothing to fit",
+        fix = "leave spend out, or give spend_params = { p = ..., q = ..., v = ... }" })
+    end
     if m.gfit.converged == 0 or m.g.q <= 1 then
       job.warnings[#job.warnings + 1] = { where = E.at(job, m.line),
         message = fmt("bgnbd: the spend fit over %d customers did not converge (p %.4g, q %.4g, v %.4g)%s", tonumber(m.gfit.customers), m.g.p, m.g.q, m.g.v,

@@ -151,6 +151,7 @@ bad hours_no_at 'unit = "hours" needs the time of day: at = "<a datetime column>
 bad not_interval 'ends_within needs an interval table' 'feature("ending", sum(products, "value", { ends_within = { 30, 90 } }))' 'feature("ending", count(events, { ends_within = 5 }))'
 bad bad_result 'result must be one of last, first, max, min' 'result = "first"' 'result = "average"'
 bad bad_pct 'p must be a number from 0 to 100' 'percentile("active", 90, 2)' 'percentile("active", 900, 2)'
+bad pct_fraction 'p is a percent from 0 to 100: write 90 for the 90th percentile' 'percentile("active", 90, 2)' 'percentile("active", 0.9, 2)'
 bad filter_dt "'at' is a datetime column" 'feature("last_h", time_to_next(events, VM))' 'feature("last_h", count(events, { at = "x" }))'
 bad due_no_action 'due must be a whole number of days after the as-of date, with an action' 'points = 1,' 'points = 1, due = 3,'
 sed 's|points = 1,|points = 1, action = "call",|; s|^score(|value("due_date", function(c) return 1 end)\nscore(|' "$T/e.lua" > "$T/clash.lua"

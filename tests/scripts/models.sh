@@ -111,6 +111,13 @@ for f in customers.csv holdout.csv; do
   check back "$f differs when the written fit is given back" cmp -s "$T/fit1/$f" "$T/back/out/$f"
 done
 
+# a fit in weeks given to a model in days would be 7 times off: refused
+sed 's/unit = "weeks"/unit = "days"/' "$T/back/cdnow.lua" > "$T/back/days.lua"
+check back "the unit was not changed" grep -q 'unit = "days"' "$T/back/days.lua"
+RULES_FILE="$T/back/days.lua" run_engine back_days "$T/back/days"
+assert_rc back_days 5
+assert_err back_days 'was fitted with unit = "weeks", this model has unit = "days"'
+
 # ---- shards (docs/scale-out.md): a shard sees part of the customers, so it cannot fit; with the
 # fit given (BTYD's, with the fit file written too), 3 shards and their merge write the single
 # run's bytes ----
