@@ -392,6 +392,23 @@ static void commit_row(loader *L)
     t->st.rows_loaded++;
 }
 
+/* A row another shard keeps: its category values still enter the dictionaries, in the order a
+ * run meets them, so that a shard's dictionaries are the whole base's (a filter's value that
+ * matches no row is warned of alike in every shard and in a run; the codes are a run's). */
+static void note_categories(loader *L)
+{
+    table *t = L->t;
+    for (int c = 0; c < t->ncols; c++) {
+        column *col = &t->cols[c];
+        int added;
+        if (col->type == COL_CATEGORY && strmap_intern(&col->dict, L->sbuf + L->soff[c], L->stage[c].n, &added) < 0) {
+            DF_FAIL(L->err, DF_ERR_NOMEM, L->disp, "out of memory storing row %llu", (unsigned long long)L->rec_line);
+            L->failed = 1;
+            return;
+        }
+    }
+}
+
 static void on_data_row(loader *L)
 {
     table *t = L->t;
@@ -479,7 +496,10 @@ static void on_data_row(loader *L)
             return;
         }
     }
-    if (L->o->keep && !L->o->keep[owner]) return; /* another shard's entity (shards.h) */
+    if (L->o->keep && !L->o->keep[owner]) { /* another shard's entity (shards.h) */
+        note_categories(L);
+        return;
+    }
     if (t->nrows == t->owner_cap) {
         uint64_t cap = t->owner_cap ? t->owner_cap * 2 : 4096;
         uint32_t *o = realloc(t->owner, (size_t)cap * sizeof *o);

@@ -78,10 +78,27 @@ void table_add_stats(table_stats *d, const table_stats *s)
 
 /* Appends src's rows to dst (same columns, in the same order), those with keep[r] != 0 when
  * keep is given (nkeep of them); category codes are re-mapped. */
+/* The category values of src without rows (a shard's block of other shards' rows: csvload.c's
+ * note_categories) into dst's dictionaries, in their order. */
+static int append_dicts(table *dst, const table *src)
+{
+    for (int c = 0; c < dst->ncols; c++) {
+        const column *s = &src->cols[c];
+        if (dst->cols[c].type != COL_CATEGORY || !s->dict.slots) continue;
+        for (uint32_t k = 0; k < s->dict.n; k++) {
+            size_t len;
+            const char *str = strmap_str(&s->dict, k, &len);
+            int added;
+            if (strmap_intern(&dst->cols[c].dict, str, len, &added) < 0) return -1;
+        }
+    }
+    return 0;
+}
+
 static int append_rows(table *dst, const table *src, const uint8_t *keep, uint64_t nkeep)
 {
     uint64_t n = src->nrows, at = dst->nrows;
-    if (n == 0) return 0; /* a part or block without rows: its arrays may not exist */
+    if (n == 0) return append_dicts(dst, src); /* a part or block without rows: its arrays may not exist */
     for (int c = 0; c < dst->ncols; c++) {
         column *d = &dst->cols[c];
         const column *s = &src->cols[c];

@@ -50,6 +50,10 @@ function M.pack(job, S, t0)
     for _, g in ipairs(groups) do g.first = perm[g.first] end
   end
   for i, r in ipairs(p.error_ent or {}) do p.error_ent[i] = perm[r] end
+  -- the rule file's warnings (a filter's value that matches no row: the dictionaries are the
+  -- whole base's, so every shard has a run's): the merge writes them, once
+  p.warnings = {}
+  for i, w in ipairs(job.warnings) do p.warnings[i] = { where = w.where, message = w.message, fix = w.fix } end
   for i, rows in ipairs(p.calls or {}) do -- calls { }: each row's entity, in the whole table
     for _, r in ipairs(rows) do r._e = perm[r._e] end
   end
@@ -116,6 +120,24 @@ local function merge_errors(mg, S, ps)
   append(mg, S.errors_file, seq, n, "rule_errors.csv")
 end
 
+local function warning_text(w) return tostring(w.where) .. "\0" .. tostring(w.message) .. "\0" .. tostring(w.fix) end
+
+-- The rule file's warnings: every shard's are a run's (the same declarations, dictionaries of
+-- the whole base); they replace the merge's own, which are their first ones.
+local function merge_warnings(job, ps)
+  local first = ps[1].warnings or {}
+  for s = 2, #ps do
+    local w = ps[s].warnings or {}
+    local same = #w == #first
+    for i = 1, same and #w or 0 do same = same and warning_text(w[i]) == warning_text(first[i]) end
+    if not same then
+      E.throw({ where = "shard " .. (s - 1), message = "internal error: the shards' warnings differ (shard 0 has " .. #first .. ", this one " .. #w .. "); please report this" })
+    end
+  end
+  job.warnings = {}
+  for i, w in ipairs(first) do job.warnings[i] = w end
+end
+
 -- defector merge: blobs are the shards' partials in shard order (shards.c checked that they are
 -- the N shards of one job); the outputs are written by run.finish, as a run writes them.
 function M.merge(job, api, mptr, blobs, opts)
@@ -136,6 +158,7 @@ function M.merge(job, api, mptr, blobs, opts)
     ps[s] = d.part
     blobs[s] = nil
   end
+  merge_warnings(job, ps)
   local total = tonumber(mg.entities)
   local own = ffi.new("uint16_t[?]", total > 0 and total or 1)
   for l, L in ipairs(job.lists) do merge_list(mg, L, l, ps, own) end

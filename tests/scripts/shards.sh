@@ -264,4 +264,32 @@ for f in one/*.csv; do
   check retail "$(basename "$f") differs between one run and the merge of 4 shards" cmp -s "$f" "merged/$(basename "$f")"
 done
 check retail "the triangle should have cohorts" [ "$(wc -l < one/retention_triangle.csv)" -gt 3 ]
+# ---- warnings of the rule file over the whole base: an event type held by one customer only
+# (its shard alone has it), and none at all for others: a run warns of what matches no row of
+# the whole export; so does the merge (run sheet of the workbooks, run_summary, --strict) ----
+mkdir -p "$T/warn/data" && cd "$T/warn" || exit 1
+printf 'customer_id,name,segment,owner,signup_date,renewal_date,monthly_fee\n' > c.csv
+for i in 1 2 3 4 5 6; do printf 'C%d,Name %d,smb,ann,2025-0%d-01,,10.00\n' "$i" "$i" "$i" >> c.csv; done
+printf 'customer_id,event_date,event_type,amount\nC1,2026-10-01,voicemail,\nC2,2026-10-02,complaint,\nC3,2026-10-03,purchase,12.50\n' > e.csv
+gzip -nc c.csv > data/customers.csv.gz && gzip -nc e.csv > data/events.csv.gz
+WB="$REPO_DIR/rules/retention-workbook.lua"
+"$DEFECTOR" run "$WB" --data data -o one --as-of 2026-11-01 -q 2>/dev/null || fail warn "the single run failed"
+"$DEFECTOR" run "$WB" --data data -o one-strict --as-of 2026-11-01 --strict -q 2>/dev/null
+strict_one=$?
+check warn "the single run should warn of event types that match no row" grep -q 'matches no row' one/run_summary.json
+for n in 2 3; do
+  args=()
+  for ((i = 0; i < n; i++)); do
+    "$DEFECTOR" run "$WB" --data data -o "n$n-s$i" --as-of 2026-11-01 --shard "$i/$n" -q 2>"n$n-s$i.err" || fail warn "shard $i/$n failed: $(cat "n$n-s$i.err")"
+    args+=("n$n-s$i")
+  done
+  "$DEFECTOR" merge "$WB" "${args[@]}" -o "n$n" -q 2>/dev/null || fail warn "the merge of $n shards failed"
+  for f in one/*.csv one/*.xlsx; do
+    check warn "$(basename "$f") differs between one run and the merge of $n shards" cmp -s "$f" "n$n/$(basename "$f")"
+  done
+  check warn "run_summary.json's counts and warnings differ from the single run's (merge of $n)" \
+    [ "$(summary_counts one/run_summary.json)" = "$(summary_counts "n$n/run_summary.json")" ]
+  "$DEFECTOR" merge "$WB" "${args[@]}" -o "n$n-strict" --strict -q 2>/dev/null
+  check warn "merge --strict of $n shards exits $? where run --strict exits $strict_one" [ $? = "$strict_one" ]
+done
 finish
