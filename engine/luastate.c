@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "confine.h"
+#include "history.h"
 #include "luamods.h"
 #include "luastate.h"
 #include "run.h"
@@ -114,6 +115,25 @@ static void line_hook(lua_State *L, lua_Debug *ar)
     b->watch->line = ar->currentline;
 }
 
+/* native.history_nights(dir, as_of) -> { day, ... }: the committed nights of a run history
+ * before as_of (at most 64, oldest first; none when the folder does not exist), what a shard
+ * and its merge compare (shards.lua); nil, why when the folder cannot be read. */
+static int native_history_nights(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    int32_t as_of = (int32_t)luaL_checknumber(L, 2), dates[64];
+    int n = 0;
+    df_error err = {0};
+    if (history_nights(dir, as_of, dates, 64, &n, &err) != DF_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.message);
+        return 2;
+    }
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) lua_pushnumber(L, dates[i]), lua_rawseti(L, -2, i + 1);
+    return 1;
+}
+
 /* native.read_beside(dir, name) -> text | nil, why: a lookup or override table, read only
  * when it is a file inside the rule file's folder (confine.h). */
 static int native_read_beside(lua_State *L)
@@ -195,9 +215,14 @@ static df_status lua_failure(lua_State *L, df_error *err)
         lua_rawget(L, -4);
         int data = lua_toboolean(L, -1);
         lua_pop(L, 1);
+        lua_pushstring(L, "usage"); /* the command line is (shards.lua: a merge of shards of another job) */
+        lua_rawget(L, -4);
+        int usage = lua_toboolean(L, -1);
+        lua_pop(L, 1);
         const char *where = lua_tostring(L, -2), *msg = lua_tostring(L, -1);
         df_status st = is_memory_error(msg) ? DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory")
-                       : DF_FAIL(err, data ? DF_ERR_DATA : DF_ERR_RULES, where ? where : "", "%s", msg ? msg : "error in the rule file");
+                       : DF_FAIL(err, usage ? DF_ERR_USAGE : data ? DF_ERR_DATA : DF_ERR_RULES, where ? where : "", "%s",
+                                 msg ? msg : "error in the rule file");
         lua_pop(L, 3);
         return st;
     }
@@ -316,6 +341,8 @@ static int open_state(lua_State *L)
     lua_newtable(L);
     lua_pushcfunction(L, native_read_beside);
     lua_setfield(L, -2, "read_beside");
+    lua_pushcfunction(L, native_history_nights);
+    lua_setfield(L, -2, "history_nights");
     lua_setfield(L, -2, "defector.native");
     lua_pop(L, 2);
     return 0;

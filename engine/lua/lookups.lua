@@ -55,6 +55,8 @@ local function read_beside(job, file, what, level)
   local text, why = require("defector.native").read_beside(dir, file)
   check(job, text, what .. ": cannot read " .. path .. ": " .. tostring(why), level + 1,
     "keep it as a file in the rule file's folder (a link to another file of that folder is followed)")
+  job.beside_read = job.beside_read or {} -- shards.lua: every shard and the merge read the same bytes
+  job.beside_read[file] = text
   return M.parse_csv(text, path), path
 end
 M.read_beside = read_beside -- models.lua: params = "bgnbd_fit.csv"

@@ -28,6 +28,13 @@ typedef struct df_merge {
 } df_merge;
 ]]
 
+-- The committed nights of the run history before tonight (dates), the shards' and the merge's.
+local function nights_of(job, dir)
+  local list, why = require("defector.native").history_nights(dir, job.as_of)
+  if not list then E.throw({ where = dir, message = "cannot read the run history: " .. tostring(why) }) end
+  return table.concat(list, ",")
+end
+
 -- The text of row r of a text view (a list's text sort key is a row of its column in a run).
 local function text_of(view, r)
   local a, b = tonumber(view.offs[r]), tonumber(view.offs[r + 1])
@@ -54,6 +61,8 @@ function M.pack(job, S, t0)
   -- whole base's, so every shard has a run's): the merge writes them, once
   p.warnings = {}
   for i, w in ipairs(job.warnings) do p.warnings[i] = { where = w.where, message = w.message, fix = w.fix } end
+  p.beside = job.beside_read or {} -- the files beside the rule file (lookups, overrides, a model's params)
+  p.nights = job.history_dir and nights_of(job, job.history_dir) or nil -- the history the shard read
   for i, rows in ipairs(p.calls or {}) do -- calls { }: each row's entity, in the whole table
     for _, r in ipairs(rows) do r._e = perm[r._e] end
   end
@@ -120,6 +129,31 @@ local function merge_errors(mg, S, ps)
   append(mg, S.errors_file, seq, n, "rule_errors.csv")
 end
 
+local function refuse(what, message, fix) E.throw({ where = what, message = message, fix = fix, usage = true }) end
+
+-- The shards read what the merge reads: the files beside the rule file, the run history's nights.
+local function same_inputs(job, ps, opts)
+  local mine = job.beside_read or {}
+  local here = opts.history_dir and nights_of(job, opts.history_dir) or nil
+  for s, p in ipairs(ps) do
+    local shard = "shard " .. (s - 1)
+    for file, text in pairs(p.beside or {}) do
+      if mine[file] ~= text then
+        refuse(shard, "it read another " .. file .. " beside the rule file than the merge reads now (changed while the shards ran?)",
+          "run the shards again with the files as they are now")
+      end
+    end
+    for file in pairs(mine) do
+      if not (p.beside or {})[file] then refuse(shard, "it did not read " .. file .. ", which the merge reads", "run the shards again") end
+    end
+    if p.nights ~= here then
+      refuse(shard, "its run history (--history) holds other nights than the merge's: " .. (p.nights == "" and "none" or "another list")
+        .. " against " .. (here == "" and "none" or "the merge's"),
+        "give the shards and the merge the same --history folder (shared between the machines)")
+    end
+  end
+end
+
 local function warning_text(w) return tostring(w.where) .. "\0" .. tostring(w.message) .. "\0" .. tostring(w.fix) end
 
 -- The rule file's warnings: every shard's are a run's (the same declarations, dictionaries of
@@ -158,6 +192,7 @@ function M.merge(job, api, mptr, blobs, opts)
     ps[s] = d.part
     blobs[s] = nil
   end
+  same_inputs(job, ps, opts)
   merge_warnings(job, ps)
   local total = tonumber(mg.entities)
   local own = ffi.new("uint16_t[?]", total > 0 and total or 1)

@@ -135,6 +135,16 @@ assert_rc merge 0
 for f in customers.csv holdout.csv bgnbd_fit.csv; do
   check merge "$f differs between one run and the merge of 3 shards" cmp -s "$T/btyd/out/$f" "$T/merged/$f"
 done
+# a fit file beside the rule file changed after the shards read it: refused, exit 2
+mkdir -p "$T/pchg" && cp "$T/back/cdnow.lua" "$T/fit1/bgnbd_fit.csv" "$T/pchg/"
+for i in 0 1; do
+  run_cli "pchg$i" run "$T/pchg/cdnow.lua" --data "$T/data" --as-of "$AS_OF" -o "$T/pchg/s$i" --shard "$i/2" -q
+  assert_rc "pchg$i" 0
+done
+sed -i 's/^r,0\./r,1./' "$T/pchg/bgnbd_fit.csv"
+run_cli pchg merge "$T/pchg/cdnow.lua" "$T/pchg/s0" "$T/pchg/s1" -o "$T/pchg/merged" -q
+assert_rc pchg 2
+assert_err pchg "it read another bgnbd_fit.csv beside the rule file than the merge reads now"
 
 # ---- explain: a fit needs every customer; given parameters work ----
 run_cli explain_fit explain "$CD" --data "$T/data" --as-of "$AS_OF" --customer 1516

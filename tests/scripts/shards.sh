@@ -245,6 +245,14 @@ for d in 2026-11-01 2026-11-08; do
     check life "$(basename "$f") of $d differs between one run and the merge of 3 shards" cmp -s "$f" "m-$d/$(basename "$f")"
   done
 done
+# shards that read another run history than the merge (not shared, a typo): refused, exit 2
+for i in 0 1 2; do
+  "$DEFECTOR" run "$LIFE" --data "$LDATA" -o "x$i" --as-of 2026-11-08 --history elsewhere --shard "$i/3" -q 2>/dev/null || fail life "shard $i with another history failed"
+done
+"$DEFECTOR" merge "$LIFE" x0 x1 x2 -o m-x --history hsh -q 2>x.err
+check life "a merge of shards that read another history should be refused (exit 2), got $?" [ $? = 2 ]
+check life "the refusal should say so: $(cat x.err)" grep -q 'holds other nights than the merge' x.err
+check life "the refused merge should write nothing" [ ! -e m-x/calls.csv ]
 check life "the second night's save rate should have rows" [ "$(wc -l < one-2026-11-08/save_rate.csv)" -gt 1 ]
 check life "the second night's call list should be shorter for the cool-down" \
   [ "$(wc -l < one-2026-11-08/calls.csv)" -lt "$(wc -l < one-2026-11-01/calls.csv)" ]
