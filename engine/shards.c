@@ -22,7 +22,7 @@
 #include "shards.h"
 
 #define MAGIC "DEFECTOR-SHARD-PARTIAL\n"
-#define VERSION 1
+#define VERSION 2 /* 2: the SHA-256 of the shard's rejects.csv */
 
 struct shard_part {
     char *buf; /* the whole file */
@@ -31,6 +31,7 @@ struct shard_part {
     uint32_t index, count, ntables, nfiles, history, skip;
     int32_t as_of;
     char sha[72];
+    char rejects_sha[72]; /* of the rejects.csv the shard wrote beside its partial */
     uint64_t total, mine, rejects, max_rejects;
     table_stats st[DF_MAX_TABLES];
     uint64_t rows[DF_MAX_TABLES];
@@ -159,9 +160,15 @@ df_status shard_write(shard_state *s, outset *o, const run_info *r, df_error *er
                        (uint32_t)s->nfiles, (uint32_t)s->history, (uint32_t)r->cfg->skip_rule_errors};
     for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) put_u32(&w, head[i]);
     put_u32(&w, (uint32_t)r->cfg->as_of);
-    char sha[72] = {0};
+    char sha[72] = {0}, rsha[72] = {0};
     memcpy(sha, r->rules_sha256, sizeof r->rules_sha256);
     put(&w, sha, sizeof sha);
+    char *rej = NULL;
+    size_t rlen = 0;
+    if (outset_read_back(o, "rejects.csv", &rej, &rlen, err) < 0) return err->status;
+    sha256_hex(rej ? rej : "", rlen, rsha); /* the merge checks the rejects.csv it copies */
+    free(rej);
+    put(&w, rsha, sizeof rsha);
     put_u64(&w, s->total), put_u64(&w, s->mine), put_u64(&w, r->rejects), put_u64(&w, (uint64_t)r->cfg->max_rejects);
     for (int t = 0; t < r->ntables; t++) {
         put(&w, &r->tables[t].st, sizeof(table_stats));
@@ -287,6 +294,9 @@ static df_status part_read(shard_part *p, df_error *err)
     const char *sha = take(&r, sizeof p->sha);
     if (sha) memcpy(p->sha, sha, sizeof p->sha);
     p->sha[64] = 0;
+    const char *rsha = take(&r, sizeof p->rejects_sha);
+    if (rsha) memcpy(p->rejects_sha, rsha, sizeof p->rejects_sha);
+    p->rejects_sha[64] = 0;
     p->total = get_u64(&r), p->mine = get_u64(&r), p->rejects = get_u64(&r), p->max_rejects = get_u64(&r);
     if (r.short_read || p->ntables > DF_MAX_TABLES || p->ntables == 0 || p->count == 0 || p->count > SHARD_MAX ||
         p->index >= p->count || p->nfiles > API_MAX_FILES)
@@ -418,6 +428,11 @@ static df_status copy_rejects(const shard_part *p, outset *o, df_error *err)
     size_t len = 0;
     if (!path) return DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     df_status st = run_read_file(path, "rejected rows of shard 0", &buf, &len, err);
+    char got[65];
+    if (st == DF_OK) sha256_hex(buf, len, got);
+    if (st == DF_OK && strcmp(got, p->rejects_sha) != 0)
+        st = DF_FAIL(err, DF_ERR_IO, path, "this rejects.csv is not the one shard 0 wrote beside its partial: give the merge "
+                     "shard 0's output folder as the shard left it");
     free(path);
     csvw *w = st == DF_OK ? outset_open(o, "rejects.csv", err) : NULL;
     if (w) csvw_raw(w, buf, len), w->rows = p->rejects; /* a row for each row set aside */

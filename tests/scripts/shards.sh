@@ -150,6 +150,12 @@ assert_err twice "shard 2/3 is given twice"
 run_cli mixed "${M[@]}" shard0-2026-11-01 shard1-2026-10-01 shard2-2026-11-01 -o kept --history hist-kept
 assert_rc mixed 2
 assert_err mixed "this shard ran another job than"
+# partials given as files, in a folder whose rejects.csv is not shard 0's: refused (exit 3)
+mkdir -p loose && cp shard0-2026-11-01/shard.partial loose/s0.partial && cp shard1-2026-11-01/shard.partial loose/s1.partial \
+  && cp shard2-2026-11-01/shard.partial loose/s2.partial && printf 'file,line,column,reason,raw\n' > loose/rejects.csv
+run_cli loose "${M[@]}" loose/s0.partial loose/s1.partial loose/s2.partial -o kept --history hist-kept
+assert_rc loose 3
+assert_err loose "this rejects.csv is not the one shard 0 wrote beside its partial"
 # the same rows, other bytes (the export written again while the shards ran): refused
 mkdir -p "$T/data2" && cp "$T/data/customers.csv.gz" "$T/data2/" && gzip -n -9 -c "$T/events.csv" > "$T/data2/events.csv.gz"
 "$DEFECTOR" run "$T/rules.lua" --data "$T/data2" -o shard1-other --as-of 2026-11-01 --history hist --shard 1/3 "${OPTS[@]}" 2>/dev/null \
