@@ -22,7 +22,8 @@ case " \$* " in
     kill -9 \$\$
   fi ;;
 *" --shard 2/3 "*)
-  [ -e "$T/fail-always" ] && { echo "defector: error: a disk that is full (simulated)" >&2; exit 6; } ;;
+  [ -e "$T/fail-always" ] && { echo "defector: error: a disk that is full (simulated)" >&2; exit 6; }
+  [ -e "$T/fail-rules" ] && { echo "defector: error: rules.lua:3: a rule error (simulated)" >&2; exit 5; } ;;
 esac
 exec "$DEFECTOR" "\$@"
 EOF
@@ -62,6 +63,17 @@ grep -q "shard 2/3 failed (exit 6) after 2 attempts: defector: error: a disk tha
   || fail fail "the driver should name the shard and why: $(cat "$T/fail.stderr")"
 grep -q "not merged" "$T/fail.stderr" || fail fail "the driver should say it did not merge: $(cat "$T/fail.stderr")"
 assert_unchanged fail many/out "$T/out.snap"
+
+# a rule error fails the same way every time: not retried
+rm -f "$T/fail-always" && touch "$T/fail-rules"
+(cd many && /usr/bin/python3 "$DRIVER" --local 2 --shards 3 --rules "$RULES" --data "$T/data" --work work3 --out out \
+  --as-of 2026-11-01 --history hist --retries 2 --defector "$T/defector") 2>"$T/rules.stderr"
+rc=$?
+check rules "a shard with a rule error should fail the driver with exit 5, got $rc" [ "$rc" = 5 ]
+grep -q "shard 2/3 failed (exit 5, not retried: a rule error)" "$T/rules.stderr" || fail rules "the driver should not retry a rule error: $(cat "$T/rules.stderr")"
+check rules "a rule error should be tried once" [ "$(grep -c 'shard 2/3 failed' "$T/rules.stderr")" = 1 ]
+assert_unchanged rules many/out "$T/out.snap"
+rm -f "$T/fail-rules"
 
 # what the driver refuses
 /usr/bin/python3 "$DRIVER" --local 1 --shards 2 --rules "$RULES" --data d --work w --out o --as-of 2026-11-01 -- --shard 0/2 2>"$T/opts.stderr"
