@@ -32,6 +32,7 @@ struct shard_part {
     int32_t as_of;
     char sha[72];
     char rejects_sha[72]; /* of the rejects.csv the shard wrote beside its partial */
+    char ids[72];         /* "plain", or "hashed " and the salt's SHA-256 cut (--hash-ids) */
     uint64_t total, mine, rejects, max_rejects;
     table_stats st[DF_MAX_TABLES];
     uint64_t rows[DF_MAX_TABLES];
@@ -169,6 +170,13 @@ df_status shard_write(shard_state *s, outset *o, const run_info *r, df_error *er
     sha256_hex(rej ? rej : "", rlen, rsha); /* the merge checks the rejects.csv it copies */
     free(rej);
     put(&w, rsha, sizeof rsha);
+    char ids[72] = "plain";
+    if (r->salt) { /* ids hashed alike in every shard: the same salt (a hash of it, never the salt) */
+        char salt[65];
+        sha256_hex(r->salt, strlen(r->salt), salt);
+        snprintf(ids, sizeof ids, "hashed, salt %.16s", salt);
+    }
+    put(&w, ids, sizeof ids);
     put_u64(&w, s->total), put_u64(&w, s->mine), put_u64(&w, r->rejects), put_u64(&w, (uint64_t)r->cfg->max_rejects);
     for (int t = 0; t < r->ntables; t++) {
         put(&w, &r->tables[t].st, sizeof(table_stats));
@@ -297,6 +305,9 @@ static df_status part_read(shard_part *p, df_error *err)
     const char *rsha = take(&r, sizeof p->rejects_sha);
     if (rsha) memcpy(p->rejects_sha, rsha, sizeof p->rejects_sha);
     p->rejects_sha[64] = 0;
+    const char *ids = take(&r, sizeof p->ids);
+    if (ids) memcpy(p->ids, ids, sizeof p->ids);
+    p->ids[sizeof p->ids - 1] = 0;
     p->total = get_u64(&r), p->mine = get_u64(&r), p->rejects = get_u64(&r), p->max_rejects = get_u64(&r);
     if (r.short_read || p->ntables > DF_MAX_TABLES || p->ntables == 0 || p->count == 0 || p->count > SHARD_MAX ||
         p->index >= p->count || p->nfiles > API_MAX_FILES)
@@ -356,15 +367,26 @@ static df_status same_job(shard_state *s, df_error *err)
         if ((int)p->count != s->count)
             return DF_FAIL(err, DF_ERR_USAGE, p->path, "this is shard %u of %u, but %d partials were given; give the "
                            "--out folder of every shard of one job, each once", p->index, p->count, s->count);
-        if (p->as_of != a->as_of || p->skip != a->skip || p->history != a->history || p->total != a->total ||
-            strcmp(p->sha, a->sha) != 0 || p->ntables != a->ntables || p->nfiles != a->nfiles) {
+        char what[400] = "";
+        if (p->as_of != a->as_of) {
             char d1[16], d2[16];
             df_format_date(a->as_of, d1), df_format_date(p->as_of, d2);
-            return DF_FAIL(err, DF_ERR_USAGE, p->path, "this shard ran another job than %s (as of %s against %s, rule file "
-                           "SHA-256 %.12s against %.12s, %llu entities against %llu, --on-rule-error, --history): run "
-                           "every shard with the same rule file, data, --as-of and options", a->path, d2, d1, p->sha,
-                           a->sha, (unsigned long long)p->total, (unsigned long long)a->total);
-        }
+            snprintf(what, sizeof what, "as of %s against %s", d2, d1);
+        } else if (strcmp(p->sha, a->sha) != 0)
+            snprintf(what, sizeof what, "rule file SHA-256 %.12s... against %.12s...", p->sha, a->sha);
+        else if (p->total != a->total)
+            snprintf(what, sizeof what, "%llu entities against %llu", (unsigned long long)p->total, (unsigned long long)a->total);
+        else if (p->skip != a->skip)
+            snprintf(what, sizeof what, "--on-rule-error %s against %s", p->skip ? "skip" : "fail", a->skip ? "skip" : "fail");
+        else if (p->history != a->history)
+            snprintf(what, sizeof what, "%s --history against %s", p->history ? "with" : "without", a->history ? "with" : "without");
+        else if (strcmp(p->ids, a->ids) != 0)
+            snprintf(what, sizeof what, "ids %s against %s (--hash-ids, DEFECTOR_ID_SALT)", p->ids, a->ids);
+        else if (p->ntables != a->ntables || p->nfiles != a->nfiles)
+            snprintf(what, sizeof what, "%u tables and %u outputs against %u and %u", p->ntables, p->nfiles, a->ntables, a->nfiles);
+        if (what[0])
+            return DF_FAIL(err, DF_ERR_USAGE, p->path, "this shard ran another job than %s (%s): run every shard with the same "
+                           "rule file, data, --as-of and options", a->path, what);
     }
     for (int k = 1; k < s->count; k++) /* the same bytes of every input: an export replaced while the shards ran */
         for (uint32_t t = 0; t < a->ntables; t++) {

@@ -150,6 +150,12 @@ assert_err twice "shard 2/3 is given twice"
 run_cli mixed "${M[@]}" shard0-2026-11-01 shard1-2026-10-01 shard2-2026-11-01 -o kept --history hist-kept
 assert_rc mixed 2
 assert_err mixed "this shard ran another job than"
+# one shard with its ids hashed, the others plain: refused, naming the difference
+DEFECTOR_ID_SALT=s3cret "$DEFECTOR" run "$T/rules.lua" --data "$T/data" -o shard1-hashed --as-of 2026-11-01 --history hist --shard 1/3 \
+  --hash-ids "${OPTS[@]}" 2>/dev/null || fail hashed "the shard with --hash-ids failed"
+run_cli hashed "${M[@]}" shard0-2026-11-01 shard1-hashed shard2-2026-11-01 -o kept --history hist-kept
+assert_rc hashed 2
+assert_err hashed "ids hashed, salt"
 # partials given as files, in a folder whose rejects.csv is not shard 0's: refused (exit 3)
 mkdir -p loose && cp shard0-2026-11-01/shard.partial loose/s0.partial && cp shard1-2026-11-01/shard.partial loose/s1.partial \
   && cp shard2-2026-11-01/shard.partial loose/s2.partial && printf 'file,line,column,reason,raw\n' > loose/rejects.csv
