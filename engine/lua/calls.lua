@@ -15,11 +15,12 @@
 -- threads' rows; the entity's row breaks ties, so the file is the same for any --threads).
 --
 -- With --history the night's snapshot keeps, per customer, on_<list> (on this list tonight:
--- passes `where`, not cooled down), next_action, action_rule and the owner, so that later nights
--- can leave out those listed in the last N nights (cooldown = { nights = N }) and measure the
+-- passes `where`, not cooled down), next_action, action_rule and the owner, and the night folder
+-- keeps call_on_<list>.csv.gz (each listed customer's planned call day), so that later nights
+-- can leave out those called in the last N days (cooldown = { nights = N }) and measure the
 -- save rate: save_rate { file = "save_rate.csv", after = 30, within = 120, still = "not_defected" }
--- counts the customers listed on a night dated from AS_OF - within to AS_OF - after (each once,
--- with the rule, action and owner of the first such night) and how many of them are still
+-- counts the customers called on a day from AS_OF - within to AS_OF - after (each once, with the
+-- rule, action and owner of the night that planned the call) and how many of them are still
 -- customers tonight (their `still` field is true), per rule, per action and per owner.
 local E = require("defector.errors")
 local lists = require("defector.lists")
