@@ -1,6 +1,7 @@
 /* erase.c: `defector erase`, one customer out of the run history (--history DIR, docs/history.md):
  * in every committed night folder (HISTORY/YYYY-MM-DD with its .defector-manifest), the rows of
- * the snapshot customers.csv.gz whose key (its first column) is the customer's are dropped, and
+ * the snapshot customers.csv.gz and of the call lists' planned days call_on_<list>.csv.gz whose key
+ * (their first column) is the customer's are dropped, and
  * the customer's key in run_summary.json's examples (duplicates, orphans) becomes "(erased)".
  * Each file is rewritten beside itself (a temporary, fsynced, renamed, the folder fsynced) under
  * the night folder's lock (the one commit.c takes), so a reader sees the whole old file or the
@@ -45,12 +46,12 @@ static int first_field_is(const char *rec, size_t n, const char *key, size_t key
     return k == keylen && memcmp(field, key, keylen) == 0;
 }
 
-/* dir/name.erase-tmp := the records of gz file dir/name but the customer's; renamed over it. */
-static df_status erase_snapshot(erase_job *j, int dfd, const char *night, df_error *err)
+/* dir/.name.erase-tmp := the records of gz file dir/name but the customer's; renamed over it. */
+static df_status erase_gz(erase_job *j, int dfd, const char *night, const char *name, df_error *err)
 {
-    const char *name = "customers.csv.gz", *tmp = ".customers.csv.gz.erase-tmp";
-    char where[4300];
+    char where[4300], tmp[300];
     snprintf(where, sizeof where, "%s/%s", night, name);
+    snprintf(tmp, sizeof tmp, ".%s.erase-tmp", name);
     int in_fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
     if (in_fd < 0) return errno == ENOENT ? DF_OK : DF_FAIL(err, DF_ERR_IO, where, "cannot read the file: %s", strerror(errno));
     int out_fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -95,6 +96,22 @@ static df_status erase_snapshot(erase_job *j, int dfd, const char *night, df_err
         return unlinkat(dfd, tmp, 0), DF_FAIL(err, DF_ERR_OUTPUT, where, "cannot replace the file: %s", strerror(errno));
     j->rows += dropped;
     return DF_OK;
+}
+
+/* The night's call_on_<list>.csv.gz files (calls { }: each listed customer's planned call day). */
+static df_status erase_plans(erase_job *j, int dfd, const char *night, df_error *err)
+{
+    int fd = dup(dfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) return fd >= 0 ? close(fd), DF_OK : DF_OK;
+    df_status st = DF_OK;
+    for (struct dirent *e; st == DF_OK && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (n < 250 && strncmp(e->d_name, "call_on_", 8) == 0 && n > 15 && strcmp(e->d_name + n - 7, ".csv.gz") == 0)
+            st = erase_gz(j, dfd, night, e->d_name, err);
+    }
+    closedir(d);
+    return st;
 }
 
 /* run_summary.json: "KEY" in its examples becomes "(erased)" (the key quoted exactly). */
@@ -151,7 +168,8 @@ static df_status erase_night(erase_job *j, const char *history, const char *name
         close(dfd);
         return DF_FAIL(err, DF_ERR_OUTPUT, night, "a defector run is writing this night; run erase again once it has ended");
     }
-    df_status st = erase_snapshot(j, dfd, night, err);
+    df_status st = erase_gz(j, dfd, night, "customers.csv.gz", err);
+    if (st == DF_OK) st = erase_plans(j, dfd, night, err);
     if (st == DF_OK) st = erase_summary(j, dfd, night, err);
     close(dfd); /* releases the lock */
     j->nights++;

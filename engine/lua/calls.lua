@@ -15,11 +15,12 @@
 -- threads' rows; the entity's row breaks ties, so the file is the same for any --threads).
 --
 -- With --history the night's snapshot keeps, per customer, on_<list> (on this list tonight:
--- passes `where`, not cooled down), next_action, action_rule and the owner, so that later nights
--- can leave out those listed in the last N nights (cooldown = { nights = N }) and measure the
+-- passes `where`, not cooled down), next_action, action_rule and the owner, and the night folder
+-- keeps call_on_<list>.csv.gz (each listed customer's planned call day), so that later nights
+-- can leave out those called in the last N days (cooldown = { nights = N }) and measure the
 -- save rate: save_rate { file = "save_rate.csv", after = 30, within = 120, still = "not_defected" }
--- counts the customers listed on a night dated from AS_OF - within to AS_OF - after (each once,
--- with the rule, action and owner of the first such night) and how many of them are still
+-- counts the customers called on a day from AS_OF - within to AS_OF - after (each once, with the
+-- rule, action and owner of the night that planned the call) and how many of them are still
 -- customers tonight (their `still` field is true), per rule, per action and per owner.
 local E = require("defector.errors")
 local lists = require("defector.lists")
@@ -126,16 +127,39 @@ function M.api(job)
 end
 
 -- job.calls: the calls outputs, with the rows of the entities listed so far.
--- the customers listed on the nights from .. to: {key = {night's row}}, the first night's
-local function listed_on_nights(job, o, from, to)
-  local col, key, first = "on_" .. o.stem, job.entity.key, {}
-  for _, night in ipairs(nights.read(job.history_dir, from, to, col, { key, "next_action", "action_rule", o.owner })) do
-    for _, row in ipairs(night.rows) do
-      local k = row[key]
-      if k and not first[k] then row._day = night.day; first[k] = row end
+--
+-- Who was called on a day: a night's list plans each customer's call day (call_on, written to
+-- the night's call_on_<list>.csv.gz), and a night's plans hold until the next night, which plans
+-- again those not called yet. So a customer was called on day D when the newest night dated D or
+-- before planned it for D. A night without that file (an older defector) planned every customer
+-- on its list for the night itself. Nights are looked back for at most LOOKBACK days.
+local LOOKBACK = 366
+
+-- The customers called on a day from `from` to `to` (before tonight): {key = the row of the
+-- night that planned the call (on_<list>'s night row), its _day the day of the call}, the
+-- earliest call of each.
+local function called_on_days(job, o, from, to)
+  local dir, key, col = job.history_dir, job.entity.key, "on_" .. o.stem
+  local days = nights.days(dir, from, job.as_of - 1)
+  if days[1] ~= from then -- no night on the window's first day: the one before may have planned into it
+    local before = nights.latest(dir, from - 1, from - LOOKBACK)
+    if before then table.insert(days, 1, before) end
+  end
+  local called = {}
+  for i, d in ipairs(days) do
+    local last = math.min((days[i + 1] or job.as_of) - 1, to) -- the last day this night's plans hold
+    if d > to then break end
+    if last >= from then
+      local plan = nights.plans(dir, d, o.stem)
+      local night = nights.read(dir, d, d, col, { key, "next_action", "action_rule", o.owner })[1]
+      for _, row in ipairs(night and night.rows or {}) do
+        local k = row[key]
+        local on = k and (plan and plan[k] or (not plan and d))
+        if on and on >= from and on <= last and not called[k] then row._day = on; called[k] = row end
+      end
     end
   end
-  return first
+  return called
 end
 
 local function cooled(job, C, last, key)
@@ -145,13 +169,14 @@ local function cooled(job, C, last, key)
   return C.recent[key] ~= nil
 end
 
-function M.setup(job)
+function M.setup(job, opts)
   job.calls = {}
+  job.night_out = opts and opts.history and not job.shard -- the night is written: each list's call_on_<list>.csv.gz
   for _, o in ipairs(job.outputs) do
     if o.kind == "calls" then
       local C = { o = o, rows = {}, label = "calls " .. o.file, recent = {} }
       local n = o.cooldown and o.cooldown.nights
-      if n and job.history_dir then C.recent = listed_on_nights(job, o, job.as_of - n, job.as_of - 1) end
+      if n and job.history_dir then C.recent = called_on_days(job, o, job.as_of - n, job.as_of - 1) end
       -- on the list tonight (the snapshot's on_<list>): passes where, not cooled down
       C.listed = function(c)
         if o.where and not o.where(c) then return false end
@@ -162,7 +187,7 @@ function M.setup(job)
   end
   for _, sr in ipairs(job.save_rates or {}) do
     sr.status = {}
-    if job.history_dir then sr.past = listed_on_nights(job, sr.calls, job.as_of - sr.within, job.as_of - sr.after)
+    if job.history_dir then sr.past = called_on_days(job, sr.calls, job.as_of - sr.within, job.as_of - sr.after)
     else
       sr.past = {}
       job.warnings[#job.warnings + 1] = { where = E.at(job, sr.line), message = "save_rate " .. sr.file .. ": the run keeps no history (no --history): the table is empty",
@@ -218,6 +243,19 @@ function M.emit_save_rate(g, job, sr)
   end, fmt("local SR = MISC[%d]", g.bind("misc", sr)))
 end
 
+-- The night's call_on_<list>.csv.gz: each listed customer's planned call day, in the list's
+-- order (the cool-down over nights and the save rate of later nights read it: called_on_days).
+local function write_plans(job, api, o, kept, where)
+  local file = "call_on_" .. o.stem .. ".csv.gz"
+  local f = lists.open(api, { file = file, history = true, sep = ",", guard = false, bom = false, decimal_comma = false })
+  lists.header(api, f, { { name = job.entity.key }, { name = "call_on" } })
+  for _, r in ipairs(kept) do
+    job.write_value(f, r[job.entity.key], false, file, where)
+    job.write_value(f, r.call_on, true, file, where)
+    api.end_row(api.ctx, f)
+  end
+end
+
 -- Orders the rows, applies the cool-down and the caps, and writes the file.
 local function write(job, api, C, counts)
   local o, rows, as_of = C.o, C.rows, job.as_of
@@ -267,6 +305,7 @@ local function write(job, api, C, counts)
     api.end_row(api.ctx, f)
   end
   counts[o.file] = #kept
+  if job.night_out then write_plans(job, api, o, kept, where) end
 end
 
 local SR_COLUMNS = { { name = "by" }, { name = "value" }, { name = "listed" }, { name = "saved" }, { name = "save_rate" } }

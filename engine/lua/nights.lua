@@ -3,7 +3,8 @@
 -- committed folder HISTORY/YYYY-MM-DD (its .defector-manifest is there) holding the snapshot
 -- customers.csv.gz that history.lua writes (docs/history.md); nights are looked up by date.
 -- The snapshot is streamed through zlib (the engine's own) and parsed as RFC 4180; only the rows
--- on the list are kept.
+-- on the list are kept. Beside it, call_on_<list>.csv.gz (calls.lua) holds the day each customer
+-- on the list was planned to be called; a night written before that file existed has none.
 local ffi = require("ffi")
 local dates = require("defector.dates")
 
@@ -128,6 +129,38 @@ function M.read(dir, from, to, flag, columns)
     end
   end
   return nights
+end
+
+-- The committed nights dated from `from` to `to`, oldest first: their days.
+function M.days(dir, from, to)
+  local out = {}
+  if not dir then return out end
+  for d = from, to do
+    if exists(dir .. "/" .. dates.text(d) .. "/.defector-manifest") then out[#out + 1] = d end
+  end
+  return out
+end
+
+-- The newest committed night dated from `from` back to `to` (from >= to), or nil.
+function M.latest(dir, from, to)
+  if not dir then return nil end
+  for d = from, to, -1 do
+    if exists(dir .. "/" .. dates.text(d) .. "/.defector-manifest") then return d end
+  end
+  return nil
+end
+
+-- The planned call days of night `day`'s list `stem` (call_on_<stem>.csv.gz: key, call_on):
+-- {key = day}, or nil when the night has no such file (written by an older defector).
+function M.plans(dir, day, stem)
+  local plan, header = {}, nil
+  local ok = each_record(dir .. "/" .. dates.text(day) .. "/call_on_" .. stem .. ".csv.gz", function(rec)
+    if not header then header = true; return end
+    local f = fields(rec)
+    local d = f[2] and dates.parse(f[2])
+    if f[1] and d then plan[f[1]] = d end
+  end)
+  return ok and plan or nil
 end
 
 return M

@@ -114,7 +114,7 @@ function M.setup_outputs(job, api, opts)
     for _, o in ipairs(job.outputs) do if o.history then keep[#keep + 1] = o end end
     job.outputs, job.all_books, job.reports = keep, {}, {} -- no workbook, no report
   end
-  if outputs then lists.setup(job, api, opts.part or job.shard ~= nil); metrics.setup(job); require("defector.calls").setup(job) end
+  if outputs then lists.setup(job, api, opts.part or job.shard ~= nil); metrics.setup(job); require("defector.calls").setup(job, opts) end
   return S
 end
 

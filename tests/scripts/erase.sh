@@ -3,7 +3,8 @@
 # laid out as docs/history.md describes (HISTORY/YYYY-MM-DD/ with customers.csv.gz, the metric
 # tables, run_summary.json, .defector-manifest), checked on disk: their snapshot rows are gone
 # (and only theirs: not C10's for C1, not a row whose kept text holds "C1"), their key in
-# run_summary.json's examples is "(erased)", the metric tables, an uncommitted night and folders
+# run_summary.json's examples is "(erased)", their rows of the call lists' planned days
+# (call_on_<list>.csv.gz) are gone, the metric tables, an uncommitted night and folders
 # that are not nights are left as they were, the files keep their mode; a night being written
 # (its lock held) is refused.
 source "$TESTS_DIR/fixtures/lib.sh"
@@ -19,6 +20,8 @@ night() { # DATE: a committed night
 }
 night 2026-10-31
 night 2026-11-01
+printf 'customer_id,call_on\nC10,2026-11-01\nC1,2026-11-02\n' | gzip -n > "$H/2026-11-01/call_on_calls.csv.gz"
+echo call_on_calls.csv.gz >> "$H/2026-11-01/.defector-manifest"
 night 2026-11-02 && rm "$H/2026-11-02/.defector-manifest" # not committed: never read, never changed
 mkdir -p "$H/notes" && cp "$H/2026-10-31/customers.csv.gz" "$H/notes/"
 snapshot "$H/2026-11-02" "$T/snap.uncommitted"
@@ -27,7 +30,10 @@ cp "$H/2026-10-31/metrics_stage.csv" "$T/metrics.before"
 
 run_cli erase erase --history "$H" --customer C1
 assert_rc erase 0
-assert_out erase "erased C1: 4 rows from 2 nights in $H"
+assert_out erase "erased C1: 5 rows from 2 nights in $H"
+check plans "C1's planned call day is gone: $(gzip -dc "$H/2026-11-01/call_on_calls.csv.gz")" \
+  [ "$(gzip -dc "$H/2026-11-01/call_on_calls.csv.gz")" = 'customer_id,call_on
+C10,2026-11-01' ]
 for d in 2026-10-31 2026-11-01; do
   rows=$(gzip -dc "$H/$d/customers.csv.gz")
   check "$d" "C1's rows are gone: $rows" [ "$rows" = 'customer_id,score,band,stage,on_list,reason_codes,note

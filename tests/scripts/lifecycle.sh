@@ -1,6 +1,7 @@
 #!/bin/bash
 # lifecycle.sh: rules/lifecycle.lua (issue 14, docs/lifecycle.md) on its sample data, two nights
-# a week apart into one history: every output of each night checked against an independent
+# a week apart into one history, and nights a day apart (customers carried past the cap listed
+# again, those called cooled down; a night of an older defector read as before): every output of each night checked against an independent
 # computation in Python (tests/fixtures/lifecycle_check.py: products, sequence aggregates,
 # actions, the call lists with their caps and cool-down, the service figures with medians and
 # percentiles, the save rate over the two nights), the same bytes for any --threads, explain
@@ -49,9 +50,41 @@ check n1 "the snapshot keeps on_calls, next_action, action_rule and owner" \
   grep -q '^customer_id,score,band,stage,on_list,reason_codes,on_calls,next_action,action_rule,owner' <(zcat "$T/hist-1/2026-11-01/customers.csv.gz")
 n1_ids=$(cut -d, -f4 "$C1" | tail -n +2 | sort)
 n2_ids=$(cut -d, -f4 "$T/out-n2/calls.csv" | tail -n +2 | sort)
-check n2 "nobody listed on the first night is listed on the second (cool-down of 7 nights)" [ -z "$(comm -12 <(echo "$n1_ids") <(echo "$n2_ids"))" ]
-check n2 "the second night lists someone" [ -n "$n2_ids" ]
-check n2 "the save rate has a row per rule, action and owner, some below 1" grep -q '^rule,complaint_open,[0-9]*,[0-9]*,0\.' "$T/out-n2/save_rate.csv"
+n1_before=$(awk -F, 'NR > 1 && $3 < "2026-11-08" { print $4 }' "$C1" | sort)
+n1_later=$(awk -F, 'NR > 1 && $3 >= "2026-11-08" { print $4 }' "$C1" | sort)
+check n2 "nobody the first night planned to call before the second is listed (cool-down of 7 nights)" [ -z "$(comm -12 <(echo "$n1_before") <(echo "$n2_ids"))" ]
+check n2 "some the first night carried to the second night's day or later are listed again (not called yet)" [ -n "$(comm -12 <(echo "$n1_later") <(echo "$n2_ids"))" ]
+check n1 "the night keeps call_on_calls.csv.gz: each listed customer's call day, as in calls.csv" \
+  cmp -s <(zcat "$T/hist-1/2026-11-01/call_on_calls.csv.gz") <(cut -d, -f3,4 "$C1" | awk -F, '{ print $2 "," $1 }' | sed 1s/.*/customer_id,call_on/)
+check n2 "the save rate has a row per rule, action and owner, some below 1" grep -q '^rule,calls_unreturned,[0-9]*,[0-9]*,0\.' "$T/out-n2/save_rate.csv"
+
+# ---- nights a day apart (cap 3 a day per owner): the first night carries most of its list to
+# later days; the next day those called are cooled down and the others listed again ----
+run_cli d2 run "$LC" --data "$DATA" --out "$T/out-d2" --as-of 2026-11-02 --history "$T/hist-1" --no-progress
+assert_rc d2 0
+check d2 "the night after, computed again in Python: $($PY "$TESTS_DIR/fixtures/lifecycle_check.py" "$DATA" "$T/out-d2" 2026-11-02 "$T/out-n1" 2026-11-01 2>&1 | tail -3)" \
+  $PY "$TESTS_DIR/fixtures/lifecycle_check.py" "$DATA" "$T/out-d2" 2026-11-02 "$T/out-n1" 2026-11-01
+d1_today=$(awk -F, 'NR > 1 && $3 == "2026-11-01" { print $4 }' "$C1" | sort)
+d1_later=$(awk -F, 'NR > 1 && $3 > "2026-11-01" { print $4 }' "$C1" | sort)
+d2_ids=$(cut -d, -f4 "$T/out-d2/calls.csv" | tail -n +2 | sort)
+check d2 "the first night carried customers to later days" [ "$(echo "$d1_later" | wc -l)" -gt 20 ]
+check d2 "nobody called on the first night's day is listed the day after" [ -z "$(comm -12 <(echo "$d1_today") <(echo "$d2_ids"))" ]
+d2_gone=$(zcat "$DATA/events.csv.gz" | awk -F, '$2 == "2026-11-02" && ($4 == "contact" || $4 == "callback" || $4 == "reproposal" || $4 == "cancel") { print $1 }' | sort -u)
+check d2 "every customer carried by the first night is listed again the day after, but those contacted or lost on that day" \
+  [ -z "$(comm -23 <(comm -23 <(echo "$d1_later") <(echo "$d2_ids")) <(echo "$d2_gone"))" ]
+# the week after, over both nights: called on 11-01 and 11-02..11-07 cooled, the save rate of
+# those called on 11-01 with the rule, action and owner of the night that planned the call
+run_cli d8 run "$LC" --data "$DATA" --out "$T/out-d8" --as-of 2026-11-08 --history "$T/hist-1" --no-progress
+assert_rc d8 0
+check d8 "the week after both, computed again in Python: $($PY "$TESTS_DIR/fixtures/lifecycle_check.py" "$DATA" "$T/out-d8" 2026-11-08 "$T/out-n1" 2026-11-01 "$T/out-d2" 2026-11-02 2>&1 | tail -3)" \
+  $PY "$TESTS_DIR/fixtures/lifecycle_check.py" "$DATA" "$T/out-d8" 2026-11-08 "$T/out-n1" 2026-11-01 "$T/out-d2" 2026-11-02
+# a night written by an older defector (no call_on_calls.csv.gz): every customer on its list
+# counts as called on that night, as before
+mkdir -p "$T/hist-old" && cp -r "$T/hist-1/2026-11-01" "$T/hist-old/" && rm "$T/hist-old/2026-11-01/call_on_calls.csv.gz"
+run_cli old run "$LC" --data "$DATA" --out "$T/out-old" --as-of 2026-11-02 --history "$T/hist-old" --no-progress
+assert_rc old 0
+old_ids=$(cut -d, -f4 "$T/out-old/calls.csv" | tail -n +2 | sort)
+check old "an older night's list is cooled down whole the day after (the old meaning)" [ -z "$(comm -12 <(echo "$n1_ids") <(echo "$old_ids"))" ]
 check n1 "the first night's save rate is its header alone (no night 7 days before)" [ "$(cat "$T/out-n1/save_rate.csv")" = "by,value,listed,saved,save_rate" ]
 
 # without --history: no cool-down over nights, and the save rate says why it is empty
