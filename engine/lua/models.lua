@@ -190,6 +190,13 @@ local function times(m, n)
   end
 end
 
+-- A parameter that went towards 0 or infinity (the optimizer stops there, "converged" or not):
+-- data that cannot pin the model down (one-time buyers only, no drop-out seen).
+local function at_limit(...)
+  for _, v in ipairs({ ... }) do if not (v >= 1e-4 and v <= 1e5) then return true end end
+  return false
+end
+
 local function fit(job, api, m, n, single)
   m.p, m.fit = ffi.new("df_bgnbd"), ffi.new("df_fit")
   if m.given then
@@ -204,7 +211,8 @@ local function fit(job, api, m, n, single)
       E.throw({ where = E.at(job, m.line), message = "bgnbd: no customer has a purchase (a row of " .. m.t.name .. " that passes the filter) on or before the calibration end: there is nothing to fit",
         fix = "check that the filter's values are values the export holds (a misspelt event type matches nothing) and calibration_end, or give the parameters with params = { ... }" })
     end
-    if m.fit.customers < 2 or m.fit.converged == 0 then
+    m.at_limit = at_limit(m.p.r, m.p.alpha, m.p.a, m.p.b)
+    if m.fit.customers < 2 or m.fit.converged == 0 or m.at_limit then
       job.warnings[#job.warnings + 1] = { where = E.at(job, m.line),
         message = fmt("bgnbd: the fit over %d customers did not converge (r %.4g, alpha %.4g, a %.4g, b %.4g): a parameter ran towards 0 or infinity, the data may not follow the model; the values are those of that limit", tonumber(m.fit.customers), m.p.r, m.p.alpha, m.p.a, m.p.b),
         fix = "check the filter and the unit, or give the parameters with params = { ... }" }
@@ -223,7 +231,8 @@ local function fit(job, api, m, n, single)
       E.throw({ where = E.at(job, m.line), message = "bgnbd: no customer has a repeat purchase with a spend on or before the calibration end: the spend model (Gamma-Gamma) has nothing to fit",
         fix = "leave spend out, or give spend_params = { p = ..., q = ..., v = ... }" })
     end
-    if m.gfit.converged == 0 or m.g.q <= 1 then
+    m.spend_at_limit = at_limit(m.g.p, m.g.q, m.g.v)
+    if m.gfit.converged == 0 or m.g.q <= 1 or m.spend_at_limit then
       job.warnings[#job.warnings + 1] = { where = E.at(job, m.line),
         message = fmt("bgnbd: the spend fit over %d customers did not converge (p %.4g, q %.4g, v %.4g)%s", tonumber(m.gfit.customers), m.g.p, m.g.q, m.g.v,
           m.g.q <= 1 and ": q <= 1 leaves the mean spend undefined" or ": a parameter ran towards 0 or infinity, the data may not follow the model"),
@@ -300,13 +309,14 @@ function M.finish(job, api, counts)
       }
       if not m.given then
         for _, r in ipairs({ { "log_likelihood", m.fit.ll }, { "customers", tonumber(m.fit.customers) }, { "distinct", tonumber(m.fit.distinct) },
-          { "iterations", m.fit.iterations }, { "converged", m.fit.converged ~= 0 and "true" or "false" } }) do rows[#rows + 1] = r end
+          { "iterations", m.fit.iterations }, { "converged", m.fit.converged ~= 0 and not m.at_limit and "true" or "false" } }) do rows[#rows + 1] = r end
       end
       if m.spend then
         for _, r in ipairs({ { "p", exact(m.g.p) }, { "q", exact(m.g.q) }, { "v", exact(m.g.v) }, { "spend_source", m.given_spend and "given" or "fitted" } }) do rows[#rows + 1] = r end
         if not m.given_spend then
           rows[#rows + 1] = { "spend_log_likelihood", m.gfit.ll }
           rows[#rows + 1] = { "spend_customers", tonumber(m.gfit.customers) }
+          rows[#rows + 1] = { "spend_converged", m.gfit.converged ~= 0 and not m.spend_at_limit and m.g.q > 1 and "true" or "false" }
         end
       end
       put(api, f, "parameter", "value")

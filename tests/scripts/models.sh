@@ -58,6 +58,7 @@ if fit['converged'] != 'true': bad.append('the fit did not converge')
 # [L-test] l.169-179, numpy decimal=2: |difference| < 1.5e-2, on the 946 repeat customers
 for k, want in (('p', 6.25), ('q', 3.74), ('v', 15.44)): near(k, fit[k], want, 0.015)
 near('spend_customers', fit['spend_customers'], 946, 0)
+if fit.get('spend_converged') != 'true': bad.append('the spend fit did not converge')
 # BTYD's cal.cbs: (x, t.x, T.cal, x.star) of customers 1-3
 for key, want in (('0001', (2, 30.428571, 38.85714, 1)), ('0002', (1, 1.714286, 38.85714, 0)), ('0003', (0, 0, 38.85714, 0))):
     for col, w in zip(('x', 't_x', 'T', 'x_star'), want): near(key + ' ' + col, rows[key][col], w, 1e-5)
@@ -184,7 +185,17 @@ check far "customer A: $(cat "$T/far/out/far.csv")" grep -qx 'A,1000,0,0,0' "$T/
 refute far "a NaN or an infinity: $(cat "$T/far/out/far.csv")" grep -qiE 'nan|inf' "$T/far/out/far.csv"
 check far "customer C (one purchase) is not alive for sure: $(cat "$T/far/out/far.csv")" grep -q '^C,0,1,' "$T/far/out/far.csv"
 
-# ---- declaration mistakes: what to write ----
+# ---- buyers who never came back: the fit runs to a limit, and says so ----
+mkdir -p "$T/once/data"
+{ printf 'masterid sampleid date cds sales\r\n'
+  for i in 1 2 3 4 5 6 7 8; do printf '%05d %04d 199701%02d 1 1%d.00\r\n' "$i" "$i" "$((i + 1))" "$i"; done; } > "$T/once/data/cdnow_sample.txt"
+sed 's/  fit = "bgnbd_fit.csv",/  fit = "bgnbd_fit.csv",\n  spend_params = { p = 6.25, q = 3.74, v = 15.44 },/' "$CD" > "$T/once/cdnow.lua"
+RULES_FILE="$T/once/cdnow.lua" DATA="$T/once/data" run_engine once "$T/once/out"
+assert_rc once 0
+assert_err once "bgnbd: the fit over 8 customers did not converge"
+check once "the fit file should say converged,false: $(cat "$T/once/out/bgnbd_fit.csv" 2>/dev/null)" grep -qx 'converged,false' "$T/once/out/bgnbd_fit.csv"
+
+
 bad_decl() { # LABEL SED MESSAGE
   sed "$2" "$CD" > "$T/$1.lua"
   RULES_FILE="$T/$1.lua" run_engine "$1" "$T/$1"
