@@ -219,9 +219,13 @@ static df_status lua_failure(lua_State *L, df_error *err)
         lua_rawget(L, -4);
         int usage = lua_toboolean(L, -1);
         lua_pop(L, 1);
+        lua_pushstring(L, "input"); /* an input file is damaged (nights.lua: a night of the run history) */
+        lua_rawget(L, -4);
+        int input = lua_toboolean(L, -1);
+        lua_pop(L, 1);
         const char *where = lua_tostring(L, -2), *msg = lua_tostring(L, -1);
         df_status st = is_memory_error(msg) ? DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory")
-                       : DF_FAIL(err, usage ? DF_ERR_USAGE : data ? DF_ERR_DATA : DF_ERR_RULES, where ? where : "", "%s",
+                       : DF_FAIL(err, usage ? DF_ERR_USAGE : input ? DF_ERR_IO : data ? DF_ERR_DATA : DF_ERR_RULES, where ? where : "", "%s",
                                  msg ? msg : "error in the rule file");
         lua_pop(L, 3);
         return st;

@@ -77,7 +77,12 @@ local function api_calls(job, spec)
     check(job, f and (dir == "" or dir == "asc" or dir == "desc") and not SPECIAL[f], what .. ": cannot read order entry '" .. tostring(o) .. "'", 2)
     order[i] = { field = f, desc = dir == "desc" }
   end
-  local o = { kind = "calls", file = spec.file, stem = spec.file:gsub("%.csv$", ""):gsub("[^%w_]", "_"), where = spec.where, columns = cols, order = order, owner = spec.owner, cap = spec.cap,
+  local stem = spec.file:gsub("%.csv$", ""):gsub("[^%w_]", "_")
+  for _, other in ipairs(job.outputs) do
+    check(job, other.kind ~= "calls" or other.stem ~= stem, fmt("calls: the lists %s and %s keep their history under one name (%s: on_%s, call_on_%s.csv.gz)",
+      other.file, spec.file, stem, stem, stem) .. "; rename one of them", 2)
+  end
+  local o = { kind = "calls", file = spec.file, stem = stem, where = spec.where, columns = cols, order = order, owner = spec.owner, cap = spec.cap,
               cooldown = cd, unassigned = spec.unassigned or "unassigned", line = E.line(job, 2),
               sep = ",", guard = true, bom = false, decimal_comma = false, decimals = {} }
   -- the fields each row keeps: the written ones, the order's, owner, due_date and the cool-down's

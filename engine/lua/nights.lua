@@ -7,13 +7,23 @@
 -- on the list was planned to be called; a night written before that file existed has none.
 local ffi = require("ffi")
 local dates = require("defector.dates")
+local E = require("defector.errors")
 
 ffi.cdef [[
 typedef struct gzFile_s *gzFile;
 gzFile gzopen(const char *path, const char *mode);
 int gzread(gzFile file, void *buf, unsigned len);
 int gzclose(gzFile file);
+const char *gzerror(gzFile file, int *errnum);
+int gzdirect(gzFile file);
 ]]
+
+-- A night's file that is there but not whole: never read in part (the cool-down and the save
+-- rate would count from part of a list); exit 3, as for a damaged snapshot (snapfile.c).
+local function damaged(path, why)
+  E.throw({ where = path, message = "this file of the run history is damaged (" .. why .. ")", input = true,
+    fix = "run that night again (defector run ... --as-of its date --history DIR), or remove its folder from the history" })
+end
 
 local M = {}
 
@@ -70,10 +80,15 @@ local function each_record(path, each)
     end
     each(l)
   end
+  local errnum = ffi.new("int[1]")
   while true do
     local n = ffi.C.gzread(z, buf, 65536)
-    if n < 0 then ffi.C.gzclose(z); return false end
-    if n == 0 then break end
+    if n <= 0 then
+      ffi.C.gzerror(z, errnum)
+      if n < 0 or errnum[0] ~= 0 then ffi.C.gzclose(z); damaged(path, "not whole gzip") end
+      break
+    end
+    if ffi.C.gzdirect(z) ~= 0 then ffi.C.gzclose(z); damaged(path, "not gzip") end
     local text = rest .. ffi.string(buf, n)
     local pos = 1
     while true do
@@ -86,6 +101,7 @@ local function each_record(path, each)
   end
   ffi.C.gzclose(z)
   if rest ~= "" then line_of(rest) end
+  if pending then damaged(path, "a quoted field is not closed") end
   return true
 end
 
@@ -125,7 +141,8 @@ function M.read(dir, from, to, flag, columns)
         rows = rows or {}
         rows[#rows + 1] = row
       end)
-      if ok then nights[#nights + 1] = { day = d, rows = rows or {} } end
+      if not ok then damaged(night .. "/customers.csv.gz", "missing, though the night was committed") end
+      nights[#nights + 1] = { day = d, rows = rows or {} }
     end
   end
   return nights
@@ -154,13 +171,22 @@ end
 -- {key = day}, or nil when the night has no such file (written by an older defector).
 function M.plans(dir, day, stem)
   local plan, header = {}, nil
-  local ok = each_record(dir .. "/" .. dates.text(day) .. "/call_on_" .. stem .. ".csv.gz", function(rec)
+  local night, name = dir .. "/" .. dates.text(day), "call_on_" .. stem .. ".csv.gz"
+  local path = night .. "/" .. name
+  local ok = each_record(path, function(rec)
     if not header then header = true; return end
     local f = fields(rec)
-    local d = f[2] and dates.parse(f[2])
-    if f[1] and d then plan[f[1]] = d end
+    local d = #f == 2 and dates.parse(f[2])
+    if not d then damaged(path, "a row that is not a customer and a date") end
+    plan[f[1]] = d
   end)
-  return ok and plan or nil
+  if ok then return plan end
+  -- none: a night written before the file existed, unless its manifest says it wrote one
+  local m = io.open(night .. "/.defector-manifest", "rb")
+  local listed = m and m:read("*a"):find("\n" .. name .. "\n", 1, true)
+  if m then m:close() end
+  if listed then damaged(path, "missing, though the night wrote it") end
+  return nil
 end
 
 return M

@@ -80,7 +80,8 @@ check d8 "the week after both, computed again in Python: $($PY "$TESTS_DIR/fixtu
   $PY "$TESTS_DIR/fixtures/lifecycle_check.py" "$DATA" "$T/out-d8" 2026-11-08 "$T/out-n1" 2026-11-01 "$T/out-d2" 2026-11-02
 # a night written by an older defector (no call_on_calls.csv.gz): every customer on its list
 # counts as called on that night, as before
-mkdir -p "$T/hist-old" && cp -r "$T/hist-1/2026-11-01" "$T/hist-old/" && rm "$T/hist-old/2026-11-01/call_on_calls.csv.gz"
+mkdir -p "$T/hist-old" && cp -r "$T/hist-1/2026-11-01" "$T/hist-old/" && rm "$T/hist-old/2026-11-01/call_on_calls.csv.gz" \
+  && sed -i '/^call_on_calls.csv.gz$/d' "$T/hist-old/2026-11-01/.defector-manifest"
 run_cli old run "$LC" --data "$DATA" --out "$T/out-old" --as-of 2026-11-02 --history "$T/hist-old" --no-progress
 assert_rc old 0
 old_ids=$(cut -d, -f4 "$T/out-old/calls.csv" | tail -n +2 | sort)
@@ -195,4 +196,26 @@ printf 'id,date,at,type\nA,2026-10-01,yesterday,vm\n' > "$T/e/events.csv"
 run_cli bad_dt run "$T/e.lua" --data "$T/e" --out "$T/out-bad_dt" --as-of 2026-11-01 --no-progress --max-as-of-gap 400
 assert_rc bad_dt 4
 assert_err bad_dt 'events.csv: column at: "yesterday" is not a date and time YYYY-MM-DD HH:MM[:SS]'
+# ---- a night of the history that is not whole is never read in part (exit 3) ----
+mkdir -p "$T/dmg" && cd "$T/dmg" || exit 1
+"$DEFECTOR" run "$LC" --data "$DATA" -o n1 --as-of 2026-11-01 --history h -q 2>/dev/null || fail damaged "the first night failed"
+plan=h/2026-11-01/call_on_calls.csv.gz
+check damaged "the night should keep the planned call days" [ -s "$plan" ]
+cp "$plan" plan.keep
+head -c 60 plan.keep > "$plan"
+run_cli cut run "$LC" --data "$DATA" -o n2 --as-of 2026-11-02 --history h -q
+assert_rc cut 3
+assert_err cut "call_on_calls.csv.gz: this file of the run history is damaged (not whole gzip)"
+rm "$plan"
+run_cli gone run "$LC" --data "$DATA" -o n2 --as-of 2026-11-02 --history h -q
+assert_rc gone 3
+assert_err gone "damaged (missing, though the night wrote it)"
+cp plan.keep "$plan"
+run_cli whole run "$LC" --data "$DATA" -o n2 --as-of 2026-11-02 --history h -q
+assert_rc whole 0
+# two call lists whose history would share one name: refused when declared
+sed 's|^save_rate {|calls { file = "calls-x.csv", owner = "owner", cap = 3, columns = { "customer_id" } }\ncalls { file = "calls_x.csv", owner = "owner", cap = 3, columns = { "customer_id" } }\nsave_rate {|' "$LC" > two.lua
+run_cli stems run two.lua --data "$DATA" -o n3 --as-of 2026-11-01 -q
+assert_rc stems 5
+assert_err stems "calls: the lists calls-x.csv and calls_x.csv keep their history under one name"
 finish
