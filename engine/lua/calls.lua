@@ -25,6 +25,7 @@
 local E = require("defector.errors")
 local lists = require("defector.lists")
 local nights = require("defector.nights")
+local outputs = require("defector.outputs")
 local numbers = require("defector.numbers")
 local fmt = string.format
 
@@ -41,10 +42,7 @@ local function api_calls(job, spec)
   for k in pairs(spec) do
     check(job, KNOWN[k], "calls: unknown option '" .. tostring(k) .. "'; the options are file, where, owner, order, cap, cooldown, columns, unassigned", 2)
   end
-  check(job, type(spec.file) == "string" and spec.file:match("^[%w_%-%.]+%.csv$") and not spec.file:match("^%."),
-    "calls: 'file' must be a plain file name like \"calls.csv\"", 2)
-  check(job, not job.out_files[spec.file], "two outputs write '" .. spec.file .. "'", 2)
-  job.out_files[spec.file] = true
+  outputs.claim_file(job, spec.file, "calls: 'file' must be a plain file name like \"calls.csv\"", "%.csv")
   local what = "calls " .. spec.file
   check(job, spec.where == nil or type(spec.where) == "function", what .. ": 'where' must be a function(c)", 2)
   check(job, type(spec.owner) == "string", what .. ": 'owner' must name the field holding each customer's owner, like \"owner\"", 2)
@@ -105,10 +103,7 @@ local function api_save_rate(job, spec)
     check(job, k == "file" or k == "calls" or k == "after" or k == "within" or k == "still",
       "save_rate: unknown option '" .. tostring(k) .. "'; the options are file, calls, after, within, still", 2)
   end
-  check(job, type(spec.file) == "string" and spec.file:match("^[%w_%-%.]+%.csv$") and not spec.file:match("^%."),
-    "save_rate: 'file' must be a plain file name like \"save_rate.csv\"", 2)
-  check(job, not job.out_files[spec.file], "two outputs write '" .. spec.file .. "'", 2)
-  job.out_files[spec.file] = true
+  outputs.claim_file(job, spec.file, "save_rate: 'file' must be a plain file name like \"save_rate.csv\"", "%.csv")
   local whole = function(x) return type(x) == "number" and x >= 0 and x % 1 == 0 end
   check(job, whole(spec.after) and whole(spec.within) and spec.within >= spec.after,
     "save_rate: after (days since the listing) and within (how far back, at least after) must be whole numbers of days", 2)

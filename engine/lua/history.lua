@@ -11,21 +11,23 @@ local M = {}
 
 local function check(job, cond, msg, level, fix) return E.check(job, cond, msg, (level or 2) + 1, fix) end
 
-local function plain_file(job, file, what)
-  check(job, type(file) == "string" and file:match("^[%w_%-%.]+$") and not file:match("^%.") and file:match("%.csv$"),
-    what .. " must be a plain file name ending in .csv, like \"changes.csv\"", 3)
-  check(job, not job.out_files[file], "two outputs write '" .. file .. "'", 3)
-  job.out_files[file] = true
+-- Every option of a declaration's table is one of names (what: the declaration, for messages).
+local function known(job, spec, what, names)
+  local ok = {}
+  for _, n in ipairs(names) do ok[n] = true end
+  for k in pairs(spec) do
+    check(job, ok[k], what .. ": unknown option '" .. tostring(k) .. "'", 3, "the options are " .. table.concat(names, ", ") .. " (docs/history.md)")
+  end
 end
 
-local SNAP = { keep = true, defected = true, list = true, revenue = true }
+local function plain_file(job, file, what)
+  require("defector.outputs").claim_file(job, file, what .. " must be a plain file name ending in .csv, like \"changes.csv\"", "%.csv")
+end
 
 local function api_snapshot(job, spec)
   check(job, type(spec) == "table", "snapshot { keep = { ... }, defected = \"...\", list = \"...\" } expects a table", 2)
   check(job, job.snapshot == nil, "snapshot is declared twice", 2)
-  for k in pairs(spec) do
-    check(job, SNAP[k], "snapshot: unknown option '" .. tostring(k) .. "'", 2, "the options are keep, defected, list, revenue (docs/history.md)")
-  end
+  known(job, spec, "snapshot", { "keep", "defected", "list", "revenue" })
   check(job, spec.keep == nil or type(spec.keep) == "table", "snapshot: keep must list field names, like { \"revenue_at_risk\" }", 2)
   for i, f in ipairs(spec.keep or {}) do
     check(job, type(f) == "string", fmt("snapshot: keep entry %d must be a field name", i), 2)
@@ -36,14 +38,10 @@ local function api_snapshot(job, spec)
   job.snapshot = { keep = spec.keep or {}, defected = spec.defected, list = spec.list, revenue = spec.revenue, line = E.line(job, 2) }
 end
 
-local CHG = { file = true, flows = true, min_score_change = true }
-
 local function api_changes(job, spec)
   check(job, type(spec) == "table", "changes { file = \"changes.csv\", flows = \"flows.csv\" } expects a table", 2)
   check(job, job.changes == nil, "changes is declared twice", 2)
-  for k in pairs(spec) do
-    check(job, CHG[k], "changes: unknown option '" .. tostring(k) .. "'", 2, "the options are file, flows, min_score_change (docs/history.md)")
-  end
+  known(job, spec, "changes", { "file", "flows", "min_score_change" })
   plain_file(job, spec.file, "changes: 'file'")
   if spec.flows ~= nil then plain_file(job, spec.flows, "changes: 'flows'") end
   local m = spec.min_score_change
@@ -60,9 +58,7 @@ end
 -- trend { file = "trend_stage.csv", metrics = "metrics_stage.csv", nights = 30 }
 local function api_trend(job, spec)
   check(job, type(spec) == "table", "trend { file = ..., metrics = ..., nights = N } expects a table", 2)
-  for k in pairs(spec) do
-    check(job, k == "file" or k == "metrics" or k == "nights", "trend: unknown option '" .. tostring(k) .. "'", 2, "the options are file, metrics, nights (docs/history.md)")
-  end
+  known(job, spec, "trend", { "file", "metrics", "nights" })
   plain_file(job, spec.file, "trend: 'file'")
   check(job, type(spec.metrics) == "string", "trend: metrics must name the file of a metrics { } table of the rule file", 2)
   job.trends = job.trends or {}
@@ -73,9 +69,7 @@ end
 local function api_churn(job, spec)
   check(job, type(spec) == "table", "churn { file = ..., nights = N } expects a table", 2)
   check(job, job.churn == nil, "churn is declared twice", 2)
-  for k in pairs(spec) do
-    check(job, k == "file" or k == "nights", "churn: unknown option '" .. tostring(k) .. "'", 2, "the options are file, nights (docs/history.md)")
-  end
+  known(job, spec, "churn", { "file", "nights" })
   plain_file(job, spec.file, "churn: 'file'")
   job.churn = { file = spec.file, nights = nights_of(job, spec, "churn"), line = E.line(job, 2) }
 end
@@ -85,9 +79,7 @@ end
 local function api_backtest(job, spec)
   check(job, type(spec) == "table", "backtest { outcome = \"...\", eligible = \"...\", k = { ... } } expects a table", 2)
   check(job, job.backtest == nil, "backtest is declared twice", 2)
-  for k in pairs(spec) do
-    check(job, k == "outcome" or k == "eligible" or k == "k", "backtest: unknown option '" .. tostring(k) .. "'", 2, "the options are outcome, eligible, k (docs/history.md)")
-  end
+  known(job, spec, "backtest", { "outcome", "eligible", "k" })
   check(job, type(spec.outcome) == "string", "backtest: outcome must name a true/false field, e.g. outcome = \"defected\"", 2)
   check(job, spec.eligible == nil or type(spec.eligible) == "string", "backtest: eligible must name a true/false field", 2)
   check(job, spec.k == nil or type(spec.k) == "table", "backtest: k must list list sizes, e.g. k = { 100, 1000 }", 2)

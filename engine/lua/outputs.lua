@@ -9,11 +9,18 @@ local M = {}
 
 local function check(job, cond, msg, level, fix) return E.check(job, cond, msg, (level or 2) + 1, fix) end
 
-local function file_name(job, file, what)
-  check(job, type(file) == "string" and file:match("^[%w_%-%.]+$") and not file:match("^%."),
-    what .. ": 'file' must be a plain file name like \"risk_list.csv\"", 3)
+-- Claims an output file name for a declaration (output, metrics, changes, calls, report...): a
+-- plain name (no folder, not hidden) ending as the pattern `ending` says when given, written by
+-- no other declaration; `bad` is the message when the name is not such a name.
+function M.claim_file(job, file, bad, ending)
+  check(job, type(file) == "string" and file:match("^[%w_%-%.]+$") and not file:match("^%.") and (not ending or file:match(ending .. "$")),
+    bad, 3)
   check(job, not job.out_files[file], "two outputs write '" .. file .. "'", 3)
   job.out_files[file] = true
+end
+
+local function file_name(job, file, what)
+  M.claim_file(job, file, what .. ": 'file' must be a plain file name like \"risk_list.csv\"")
 end
 
 -- Options for spreadsheets (see sheets.lua): the CSV's byte order mark, separator, decimal

@@ -74,10 +74,7 @@ end
 -- report { file = "report.html", title = "...", sections = { { kind, title, from = ..., ... }, ... } }
 local function api_report(job, spec)
   check(job, type(spec) == "table", "report { file = \"report.html\", title = ..., sections = { ... } } expects a table")
-  check(job, type(spec.file) == "string" and spec.file:match("^[%w_%-%.]+%.html?$") and not spec.file:match("^%."),
-    "report: 'file' must be a plain file name ending in .html, like \"report.html\"")
-  check(job, not job.out_files[spec.file], "two outputs write '" .. spec.file .. "'")
-  job.out_files[spec.file] = true
+  require("defector.outputs").claim_file(job, spec.file, "report: 'file' must be a plain file name ending in .html, like \"report.html\"", "%.html?")
   local what = "report " .. spec.file
   for k in pairs(spec) do check(job, k == "file" or k == "title" or k == "sections", what .. ": unknown option '" .. tostring(k) .. "'", "the options are file, title and sections") end
   check(job, spec.title == nil or type(spec.title) == "string", what .. ": title must be text")
