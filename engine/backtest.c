@@ -77,7 +77,9 @@ static df_status score_at(const backtest *bt, const char *src, size_t len, watch
     if (st == DF_OK) lb_budget(lb, wd, 0);
     if (st == DF_OK) st = lb_declare(lb, bt->cfg->rules_path, src, len, d, plan, &np, err);
     for (int i = 0; i < np; i++) table_free(&plan[i]);
-    score_opts so = {bt->cfg->rules_path, bt->cfg->skip_rule_errors, bt->cfg->threads, src, len, wd, NULL, od, 1, 1, outcome_only, 1, 0, NULL, NULL};
+    score_opts so = {.rules_path = bt->cfg->rules_path, .skip_rule_errors = bt->cfg->skip_rule_errors, .threads = bt->cfg->threads,
+                     .source = src, .source_len = len, .wd = wd, .history = od, .snapshot_only = 1, .bound_dates = 1,
+                     .outcome_only = outcome_only, .history_plain = 1};
     if (st == DF_OK) st = lb_run(lb, tables, nt, d, od, NULL, &so, stats, err);
     lb_free(lb);
     if (st == DF_OK) st = outset_finish_file(od, "customers.csv.gz", err);
@@ -460,14 +462,9 @@ df_status df_backtest(const df_config *config, const int32_t *as_of, int n, int 
     watchdog *wd = NULL;
     score_stats *stats = calloc(1, sizeof *stats);
     df_status st = stats ? outset_new(c.out_dir, &bt.o, err) : DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    if (st == DF_OK) st = run_read_file(c.rules_path, "rule file", &src, &len, err);
-    if (st == DF_OK) st = lb_new(&lb, err);
-    if (st == DF_OK) st = run_watch(&wd, &c, NULL, "defector: rule error; the outputs were left as they were", NULL, NULL, err);
-    if (st == DF_OK) lb_budget(lb, wd, 0);
-    if (st == DF_OK) st = lb_declare(lb, c.rules_path, src, len, c.as_of, tables, &r.ntables, err);
+    /* rejects.csv and its share guard as in a run; each date declares the rule file again */
+    if (st == DF_OK) st = run_declare_load(&r, bt.o, &lb, &wd, &src, &len, err);
     lb_free(lb);
-    if (st == DF_OK) st = run_load(&r, bt.o, NULL, NULL, err); /* rejects.csv and its share guard as in a run */
-    if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     dated *ds = calloc((size_t)nd, sizeof *ds);
     if (st == DF_OK && !ds) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
     if (st == DF_OK) st = score_dates_all(&bt, src, len, wd, tables, r.ntables, days, nd, as_of, n, ds, stats, err);

@@ -28,14 +28,9 @@ static df_status score_file(const df_config *cfg, const char *rules, char **buf,
     lbridge *lb = NULL;
     watchdog *wd = NULL;
     df_status st = outset_new_memory(rules, &od, err);
-    if (st == DF_OK) st = run_read_file(rules, "rule file", &src, &len, err);
-    if (st == DF_OK) st = lb_new(&lb, err);
-    if (st == DF_OK) st = run_watch(&wd, &c, NULL, "defector: rule error; the outputs were left as they were", NULL, NULL, err);
-    if (st == DF_OK) lb_budget(lb, wd, 0);
-    if (st == DF_OK) st = lb_declare(lb, rules, src, len, c.as_of, tables, &r.ntables, err);
-    if (st == DF_OK) st = run_load(&r, NULL, NULL, NULL, err);
-    if (st == DF_OK) watchdog_entity(wd, &tables[0]);
-    score_opts so = {rules, c.skip_rule_errors, c.threads, src, len, wd, NULL, od, 1, 0, 0, 1, 0, NULL, NULL};
+    if (st == DF_OK) st = run_declare_load(&r, NULL, &lb, &wd, &src, &len, err);
+    score_opts so = {.rules_path = rules, .skip_rule_errors = c.skip_rule_errors, .threads = c.threads, .source = src,
+                     .source_len = len, .wd = wd, .history = od, .snapshot_only = 1, .history_plain = 1};
     if (st == DF_OK) st = lb_run(lb, tables, r.ntables, c.as_of, od, NULL, &so, stats, err);
     watchdog_stop(wd);
     if (st == DF_OK) st = outset_finish_file(od, "customers.csv.gz", err);

@@ -301,6 +301,19 @@ df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key,
     return st;
 }
 
+df_status run_declare_load(run_info *r, outset *rej, lbridge **lb, watchdog **wd, char **src, size_t *len, df_error *err)
+{
+    const df_config *c = r->cfg;
+    df_status st = run_read_file(c->rules_path, "rule file", src, len, err);
+    if (st == DF_OK) st = lb_new(lb, err);
+    if (st == DF_OK) st = run_watch(wd, c, NULL, "defector: rule error; the outputs were left as they were", NULL, NULL, err);
+    if (st == DF_OK) lb_budget(*lb, *wd, 0);
+    if (st == DF_OK) st = lb_declare(*lb, c->rules_path, *src, *len, c->as_of, r->tables, &r->ntables, err);
+    if (st == DF_OK) st = run_load(r, rej, NULL, NULL, err);
+    if (st == DF_OK) watchdog_entity(*wd, &r->tables[0]);
+    return st;
+}
+
 df_status run_watch(watchdog **wd, const df_config *cfg, const table *entity, const char *last_line,
                     void (*cleanup)(void *), void *ctx, df_error *err)
 {
@@ -508,9 +521,10 @@ df_status df_run(const df_config *config, df_error *err)
     if (st == DF_OK) watchdog_entity(wd, &tables[0]);
     books *bks = books_new(cfg->as_of);
     if (st == DF_OK && !bks) st = DF_FAIL(err, DF_ERR_NOMEM, "", "out of memory");
-    score_opts so = {cfg->rules_path, cfg->skip_rule_errors, cfg->threads, src, len, wd, bks, night, 0, 0, 0, 0, 1,
-                     cfg->history_dir /* calls { }: cool-down over nights, save rate (calls.lua) */,
-                     sharded ? &shard : NULL};
+    score_opts so = {.rules_path = cfg->rules_path, .skip_rule_errors = cfg->skip_rule_errors, .threads = cfg->threads,
+                     .source = src, .source_len = len, .wd = wd, .books = bks, .history = night, .report_later = 1,
+                     .history_dir = cfg->history_dir /* calls { }: cool-down over nights, save rate (calls.lua) */,
+                     .shard = sharded ? &shard : NULL};
     /* a shard scores its entities into its partial (its writers only capture: no outputs) */
     if (st == DF_OK && merging) st = merge_score(&shard, lb, o, &so, &r.score, err);
     else if (st == DF_OK) st = lb_run(lb, tables, r.ntables, cfg->as_of, sharded ? NULL : o, prog, &so, &r.score, err);

@@ -67,6 +67,11 @@ char *run_other_form(const char *dir, const char *name);
 /* Loads r's tables from cfg->data_dir and groups the histories; with o, rows set aside go to
  * rejects.csv in o; with only_key, only that entity (and its history rows) is kept. */
 df_status run_load(run_info *r, outset *o, progress *prog, const char *only_key, df_error *err);
+/* The first steps of backtest and diff: r->cfg's rule file read (*src, *len), declared as of
+ * its as-of date in a new Lua state (*lb: the caller frees it) under the budgets' watchdog (*wd,
+ * started: the caller stops it), and its tables loaded into r (rows set aside into rejects.csv
+ * of rej when given). */
+df_status run_declare_load(run_info *r, outset *rej, lbridge **lb, watchdog **wd, char **src, size_t *len, df_error *err);
 /* The watchdog around scoring (watchdog.h), with cfg's budgets; last_line and cleanup are what
  * the command needs said and undone when it stops the process. */
 df_status run_watch(watchdog **wd, const df_config *cfg, const table *entity, const char *last_line,
