@@ -76,25 +76,33 @@ void table_add_stats(table_stats *d, const table_stats *s)
         d->header_columns = s->header_columns, d->ignored_columns = s->ignored_columns, d->empty_header_cells = s->empty_header_cells;
 }
 
-/* Appends src's rows to dst (same columns, in the same order), those with keep[r] != 0 when
- * keep is given (nkeep of them); category codes are re-mapped. */
-/* The category values of src without rows (a shard's block of other shards' rows: csvload.c's
- * note_categories) into dst's dictionaries, in their order. */
-static int append_dicts(table *dst, const table *src)
+/* Every value of s's dictionary into d's, in s's order; map[k] (when given) the code in d of
+ * s's code k. */
+static int merge_dict(column *d, const column *s, uint32_t *map)
 {
-    for (int c = 0; c < dst->ncols; c++) {
-        const column *s = &src->cols[c];
-        if (dst->cols[c].type != COL_CATEGORY || !s->dict.slots) continue;
-        for (uint32_t k = 0; k < s->dict.n; k++) {
-            size_t len;
-            const char *str = strmap_str(&s->dict, k, &len);
-            int added;
-            if (strmap_intern(&dst->cols[c].dict, str, len, &added) < 0) return -1;
-        }
+    for (uint32_t k = 0; k < s->dict.n; k++) {
+        size_t len;
+        const char *str = strmap_str(&s->dict, k, &len);
+        int added;
+        int64_t code = strmap_intern(&d->dict, str, len, &added);
+        if (code < 0) return -1;
+        if (map) map[k] = (uint32_t)code;
     }
     return 0;
 }
 
+/* The category values of src without rows (a shard's block of other shards' rows: csvload.c's
+ * note_categories) into dst's dictionaries, in their order. */
+static int append_dicts(table *dst, const table *src)
+{
+    for (int c = 0; c < dst->ncols; c++)
+        if (dst->cols[c].type == COL_CATEGORY && src->cols[c].dict.slots && merge_dict(&dst->cols[c], &src->cols[c], NULL) != 0)
+            return -1;
+    return 0;
+}
+
+/* Appends src's rows to dst (same columns, in the same order), those with keep[r] != 0 when
+ * keep is given (nkeep of them); category codes are re-mapped. */
 static int append_rows(table *dst, const table *src, const uint8_t *keep, uint64_t nkeep)
 {
     uint64_t n = src->nrows, at = dst->nrows;
@@ -116,15 +124,7 @@ static int append_rows(table *dst, const table *src, const uint8_t *keep, uint64
             break;
         case COL_CATEGORY: {
             uint32_t *map = malloc((size_t)(s->dict.n ? s->dict.n : 1) * sizeof *map);
-            if (!map) return -1;
-            for (uint32_t k = 0; k < s->dict.n; k++) {
-                size_t len;
-                const char *str = strmap_str(&s->dict, k, &len);
-                int added;
-                int64_t code = strmap_intern(&d->dict, str, len, &added);
-                if (code < 0) return free(map), -1;
-                map[k] = (uint32_t)code;
-            }
+            if (!map || merge_dict(d, s, map) != 0) return free(map), -1;
             for (uint64_t r = 0; r < n; r++) if (!keep || keep[r]) d->codes[o++] = map[s->codes[r]];
             free(map);
             break;
